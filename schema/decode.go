@@ -1,0 +1,297 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/e2c-dev/e2c/engine/suggest"
+	"gopkg.in/yaml.v3"
+)
+
+// Node is embedded in every decoded object: it remembers where the object
+// and each of its keys were written, so that checks made long after decoding
+// can still point at the right line.
+type Node struct {
+	Pos  Pos            `json:"-"`
+	keys map[string]Pos // position of each key's value
+}
+
+// At returns the position of the value of key, or of the object itself when
+// the key was not written.
+func (n Node) At(key string) Pos {
+	if p, ok := n.keys[key]; ok {
+		return p
+	}
+	return n.Pos
+}
+
+// Has reports whether key was written.
+func (n Node) Has(key string) bool {
+	_, ok := n.keys[key]
+	return ok
+}
+
+// decoder reads one YAML file strictly, collecting every problem.
+type decoder struct {
+	file string
+	errs *Errors
+}
+
+// parse reads a whole document into its root node. A syntax error is
+// reported at the line yaml.v3 names (it gives no column; the first
+// non-blank character of that line stands in for it).
+func (d *decoder) parse(data []byte) *yaml.Node {
+	var doc yaml.Node
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		d.syntaxError(data, err)
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+func (d *decoder) syntaxError(data []byte, err error) {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	p := Pos{File: d.file}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		msg = msg[len(m[0]):]
+		if m[1] != "" {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Col = firstColumn(data, p.Line)
+		}
+	}
+	d.errs.At(p, "invalid YAML: %s", msg)
+}
+
+func firstColumn(data []byte, line int) int {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	return len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " \t")) + 1
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs.At(d.pos(n), format, args...)
+}
+
+// resolve follows aliases (*anchor) to the node they stand for.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe names what a node holds, for "found X" in messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "nothing"
+	case "!!str":
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return n.Value
+}
+
+// field is one key: value pair of a mapping.
+type field struct {
+	key string
+	k   *yaml.Node
+	v   *yaml.Node
+}
+
+// fields returns the pairs of a mapping node that names what; it reports a
+// non-mapping, duplicate keys and keys outside allowed (with the closest
+// allowed key as a hint). With allowed nil every key is accepted. The Node it
+// returns records every key's position.
+func (d *decoder) fields(n *yaml.Node, what string, allowed []string) ([]field, Node) {
+	n = resolve(n)
+	node := Node{Pos: d.pos(n), keys: map[string]Pos{}}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: found %s, expected a mapping", what, describe(n))
+		return nil, node
+	}
+	var out []field
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: found %s as a key, expected a name", what, describe(k))
+			continue
+		}
+		if p, dup := node.keys[k.Value]; dup {
+			d.errorf(k, "%s: key %q is already defined at line %d", what, k.Value, p.Line)
+			continue
+		}
+		node.keys[k.Value] = d.pos(v)
+		if allowed != nil && !contains(allowed, k.Value) {
+			d.errorf(k, "%s: unknown key %q%s; expected one of: %s", what, k.Value,
+				suggest.Hint(k.Value, allowed), strings.Join(allowed, ", "))
+			continue
+		}
+		out = append(out, field{key: k.Value, k: k, v: v})
+	}
+	return out, node
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// require reports keys of node that are missing.
+func (d *decoder) require(node Node, what string, keys ...string) {
+	for _, k := range keys {
+		if !node.Has(k) {
+			d.errs.At(node.Pos, "%s: missing required key %q", what, k)
+		}
+	}
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// str reads a scalar as text. Numbers and booleans are accepted as written
+// (job_name: 2024 is a name); null, lists and mappings are not.
+func (d *decoder) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		d.errorf(n, "%s: found %s, expected a string", what, describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+// integer reads a whole number, refusing floats that yaml.v3 would
+// otherwise truncate (quantity: 2.5 is not 2).
+func (d *decoder) integer(n *yaml.Node, what string, min int) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, "%s: found %s, expected a whole number", what, describe(n))
+		return min
+	}
+	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 32)
+	if err != nil {
+		d.errorf(n, "%s: %q is out of range", what, n.Value)
+		return min
+	}
+	if int(v) < min {
+		d.errorf(n, "%s: found %d, expected at least %d", what, v, min)
+		return min
+	}
+	return int(v)
+}
+
+// boolean accepts YAML booleans and the YAML 1.1 words Ansible users write
+// (yes/no/on/off), which yaml.v3 leaves as strings.
+func (d *decoder) boolean(n *yaml.Node, what string) bool {
+	if n.Kind == yaml.ScalarNode {
+		if b, ok := ParseBool(n.Value); ok {
+			return b
+		}
+	}
+	d.errorf(n, "%s: found %s, expected true or false", what, describe(n))
+	return false
+}
+
+// ParseBool reads the spellings of a boolean that YAML 1.1 and Ansible accept.
+func ParseBool(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on", "y":
+		return true, true
+	case "false", "no", "off", "n":
+		return false, true
+	}
+	return false, false
+}
+
+// strings reads one string or a list of strings.
+func (d *decoder) strings(n *yaml.Node, what string) []string {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		return []string{n.Value}
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s: found %s, expected a string or a list of strings", what, describe(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		out = append(out, d.str(resolve(c), what))
+	}
+	return out
+}
+
+// value converts a node into plain data: string, int, float64, bool, nil,
+// []any and map[string]any, the shapes templates and encoding/json handle.
+func (d *decoder) value(n *yaml.Node, what string) any {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			out = append(out, d.value(c, what))
+		}
+		return out
+	case yaml.MappingNode:
+		fs, _ := d.fields(n, what, nil)
+		out := make(map[string]any, len(fs))
+		for _, f := range fs {
+			out[f.key] = d.value(f.v, what+"."+f.key)
+		}
+		return out
+	}
+	switch n.Tag {
+	case "!!null":
+		return nil
+	case "!!bool":
+		b, _ := ParseBool(n.Value)
+		return b
+	case "!!int":
+		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			return int(v)
+		}
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err == nil {
+			return f
+		}
+	}
+	return n.Value
+}
+
+// stringMap reads a mapping of names to scalars, such as environment
+// variables; values are kept as written.
+func (d *decoder) stringMap(n *yaml.Node, what string) map[string]string {
+	fs, _ := d.fields(n, what, nil)
+	out := make(map[string]string, len(fs))
+	for _, f := range fs {
+		out[f.key] = d.str(f.v, what+"."+f.key)
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+package schema
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Pos is a place in a scenario file. Line and Col are 1-based.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.Line == 0:
+		return p.File
+	case p.Col == 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Error is one problem in a scenario, at a position.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errorf builds an *Error; other packages use it so that every scenario
+// problem reads the same way.
+func Errorf(p Pos, format string, args ...any) *Error {
+	return &Error{Pos: p, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Errors collects the problems of a whole scenario so that they are all
+// reported at once rather than one per run.
+type Errors struct{ list []error }
+
+// Add appends err unless it is nil. A multierror is flattened.
+func (e *Errors) Add(err error) {
+	if err == nil {
+		return
+	}
+	if m, ok := err.(*multierror.Error); ok {
+		e.list = append(e.list, m.Errors...)
+		return
+	}
+	e.list = append(e.list, err)
+}
+
+// At appends a positioned error.
+func (e *Errors) At(p Pos, format string, args ...any) { e.Add(Errorf(p, format, args...)) }
+
+// Len is the number of problems collected so far.
+func (e *Errors) Len() int { return len(e.list) }
+
+// Err returns nil or a *multierror.Error holding the problems sorted by file
+// and position, each printed on its own line.
+func (e *Errors) Err() error {
+	if len(e.list) == 0 {
+		return nil
+	}
+	list := slices.Clone(e.list)
+	slices.SortStableFunc(list, func(a, b error) int {
+		pa, pb := posOf(a), posOf(b)
+		return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+	})
+	list = slices.CompactFunc(list, func(a, b error) bool { return a.Error() == b.Error() })
+	return &multierror.Error{Errors: list, ErrorFormat: formatErrors}
+}
+
+func posOf(err error) Pos {
+	if e, ok := err.(*Error); ok {
+		return e.Pos
+	}
+	return Pos{}
+}
+
+func formatErrors(list []error) string {
+	if len(list) == 1 {
+		return list[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(list))
+	for _, err := range list {
+		b.WriteString("\n  ")
+		b.WriteString(strings.ReplaceAll(err.Error(), "\n", "\n    "))
+	}
+	return b.String()
+}

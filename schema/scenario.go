@@ -1,0 +1,85 @@
+// Package schema reads the files of an e2c scenario — layers_services.yaml,
+// network.yaml, workflow.yaml and workflow_env.yaml — into typed models.
+//
+// Decoding is strict and positional: every problem names file:line:column,
+// what was found and what was expected, with the closest valid key for a
+// misspelt one, and all problems of a scenario are reported together.
+// Checks that need more than one file (patterns, groupings, templates) are
+// the engine's.
+package schema
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// The files of a scenario folder.
+const (
+	LayersServicesFile = "layers_services.yaml"
+	NetworkFile        = "network.yaml"
+	WorkflowFile       = "workflow.yaml"
+	WorkflowEnvFile    = "workflow_env.yaml"
+)
+
+// Scenario is a scenario folder, decoded.
+type Scenario struct {
+	Dir            string
+	LayersServices *LayersServices
+	Network        *Network // no links when network.yaml is absent
+	Workflow       *Workflow
+	WorkflowEnv    WorkflowEnv // empty when workflow_env.yaml is absent
+	// Files holds each file's bytes as read, so that a run can record
+	// exactly what it used.
+	Files map[string][]byte
+}
+
+// Load reads the scenario in dir. The error, if any, is a *multierror.Error
+// listing every problem found in every file; the returned scenario holds what
+// could be decoded, so further checks can still run.
+func Load(dir string) (*Scenario, error) {
+	sc := &Scenario{Dir: dir, Files: map[string][]byte{}, Network: &Network{}, Workflow: &Workflow{},
+		LayersServices: &LayersServices{}, WorkflowEnv: WorkflowEnv{}}
+	var errs Errors
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		errs.At(Pos{File: dir}, "not a scenario folder (expected a folder holding %s and %s)", LayersServicesFile, WorkflowFile)
+		return sc, errs.Err()
+	}
+	read := func(name string, optional bool) ([]byte, string) {
+		path := filepath.Join(dir, name)
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			sc.Files[name] = data
+			return data, path
+		case optional && errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrNotExist):
+			errs.At(Pos{File: path}, "missing: every scenario needs %s", name)
+		default:
+			errs.At(Pos{File: path}, "%v", err)
+		}
+		return nil, path
+	}
+	if data, path := read(LayersServicesFile, false); data != nil {
+		ls, err := DecodeLayersServices(path, data)
+		sc.LayersServices = ls
+		errs.Add(err)
+	}
+	if data, path := read(NetworkFile, true); data != nil {
+		n, err := DecodeNetwork(path, data)
+		sc.Network = n
+		errs.Add(err)
+	}
+	if data, path := read(WorkflowFile, false); data != nil {
+		w, err := DecodeWorkflow(path, data)
+		sc.Workflow = w
+		errs.Add(err)
+	}
+	if data, path := read(WorkflowEnvFile, true); data != nil {
+		env, err := DecodeWorkflowEnv(path, data)
+		sc.WorkflowEnv = env
+		errs.Add(err)
+	}
+	return sc, errs.Err()
+}

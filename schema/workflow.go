@@ -1,0 +1,356 @@
+package schema
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/e2c-dev/e2c/engine/suggest"
+	"gopkg.in/yaml.v3"
+)
+
+// Workflow is workflow.yaml: plays run in file order in each phase.
+type Workflow struct {
+	Plays []Play
+}
+
+// Phase is a step of the experiment's workflow.
+type Phase string
+
+// The phases, in the order an experiment runs them.
+const (
+	Prepare  Phase = "prepare"
+	Launch   Phase = "launch"
+	Finalize Phase = "finalize"
+)
+
+// Phases lists every phase in running order.
+var Phases = []Phase{Prepare, Launch, Finalize}
+
+// Play runs task lists on the hosts its pattern selects.
+type Play struct {
+	Node
+	Name        string
+	Hosts       string
+	DependsOn   []DependsOn
+	Tasks       map[Phase][]Task
+	Vars        map[string]any
+	Environment map[string]string
+	Become      bool
+}
+
+// DependsOn hands each host of a play information about the services a
+// selector matches, under the variable Prefix.
+type DependsOn struct {
+	Node
+	ServiceSelector string
+	Grouping        string
+	Prefix          string
+	ArrayInfo       string
+}
+
+// Groupings and array_info values, as E2Clab defines them.
+var (
+	Groupings  = []string{"round_robin", "asarray", "aggregate", "address_match"}
+	ArrayInfos = []string{"id", "hostname", "g5k_ipv6_hostname"}
+)
+
+// Task is one task: a module with its arguments and Ansible's task keywords.
+type Task struct {
+	Node
+	Name   string
+	Module string
+	// Args holds the module's arguments as plain data; the free-form text
+	// of shell and command is under "cmd".
+	Args         map[string]any
+	Loop         any // a list, or a template that renders to one; nil without loop
+	Async        int // seconds; 0 runs in the foreground
+	Poll         int
+	When         []string // conditions that must all hold
+	IgnoreErrors bool
+	Register     string
+	Environment  map[string]string
+	Become       bool
+	Chdir        string
+}
+
+// module describes the arguments a task module takes.
+type module struct {
+	args     []string
+	required []string
+	freeForm bool     // takes its main argument as plain text, into "cmd"
+	oneOf    []string // exactly one of these
+	bools    []string // arguments normalised to booleans (validate_checksum: no)
+}
+
+// Modules e2c runs, with Ansible's argument names.
+var modules = map[string]module{
+	"debug":    {args: []string{"msg", "var"}, oneOf: []string{"msg", "var"}},
+	"shell":    {args: []string{"cmd", "chdir"}, required: []string{"cmd"}, freeForm: true},
+	"command":  {args: []string{"cmd", "chdir"}, required: []string{"cmd"}, freeForm: true},
+	"copy":     {args: []string{"src", "dest", "mode"}, required: []string{"src", "dest"}},
+	"fetch":    {args: []string{"src", "dest", "flat", "validate_checksum", "fail_on_missing"}, required: []string{"src", "dest"}, bools: []string{"flat", "validate_checksum", "fail_on_missing"}},
+	"template": {args: []string{"src", "dest", "mode"}, required: []string{"src", "dest"}},
+	"wait_for": {args: []string{"host", "port", "path", "timeout", "delay", "state"}, oneOf: []string{"port", "path"}},
+}
+
+// ModuleNames lists the supported modules, sorted.
+func ModuleNames() []string {
+	names := make([]string, 0, len(modules))
+	for n := range modules {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+var (
+	playKeys = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "vars", "environment", "become"}
+	taskKeys = []string{"name", "loop", "with_items", "async", "poll", "when", "ignore_errors", "register",
+		"environment", "become", "chdir"}
+	dependsKeys = []string{"service_selector", "grouping", "prefix", "array_info"}
+	identRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// DecodeWorkflow reads workflow.yaml.
+func DecodeWorkflow(file string, data []byte) (*Workflow, error) {
+	var errs Errors
+	d := &decoder{file: file, errs: &errs}
+	w := &Workflow{}
+	root := d.parse(data)
+	if root == nil {
+		if errs.Len() == 0 {
+			errs.At(Pos{File: file, Line: 1, Col: 1}, "empty file, expected a list of plays such as \"- hosts: cloud.*\"")
+		}
+		return w, errs.Err()
+	}
+	if root.Kind != yaml.SequenceNode {
+		d.errorf(root, "workflow: found %s, expected a list of plays such as \"- hosts: cloud.*\"", describe(root))
+		return w, errs.Err()
+	}
+	for _, c := range root.Content {
+		w.Plays = append(w.Plays, d.play(c))
+	}
+	return w, errs.Err()
+}
+
+func (d *decoder) play(n *yaml.Node) Play {
+	fs, node := d.fields(n, "play", playKeys)
+	p := Play{Node: node, Tasks: map[Phase][]Task{}}
+	for _, f := range fs {
+		key := "play." + f.key
+		switch f.key {
+		case "name":
+			p.Name = d.str(f.v, key)
+		case "hosts":
+			p.Hosts = d.str(f.v, key)
+		case "depends_on":
+			p.DependsOn = d.dependsOn(f.v)
+		case "vars":
+			p.Vars = d.vars(f.v, key)
+		case "environment":
+			p.Environment = d.stringMap(f.v, key)
+		case "become":
+			p.Become = d.boolean(f.v, key)
+		default:
+			p.Tasks[Phase(f.key)] = d.tasks(f.v, f.key)
+		}
+	}
+	d.require(node, "play", "hosts")
+	seen := map[string]Pos{}
+	for _, dep := range p.DependsOn {
+		if q, dup := seen[dep.Prefix]; dup && dep.Prefix != "" {
+			d.errs.At(dep.At("prefix"), "depends_on: prefix %q is already used in this play at line %d; each entry needs its own prefix", dep.Prefix, q.Line)
+		}
+		seen[dep.Prefix] = dep.At("prefix")
+	}
+	return p
+}
+
+// vars reads a mapping of variable names to values; names must be usable
+// in templates.
+func (d *decoder) vars(n *yaml.Node, what string) map[string]any {
+	fs, _ := d.fields(n, what, nil)
+	out := make(map[string]any, len(fs))
+	for _, f := range fs {
+		if !identRE.MatchString(f.key) {
+			d.errorf(f.k, "%s: %q is not a valid variable name (letters, digits and '_', not starting with a digit)", what, f.key)
+		}
+		out[f.key] = d.value(f.v, what+"."+f.key)
+	}
+	return out
+}
+
+// dependsOn accepts a list of entries or, as the published CCTV example
+// writes it, a single mapping.
+func (d *decoder) dependsOn(n *yaml.Node) []DependsOn {
+	n = resolve(n)
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out []DependsOn
+	for _, c := range items {
+		fs, node := d.fields(c, "depends_on", dependsKeys)
+		dep := DependsOn{Node: node, Grouping: "round_robin"}
+		for _, f := range fs {
+			key := "depends_on." + f.key
+			switch f.key {
+			case "service_selector":
+				dep.ServiceSelector = d.str(f.v, key)
+			case "grouping":
+				dep.Grouping = d.oneOf(f.v, key, Groupings)
+			case "prefix":
+				dep.Prefix = d.str(f.v, key)
+				if dep.Prefix != "" && !identRE.MatchString(dep.Prefix) {
+					d.errorf(f.v, "%s: %q is not a valid variable name (letters, digits and '_', not starting with a digit)", key, dep.Prefix)
+				}
+			case "array_info":
+				dep.ArrayInfo = d.oneOf(f.v, key, ArrayInfos)
+			}
+		}
+		d.require(node, "depends_on", "service_selector", "prefix")
+		if dep.ArrayInfo != "" && dep.Grouping != "asarray" {
+			d.errs.At(node.At("array_info"), "depends_on: array_info only applies to grouping asarray, not %s", dep.Grouping)
+		}
+		if dep.Grouping == "asarray" && dep.ArrayInfo == "" {
+			dep.ArrayInfo = "id"
+		}
+		out = append(out, dep)
+	}
+	return out
+}
+
+// oneOf reads a string that must be one of choices.
+func (d *decoder) oneOf(n *yaml.Node, what string, choices []string) string {
+	s := d.str(n, what)
+	if s != "" && !contains(choices, s) {
+		d.errorf(n, "%s: unknown value %q%s; expected one of: %s", what, s, suggest.Hint(s, choices), strings.Join(choices, ", "))
+		return ""
+	}
+	return s
+}
+
+func (d *decoder) tasks(n *yaml.Node, phase string) []Task {
+	n = resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s: found %s, expected a list of tasks", phase, describe(n))
+		return nil
+	}
+	out := make([]Task, 0, len(n.Content))
+	for _, c := range n.Content {
+		out = append(out, d.task(c))
+	}
+	return out
+}
+
+func (d *decoder) task(n *yaml.Node) Task {
+	fs, node := d.fields(n, "task", nil)
+	t := Task{Node: node}
+	var mods []field
+	for _, f := range fs {
+		key := "task." + f.key
+		switch f.key {
+		case "name":
+			t.Name = d.str(f.v, key)
+		case "loop", "with_items":
+			if t.Loop != nil {
+				d.errorf(f.k, "task: loop and with_items are the same thing; give only one")
+			}
+			t.Loop = d.value(f.v, key)
+			if _, ok := t.Loop.([]any); !ok && !strings.Contains(f.v.Value, "{{") {
+				d.errorf(f.v, "%s: found %s, expected a list or a template such as \"{{ range(1, 41)|list }}\"", key, describe(f.v))
+			}
+		case "async":
+			t.Async = d.integer(f.v, key, 0)
+		case "poll":
+			t.Poll = d.integer(f.v, key, 0)
+		case "when":
+			t.When = d.strings(f.v, key)
+		case "ignore_errors":
+			t.IgnoreErrors = d.boolean(f.v, key)
+		case "register":
+			t.Register = d.str(f.v, key)
+			if t.Register != "" && !identRE.MatchString(t.Register) {
+				d.errorf(f.v, "%s: %q is not a valid variable name", key, t.Register)
+			}
+		case "environment":
+			t.Environment = d.stringMap(f.v, key)
+		case "become":
+			t.Become = d.boolean(f.v, key)
+		case "chdir":
+			t.Chdir = d.str(f.v, key)
+		default:
+			mods = append(mods, f)
+		}
+	}
+	if node.Has("async") && !node.Has("poll") {
+		t.Poll = 15 // Ansible's default
+	}
+	var calls []field
+	for _, f := range mods {
+		if _, ok := modules[moduleName(f.key)]; ok {
+			calls = append(calls, f)
+			continue
+		}
+		d.errorf(f.k, "task: unknown module or keyword %q%s; supported modules: %s; task keywords: %s", f.key,
+			suggest.Hint(moduleName(f.key), append(ModuleNames(), taskKeys...)), strings.Join(ModuleNames(), ", "), strings.Join(taskKeys, ", "))
+	}
+	switch {
+	case len(mods) == 0:
+		d.errs.At(node.Pos, "task: no module; expected one of: %s", strings.Join(ModuleNames(), ", "))
+	case len(calls) == 1:
+		t.Module, t.Args = d.moduleCall(calls[0])
+	case len(calls) > 1:
+		d.errorf(calls[1].k, "task: %q and %q are both modules; a task runs one module", calls[0].key, calls[1].key)
+	}
+	return t
+}
+
+// moduleName accepts Ansible's fully qualified module names.
+func moduleName(key string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(key, "ansible.builtin."), "ansible.legacy.")
+}
+
+// moduleCall reads `module: args` for a supported module.
+func (d *decoder) moduleCall(f field) (string, map[string]any) {
+	name := moduleName(f.key)
+	spec := modules[name]
+	what := name
+	args := map[string]any{}
+	v := resolve(f.v)
+	switch {
+	case spec.freeForm && v.Kind == yaml.ScalarNode && !isNull(v):
+		args["cmd"] = v.Value
+	case v.Kind == yaml.MappingNode:
+		fs, node := d.fields(v, what, spec.args)
+		for _, g := range fs {
+			args[g.key] = d.value(g.v, what+"."+g.key)
+			if contains(spec.bools, g.key) && g.v.Kind == yaml.ScalarNode && !strings.Contains(g.v.Value, "{{") {
+				args[g.key] = d.boolean(g.v, what+"."+g.key)
+			}
+		}
+		d.require(node, what, spec.required...)
+		if len(spec.oneOf) > 0 {
+			n := 0
+			for _, k := range spec.oneOf {
+				if node.Has(k) {
+					n++
+				}
+			}
+			if n != 1 {
+				d.errs.At(node.Pos, "%s: expected exactly one of %s", what, strings.Join(spec.oneOf, ", "))
+			}
+		}
+	default:
+		form := "a mapping of arguments"
+		if spec.freeForm {
+			form = "a command line or " + form
+		}
+		d.errorf(v, "%s: found %s, expected %s (%s)", what, describe(v), form, strings.Join(spec.args, ", "))
+	}
+	return name, args
+}
