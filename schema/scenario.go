@@ -21,6 +21,7 @@ const (
 	NetworkFile        = "network.yaml"
 	WorkflowFile       = "workflow.yaml"
 	WorkflowEnvFile    = "workflow_env.yaml"
+	ServicesDir        = "services"
 )
 
 // Scenario is a scenario folder, decoded.
@@ -30,6 +31,9 @@ type Scenario struct {
 	Network        *Network // no links when network.yaml is absent
 	Workflow       *Workflow
 	WorkflowEnv    WorkflowEnv // empty when workflow_env.yaml is absent
+	// ServiceDefs are the definitions in the scenario's services/ folder;
+	// they take precedence over the ones shipped with e2c.
+	ServiceDefs []*ServiceDef
 	// Files holds each file's bytes as read, so that a run can record
 	// exactly what it used.
 	Files map[string][]byte
@@ -80,6 +84,15 @@ func Load(dir string) (*Scenario, error) {
 		env, err := DecodeWorkflowEnv(path, data)
 		sc.WorkflowEnv = env
 		errs.Add(err)
+	}
+	defs, _ := filepath.Glob(filepath.Join(dir, ServicesDir, "*.yaml"))
+	for _, path := range defs { // Glob sorts, so definitions load in a stable order
+		name := filepath.Join(ServicesDir, filepath.Base(path))
+		if data, _ := read(name, false); data != nil {
+			def, err := DecodeServiceDef(path, data)
+			sc.ServiceDefs = append(sc.ServiceDefs, def)
+			errs.Add(err)
+		}
 	}
 	return sc, errs.Err()
 }
