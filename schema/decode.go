@@ -77,6 +77,13 @@ func (d *decoder) syntaxError(data []byte, err error) {
 			p.Col = firstColumn(data, p.Line)
 		}
 	}
+	if p.Line == 0 { // yaml.v3 names no line: the end of the stream, or the start
+		p.Line, p.Col = 1, 1
+		if strings.Contains(msg, "end of stream") {
+			lines := bytes.Split(data, []byte("\n"))
+			p.Line, p.Col = len(lines), len(lines[len(lines)-1])+1
+		}
+	}
 	d.errs.At(p, "invalid YAML: %s", msg)
 }
 

@@ -304,6 +304,7 @@ func (d *decoder) task(n *yaml.Node) Task {
 		d.errs.At(node.Pos, "task: no module; expected one of: %s", strings.Join(ModuleNames(), ", "))
 	case len(calls) == 1:
 		t.Module, t.Args = d.moduleCall(calls[0])
+		node.keys[t.Module] = d.pos(calls[0].v) // found by its canonical name too
 	case len(calls) > 1:
 		d.errorf(calls[1].k, "task: %q and %q are both modules; a task runs one module", calls[0].key, calls[1].key)
 	}

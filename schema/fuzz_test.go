@@ -1,0 +1,67 @@
+package schema
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// seed adds every example's copy of file to the corpus.
+func seed(f *testing.F, file string, extra ...string) {
+	paths, _ := filepath.Glob(filepath.Join("..", "examples", "*", file))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, e := range extra {
+		f.Add([]byte(e))
+	}
+}
+
+// checkPositioned fails unless every problem in err is a *Error in file
+// with a line (the file-level "empty" problems included).
+func checkPositioned(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	var m *multierror.Error
+	if !errors.As(err, &m) {
+		t.Fatalf("error is %T, want *multierror.Error: %v", err, err)
+	}
+	for _, e := range m.Errors {
+		var pe *Error
+		if !errors.As(e, &pe) || pe.Pos.File != "f.yaml" || pe.Pos.Line < 1 {
+			t.Fatalf("problem without a position: %#v", e)
+		}
+	}
+}
+
+func FuzzDecodeLayersServices(f *testing.F) {
+	seed(f, LayersServicesFile, goodLayers, "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 2.5}]}]\n")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := DecodeLayersServices("f.yaml", data)
+		checkPositioned(t, err)
+	})
+}
+
+func FuzzDecodeNetwork(f *testing.F) {
+	seed(f, NetworkFile, "networks:\n- {src: a, dst: b, delay: 0.5ms, rate: 1.5gbit, loss: 0.1%, symmetric: yes}\n")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := DecodeNetwork("f.yaml", data)
+		checkPositioned(t, err)
+	})
+}
+
+func FuzzDecodeWorkflow(f *testing.F) {
+	seed(f, WorkflowFile, "- hosts: a\n  depends_on: {service_selector: b, prefix: p, grouping: asarray, array_info: id}\n")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := DecodeWorkflow("f.yaml", data)
+		checkPositioned(t, err)
+	})
+}
