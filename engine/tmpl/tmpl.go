@@ -1,0 +1,329 @@
+// Package tmpl renders the Jinja2/Ansible-flavoured templates found in
+// E2Clab scenario files ("{{ kafka.url }}", "{{ range(1, 41)|list }}") on
+// top of pongo2.
+//
+// pongo2 speaks Django, not Jinja, so Parse reads each expression with a
+// small Jinja parser and re-emits it as pongo2 calls to e2c_* helpers that
+// give operators and printing Python's semantics. The same parser lists the
+// variables a template reads, so that an undefined variable is an error
+// (pongo2 would print an empty string). Templates cannot read files, and one
+// parsed Template may be rendered from many goroutines at once.
+package tmpl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/flosch/pongo2/v6"
+)
+
+// Error is a template syntax or render error; Line and Col are 1-based
+// positions inside the template text (0 when unknown).
+type Error struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Line == 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Col, e.Msg)
+}
+
+// UndefinedError reports a variable the template reads that the variables
+// do not define. Name is the dotted path up to the step that failed, e.g.
+// "kafka.ulr"; Hint is like `did you mean "kafka.url"?`, or "".
+type UndefinedError struct {
+	Name string
+	Hint string
+}
+
+func (e *UndefinedError) Error() string {
+	s := fmt.Sprintf("undefined variable %q", e.Name)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// Template is a parsed template. It is safe for concurrent use.
+type Template struct {
+	src    string
+	out    string // the generated pongo2 source
+	spans  []span
+	refs   []string
+	paths  [][]seg
+	single bool
+	pt     *pongo2.Template
+}
+
+var (
+	set = newSet()
+	// parseMu serializes pongo2's FromString, which writes to the set.
+	parseMu sync.Mutex
+)
+
+// noFiles is the set's loader: templates cannot read files.
+type noFiles struct{}
+
+func (noFiles) Abs(base, name string) string { return name }
+
+func (noFiles) Get(path string) (io.Reader, error) {
+	return nil, errors.New("templates cannot read files")
+}
+
+// newSet configures pongo2 once. The bans guard against tags that read
+// files (ssi even bypasses the loader), that are not reproducible (now,
+// lorem, random) or that mutate the parsed template while it renders, which
+// would race (cycle, ifchanged). Parse refuses these tags itself; the set's
+// bans are a second line.
+func newSet() *pongo2.TemplateSet {
+	pongo2.SetAutoescape(false)
+	registerFilters()
+	s := pongo2.NewSet("e2c", noFiles{})
+	for _, tag := range []string{"include", "import", "extends", "ssi", "now", "cycle", "ifchanged", "lorem", "macro"} {
+		if err := s.BanTag(tag); err != nil {
+			panic(err)
+		}
+	}
+	if err := s.BanFilter("random"); err != nil {
+		panic(err)
+	}
+	s.Globals.Update(globals)
+	return s
+}
+
+// Has reports whether s contains template markup ("{{", "{%" or "{#");
+// strings without it are plain text and need no parsing.
+func Has(s string) bool {
+	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
+}
+
+// Parse compiles src. Errors are *Error.
+func Parse(src string) (t *Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
+		}
+	}()
+	c, err := compile(src)
+	if err != nil {
+		return nil, err
+	}
+	t = &Template{src: src, out: c.out.String(), spans: c.spans, single: c.single}
+	for name := range c.refs {
+		t.refs = append(t.refs, name)
+	}
+	sort.Strings(t.refs)
+	for _, name := range t.refs {
+		t.paths = append(t.paths, c.refs[name])
+	}
+	parseMu.Lock()
+	t.pt, err = set.FromString(t.out)
+	parseMu.Unlock()
+	if err != nil {
+		return nil, t.mapErr(err)
+	}
+	return t, nil
+}
+
+// Source returns the template text as given to Parse.
+func (t *Template) Source() string { return t.src }
+
+// Refs lists the free variable paths the template reads, sorted, e.g.
+// ["item", "kafka.url", "working_dir"]. Names the template binds (for, set,
+// with, loop, forloop) and paths read directly under the default filter are
+// left out. A name bound by set counts as bound from the set to the end of
+// its block, even in branches that did not run.
+func (t *Template) Refs() []string { return append([]string(nil), t.refs...) }
+
+// Render renders to text. It first checks every ref against vars and
+// returns *UndefinedError for the first (sorted) one that does not resolve:
+// an undefined variable is an error, never an empty string.
+func (t *Template) Render(vars map[string]any) (string, error) {
+	if err := t.check(vars); err != nil {
+		return "", err
+	}
+	return t.exec(vars, func(v *pongo2.Value) *pongo2.Value {
+		return pongo2.AsSafeValue(outStr(v.Interface()))
+	})
+}
+
+// Value is Render for fields that must keep their type: when the whole
+// source is one expression "{{ expr }}" (surrounding whitespace allowed) it
+// returns the expression's value as plain data (a list as []any, a mapping
+// as map[string]any, int, float64, bool, string or nil); otherwise it
+// returns Render's string.
+func (t *Template) Value(vars map[string]any) (any, error) {
+	if !t.single {
+		s, err := t.Render(vars)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := t.check(vars); err != nil {
+		return nil, err
+	}
+	var got any
+	_, err := t.exec(vars, func(v *pongo2.Value) *pongo2.Value {
+		got = v.Interface()
+		return pongo2.AsSafeValue("")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return plain(got), nil
+}
+
+// outStr prints a value as Ansible does: like Python's str(), except that
+// None prints as nothing.
+func outStr(v any) string {
+	if v == nil {
+		return ""
+	}
+	return pyStr(v)
+}
+
+// exec runs the pongo2 template; out is the e2c_out function every
+// "{{ }}" calls, given per render so that Value can capture its argument.
+func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Value) (s string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = "", &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
+		}
+	}()
+	ctx := make(pongo2.Context, len(vars)+1)
+	for k, v := range vars {
+		// pongo2 rejects contexts with other keys; templates cannot name them anyway.
+		if isIdent(k) && !strings.HasPrefix(k, "e2c_") {
+			ctx[k] = v
+		}
+	}
+	ctx["e2c_out"] = out
+	s, err = t.pt.Execute(ctx)
+	if err != nil {
+		return "", t.mapErr(err)
+	}
+	return s, nil
+}
+
+// check resolves every ref in vars.
+func (t *Template) check(vars map[string]any) error {
+	for _, path := range t.paths {
+		cur := any(vars)
+		for i, s := range path {
+			next, keys, ok := step(cur, s)
+			if ok {
+				cur = next
+				continue
+			}
+			e := &UndefinedError{Name: dotted(path[:i+1])}
+			if c := suggest.Closest(s.key, keys); c != "" && !s.isIdx {
+				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(path[:i:i], seg{key: c})))
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// step looks s up in cur. On failure it returns the keys cur has, if it is
+// a mapping, for a suggestion.
+func step(cur any, s seg) (any, []string, bool) {
+	switch c := cur.(type) {
+	case map[string]any:
+		if v, ok := c[s.key]; ok && !s.isIdx {
+			return v, nil, true
+		}
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, keys, false
+	case []any:
+		if s.isIdx && s.idx < len(c) {
+			return c[s.idx], nil, true
+		}
+		return nil, nil, false
+	case nil:
+		return nil, nil, false
+	}
+	// Other map and slice types, as pongo2 reads them.
+	switch p := plain(cur).(type) {
+	case map[string]any, []any:
+		return step(p, s)
+	}
+	return nil, nil, false
+}
+
+// internal prefixes the message of a recovered panic.
+const internal = "internal template error"
+
+// nestedErr matches the prefix pongo2's Error.Error puts before a message.
+var nestedErr = regexp.MustCompile(`^\[Error(?: \(where: [^)]*\))?(?: in [^|\]]*)?(?: \| Line (\d+) Col (\d+)(?: near '[^']*')?)?\] `)
+
+// mapErr converts pongo2's error, whose position is in the generated
+// source, to an *Error positioned in the user's text.
+func (t *Template) mapErr(err error) error {
+	var pe *pongo2.Error
+	if !errors.As(err, &pe) {
+		return &Error{Msg: err.Error()}
+	}
+	msg, line, col := pe.Error(), pe.Line, pe.Column
+	if pe.OrigError != nil {
+		msg = pe.OrigError.Error()
+	}
+	// An error inside a function's argument reaches us flattened into the
+	// message of the call's error; the innermost position is the useful one.
+	for {
+		m := nestedErr.FindStringSubmatch(msg)
+		if m == nil {
+			break
+		}
+		if m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+			col, _ = strconv.Atoi(m[2])
+		}
+		msg = msg[len(m[0]):]
+	}
+	if line <= 0 {
+		return &Error{Msg: msg}
+	}
+	off := 0
+	for l := 1; l < line; l++ {
+		k := strings.IndexByte(t.out[off:], '\n')
+		if k < 0 {
+			break
+		}
+		off += k + 1
+	}
+	off = min(off+max(col-1, 0), len(t.out))
+	i := sort.Search(len(t.spans), func(i int) bool { return t.spans[i].out > off }) - 1
+	pos := 0
+	if i >= 0 {
+		pos = t.spans[i].src
+		if t.spans[i].copied {
+			pos += off - t.spans[i].out
+		}
+	}
+	return errAt(t.src, pos, msg)
+}
+
+// errAt makes an *Error at byte offset pos of src.
+func errAt(src string, pos int, msg string) *Error {
+	pos = min(max(pos, 0), len(src))
+	line := 1 + strings.Count(src[:pos], "\n")
+	start := strings.LastIndexByte(src[:pos], '\n') + 1
+	return &Error{Line: line, Col: 1 + utf8.RuneCountInString(src[start:pos]), Msg: msg}
+}
