@@ -40,6 +40,9 @@ type Index struct {
 
 	mu    sync.RWMutex
 	cache map[string][]uint64 // wildcard or regex term -> set of entries
+
+	segOnce sync.Once
+	segs    []string // distinct dot-separated parts of names, for hints
 }
 
 // NewIndex returns an index over entries, where entries[i] lists every name
@@ -377,8 +380,13 @@ func (p *Pattern) Hint(ix *Index) string {
 			fixes = append(fixes, fix{t.start, t.end, written + ".*"})
 			continue
 		}
-		if t.kind == 'l' {
+		switch t.kind {
+		case 'l':
 			if c := suggest.Closest(t.name, ix.near(t.name)); c != "" {
+				fixes = append(fixes, fix{t.start, t.end, c})
+			}
+		case 'g':
+			if c := ix.fixSegment(written); c != "" {
 				fixes = append(fixes, fix{t.start, t.end, c})
 			}
 		}
@@ -395,6 +403,46 @@ func (p *Pattern) Hint(ix *Index) string {
 	}
 	b.WriteString(p.text[prev:])
 	return fmt.Sprintf("did you mean %q?", b.String())
+}
+
+// fixSegment corrects one misspelt literal segment of a dotted wildcard
+// term, as in "cloud.kafka.*.leadr", returning the corrected term when it
+// matches something.
+func (ix *Index) fixSegment(written string) string {
+	segs := strings.Split(written, ".")
+	vocab := ix.segments()
+	for i, seg := range segs {
+		low := strings.ToLower(seg)
+		if strings.ContainsAny(seg, "*?[") {
+			continue
+		}
+		c := suggest.Closest(low, vocab)
+		if c == "" || c == low {
+			continue
+		}
+		cand := strings.Join(slices.Concat(segs[:i], []string{c}, segs[i+1:]), ".")
+		if t, err := parseTerm(cand, 0, len(cand)); err == nil && t != nil && !ix.empty(t) {
+			return cand
+		}
+	}
+	return ""
+}
+
+// segments returns the distinct dot-separated parts of every name, sorted.
+func (ix *Index) segments() []string {
+	ix.segOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, name := range ix.names {
+			for _, seg := range strings.Split(name, ".") {
+				if !seen[seg] {
+					seen[seg] = true
+					ix.segs = append(ix.segs, seg)
+				}
+			}
+		}
+		sort.Strings(ix.segs)
+	})
+	return ix.segs
 }
 
 // empty reports whether t matches no entry.

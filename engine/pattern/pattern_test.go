@@ -264,6 +264,8 @@ func TestHint(t *testing.T) {
 		{cctv, "!cloud.flnik:&cloud.kafka.*.leader:&fog", ""}, // no term is wrong
 		{cctv, "xyzzy", ""},
 		{cctv, "cloud.*.nothing", ""},
+		{cctv, "cloud.kafka.*.leadr", `did you mean "cloud.kafka.*.leader"?`},
+		{cctv, "edge.prodcuer.[12].*", `did you mean "edge.producer.[12].*"?`},
 		{cctv, "~nothing", ""},
 		{cctv, "cloud", ""},
 		{cctv, "cloud:clod", ""}, // selects something, though "clod" is wrong
