@@ -1,0 +1,337 @@
+// Package plan computes what an experiment will do without touching a
+// machine: which service instance lands on which host, what every
+// depends_on resolves to, and every task rendered for every host and phase.
+//
+// A plan is deterministic: the same scenario and machines give the same
+// plan, byte for byte, once encoded.
+package plan
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/e2c-dev/e2c/engine/pattern"
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/engine/tmpl"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// Version is the version of the plan.json format.
+const Version = 1
+
+// Plan is the whole deployment plan of one run.
+type Plan struct {
+	Version   int    `json:"version"`
+	Scenario  string `json:"scenario"`
+	Artifacts string `json:"artifacts"`
+	Repeat    int    `json:"current_repeat"`
+	AppConf   string `json:"app_conf,omitempty"`
+	// ExtraVars are the variables e2c sets for every host, by phase.
+	ExtraVars map[string]map[string]any `json:"extra_vars"`
+	Hosts     []*Host                   `json:"hosts"`
+	Services  []*Service                `json:"services"`
+	Plays     []*Play                   `json:"plays"`
+	Network   []*Link                   `json:"network"`
+}
+
+// Play is a play of workflow.yaml resolved to hosts, with each host's
+// variables and rendered tasks.
+type Play struct {
+	Index     int                `json:"index"` // 0-based, file order
+	Name      string             `json:"name,omitempty"`
+	Pattern   string             `json:"hosts_pattern"`
+	Pos       string             `json:"pos"`
+	Hosts     []string           `json:"hosts"`
+	DependsOn []*Dependency      `json:"depends_on,omitempty"`
+	HostVars  map[string]HostVar `json:"host_vars"`
+	Phases    map[string][]*Run  `json:"phases"`
+}
+
+// Dependency is a depends_on entry and the service keys its selector matched.
+type Dependency struct {
+	Prefix    string   `json:"prefix"`
+	Grouping  string   `json:"grouping"`
+	ArrayInfo string   `json:"array_info,omitempty"`
+	Selector  string   `json:"service_selector"`
+	Services  []string `json:"services"`
+}
+
+// HostVar is what e2c sets for one host of a play: _self, self_container and
+// the depends_on prefixes.
+type HostVar map[string]any
+
+// Run is a phase's tasks on one host.
+type Run struct {
+	Host  string  `json:"host"`
+	Tasks []*Task `json:"tasks"`
+}
+
+// Task is one task rendered for one host (and one loop item).
+type Task struct {
+	Index        int               `json:"index"` // position in the play's phase
+	Pos          string            `json:"pos"`
+	Name         string            `json:"name,omitempty"`
+	Module       string            `json:"module"`
+	Args         map[string]any    `json:"args"`
+	Item         any               `json:"item,omitempty"`
+	Async        int               `json:"async,omitempty"`
+	Poll         int               `json:"poll,omitempty"`
+	When         []string          `json:"when,omitempty"`
+	IgnoreErrors bool              `json:"ignore_errors,omitempty"`
+	Register     string            `json:"register,omitempty"`
+	Environment  map[string]string `json:"environment,omitempty"`
+	Become       bool              `json:"become,omitempty"`
+	Chdir        string            `json:"chdir,omitempty"`
+	// Deferred tasks read a variable registered by an earlier task: they are
+	// rendered when they run, and hold their templates as written here.
+	Deferred bool `json:"deferred,omitempty"`
+}
+
+// Link is a network.yaml entry resolved to hosts.
+type Link struct {
+	Pos       string   `json:"pos"`
+	Src       string   `json:"src"`
+	Dst       string   `json:"dst"`
+	SrcHosts  []string `json:"src_hosts"`
+	DstHosts  []string `json:"dst_hosts"`
+	Delay     string   `json:"delay,omitempty"`
+	Rate      string   `json:"rate,omitempty"`
+	Loss      float64  `json:"loss,omitempty"`
+	Symmetric bool     `json:"symmetric"`
+}
+
+// Options are the run's own values that templates read.
+type Options struct {
+	ScenarioDir  string
+	ArtifactsDir string
+	RunDir       string // working_dir in finalize
+	Repeat       int    // current_repeat, 0-based
+	RepeatCount  int    // number of runs
+	AppConf      string // the workflow_env.yaml configuration, if any
+}
+
+// builder holds the state of one Build.
+type builder struct {
+	sc         *schema.Scenario
+	opt        Options
+	inv        *inventory
+	errs       *schema.Errors
+	templates  map[string]parsed    // parsed once per distinct text
+	problems   map[problem][]string // template problems and the hosts they hit, reported once
+	registered map[string]bool      // names tasks register: templates reading them are deferred
+	// broken holds the depends_on prefixes of the current play whose entry
+	// is in error: templates reading them would only repeat that error.
+	broken map[string]bool
+}
+
+type parsed struct {
+	t     *tmpl.Template
+	roots []string // the variables it reads
+	err   error
+}
+
+// problem is a template error at a position.
+type problem struct {
+	pos schema.Pos
+	msg string
+}
+
+// Build computes the plan of sc on machines, which holds for each instance
+// of Expand(sc.LayersServices) the machines reserved for it. Every problem
+// found is returned at once, each at its position in the scenario.
+func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
+	var errs schema.Errors
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, problems: map[problem][]string{},
+		registered: registeredNames(sc.Workflow, &errs)}
+	instances := Expand(sc.LayersServices)
+	if len(machines) != len(instances) {
+		return nil, fmt.Errorf("plan: %d machine lists for %d service instances", len(machines), len(instances))
+	}
+	b.inv = register(instances, machines, defs, &errs)
+	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Repeat: opt.Repeat,
+		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services}
+	if opt.AppConf != "" {
+		if _, ok := sc.WorkflowEnv[opt.AppConf]; !ok {
+			errs.At(schema.Pos{File: filepath.Join(sc.Dir, schema.WorkflowEnvFile)}, "app_conf %q is not defined in workflow_env.yaml", opt.AppConf)
+		}
+	}
+	p.ExtraVars = map[string]map[string]any{}
+	for _, phase := range schema.Phases {
+		p.ExtraVars[string(phase)] = b.phaseVars(phase, &schema.Play{})
+	}
+	for i := range sc.Workflow.Plays {
+		p.Plays = append(p.Plays, b.play(i, &sc.Workflow.Plays[i]))
+	}
+	for _, l := range sc.Network.Links {
+		p.Network = append(p.Network, b.link(l))
+	}
+	b.reportProblems()
+	return p, errs.Err()
+}
+
+// selectServices returns the services a pattern selects, in key order; a
+// pattern that selects nothing is an error at its position.
+func (b *builder) selectServices(text string, at schema.Pos, what string) []*Service {
+	p, err := pattern.Parse(text)
+	if err != nil {
+		b.errs.At(at, "%s: %v", what, err)
+		return nil
+	}
+	idx := p.Select(b.inv.index)
+	if len(idx) == 0 {
+		hint := p.Hint(b.inv.index)
+		if hint != "" {
+			hint = "; " + hint
+		}
+		b.errs.At(at, "%s: %q matches no service%s", what, text, hint)
+		return nil
+	}
+	out := make([]*Service, len(idx))
+	for i, j := range idx {
+		out[i] = b.inv.services[j]
+	}
+	return out
+}
+
+// selectHosts returns the hosts a pattern selects, de-duplicated in key
+// order, and for each the first of its services the pattern selected.
+func (b *builder) selectHosts(text string, at schema.Pos, what string) (hosts []int, self []*Service) {
+	seen := map[int]bool{}
+	for _, s := range b.selectServices(text, at, what) {
+		if !seen[s.host] {
+			seen[s.host] = true
+			hosts = append(hosts, s.host)
+			self = append(self, s)
+		}
+	}
+	return hosts, self
+}
+
+func (b *builder) link(l schema.Link) *Link {
+	out := &Link{Pos: l.Pos.String(), Src: l.Src, Dst: l.Dst, Loss: l.Loss, Symmetric: l.Symmetric}
+	if l.Delay > 0 {
+		out.Delay = l.Delay.String()
+	}
+	if l.Rate > 0 {
+		out.Rate = l.Rate.String()
+	}
+	src, _ := b.selectHosts(l.Src, l.At("src"), "networks.src")
+	dst, _ := b.selectHosts(l.Dst, l.At("dst"), "networks.dst")
+	out.SrcHosts, out.DstHosts = b.names(src), b.names(dst)
+	return out
+}
+
+func (b *builder) names(hosts []int) []string {
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = b.inv.hosts[h].Name
+	}
+	return out
+}
+
+// play resolves one play: its hosts, their variables, and every phase's
+// tasks rendered for every host.
+func (b *builder) play(index int, sp *schema.Play) *Play {
+	p := &Play{Index: index, Name: sp.Name, Pattern: sp.Hosts, Pos: sp.Pos.String(),
+		HostVars: map[string]HostVar{}, Phases: map[string][]*Run{}}
+	if sp.Hosts == "" {
+		return p
+	}
+	b.broken = map[string]bool{}
+	hosts, self := b.selectHosts(sp.Hosts, sp.At("hosts"), "hosts")
+	p.Hosts = b.names(hosts)
+	deps := b.dependsVars(p, sp, hosts)
+	for i, h := range hosts {
+		hv := HostVar(deps[i])
+		hv["_self"] = self[i].Info
+		if c, ok := self[i].Info["container"]; ok {
+			hv["self_container"] = c
+		}
+		p.HostVars[b.inv.hosts[h].Name] = hv
+	}
+	for _, phase := range schema.Phases {
+		tasks := sp.Tasks[phase]
+		if len(tasks) == 0 {
+			continue
+		}
+		common := b.phaseVars(phase, sp)
+		runs := make([]*Run, len(hosts))
+		for i, h := range hosts {
+			host := b.inv.hosts[h]
+			sc := &scope{common: common, host: p.HostVars[host.Name], name: host.Name}
+			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc)}
+		}
+		p.Phases[string(phase)] = runs
+	}
+	return p
+}
+
+// phaseVars are the variables every host of a play sees in a phase. Play
+// vars come first so that e2c's own cannot be overridden by accident.
+func (b *builder) phaseVars(phase schema.Phase, sp *schema.Play) map[string]any {
+	v := map[string]any{}
+	for k, x := range sp.Vars {
+		v[k] = x
+	}
+	v["scenario_dir"] = b.opt.ScenarioDir
+	v["artifacts_dir"] = b.opt.ArtifactsDir
+	v["working_dir"] = b.opt.ArtifactsDir
+	if phase == schema.Finalize {
+		v["working_dir"] = b.opt.RunDir
+		if b.opt.AppConf != "" {
+			v["working_dir"] = filepath.Join(b.opt.RunDir, b.opt.AppConf)
+		}
+	}
+	v["current_repeat"] = b.opt.Repeat
+	v["repeat_count"] = b.opt.RepeatCount
+	if b.opt.AppConf != "" {
+		v["app_conf"] = b.opt.AppConf
+		for k, x := range b.sc.WorkflowEnv[b.opt.AppConf].Values {
+			v["env_"+k] = x
+		}
+	}
+	return v
+}
+
+// reportProblems turns template problems into one message each, naming
+// the hosts they hit rather than repeating it for each of 320 producers.
+func (b *builder) reportProblems() {
+	keys := make([]problem, 0, len(b.problems))
+	for k := range b.problems {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		msg := k.msg
+		if hosts := b.problems[k]; len(hosts) == 1 {
+			msg += " (on host " + hosts[0] + ")"
+		} else if len(hosts) > 1 {
+			msg += fmt.Sprintf(" (on %d hosts: %s", len(hosts), strings.Join(hosts[:min(len(hosts), 3)], ", "))
+			if len(hosts) > 3 {
+				msg += ", ..."
+			}
+			msg += ")"
+		}
+		b.errs.Add(&schema.Error{Pos: k.pos, Msg: msg})
+	}
+}
+
+// registeredNames collects the variables tasks register anywhere in the
+// workflow; they exist only at run time.
+func registeredNames(w *schema.Workflow, errs *schema.Errors) map[string]bool {
+	names := map[string]bool{}
+	for _, p := range w.Plays {
+		for _, phase := range schema.Phases {
+			for _, t := range p.Tasks[phase] {
+				if t.Register == "" {
+					continue
+				}
+				if reserved[t.Register] {
+					errs.At(t.At("register"), "register: %q would hide the variable e2c sets under that name", t.Register)
+				}
+				names[t.Register] = true
+			}
+		}
+	}
+	return names
+}

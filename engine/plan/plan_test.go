@@ -1,0 +1,432 @@
+package plan
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// load writes a scenario's files into a temporary folder and loads it.
+func load(t testing.TB, layers, workflow, network string) *schema.Scenario {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{schema.LayersServicesFile: layers, schema.WorkflowFile: workflow, schema.NetworkFile: network}
+	for name, text := range files {
+		if text == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, err := schema.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func build(t testing.TB, sc *schema.Scenario) (*Plan, error) {
+	t.Helper()
+	opt := Options{ScenarioDir: "/s", ArtifactsDir: "/a", RunDir: "/s/run", Repeat: 1, RepeatCount: 3}
+	return Build(sc, servicedef.New(sc.ServiceDefs), Synthetic(Expand(sc.LayersServices)), opt)
+}
+
+func mustBuild(t testing.TB, sc *schema.Scenario) *Plan {
+	t.Helper()
+	p, err := build(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const env = "environment: {g5k: {cluster: c}}\n"
+
+func keys(p *Plan) []string {
+	var out []string
+	for _, s := range p.Services {
+		out = append(out, s.Key)
+	}
+	return out
+}
+
+func TestExpandOrder(t *testing.T) {
+	sc := load(t, env+`layers:
+- name: Edge
+  services:
+  - {name: Producer, repeat: 1}
+  - {name: sensor, quantity: 2}
+- name: fog
+  services:
+  - {name: gw, quantity: 2, repeat: 1}
+`, "- {hosts: all, launch: [{debug: {msg: hi}}]}\n", "")
+	got := keys(mustBuild(t, sc))
+	want := []string{
+		"edge.producer.1.1", "edge.sensor.2.1", "edge.sensor.2.2", "edge.producer.3.1",
+		"fog.gw.1.1", "fog.gw.1.2", "fog.gw.2.1", "fog.gw.2.2",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("keys =\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestDefinitions(t *testing.T) {
+	sc := load(t, env+`layers:
+- name: cloud
+  services:
+  - {name: Flink, quantity: 3}
+  - {name: Kafka}
+  - {name: Flink, environment: g5k}
+`, "- {hosts: all, launch: [{debug: {msg: hi}}]}\n", "")
+	p := mustBuild(t, sc)
+	want := []string{
+		"cloud.flink.1.job_manager.1", "cloud.flink.1.task_manager.1", "cloud.flink.1.task_manager.2",
+		"cloud.kafka.2.zookeeper.1", "cloud.kafka.2.leader.1",
+		"cloud.flink.3.job_manager.1", "cloud.flink.3.task_manager.1",
+	}
+	if got := keys(p); !reflect.DeepEqual(got, want) {
+		t.Fatalf("keys =\n%v\nwant\n%v", got, want)
+	}
+	hostOf := map[string]string{}
+	for _, s := range p.Services {
+		hostOf[s.Key] = s.Host
+	}
+	if hostOf["cloud.flink.1.task_manager.1"] != "cloud-flink-1-2" || hostOf["cloud.flink.1.task_manager.2"] != "cloud-flink-1-3" {
+		t.Errorf("task managers on %v", hostOf)
+	}
+	// A lone machine runs both (the fallback).
+	if hostOf["cloud.flink.3.job_manager.1"] != hostOf["cloud.flink.3.task_manager.1"] {
+		t.Errorf("flink 3: job and task manager on different hosts: %v", hostOf)
+	}
+	info := p.Services[0].Info
+	wantInfo := map[string]any{
+		"_id": "1_1_1", "layer_id": 1, "service_id": 1, "machine_id": 1, "__address__": "cloud-flink-1-1",
+		"url": "cloud-flink-1-1:8081", "__address4__": "198.18.0.1", "url4": "198.18.0.1:8081",
+		"__address6__": "2001:db8::1", "url6": "[2001:db8::1]:8081", "g5k_ipv6_hostname": "cloud-flink-1-1-ipv6",
+		"port": 8081, "container": "job_manager",
+	}
+	if !reflect.DeepEqual(info, wantInfo) {
+		t.Errorf("info =\n%v\nwant\n%v", info, wantInfo)
+	}
+	h := p.Hosts[0]
+	if want := []string{"1_1", "1_1_1", "cloud", "flink", "g5k"}; !reflect.DeepEqual(h.Groups, want) {
+		t.Errorf("groups = %v, want %v", h.Groups, want)
+	}
+	if want := []string{"cloud.flink.1.job_manager.1"}; !reflect.DeepEqual(h.Keys, want) {
+		t.Errorf("host keys = %v", h.Keys)
+	}
+}
+
+const cctvLike = env + `layers:
+- name: cloud
+  services:
+  - {name: Kafka, roles: [monitoring]}
+- name: fog
+  services:
+  - {name: Mosquitto, repeat: 3}
+- name: edge
+  services:
+  - {name: Producer, repeat: 7}
+`
+
+// hostVar returns what prefix resolved to on each host of play i.
+func hostVar(p *Plan, i int, prefix string) []any {
+	var out []any
+	for _, h := range p.Plays[i].Hosts {
+		out = append(out, p.Plays[i].HostVars[h][prefix])
+	}
+	return out
+}
+
+func TestPatterns(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string
+	}{
+		{"cloud.kafka.*.leader", []string{"cloud-kafka-1-1"}},
+		{"cloud.kafka.*.leader.*", []string{"cloud-kafka-1-1"}},
+		{"cloud.kafka.1.leader.1", []string{"cloud-kafka-1-1"}},
+		{"Fog.Mosquitto.*", []string{"fog-mosquitto-1-1", "fog-mosquitto-2-1", "fog-mosquitto-3-1", "fog-mosquitto-4-1"}},
+		{"fog:&*.[12].*", []string{"fog-mosquitto-1-1", "fog-mosquitto-2-1"}},
+		{"monitoring:edge.producer.8.1", []string{"cloud-kafka-1-1", "edge-producer-8-1"}},
+		{"fog:!fog.mosquitto.[!4].*", []string{"fog-mosquitto-4-1"}},
+		{"~edge\\.producer\\.[78]", []string{"edge-producer-7-1", "edge-producer-8-1"}},
+		{"2_3", []string{"fog-mosquitto-3-1"}},
+		{"3_2_1", []string{"edge-producer-2-1"}},
+		{"edge-producer-5-1", []string{"edge-producer-5-1"}},
+		{"g5k:&cloud", []string{"cloud-kafka-1-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			sc := load(t, cctvLike, "- hosts: '"+tt.pattern+"'\n  launch: [{debug: {msg: x}}]\n", "")
+			p := mustBuild(t, sc)
+			if got := p.Plays[0].Hosts; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("hosts = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGroupings(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.*
+  depends_on:
+  - {service_selector: fog.mosquitto.*, grouping: round_robin, prefix: gw}
+  - {service_selector: fog.mosquitto.*, grouping: asarray, prefix: ids}
+  - {service_selector: "fog.mosquitto.[12].*", grouping: asarray, array_info: hostname, prefix: names}
+  - {service_selector: fog.mosquitto.*, grouping: asarray, array_info: g5k_ipv6_hostname, prefix: v6}
+  launch: [{debug: {msg: "{{ gw.url }}"}}]
+- hosts: fog.*
+  depends_on:
+  - {service_selector: fog.mosquitto.*, grouping: address_match, prefix: me}
+  - {service_selector: "cloud.kafka.*.leader:fog.mosquitto.[34]", grouping: aggregate, prefix: node}
+  launch: [{debug: {msg: "{{ me.url }} {{ node1_1.url }} {{ node4_1.url }} {{ _self._id }}"}}]
+`, "")
+	p := mustBuild(t, sc)
+	var gws []string
+	for _, v := range hostVar(p, 0, "gw") {
+		gws = append(gws, v.(map[string]any)["__address__"].(string))
+	}
+	wantGW := []string{"fog-mosquitto-1-1", "fog-mosquitto-2-1", "fog-mosquitto-3-1", "fog-mosquitto-4-1",
+		"fog-mosquitto-1-1", "fog-mosquitto-2-1", "fog-mosquitto-3-1", "fog-mosquitto-4-1"}
+	if !reflect.DeepEqual(gws, wantGW) {
+		t.Errorf("round_robin = %v", gws)
+	}
+	if got := hostVar(p, 0, "ids")[5]; !reflect.DeepEqual(got, []any{"211", "221", "231", "241"}) {
+		t.Errorf("asarray id = %v", got)
+	}
+	if got := hostVar(p, 0, "names")[0]; !reflect.DeepEqual(got, []any{"fog-mosquitto-1-1", "fog-mosquitto-2-1"}) {
+		t.Errorf("asarray hostname = %v", got)
+	}
+	if got := hostVar(p, 0, "v6")[0].([]any)[0]; got != "fog-mosquitto-1-1-ipv6" {
+		t.Errorf("asarray g5k_ipv6_hostname = %v", got)
+	}
+	run := p.Plays[1].Phases["launch"][2]
+	if got := run.Tasks[0].Args["msg"]; got != "fog-mosquitto-3-1:1883 cloud-kafka-1-1:9092 fog-mosquitto-4-1:1883 2_3_1" {
+		t.Errorf("host %s: msg = %q", run.Host, got)
+	}
+	if got := p.Plays[0].Phases["launch"][6].Tasks[0].Args["msg"]; got != "fog-mosquitto-3-1:1883" {
+		t.Errorf("producer 7 talks to %v, want gateway 3", got)
+	}
+	if d := p.Plays[1].DependsOn[1]; d.Grouping != "aggregate" || !reflect.DeepEqual(d.Services,
+		[]string{"cloud.kafka.1.leader.1", "fog.mosquitto.3.1", "fog.mosquitto.4.1"}) {
+		t.Errorf("depends_on = %+v", d)
+	}
+}
+
+func TestTemplatesAndVars(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: cloud.kafka.*.leader
+  vars: {topic: in-data}
+  prepare:
+  - shell: "create {{ topic }} at {{ _self.url }} in {{ self_container }} from {{ working_dir }} run {{ current_repeat }}/{{ repeat_count }}"
+  finalize:
+  - fetch: {src: /opt/m, dest: "{{ working_dir }}/results/"}
+  - shell: "echo {{ item }}"
+    loop: "{{ range(1, 4)|list }}"
+  - command: "echo {{ item.a }}"
+    with_items: [{a: x}, {a: y}]
+  - shell: hostname
+    register: out
+  - debug: {msg: "{{ out.stdout }}"}
+`, "")
+	p := mustBuild(t, sc)
+	prep := p.Plays[0].Phases["prepare"][0].Tasks[0]
+	if want := "create in-data at cloud-kafka-1-1:9092 in leader from /a run 1/3"; prep.Args["cmd"] != want {
+		t.Errorf("cmd = %q, want %q", prep.Args["cmd"], want)
+	}
+	fin := p.Plays[0].Phases["finalize"][0].Tasks
+	if fin[0].Args["dest"] != "/s/run/results/" {
+		t.Errorf("finalize working_dir: %v", fin[0].Args)
+	}
+	var cmds []any
+	for _, task := range fin[1:6] {
+		cmds = append(cmds, task.Args["cmd"])
+	}
+	if want := []any{"echo 1", "echo 2", "echo 3", "echo x", "echo y"}; !reflect.DeepEqual(cmds, want) {
+		t.Errorf("loops = %v", cmds)
+	}
+	if last := fin[len(fin)-1]; !last.Deferred || last.Args["msg"] != "{{ out.stdout }}" {
+		t.Errorf("registered variable task = %+v, want deferred", last)
+	}
+}
+
+// TestErrors checks that semantic problems are found before anything is
+// reserved, each at its position.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, workflow, network string
+		want                    []string
+	}{
+		{"no match with hint", "- hosts: cloud.kafka.*.leadr\n  launch: [{debug: {msg: x}}]\n", "",
+			[]string{`workflow.yaml:1:10: hosts: "cloud.kafka.*.leadr" matches no service; did you mean "cloud.kafka.*.leader"?`}},
+		{"selector no match", "- hosts: edge.*\n  depends_on: {service_selector: fog.gateway.*, prefix: gw}\n", "",
+			[]string{`workflow.yaml:2:34: depends_on.service_selector: "fog.gateway.*" matches no service`}},
+		{"bad pattern", "- hosts: \"cloud.[1\"\n  launch: [{debug: {msg: x}}]\n", "", []string{`workflow.yaml:1:10: hosts: host pattern "cloud.[1": unclosed "["`}},
+		{"network no match", "- hosts: all\n", "networks:\n- {src: cloud, dst: fgo, rate: 1gbit}\n",
+			[]string{`network.yaml:2:21: networks.dst: "fgo" matches no service; did you mean "fog"?`}},
+		{"undefined variable", "- hosts: edge.*\n  depends_on: {service_selector: fog.*, prefix: gw}\n  launch:\n  - shell: \"run {{ gw.ulr }}\"\n", "",
+			[]string{`workflow.yaml:4:12: undefined variable "gw.ulr" (did you mean "gw.url"?) (on 8 hosts: edge-producer-1-1, edge-producer-2-1, edge-producer-3-1, ...)`}},
+		{"undefined root", "- hosts: cloud.*\n  launch:\n  - debug: {msg: \"{{ kafak.url }}\"}\n", "",
+			[]string{`workflow.yaml:3:12: undefined variable "kafak"`, "(on host cloud-kafka-1-1)"}},
+		{"template syntax", "- hosts: cloud.*\n  launch:\n  - debug: {msg: \"{{ x | lsit }}\"}\n", "",
+			[]string{`workflow.yaml:3:12: template: `, `"lsit"`}},
+		{"loop not a list", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: x}, loop: \"{{ 3 }}\"}\n", "",
+			[]string{`workflow.yaml:3:29: loop: 3 is not a list (on host cloud-kafka-1-1)`}},
+		{"asarray collision", "- hosts: edge.*\n  depends_on: {service_selector: cloud.kafka.*, grouping: asarray, prefix: ids}\n", "",
+			[]string{`workflow.yaml:2:34: depends_on ids: asarray id value "111" is given by both cloud.kafka.1.zookeeper.1 and cloud.kafka.1.leader.1`}},
+		{"aggregate collision", "- hosts: edge.*\n  depends_on: {service_selector: \"cloud:edge.producer.1.*\", grouping: aggregate, prefix: n}\n", "",
+			[]string{`depends_on n: aggregate variable n1_1 is given by both cloud.kafka.1.zookeeper.1 and cloud.kafka.1.leader.1`}},
+		{"address_match ambiguous", "- hosts: cloud.*\n  depends_on: {service_selector: cloud.*, grouping: address_match, prefix: me}\n", "",
+			[]string{`depends_on me: address_match: host cloud-kafka-1-1 runs both cloud.kafka.1.zookeeper.1 and cloud.kafka.1.leader.1`}},
+		{"reserved prefix", "- hosts: edge.*\n  depends_on: {service_selector: fog.*, prefix: item}\n", "",
+			[]string{`workflow.yaml:2:49: depends_on: prefix "item" would hide the variable e2c sets`}},
+		{"reserved register", "- hosts: edge.*\n  launch: [{shell: ls, register: working_dir}]\n", "",
+			[]string{`register: "working_dir" would hide the variable`}},
+		{"ipv6 name missing", "- hosts: edge.*\n  depends_on: {service_selector: fog.*, grouping: asarray, array_info: g5k_ipv6_hostname, prefix: v}\n", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := load(t, cctvLike, tt.workflow, tt.network)
+			_, err := build(t, sc)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant it to contain:\n%s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAllErrorsAtOnce(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: nothing
+  launch: [{debug: {msg: x}}]
+- hosts: edge.*
+  depends_on: {service_selector: fog.*, prefix: gw}
+  launch: [{debug: {msg: "{{ gw.nope }} {{ missing }}"}}]
+`, "networks:\n- {src: cloud, dst: nowhere, rate: 1gbit}\n")
+	_, err := build(t, sc)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{`"nothing" matches no service`, `"gw.nope"`, `"nowhere" matches no service`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
+// TestCCTVGolden plans the published example and compares plan.json,
+// layers_services-validate.yaml and workflow-validate.out with golden files.
+func TestCCTVGolden(t *testing.T) {
+	sc, err := schema.Load("../../examples/cctv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{ScenarioDir: "/e2c/examples/cctv", ArtifactsDir: "/e2c/artifacts", RunDir: "/e2c/examples/cctv/20261122-101500", RepeatCount: 2}
+	p, err := Build(sc, servicedef.New(sc.ServiceDefs), Synthetic(Expand(sc.LayersServices)), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]func(*bytes.Buffer) error{
+		"cctv-plan.json":                     func(b *bytes.Buffer) error { return p.WriteJSON(b) },
+		"cctv-layers_services-validate.yaml": func(b *bytes.Buffer) error { return p.WriteLayersServices(b) },
+		"cctv-workflow-validate.out":         func(b *bytes.Buffer) error { return p.WriteWorkflow(b, "dry run: nothing executed") },
+	}
+	for name, write := range outputs {
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", name)
+		if *update {
+			os.MkdirAll("testdata", 0o755)
+			if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("%s differs from the golden file (go test -update to accept)", name)
+		}
+	}
+
+	// The published wiring: producer i talks to gateway i mod 4, and the
+	// Flink job manager reads the Kafka leader's url.
+	var producers *Play
+	for _, pl := range p.Plays {
+		if pl.Pattern == "edge.producer.*" {
+			producers = pl
+		}
+	}
+	for i, run := range producers.Phases["launch"] {
+		shell := run.Tasks[1]
+		want := "tcp://fog-mosquitto-" + string(rune('1'+i%4)) + "-1:1883"
+		if cmd := shell.Args["cmd"].(string); !strings.Contains(cmd, want) || len(run.Tasks) != 41 {
+			t.Errorf("%s: %d tasks, first producer %q; want 40 producers talking to %s", run.Host, len(run.Tasks)-1, cmd, want)
+		}
+	}
+	jm := p.Plays[1]
+	if cmd := jm.Phases["launch"][0].Tasks[2].Args["cmd"].(string); !strings.Contains(cmd, "32 cloud-kafka-2-1:9092 in-uni-data out-uni-data cloud-kafka-2-1:9092 20") ||
+		!strings.Contains(cmd, "docker exec job_manager flink run") {
+		t.Errorf("job manager command = %q", cmd)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	sc, err := schema.Load("../../examples/cctv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []byte
+	for range 5 {
+		var buf bytes.Buffer
+		if err := mustBuild(t, sc).WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if first != nil && !bytes.Equal(first, buf.Bytes()) {
+			t.Fatal("two plans of the same scenario differ")
+		}
+		first = buf.Bytes()
+	}
+}
+
+func TestExamplesPlan(t *testing.T) {
+	dirs, _ := filepath.Glob("../../examples/*")
+	if len(dirs) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, dir := range dirs {
+		sc, err := schema.Load(dir)
+		if err != nil {
+			t.Errorf("%s: %v", dir, err)
+			continue
+		}
+		if _, err := build(t, sc); err != nil {
+			t.Errorf("%s: %v", dir, err)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/e2c-dev/e2c/engine/tmpl"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// scope is what templates on one host can read: the loop item, then e2c's
+// variables for the host, then those shared by every host of the phase.
+// Templates get only the variables they read, which keeps rendering for
+// thousands of hosts cheap.
+type scope struct {
+	common  map[string]any
+	host    HostVar
+	name    string // inventory_hostname
+	item    any
+	hasItem bool
+}
+
+func (s *scope) get(name string) (any, bool) {
+	switch {
+	case name == "item" && s.hasItem:
+		return s.item, true
+	case name == "inventory_hostname":
+		return s.name, true
+	}
+	if v, ok := s.host[name]; ok {
+		return v, true
+	}
+	v, ok := s.common[name]
+	return v, ok
+}
+
+// all returns every variable of the scope, to explain an undefined one.
+func (s *scope) all() map[string]any {
+	vars := maps.Clone(s.common)
+	maps.Copy(vars, s.host)
+	vars["inventory_hostname"] = s.name
+	if s.hasItem {
+		vars["item"] = s.item
+	}
+	return vars
+}
+
+// renderTasks renders a phase's tasks for one host; a loop gives one task
+// per item.
+func (b *builder) renderTasks(tasks []schema.Task, sc *scope) []*Task {
+	var out []*Task
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Module == "" {
+			continue // reported by the schema
+		}
+		items := []any{nil}
+		if t.Loop != nil {
+			items = b.loopItems(t, sc)
+		}
+		for _, item := range items {
+			sc.item, sc.hasItem = item, t.Loop != nil
+			out = append(out, b.renderTask(i, t, item, sc))
+		}
+		sc.item, sc.hasItem = nil, false
+	}
+	return out
+}
+
+func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task {
+	rt := &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Item: item, Async: t.Async, Poll: t.Poll,
+		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become}
+	if b.readsRegistered(t) {
+		rt.Deferred = true
+		rt.Name, rt.Args, rt.Environment, rt.Chdir = t.Name, t.Args, t.Environment, t.Chdir
+		return rt
+	}
+	rt.Name, _ = b.render(t.Name, t.At("name"), vars).(string)
+	rt.Args, _ = b.render(t.Args, t.At(t.Module), vars).(map[string]any)
+	rt.Chdir, _ = b.render(t.Chdir, t.At("chdir"), vars).(string)
+	if t.Environment != nil {
+		rt.Environment = map[string]string{}
+		for k, x := range t.Environment {
+			rt.Environment[k] = fmt.Sprint(b.render(x, t.At("environment"), vars))
+		}
+	}
+	return rt
+}
+
+// loopItems evaluates a task's loop: a list (whose strings may be
+// templates) or a template giving a list, such as "{{ range(1, 41)|list }}".
+func (b *builder) loopItems(t *schema.Task, vars *scope) []any {
+	v := b.render(t.Loop, t.At("loop"), vars)
+	if v == nil {
+		return nil // the template failed, reported
+	}
+	list, ok := v.([]any)
+	if !ok {
+		b.problem(t.At("loop"), fmt.Sprintf("loop: %v is not a list", v), vars.name)
+		return nil
+	}
+	return list
+}
+
+// readsRegistered reports whether any template of t reads a variable a
+// task registers.
+func (b *builder) readsRegistered(t *schema.Task) bool {
+	if len(b.registered) == 0 {
+		return false
+	}
+	found := false
+	walkStrings([]any{t.Name, t.Args, t.Chdir, t.Loop, t.Environment}, func(s string) {
+		if p := b.parse(s); p.t != nil {
+			for _, ref := range p.t.Refs() {
+				if b.registered[root(ref)] {
+					found = true
+				}
+			}
+		}
+	})
+	return found
+}
+
+func root(path string) string {
+	for i, c := range path {
+		if c == '.' || c == '[' {
+			return path[:i]
+		}
+	}
+	return path
+}
+
+// render renders every string inside v. A string that is exactly one
+// expression keeps the expression's type (a loop's list, a port number).
+// Problems are recorded against pos and host; the failed value becomes nil.
+func (b *builder) render(v any, pos schema.Pos, vars *scope) any {
+	switch x := v.(type) {
+	case string:
+		if !tmpl.Has(x) {
+			return x
+		}
+		p := b.parse(x)
+		if p.err != nil {
+			b.problem(pos, "template: "+p.err.Error(), "")
+			return nil
+		}
+		ctx := make(map[string]any, len(p.roots))
+		for _, r := range p.roots {
+			if v, ok := vars.get(r); ok {
+				ctx[r] = v
+			}
+		}
+		out, err := p.t.Value(ctx)
+		if err != nil {
+			var undef *tmpl.UndefinedError
+			if errors.As(err, &undef) {
+				if b.broken[root(undef.Name)] {
+					return nil
+				}
+				_, err = p.t.Value(vars.all()) // again, for a hint among every variable
+				b.problem(pos, err.Error(), vars.name)
+			} else {
+				b.problem(pos, "template: "+err.Error(), vars.name)
+			}
+			return nil
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, s := range x {
+			out[k] = b.render(s, pos, vars)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = b.render(e, pos, vars)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = b.render(e, pos, vars)
+		}
+		return out
+	}
+	return v
+}
+
+// parse compiles a template once per distinct text.
+func (b *builder) parse(s string) parsed {
+	p, ok := b.templates[s]
+	if !ok {
+		p.t, p.err = tmpl.Parse(s)
+		if p.t != nil {
+			for _, ref := range p.t.Refs() {
+				if r := root(ref); !slices.Contains(p.roots, r) {
+					p.roots = append(p.roots, r)
+				}
+			}
+		}
+		b.templates[s] = p
+	}
+	return p
+}
+
+func (b *builder) problem(pos schema.Pos, msg, host string) {
+	k := problem{pos, msg}
+	hosts, seen := b.problems[k]
+	if host != "" {
+		hosts = append(hosts, host)
+	}
+	if !seen || host != "" {
+		b.problems[k] = hosts
+	}
+}
+
+// walkStrings calls f on every string inside v.
+func walkStrings(v any, f func(string)) {
+	switch x := v.(type) {
+	case string:
+		if tmpl.Has(x) {
+			f(x)
+		}
+	case map[string]string:
+		for _, s := range x {
+			walkStrings(s, f)
+		}
+	case map[string]any:
+		for _, e := range x {
+			walkStrings(e, f)
+		}
+	case []any:
+		for _, e := range x {
+			walkStrings(e, f)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/e2c-dev/e2c/schema"
+	"gopkg.in/yaml.v3"
+)
+
+// WriteJSON writes the plan as indented JSON (plan.json). encoding/json
+// sorts map keys, so equal plans give equal bytes.
+func (p *Plan) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(p)
+}
+
+// WriteLayersServices writes layers_services-validate.yaml in E2Clab's
+// shape: each layer mapped to a list of one-entry maps {key: [addresses]},
+// so that users can write host patterns from what they see.
+func (p *Plan) WriteLayersServices(w io.Writer) error {
+	hostByName := map[string]*Host{}
+	for _, h := range p.Hosts {
+		hostByName[h.Name] = h
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	var layer *yaml.Node
+	last := ""
+	for _, s := range p.Services {
+		name, _, _ := strings.Cut(s.Key, ".")
+		if name != last {
+			layer = &yaml.Node{Kind: yaml.SequenceNode}
+			root.Content = append(root.Content, scalar(name), layer)
+			last = name
+		}
+		addrs := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{scalar(hostByName[s.Host].Address)}}
+		layer.Content = append(layer.Content, &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{scalar(s.Key), addrs}})
+	}
+	fmt.Fprintln(w, "# Service keys and the hosts they run on. Write host patterns (hosts,")
+	fmt.Fprintln(w, "# service_selector, src, dst) from the keys below, e.g. cloud.flink.*.job_manager.")
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+
+// WriteWorkflow writes workflow-validate.out: for every phase and play, in
+// running order, the variables, the hosts and each host's rendered tasks.
+// result says what became of them ("dry run: nothing executed").
+func (p *Plan) WriteWorkflow(w io.Writer, result string) error {
+	for _, phase := range schema.Phases {
+		for _, play := range p.Plays {
+			runs := play.Phases[string(phase)]
+			if len(runs) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "---\nTASK: %s\n", strings.ToUpper(string(phase)))
+			fmt.Fprintf(w, "PLAY: %d hosts: %s (%s)\n", play.Index+1, play.Pattern, play.Pos)
+			fmt.Fprintf(w, "EXTRA_VARS: %s\n", oneLine(p.ExtraVars[string(phase)]))
+			fmt.Fprintf(w, "HOSTS: %s\n", strings.Join(play.Hosts, " "))
+			for _, r := range runs {
+				fmt.Fprintf(w, "  %s:\n", r.Host)
+				for _, t := range r.Tasks {
+					fmt.Fprintf(w, "    - %s\n", describeTask(t))
+				}
+			}
+			fmt.Fprintf(w, "RETURN: %s\n", result)
+		}
+	}
+	return nil
+}
+
+func describeTask(t *Task) string {
+	var b strings.Builder
+	if cmd, ok := t.Args["cmd"].(string); ok && len(t.Args) == 1 {
+		fmt.Fprintf(&b, "%s: %s", t.Module, cmd)
+	} else {
+		fmt.Fprintf(&b, "%s: %s", t.Module, oneLine(t.Args))
+	}
+	if t.Item != nil {
+		fmt.Fprintf(&b, "  [item=%v]", oneLine(t.Item))
+	}
+	if t.Async > 0 {
+		fmt.Fprintf(&b, "  [async=%d poll=%d]", t.Async, t.Poll)
+	}
+	if t.Deferred {
+		b.WriteString("  [rendered at run time: reads a registered variable]")
+	}
+	return b.String()
+}
+
+func oneLine(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(data)
+}
