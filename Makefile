@@ -1,0 +1,30 @@
+# e2c — build, test and check.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: build test lint bench fuzz clean
+
+build: ## the e2c binary in ./bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c ./cmd/e2c
+
+test: ## every test, with the race detector
+	$(GO) test -race -count=1 ./...
+
+lint: ## formatting and vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## benchmarks, with memory
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+fuzz: ## a short run of every fuzz target
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeLayersServices -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeNetwork -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeWorkflow -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz=FuzzRender -fuzztime=$(FUZZTIME) ./engine/tmpl
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./engine/pattern
+
+clean:
+	rm -rf bin

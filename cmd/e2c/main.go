@@ -1,0 +1,64 @@
+// Command e2c runs declarative edge-to-cloud experiments: the same
+// scenario, on Grid'5000, a Raspberry Pi cluster or one Linux machine,
+// repeated until the results can be trusted.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set by the Makefile (-ldflags "-X main.version=...").
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2c:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "e2c",
+		Short: "Run reproducible edge-to-cloud experiments",
+		Long: `e2c runs the experiment a scenario folder describes (layers_services.yaml,
+network.yaml, workflow.yaml) on Grid'5000, a static cluster or emulated hosts,
+and writes each run to its own result folder.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newValidate(), newDeploy())
+	return root
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// dirArg returns the i-th argument, or the environment variable that
+// E2Clab users set instead.
+func dirArg(args []string, i int, env string) (string, error) {
+	if i < len(args) {
+		return args[i], nil
+	}
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("missing argument %d (or set %s)", i+1, env)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+)
+
+// run executes the command line as a user would, returning output and error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRoot()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// copyScenario copies an example's files into a temporary folder, so that
+// run folders land there.
+func copyScenario(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", name, "*.yaml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestValidate(t *testing.T) {
+	out, err := run(t, "validate", "../../examples/cctv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cloud.flink.1.job_manager.1", "fog.mosquitto.1.1 ... fog.mosquitto.4.1 (4)", "mosquitto: round_robin of 4", "valid: 15 hosts, 17 service keys, 5 plays, 2 network links"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	wf := filepath.Join(dir, "workflow.yaml")
+	data, _ := os.ReadFile(wf)
+	data = bytes.Replace(data, []byte("{{ zookeeper.url }} --topic in-uni-data"), []byte("{{ zookeeper.ulr }} --topic in-uni-data"), 1)
+	data = bytes.Replace(data, []byte("- hosts: fog.mosquitto.*"), []byte("- hosts: fog.mosquito.*"), 1)
+	os.WriteFile(wf, data, 0o644)
+	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: cloud, dst: fog, rate: 10mbps}\n"), 0o644)
+	_, err := run(t, "validate", dir)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"network.yaml:2:32: networks.rate: found \"10mbps\"",
+		`workflow.yaml:10:14: undefined variable "zookeeper.ulr" (did you mean "zookeeper.url"?) (on host cloud-kafka-2-1)`,
+		`workflow.yaml:47:10: hosts: "fog.mosquito.*" matches no service; did you mean "fog.mosquitto.*"?`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestDeployDryRun(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	artifacts := t.TempDir()
+	out, err := run(t, "deploy", "--dry-run", dir, artifacts, "--repeat", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	if len(runs) != 1 || !strings.Contains(out, "wrote "+runs[0]) {
+		t.Fatalf("run folders %v, output:\n%s", runs, out)
+	}
+	var p plan.Plan
+	data, err := os.ReadFile(filepath.Join(runs[0], "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != 1 || len(p.Hosts) != 15 || p.ExtraVars["finalize"]["working_dir"] != runs[0] || p.ExtraVars["finalize"]["repeat_count"] != 2.0 {
+		t.Errorf("plan: version %d, %d hosts, extra vars %v", p.Version, len(p.Hosts), p.ExtraVars["finalize"])
+	}
+	for _, f := range []string{"layers_services-validate.yaml", "workflow-validate.out"} {
+		if st, err := os.Stat(filepath.Join(runs[0], f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// A second dry run never reuses the folder.
+	if _, err := run(t, "deploy", "--dry-run", dir, artifacts); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 2 {
+		t.Errorf("run folders after two dry runs: %v", runs)
+	}
+}
+
+func TestDeployRefusals(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy", dir, t.TempDir()}, "use --dry-run"},
+		{[]string{"deploy", "--dry-run", dir, filepath.Join(dir, "nope")}, "artifacts folder"},
+		{[]string{"deploy", "--dry-run", dir}, "missing argument 2 (or set E2C_ARTIFACTS_DIR)"},
+		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1"},
+		{[]string{"deploy", "--dry-run", "--app-conf", "low", dir, t.TempDir()}, `app_conf "low" is not defined`},
+	}
+	for _, tt := range tests {
+		_, err := run(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)
+		}
+	}
+	if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 0 {
+		t.Errorf("refused runs left folders: %v", runs)
+	}
+}
+
+func TestEnvironmentArguments(t *testing.T) {
+	t.Setenv("E2C_SCENARIO_DIR", "../../examples/cctv")
+	if out, err := run(t, "validate"); err != nil || !strings.Contains(out, "valid:") {
+		t.Errorf("validate from E2C_SCENARIO_DIR: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/schema"
+	"github.com/hashicorp/go-multierror"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+	"github.com/spf13/cobra"
+)
+
+func newValidate() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate SCENARIO_DIR",
+		Short: "Check a scenario and show its services, without touching a machine",
+		Long: `Checks every file of the scenario — schema, host patterns, depends_on
+groupings, templates, network parameters — and prints every problem with its
+file:line:column. A valid scenario is summarised as tables of services and plays.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			p, err := dryPlan(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1})
+			if err != nil {
+				return err
+			}
+			return summarize(cmd.OutOrStdout(), p)
+		},
+	}
+}
+
+// dryPlan loads a scenario and plans it on synthetic machines, which is
+// how every check that needs hosts runs before anything is reserved. Problems
+// of both stages are reported together; the plan is only attempted on a
+// sound layers_services.yaml, since every pattern is resolved against it.
+func dryPlan(dir string, opt plan.Options) (*plan.Plan, error) {
+	sc, loadErr := schema.Load(dir)
+	var errs schema.Errors
+	errs.Add(loadErr)
+	if inFile(loadErr, filepath.Join(dir, schema.LayersServicesFile)) {
+		return nil, errs.Err()
+	}
+	p, err := plan.Build(sc, servicedef.New(sc.ServiceDefs), plan.Synthetic(plan.Expand(sc.LayersServices)), opt)
+	errs.Add(err)
+	if errs.Len() > 0 {
+		return nil, errs.Err()
+	}
+	return p, nil
+}
+
+// inFile reports whether err holds a problem in file.
+func inFile(err error, file string) bool {
+	var m *multierror.Error
+	if !errors.As(err, &m) {
+		return false
+	}
+	for _, e := range m.Errors {
+		if se, ok := e.(*schema.Error); ok && se.Pos.File == file {
+			return true
+		}
+	}
+	return false
+}
+
+func newTable(w io.Writer) *tablewriter.Table {
+	return tablewriter.NewTable(w,
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+	)
+}
+
+// summarize prints the services (one row per instance group) and plays.
+func summarize(w io.Writer, p *plan.Plan) error {
+	type row struct {
+		layer, service string
+		instances      []string
+		hosts, keys    int
+		firstKey, last string
+	}
+	var rows []*row
+	byService := map[string]*row{}
+	hostsOf := map[string]int{}
+	for _, h := range p.Hosts {
+		hostsOf[h.Instance]++
+	}
+	for _, s := range p.Services {
+		parts := strings.SplitN(s.Key, ".", 4)
+		id := parts[0] + "." + parts[1]
+		r := byService[id]
+		if r == nil {
+			r = &row{layer: parts[0], service: parts[1], firstKey: s.Key}
+			byService[id] = r
+			rows = append(rows, r)
+		}
+		inst := strings.Join(parts[:3], ".")
+		if len(r.instances) == 0 || r.instances[len(r.instances)-1] != inst {
+			r.instances = append(r.instances, inst)
+			r.hosts += hostsOf[inst]
+		}
+		r.keys++
+		r.last = s.Key
+	}
+	t := newTable(w)
+	t.Header("layer", "service", "instances", "hosts", "keys")
+	for _, r := range rows {
+		keys := r.firstKey
+		if r.keys > 1 {
+			keys = fmt.Sprintf("%s ... %s (%d)", r.firstKey, r.last, r.keys)
+		}
+		if err := t.Append(r.layer, r.service, strconv.Itoa(len(r.instances)), strconv.Itoa(r.hosts), keys); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	t = newTable(w)
+	t.Header("play", "hosts", "matched", "depends_on", "phases")
+	for _, pl := range p.Plays {
+		var phases []string
+		for _, ph := range schema.Phases {
+			if runs := pl.Phases[string(ph)]; len(runs) > 0 {
+				phases = append(phases, fmt.Sprintf("%s(%d)", ph, len(runs[0].Tasks)))
+			}
+		}
+		if err := t.Append(strconv.Itoa(pl.Index+1), pl.Pattern, strconv.Itoa(len(pl.Hosts)), dependsSummary(pl), strings.Join(phases, " ")); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "valid: %d hosts, %d service keys, %d plays, %d network links\n", len(p.Hosts), len(p.Services), len(p.Plays), len(p.Network))
+	return nil
+}
+
+func dependsSummary(pl *plan.Play) string {
+	var parts []string
+	for _, d := range pl.DependsOn {
+		parts = append(parts, fmt.Sprintf("%s: %s of %d", d.Prefix, d.Grouping, len(d.Services)))
+	}
+	return strings.Join(parts, ", ")
+}
