@@ -62,8 +62,9 @@ func (e *Errors) At(p Pos, format string, args ...any) { e.Add(Errorf(p, format,
 // Len is the number of problems collected so far.
 func (e *Errors) Len() int { return len(e.list) }
 
-// Err returns nil or a *multierror.Error holding the problems sorted by file
-// and position, each printed on its own line.
+// Err returns nil or a *multierror.Error holding the problems sorted by file,
+// position and text (so the report is the same on every run), each printed
+// on its own line.
 func (e *Errors) Err() error {
 	if len(e.list) == 0 {
 		return nil
@@ -71,7 +72,8 @@ func (e *Errors) Err() error {
 	list := slices.Clone(e.list)
 	slices.SortStableFunc(list, func(a, b error) int {
 		pa, pb := posOf(a), posOf(b)
-		return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+		return cmp.Or(cmp.Compare(pa.File, pb.File), cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col),
+			cmp.Compare(a.Error(), b.Error()))
 	})
 	list = slices.CompactFunc(list, func(a, b error) bool { return a.Error() == b.Error() })
 	return &multierror.Error{Errors: list, ErrorFormat: formatErrors}

@@ -396,6 +396,48 @@ func TestCCTVGolden(t *testing.T) {
 	}
 }
 
+// TestErrorsGolden plans a scenario with a problem of each kind and
+// compares the whole report, positions included, with a golden file.
+func TestErrorsGolden(t *testing.T) {
+	sc, err := schema.Load("testdata/bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = build(t, sc)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := []byte(err.Error() + "\n")
+	golden := filepath.Join("testdata", "bad.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, _ := os.ReadFile(golden); !bytes.Equal(got, want) {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestAppConf(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.1.*
+  launch: [{shell: "run --rate {{ env_rate }} --conf {{ app_conf }}"}]
+  finalize: [{fetch: {src: /m, dest: "{{ working_dir }}/"}}]
+`, "")
+	sc.WorkflowEnv = schema.WorkflowEnv{"fast": {Values: map[string]any{"rate": 2.5}}}
+	p, err := Build(sc, servicedef.New(nil), Synthetic(Expand(sc.LayersServices)), Options{RunDir: "/run", AppConf: "fast"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Plays[0].Phases["launch"][0].Tasks[0].Args["cmd"]; got != "run --rate 2.5 --conf fast" {
+		t.Errorf("cmd = %q", got)
+	}
+	if got := p.Plays[0].Phases["finalize"][0].Tasks[0].Args["dest"]; got != "/run/fast/" {
+		t.Errorf("finalize working_dir = %q, want the app_conf's own folder", got)
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	sc, err := schema.Load("../../examples/cctv")
 	if err != nil {

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -153,20 +152,20 @@ func (b *builder) render(v any, pos schema.Pos, vars *scope) any {
 			}
 		}
 		out, err := p.t.Value(ctx)
-		if err != nil {
-			var undef *tmpl.UndefinedError
-			if errors.As(err, &undef) {
-				if b.broken[root(undef.Name)] {
-					return nil
-				}
-				_, err = p.t.Value(vars.all()) // again, for a hint among every variable
-				b.problem(pos, err.Error(), vars.name)
-			} else {
-				b.problem(pos, "template: "+err.Error(), vars.name)
-			}
+		if err == nil {
+			return out
+		}
+		if undefined(err) == nil {
+			b.problem(pos, "template: "+err.Error(), vars.name)
 			return nil
 		}
-		return out
+		_, err = p.t.Value(vars.all()) // again, for hints among every variable
+		for _, u := range undefined(err) {
+			if !b.broken[root(u.Name)] {
+				b.problem(pos, u.Error(), vars.name)
+			}
+		}
+		return nil
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, s := range x {
@@ -187,6 +186,20 @@ func (b *builder) render(v any, pos schema.Pos, vars *scope) any {
 		return out
 	}
 	return v
+}
+
+// undefined lists the undefined variables an error of tmpl reports.
+func undefined(err error) []*tmpl.UndefinedError {
+	if u, ok := err.(*tmpl.UndefinedError); ok {
+		return []*tmpl.UndefinedError{u}
+	}
+	var out []*tmpl.UndefinedError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, undefined(e)...)
+		}
+	}
+	return out
 }
 
 // parse compiles a template once per distinct text.

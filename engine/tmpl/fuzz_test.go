@@ -2,6 +2,8 @@ package tmpl
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,20 @@ func FuzzRender(f *testing.F) {
 		"{{ {'a': [1, (2, 3)]}['a'][1] }}", "{{ xs[-1] ~ peers.9 }}", "{%- if a -%}{{- b -}}{%- endif -%}",
 	} {
 		f.Add(s)
+	}
+	// Every templated line of the shipped examples.
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*.yaml"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "{{") {
+				_, value, _ := strings.Cut(line, ": ")
+				f.Add(strings.Trim(strings.TrimSpace(value), `"'`))
+			}
+		}
 	}
 	vars := testVars()
 	f.Fuzz(func(t *testing.T, src string) {

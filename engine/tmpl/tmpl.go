@@ -146,9 +146,10 @@ func (t *Template) Source() string { return t.src }
 // its block, even in branches that did not run.
 func (t *Template) Refs() []string { return append([]string(nil), t.refs...) }
 
-// Render renders to text. It first checks every ref against vars and
-// returns *UndefinedError for the first (sorted) one that does not resolve:
-// an undefined variable is an error, never an empty string.
+// Render renders to text. It first checks every ref against vars: an
+// undefined variable is an error, never an empty string. The error is an
+// *UndefinedError, or when several refs fail, their errors.Join in sorted
+// order (errors.As finds the first).
 func (t *Template) Render(vars map[string]any) (string, error) {
 	if err := t.check(vars); err != nil {
 		return "", err
@@ -219,6 +220,7 @@ func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Val
 
 // check resolves every ref in vars.
 func (t *Template) check(vars map[string]any) error {
+	var errs []error
 	for _, path := range t.paths {
 		cur := any(vars)
 		for i, s := range path {
@@ -231,10 +233,14 @@ func (t *Template) check(vars map[string]any) error {
 			if c := suggest.Closest(s.key, keys); c != "" && !s.isIdx {
 				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(path[:i:i], seg{key: c})))
 			}
-			return e
+			errs = append(errs, e)
+			break
 		}
 	}
-	return nil
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...) // every undefined variable, in sorted order
 }
 
 // step looks s up in cur. On failure it returns the keys cur has, if it is
