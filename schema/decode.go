@@ -87,6 +87,16 @@ func (d *decoder) syntaxError(data []byte, err error) {
 	d.errs.At(p, "invalid YAML: %s", msg)
 }
 
+// document parses a file that must not be empty: an empty one is reported
+// with what it should hold. Either way nil means there is nothing to decode.
+func (d *decoder) document(data []byte, expected string) *yaml.Node {
+	root := d.parse(data)
+	if root == nil && d.errs.Len() == 0 {
+		d.errs.At(Pos{File: d.file, Line: 1, Col: 1}, "empty file, expected %s", expected)
+	}
+	return root
+}
+
 func firstColumn(data []byte, line int) int {
 	lines := bytes.Split(data, []byte("\n"))
 	if line < 1 || line > len(lines) {

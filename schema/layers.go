@@ -117,16 +117,13 @@ var (
 func DecodeLayersServices(file string, data []byte) (*LayersServices, error) {
 	var errs Errors
 	d := &decoder{file: file, errs: &errs}
-	ls := d.layersServices(d.parse(data))
+	ls := d.layersServices(d.document(data, "a mapping with environment and layers"))
 	return ls, errs.Err()
 }
 
 func (d *decoder) layersServices(root *yaml.Node) *LayersServices {
 	ls := &LayersServices{}
 	if root == nil {
-		if d.errs.Len() == 0 {
-			d.errs.At(Pos{File: d.file, Line: 1, Col: 1}, "empty file, expected a mapping with environment and layers")
-		}
 		return ls
 	}
 	fs, node := d.fields(root, "layers_services", []string{"environment", "layers", "monitoring",

@@ -101,11 +101,8 @@ func DecodeNetwork(file string, data []byte) (*Network, error) {
 	var errs Errors
 	d := &decoder{file: file, errs: &errs}
 	net := &Network{}
-	root := d.parse(data)
+	root := d.document(data, `"networks:" with a list of links (or null for none)`)
 	if root == nil {
-		if errs.Len() == 0 {
-			errs.At(Pos{File: file, Line: 1, Col: 1}, "empty file, expected \"networks:\" with a list of links (or null for none)")
-		}
 		return net, errs.Err()
 	}
 	fs, node := d.fields(root, "network", []string{"networks"})

@@ -117,11 +117,8 @@ func DecodeServiceDef(file string, data []byte) (*ServiceDef, error) {
 	var errs Errors
 	d := &decoder{file: file, errs: &errs}
 	def := &ServiceDef{}
-	root := d.parse(data)
+	root := d.document(data, "a service definition with a name")
 	if root == nil {
-		if errs.Len() == 0 {
-			errs.At(Pos{File: file, Line: 1, Col: 1}, "empty file, expected a service definition with a name")
-		}
 		return def, errs.Err()
 	}
 	fs, node := d.fields(root, "service definition", serviceDefKeys)

@@ -117,11 +117,8 @@ func DecodeWorkflow(file string, data []byte) (*Workflow, error) {
 	var errs Errors
 	d := &decoder{file: file, errs: &errs}
 	w := &Workflow{}
-	root := d.parse(data)
+	root := d.document(data, `a list of plays such as "- hosts: cloud.*"`)
 	if root == nil {
-		if errs.Len() == 0 {
-			errs.At(Pos{File: file, Line: 1, Col: 1}, "empty file, expected a list of plays such as \"- hosts: cloud.*\"")
-		}
 		return w, errs.Err()
 	}
 	if root.Kind != yaml.SequenceNode {

@@ -54,7 +54,7 @@ func (b *builder) dependsVars(p *Play, play *schema.Play, hosts []int) []map[str
 		case "aggregate":
 			agg := b.aggregate(d, matched)
 			for k := range agg {
-				if other := play.DependsOn; slicesContainsPrefix(other, k) {
+				if hasPrefix(play.DependsOn, k) {
 					b.errs.At(d.At("prefix"), "depends_on %s: aggregate variable %s hides the depends_on prefix of the same name", d.Prefix, k)
 				}
 			}
@@ -145,7 +145,8 @@ func (b *builder) addressMatch(dep schema.DependsOn, h *Host, atAddress []*Servi
 	return nil
 }
 
-func slicesContainsPrefix(deps []schema.DependsOn, name string) bool {
+// hasPrefix reports whether an entry of deps uses name as its prefix.
+func hasPrefix(deps []schema.DependsOn, name string) bool {
 	for _, d := range deps {
 		if d.Prefix == name {
 			return true

@@ -238,6 +238,11 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 	if sp.Hosts == "" {
 		return p
 	}
+	for _, phase := range schema.Phases {
+		for i := range sp.Tasks[phase] {
+			b.checkSyntax(&sp.Tasks[phase][i])
+		}
+	}
 	b.broken = map[string]bool{}
 	hosts, self := b.selectHosts(sp.Hosts, sp.At("hosts"), "hosts")
 	p.Hosts = b.names(hosts)

@@ -103,6 +103,22 @@ func (b *builder) loopItems(t *schema.Task, vars *scope) []any {
 	return list
 }
 
+// checkSyntax parses every template of t, so that syntax errors are found
+// even in tasks that are not rendered now (deferred, or on no host).
+func (b *builder) checkSyntax(t *schema.Task) {
+	fields := []struct {
+		value any
+		key   string
+	}{{t.Name, "name"}, {t.Args, t.Module}, {t.Chdir, "chdir"}, {t.Loop, "loop"}, {t.Environment, "environment"}}
+	for _, f := range fields {
+		walkStrings(f.value, func(s string) {
+			if p := b.parse(s); p.err != nil {
+				b.problem(t.At(f.key), "template: "+p.err.Error(), "")
+			}
+		})
+	}
+}
+
 // readsRegistered reports whether any template of t reads a variable a
 // task registers.
 func (b *builder) readsRegistered(t *schema.Task) bool {
