@@ -282,7 +282,7 @@ func TestErrors(t *testing.T) {
 		{"template syntax", "- hosts: cloud.*\n  launch:\n  - debug: {msg: \"{{ x | lsit }}\"}\n", "",
 			[]string{`workflow.yaml:3:12: template: `, `"lsit"`}},
 		{"syntax on no host", "- hosts: nothing\n  launch:\n  - debug: {msg: \"{{ x | lsit }}\"}\n", "",
-			[]string{`workflow.yaml:3:13: template: line 1, column 8: filter "lsit" does not exist`, `"nothing" matches no service`}},
+			[]string{`workflow.yaml:3:12: template: line 1, column 8: filter "lsit" does not exist`, `"nothing" matches no service`}},
 		{"syntax in deferred task", "- hosts: cloud.*\n  launch:\n  - {shell: ls, register: out}\n  - debug: {msg: \"{{ out.stdout | lsit }}\"}\n", "",
 			[]string{`workflow.yaml:4:12: template: line 1, column 17: filter "lsit" does not exist`}},
 		{"loop not a list", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: x}, loop: \"{{ 3 }}\"}\n", "",
