@@ -100,6 +100,9 @@ type Service struct {
 var testbedKeys = map[string][]string{
 	"g5k": {"job_name", "walltime", "cluster", "queue", "reservation", "job_type", "env_name",
 		"key_name", "firewall_rules", "monitor", "ipv6", "project"},
+	"local":  {"job_name"},
+	"netns":  {"job_name", "subnet", "subnet6"},
+	"static": {"job_name", "cluster", "hosts", "user", "port", "keyfile", "host_keys", "etc_hosts"},
 }
 
 // Testbeds E2Clab knows that e2c refuses explicitly rather than ignoring.

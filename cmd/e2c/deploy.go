@@ -84,7 +84,9 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 	}{
 		{"plan.json", p.WriteJSON},
 		{"layers_services-validate.yaml", p.WriteLayersServices},
-		{"workflow-validate.out", func(w io.Writer) error { return p.WriteWorkflow(w, "dry run: nothing executed") }},
+		{"workflow-validate.out", func(w io.Writer) error {
+			return p.WriteWorkflow(w, "", func(int) string { return "dry run: nothing executed" })
+		}},
 	}
 	for _, f := range files {
 		if err := results.WriteFile(runDir, f.name, f.write); err != nil {

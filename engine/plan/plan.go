@@ -44,6 +44,7 @@ type Play struct {
 	Pos       string             `json:"pos"`
 	Hosts     []string           `json:"hosts"`
 	DependsOn []*Dependency      `json:"depends_on,omitempty"`
+	Vars      map[string]any     `json:"vars,omitempty"` // the play's own vars
 	HostVars  map[string]HostVar `json:"host_vars"`
 	Phases    map[string][]*Run  `json:"phases"`
 }
@@ -75,6 +76,7 @@ type Task struct {
 	Module       string            `json:"module"`
 	Args         map[string]any    `json:"args"`
 	Item         any               `json:"item,omitempty"`
+	Loop         any               `json:"loop,omitempty"` // deferred tasks only: the loop as written
 	Async        int               `json:"async,omitempty"`
 	Poll         int               `json:"poll,omitempty"`
 	When         []string          `json:"when,omitempty"`
@@ -233,7 +235,7 @@ func (b *builder) names(hosts []int) []string {
 // play resolves one play: its hosts, their variables, and every phase's
 // tasks rendered for every host.
 func (b *builder) play(index int, sp *schema.Play) *Play {
-	p := &Play{Index: index, Name: sp.Name, Pattern: sp.Hosts, Pos: sp.Pos.String(),
+	p := &Play{Index: index, Name: sp.Name, Pattern: sp.Hosts, Pos: sp.Pos.String(), Vars: sp.Vars,
 		HostVars: map[string]HostVar{}, Phases: map[string][]*Run{}}
 	if sp.Hosts == "" {
 		return p

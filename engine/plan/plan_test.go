@@ -357,7 +357,9 @@ func TestCCTVGolden(t *testing.T) {
 	outputs := map[string]func(*bytes.Buffer) error{
 		"cctv-plan.json":                     func(b *bytes.Buffer) error { return p.WriteJSON(b) },
 		"cctv-layers_services-validate.yaml": func(b *bytes.Buffer) error { return p.WriteLayersServices(b) },
-		"cctv-workflow-validate.out":         func(b *bytes.Buffer) error { return p.WriteWorkflow(b, "dry run: nothing executed") },
+		"cctv-workflow-validate.out": func(b *bytes.Buffer) error {
+			return p.WriteWorkflow(b, "", func(int) string { return "dry run: nothing executed" })
+		},
 	}
 	for name, write := range outputs {
 		var buf bytes.Buffer

@@ -55,6 +55,10 @@ func (b *builder) renderTasks(tasks []schema.Task, sc *scope) []*Task {
 		if t.Module == "" {
 			continue // reported by the schema
 		}
+		if b.readsRegistered(t) {
+			out = append(out, deferred(i, t))
+			continue
+		}
 		items := []any{nil}
 		if t.Loop != nil {
 			items = b.loopItems(t, sc)
@@ -71,11 +75,6 @@ func (b *builder) renderTasks(tasks []schema.Task, sc *scope) []*Task {
 func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task {
 	rt := &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Item: item, Async: t.Async, Poll: t.Poll,
 		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become}
-	if b.readsRegistered(t) {
-		rt.Deferred = true
-		rt.Name, rt.Args, rt.Environment, rt.Chdir = t.Name, t.Args, t.Environment, t.Chdir
-		return rt
-	}
 	rt.Name, _ = b.render(t.Name, t.At("name"), vars).(string)
 	rt.Args, _ = b.render(t.Args, t.At(t.Module), vars).(map[string]any)
 	rt.Chdir, _ = b.render(t.Chdir, t.At("chdir"), vars).(string)
@@ -86,6 +85,13 @@ func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task
 		}
 	}
 	return rt
+}
+
+// deferred keeps a task as written, to be rendered when it runs.
+func deferred(i int, t *schema.Task) *Task {
+	return &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Async: t.Async, Poll: t.Poll,
+		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become,
+		Name: t.Name, Args: t.Args, Environment: t.Environment, Chdir: t.Chdir, Loop: t.Loop, Deferred: true}
 }
 
 // loopItems evaluates a task's loop: a list (whose strings may be

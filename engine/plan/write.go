@@ -52,19 +52,22 @@ func (p *Plan) WriteLayersServices(w io.Writer) error {
 
 func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
 
-// WriteWorkflow writes workflow-validate.out: for every phase and play, in
-// running order, the variables, the hosts and each host's rendered tasks.
-// result says what became of them ("dry run: nothing executed").
-func (p *Plan) WriteWorkflow(w io.Writer, result string) error {
-	for _, phase := range schema.Phases {
+// WriteWorkflow writes workflow-validate.out: for each phase (or only
+// phase, when given) and play, in running order, the variables, the hosts,
+// each host's rendered tasks, and under RETURN what result says of the play.
+func (p *Plan) WriteWorkflow(w io.Writer, phase schema.Phase, result func(play int) string) error {
+	for _, ph := range schema.Phases {
+		if phase != "" && ph != phase {
+			continue
+		}
 		for _, play := range p.Plays {
-			runs := play.Phases[string(phase)]
+			runs := play.Phases[string(ph)]
 			if len(runs) == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "---\nTASK: %s\n", strings.ToUpper(string(phase)))
+			fmt.Fprintf(w, "---\nTASK: %s\n", strings.ToUpper(string(ph)))
 			fmt.Fprintf(w, "PLAY: %d hosts: %s (%s)\n", play.Index+1, play.Pattern, play.Pos)
-			fmt.Fprintf(w, "EXTRA_VARS: %s\n", oneLine(p.ExtraVars[string(phase)]))
+			fmt.Fprintf(w, "EXTRA_VARS: %s\n", oneLine(p.ExtraVars[string(ph)]))
 			fmt.Fprintf(w, "HOSTS: %s\n", strings.Join(play.Hosts, " "))
 			for _, r := range runs {
 				fmt.Fprintf(w, "  %s:\n", r.Host)
@@ -72,7 +75,9 @@ func (p *Plan) WriteWorkflow(w io.Writer, result string) error {
 					fmt.Fprintf(w, "    - %s\n", describeTask(t))
 				}
 			}
-			fmt.Fprintf(w, "RETURN: %s\n", result)
+			if _, err := fmt.Fprintf(w, "RETURN: %s\n", result(play.Index)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
