@@ -2,6 +2,7 @@ package schema
 
 import (
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,13 +256,26 @@ func TestLoadMissing(t *testing.T) {
 }
 
 func TestLoadExamples(t *testing.T) {
-	dirs, _ := filepath.Glob("../examples/*")
-	if len(dirs) == 0 {
-		t.Fatal("no examples found")
-	}
+	dirs := exampleDirs(t, "../examples")
 	for _, dir := range dirs {
 		if _, err := Load(dir); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
 	}
+}
+
+// exampleDirs finds every scenario folder under root.
+func exampleDirs(t *testing.T, root string) []string {
+	t.Helper()
+	var dirs []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "layers_services.yaml" {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+		return nil
+	})
+	if len(dirs) < 3 {
+		t.Fatalf("found only %v under %s", dirs, root)
+	}
+	return dirs
 }

@@ -267,7 +267,7 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		for i, h := range hosts {
 			host := b.inv.hosts[h]
 			sc := &scope{common: common, host: p.HostVars[host.Name], name: host.Name}
-			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc)}
+			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, sp)}
 		}
 		p.Phases[string(phase)] = runs
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -427,6 +428,20 @@ func TestErrorsGolden(t *testing.T) {
 	}
 }
 
+func TestPlayEnvironmentAndBecome(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: cloud.*
+  become: true
+  environment: {A: "play {{ inventory_hostname }}", B: play}
+  launch:
+  - {shell: env, environment: {B: task}}
+`, "")
+	task := mustBuild(t, sc).Plays[0].Phases["launch"][0].Tasks[0]
+	if !task.Become || task.Environment["A"] != "play cloud-kafka-1-1" || task.Environment["B"] != "task" {
+		t.Errorf("task = %+v", task)
+	}
+}
+
 func TestAppConf(t *testing.T) {
 	sc := load(t, cctvLike, `
 - hosts: edge.producer.1.*
@@ -465,11 +480,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestExamplesPlan(t *testing.T) {
-	dirs, _ := filepath.Glob("../../examples/*")
-	if len(dirs) == 0 {
-		t.Fatal("no examples")
-	}
-	for _, dir := range dirs {
+	for _, dir := range exampleDirs(t, "../../examples") {
 		sc, err := schema.Load(dir)
 		if err != nil {
 			t.Errorf("%s: %v", dir, err)
@@ -479,4 +490,20 @@ func TestExamplesPlan(t *testing.T) {
 			t.Errorf("%s: %v", dir, err)
 		}
 	}
+}
+
+// exampleDirs finds every scenario folder under root.
+func exampleDirs(t *testing.T, root string) []string {
+	t.Helper()
+	var dirs []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "layers_services.yaml" {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+		return nil
+	})
+	if len(dirs) < 3 {
+		t.Fatalf("found only %v under %s", dirs, root)
+	}
+	return dirs
 }

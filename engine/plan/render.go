@@ -48,10 +48,10 @@ func (s *scope) all() map[string]any {
 
 // renderTasks renders a phase's tasks for one host; a loop gives one task
 // per item.
-func (b *builder) renderTasks(tasks []schema.Task, sc *scope) []*Task {
+func (b *builder) renderTasks(tasks []schema.Task, sc *scope, play *schema.Play) []*Task {
 	var out []*Task
 	for i := range tasks {
-		t := &tasks[i]
+		t := withPlay(&tasks[i], play)
 		if t.Module == "" {
 			continue // reported by the schema
 		}
@@ -85,6 +85,21 @@ func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task
 		}
 	}
 	return rt
+}
+
+// withPlay returns t with the play's become and environment applied; the
+// task's own environment wins for a variable both set.
+func withPlay(t *schema.Task, play *schema.Play) *schema.Task {
+	if !play.Become && len(play.Environment) == 0 {
+		return t
+	}
+	c := *t
+	c.Become = t.Become || play.Become
+	if len(play.Environment) > 0 {
+		c.Environment = maps.Clone(play.Environment)
+		maps.Copy(c.Environment, t.Environment)
+	}
+	return &c
 }
 
 // deferred keeps a task as written, to be rendered when it runs.
