@@ -38,8 +38,30 @@ func (n Node) Has(key string) bool {
 
 // decoder reads one YAML file strictly, collecting every problem.
 type decoder struct {
-	file string
-	errs *Errors
+	file   string
+	errs   *Errors
+	values int  // values read so far, against aliases that multiply
+	tooBig bool // reported already
+}
+
+// Limits against YAML aliases that contain themselves or multiply
+// ("billion laughs"): no scenario comes near them.
+const (
+	maxDepth  = 64
+	maxValues = 1_000_000
+)
+
+// budget counts n more values, reporting once when the file holds too many.
+func (d *decoder) budget(at *yaml.Node, n int) bool {
+	d.values += n
+	if d.values <= maxValues {
+		return true
+	}
+	if !d.tooBig {
+		d.tooBig = true
+		d.errorf(at, "the file expands to more than %d values (aliases that repeat aliases?)", maxValues)
+	}
+	return false
 }
 
 // parse reads a whole document into its root node. A syntax error is
@@ -58,10 +80,19 @@ func (d *decoder) parse(data []byte) *yaml.Node {
 	if len(doc.Content) == 0 {
 		return nil
 	}
+	var next yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.Decode(&next)
+	if err := dec.Decode(&next); err == nil {
+		d.errs.At(Pos{File: d.file, Line: next.Line, Col: next.Column}, "a second YAML document (after ---): expected one document per file")
+	}
 	return doc.Content[0]
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+var (
+	yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+	digits   = regexp.MustCompile(`^[-+]?[0-9_]+$`) // a whole number too big for yaml.v3's int
+)
 
 func (d *decoder) syntaxError(data []byte, err error) {
 	msg := err.Error()
@@ -121,10 +152,14 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 // describe names what a node holds, for "found X" in messages.
 func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+	switch {
+	case n.Kind == yaml.MappingNode && len(n.Content) == 0:
+		return "an empty mapping"
+	case n.Kind == yaml.MappingNode:
 		return "a mapping"
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode && len(n.Content) == 0:
+		return "an empty list"
+	case n.Kind == yaml.SequenceNode:
 		return "a list"
 	}
 	switch n.Tag {
@@ -155,14 +190,16 @@ func (d *decoder) fields(n *yaml.Node, what string, allowed []string) ([]field, 
 		return nil, node
 	}
 	var out []field
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+	for _, p := range d.pairs(n, what, 0) {
+		k, v := p.k, p.v
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, "%s: found %s as a key, expected a name", what, describe(k))
 			continue
 		}
-		if p, dup := node.keys[k.Value]; dup {
-			d.errorf(k, "%s: key %q is already defined at line %d", what, k.Value, p.Line)
+		if q, dup := node.keys[k.Value]; dup {
+			if !p.merged { // keys written win over merged ones, as YAML says
+				d.errorf(k, "%s: key %q is already defined at line %d", what, k.Value, q.Line)
+			}
 			continue
 		}
 		node.keys[k.Value] = d.pos(v)
@@ -174,6 +211,47 @@ func (d *decoder) fields(n *yaml.Node, what string, allowed []string) ([]field, 
 		out = append(out, field{key: k.Value, k: k, v: v})
 	}
 	return out, node
+}
+
+type pair struct {
+	k, v   *yaml.Node
+	merged bool // came from a merge key (<<: *base)
+}
+
+// pairs lists a mapping's keys and values: those written, then those of
+// its merge keys (<<: *base, or a list of them) in order.
+func (d *decoder) pairs(n *yaml.Node, what string, depth int) []pair {
+	if depth > maxDepth {
+		d.errorf(n, "%s: merge keys nested more than %d deep (a mapping that merges itself?)", what, maxDepth)
+		return nil
+	}
+	if !d.budget(n, len(n.Content)/2) {
+		return nil
+	}
+	var out []pair
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if k.Tag == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		out = append(out, pair{k: k, v: v, merged: depth > 0})
+	}
+	for _, m := range merges {
+		sources := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			sources = m.Content
+		}
+		for _, src := range sources {
+			if src = resolve(src); src.Kind != yaml.MappingNode {
+				d.errorf(src, "%s: a merge key (<<) takes a mapping or a list of mappings, found %s", what, describe(src))
+				continue
+			}
+			out = append(out, d.pairs(src, what, depth+1)...)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
@@ -206,20 +284,16 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 	return n.Value
 }
 
-// integer reads a whole number, refusing floats that yaml.v3 would
-// otherwise truncate (quantity: 2.5 is not 2).
-func (d *decoder) integer(n *yaml.Node, what string, min int) int {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+// integer reads a whole number from min to max, refusing floats that
+// yaml.v3 would otherwise truncate (quantity: 2.5 is not 2).
+func (d *decoder) integer(n *yaml.Node, what string, min, max int) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && !digits.MatchString(n.Value) {
 		d.errorf(n, "%s: found %s, expected a whole number", what, describe(n))
 		return min
 	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 32)
-	if err != nil {
-		d.errorf(n, "%s: %q is out of range", what, n.Value)
-		return min
-	}
-	if int(v) < min {
-		d.errorf(n, "%s: found %d, expected at least %d", what, v, min)
+	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+	if err != nil || v < int64(min) || v > int64(max) {
+		d.errorf(n, "%s: found %s, expected a whole number from %d to %d", what, n.Value, min, max)
 		return min
 	}
 	return int(v)
@@ -266,20 +340,29 @@ func (d *decoder) strings(n *yaml.Node, what string) []string {
 
 // value converts a node into plain data: string, int, float64, bool, nil,
 // []any and map[string]any, the shapes templates and encoding/json handle.
-func (d *decoder) value(n *yaml.Node, what string) any {
+func (d *decoder) value(n *yaml.Node, what string) any { return d.valueAt(n, what, 0) }
+
+func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 	n = resolve(n)
+	if depth > maxDepth {
+		d.errorf(n, "%s: nested more than %d levels deep (an alias that contains itself?)", what, maxDepth)
+		return nil
+	}
+	if !d.budget(n, 1) {
+		return nil
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			out = append(out, d.value(c, what))
+			out = append(out, d.valueAt(c, what, depth+1))
 		}
 		return out
 	case yaml.MappingNode:
 		fs, _ := d.fields(n, what, nil)
 		out := make(map[string]any, len(fs))
 		for _, f := range fs {
-			out[f.key] = d.value(f.v, what+"."+f.key)
+			out[f.key] = d.valueAt(f.v, what+"."+f.key, depth+1)
 		}
 		return out
 	}

@@ -43,7 +43,8 @@ func checkPositioned(t *testing.T, err error) {
 }
 
 func FuzzDecodeLayersServices(f *testing.F) {
-	seed(f, LayersServicesFile, goodLayers, "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 2.5}]}]\n")
+	seed(f, LayersServicesFile, goodLayers, laughs, "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 2.5}]}]\n",
+		"environment: {g5k: }\nlayers: [{name: a, services: [{name: s, env: &e {self: *e}}, {<<: *e, name: t}]}]\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := DecodeLayersServices("f.yaml", data)
 		checkPositioned(t, err)

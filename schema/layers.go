@@ -116,6 +116,13 @@ var (
 	nameRE          = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
 
+// Bounds that keep a typo from planning millions of hosts.
+const (
+	maxCount    = 10_000  // quantity and repeat of one service
+	MaxMachines = 100_000 // machines of a whole scenario
+	maxWallHour = 87_600  // ten years
+)
+
 // DecodeLayersServices reads layers_services.yaml.
 func DecodeLayersServices(file string, data []byte) (*LayersServices, error) {
 	var errs Errors
@@ -237,8 +244,8 @@ func ParseWalltime(s string) (time.Duration, error) {
 	var v [3]int
 	for i, p := range parts {
 		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || (i > 0 && n > 59) {
-			return 0, fmt.Errorf("found %q, expected HH:MM:SS with minutes and seconds 00 to 59", s)
+		if err != nil || n < 0 || (i > 0 && n > 59) || n > maxWallHour {
+			return 0, fmt.Errorf("found %q, expected HH:MM:SS with minutes and seconds 00 to 59 and at most %d hours", s, maxWallHour)
 		}
 		v[i] = n
 	}
@@ -283,7 +290,7 @@ func (d *decoder) monitoring(n *yaml.Node) *Monitoring {
 		case "options":
 			m.Options = d.str(f.v, key)
 		case "ipv":
-			m.IPv = d.integer(f.v, key, 4)
+			m.IPv = d.integer(f.v, key, 4, 6)
 		}
 	}
 	d.require(node, "monitoring", "type")
@@ -353,9 +360,9 @@ func (d *decoder) service(n *yaml.Node) Service {
 		case "name":
 			s.Name = d.name(f.v, "service name")
 		case "quantity":
-			s.Quantity = d.integer(f.v, key, 1)
+			s.Quantity = d.integer(f.v, key, 1, maxCount)
 		case "repeat":
-			s.Repeat = d.integer(f.v, key, 0)
+			s.Repeat = d.integer(f.v, key, 0, maxCount)
 		case "roles":
 			s.Roles = d.strings(f.v, key)
 		case "env":
@@ -388,6 +395,15 @@ func (d *decoder) service(n *yaml.Node) Service {
 // checkServices checks what needs the whole file: layer names unique, and
 // every service's environment configured.
 func (ls *LayersServices) checkServices(d *decoder) {
+	total := 0
+	for _, l := range ls.Layers {
+		for _, s := range l.Services {
+			total += s.Quantity * (s.Repeat + 1)
+		}
+	}
+	if total > MaxMachines {
+		d.errs.At(ls.At("layers"), "layers: the services need %d machines; e2c plans at most %d", total, MaxMachines)
+	}
 	seen := map[string]Pos{}
 	for _, l := range ls.Layers {
 		low := strings.ToLower(l.Name)

@@ -55,7 +55,7 @@ func ParseRate(s string) (Rate, error) {
 	for _, u := range rateUnits {
 		if num, ok := strings.CutSuffix(low, u.suffix); ok {
 			v, err := strconv.ParseFloat(num, 64)
-			if err != nil || v <= 0 || math.IsInf(v, 0) || v*u.mult > math.MaxInt64 || v*u.mult < 1 {
+			if err != nil || !(v > 0) || math.IsInf(v, 0) || v*u.mult > math.MaxInt64 || v*u.mult < 1 {
 				break
 			}
 			return Rate(math.Round(v * u.mult)), nil
@@ -74,10 +74,14 @@ func ParseDelay(s string) (time.Duration, error) {
 	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}} {
 		if num, ok := strings.CutSuffix(low, u.suffix); ok {
 			v, err := strconv.ParseFloat(num, 64)
-			if err != nil || v < 0 || v*float64(u.unit) > float64(time.Hour) || math.IsNaN(v) {
+			if err != nil || !(v >= 0) || v*float64(u.unit) > float64(time.Hour) {
 				break
 			}
-			return time.Duration(math.Round(v * float64(u.unit))), nil
+			d := time.Duration(math.Round(v * float64(u.unit)))
+			if d == 0 && v > 0 {
+				return 0, fmt.Errorf("found %q: below tc's resolution of 1us", s)
+			}
+			return d, nil
 		}
 	}
 	return 0, fmt.Errorf("found %q, expected a delay with a unit: us, ms or s (such as \"50ms\"), at most one hour", s)
@@ -127,6 +131,7 @@ func DecodeNetwork(file string, data []byte) (*Network, error) {
 func (d *decoder) link(n *yaml.Node) Link {
 	fs, node := d.fields(n, "network link", linkKeys)
 	l := Link{Node: node}
+	bad := false // a value already reported
 	for _, f := range fs {
 		key := "networks." + f.key
 		var err error
@@ -147,10 +152,11 @@ func (d *decoder) link(n *yaml.Node) Link {
 		if err != nil && f.v.Kind == yaml.ScalarNode && !isNull(f.v) {
 			d.errorf(f.v, "%s: %v", key, err)
 		}
+		bad = bad || err != nil
 	}
 	d.require(node, "network link", "src", "dst")
-	if !node.Has("delay") && !node.Has("rate") {
-		d.errs.At(node.Pos, "network link: needs delay or rate (or both); loss alone is not a link constraint")
+	if l.Delay == 0 && l.Rate == 0 && !bad {
+		d.errs.At(node.Pos, "network link: needs a delay or a rate above zero (or both); loss alone is not a link constraint")
 	}
 	return l
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"flag"
 	"io/fs"
 	"os"
@@ -64,7 +65,21 @@ func TestErrors(t *testing.T) {
 		{"quantity float", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 2.5}]}]\n",
 			[]string{"x.yaml:2:51: service.quantity: found 2.5, expected a whole number"}},
 		{"quantity zero", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 0}]}]\n",
-			[]string{"x.yaml:2:51: service.quantity: found 0, expected at least 1"}},
+			[]string{"x.yaml:2:51: service.quantity: found 0, expected a whole number from 1 to 10000"}},
+		{"quantity huge", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 99999999999999999999}]}]\n",
+			[]string{"service.quantity: found 99999999999999999999, expected a whole number from 1 to 10000"}},
+		{"too many machines", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantity: 10000, repeat: 10000}]}]\n",
+			[]string{"x.yaml:2:9: layers: the services need 100010000 machines; e2c plans at most 100000"}},
+		{"alias loop", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, env: &e {self: *e}}]}]\n",
+			[]string{"nested more than 64 levels deep (an alias that contains itself?)"}},
+		{"billion laughs", "ls", laughs, []string{"the file expands to more than 1000000 values (aliases that repeat aliases?)"}},
+		{"two documents", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s}]}]\n---\nlayers: []\n",
+			[]string{"x.yaml:3:1: a second YAML document (after ---): expected one document per file"}},
+		{"empty services", "ls", "environment: {g5k: }\nlayers: [{name: a, services: []}]\n", []string{"services: found an empty list, expected a list of services"}},
+		{"huge walltime", "ls", "environment: {walltime: '2562048:00:00', g5k: }\nlayers: [{name: a, services: [{name: s}]}]\n", []string{"at most 87600 hours"}},
+		{"nan rate", "net", "networks:\n- {src: a, dst: b, rate: nanbit}\n", []string{`networks.rate: found "nanbit"`}},
+		{"tiny delay", "net", "networks:\n- {src: a, dst: b, delay: 1e-300ms}\n", []string{"below tc's resolution of 1us"}},
+		{"zero delay", "net", "networks:\n- {src: a, dst: b, delay: 0ms}\n", []string{"needs a delay or a rate above zero"}},
 		{"service typo", "ls", "environment: {g5k: }\nlayers: [{name: a, services: [{name: s, quantiy: 2}]}]\n",
 			[]string{`x.yaml:2:41: service: unknown key "quantiy" (did you mean "quantity"?)`}},
 		{"walltime", "ls", "environment: {walltime: '1:60:00', g5k: }\nlayers: [{name: a, services: [{name: s}]}]\n",
@@ -87,7 +102,7 @@ func TestErrors(t *testing.T) {
 		{"bad delay", "net", "networks:\n- {src: a, dst: b, delay: 50}\n", []string{`x.yaml:2:27: networks.delay: found "50", expected a delay with a unit`}},
 		{"bytes rate", "net", "networks:\n- {src: a, dst: b, rate: 10mbps}\n", []string{`tc reads "bps" as bytes per second`}},
 		{"bad loss", "net", "networks:\n- {src: a, dst: b, rate: 1gbit, loss: 120%}\n", []string{`networks.loss: found "120%", expected a percentage`}},
-		{"no delay no rate", "net", "networks:\n- {src: a, dst: b, loss: 1%}\n", []string{"x.yaml:2:3: network link: needs delay or rate"}},
+		{"no delay no rate", "net", "networks:\n- {src: a, dst: b, loss: 1%}\n", []string{"x.yaml:2:3: network link: needs a delay or a rate"}},
 		{"link typo", "net", "networks:\n- {src: a, dst: b, delya: 5ms}\n", []string{`unknown key "delya" (did you mean "delay"?)`}},
 		{"missing dst", "net", "networks:\n- {src: a, rate: 1gbit}\n", []string{`network link: missing required key "dst"`}},
 
@@ -134,6 +149,33 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// laughs is a "billion laughs" document: nine levels of ten aliases.
+var laughs = func() string {
+	s := "environment: {g5k: }\nx0: &a0 [lol]\n"
+	for i := 1; i <= 9; i++ {
+		s += fmt.Sprintf("x%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d,", i-1), 10), ","))
+	}
+	return s + "layers: [{name: a, services: [{name: s, env: {v: *a9}}]}]\n"
+}()
+
+func TestMergeKeys(t *testing.T) {
+	ls, err := DecodeLayersServices("x.yaml", []byte(`environment: {g5k: }
+layers:
+- name: a
+  services:
+  - &base {name: srv, quantity: 2, roles: [monitoring]}
+  - {<<: *base, name: srv2}
+  - {<<: [*base], quantity: 3}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ls.Layers[0].Services
+	if s[1].Name != "srv2" || s[1].Quantity != 2 || s[1].Roles[0] != "monitoring" || s[2].Name != "srv" || s[2].Quantity != 3 {
+		t.Errorf("services = %+v", s)
 	}
 }
 

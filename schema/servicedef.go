@@ -143,10 +143,7 @@ func DecodeServiceDef(file string, data []byte) (*ServiceDef, error) {
 func (d *decoder) info(f field, in *Info) {
 	switch f.key {
 	case "port":
-		in.Port = d.integer(f.v, "port", 1)
-		if in.Port > 65535 {
-			d.errorf(f.v, "port: found %d, expected 1 to 65535", in.Port)
-		}
+		in.Port = d.integer(f.v, "port", 1, 65535)
 	case "container":
 		in.Container = d.str(f.v, "container")
 	case "vars":

@@ -43,7 +43,7 @@ func TestDecodeServiceDefErrors(t *testing.T) {
 	tests := []struct{ yaml, want string }{
 		{"name: x\nsubservices:\n- {name: a}\n- {name: a}\n", `x.yaml:4:10: subservice "a" is already defined at line 3`},
 		{"name: x\nsubservices:\n- {name: a, hosts: first}\n", `x.yaml:3:20: hosts: found "first", expected machine positions`},
-		{"name: x\nport: 70000\n", "x.yaml:2:7: port: found 70000, expected 1 to 65535"},
+		{"name: x\nport: 70000\n", "x.yaml:2:7: port: found 70000, expected a whole number from 1 to 65535"},
 		{"name: x\nprot: 80\n", `unknown key "prot" (did you mean "port"?)`},
 		{"description: no name\n", `missing required key "name"`},
 	}

@@ -112,6 +112,8 @@ var (
 	identRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+const maxAsync = 366 * 24 * 3600 // a year, in seconds
+
 // DecodeWorkflow reads workflow.yaml.
 func DecodeWorkflow(file string, data []byte) (*Workflow, error) {
 	var errs Errors
@@ -262,9 +264,9 @@ func (d *decoder) task(n *yaml.Node) Task {
 				d.errorf(f.v, "%s: found %s, expected a list or a template such as \"{{ range(1, 41)|list }}\"", key, describe(f.v))
 			}
 		case "async":
-			t.Async = d.integer(f.v, key, 0)
+			t.Async = d.integer(f.v, key, 0, maxAsync)
 		case "poll":
-			t.Poll = d.integer(f.v, key, 0)
+			t.Poll = d.integer(f.v, key, 0, maxAsync)
 		case "when":
 			t.When = d.strings(f.v, key)
 		case "ignore_errors":

@@ -69,8 +69,19 @@ var filterFuncs = map[string]func(in any, param *pongo2.Value) (any, error){
 		if !p.IsNil() {
 			sep = pyStr(p.Interface())
 		}
+		size := len(sep) * len(parts)
+		for _, s := range parts {
+			size += len(s)
+		}
+		if size > maxSize {
+			return nil, errTooLarge
+		}
 		return strings.Join(parts, sep), nil
 	},
+	// Django's padding filters, bounded.
+	"ljust":  pad(func(s string, n int) string { return s + strings.Repeat(" ", n) }),
+	"rjust":  pad(func(s string, n int) string { return strings.Repeat(" ", n) + s }),
+	"center": pad(func(s string, n int) string { return strings.Repeat(" ", n/2) + s + strings.Repeat(" ", n-n/2) }),
 	"int":    func(in any, _ *pongo2.Value) (any, error) { return toInt(in), nil },
 	"float":  func(in any, _ *pongo2.Value) (any, error) { return toFloat(in), nil },
 	"string": func(in any, _ *pongo2.Value) (any, error) { return pyStr(in), nil },
@@ -123,11 +134,22 @@ var filterFuncs = map[string]func(in any, param *pongo2.Value) (any, error){
 	},
 }
 
+// pad makes a padding filter that refuses widths beyond maxSize.
+func pad(fill func(s string, n int) string) func(any, *pongo2.Value) (any, error) {
+	return func(in any, p *pongo2.Value) (any, error) {
+		s, width := pyStr(in), p.Integer()
+		if width > maxSize {
+			return nil, errTooLarge
+		}
+		return fill(s, max(width-len([]rune(s)), 0)), nil
+	}
+}
+
 // pongoFilters are pongo2's own filters, left available.
-var pongoFilters = []string{"escape", "e", "safe", "escapejs", "add", "addslashes", "capfirst", "center",
+var pongoFilters = []string{"escape", "e", "safe", "escapejs", "add", "addslashes", "capfirst",
 	"cut", "date", "default_if_none", "divisibleby", "first", "floatformat", "get_digit", "iriencode",
-	"last", "length", "length_is", "linebreaks", "linebreaksbr", "linenumbers", "ljust", "make_list",
-	"phone2numeric", "pluralize", "removetags", "rjust", "slice", "split", "stringformat", "striptags",
+	"last", "length", "length_is", "linebreaks", "linebreaksbr", "linenumbers", "make_list",
+	"phone2numeric", "pluralize", "removetags", "slice", "split", "stringformat", "striptags",
 	"time", "title", "truncatechars", "truncatechars_html", "truncatewords", "truncatewords_html",
 	"urlencode", "urlize", "urlizetrunc", "wordcount", "wordwrap", "yesno", "integer"}
 

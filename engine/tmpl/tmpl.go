@@ -211,12 +211,44 @@ func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Val
 		}
 	}
 	ctx["e2c_out"] = out
-	s, err = t.pt.Execute(ctx)
-	if err != nil {
+	// Loops and output are bounded per render, so that no template can
+	// exhaust memory or loop for ever (nested loops count every step).
+	steps := 0
+	ctx["e2c_iter"] = func(v *pongo2.Value) (*pongo2.Value, error) {
+		l, err := toList(v.Interface())
+		if steps += len(l); steps > maxSteps {
+			return pongo2.AsValue(nil), fmt.Errorf("loops run more than %d steps", maxSteps)
+		}
+		return pongo2.AsValue(l), err
+	}
+	var buf cappedBuffer
+	if err := t.pt.ExecuteWriterUnbuffered(ctx, &buf); err != nil {
 		return "", t.mapErr(err)
 	}
-	return s, nil
+	if buf.over {
+		return "", &Error{Msg: fmt.Sprintf("output larger than %d bytes", maxSize)}
+	}
+	return buf.String(), nil
 }
+
+// maxSteps bounds the loop steps of one render.
+const maxSteps = maxSize
+
+// cappedBuffer keeps at most maxSize bytes and notes whether more came.
+type cappedBuffer struct {
+	strings.Builder
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.over || b.Len()+len(p) > maxSize {
+		b.over = true
+		return len(p), nil // pongo2 ignores some write errors; the flag is checked after
+	}
+	return b.Builder.Write(p)
+}
+
+func (b *cappedBuffer) WriteString(s string) (int, error) { return b.Write([]byte(s)) }
 
 // check resolves every ref in vars.
 func (t *Template) check(vars map[string]any) error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // testVars is shaped like the variables the engine passes: decoded YAML.
@@ -682,5 +683,35 @@ func TestPyFloat(t *testing.T) {
 		if got := pyFloat(f); got != want {
 			t.Errorf("pyFloat(%v) = %q, want %q", f, got, want)
 		}
+	}
+}
+
+// TestBounded checks that no template can exhaust memory or loop for ever.
+func TestBounded(t *testing.T) {
+	for _, src := range []string{
+		`{{ "a"|ljust(1000000000) }}`,
+		`{{ range(1000000)|join("a" * 1000000) }}`,
+		`{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}`,
+		`{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}`,
+		`{% for i in range(1000000) %}xxxxxxxxxx{% endfor %}`,
+	} {
+		tpl, err := Parse(src)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", src, err)
+		}
+		start := time.Now()
+		if _, err := tpl.Render(nil); err == nil {
+			t.Errorf("Render(%q) succeeded", src)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("Render(%q) took %s", src, d)
+		}
+	}
+	tpl, err := Parse(`{{ "ab"|center(6) }}|{{ "ab"|ljust(4) }}|{{ "ab"|rjust(4) }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := tpl.Render(nil); err != nil || out != "  ab  |ab  |  ab" {
+		t.Errorf("padding = %q, %v", out, err)
 	}
 }
