@@ -1,0 +1,182 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPutGet(t *testing.T) {
+	forEachRunner(t, testPutGet)
+	t.Run("ssh without sftp", func(t *testing.T) {
+		r := startSSHD(t, sshdConfig{noSFTP: true}).runner(t)
+		testPutGet(t, r)
+		if !r.(*sshRunner).h.c.noSFTP.Load() {
+			t.Error("the shell fallback was not used")
+		}
+	})
+}
+
+// writeTree writes files (relative path → content) under root.
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testPutGet(t *testing.T, r Runner) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src, host, local := t.TempDir(), t.TempDir(), t.TempDir()
+	files := map[string]string{
+		"a.txt":              "alpha\n",
+		"sub/b.txt":          "bravo\n",
+		"sub/deeper/c.bin":   strings.Repeat("\x00\x01charlie", 40000), // several sftp packets
+		"with space/d e.txt": "delta\n",
+		".hidden":            "echo\n",
+	}
+	writeTree(t, src, files)
+	dst := filepath.Join(host, "tree x") // does not exist yet
+
+	put := func(src, dst string, mode fs.FileMode, copied, skipped int) {
+		t.Helper()
+		st, err := r.Put(ctx, src, dst, mode)
+		if err != nil {
+			t.Fatalf("Put %s: %v", dst, err)
+		}
+		if st.Copied != copied || st.Skipped != skipped {
+			t.Errorf("Put %s: %+v, want %d copied, %d skipped", dst, st, copied, skipped)
+		}
+	}
+	check := func(name string, perm fs.FileMode) {
+		t.Helper()
+		s, _ := os.Stat(filepath.Join(src, name))
+		d, err := os.Stat(filepath.Join(dst, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(filepath.Join(dst, name))
+		want, _ := os.ReadFile(filepath.Join(src, name))
+		if string(got) != string(want) {
+			t.Errorf("%s: content differs", name)
+		}
+		if d.Mode().Perm() != perm {
+			t.Errorf("%s: mode %v, want %v", name, d.Mode().Perm(), perm)
+		}
+		if d.ModTime().Unix() != s.ModTime().Unix() {
+			t.Errorf("%s: mtime %v, want %v", name, d.ModTime(), s.ModTime())
+		}
+	}
+
+	// A new tree, with a mode for the files.
+	st, err := r.Put(ctx, src, dst, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, c := range files {
+		total += int64(len(c))
+	}
+	if st != (PutStats{Copied: 5, Bytes: total}) {
+		t.Errorf("first Put: %+v, want 5 copied, %d bytes", st, total)
+	}
+	for name := range files {
+		check(name, 0o640)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "sub", "deeper")); err != nil || !fi.IsDir() {
+		t.Errorf("sub/deeper: %v", err)
+	}
+
+	// Unchanged: nothing copied.
+	put(src, dst, 0o640, 0, 5)
+
+	// One file changed.
+	b := filepath.Join(src, "sub", "b.txt")
+	if err := os.WriteFile(b, []byte("bravo 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(b, later, later); err != nil {
+		t.Fatal(err)
+	}
+	put(src, dst, 0o640, 1, 4)
+	check("sub/b.txt", 0o640)
+
+	// A mode of 0 keeps src's permissions, so every file changes.
+	put(src, dst, 0, 5, 0)
+	check("a.txt", 0o644)
+
+	// A single file to a path whose parents are missing.
+	one := filepath.Join(host, "new dir", "deep", "file one.txt")
+	if err := os.Chmod(filepath.Join(src, "a.txt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	put(filepath.Join(src, "a.txt"), one, 0, 1, 0)
+	if fi, err := os.Stat(one); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v %v, want mode 0600", one, fi, err)
+	}
+	put(filepath.Join(src, "a.txt"), one, 0, 0, 1)
+
+	// Get, into a directory that does not exist yet.
+	got := filepath.Join(local, "got dir", "d copy.txt")
+	if err := r.Get(ctx, filepath.Join(dst, "with space", "d e.txt"), got); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(got); string(b) != "delta\n" {
+		t.Errorf("Get: %q", b)
+	}
+	big := filepath.Join(local, "c.bin")
+	if err := r.Get(ctx, filepath.Join(dst, "sub", "deeper", "c.bin"), big); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(big); string(b) != files["sub/deeper/c.bin"] {
+		t.Errorf("Get of c.bin: %d bytes differ", len(b))
+	}
+	if err := r.Get(ctx, filepath.Join(dst, "missing"), filepath.Join(local, "x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Get of a missing file: %v, want fs.ErrNotExist", err)
+	}
+
+	// No temporary file is left behind, on either side.
+	for _, root := range []string{host, local} {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if strings.Contains(d.Name(), ".e2c-") {
+				t.Errorf("temporary file left: %s", p)
+			}
+			return nil
+		})
+	}
+}
+
+// TestLocalRelativePaths: host-side paths of the local runner are relative
+// to its directory, caller-side ones to the working directory.
+func TestLocalRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	r := NewLocal(filepath.Join(dir, "host")) // created
+	src := filepath.Join(dir, "f.txt")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Put(ctx, src, "rel/f.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "host", "rel", "f.txt")); err != nil {
+		t.Error(err)
+	}
+	res, err := r.Run(ctx, Command{Script: `cat f.txt; echo " $PWD $HOME"`, Dir: "rel"})
+	if err != nil || res.Stdout != "x "+filepath.Join(dir, "host", "rel")+" "+os.Getenv("HOME")+"\n" {
+		t.Errorf("Run: %q %v", res.Stdout, err)
+	}
+}

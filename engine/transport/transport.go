@@ -1,0 +1,240 @@
+// Package transport runs commands and copies files on hosts, over SSH or on
+// this machine, behind one interface.
+//
+// Over SSH a Pool keeps one connection per host for a whole run, shares one
+// connection per bastion, bounds sessions per connection, puts a deadline on
+// every handshake and sends keepalives, so that thousands of tasks on hundreds
+// of hosts cost a handful of handshakes.
+package transport
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Command is a POSIX sh script to run on a host.
+type Command struct {
+	Script string            // sent on stdin to `sh -s`, wrapped in a function so the shell reads it whole before running any of it
+	Env    map[string]string // exported before the script, values single-quoted; names must match ^[A-Za-z_][A-Za-z0-9_]*$
+	Dir    string            // working directory; "" = the runner's default directory
+	Sudo   bool              // run through `sudo -n` (fails instead of prompting), keeping Env and Dir
+	Stdout io.Writer         // optional: receives the output as it arrives, in whole lines (a last unterminated line gets a newline)
+	Stderr io.Writer         // optional: like Stdout; the two may be written concurrently
+}
+
+// Result of a command that ran. Stdout and Stderr keep at most the last 64 KiB
+// each: full output belongs in the writers of Command, not in memory.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// ExitError is returned by Run when the command ran and exited non-zero, or
+// when the remote closed without an exit status (Code -1).
+type ExitError struct {
+	Code   int
+	Stderr string // tail, for messages
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("exit status %d", e.Code)
+	if e.Code == -1 {
+		msg += " (the remote sent none)"
+	}
+	if l := lastLine(e.Stderr); l != "" {
+		msg += ": " + l
+	}
+	return msg
+}
+
+// PutStats says what a Put transferred.
+type PutStats struct {
+	Copied, Skipped int
+	Bytes           int64
+}
+
+// Runner runs commands and moves files on one host. Safe for concurrent use.
+type Runner interface {
+	// Run runs c. A non-zero exit gives the Result and an *ExitError. When
+	// ctx is cancelled the command's process group is killed (TERM, then
+	// KILL) and Run returns ctx's error.
+	Run(ctx context.Context, c Command) (Result, error)
+	// Put copies the local file or directory src to exactly dst on the host:
+	// a file to the file dst, a directory to the directory dst, mirroring
+	// src's tree (files on the host that src lacks are left alone). Missing
+	// parents are created. Files already identical on the host (same size,
+	// modification time and permissions; Put sets them on upload) are
+	// skipped. mode, if non-zero, is applied to the files copied, otherwise
+	// they keep src's permissions; new directories get 0755 (less the
+	// host's umask), existing ones keep theirs. Each file is written to a
+	// temporary name in its directory and renamed, so nobody reads a half
+	// file; a cancelled Put may leave such temporary files (.NAME.e2c-*).
+	// Links in src are followed for files; special files and linked
+	// directories are skipped.
+	Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error)
+	// Get copies the remote file src to the local file dst, creating dst's
+	// parents and writing through a temporary file and a rename.
+	Get(ctx context.Context, src, dst string) error
+	Close() error
+}
+
+// maxTail bounds the output kept in a Result.
+const maxTail = 64 << 10
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// pgidMarker starts the line by which a remote script reports its process
+// group, so that a cancelled Run can kill it from a fresh session.
+const pgidMarker = "e2c-pgid:"
+
+// script returns the text fed to `sh -s`. The body is wrapped in a function:
+// the shell then parses all of it before running any of it, so a script cut
+// short or with a late syntax error does nothing instead of half its work.
+func (c Command) script(reportPgid bool) (string, error) {
+	var b strings.Builder
+	if reportPgid {
+		fmt.Fprintf(&b, "printf '%s%%s\\n' \"$$\" >&2\n", pgidMarker)
+	}
+	names := make([]string, 0, len(c.Env))
+	for k := range c.Env {
+		if !envName.MatchString(k) {
+			// Names only: values may be secrets.
+			return "", fmt.Errorf("transport: invalid environment variable name %q", k)
+		}
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "export %s=%s\n", k, quote(c.Env[k]))
+	}
+	if c.Dir != "" {
+		fmt.Fprintf(&b, "cd -- %s || exit 1\n", quote(c.Dir))
+	}
+	b.WriteString("__e2c_main() {\n:\n")
+	b.WriteString(c.Script)
+	if !strings.HasSuffix(c.Script, "\n") {
+		b.WriteString("\n")
+	}
+	b.WriteString("}\n__e2c_main\n")
+	return b.String(), nil
+}
+
+// quote returns s as one POSIX shell word.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
+}
+
+// tail keeps the last maxTail bytes written to it. It trims only when twice
+// that size, so each byte is copied at most about twice.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*maxTail {
+		t.b = append(t.b[:0], t.b[len(t.b)-maxTail:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	if len(t.b) > maxTail {
+		return string(t.b[len(t.b)-maxTail:])
+	}
+	return string(t.b)
+}
+
+// lineWriter passes only whole lines to w, so output of many hosts written to
+// one log never interleaves half lines. A line longer than maxTail is passed
+// in pieces rather than held without bound; errors of w are ignored, since a
+// broken log must not stop a command.
+type lineWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+		_, _ = l.w.Write(l.buf[:i+1])
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	} else if len(l.buf) >= maxTail {
+		_, _ = l.w.Write(l.buf)
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
+}
+
+// flush ends a last unterminated line with a newline.
+func (l *lineWriter) flush() {
+	if len(l.buf) > 0 {
+		_, _ = l.w.Write(append(l.buf, '\n'))
+		l.buf = nil
+	}
+}
+
+// output collects one stream of a command: a tail for the Result and,
+// optionally, the caller's writer in whole lines. It is locked because a
+// cancelled Run may give up waiting for the stream to end.
+type output struct {
+	mu    sync.Mutex
+	tail  tail
+	lines *lineWriter
+}
+
+func newOutput(w io.Writer) *output {
+	o := &output{}
+	if w != nil {
+		o.lines = &lineWriter{w: w}
+	}
+	return o
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.tail.Write(p)
+	if o.lines != nil {
+		_, _ = o.lines.Write(p)
+	}
+	return len(p), nil
+}
+
+func (o *output) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lines != nil {
+		o.lines.flush()
+	}
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.tail.String()
+}
+
+// result builds the outcome of a finished command with exit code code.
+func result(code int, stdout, stderr *output) (Result, error) {
+	stdout.flush()
+	stderr.flush()
+	r := Result{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
+	if code != 0 {
+		return r, &ExitError{Code: code, Stderr: r.Stderr}
+	}
+	return r, nil
+}
