@@ -1,0 +1,317 @@
+// Package execute runs the phases of a plan on its hosts: plays in file
+// order, the hosts of a play in parallel (each running its tasks in order),
+// every failure kept per host and task without hiding the healthy hosts.
+package execute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
+)
+
+// Connector returns the transport of a host of the plan, by name.
+type Connector func(ctx context.Context, host string) (transport.Runner, error)
+
+// Options tune an Executor.
+type Options struct {
+	Forks  int       // hosts of a play run at once; default 256
+	Output io.Writer // every host's output, as "host | line"
+	// Progress, if set, is called as hosts finish.
+	Progress func(Progress)
+}
+
+// Progress is the state of a play while it runs.
+type Progress struct {
+	Phase, Play         string
+	Done, Failed, Total int
+	Slowest             string // a host still running, the one that started its current task earliest
+}
+
+// Executor runs a plan's phases, keeping between them what tasks register
+// and the background jobs they started.
+type Executor struct {
+	plan    *plan.Plan
+	connect Connector
+	opt     Options
+	out     *lockedWriter
+
+	*shared
+}
+
+// shared is what executors of one run share across configurations.
+type shared struct {
+	mu         sync.Mutex
+	registered map[string]map[string]any // host -> variable -> value
+	jobs       map[string][]string       // host -> background job folders, to stop on interrupt
+}
+
+// New returns an Executor of p reaching hosts through connect.
+func New(p *plan.Plan, connect Connector, o Options) *Executor {
+	if o.Forks <= 0 {
+		o.Forks = 256
+	}
+	if o.Output == nil {
+		o.Output = io.Discard
+	}
+	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output},
+		shared: &shared{registered: map[string]map[string]any{}, jobs: map[string][]string{}}}
+}
+
+// WithPlan returns an executor of p (the same experiment under another
+// application configuration) that shares what this one's tasks registered
+// and the background jobs they started.
+func (e *Executor) WithPlan(p *plan.Plan) *Executor {
+	return &Executor{plan: p, connect: e.connect, opt: e.opt, out: e.out, shared: e.shared}
+}
+
+// HostResult is how one host fared in one play.
+type HostResult struct {
+	Host    string
+	Tasks   int // tasks run, loop items counted
+	Skipped int // by when
+	Err     error
+	Took    time.Duration
+}
+
+// PlayReport is one play of one phase.
+type PlayReport struct {
+	Phase   string
+	Play    int // 0-based
+	Pattern string
+	Hosts   []HostResult // in play order
+	Took    time.Duration
+}
+
+// Failed counts the hosts that failed.
+func (r PlayReport) Failed() int {
+	n := 0
+	for _, h := range r.Hosts {
+		if h.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Phase runs one phase: its plays in file order. A failing host stops its
+// own task list; the others go on, and later plays still run on every host
+// that has not failed in this phase. The error lists every failure, host by
+// host in play order.
+func (e *Executor) Phase(ctx context.Context, phase string) ([]PlayReport, error) {
+	var reports []PlayReport
+	var merr *multierror.Error
+	failed := map[string]bool{}
+	for _, play := range e.plan.Plays {
+		runs := play.Phases[phase]
+		if len(runs) == 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			merr = multierror.Append(merr, fmt.Errorf("%s: play %d (%s) not started: %w", phase, play.Index+1, play.Pattern, err))
+			break
+		}
+		rep := e.play(ctx, phase, play, runs, failed)
+		for _, h := range rep.Hosts {
+			if h.Err != nil {
+				failed[h.Host] = true
+				merr = multierror.Append(merr, h.Err)
+			}
+		}
+		reports = append(reports, rep)
+	}
+	if merr != nil {
+		merr.ErrorFormat = oneLinePerError
+	}
+	return reports, merr.ErrorOrNil()
+}
+
+func oneLinePerError(list []error) string {
+	lines := make([]string, len(list))
+	for i, err := range list {
+		lines[i] = err.Error()
+	}
+	if len(list) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d failures:\n  %s", len(list), strings.Join(lines, "\n  "))
+}
+
+func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs []*plan.Run, failed map[string]bool) PlayReport {
+	start := time.Now()
+	rep := PlayReport{Phase: phase, Play: play.Index, Pattern: play.Pattern, Hosts: make([]HostResult, len(runs))}
+	var (
+		mu       sync.Mutex
+		done     int
+		nfail    int
+		started  = map[string]time.Time{}
+		progress = func() {
+			if e.opt.Progress == nil {
+				return
+			}
+			slowest, at := "", time.Time{}
+			for h, t := range started {
+				if slowest == "" || t.Before(at) || (t.Equal(at) && h < slowest) {
+					slowest, at = h, t
+				}
+			}
+			e.opt.Progress(Progress{Phase: phase, Play: play.Pattern, Done: done, Failed: nfail, Total: len(runs), Slowest: slowest})
+		}
+	)
+	var g errgroup.Group
+	g.SetLimit(e.opt.Forks)
+	for i, run := range runs {
+		if failed[run.Host] {
+			rep.Hosts[i] = HostResult{Host: run.Host, Err: fmt.Errorf("%s: skipped: failed earlier in %s", run.Host, phase)}
+			continue
+		}
+		g.Go(func() error {
+			mu.Lock()
+			started[run.Host] = time.Now()
+			mu.Unlock()
+			res := e.host(ctx, phase, play, run, func() {
+				mu.Lock()
+				started[run.Host] = time.Now()
+				mu.Unlock()
+			})
+			mu.Lock()
+			delete(started, run.Host)
+			done++
+			if res.Err != nil {
+				nfail++
+			}
+			progress()
+			mu.Unlock()
+			rep.Hosts[i] = res
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rep.Took = time.Since(start)
+	return rep
+}
+
+// host runs a play's tasks on one host, in order.
+func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run *plan.Run, nextTask func()) HostResult {
+	start := time.Now()
+	res := HostResult{Host: run.Host}
+	defer func() { res.Took = time.Since(start) }()
+	fail := func(t *plan.Task, err error) HostResult {
+		res.Err = &TaskError{Host: run.Host, Phase: phase, Task: t, Err: err}
+		res.Took = time.Since(start)
+		return res
+	}
+	r, err := e.connect(ctx, run.Host)
+	if err != nil {
+		res.Err = fmt.Errorf("%s: unreachable: %w", run.Host, err)
+		return res
+	}
+	vars := e.plan.Vars(play, phase, run.Host)
+	e.mu.Lock()
+	maps.Copy(vars, e.registered[run.Host])
+	e.mu.Unlock()
+	for _, t := range run.Tasks {
+		tasks, err := plan.Render(t, vars)
+		if err != nil {
+			return fail(t, err)
+		}
+		for _, rt := range tasks {
+			if err := ctx.Err(); err != nil {
+				return fail(rt, err)
+			}
+			nextTask()
+			v := vars
+			if rt.Item != nil {
+				v = maps.Clone(vars)
+				v["item"] = rt.Item
+			}
+			if ok, err := plan.When(rt.When, v); err != nil {
+				return fail(rt, err)
+			} else if !ok {
+				res.Skipped++
+				e.register(run.Host, rt, vars, map[string]any{"skipped": true, "changed": false})
+				continue
+			}
+			res.Tasks++
+			e.logf(run.Host, "TASK %s", describe(rt))
+			out, err := e.module(ctx, r, run.Host, rt, v)
+			if out == nil {
+				out = map[string]any{}
+			}
+			out["failed"] = err != nil
+			e.register(run.Host, rt, vars, out)
+			if err != nil {
+				if rt.IgnoreErrors {
+					e.logf(run.Host, "failed, ignored: %v", err)
+					continue
+				}
+				return fail(rt, err)
+			}
+		}
+	}
+	return res
+}
+
+// register stores a task's result under its register name, for later tasks
+// of the host (in this play, later plays and later phases). A looped task
+// registers {"results": [...]}, as in Ansible.
+func (e *Executor) register(host string, t *plan.Task, vars map[string]any, result map[string]any) {
+	if t.Register == "" {
+		return
+	}
+	value := any(result)
+	if t.Item != nil {
+		prev, _ := vars[t.Register].(map[string]any)
+		list, _ := prev["results"].([]any)
+		if prev == nil || prev["e2c_task"] != t.Pos {
+			list = nil
+		}
+		result["item"] = t.Item
+		value = map[string]any{"results": append(list, result), "e2c_task": t.Pos}
+	}
+	vars[t.Register] = value
+	e.mu.Lock()
+	if e.registered[host] == nil {
+		e.registered[host] = map[string]any{}
+	}
+	e.registered[host][t.Register] = value
+	e.mu.Unlock()
+}
+
+// TaskError is a task that failed on a host.
+type TaskError struct {
+	Host, Phase string
+	Task        *plan.Task
+	Err         error
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("%s: %s task %d (%s, %s): %v", e.Host, e.Phase, e.Task.Index+1, describe(e.Task), e.Task.Pos, e.Err)
+}
+
+func (e *TaskError) Unwrap() error { return e.Err }
+
+func describe(t *plan.Task) string {
+	s := t.Module
+	if t.Name != "" {
+		s = t.Name
+	}
+	if t.Item != nil {
+		s += fmt.Sprintf(" [item=%v]", t.Item)
+	}
+	return s
+}
+
+// IsCancel reports whether err comes from cancellation rather than a task.
+func IsCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
