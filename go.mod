@@ -6,7 +6,10 @@ require (
 	github.com/flosch/pongo2/v6 v6.0.0
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/olekukonko/tablewriter v1.1.5
+	github.com/pkg/sftp v1.13.12
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/crypto v0.54.0
+	golang.org/x/sync v0.24.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -17,6 +20,7 @@ require (
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/kr/fs v0.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/mattn/go-runewidth v0.0.19 // indirect

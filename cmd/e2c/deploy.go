@@ -5,24 +5,36 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/spf13/cobra"
 )
 
+// maxRepeat bounds --repeat: more runs than this is surely a typo.
+const maxRepeat = 10_000
+
 func newDeploy() *cobra.Command {
 	var (
-		dryRun  bool
-		repeat  int
-		appConf []string
+		dryRun    bool
+		repeat    int
+		appConf   []string
+		o         experiment.Options
+		quiet     bool
+		logFormat string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy SCENARIO_DIR ARTIFACTS_DIR",
 		Short: "Run the experiment (--dry-run: write its plan without touching a machine)",
 		Long: `Runs the experiment --repeat N + 1 times, each into its own run folder
-SCENARIO_DIR/YYYYMMDD-HHMMSS.
+SCENARIO_DIR/YYYYMMDD-HHMMSS: reserve hosts, deploy services, prepare, then
+for each --app-conf (or once) launch, wait --duration, finalize. Ctrl-C stops
+what was launched, finalizes (fetching what was produced) and releases the
+hosts; a second Ctrl-C exits at once.
 
 With --dry-run nothing is reserved or run: the plan is computed on synthetic
 hosts (one per machine each service instance needs, named after its key) and
@@ -41,41 +53,54 @@ workflow-validate.out (every task rendered for every host and phase).`,
 			if st, err := os.Stat(artifacts); err != nil || !st.IsDir() {
 				return fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", artifacts)
 			}
-			if !dryRun {
-				return fmt.Errorf("running on hosts is not available in this version of e2c; use --dry-run to compute and inspect the plan")
+			if repeat < 0 || repeat > maxRepeat {
+				return fmt.Errorf("--repeat %d: expected 0 to %d", repeat, maxRepeat)
 			}
-			if repeat < 0 {
-				return fmt.Errorf("--repeat %d: expected 0 or more", repeat)
+			if dryRun {
+				return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf)
 			}
-			return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf)
+			if logFormat != "text" && logFormat != "json" {
+				return fmt.Errorf("--log-format %q: expected text or json", logFormat)
+			}
+			o.ScenarioDir, o.ArtifactsDir, o.Repeat, o.AppConfs = scenario, artifacts, repeat, appConf
+			o.Out, o.JSON, o.Version = cmd.OutOrStdout(), logFormat == "json", versionString()
+			if quiet {
+				o.Out = io.Discard
+			}
+			runs, err := experiment.Deploy(cmd.Context(), o)
+			if len(runs) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", strings.Join(runs, " "))
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "compute and write the plan only; touch no machine")
 	cmd.Flags().IntVar(&repeat, "repeat", 0, "run the experiment N more times (N+1 runs)")
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "workflow_env.yaml configurations to run in turn (a,b)")
+	cmd.Flags().Var((*seconds)(&o.Duration), "duration", "how long each run waits between launch and finalize: seconds (240) or a duration (4m)")
+	cmd.Flags().BoolVar(&o.Destroy, "destroy", false, "release the hosts when the runs end")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the hosts even when interrupted")
+	cmd.Flags().IntVar(&o.Forks, "forks", 256, "hosts of a play that run at once")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
 	return cmd
 }
 
-// dryRunDeploy writes the plan of the first run into a new run folder.
+// dryRunDeploy checks the plan under every configuration asked for and
+// writes that of the first run into a new run folder.
 func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf []string) error {
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	// The run folder's name is only known once it exists, and working_dir in
-	// finalize is that folder, so check first and create it only for a valid
-	// scenario.
-	opt := plan.Options{ScenarioDir: abs(scenario), ArtifactsDir: abs(artifacts), RunDir: "RUN_DIR", RepeatCount: repeat + 1}
-	if len(appConf) > 0 {
-		opt.AppConf = appConf[0]
-	}
-	if _, err := dryPlan(scenario, opt); err != nil {
-		return err
-	}
+	// working_dir in finalize is the run folder, whose name is only known
+	// once it exists: create it, and remove it (still empty) if the
+	// scenario has problems.
 	runDir, err := results.NewRunDir(scenario, time.Now())
 	if err != nil {
 		return err
 	}
-	opt.RunDir = abs(runDir)
-	p, err := dryPlan(scenario, opt)
+	opt := plan.Options{ScenarioDir: abs(scenario), ArtifactsDir: abs(artifacts), RunDir: abs(runDir), RepeatCount: repeat + 1}
+	p, err := dryPlans(scenario, opt, appConf)
 	if err != nil {
+		os.Remove(runDir)
 		return err
 	}
 	files := []struct {
@@ -95,5 +120,28 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 	}
 	fmt.Fprintf(w, "dry run of %s: %d hosts, %d plays, %d runs with --repeat %d\n", scenario, len(p.Hosts), len(p.Plays), repeat+1, repeat)
 	fmt.Fprintf(w, "wrote %s/{plan.json,layers_services-validate.yaml,workflow-validate.out}\n", runDir)
+	return nil
+}
+
+// seconds is a duration flag that also takes a bare number of seconds, as
+// E2Clab's --duration does.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+func (s *seconds) Type() string   { return "seconds" }
+
+func (s *seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 0 || n > 366*24*3600 {
+			return fmt.Errorf("%s: expected 0 to a year", v)
+		}
+		*s = seconds(time.Duration(n * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q: expected seconds (240) or a duration (4m)", v)
+	}
+	*s = seconds(d)
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	_ "github.com/e2c-dev/e2c/providers/local"
+	_ "github.com/e2c-dev/e2c/providers/netns"
 	"github.com/spf13/cobra"
 )
 
@@ -18,12 +20,26 @@ import (
 var version = ""
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go interrupts(cancel)
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "e2c:", err)
 		os.Exit(1)
 	}
+}
+
+// interrupts turns the first Ctrl-C or SIGTERM into a cancellation (the
+// run stops what it launched, finalizes and releases); the second one exits
+// at once, skipping cleanup.
+func interrupts(cancel context.CancelCauseFunc) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	s := <-sig
+	fmt.Fprintf(os.Stderr, "\ne2c: %v: stopping; finalizing what ran (again to exit at once, skipping cleanup)\n", s)
+	cancel(fmt.Errorf("%v received", s))
+	s = <-sig
+	fmt.Fprintf(os.Stderr, "\ne2c: %v again: exiting without cleanup; `e2c destroy` releases the hosts\n", s)
+	os.Exit(130)
 }
 
 func newRoot() *cobra.Command {
@@ -37,7 +53,7 @@ and writes each run to its own result folder.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate(), newDeploy())
+	root.AddCommand(newValidate(), newDeploy(), newDestroy())
 	return root
 }
 
@@ -54,7 +70,7 @@ func versionString() string {
 // dirArg returns the i-th argument, or the environment variable that
 // E2Clab users set instead.
 func dirArg(args []string, i int, env string) (string, error) {
-	if i < len(args) {
+	if i < len(args) && args[i] != "" {
 		return args[i], nil
 	}
 	if v := os.Getenv(env); v != "" {

@@ -68,7 +68,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		"network.yaml:2:32: networks.rate: found \"10mbps\"",
 		`workflow.yaml:10:14: undefined variable "zookeeper.ulr" (did you mean "zookeeper.url"?) (on host cloud-kafka-2-1)`,
-		`workflow.yaml:47:10: hosts: "fog.mosquito.*" matches no service; did you mean "fog.mosquitto.*"?`,
+		`workflow.yaml:47:10: hosts: "fog.mosquito.*" matches no host; did you mean "fog.mosquitto.*"?`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
@@ -118,10 +118,12 @@ func TestDeployRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"deploy", dir, t.TempDir()}, "use --dry-run"},
+		{[]string{"deploy", dir, t.TempDir()}, `no provider for testbed "g5k"`},
 		{[]string{"deploy", "--dry-run", dir, filepath.Join(dir, "nope")}, "artifacts folder"},
 		{[]string{"deploy", "--dry-run", dir}, "missing argument 2 (or set E2C_ARTIFACTS_DIR)"},
-		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1"},
+		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1: expected 0 to 10000"},
+		{[]string{"deploy", "--dry-run", "--repeat", "9223372036854775807", dir, t.TempDir()}, "expected 0 to 10000"},
+		{[]string{"validate", ""}, "missing argument 1"},
 		{[]string{"deploy", "--dry-run", "--app-conf", "low", dir, t.TempDir()}, `app_conf "low" is not defined`},
 	}
 	for _, tt := range tests {

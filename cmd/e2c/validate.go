@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,7 +20,8 @@ import (
 )
 
 func newValidate() *cobra.Command {
-	return &cobra.Command{
+	var appConf []string
+	cmd := &cobra.Command{
 		Use:   "validate SCENARIO_DIR",
 		Short: "Check a scenario and show its services, without touching a machine",
 		Long: `Checks every file of the scenario — schema, host patterns, depends_on
@@ -30,13 +33,40 @@ file:line:column. A valid scenario is summarised as tables of services and plays
 			if err != nil {
 				return err
 			}
-			p, err := dryPlan(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1})
+			p, err := dryPlans(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1}, appConf)
 			if err != nil {
 				return err
 			}
 			return summarize(cmd.OutOrStdout(), p)
 		},
 	}
+	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations (default: every one it defines)")
+	return cmd
+}
+
+// dryPlans checks a scenario under every application configuration asked
+// for, or every one workflow_env.yaml defines, and returns the plan of the
+// first.
+func dryPlans(dir string, opt plan.Options, confs []string) (*plan.Plan, error) {
+	if len(confs) == 0 {
+		if sc, err := schema.Load(dir); err == nil {
+			confs = slices.Sorted(maps.Keys(sc.WorkflowEnv))
+		}
+	}
+	if len(confs) == 0 {
+		return dryPlan(dir, opt)
+	}
+	var first *plan.Plan
+	var errs schema.Errors
+	for _, c := range confs {
+		opt.AppConf = c
+		p, err := dryPlan(dir, opt)
+		errs.Add(err)
+		if first == nil {
+			first = p
+		}
+	}
+	return first, errs.Err()
 }
 
 // dryPlan loads a scenario and plans it on synthetic machines, which is

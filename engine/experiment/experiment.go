@@ -1,0 +1,285 @@
+// Package experiment runs the whole lifecycle of an experiment: reserve
+// hosts, deploy services, prepare, then for each application configuration
+// launch, wait and finalize — repeated, each run into its own result folder,
+// and finalized even when interrupted so that nothing already produced is
+// lost.
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// Options describe a deploy.
+type Options struct {
+	ScenarioDir  string
+	ArtifactsDir string
+	Repeat       int           // extra runs: Repeat+1 runs in all
+	Duration     time.Duration // the wait between launch and finalize
+	AppConfs     []string      // workflow_env.yaml configurations, in turn
+	Destroy      bool          // release the hosts at the end
+	Keep         bool          // keep the hosts even when interrupted
+	Forks        int
+	Out          io.Writer // the terminal (io.Discard when quiet)
+	JSON         bool      // log lines as JSON objects
+	Version      string
+	// FinalizeTimeout bounds the finalize of an interrupted run.
+	FinalizeTimeout time.Duration
+}
+
+// Deploy runs the experiment Repeat+1 times. It returns the run folders
+// written, and an error if any run failed or was interrupted.
+func Deploy(ctx context.Context, o Options) ([]string, error) {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.FinalizeTimeout == 0 {
+		o.FinalizeTimeout = 5 * time.Minute
+	}
+	var err error
+	if o.ScenarioDir, err = filepath.Abs(o.ScenarioDir); err != nil {
+		return nil, err
+	}
+	if o.ArtifactsDir, err = filepath.Abs(o.ArtifactsDir); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(o.ArtifactsDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", o.ArtifactsDir)
+	}
+	unlock, err := Lock(o.ScenarioDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	sc, err := schema.Load(o.ScenarioDir)
+	if err != nil {
+		return nil, err
+	}
+	defs := servicedef.New(sc.ServiceDefs)
+	// Every check that needs hosts runs on stand-in hosts before anything
+	// is reserved.
+	for _, conf := range confs(o.AppConfs) {
+		if _, err := plan.Build(sc, defs, plan.Synthetic(plan.Expand(sc.LayersServices)), o.planOptions(0, "RUN_DIR", conf)); err != nil {
+			return nil, err
+		}
+	}
+	st, err := LoadState(o.ScenarioDir)
+	if err != nil {
+		return nil, err
+	}
+	x := &experiment{o: o, sc: sc, defs: defs, st: st, pool: transport.NewPool(transport.PoolOptions{})}
+	defer x.pool.Close()
+
+	reserveStart := time.Now()
+	reserveNote, err := x.reserve(ctx)
+	reserveEnd := time.Now()
+	if err != nil {
+		return nil, fmt.Errorf("reserve: %w", err)
+	}
+	var runs []string
+	var errs []error
+	interrupted := false
+	for r := 0; r <= o.Repeat && !interrupted; r++ {
+		dir, err := x.run(ctx, r, func(rec *Record) {
+			if r == 0 { // the reservation was made for the first run
+				s := &Step{Name: "reserve", Start: reserveStart, End: &reserveEnd, Status: Succeeded, Note: reserveNote}
+				rec.Steps = append(rec.Steps, s)
+			}
+		})
+		if dir != "" {
+			runs = append(runs, dir)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("run %d: %w", r, err))
+			interrupted = ctx.Err() != nil
+		}
+	}
+	if o.Destroy || (interrupted && !o.Keep) {
+		if err := x.release(context.WithoutCancel(ctx)); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		fmt.Fprintf(o.Out, "hosts kept for inspection; release them with: e2c destroy %s\n", o.ScenarioDir)
+	}
+	return runs, errors.Join(errs...)
+}
+
+func confs(list []string) []string {
+	if len(list) == 0 {
+		return []string{""}
+	}
+	return list
+}
+
+func (o Options) planOptions(repeat int, runDir, conf string) plan.Options {
+	return plan.Options{ScenarioDir: o.ScenarioDir, ArtifactsDir: o.ArtifactsDir, RunDir: runDir,
+		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConf: conf}
+}
+
+// experiment is the state of one Deploy.
+type experiment struct {
+	o        Options
+	sc       *schema.Scenario
+	defs     servicedef.Registry
+	st       *State
+	pool     *transport.Pool
+	machines [][]plan.Machine
+	hosts    map[string]providers.Host
+	testbeds map[string]string // host -> testbed
+
+	mu    sync.Mutex
+	local map[string]transport.Runner
+}
+
+// reserve gets hosts for every instance from its testbed's provider,
+// reusing a reservation kept from an earlier deploy when it fits.
+func (x *experiment) reserve(ctx context.Context) (string, error) {
+	instances := plan.Expand(x.sc.LayersServices)
+	byTestbed := map[string][]int{}
+	var order []string
+	for i, in := range instances {
+		if byTestbed[in.Testbed] == nil {
+			order = append(order, in.Testbed)
+		}
+		byTestbed[in.Testbed] = append(byTestbed[in.Testbed], i)
+	}
+	x.machines = make([][]plan.Machine, len(instances))
+	x.hosts, x.testbeds = map[string]providers.Host{}, map[string]string{}
+	note := ""
+	for _, testbed := range order {
+		p, err := providers.Get(testbed)
+		if err != nil {
+			return "", err
+		}
+		var want []plan.Instance
+		for _, i := range byTestbed[testbed] {
+			want = append(want, instances[i])
+		}
+		r := x.st.Reservations[testbed]
+		if r != nil && fits(r, want) {
+			note += fmt.Sprintf("%s: reused the kept reservation; ", testbed)
+			fmt.Fprintf(x.o.Out, "reserve: reusing the %s hosts kept by an earlier deploy\n", testbed)
+		} else {
+			if r != nil {
+				fmt.Fprintf(x.o.Out, "reserve: the kept %s reservation does not fit this scenario; releasing it\n", testbed)
+				if err := p.Release(ctx, r); err != nil {
+					return "", err
+				}
+			}
+			fmt.Fprintf(x.o.Out, "reserve: %d instances on %s\n", len(want), testbed)
+			var settings map[string]any
+			if tb := x.sc.LayersServices.Environment.Testbed(testbed); tb != nil {
+				settings = tb.Settings
+			}
+			r, err = p.Reserve(ctx, providers.Request{Experiment: x.sc.LayersServices.Environment.JobName,
+				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: settings, Instances: want})
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", testbed, err)
+			}
+			note += fmt.Sprintf("%s: reserved; ", testbed)
+		}
+		x.st.Reservations[testbed] = r
+		if err := x.st.Save(x.o.ScenarioDir); err != nil {
+			return "", err
+		}
+		for j, i := range byTestbed[testbed] {
+			for _, h := range r.Hosts[j] {
+				x.machines[i] = append(x.machines[i], h.Machine)
+				x.hosts[h.Name] = h
+				x.testbeds[h.Name] = testbed
+			}
+		}
+	}
+	return note, nil
+}
+
+// fits reports whether a kept reservation has exactly the machines wanted.
+func fits(r *providers.Reservation, want []plan.Instance) bool {
+	if len(r.Hosts) != len(want) {
+		return false
+	}
+	for i, in := range want {
+		if len(r.Hosts[i]) != in.Service.Quantity {
+			return false
+		}
+	}
+	return true
+}
+
+// release frees every reservation and forgets it.
+func (x *experiment) release(ctx context.Context) error {
+	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
+}
+
+func release(ctx context.Context, st *State, scenario string, out io.Writer) error {
+	var errs []error
+	for testbed, r := range st.Reservations {
+		p, err := providers.Get(testbed)
+		if err == nil {
+			err = p.Release(ctx, r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("release %s: %w", testbed, err))
+			continue
+		}
+		delete(st.Reservations, testbed)
+		fmt.Fprintf(out, "released the %s hosts\n", testbed)
+	}
+	errs = append(errs, st.Save(scenario))
+	return errors.Join(errs...)
+}
+
+// Destroy releases the hosts a deploy of scenario kept.
+func Destroy(ctx context.Context, scenario string, out io.Writer) error {
+	unlock, err := Lock(scenario)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := LoadState(scenario)
+	if err != nil {
+		return err
+	}
+	if len(st.Reservations) == 0 {
+		fmt.Fprintln(out, "nothing to release")
+		return nil
+	}
+	// A release half done is worse than a slow one: it is not cancelled.
+	return release(context.WithoutCancel(ctx), st, scenario, out)
+}
+
+// connect returns the transport of a host: this machine in the host's
+// working area, or SSH through the pool.
+func (x *experiment) connect(ctx context.Context, name string) (transport.Runner, error) {
+	h, ok := x.hosts[name]
+	if !ok {
+		return nil, fmt.Errorf("no host %s in the reservation", name)
+	}
+	if h.SSH != nil {
+		return x.pool.Runner(ctx, *h.SSH)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.local == nil {
+		x.local = map[string]transport.Runner{}
+	}
+	if r, ok := x.local[name]; ok {
+		return r, nil
+	}
+	r := transport.NewLocal(h.WorkDir)
+	x.local[name] = r
+	return r, nil
+}

@@ -1,0 +1,108 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/e2c-dev/e2c/providers/local"
+)
+
+// copyTree copies a scenario so that run folders land in a temporary one.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if out, err := exec.Command("cp", "-rL", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+// TestQuickstartLocal runs the README's first command: the quickstart on
+// the local provider, twice, and checks every run folder for the metrics of
+// every producer, gateway and the sink.
+func TestQuickstartLocal(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		if _, err := os.Stat("/usr/local/go/bin/go"); err != nil {
+			t.Skip("the quickstart builds its application with go, not found")
+		}
+	}
+	dir := copyTree(t, "../../examples/quickstart")
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{
+		ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"),
+		Repeat: 1, Duration: 3 * time.Second, Destroy: true, Out: &out, Version: "test",
+	})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if len(runs) != 2 {
+		t.Fatalf("runs = %v", runs)
+	}
+	for i, run := range runs {
+		var rec Record
+		data, err := os.ReadFile(filepath.Join(run, "run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Status != Succeeded || rec.Repeat != i || rec.RepeatCount != 2 || len(rec.Hosts) != 7 || rec.End == nil {
+			t.Errorf("run %d record: status %s repeat %d/%d hosts %d", i, rec.Status, rec.Repeat, rec.RepeatCount, len(rec.Hosts))
+		}
+		var steps []string
+		for _, s := range rec.Steps {
+			steps = append(steps, s.Name+":"+s.Status)
+		}
+		want := "services:succeeded network:succeeded prepare:succeeded launch:succeeded wait:succeeded finalize:succeeded"
+		if i == 0 {
+			want = "reserve:succeeded " + want
+		}
+		if got := strings.Join(steps, " "); got != want {
+			t.Errorf("run %d steps = %s", i, got)
+		}
+		files := []string{"e2c.log", "plan.json", "layers_services-validate.yaml", "workflow-validate.out",
+			"experiment-results/sink/latency.csv", "experiment-results/sink/throughput.csv"}
+		for p := 1; p <= 4; p++ {
+			files = append(files, "experiment-results/producers/edge-producer-"+string(rune('0'+p))+"-1/sent.csv")
+		}
+		for g := 1; g <= 2; g++ {
+			files = append(files, "experiment-results/gateways/fog-gateway-"+string(rune('0'+g))+"-1/gateway.csv")
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(filepath.Join(run, f))
+			if err != nil {
+				t.Errorf("run %d: %v", i, err)
+				continue
+			}
+			if lines := strings.Count(string(data), "\n"); lines < 2 {
+				t.Errorf("run %d: %s has %d lines:\n%s", i, f, lines, data)
+			}
+		}
+	}
+	// --destroy released the hosts: nothing kept in the state.
+	st, err := LoadState(dir)
+	if err != nil || len(st.Reservations) != 0 {
+		t.Errorf("state after --destroy: %+v, %v", st, err)
+	}
+}
+
+func TestLockExcludesASecondProcess(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	// flock locks belong to open files: a second open in this process
+	// conflicts just as another process would.
+	if _, err := Lock(dir); err == nil || !strings.Contains(err.Error(), "another e2c process") {
+		t.Errorf("second lock: %v", err)
+	}
+}

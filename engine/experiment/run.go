@@ -1,0 +1,244 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/execute"
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// run performs run number repeat into a new run folder.
+func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (string, error) {
+	o := x.o
+	dir, err := results.NewRunDir(o.ScenarioDir, time.Now())
+	if err != nil {
+		return "", err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "e2c.log"))
+	if err != nil {
+		return dir, err
+	}
+	defer logFile.Close()
+	log := &lineWriter{w: logFile, json: o.JSON}
+	term := &lineWriter{w: o.Out, json: o.JSON}
+	out := io.MultiWriter(log, term)
+	x.st.LastRun = dir
+	_ = x.st.Save(o.ScenarioDir)
+
+	rec := &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir,
+		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
+		Start: time.Now(), dir: dir}
+	init(rec)
+	fmt.Fprintf(out, "run %d of %d: %s\n", repeat+1, o.Repeat+1, dir)
+
+	// One plan per application configuration: env_<key> and working_dir
+	// in finalize differ.
+	plans := map[string]*plan.Plan{}
+	for _, conf := range confs(o.AppConfs) {
+		p, err := plan.Build(x.sc, x.defs, x.machines, o.planOptions(repeat, dir, conf))
+		if err != nil {
+			rec.finish(Failed, err)
+			return dir, err
+		}
+		plans[conf] = p
+	}
+	first := plans[confs(o.AppConfs)[0]]
+	x.recordHosts(rec, first)
+	if err := writeFiles(dir, first); err != nil {
+		return dir, err
+	}
+
+	step := rec.begin("services", "")
+	step.Note = "no service definition declares deploy tasks"
+	rec.end(step, Succeeded, nil)
+	step = rec.begin("network", "")
+	if len(x.sc.Network.Links) > 0 {
+		step.Note = "network.yaml is not applied yet: network emulation comes in a later e2c version"
+		fmt.Fprintf(out, "network: %s\n", step.Note)
+	}
+	rec.end(step, Succeeded, nil)
+
+	var (
+		errs        []error
+		reports     []execute.PlayReport
+		interrupted bool
+	)
+	exec := execute.New(first, x.connect, execute.Options{Forks: o.Forks, Output: out, Progress: progress(term)})
+	phase := func(ctx context.Context, ex *execute.Executor, p *plan.Plan, name, conf string) error {
+		s := rec.begin(name, conf)
+		fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
+		reps, err := ex.Phase(ctx, name)
+		reports = append(reports, reps...)
+		status := Succeeded
+		switch {
+		case err != nil && ctx.Err() != nil:
+			status = Interrupted
+		case err != nil:
+			status = Failed
+		}
+		rec.end(s, status, err)
+		appendWorkflow(dir, conf, p, name, reps)
+		return err
+	}
+
+	if err := phase(ctx, exec, first, "prepare", ""); err != nil {
+		errs = append(errs, fmt.Errorf("prepare: %w", err))
+	}
+	for _, conf := range confs(o.AppConfs) {
+		if len(errs) > 0 || ctx.Err() != nil {
+			break
+		}
+		p := plans[conf]
+		ex := exec.WithPlan(p)
+		if conf != "" {
+			os.MkdirAll(filepath.Join(dir, conf), 0o755)
+		}
+		launchErr := phase(ctx, ex, p, "launch", conf)
+		if launchErr != nil {
+			errs = append(errs, fmt.Errorf("launch%s: %w", confLabel(conf), launchErr))
+		} else {
+			x.wait(ctx, rec, conf, out)
+		}
+		fctx := ctx
+		if ctx.Err() != nil {
+			// Interrupted: stop what was launched, then fetch what was
+			// produced, under a fresh time limit.
+			interrupted = true
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.FinalizeTimeout)
+			defer cancel()
+			fmt.Fprintf(out, "interrupted: stopping background jobs, then finalize (at most %s)\n", o.FinalizeTimeout)
+			if err := ex.StopJobs(fctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := phase(fctx, ex, p, "finalize", conf); err != nil {
+			errs = append(errs, fmt.Errorf("finalize%s: %w", confLabel(conf), err))
+		}
+	}
+	recap(out, reports)
+	status := Succeeded
+	switch {
+	case interrupted || ctx.Err() != nil:
+		status = Interrupted
+		errs = append(errs, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
+	case len(errs) > 0:
+		status = Failed
+	}
+	err = errors.Join(errs...)
+	rec.finish(status, err)
+	fmt.Fprintf(out, "run %d %s: %s\n", repeat+1, status, dir)
+	return dir, err
+}
+
+func confLabel(conf string) string {
+	if conf == "" {
+		return ""
+	}
+	return " [" + conf + "]"
+}
+
+// wait sleeps the run's duration with a visible countdown; an interrupt
+// ends the wait early and the run goes on to finalize.
+func (x *experiment) wait(ctx context.Context, rec *Record, conf string, out io.Writer) {
+	s := rec.begin("wait", conf)
+	d := x.o.Duration
+	end := time.Now().Add(d)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	if d > 0 {
+		fmt.Fprintf(out, "WAIT %s (Ctrl-C ends the wait and finalizes)\n", d)
+	}
+	for left := d; left > 0; left = time.Until(end) {
+		select {
+		case <-ctx.Done():
+			s.Note = fmt.Sprintf("cut short with %s left", left.Round(time.Second))
+			rec.end(s, Interrupted, nil)
+			return
+		case <-t.C:
+			if secs := int(time.Until(end).Round(time.Second).Seconds()); secs > 0 && (secs%10 == 0 || secs <= 5) {
+				fmt.Fprintf(out, "wait: %ds left\n", secs)
+			}
+		}
+	}
+	rec.end(s, Succeeded, nil)
+}
+
+func (x *experiment) recordHosts(rec *Record, p *plan.Plan) {
+	for _, h := range p.Hosts {
+		rec.Hosts = append(rec.Hosts, HostRecord{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys})
+	}
+	rec.save()
+}
+
+// writeFiles writes the run's validate files and plan.
+func writeFiles(dir string, p *plan.Plan) error {
+	if err := results.WriteFile(dir, "layers_services-validate.yaml", p.WriteLayersServices); err != nil {
+		return err
+	}
+	return results.WriteFile(dir, "plan.json", p.WriteJSON)
+}
+
+// appendWorkflow adds a phase's rendered plays and their outcome to
+// workflow-validate.out (in the app_conf's folder for its phases).
+func appendWorkflow(dir, conf string, p *plan.Plan, phase string, reps []execute.PlayReport) {
+	name := filepath.Join(dir, conf, "workflow-validate.out")
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	outcome := map[int]string{}
+	for _, r := range reps {
+		var failed []string
+		for _, h := range r.Hosts {
+			if h.Err != nil {
+				failed = append(failed, h.Host)
+			}
+		}
+		outcome[r.Play] = fmt.Sprintf("%d ok, %d failed %v, %s", len(r.Hosts)-len(failed), len(failed), failed, r.Took.Round(time.Millisecond))
+	}
+	p.WriteWorkflow(f, schema.Phase(phase), func(play int) string { return outcome[play] })
+}
+
+// lineWriter writes whole lines, as JSON objects when asked.
+type lineWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+	buf  []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.json {
+		return l.w.Write(p)
+	}
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(l.buf[:i])
+		l.buf = l.buf[i+1:]
+		entry := map[string]string{"time": time.Now().Format(time.RFC3339Nano), "msg": line}
+		if host, msg, ok := strings.Cut(line, " | "); ok && !strings.Contains(host, " ") {
+			entry["host"], entry["msg"] = host, msg
+		}
+		data, _ := json.Marshal(entry)
+		l.w.Write(append(data, '\n'))
+	}
+}
