@@ -147,7 +147,7 @@ func (l *Lab) writeFiles() error {
 	}
 	for _, h := range r.Hosts {
 		dir := r.hostDir(h.Name)
-		for _, d := range []string{"tmp", "opt"} {
+		for _, d := range []string{"tmp", "opt", "root"} {
 			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 				return fmt.Errorf("netns: %w", err)
 			}
@@ -292,7 +292,7 @@ func (l *Lab) createHosts(ctx context.Context) error {
 
 // startHost starts h's sshd in h's network namespace and in a mount
 // namespace of its own, where the files written for h configure its
-// network and replace /tmp, /opt and /etc/hosts, and in a UTS namespace
+// network and replace /tmp, /opt, /root and /etc/hosts, and in a UTS namespace
 // where its hostname is its name. sshd daemonises, so no e2c process
 // needs to outlive Create. It is one chain of exec'd processes per host
 // because, on small machines, starting processes is most of the cost.
@@ -331,7 +331,9 @@ route add default via %s
 
 // fstab lists h's bind mounts, from viewDir, whose path has no spaces.
 func (l *Lab) fstab(h Host) string {
-	mounts := [][2]string{{"opt", "/opt"}, {"tmp", "/tmp"}}
+	// Root's home too: scenarios use paths relative to it, and two hosts
+	// sharing one would overwrite each other's files.
+	mounts := [][2]string{{"opt", "/opt"}, {"tmp", "/tmp"}, {"root", "/root"}}
 	// A bind mount needs its target: a machine without /etc/hosts keeps
 	// none in its hosts either.
 	if _, err := os.Stat("/etc/hosts"); err == nil {
@@ -345,8 +347,8 @@ func (l *Lab) fstab(h Host) string {
 }
 
 // waitSSHD waits until h's sshd accepts TCP connections from the machine.
-func (l *Lab) waitSSHD(ctx context.Context, h Host) error {
-	ctx, cancel := context.WithTimeout(ctx, sshdTimeout)
+func (l *Lab) waitSSHD(parent context.Context, h Host) error {
+	ctx, cancel := context.WithTimeout(parent, sshdTimeout)
 	defer cancel()
 	addr := net.JoinHostPort(h.Address4.String(), "22")
 	var d net.Dialer
@@ -358,6 +360,9 @@ func (l *Lab) waitSSHD(ctx context.Context, h Host) error {
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("host %s: waiting for sshd: %w", h.Name, parent.Err())
+			}
 			return fmt.Errorf("host %s: sshd does not accept connections at %s: %v%s", h.Name, addr, err, l.sshdLog(h))
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -388,8 +393,14 @@ func run(ctx context.Context, stdin, name string, args ...string) ([]byte, error
 	// A daemon keeping the output pipes open must not hang us.
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		msg := strings.TrimSpace(errb.String() + "\n" + out.String())
-		return nil, fmt.Errorf("netns: %s %s: %v: %s", name, strings.Join(args, " "), err, msg)
+		if msg != "" {
+			msg = ": " + msg
+		}
+		return nil, fmt.Errorf("netns: %s %s: %w%s", name, strings.Join(args, " "), err, msg)
 	}
 	return out.Bytes(), nil
 }

@@ -90,8 +90,8 @@ func labID(name string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// Names on the system: the prefix is 11 bytes, which leaves room for "-br"
-// and "-" plus a host number up to 999 within IFNAMSIZ.
+// Names on the system: the prefix is 12 bytes, which leaves room for "br"
+// or a host number up to 999 within the 15 bytes of an interface name.
 func (r *record) prefix() string            { return "e2c" + r.ID + "-" }
 func (r *record) bridge() string            { return r.prefix() + "br" }
 func (r *record) veth(i int) string         { return r.prefix() + strconv.Itoa(i+1) }

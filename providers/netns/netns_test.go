@@ -272,6 +272,40 @@ func TestCleanupWithoutRecord(t *testing.T) {
 	assertGone(t, &r, true)
 }
 
+// TestCreateFails checks that a Create that fails half way leaves nothing
+// behind: here it is cancelled once its first sshd runs, while it starts
+// the others.
+func TestCreateFails(t *testing.T) {
+	needLabs(t)
+	t.Parallel()
+	var hosts []string
+	for k := range 8 {
+		hosts = append(hosts, fmt.Sprint("h", k))
+	}
+	o := testOptions(t, 8, hosts...)
+	t.Cleanup(func() { Cleanup(context.Background(), o.Name) })
+	r, _ := newRecord(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(r.hostDir("h0"), "sshd.pid")); err == nil {
+				cancel()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	lab, err := Create(ctx, o)
+	if err == nil {
+		lab.Destroy(context.Background())
+		t.Skip("skipping: Create finished before being cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Create: %v, want it cancelled", err)
+	}
+	assertGone(t, r, true)
+}
+
 func TestRefused(t *testing.T) {
 	needLabs(t)
 	t.Parallel()

@@ -69,7 +69,9 @@ func options(req providers.Request) (Options, error) {
 	if req.Experiment == "" {
 		return Options{}, errors.New("netns: the request names no experiment")
 	}
-	o := Options{Name: req.Experiment, StateDir: req.StateDir}
+	// The state folder is the scenario's own: two scenarios with the same
+	// job name get two labs.
+	o := Options{Name: req.Experiment + "@" + req.StateDir, StateDir: req.StateDir}
 	for k, v := range req.Settings {
 		var p *netip.Prefix
 		example := DefaultSubnet.String()
