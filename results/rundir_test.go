@@ -81,6 +81,9 @@ func TestWriteFileAtomic(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(dir, "sub/f.txt")); string(data) != "ok" {
 		t.Errorf("content = %q", data)
 	}
+	if st, err := os.Stat(filepath.Join(dir, "sub/f.txt")); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode = %v, %v; want 0644 like any result file", st.Mode(), err)
+	}
 	boom := errors.New("boom")
 	if err := WriteFile(dir, "sub/g.txt", func(w io.Writer) error { io.WriteString(w, "half"); return boom }); !errors.Is(err, boom) {
 		t.Errorf("err = %v", err)

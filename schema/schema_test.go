@@ -1,8 +1,8 @@
 package schema
 
 import (
-	"fmt"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"

@@ -302,7 +302,7 @@ func (d *decoder) task(n *yaml.Node) Task {
 	case len(mods) == 0:
 		d.errs.At(node.Pos, "task: no module; expected one of: %s", strings.Join(ModuleNames(), ", "))
 	case len(calls) == 1:
-		t.Module, t.Args = d.moduleCall(calls[0])
+		t.Module, t.Args = d.moduleCall(calls[0], node)
 		node.keys[t.Module] = d.pos(calls[0].v) // found by its canonical name too
 	case len(calls) > 1:
 		d.errorf(calls[1].k, "task: %q and %q are both modules; a task runs one module", calls[0].key, calls[1].key)
@@ -315,8 +315,9 @@ func moduleName(key string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(key, "ansible.builtin."), "ansible.legacy.")
 }
 
-// moduleCall reads `module: args` for a supported module.
-func (d *decoder) moduleCall(f field) (string, map[string]any) {
+// moduleCall reads `module: args` for a supported module, recording each
+// argument's position in t as "args.<name>".
+func (d *decoder) moduleCall(f field, t Node) (string, map[string]any) {
 	name := moduleName(f.key)
 	spec := modules[name]
 	what := name
@@ -324,10 +325,12 @@ func (d *decoder) moduleCall(f field) (string, map[string]any) {
 	v := resolve(f.v)
 	switch {
 	case spec.freeForm && v.Kind == yaml.ScalarNode && !isNull(v):
+		t.keys["args.cmd"] = d.pos(v)
 		args["cmd"] = v.Value
 	case v.Kind == yaml.MappingNode:
 		fs, node := d.fields(v, what, spec.args)
 		for _, g := range fs {
+			t.keys["args."+g.key] = d.pos(g.v)
 			args[g.key] = d.value(g.v, what+"."+g.key)
 			if contains(spec.bools, g.key) && g.v.Kind == yaml.ScalarNode && !strings.Contains(g.v.Value, "{{") {
 				args[g.key] = d.boolean(g.v, what+"."+g.key)

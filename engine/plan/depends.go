@@ -23,6 +23,20 @@ func (b *builder) dependsVars(p *Play, play *schema.Play, hosts []int) []map[str
 	for i := range vars {
 		vars[i] = map[string]any{}
 	}
+	// owner says who set each variable, so that no two entries (nor a play
+	// var) silently give one name.
+	owner := map[string]string{}
+	for k := range play.Vars {
+		owner[k] = "the play's vars"
+	}
+	claim := func(d schema.DependsOn, name string) bool {
+		if o, ok := owner[name]; ok {
+			b.errs.At(d.At("prefix"), "depends_on %s: variable %s is also set by %s", d.Prefix, name, o)
+			return false
+		}
+		owner[name] = "depends_on " + d.Prefix
+		return true
+	}
 	for _, d := range play.DependsOn {
 		var matched []*Service
 		if d.ServiceSelector != "" {
@@ -41,6 +55,9 @@ func (b *builder) dependsVars(p *Play, play *schema.Play, hosts []int) []map[str
 			dep.Services = append(dep.Services, s.Key)
 		}
 		p.DependsOn = append(p.DependsOn, dep)
+		if d.Grouping != "aggregate" && !claim(d, d.Prefix) {
+			continue
+		}
 		switch d.Grouping {
 		case "round_robin":
 			for i := range hosts {
@@ -52,15 +69,11 @@ func (b *builder) dependsVars(p *Play, play *schema.Play, hosts []int) []map[str
 				vars[i][d.Prefix] = list
 			}
 		case "aggregate":
-			agg := b.aggregate(d, matched)
-			for k := range agg {
-				if hasPrefix(play.DependsOn, k) {
-					b.errs.At(d.At("prefix"), "depends_on %s: aggregate variable %s hides the depends_on prefix of the same name", d.Prefix, k)
-				}
-			}
-			for i := range hosts {
-				for k, v := range agg {
-					vars[i][k] = v
+			for k, v := range b.aggregate(d, matched) {
+				if claim(d, k) {
+					for i := range hosts {
+						vars[i][k] = v
+					}
 				}
 			}
 		case "address_match":
@@ -143,14 +156,4 @@ func (b *builder) addressMatch(dep schema.DependsOn, h *Host, atAddress []*Servi
 	b.errs.At(dep.At("service_selector"), "depends_on %s: address_match: host %s runs both %s and %s; narrow service_selector to one of them",
 		dep.Prefix, h.Name, atAddress[0].Key, atAddress[1].Key)
 	return nil
-}
-
-// hasPrefix reports whether an entry of deps uses name as its prefix.
-func hasPrefix(deps []schema.DependsOn, name string) bool {
-	for _, d := range deps {
-		if d.Prefix == name {
-			return true
-		}
-	}
-	return false
 }

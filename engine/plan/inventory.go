@@ -32,12 +32,16 @@ type Service struct {
 	names []string // every name a host pattern may use for it
 }
 
-// inventory is the registered services of a plan and the pattern index over
-// them.
+// inventory is the registered services of a plan and the pattern indexes
+// over them: service_selector picks services, while hosts, src and dst pick
+// hosts, each answering to every name of its services (so that, as in
+// Ansible, "a:&b" keeps the hosts in both groups even when different
+// services of the host put it there).
 type inventory struct {
-	hosts    []*Host
-	services []*Service
-	index    *pattern.Index
+	hosts     []*Host
+	services  []*Service
+	index     *pattern.Index // over services
+	hostIndex *pattern.Index // over hosts
 }
 
 // register places every instance on its machines through its service
@@ -104,13 +108,19 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 		h.Groups = slices.Compact(h.Groups)
 	}
 	entries := make([][]string, len(inv.services))
+	hostNames := make([][]string, len(inv.hosts))
+	for i, h := range inv.hosts {
+		hostNames[i] = append([]string{strings.ToLower(h.Name)}, h.Groups...)
+	}
 	for i, s := range inv.services {
 		h := inv.hosts[s.host]
 		s.names = append(dotPrefixes(s.Key), strings.ToLower(h.Name))
 		s.names = append(s.names, h.Groups...)
 		entries[i] = s.names
+		hostNames[s.host] = append(hostNames[s.host], dotPrefixes(s.Key)...)
 	}
 	inv.index = pattern.NewIndex(entries)
+	inv.hostIndex = pattern.NewIndex(hostNames)
 	return inv
 }
 

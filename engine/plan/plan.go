@@ -160,7 +160,7 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 	}
 	p.ExtraVars = map[string]map[string]any{}
 	for _, phase := range schema.Phases {
-		p.ExtraVars[string(phase)] = b.phaseVars(phase, &schema.Play{})
+		p.ExtraVars[string(phase)] = b.phaseVars(phase)
 	}
 	for i := range sc.Workflow.Plays {
 		p.Plays = append(p.Plays, b.play(i, &sc.Workflow.Plays[i]))
@@ -175,18 +175,13 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 // selectServices returns the services a pattern selects, in key order; a
 // pattern that selects nothing is an error at its position.
 func (b *builder) selectServices(text string, at schema.Pos, what string) []*Service {
-	p, err := pattern.Parse(text)
-	if err != nil {
-		b.errs.At(at, "%s: %v", what, err)
+	p := b.pattern(text, at, what)
+	if p == nil {
 		return nil
 	}
 	idx := p.Select(b.inv.index)
 	if len(idx) == 0 {
-		hint := p.Hint(b.inv.index)
-		if hint != "" {
-			hint = "; " + hint
-		}
-		b.errs.At(at, "%s: %q matches no service%s", what, text, hint)
+		b.noMatch(p, b.inv.index, at, what)
 		return nil
 	}
 	out := make([]*Service, len(idx))
@@ -196,18 +191,50 @@ func (b *builder) selectServices(text string, at schema.Pos, what string) []*Ser
 	return out
 }
 
-// selectHosts returns the hosts a pattern selects, de-duplicated in key
-// order, and for each the first of its services the pattern selected.
+// selectHosts returns the hosts a pattern selects, in key order, and for
+// each the first of its services the pattern selects (nil if none does: the
+// host was selected through names of several of its services).
 func (b *builder) selectHosts(text string, at schema.Pos, what string) (hosts []int, self []*Service) {
-	seen := map[int]bool{}
-	for _, s := range b.selectServices(text, at, what) {
-		if !seen[s.host] {
-			seen[s.host] = true
-			hosts = append(hosts, s.host)
-			self = append(self, s)
+	p := b.pattern(text, at, what)
+	if p == nil {
+		return nil, nil
+	}
+	hosts = p.Select(b.inv.hostIndex)
+	if len(hosts) == 0 {
+		b.noMatch(p, b.inv.hostIndex, at, what)
+		return nil, nil
+	}
+	first := map[int]*Service{}
+	for _, j := range p.Select(b.inv.index) {
+		if s := b.inv.services[j]; first[s.host] == nil {
+			first[s.host] = s
 		}
 	}
+	self = make([]*Service, len(hosts))
+	for i, h := range hosts {
+		self[i] = first[h]
+	}
 	return hosts, self
+}
+
+func (b *builder) pattern(text string, at schema.Pos, what string) *pattern.Pattern {
+	p, err := pattern.Parse(text)
+	if err != nil {
+		b.errs.At(at, "%s: %v", what, err)
+	}
+	return p
+}
+
+func (b *builder) noMatch(p *pattern.Pattern, ix *pattern.Index, at schema.Pos, what string) {
+	kind := "service"
+	if ix == b.inv.hostIndex {
+		kind = "host"
+	}
+	hint := p.Hint(ix)
+	if hint != "" {
+		hint = "; " + hint
+	}
+	b.errs.At(at, "%s: %q matches no %s%s", what, p.String(), kind, hint)
 }
 
 func (b *builder) link(l schema.Link) *Link {
@@ -245,15 +272,22 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 			b.checkSyntax(&sp.Tasks[phase][i])
 		}
 	}
+	for k := range sp.Vars {
+		if reserved[k] {
+			b.errs.At(sp.At("vars"), "vars: %q would hide the variable e2c sets under that name", k)
+		}
+	}
 	b.broken = map[string]bool{}
 	hosts, self := b.selectHosts(sp.Hosts, sp.At("hosts"), "hosts")
 	p.Hosts = b.names(hosts)
 	deps := b.dependsVars(p, sp, hosts)
 	for i, h := range hosts {
 		hv := HostVar(deps[i])
-		hv["_self"] = self[i].Info
-		if c, ok := self[i].Info["container"]; ok {
-			hv["self_container"] = c
+		if self[i] != nil {
+			hv["_self"] = self[i].Info
+			if c, ok := self[i].Info["container"]; ok {
+				hv["self_container"] = c
+			}
 		}
 		p.HostVars[b.inv.hosts[h].Name] = hv
 	}
@@ -262,11 +296,12 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		if len(tasks) == 0 {
 			continue
 		}
-		common := b.phaseVars(phase, sp)
+		common := b.phaseVars(phase)
 		runs := make([]*Run, len(hosts))
 		for i, h := range hosts {
 			host := b.inv.hosts[h]
 			sc := &scope{common: common, host: p.HostVars[host.Name], name: host.Name}
+			sc.play = b.playVars(sp, sc)
 			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, sp)}
 		}
 		p.Phases[string(phase)] = runs
@@ -274,13 +309,22 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 	return p
 }
 
-// phaseVars are the variables every host of a play sees in a phase. Play
-// vars come first so that e2c's own cannot be overridden by accident.
-func (b *builder) phaseVars(phase schema.Phase, sp *schema.Play) map[string]any {
-	v := map[string]any{}
-	for k, x := range sp.Vars {
-		v[k] = x
+// playVars renders a play's vars for one host: they may read e2c's
+// variables and the host's, not each other.
+func (b *builder) playVars(sp *schema.Play, sc *scope) map[string]any {
+	if len(sp.Vars) == 0 {
+		return nil
 	}
+	out := make(map[string]any, len(sp.Vars))
+	for k, v := range sp.Vars {
+		out[k] = b.render(v, sp.At("vars"), sc)
+	}
+	return out
+}
+
+// phaseVars are the variables e2c sets for every host in a phase.
+func (b *builder) phaseVars(phase schema.Phase) map[string]any {
+	v := map[string]any{}
 	v["scenario_dir"] = b.opt.ScenarioDir
 	v["artifacts_dir"] = b.opt.ArtifactsDir
 	v["working_dir"] = b.opt.ArtifactsDir

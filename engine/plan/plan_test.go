@@ -178,6 +178,38 @@ func TestPatterns(t *testing.T) {
 	}
 }
 
+// TestPatternsOverHosts checks that & and ! combine hosts, as in Ansible,
+// even when different services of one host put it in the groups.
+func TestPatternsOverHosts(t *testing.T) {
+	layers := env + "layers:\n- name: cloud\n  services:\n  - {name: Flink}\n  - {name: Kafka, quantity: 2}\n"
+	tests := []struct {
+		pattern string
+		want    []string
+		self    []any
+	}{
+		{"cloud:!cloud.flink.*.task_manager.*", []string{"cloud-kafka-2-1", "cloud-kafka-2-2"}, []any{"1_2_1", "1_2_1"}},
+		{"cloud.flink.*.job_manager.*:&cloud.flink.*.task_manager.*", []string{"cloud-flink-1-1"}, []any{nil}},
+		{"cloud.flink.*.task_manager", []string{"cloud-flink-1-1"}, []any{"1_1_1"}},
+	}
+	for _, tt := range tests {
+		sc := load(t, layers, "- hosts: '"+tt.pattern+"'\n  launch: [{debug: {msg: x}}]\n", "")
+		p := mustBuild(t, sc)
+		if got := p.Plays[0].Hosts; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: hosts = %v, want %v", tt.pattern, got, tt.want)
+			continue
+		}
+		for i, h := range tt.want {
+			var id any
+			if self, ok := p.Plays[0].HostVars[h]["_self"].(map[string]any); ok {
+				id = self["_id"]
+			}
+			if id != tt.self[i] {
+				t.Errorf("%s: %s _self._id = %v, want %v", tt.pattern, h, id, tt.self[i])
+			}
+		}
+	}
+}
+
 func TestGroupings(t *testing.T) {
 	sc := load(t, cctvLike, `
 - hosts: edge.producer.*
@@ -270,22 +302,22 @@ func TestErrors(t *testing.T) {
 		want                    []string
 	}{
 		{"no match with hint", "- hosts: cloud.kafka.*.leadr\n  launch: [{debug: {msg: x}}]\n", "",
-			[]string{`workflow.yaml:1:10: hosts: "cloud.kafka.*.leadr" matches no service; did you mean "cloud.kafka.*.leader"?`}},
+			[]string{`workflow.yaml:1:10: hosts: "cloud.kafka.*.leadr" matches no host; did you mean "cloud.kafka.*.leader"?`}},
 		{"selector no match", "- hosts: edge.*\n  depends_on: {service_selector: fog.gateway.*, prefix: gw}\n", "",
 			[]string{`workflow.yaml:2:34: depends_on.service_selector: "fog.gateway.*" matches no service`}},
 		{"bad pattern", "- hosts: \"cloud.[1\"\n  launch: [{debug: {msg: x}}]\n", "", []string{`workflow.yaml:1:10: hosts: host pattern "cloud.[1": unclosed "["`}},
 		{"network no match", "- hosts: all\n", "networks:\n- {src: cloud, dst: fgo, rate: 1gbit}\n",
-			[]string{`network.yaml:2:21: networks.dst: "fgo" matches no service; did you mean "fog"?`}},
+			[]string{`network.yaml:2:21: networks.dst: "fgo" matches no host; did you mean "fog"?`}},
 		{"undefined variable", "- hosts: edge.*\n  depends_on: {service_selector: fog.*, prefix: gw}\n  launch:\n  - shell: \"run {{ gw.ulr }}\"\n", "",
 			[]string{`workflow.yaml:4:12: undefined variable "gw.ulr" (did you mean "gw.url"?) (on 8 hosts: edge-producer-1-1, edge-producer-2-1, edge-producer-3-1, ...)`}},
 		{"undefined root", "- hosts: cloud.*\n  launch:\n  - debug: {msg: \"{{ kafak.url }}\"}\n", "",
-			[]string{`workflow.yaml:3:12: undefined variable "kafak"`, "(on host cloud-kafka-1-1)"}},
+			[]string{`workflow.yaml:3:18: undefined variable "kafak"`, "(on host cloud-kafka-1-1)"}},
 		{"template syntax", "- hosts: cloud.*\n  launch:\n  - debug: {msg: \"{{ x | lsit }}\"}\n", "",
-			[]string{`workflow.yaml:3:12: template: `, `"lsit"`}},
+			[]string{`workflow.yaml:3:18: template: `, `"lsit"`}},
 		{"syntax on no host", "- hosts: nothing\n  launch:\n  - debug: {msg: \"{{ x | lsit }}\"}\n", "",
-			[]string{`workflow.yaml:3:12: template: line 1, column 8: filter "lsit" does not exist`, `"nothing" matches no service`}},
+			[]string{`workflow.yaml:3:18: template: line 1, column 8: filter "lsit" does not exist`, `"nothing" matches no host`}},
 		{"syntax in deferred task", "- hosts: cloud.*\n  launch:\n  - {shell: ls, register: out}\n  - debug: {msg: \"{{ out.stdout | lsit }}\"}\n", "",
-			[]string{`workflow.yaml:4:12: template: line 1, column 17: filter "lsit" does not exist`}},
+			[]string{`workflow.yaml:4:18: template: line 1, column 17: filter "lsit" does not exist`}},
 		{"loop not a list", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: x}, loop: \"{{ 3 }}\"}\n", "",
 			[]string{`workflow.yaml:3:29: loop: 3 is not a list (on host cloud-kafka-1-1)`}},
 		{"asarray collision", "- hosts: edge.*\n  depends_on: {service_selector: cloud.kafka.*, grouping: asarray, prefix: ids}\n", "",
@@ -295,7 +327,15 @@ func TestErrors(t *testing.T) {
 		{"address_match ambiguous", "- hosts: cloud.*\n  depends_on: {service_selector: cloud.*, grouping: address_match, prefix: me}\n", "",
 			[]string{`depends_on me: address_match: host cloud-kafka-1-1 runs both cloud.kafka.1.zookeeper.1 and cloud.kafka.1.leader.1`}},
 		{"aggregate hides a prefix", "- hosts: edge.*\n  depends_on:\n  - {service_selector: fog.mosquitto.1.*, grouping: aggregate, prefix: n}\n  - {service_selector: fog.*, prefix: n1_1}\n", "",
-			[]string{"depends_on n: aggregate variable n1_1 hides the depends_on prefix of the same name"}},
+			[]string{"depends_on n1_1: variable n1_1 is also set by depends_on n"}},
+		{"prefix hides a play var", "- hosts: edge.*\n  vars: {gw: 1}\n  depends_on: {service_selector: fog.*, prefix: gw}\n", "",
+			[]string{"depends_on gw: variable gw is also set by the play's vars"}},
+		{"reserved play var", "- hosts: edge.*\n  vars: {working_dir: /x}\n", "", []string{`vars: "working_dir" would hide the variable`}},
+		{"when undefined", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: x}, when: nosuch == 3}\n", "",
+			[]string{`workflow.yaml:3:29: undefined variable "nosuch" (on host cloud-kafka-1-1)`}},
+		{"when syntax", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: x}, when: \"x ==\"}\n", "", []string{"workflow.yaml:3:29: template: "}},
+		{"loop hosts once", "- hosts: cloud.*\n  launch:\n  - {debug: {msg: \"{{ nope }}\"}, loop: [1, 2, 3]}\n", "",
+			[]string{`undefined variable "nope" (on host cloud-kafka-1-1)`}},
 		{"reserved prefix", "- hosts: edge.*\n  depends_on: {service_selector: fog.*, prefix: item}\n", "",
 			[]string{`workflow.yaml:2:49: depends_on: prefix "item" would hide the variable e2c sets`}},
 		{"reserved register", "- hosts: edge.*\n  launch: [{shell: ls, register: working_dir}]\n", "",
@@ -336,7 +376,7 @@ func TestAllErrorsAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, w := range []string{`"nothing" matches no service`, `"gw.nope"`, `"nowhere" matches no service`} {
+	for _, w := range []string{`"nothing" matches no host`, `"gw.nope"`, `"nowhere" matches no host`} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in:\n%v", w, err)
 		}
@@ -439,6 +479,22 @@ func TestPlayEnvironmentAndBecome(t *testing.T) {
 	task := mustBuild(t, sc).Plays[0].Phases["launch"][0].Tasks[0]
 	if !task.Become || task.Environment["A"] != "play cloud-kafka-1-1" || task.Environment["B"] != "task" {
 		t.Errorf("task = %+v", task)
+	}
+}
+
+func TestPlayVarsRendered(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: cloud.*
+  vars: {base: "{{ working_dir }}/x", me: "{{ _self.url }}"}
+  launch: [{shell: "echo {{ base }} {{ me }}"}]
+  finalize: [{shell: "echo {{ base }}"}]
+`, "")
+	p := mustBuild(t, sc)
+	if got := p.Plays[0].Phases["launch"][0].Tasks[0].Args["cmd"]; got != "echo /a/x cloud-kafka-1-1:2181" {
+		t.Errorf("launch cmd = %q", got)
+	}
+	if got := p.Plays[0].Phases["finalize"][0].Tasks[0].Args["cmd"]; got != "echo /s/run/x" {
+		t.Errorf("finalize cmd = %q", got)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 type scope struct {
 	common  map[string]any
 	host    HostVar
-	name    string // inventory_hostname
+	play    map[string]any // the play's vars, rendered
+	name    string         // inventory_hostname
 	item    any
 	hasItem bool
 }
@@ -31,6 +32,9 @@ func (s *scope) get(name string) (any, bool) {
 	if v, ok := s.host[name]; ok {
 		return v, true
 	}
+	if v, ok := s.play[name]; ok {
+		return v, true
+	}
 	v, ok := s.common[name]
 	return v, ok
 }
@@ -38,6 +42,7 @@ func (s *scope) get(name string) (any, bool) {
 // all returns every variable of the scope, to explain an undefined one.
 func (s *scope) all() map[string]any {
 	vars := maps.Clone(s.common)
+	maps.Copy(vars, s.play)
 	maps.Copy(vars, s.host)
 	vars["inventory_hostname"] = s.name
 	if s.hasItem {
@@ -76,7 +81,13 @@ func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task
 	rt := &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Item: item, Async: t.Async, Poll: t.Poll,
 		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become}
 	rt.Name, _ = b.render(t.Name, t.At("name"), vars).(string)
-	rt.Args, _ = b.render(t.Args, t.At(t.Module), vars).(map[string]any)
+	rt.Args = make(map[string]any, len(t.Args))
+	for k, v := range t.Args {
+		rt.Args[k] = b.render(v, t.At("args."+k), vars)
+	}
+	for _, c := range t.When { // checked now, evaluated when the task runs
+		b.render("{{ "+c+" }}", t.At("when"), vars)
+	}
 	rt.Chdir, _ = b.render(t.Chdir, t.At("chdir"), vars).(string)
 	if t.Environment != nil {
 		rt.Environment = map[string]string{}
@@ -130,7 +141,13 @@ func (b *builder) checkSyntax(t *schema.Task) {
 	fields := []struct {
 		value any
 		key   string
-	}{{t.Name, "name"}, {t.Args, t.Module}, {t.Chdir, "chdir"}, {t.Loop, "loop"}, {t.Environment, "environment"}}
+	}{{t.Name, "name"}, {t.Chdir, "chdir"}, {t.Loop, "loop"}, {t.Environment, "environment"}, {conditions(t.When), "when"}}
+	for k, v := range t.Args {
+		fields = append(fields, struct {
+			value any
+			key   string
+		}{v, "args." + k})
+	}
 	for _, f := range fields {
 		walkStrings(f.value, func(s string) {
 			if p := b.parse(s); p.err != nil {
@@ -147,7 +164,7 @@ func (b *builder) readsRegistered(t *schema.Task) bool {
 		return false
 	}
 	found := false
-	walkStrings([]any{t.Name, t.Args, t.Chdir, t.Loop, t.Environment}, func(s string) {
+	walkStrings([]any{t.Name, t.Args, t.Chdir, t.Loop, t.Environment, conditions(t.When)}, func(s string) {
 		if p := b.parse(s); p.t != nil {
 			for _, ref := range p.t.Refs() {
 				if b.registered[root(ref)] {
@@ -157,6 +174,15 @@ func (b *builder) readsRegistered(t *schema.Task) bool {
 		}
 	})
 	return found
+}
+
+// conditions writes when conditions as the templates they are evaluated as.
+func conditions(when []string) []any {
+	out := make([]any, len(when))
+	for i, c := range when {
+		out[i] = "{{ " + c + " }}"
+	}
+	return out
 }
 
 func root(path string) string {
@@ -259,7 +285,7 @@ func (b *builder) parse(s string) parsed {
 func (b *builder) problem(pos schema.Pos, msg, host string) {
 	k := problem{pos, msg}
 	hosts, seen := b.problems[k]
-	if host != "" {
+	if host != "" && (len(hosts) == 0 || hosts[len(hosts)-1] != host) { // a loop hits one host many times
 		hosts = append(hosts, host)
 	}
 	if !seen || host != "" {

@@ -10,13 +10,16 @@ import (
 // Vars returns every variable a task of play in phase sees on host, as the
 // plan computed them; the executor adds what tasks register.
 func (p *Plan) Vars(play *Play, phase, host string) map[string]any {
-	vars := maps.Clone(play.Vars)
-	if vars == nil {
-		vars = map[string]any{}
-	}
-	maps.Copy(vars, p.ExtraVars[phase])
+	vars := maps.Clone(p.ExtraVars[phase])
 	maps.Copy(vars, play.HostVars[host])
 	vars["inventory_hostname"] = host
+	own := map[string]any{}
+	for k, v := range play.Vars {
+		if r, err := value(v, vars); err == nil { // checked when the plan was built
+			own[k] = r
+		}
+	}
+	maps.Copy(vars, own)
 	return vars
 }
 
@@ -87,34 +90,11 @@ func When(conds []string, vars map[string]any) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("when %q: %w", c, err)
 		}
-		if !truthy(v) {
+		if !tmpl.Truthy(v) {
 			return false, nil
 		}
 	}
 	return true, nil
-}
-
-// truthy is Python's truth value, which Jinja conditions follow.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case int:
-		return x != 0
-	case int64:
-		return x != 0
-	case float64:
-		return x != 0
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
 }
 
 // value renders every string inside v, as the builder does at plan time.

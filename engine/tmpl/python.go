@@ -39,6 +39,10 @@ func toNum(v any) (num, bool) {
 	return num{}, false
 }
 
+// Truthy is Python's truth value, which Jinja conditions (and Ansible's
+// when) follow.
+func Truthy(v any) bool { return truthy(v) }
+
 func truthy(v any) bool {
 	if n, ok := toNum(v); ok {
 		return n.f != 0

@@ -114,7 +114,7 @@ func TestProviderSettings(t *testing.T) {
 	req := base
 	req.Settings = map[string]any{"subnet": "10.1.0.0/16", "subnet6": "fd00:1::/64", "job_name": "x"}
 	o, err := options(req)
-	if err != nil || o.Subnet.String() != "10.1.0.0/16" || o.Subnet6.String() != "fd00:1::/64" || o.Name != "x" {
+	if err != nil || o.Subnet.String() != "10.1.0.0/16" || o.Subnet6.String() != "fd00:1::/64" || o.Name != "x@"+req.StateDir {
 		t.Errorf("options %+v, %v", o, err)
 	}
 	// Settings that parse but make no valid lab are refused by Reserve,
