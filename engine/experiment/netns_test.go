@@ -1,0 +1,176 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/providers/netns"
+)
+
+// scenario writes a scenario on the netns provider into a temporary folder.
+func scenario(t *testing.T, subnet, layers, workflow string) (dir, artifacts string) {
+	t.Helper()
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	root := t.TempDir()
+	dir, artifacts = filepath.Join(root, "scenario"), filepath.Join(root, "artifacts")
+	files := map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): "environment:\n  job_name: e2e\n  netns: {subnet: " + subnet + "}\n" + layers,
+		filepath.Join(dir, "workflow.yaml"):        workflow,
+		filepath.Join(artifacts, "data", "a.txt"):  "A",
+		filepath.Join(artifacts, "data", "b.txt"):  "B",
+		filepath.Join(artifacts, "conf.tmpl"):      "host {{ inventory_hostname }} run {{ current_repeat }} of {{ repeat_count }} peer {{ peer.url }}\n",
+	}
+	for name, text := range files {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	return dir, artifacts
+}
+
+const eightHosts = `layers:
+- name: fog
+  services: [{name: gw, quantity: 2, repeat: 1}]
+- name: edge
+  services: [{name: node, quantity: 4}]
+`
+
+// TestNetnsEndToEnd runs every module and keyword on 8 emulated hosts with
+// real sshd, three times, and checks every fetched file.
+func TestNetnsEndToEnd(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.0.0/24", eightHosts, `
+- hosts: all
+  depends_on: {service_selector: "fog.*", grouping: round_robin, prefix: peer}
+  prepare:
+  - copy: {src: "{{ artifacts_dir }}/data/", dest: /opt/data/}
+  - copy: {src: "{{ artifacts_dir }}/data", dest: /opt/tree/}
+  - template: {src: conf.tmpl, dest: /opt/conf.txt}
+  - shell: rm -f /opt/items.txt /tmp/bg.txt
+  launch:
+  - shell: sleep 0.3; hostname > /tmp/bg.txt; sleep 60
+    async: 120
+    poll: 0
+  - shell: echo "{{ item }}" >> /opt/items.txt
+    loop: "{{ range(1, 4)|list }}"
+  - command: cat /opt/data/a.txt /opt/tree/data/b.txt
+    register: a
+  - shell: echo skipped > /opt/skipped.txt
+    when: a.stdout != "AB"
+  - shell: echo ran > /opt/when.txt
+    when: a.stdout == "AB"
+  - wait_for: {path: /tmp/bg.txt, timeout: 10}
+  finalize:
+  - fetch: {src: "/opt/{{ item }}", dest: "{{ working_dir }}/r/"}
+    loop: [conf.txt, items.txt, when.txt]
+  - fetch: {src: /tmp/bg.txt, dest: "{{ working_dir }}/bg/{{ inventory_hostname }}.txt", flat: yes}
+`)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 2, Destroy: true, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if len(runs) != 3 {
+		t.Fatalf("runs = %v", runs)
+	}
+	hosts := []string{"fog-gw-1-1", "fog-gw-1-2", "fog-gw-2-1", "fog-gw-2-2", "edge-node-1-1", "edge-node-1-2", "edge-node-1-3", "edge-node-1-4"}
+	for r, run := range runs {
+		for _, h := range hosts {
+			conf := readFile(t, filepath.Join(run, "r", h, "opt", "conf.txt"))
+			if !strings.HasPrefix(conf, fmt.Sprintf("host %s run %d of 3 peer 10.232.0.", h, r)) {
+				t.Errorf("run %d %s: conf.txt = %q", r, h, conf)
+			}
+			if got := readFile(t, filepath.Join(run, "r", h, "opt", "items.txt")); got != "1\n2\n3\n" {
+				t.Errorf("run %d %s: items.txt = %q", r, h, got)
+			}
+			if got := readFile(t, filepath.Join(run, "r", h, "opt", "when.txt")); got != "ran\n" {
+				t.Errorf("run %d %s: when.txt = %q", r, h, got)
+			}
+			if got := readFile(t, filepath.Join(run, "bg", h+".txt")); got != h+"\n" {
+				t.Errorf("run %d %s: the background job wrote %q", r, h, got)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(run, "r", hosts[0], "opt", "skipped.txt")); err == nil {
+			t.Errorf("run %d: a task whose when was false ran", r)
+		}
+	}
+}
+
+// TestNetnsHostLost kills one host's sshd in the middle of a phase: that
+// host fails alone, the error names it, and every other host's results are
+// fetched.
+func TestNetnsHostLost(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.1.0/24", eightHosts, `
+- hosts: all
+  launch:
+  - shell: touch /opt/started; sleep 3; echo done > /opt/done.txt
+  finalize:
+  - fetch: {src: /opt/done.txt, dest: "{{ working_dir }}/r/"}
+`)
+	victim := "edge-node-1-2"
+	go func() {
+		// Wait for the victim's command to start, then cut it off.
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			st, err := LoadState(dir)
+			if err != nil || st.Reservations["netns"] == nil {
+				continue
+			}
+			var lab netns.Lab
+			if json.Unmarshal(st.Reservations["netns"].State, &lab) != nil {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(lab.StateDir(), "hosts", victim, "opt", "started")); err != nil {
+				continue
+			}
+			for _, h := range lab.Hosts() {
+				if h.Name == victim {
+					pids, _ := exec.Command("ip", "netns", "pids", h.Namespace).Output()
+					for _, pid := range strings.Fields(string(pids)) {
+						exec.Command("kill", "-9", pid).Run()
+					}
+				}
+			}
+			return
+		}
+	}()
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	if err == nil {
+		t.Fatalf("no error\n%s", out.String())
+	}
+	if !strings.Contains(err.Error(), victim+": launch task 1") || strings.Count(err.Error(), ": launch task") != 1 {
+		t.Errorf("error should name %s alone:\n%v", victim, err)
+	}
+	if len(runs) != 1 {
+		t.Fatalf("runs = %v", runs)
+	}
+	for _, h := range []string{"fog-gw-1-1", "fog-gw-1-2", "fog-gw-2-1", "fog-gw-2-2", "edge-node-1-1", "edge-node-1-3", "edge-node-1-4"} {
+		if got := readFile(t, filepath.Join(runs[0], "r", h, "opt", "done.txt")); got != "done\n" {
+			t.Errorf("%s: done.txt = %q", h, got)
+		}
+	}
+	var rec Record
+	json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "run.json"))), &rec)
+	if rec.Status != Failed || !strings.Contains(rec.Error, victim) {
+		t.Errorf("run.json: status %s, error %q", rec.Status, rec.Error)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Error(err)
+	}
+	return string(data)
+}
