@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test lint bench fuzz clean
+.PHONY: build test lint bench bench-ansible fuzz clean
 
 build: ## the e2c binary in ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c ./cmd/e2c
@@ -16,8 +16,11 @@ lint: ## formatting and vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## benchmarks, with memory
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: ## benchmarks, with memory (bench-ansible runs the long comparison)
+	$(GO) test -run='^$$' -bench=. -skip=VersusAnsible -benchmem ./...
+
+bench-ansible: ## e2c against tuned Ansible and plain OpenSSH on 8, 32, 64 emulated hosts (root; minutes)
+	$(GO) test -run='^$$' -bench=VersusAnsible -benchtime=1x -timeout 90m ./engine/experiment
 
 fuzz: ## a short run of every fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLayersServices -fuzztime=$(FUZZTIME) ./schema
