@@ -1,0 +1,263 @@
+package static
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
+)
+
+func init() { providers.Register("static", provider{}) }
+
+type provider struct{}
+
+// Bounds of the SSH work of Reserve and Release: a board that hangs must
+// not hang the scenario, and hundreds of hosts must not open hundreds of
+// connections at once.
+const (
+	parallel    = 32
+	hostTimeout = 2 * time.Minute
+)
+
+// hostState is what Reserve learnt of a host, kept for the user and for
+// Release.
+type hostState struct {
+	Name     string             `json:"name"`
+	Address  string             `json:"address"`
+	Arch     string             `json:"arch"` // uname -m
+	MemKB    int64              `json:"mem_available_kb"`
+	RootKB   int64              `json:"disk_free_root_kb"`
+	TmpKB    int64              `json:"disk_free_tmp_kb"`
+	Root     bool               `json:"root"` // logs in as root
+	Sudo     bool               `json:"sudo"` // sudo -n works (always true for root)
+	EtcHosts bool               `json:"etc_hosts,omitempty"`
+	SSH      transport.Endpoint `json:"ssh"`
+}
+
+// state is the Reservation's State: what Release must undo.
+type state struct {
+	Experiment string      `json:"experiment"`
+	Hosts      []hostState `json:"hosts"`
+}
+
+func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
+	if req.Experiment == "" || strings.ContainsAny(req.Experiment, "\r\n") {
+		return nil, fmt.Errorf("static: the request names no experiment, or one with a line break: %q", req.Experiment)
+	}
+	c, err := parseConfig(req.Settings)
+	if err != nil {
+		return nil, err
+	}
+	picked, err := assign(c, req.Instances)
+	if err != nil {
+		return nil, err
+	}
+	if c.policy == transport.Off {
+		log.Printf("static: warning: host_keys: off; SSH host keys are not checked, anyone on the path can impersonate the hosts")
+	}
+	res := &providers.Reservation{Provider: "static", Hosts: make([][]providers.Host, len(picked))}
+	st := state{Experiment: req.Experiment}
+	for n, idx := range picked {
+		for _, i := range idx {
+			h := c.hosts[i]
+			e := c.endpoint(h, req.StateDir)
+			res.Hosts[n] = append(res.Hosts[n], providers.Host{Machine: c.machine(h), SSH: e})
+			st.Hosts = append(st.Hosts, hostState{Name: h.name(), Address: h.Address, Arch: h.Arch, SSH: *e})
+		}
+	}
+
+	pool := transport.NewPool(transport.PoolOptions{})
+	defer pool.Close()
+	if err := preflight(ctx, pool, st.Hosts, c.etcHosts); err != nil {
+		return nil, err
+	}
+	if c.etcHosts {
+		var block strings.Builder
+		for _, h := range st.Hosts {
+			if h.Name != h.Address {
+				fmt.Fprintf(&block, "%s %s\n", h.Address, h.Name)
+			}
+		}
+		err := forEach(ctx, st.Hosts, func(ctx context.Context, h *hostState) error {
+			h.EtcHosts = true // even if it fails: it may have half-worked
+			return editEtcHosts(ctx, pool, h, req.Experiment, block.String())
+		})
+		if err != nil {
+			// Undo on every host, as Release would.
+			return nil, errors.Join(fmt.Errorf("static: writing /etc/hosts:\n  %w", err),
+				release(context.WithoutCancel(ctx), pool, st))
+		}
+	}
+	if res.State, err = json.Marshal(st); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (provider) Release(ctx context.Context, r *providers.Reservation) error {
+	if len(r.State) == 0 {
+		return nil // nothing was written
+	}
+	var st state
+	if err := json.Unmarshal(r.State, &st); err != nil {
+		return fmt.Errorf("static: saved state: %w", err)
+	}
+	pool := transport.NewPool(transport.PoolOptions{})
+	defer pool.Close()
+	return release(ctx, pool, st)
+}
+
+// release removes the /etc/hosts block from every host that got one.
+func release(ctx context.Context, pool *transport.Pool, st state) error {
+	var written []hostState
+	for _, h := range st.Hosts {
+		if h.EtcHosts {
+			written = append(written, h)
+		}
+	}
+	err := forEach(ctx, written, func(ctx context.Context, h *hostState) error {
+		return editEtcHosts(ctx, pool, h, st.Experiment, "")
+	})
+	if err != nil {
+		return fmt.Errorf("static: removing the /etc/hosts block of %s:\n  %w", st.Experiment, err)
+	}
+	return nil
+}
+
+// forEach runs f on every host, a bounded number at a time, and returns
+// every failure, one line per host in host order.
+func forEach(ctx context.Context, hosts []hostState, f func(context.Context, *hostState) error) error {
+	errs := make([]error, len(hosts))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range hosts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			hctx, cancel := context.WithTimeout(ctx, hostTimeout)
+			defer cancel()
+			errs[i] = f(hctx, &hosts[i])
+		})
+	}
+	wg.Wait()
+	var lines []string
+	for i, err := range errs {
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("%s (%s): %v", hosts[i].Name, hosts[i].Address, err))
+		}
+	}
+	if len(lines) > 0 {
+		return errors.New(strings.Join(lines, "\n  "))
+	}
+	return nil
+}
+
+// probeScript prints key=value lines of what preflight checks. It sticks
+// to POSIX sh, awk and df -P, which busybox images have too.
+const probeScript = `
+echo "arch=$(uname -m)"
+echo "uid=$(id -u)"
+awk '/^MemAvailable:/ { print "mem=" $2 }' /proc/meminfo
+df -Pk / | awk 'NR == 2 { print "root=" $4 }'
+df -Pk /tmp | awk 'NR == 2 { print "tmp=" $4 }'
+if [ "$(id -u)" = 0 ] || sudo -n true >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi
+`
+
+// archOf maps uname -m to the architectures a scenario names.
+var archOf = map[string]string{
+	"armv6l": "arm", "armv7l": "arm", "aarch64": "arm64", "arm64": "arm64", "x86_64": "amd64",
+}
+
+// preflight logs into every host and checks it can serve: architecture,
+// and sudo when /etc/hosts must be written. It fills the hosts' summaries
+// and reports every problem of every host at once, so that a cluster of
+// boards is fixed in one round rather than one board per run.
+func preflight(ctx context.Context, pool *transport.Pool, hosts []hostState, needSudo bool) error {
+	err := forEach(ctx, hosts, func(ctx context.Context, h *hostState) error {
+		r, err := pool.Runner(ctx, h.SSH)
+		if err != nil {
+			return err
+		}
+		out, err := r.Run(ctx, transport.Command{Script: probeScript})
+		if err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		kv := map[string]string{}
+		sc := bufio.NewScanner(strings.NewReader(out.Stdout))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				kv[k] = strings.TrimSpace(v)
+			}
+		}
+		var problems []string
+		want := h.Arch
+		h.Arch = kv["arch"]
+		if want != "" && archOf[h.Arch] != want {
+			problems = append(problems, fmt.Sprintf("architecture is %s, the scenario says %s", h.Arch, want))
+		}
+		h.MemKB, _ = strconv.ParseInt(kv["mem"], 10, 64)
+		h.RootKB, _ = strconv.ParseInt(kv["root"], 10, 64)
+		h.TmpKB, _ = strconv.ParseInt(kv["tmp"], 10, 64)
+		h.Root, h.Sudo = kv["uid"] == "0", kv["sudo"] == "yes"
+		if needSudo && !h.Sudo {
+			problems = append(problems, "etc_hosts needs root or passwordless sudo, and `sudo -n true` fails for this user; allow it in /etc/sudoers.d")
+		}
+		if len(problems) > 0 {
+			return errors.New(strings.Join(problems, "; "))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("static: preflight failed:\n  %w", err)
+	}
+	return nil
+}
+
+// etcHostsScript replaces the block between the lines $E2C_BEGIN and
+// $E2C_END of /etc/hosts with $E2C_BLOCK (removing it when empty). A
+// BEGIN without its END is kept as is rather than eating the rest of the
+// file. The file is rewritten in place, not renamed over, so that its
+// inode, mode and any bind mount (containers, emulated hosts) stay.
+const etcHostsScript = `
+set -e
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+awk '
+	!inb && $0 == ENVIRON["E2C_BEGIN"] { inb = 1; buf = $0 "\n"; next }
+	inb { buf = buf $0 "\n"; if ($0 == ENVIRON["E2C_END"]) { inb = 0; buf = "" }; next }
+	{ print }
+	END { if (inb) printf "%s", buf }
+' /etc/hosts > "$tmp"
+if [ -n "$E2C_BLOCK" ]; then
+	{ echo "$E2C_BEGIN"; printf '%s' "$E2C_BLOCK"; echo "$E2C_END"; } >> "$tmp"
+fi
+cmp -s "$tmp" /etc/hosts 2>/dev/null || cat "$tmp" > /etc/hosts
+`
+
+// editEtcHosts writes (or, with an empty block, removes) the experiment's
+// block of /etc/hosts on h.
+func editEtcHosts(ctx context.Context, pool *transport.Pool, h *hostState, experiment, block string) error {
+	r, err := pool.Runner(ctx, h.SSH)
+	if err != nil {
+		return err
+	}
+	_, err = r.Run(ctx, transport.Command{
+		Script: etcHostsScript,
+		Sudo:   !h.Root,
+		Env: map[string]string{
+			"E2C_BEGIN": "# BEGIN e2c " + experiment,
+			"E2C_END":   "# END e2c " + experiment,
+			"E2C_BLOCK": block,
+		},
+	})
+	return err
+}
