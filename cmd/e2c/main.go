@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/e2c-dev/e2c/providers/local"
 	_ "github.com/e2c-dev/e2c/providers/netns"
+	_ "github.com/e2c-dev/e2c/providers/static"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +54,7 @@ and writes each run to its own result folder.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate(), newDeploy(), newDestroy())
+	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy())
 	return root
 }
 

@@ -143,3 +143,60 @@ func TestEnvironmentArguments(t *testing.T) {
 		t.Errorf("validate from E2C_SCENARIO_DIR: %v\n%s", err, out)
 	}
 }
+
+// TestStepCommands runs the lifecycle one command at a time on the local
+// provider; a value registered in prepare is read in launch, through the
+// saved state.
+func TestStepCommands(t *testing.T) {
+	dir := t.TempDir()
+	artifacts := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
+- hosts: all
+  prepare:
+  - {shell: echo secret-$((40+2)), register: token}
+  launch:
+  - shell: echo "{{ token.stdout }} {{ inventory_hostname }}" > out.txt
+  finalize:
+  - fetch: {src: out.txt, dest: "{{ working_dir }}/r/", flat: no}
+`), 0o644)
+	steps := [][]string{
+		{"layers-services", dir, artifacts},
+		{"network", dir},
+		{"workflow", dir, "prepare"},
+		{"workflow", dir, "launch"},
+		{"finalize", dir, "--destroy"},
+	}
+	for _, args := range steps {
+		if out, err := run(t, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders: %v", runs)
+	}
+	data, err := os.ReadFile(filepath.Join(runs[0], "r", "edge-node-1-2", "out.txt"))
+	if err != nil || string(data) != "secret-42 edge-node-1-2\n" {
+		t.Errorf("out.txt = %q, %v", data, err)
+	}
+	var rec struct {
+		Status string
+		Steps  []struct{ Name, Status string }
+	}
+	data, _ = os.ReadFile(filepath.Join(runs[0], "run.json"))
+	json.Unmarshal(data, &rec)
+	var got []string
+	for _, s := range rec.Steps {
+		got = append(got, s.Name+":"+s.Status)
+	}
+	if rec.Status != "succeeded" || strings.Join(got, " ") != "reserve:succeeded services:succeeded network:succeeded prepare:succeeded launch:succeeded finalize:succeeded" {
+		t.Errorf("run.json: %s %v", rec.Status, got)
+	}
+	if _, err := run(t, "workflow", dir, "launch"); err == nil || !strings.Contains(err.Error(), "layers-services first") {
+		t.Errorf("workflow after destroy: %v", err)
+	}
+	if _, err := run(t, "workflow", dir, "lunch"); err == nil || !strings.Contains(err.Error(), `phase "lunch"`) {
+		t.Errorf("bad phase: %v", err)
+	}
+}

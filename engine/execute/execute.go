@@ -28,6 +28,16 @@ type Options struct {
 	Output io.Writer // every host's output, as "host | line"
 	// Progress, if set, is called as hosts finish.
 	Progress func(Progress)
+	// Memory, if set, is what earlier executors of the run left: step
+	// commands of separate e2c processes carry it in the saved state.
+	Memory *Memory
+}
+
+// Memory is what an executor keeps between phases: the values tasks
+// registered and the background jobs they started, per host.
+type Memory struct {
+	Registered map[string]map[string]any `json:"registered,omitempty"`
+	Jobs       map[string][]string       `json:"jobs,omitempty"`
 }
 
 // Progress is the state of a play while it runs.
@@ -63,8 +73,16 @@ func New(p *plan.Plan, connect Connector, o Options) *Executor {
 	if o.Output == nil {
 		o.Output = io.Discard
 	}
-	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output},
-		shared: &shared{registered: map[string]map[string]any{}, jobs: map[string][]string{}}}
+	sh := &shared{registered: map[string]map[string]any{}, jobs: map[string][]string{}}
+	if m := o.Memory; m != nil {
+		for h, r := range m.Registered {
+			sh.registered[h] = r
+		}
+		for h, j := range m.Jobs {
+			sh.jobs[h] = j
+		}
+	}
+	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output}, shared: sh}
 }
 
 // WithPlan returns an executor of p (the same experiment under another
@@ -72,6 +90,20 @@ func New(p *plan.Plan, connect Connector, o Options) *Executor {
 // and the background jobs they started.
 func (e *Executor) WithPlan(p *plan.Plan) *Executor {
 	return &Executor{plan: p, connect: e.connect, opt: e.opt, out: e.out, shared: e.shared}
+}
+
+// Memory returns what the executor keeps between phases, to be saved.
+func (e *Executor) Memory() *Memory {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := &Memory{Registered: map[string]map[string]any{}, Jobs: map[string][]string{}}
+	for h, r := range e.registered {
+		m.Registered[h] = maps.Clone(r)
+	}
+	for h, j := range e.jobs {
+		m.Jobs[h] = append([]string(nil), j...)
+	}
+	return m
 }
 
 // HostResult is how one host fared in one play.

@@ -42,49 +42,17 @@ type Options struct {
 // Deploy runs the experiment Repeat+1 times. It returns the run folders
 // written, and an error if any run failed or was interrupted.
 func Deploy(ctx context.Context, o Options) ([]string, error) {
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.FinalizeTimeout == 0 {
-		o.FinalizeTimeout = 5 * time.Minute
-	}
-	var err error
-	if o.ScenarioDir, err = filepath.Abs(o.ScenarioDir); err != nil {
+	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	if o.ArtifactsDir, err = filepath.Abs(o.ArtifactsDir); err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(o.ArtifactsDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", o.ArtifactsDir)
-	}
-	unlock, err := Lock(o.ScenarioDir)
+	x, err := open(o)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-
-	sc, err := schema.Load(o.ScenarioDir)
-	if err != nil {
-		return nil, err
-	}
-	defs := servicedef.New(sc.ServiceDefs)
-	// Every check that needs hosts runs on stand-in hosts before anything
-	// is reserved.
-	for _, conf := range confs(o.AppConfs) {
-		if _, err := plan.Build(sc, defs, plan.Synthetic(plan.Expand(sc.LayersServices)), o.planOptions(0, "RUN_DIR", conf)); err != nil {
-			return nil, err
-		}
-	}
-	st, err := LoadState(o.ScenarioDir)
-	if err != nil {
-		return nil, err
-	}
-	x := &experiment{o: o, sc: sc, defs: defs, st: st, pool: transport.NewPool(transport.PoolOptions{})}
-	defer x.pool.Close()
+	defer x.close()
 
 	reserveStart := time.Now()
-	reserveNote, err := x.reserve(ctx)
+	reserveNote, err := x.reserve(ctx, false)
 	reserveEnd := time.Now()
 	if err != nil {
 		return nil, fmt.Errorf("reserve: %w", err)
@@ -117,6 +85,67 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 	return runs, errors.Join(errs...)
 }
 
+// normalize makes the folders absolute, checks the artifacts folder and
+// fills defaults.
+func (o *Options) normalize() error {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.FinalizeTimeout == 0 {
+		o.FinalizeTimeout = 5 * time.Minute
+	}
+	var err error
+	if o.ScenarioDir, err = filepath.Abs(o.ScenarioDir); err != nil {
+		return err
+	}
+	if o.ArtifactsDir, err = filepath.Abs(o.ArtifactsDir); err != nil {
+		return err
+	}
+	if st, err := os.Stat(o.ArtifactsDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", o.ArtifactsDir)
+	}
+	return nil
+}
+
+// open takes the scenario's lock and loads what every command needs: the
+// scenario, checked on stand-in hosts for every configuration, and the
+// saved state.
+func open(o Options) (*experiment, error) {
+	unlock, err := Lock(o.ScenarioDir)
+	if err != nil {
+		return nil, err
+	}
+	x := &experiment{o: o, unlock: unlock}
+	if err := x.load(); err != nil {
+		unlock()
+		return nil, err
+	}
+	x.pool = transport.NewPool(transport.PoolOptions{})
+	return x, nil
+}
+
+func (x *experiment) load() error {
+	sc, err := schema.Load(x.o.ScenarioDir)
+	if err != nil {
+		return err
+	}
+	x.sc, x.defs = sc, servicedef.New(sc.ServiceDefs)
+	// Every check that needs hosts runs on stand-in hosts before anything
+	// is reserved.
+	for _, conf := range confs(x.o.AppConfs) {
+		if _, err := plan.Build(sc, x.defs, plan.Synthetic(plan.Expand(sc.LayersServices)), x.o.planOptions(0, "RUN_DIR", conf)); err != nil {
+			return err
+		}
+	}
+	x.st, err = LoadState(x.o.ScenarioDir)
+	return err
+}
+
+func (x *experiment) close() {
+	x.pool.Close()
+	x.unlock()
+}
+
 func confs(list []string) []string {
 	if len(list) == 0 {
 		return []string{""}
@@ -136,6 +165,7 @@ type experiment struct {
 	defs     servicedef.Registry
 	st       *State
 	pool     *transport.Pool
+	unlock   func()
 	machines [][]plan.Machine
 	hosts    map[string]providers.Host
 	testbeds map[string]string // host -> testbed
@@ -145,8 +175,9 @@ type experiment struct {
 }
 
 // reserve gets hosts for every instance from its testbed's provider,
-// reusing a reservation kept from an earlier deploy when it fits.
-func (x *experiment) reserve(ctx context.Context) (string, error) {
+// reusing a reservation kept from an earlier deploy when it fits; with
+// keptOnly it only reuses.
+func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error) {
 	instances := plan.Expand(x.sc.LayersServices)
 	byTestbed := map[string][]int{}
 	var order []string
@@ -169,6 +200,9 @@ func (x *experiment) reserve(ctx context.Context) (string, error) {
 			want = append(want, instances[i])
 		}
 		r := x.st.Reservations[testbed]
+		if keptOnly && (r == nil || !fits(r, want)) {
+			return "", fmt.Errorf("no kept %s hosts fit this scenario: run e2c layers-services first", testbed)
+		}
 		if r != nil && fits(r, want) {
 			note += fmt.Sprintf("%s: reused the kept reservation; ", testbed)
 			fmt.Fprintf(x.o.Out, "reserve: reusing the %s hosts kept by an earlier deploy\n", testbed)

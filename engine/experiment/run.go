@@ -36,9 +36,7 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	x.st.LastRun = dir
 	_ = x.st.Save(o.ScenarioDir)
 
-	rec := &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir,
-		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
-		Start: time.Now(), dir: dir}
+	rec := x.newRecord(dir, repeat)
 	init(rec)
 	fmt.Fprintf(out, "run %d of %d: %s\n", repeat+1, o.Repeat+1, dir)
 
@@ -128,6 +126,8 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		}
 	}
 	recap(out, reports)
+	x.st.Artifacts, x.st.Memory = o.ArtifactsDir, exec.Memory()
+	_ = x.st.Save(o.ScenarioDir)
 	status := Succeeded
 	switch {
 	case interrupted || ctx.Err() != nil:
@@ -140,6 +140,13 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	rec.finish(status, err)
 	fmt.Fprintf(out, "run %d %s: %s\n", repeat+1, status, dir)
 	return dir, err
+}
+
+func (x *experiment) newRecord(dir string, repeat int) *Record {
+	o := x.o
+	return &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir,
+		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
+		Start: time.Now(), dir: dir}
 }
 
 func confLabel(conf string) string {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
 )
@@ -23,8 +24,14 @@ const StateVersion = 1
 type State struct {
 	Version      int                               `json:"version"`
 	Reservations map[string]*providers.Reservation `json:"reservations"` // by testbed
-	// LastRun is the run folder of the latest run.
+	// LastRun is the run folder of the latest run, where step commands
+	// (e2c workflow ...) write.
 	LastRun string `json:"last_run,omitempty"`
+	// Artifacts is the artifacts folder of the latest run.
+	Artifacts string `json:"artifacts,omitempty"`
+	// Memory is what tasks registered and started in the latest run, for
+	// the step commands that follow.
+	Memory *execute.Memory `json:"memory,omitempty"`
 }
 
 // stateDir is where an experiment keeps its state and provider files.

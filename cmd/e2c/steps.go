@@ -1,0 +1,85 @@
+package main
+
+import (
+	"github.com/e2c-dev/e2c/engine/experiment"
+	"github.com/spf13/cobra"
+)
+
+// The step commands run the lifecycle one step at a time, on the hosts
+// and run folder the saved state keeps (SCENARIO_DIR/.e2c/state.json).
+
+func newLayersServices() *cobra.Command {
+	var appConf []string
+	cmd := &cobra.Command{
+		Use:   "layers-services SCENARIO_DIR ARTIFACTS_DIR",
+		Short: "Step 1: reserve the hosts and open a new run folder",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			artifacts, err := dirArg(args, 1, "E2C_ARTIFACTS_DIR")
+			if err != nil {
+				return err
+			}
+			_, err = experiment.LayersServices(cmd.Context(), experiment.Options{ScenarioDir: scenario,
+				ArtifactsDir: artifacts, AppConfs: appConf, Out: cmd.OutOrStdout(), Version: versionString()})
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations")
+	return cmd
+}
+
+func newNetwork() *cobra.Command {
+	return &cobra.Command{
+		Use:   "network SCENARIO_DIR",
+		Short: "Step 2: apply network.yaml to the kept hosts",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			return experiment.Network(cmd.Context(), scenario, cmd.OutOrStdout())
+		},
+	}
+}
+
+func newWorkflow() *cobra.Command {
+	var appConf string
+	cmd := &cobra.Command{
+		Use:       "workflow SCENARIO_DIR prepare|launch|finalize",
+		Short:     "Step 3: run one phase of the workflow on the kept hosts",
+		Args:      cobra.ExactArgs(2),
+		ValidArgs: []string{"prepare", "launch", "finalize"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return experiment.Workflow(cmd.Context(), args[0], args[1], appConf, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration (launch and finalize)")
+	return cmd
+}
+
+func newFinalize() *cobra.Command {
+	var (
+		appConf string
+		destroy bool
+	)
+	cmd := &cobra.Command{
+		Use:   "finalize SCENARIO_DIR",
+		Short: "Step 4: run finalize, close the run's record, and with --destroy release the hosts",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			return experiment.Finalize(cmd.Context(), scenario, appConf, destroy, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration")
+	cmd.Flags().BoolVar(&destroy, "destroy", false, "release the hosts afterwards")
+	return cmd
+}
