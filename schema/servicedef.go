@@ -18,6 +18,9 @@ type ServiceDef struct {
 	Description string
 	Subservices []Subservice // empty: one registration over all machines
 	Info        Info         // defaults for every sub-service
+	// Deploy tasks run on every host of the service when services are
+	// deployed, before the workflow's prepare.
+	Deploy []Task
 }
 
 // Subservice is a named share of a service's machines.
@@ -108,7 +111,7 @@ func (s Slice) Pick(n int) []int {
 }
 
 var (
-	serviceDefKeys = []string{"name", "description", "subservices", "port", "container", "vars"}
+	serviceDefKeys = []string{"name", "description", "subservices", "port", "container", "vars", "deploy"}
 	subserviceKeys = []string{"name", "hosts", "fallback", "port", "container", "vars"}
 )
 
@@ -131,6 +134,8 @@ func DecodeServiceDef(file string, data []byte) (*ServiceDef, error) {
 			def.Description = d.str(f.v, "description")
 		case "subservices":
 			def.Subservices = d.subservices(f.v)
+		case "deploy":
+			def.Deploy = d.tasks(f.v, "deploy")
 		default:
 			d.info(f, &def.Info)
 		}

@@ -17,8 +17,10 @@ type Workflow struct {
 // Phase is a step of the experiment's workflow.
 type Phase string
 
-// The phases, in the order an experiment runs them.
+// The phases, in the order an experiment runs them. Deploy is the services
+// step: the tasks of service definitions, before the workflow's phases.
 const (
+	Deploy   Phase = "deploy"
 	Prepare  Phase = "prepare"
 	Launch   Phase = "launch"
 	Finalize Phase = "finalize"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +69,52 @@ func TestInterrupted(t *testing.T) {
 	}
 	if st, _ := LoadState(dir); len(st.Reservations) != 0 {
 		t.Errorf("hosts kept after an interrupt: %v", st.Reservations)
+	}
+}
+
+// TestServiceDeployTasks checks that a service definition's deploy tasks
+// run on the service's hosts, before prepare, as the services step.
+func TestServiceDeployTasks(t *testing.T) {
+	root := t.TempDir()
+	dir, artifacts := filepath.Join(root, "s"), filepath.Join(root, "a")
+	os.MkdirAll(filepath.Join(dir, "services"), 0o755)
+	os.MkdirAll(artifacts, 0o755)
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: fog\n  services: [{name: broker, quantity: 2}, {name: client}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "services", "broker.yaml"), []byte(`name: broker
+port: 1883
+deploy:
+- shell: echo "broker on {{ _self.url }}" > deployed.txt
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
+- hosts: fog.broker.*
+  prepare:
+  - shell: cat deployed.txt
+    register: d
+  finalize:
+  - fetch: {src: deployed.txt, dest: "{{ working_dir }}/r/"}
+`), 0o644)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for i, h := range []string{"fog-broker-1-1", "fog-broker-1-2"} {
+		want := fmt.Sprintf("broker on 127.0.1.%d:1883\n", i+1)
+		if got := readFile(t, filepath.Join(runs[0], "r", h, "deployed.txt")); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, ".e2c", "local", "hosts", "fog-client-2-1", "deployed.txt")); len(matches) != 0 {
+		t.Error("deploy tasks ran on a host of another service")
+	}
+	var rec Record
+	data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
+	json.Unmarshal(data, &rec)
+	if len(rec.Steps) < 3 || rec.Steps[1].Name != "services" || rec.Steps[1].Status != Succeeded || rec.Steps[2].Name != "network" || rec.Steps[3].Name != "prepare" {
+		var names []string
+		for _, s := range rec.Steps {
+			names = append(names, s.Name)
+		}
+		t.Errorf("steps = %v", names)
 	}
 }

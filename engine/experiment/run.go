@@ -57,15 +57,6 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		return dir, err
 	}
 
-	step := rec.begin("services", "")
-	step.Note = "no service definition declares deploy tasks"
-	rec.end(step, Succeeded, nil)
-	step = rec.begin("network", "")
-	if len(x.sc.Network.Links) > 0 {
-		step.Note = "network.yaml is not applied yet: network emulation comes in a later e2c version"
-		fmt.Fprintf(out, "network: %s\n", step.Note)
-	}
-	rec.end(step, Succeeded, nil)
 
 	var (
 		errs        []error
@@ -74,7 +65,7 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	)
 	exec := execute.New(first, x.connect, execute.Options{Forks: o.Forks, Output: out, Progress: progress(term)})
 	phase := func(ctx context.Context, ex *execute.Executor, p *plan.Plan, name, conf string) error {
-		s := rec.begin(name, conf)
+		s := rec.begin(stepName(name), conf)
 		fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
 		reps, err := ex.Phase(ctx, name)
 		reports = append(reports, reps...)
@@ -90,8 +81,24 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		return err
 	}
 
-	if err := phase(ctx, exec, first, "prepare", ""); err != nil {
-		errs = append(errs, fmt.Errorf("prepare: %w", err))
+	// The services step comes first: the definitions' own deploy tasks.
+	if !hasPhase(first, schema.Deploy) {
+		s := rec.begin("services", "")
+		s.Note = "no service definition used declares deploy tasks"
+		rec.end(s, Succeeded, nil)
+	} else if err := phase(ctx, exec, first, "deploy", ""); err != nil {
+		errs = append(errs, fmt.Errorf("services: %w", err))
+	}
+	if len(errs) == 0 {
+		step := rec.begin("network", "")
+		if len(x.sc.Network.Links) > 0 {
+			step.Note = "network.yaml is not applied yet: network emulation comes in a later e2c version"
+			fmt.Fprintf(out, "network: %s\n", step.Note)
+		}
+		rec.end(step, Succeeded, nil)
+		if err := phase(ctx, exec, first, "prepare", ""); err != nil {
+			errs = append(errs, fmt.Errorf("prepare: %w", err))
+		}
 	}
 	for _, conf := range confs(o.AppConfs) {
 		if len(errs) > 0 || ctx.Err() != nil {
@@ -140,6 +147,24 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	rec.finish(status, err)
 	fmt.Fprintf(out, "run %d %s: %s\n", repeat+1, status, dir)
 	return dir, err
+}
+
+// stepName is the run.json step a phase is recorded as.
+func stepName(phase string) string {
+	if phase == string(schema.Deploy) {
+		return "services"
+	}
+	return phase
+}
+
+// hasPhase reports whether any play of p has tasks in phase.
+func hasPhase(p *plan.Plan, phase schema.Phase) bool {
+	for _, pl := range p.Plays {
+		if len(pl.Phases[string(phase)]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *experiment) newRecord(dir string, repeat int) *Record {

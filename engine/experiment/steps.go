@@ -52,10 +52,28 @@ func LayersServices(ctx context.Context, o Options) (string, error) {
 	if err := writeFiles(dir, p); err != nil {
 		return dir, err
 	}
-	s := rec.begin("services", "")
-	s.Note = "no service definition declares deploy tasks"
-	rec.end(s, Succeeded, nil)
 	x.st.LastRun, x.st.Artifacts, x.st.Memory = dir, o.ArtifactsDir, nil
+	s := rec.begin("services", "")
+	if !hasPhase(p, schema.Deploy) {
+		s.Note = "no service definition used declares deploy tasks"
+		rec.end(s, Succeeded, nil)
+	} else {
+		w := &lineWriter{w: o.Out}
+		ex := execute.New(p, x.connect, execute.Options{Output: w, Progress: progress(w)})
+		reps, err := ex.Phase(ctx, string(schema.Deploy))
+		status := Succeeded
+		if err != nil {
+			status = Failed
+		}
+		rec.end(s, status, err)
+		appendWorkflow(dir, "", p, string(schema.Deploy), reps)
+		recap(w, reps)
+		x.st.Memory = ex.Memory()
+		if err != nil {
+			x.st.Save(o.ScenarioDir)
+			return dir, fmt.Errorf("services: %w", err)
+		}
+	}
 	if err := x.st.Save(o.ScenarioDir); err != nil {
 		return dir, err
 	}

@@ -159,11 +159,14 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 		}
 	}
 	p.ExtraVars = map[string]map[string]any{}
-	for _, phase := range schema.Phases {
+	for _, phase := range allPhases {
 		p.ExtraVars[string(phase)] = b.phaseVars(phase)
 	}
 	for i := range sc.Workflow.Plays {
 		p.Plays = append(p.Plays, b.play(i, &sc.Workflow.Plays[i]))
+	}
+	for _, sp := range deployPlays(instances, defs) {
+		p.Plays = append(p.Plays, b.play(len(p.Plays), sp))
 	}
 	for _, l := range sc.Network.Links {
 		p.Network = append(p.Network, b.link(l))
@@ -267,7 +270,7 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 	if sp.Hosts == "" {
 		return p
 	}
-	for _, phase := range schema.Phases {
+	for _, phase := range allPhases {
 		for i := range sp.Tasks[phase] {
 			b.checkSyntax(&sp.Tasks[phase][i])
 		}
@@ -291,7 +294,7 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		}
 		p.HostVars[b.inv.hosts[h].Name] = hv
 	}
-	for _, phase := range schema.Phases {
+	for _, phase := range allPhases {
 		tasks := sp.Tasks[phase]
 		if len(tasks) == 0 {
 			continue
@@ -307,6 +310,26 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		p.Phases[string(phase)] = runs
 	}
 	return p
+}
+
+// allPhases are the services step's deploy and the workflow's phases.
+var allPhases = append([]schema.Phase{schema.Deploy}, schema.Phases...)
+
+// deployPlays makes a play of every service definition with deploy tasks
+// that the scenario uses: its tasks, on every host of the service.
+func deployPlays(instances []Instance, defs servicedef.Registry) []*schema.Play {
+	var out []*schema.Play
+	seen := map[string]bool{}
+	for _, in := range instances {
+		def := defs[in.Name]
+		if def == nil || len(def.Deploy) == 0 || seen[in.Name] {
+			continue
+		}
+		seen[in.Name] = true
+		out = append(out, &schema.Play{Node: def.Node, Name: "deploy " + in.Name, Hosts: in.Name,
+			Tasks: map[schema.Phase][]schema.Task{schema.Deploy: def.Deploy}})
+	}
+	return out
 }
 
 // playVars renders a play's vars for one host: they may read e2c's

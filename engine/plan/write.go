@@ -56,7 +56,7 @@ func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Valu
 // phase, when given) and play, in running order, the variables, the hosts,
 // each host's rendered tasks, and under RETURN what result says of the play.
 func (p *Plan) WriteWorkflow(w io.Writer, phase schema.Phase, result func(play int) string) error {
-	for _, ph := range schema.Phases {
+	for _, ph := range allPhases {
 		if phase != "" && ph != phase {
 			continue
 		}
