@@ -19,17 +19,9 @@ var jobSeq atomic.Int64
 // command ends first, so nothing lingers. With poll 0 it returns at once; otherwise it checks
 // every poll seconds until the command ends.
 func (e *Executor) async(ctx context.Context, r transport.Runner, host string, t *plan.Task, a args) (map[string]any, error) {
-	script := a.str("cmd")
-	if t.Module == "command" {
-		words, err := splitWords(script)
-		if err != nil {
-			return nil, err
-		}
-		script = "exec " + quoteWords(words)
-	}
-	dir := t.Chdir
-	if d := a.str("chdir"); d != "" {
-		dir = d
+	script, dir, err := commandLine(t, a)
+	if err != nil {
+		return nil, err
 	}
 	// The job folder is in the host's default directory (a local host's
 	// working area, the home of an SSH user), whatever the task's chdir.

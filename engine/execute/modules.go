@@ -123,17 +123,9 @@ func (e *Executor) debug(host string, a args, vars map[string]any) (map[string]a
 // shell runs shell (through sh) and command (the words of the line, no
 // shell features, as Ansible's command module does).
 func (e *Executor) shell(ctx context.Context, r transport.Runner, host string, t *plan.Task, a args) (map[string]any, error) {
-	script := a.str("cmd")
-	if t.Module == "command" {
-		words, err := splitWords(script)
-		if err != nil {
-			return nil, err
-		}
-		script = "exec " + quoteWords(words)
-	}
-	dir := t.Chdir
-	if d := a.str("chdir"); d != "" {
-		dir = d
+	script, dir, err := commandLine(t, a)
+	if err != nil {
+		return nil, err
 	}
 	stdout := &hostLines{out: e.out, host: host}
 	stderr := &hostLines{out: e.out, host: host}
@@ -141,6 +133,24 @@ func (e *Executor) shell(ctx context.Context, r transport.Runner, host string, t
 	stdout.flush()
 	stderr.flush()
 	return commandResult(res), err
+}
+
+// commandLine is the script and working directory of a shell or command
+// task: command runs the words of its line without a shell.
+func commandLine(t *plan.Task, a args) (script, dir string, err error) {
+	script = a.str("cmd")
+	if t.Module == "command" {
+		words, err := splitWords(script)
+		if err != nil {
+			return "", "", err
+		}
+		script = "exec " + quoteWords(words)
+	}
+	dir = t.Chdir
+	if d := a.str("chdir"); d != "" {
+		dir = d
+	}
+	return script, dir, nil
 }
 
 func commandResult(res transport.Result) map[string]any {

@@ -57,7 +57,6 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		return dir, err
 	}
 
-
 	var (
 		errs        []error
 		reports     []execute.PlayReport
