@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -74,19 +75,17 @@ func Register(name string, p Provider) {
 // Get returns the provider registered under name.
 func Get(name string) (Provider, error) {
 	mu.RLock()
-	defer mu.RUnlock()
-	if p, ok := registry[name]; ok {
-		return p, nil
+	p, ok := registry[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("no provider for testbed %q (available: %s)", name, strings.Join(Names(), ", "))
 	}
-	return nil, fmt.Errorf("no provider for testbed %q (available: %s)", name, strings.Join(Names(), ", "))
+	return p, nil
 }
 
 // Names lists the registered providers, sorted.
 func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	mu.RLock()
+	defer mu.RUnlock()
+	return slices.Sorted(maps.Keys(registry))
 }

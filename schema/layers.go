@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -188,14 +189,7 @@ func (d *decoder) environment(n *yaml.Node) Environment {
 	return env
 }
 
-func supportedTestbeds() []string {
-	names := make([]string, 0, len(testbedKeys))
-	for k := range testbedKeys {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
-}
+func supportedTestbeds() []string { return slices.Sorted(maps.Keys(testbedKeys)) }
 
 func (d *decoder) testbed(f field) Testbed {
 	what := "environment." + f.key

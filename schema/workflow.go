@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -97,14 +98,7 @@ var modules = map[string]module{
 }
 
 // ModuleNames lists the supported modules, sorted.
-func ModuleNames() []string {
-	names := make([]string, 0, len(modules))
-	for n := range modules {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func ModuleNames() []string { return slices.Sorted(maps.Keys(modules)) }
 
 var (
 	playKeys = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "vars", "environment", "become"}

@@ -7,8 +7,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -44,11 +45,4 @@ func New(scenario []*schema.ServiceDef) Registry {
 }
 
 // Names lists the defined services, sorted.
-func (r Registry) Names() []string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (r Registry) Names() []string { return slices.Sorted(maps.Keys(r)) }
