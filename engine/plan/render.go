@@ -198,57 +198,80 @@ func root(path string) string {
 // expression keeps the expression's type (a loop's list, a port number).
 // Problems are recorded against pos and host; the failed value becomes nil.
 func (b *builder) render(v any, pos schema.Pos, vars *scope) any {
+	out, _ := mapStrings(v, func(s string) (any, error) { return b.renderString(s, pos, vars), nil })
+	return out
+}
+
+func (b *builder) renderString(s string, pos schema.Pos, vars *scope) any {
+	if !tmpl.Has(s) {
+		return s
+	}
+	p := b.parse(s)
+	if p.err != nil {
+		b.problem(pos, "template: "+p.err.Error(), "")
+		return nil
+	}
+	ctx := make(map[string]any, len(p.roots))
+	for _, r := range p.roots {
+		if v, ok := vars.get(r); ok {
+			ctx[r] = v
+		}
+	}
+	out, err := p.t.Value(ctx)
+	if err == nil {
+		return out
+	}
+	if undefined(err) == nil {
+		b.problem(pos, "template: "+err.Error(), vars.name)
+		return nil
+	}
+	_, err = p.t.Value(vars.all()) // again, for hints among every variable
+	for _, u := range undefined(err) {
+		if !b.broken[root(u.Name)] {
+			b.problem(pos, u.Error(), vars.name)
+		}
+	}
+	return nil
+}
+
+// mapStrings returns a copy of v, plain data from YAML, with f applied to
+// every string inside it; a map of strings becomes a map of values.
+func mapStrings(v any, f func(string) (any, error)) (any, error) {
 	switch x := v.(type) {
 	case string:
-		if !tmpl.Has(x) {
-			return x
-		}
-		p := b.parse(x)
-		if p.err != nil {
-			b.problem(pos, "template: "+p.err.Error(), "")
-			return nil
-		}
-		ctx := make(map[string]any, len(p.roots))
-		for _, r := range p.roots {
-			if v, ok := vars.get(r); ok {
-				ctx[r] = v
-			}
-		}
-		out, err := p.t.Value(ctx)
-		if err == nil {
-			return out
-		}
-		if undefined(err) == nil {
-			b.problem(pos, "template: "+err.Error(), vars.name)
-			return nil
-		}
-		_, err = p.t.Value(vars.all()) // again, for hints among every variable
-		for _, u := range undefined(err) {
-			if !b.broken[root(u.Name)] {
-				b.problem(pos, u.Error(), vars.name)
-			}
-		}
-		return nil
+		return f(x)
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, s := range x {
-			out[k] = b.render(s, pos, vars)
+			r, err := f(s)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
 		}
-		return out
+		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = b.render(e, pos, vars)
+			r, err := mapStrings(e, f)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
 		}
-		return out
+		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = b.render(e, pos, vars)
+			r, err := mapStrings(e, f)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
 		}
-		return out
+		return out, nil
 	}
-	return v
+	return v, nil
 }
 
 // undefined lists the undefined variables an error of tmpl reports.

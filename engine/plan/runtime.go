@@ -99,38 +99,16 @@ func When(conds []string, vars map[string]any) (bool, error) {
 
 // value renders every string inside v, as the builder does at plan time.
 func value(v any, vars map[string]any) (any, error) {
-	switch x := v.(type) {
-	case string:
-		if !tmpl.Has(x) {
-			return x, nil
+	return mapStrings(v, func(s string) (any, error) {
+		if !tmpl.Has(s) {
+			return s, nil
 		}
-		t, err := tmpl.Parse(x)
+		t, err := tmpl.Parse(s)
 		if err != nil {
 			return nil, err
 		}
 		return t.Value(vars)
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := value(e, vars)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := value(e, vars)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
-	}
-	return v, nil
+	})
 }
 
 func text(s string, vars map[string]any) (string, error) {
