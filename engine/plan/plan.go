@@ -8,9 +8,12 @@ package plan
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/pattern"
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/tmpl"
@@ -33,6 +36,12 @@ type Plan struct {
 	Services  []*Service                `json:"services"`
 	Plays     []*Play                   `json:"plays"`
 	Network   []*Link                   `json:"network"`
+	// Constraints are the network links merged into directed shapes
+	// between hosts: what the network step applies.
+	Constraints []netem.Constraint `json:"constraints"`
+	// TC holds the tc batches of every host, when computed (the dry run
+	// does, with the device left as DEV).
+	TC []*netem.Rules `json:"tc,omitempty"`
 }
 
 // Play is a play of workflow.yaml resolved to hosts, with each host's
@@ -168,8 +177,18 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 	for _, sp := range deployPlays(instances, defs) {
 		p.Plays = append(p.Plays, b.play(len(p.Plays), sp))
 	}
+	var entries []netem.Entry
 	for _, l := range sc.Network.Links {
-		p.Network = append(p.Network, b.link(l))
+		link := b.link(l)
+		p.Network = append(p.Network, link)
+		entries = append(entries, netem.Entry{Pos: link.Pos, Src: l.Src, Dst: l.Dst, SrcHosts: link.SrcHosts, DstHosts: link.DstHosts,
+			Delay: l.Delay, Rate: uint64(l.Rate), Loss: l.Loss, Symmetric: l.Symmetric})
+	}
+	var conflicts []error
+	p.Constraints, conflicts = netem.Merge(entries)
+	for _, err := range conflicts {
+		ce := err.(*netem.ConflictError)
+		errs.At(sc.Network.Links[ce.Entries[1]].Pos, "network link: %s", ce.Msg())
 	}
 	b.reportProblems()
 	return p, errs.Err()
@@ -251,6 +270,25 @@ func (b *builder) link(l schema.Link) *Link {
 	src, _ := b.selectHosts(l.Src, l.At("src"), "networks.src")
 	dst, _ := b.selectHosts(l.Dst, l.At("dst"), "networks.dst")
 	out.SrcHosts, out.DstHosts = b.names(src), b.names(dst)
+	return out
+}
+
+// Shaping computes the tc rules of every shaping host. device says which
+// device of a host carries traffic to an address.
+func (p *Plan) Shaping(device func(host string, a netip.Addr) string) ([]*netem.Rules, error) {
+	return netem.Build(p.Constraints, p.Addresses(), device)
+}
+
+// Addresses lists every address of each host.
+func (p *Plan) Addresses() map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, h := range p.Hosts {
+		for _, s := range []string{h.Address4, h.Address6, h.Address} {
+			if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out[h.Name], a.Unmap()) {
+				out[h.Name] = append(out[h.Name], a.Unmap())
+			}
+		}
+	}
 	return out
 }
 

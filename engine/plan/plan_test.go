@@ -3,7 +3,9 @@ package plan
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -400,6 +402,14 @@ func TestCCTVGolden(t *testing.T) {
 		"cctv-layers_services-validate.yaml": func(b *bytes.Buffer) error { return p.WriteLayersServices(b) },
 		"cctv-workflow-validate.out": func(b *bytes.Buffer) error {
 			return p.WriteWorkflow(b, "", func(int) string { return "dry run: nothing executed" })
+		},
+		// The tc batches of network.yaml, every host on eth0.
+		"cctv-tc.batch": func(b *bytes.Buffer) error {
+			rules, err := p.Shaping(func(string, netip.Addr) string { return "eth0" })
+			for _, r := range rules {
+				fmt.Fprintf(b, "# %s %s\n%s\n", r.Host, r.Device, strings.Join(r.Batch(), "\n"))
+			}
+			return err
 		},
 	}
 	for name, write := range outputs {

@@ -1,0 +1,89 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// serve starts a server on loopback and returns its port.
+func serve(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ports := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, 0, func(p int) { ports <- p }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	select {
+	case p := <-ports:
+		return p
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	return 0
+}
+
+func TestEchoAndStreamOnLoopback(t *testing.T) {
+	port := serve(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	r, err := Echo(context.Background(), addr, 5, 10*time.Millisecond, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sent != 5 || r.Received != 5 || r.Loss() != 0 {
+		t.Fatalf("echoes %+v: want 5 sent, 5 received", r)
+	}
+	if r.Min() <= 0 || r.Min() > r.Avg() || r.Avg() > r.Max() || r.Max() > 100*time.Millisecond {
+		t.Fatalf("loopback RTTs min %v avg %v max %v: want 0 < min <= avg <= max < 100ms", r.Min(), r.Avg(), r.Max())
+	}
+	bps, err := Stream(context.Background(), addr, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Loopback moves gigabits; anything below 50 Mbit/s means the count
+	// or the clock is wrong.
+	if bps < 50e6 {
+		t.Fatalf("loopback throughput %.0f bit/s, want above 50 Mbit/s", bps)
+	}
+}
+
+func TestEchoCountsLosses(t *testing.T) {
+	// Nothing answers on this port: every echo is lost.
+	port := serve(t)
+	r, err := Echo(context.Background(), "127.0.0.1:"+strconv.Itoa(port+1), 3, time.Millisecond, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sent != 3 || r.Received != 0 || r.Loss() != 100 || r.Avg() != 0 {
+		t.Fatalf("echoes to nobody: %+v loss %v", r, r.Loss())
+	}
+}
+
+func TestMainMeasure(t *testing.T) {
+	port := serve(t)
+	var out bytes.Buffer
+	err := Main(context.Background(), []string{"measure", "-to", "::1", "-port", strconv.Itoa(port), "-echoes", "3", "-interval", "1ms", "-wait", "200ms", "-stream", "100ms"}, &out)
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	var m Measurement
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("%v in %q", err, out.String())
+	}
+	if m.RTT.Received != 3 || m.Throughput <= 0 || m.To != "[::1]:"+strconv.Itoa(port) {
+		t.Fatalf("measurement %+v", m)
+	}
+	for _, bad := range [][]string{{}, {"fly"}, {"measure", "-port", "1"}} {
+		if err := Main(context.Background(), bad, &out); err == nil {
+			t.Errorf("Main(%q): no error", bad)
+		}
+	}
+}
