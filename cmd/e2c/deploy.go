@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,6 +81,8 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	cmd.Flags().Var((*seconds)(&o.Duration), "duration", "how long each run waits between launch and finalize: seconds (240) or a duration (4m)")
 	cmd.Flags().BoolVar(&o.Destroy, "destroy", false, "release the hosts when the runs end")
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the hosts even when interrupted")
+	cmd.Flags().BoolVar(&o.KeepNetwork, "keep-network", false, "leave the network emulation on the hosts after each run (e2c destroy --network removes it)")
+	cmd.Flags().BoolVar(&o.SkipNetworkCheck, "no-network-check", false, "apply network.yaml without measuring it")
 	cmd.Flags().IntVar(&o.Forks, "forks", 256, "hosts of a play that run at once")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
@@ -99,6 +102,11 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 	}
 	opt := plan.Options{ScenarioDir: abs(scenario), ArtifactsDir: abs(artifacts), RunDir: abs(runDir), RepeatCount: repeat + 1}
 	p, err := dryPlans(scenario, opt, appConf)
+	if err == nil {
+		// The device carrying each destination is only known on the host
+		// (the route to it): DEV stands for it.
+		p.TC, err = p.Shaping(func(string, netip.Addr) string { return "DEV" })
+	}
 	if err != nil {
 		os.Remove(runDir)
 		return err
@@ -119,6 +127,9 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 		}
 	}
 	fmt.Fprintf(w, "dry run of %s: %d hosts, %d plays, %d runs with --repeat %d\n", scenario, len(p.Hosts), len(p.Plays), repeat+1, repeat)
+	if len(p.Constraints) > 0 {
+		fmt.Fprintf(w, "network: %d constraints, one tc batch per host in plan.json (\"tc\"; DEV is the device routing to each destination, found on the host)\n", len(p.Constraints))
+	}
 	fmt.Fprintf(w, "wrote %s/{plan.json,layers_services-validate.yaml,workflow-validate.out}\n", runDir)
 	return nil
 }

@@ -6,16 +6,22 @@ import (
 )
 
 func newDestroy() *cobra.Command {
-	return &cobra.Command{
+	var network bool
+	cmd := &cobra.Command{
 		Use:   "destroy SCENARIO_DIR",
-		Short: "Release the hosts a deploy kept",
+		Short: "Release the hosts a deploy kept (--network: only remove the network emulation)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
 			if err != nil {
 				return err
 			}
+			if network {
+				return experiment.DestroyNetwork(cmd.Context(), dir, cmd.OutOrStdout())
+			}
 			return experiment.Destroy(cmd.Context(), dir, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&network, "network", false, "remove only the tc rules e2c installed, keeping the hosts")
+	return cmd
 }

@@ -37,6 +37,14 @@ type Options struct {
 	Version      string
 	// FinalizeTimeout bounds the finalize of an interrupted run.
 	FinalizeTimeout time.Duration
+	// KeepNetwork leaves the network emulation on the hosts after each run
+	// (e2c destroy --network removes it).
+	KeepNetwork bool
+	// SkipNetworkCheck applies network.yaml without measuring it.
+	SkipNetworkCheck bool
+	// Agent finds the e2c binary for linux/<goarch> that measures the
+	// network on the hosts; nil: DefaultAgent.
+	Agent func(goarch string) (string, error)
 }
 
 // Deploy runs the experiment Repeat+1 times. It returns the run folders
@@ -292,7 +300,13 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 		return nil
 	}
 	// A release half done is worse than a slow one: it is not cancelled.
-	return release(context.WithoutCancel(ctx), st, scenario, out)
+	ctx = context.WithoutCancel(ctx)
+	pool := transport.NewPool(transport.PoolOptions{})
+	defer pool.Close()
+	if err := resetNetwork(ctx, st, scenario, stateConnect(st, pool), out); err != nil {
+		fmt.Fprintf(out, "network: %v (releasing the hosts anyway)\n", err)
+	}
+	return release(ctx, st, scenario, out)
 }
 
 // connect returns the transport of a host: this machine in the host's

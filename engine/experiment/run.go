@@ -68,14 +68,7 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
 		reps, err := ex.Phase(ctx, name)
 		reports = append(reports, reps...)
-		status := Succeeded
-		switch {
-		case err != nil && ctx.Err() != nil:
-			status = Interrupted
-		case err != nil:
-			status = Failed
-		}
-		rec.end(s, status, err)
+		rec.end(s, stepStatus(ctx, err), err)
 		appendWorkflow(dir, conf, p, name, reps)
 		return err
 	}
@@ -90,11 +83,15 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	}
 	if len(errs) == 0 {
 		step := rec.begin("network", "")
-		if len(x.sc.Network.Links) > 0 {
-			step.Note = "network.yaml is not applied yet: network emulation comes in a later e2c version"
-			fmt.Fprintf(out, "network: %s\n", step.Note)
+		fmt.Fprintln(out, "NETWORK")
+		note, err := x.applyNetwork(ctx, first, dir, out)
+		step.Note = note
+		rec.end(step, stepStatus(ctx, err), err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network: %w", err))
 		}
-		rec.end(step, Succeeded, nil)
+	}
+	if len(errs) == 0 {
 		if err := phase(ctx, exec, first, "prepare", ""); err != nil {
 			errs = append(errs, fmt.Errorf("prepare: %w", err))
 		}
@@ -131,6 +128,12 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 			errs = append(errs, fmt.Errorf("finalize%s: %w", confLabel(conf), err))
 		}
 	}
+	if len(x.st.Network) > 0 && !o.KeepNetwork {
+		// Removed even when interrupted: a shaped host misleads the next run.
+		if err := resetNetwork(context.WithoutCancel(ctx), x.st, o.ScenarioDir, x.connect, out); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	recap(out, reports)
 	x.st.Artifacts, x.st.Memory = o.ArtifactsDir, exec.Memory()
 	_ = x.st.Save(o.ScenarioDir)
@@ -146,6 +149,17 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	rec.finish(status, err)
 	fmt.Fprintf(out, "run %d %s: %s\n", repeat+1, status, dir)
 	return dir, err
+}
+
+// stepStatus is the status of a step that ended with err.
+func stepStatus(ctx context.Context, err error) string {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return Interrupted
+	case err != nil:
+		return Failed
+	}
+	return Succeeded
 }
 
 // stepName is the run.json step a phase is recorded as.

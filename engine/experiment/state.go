@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/e2c-dev/e2c/engine/emulation"
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
@@ -32,6 +33,8 @@ type State struct {
 	// Memory is what tasks registered and started in the latest run, for
 	// the step commands that follow.
 	Memory *execute.Memory `json:"memory,omitempty"`
+	// Network is the emulation installed on the hosts, until removed.
+	Network emulation.Applied `json:"network,omitempty"`
 }
 
 // stateDir is where an experiment keeps its state and provider files.

@@ -152,8 +152,10 @@ func Echo(ctx context.Context, addr string, n int, interval, wait time.Duration)
 	start := time.Now()
 	got := make([]time.Duration, n)
 	done := make(chan struct{})
+	all := make(chan struct{}) // every echo came back
 	go func() {
 		defer close(done)
+		left := n
 		buf := make([]byte, 64)
 		for {
 			k, err := c.Read(buf)
@@ -170,6 +172,9 @@ func Echo(ctx context.Context, addr string, n int, interval, wait time.Duration)
 			sent := time.Duration(binary.BigEndian.Uint64(buf[8:]))
 			if seq < uint64(n) && got[seq] == 0 {
 				got[seq] = max(time.Since(start)-sent, 1)
+				if left--; left == 0 {
+					close(all)
+				}
 			}
 		}
 	}()
@@ -192,6 +197,7 @@ func Echo(ctx context.Context, addr string, n int, interval, wait time.Duration)
 	}
 	select {
 	case <-ctx.Done():
+	case <-all:
 	case <-time.After(wait):
 	}
 	c.SetReadDeadline(time.Now())
