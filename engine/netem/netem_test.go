@@ -191,7 +191,7 @@ func TestParsePreflight(t *testing.T) {
 	}
 	for out, want := range map[string]string{
 		"kernel=5\nuid=0\ntc=\n": "tc not found: install iproute2",
-		"kernel=5\nuid=5\ntc=tc 6\nprivileged=no RTNETLINK answers: Operation not permitted\n": "needs root or passwordless sudo (CAP_NET_ADMIN): RTNETLINK answers: Operation not permitted",
+		"kernel=5\nuid=5\ntc=tc 6\nprivileged=no RTNETLINK answers: Operation not permitted\n":                           "needs root or passwordless sudo (CAP_NET_ADMIN): RTNETLINK answers: Operation not permitted",
 		"kernel=5\nuid=0\ntc=tc 6\nprivileged=yes\nhtb=no Error: Specified qdisc kind is unknown.\nnetem=yes\nu32=yes\n": "kernel 5 lacks sch_htb or cls_u32",
 	} {
 		if got := ParsePreflight(out).Problem(false); !strings.HasPrefix(got, want) {
