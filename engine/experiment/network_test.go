@@ -220,3 +220,51 @@ func TestNetnsNetworkDelay(t *testing.T) {
 	}
 	t.Logf("e2c's validation: %s", checks[0].Summary())
 }
+
+// TestNetnsNetworkStep runs the step commands: e2c layers-services, then
+// e2c network, which leaves the emulation on the kept hosts (validated
+// into the run folder) until e2c destroy --network removes exactly it.
+func TestNetnsNetworkStep(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.4.0/24", "layers:\n- name: fog\n  services: [{name: gw}]\n- name: edge\n  services: [{name: node}]\n", touchWorkflow)
+	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: edge, dst: fog, rate: 20mbit, symmetric: true}\n"), 0o644)
+	var out strings.Builder
+	run, err := LayersServices(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	if err != nil {
+		t.Fatalf("layers-services: %v\n%s", err, out.String())
+	}
+	if err := Network(context.Background(), dir, &out); err != nil {
+		t.Fatalf("network: %v\n%s", err, out.String())
+	}
+	st, _ := LoadState(dir)
+	if len(st.Network) != 2 || st.Network["fog-gw-1-1"].Devices[0] != "eth0" {
+		t.Fatalf("state records %v", st.Network)
+	}
+	hosts := lab(t, dir)
+	for _, h := range hosts {
+		if s := tcState(t, h); !strings.Contains(s, "qdisc htb 1: root") {
+			t.Errorf("%s after e2c network: %s", h.Name, s)
+		}
+	}
+	if s := readFile(t, filepath.Join(run, "network-validate", "edge-fog-symmetric", "summary.txt")); !strings.Contains(s, "within tolerance") {
+		t.Errorf("summary: %s", s)
+	}
+	// A qdisc e2c did not install, on a device it did not shape, stays.
+	fog := hosts["fog-gw-1-1"]
+	if out, err := exec.Command("ip", "netns", "exec", fog.Namespace, "tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := DestroyNetwork(context.Background(), dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if s := tcState(t, h); strings.Contains(s, "htb") {
+			t.Errorf("%s after destroy --network: %s", h.Name, s)
+		}
+	}
+	if out, _ := exec.Command("ip", "netns", "exec", fog.Namespace, "tc", "qdisc", "show", "dev", "lo").Output(); !strings.Contains(string(out), "htb") {
+		t.Errorf("destroy --network removed a qdisc e2c did not install: %s", out)
+	}
+	if err := DestroyNetwork(context.Background(), dir, &out); err != nil || !strings.Contains(out.String(), "no network emulation to remove") {
+		t.Errorf("second destroy --network: %v", err)
+	}
+}
