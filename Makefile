@@ -4,10 +4,17 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test lint bench bench-ansible fuzz clean
+AGENT_ARCHS ?= arm64 arm
 
+.PHONY: build agents test lint bench bench-ansible fuzz clean
+
+# Static (CGO_ENABLED=0): e2c copies itself to the hosts to measure the
+# network, and a static binary runs whatever their C library.
 build: ## the e2c binary in ./bin
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c ./cmd/e2c
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c ./cmd/e2c
+
+agents: build ## e2c for other hosts' architectures beside bin/e2c (bin/e2c-linux-arm64, -arm: Raspberry Pi)
+	for a in $(AGENT_ARCHS); do CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=6 $(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c-linux-$$a ./cmd/e2c || exit 1; done
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
