@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -78,6 +79,7 @@ func (n *Network) Preflight(ctx context.Context) error {
 	for _, pr := range n.pairs() {
 		hosts[pr.src], hosts[pr.dst] = true, true
 	}
+	start := time.Now()
 	var mu sync.Mutex
 	err := each(ctx, n.o.Connect, n.o.Forks, slices.Sorted(maps.Keys(hosts)), func(ctx context.Context, h string, r transport.Runner) error {
 		res, err := r.Run(ctx, transport.Command{Script: netem.PreflightScript})
@@ -92,6 +94,7 @@ func (n *Network) Preflight(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("network preflight: %w", err)
 	}
+	fmt.Fprintf(n.o.Out, "network: preflight of %d hosts done in %s\n", len(hosts), time.Since(start).Round(time.Millisecond))
 	byProblem := map[string][]string{}
 	for h, pf := range n.pre {
 		if _, shapes := needNetem[h]; !shapes {
@@ -130,11 +133,13 @@ func (n *Network) Apply(ctx context.Context, record func(Applied) error) error {
 	var mu sync.Mutex
 	devices := map[string]map[netip.Addr]string{}
 	err := each(ctx, n.o.Connect, n.o.Forks, slices.Sorted(maps.Keys(dests)), func(ctx context.Context, h string, r transport.Runner) error {
+		// ip exits 1 when any address has no route; ParseRoutes says which.
 		res, err := r.Run(ctx, transport.Command{Script: netem.RouteScript(dests[h])})
-		if err != nil {
+		var exit *transport.ExitError
+		if err != nil && !errors.As(err, &exit) {
 			return err
 		}
-		devs, err := netem.ParseRoutes(res.Stdout)
+		devs, err := netem.ParseRoutes(dests[h], res.Stdout, res.Stderr)
 		if err != nil {
 			return err
 		}
@@ -159,6 +164,7 @@ func (n *Network) Apply(ctx context.Context, record func(Applied) error) error {
 		return err
 	}
 	fmt.Fprintf(n.o.Out, "network: applying %d constraints on %d hosts\n", len(n.p.Constraints), len(byHost))
+	start := time.Now()
 	err = each(ctx, n.o.Connect, n.o.Forks, slices.Sorted(maps.Keys(byHost)), func(ctx context.Context, h string, r transport.Runner) error {
 		res, err := r.Run(ctx, transport.Command{Script: netem.ApplyScript(byHost[h]), Sudo: n.pre[h].Sudo})
 		if err != nil && res.Stderr != "" {
@@ -169,6 +175,7 @@ func (n *Network) Apply(ctx context.Context, record func(Applied) error) error {
 	if err != nil {
 		return fmt.Errorf("applying network.yaml: %w", err)
 	}
+	fmt.Fprintf(n.o.Out, "network: applied in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

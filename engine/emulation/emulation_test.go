@@ -24,7 +24,7 @@ type answering struct {
 	scripts   []string
 }
 
-var routeLine = regexp.MustCompile(`printf '%s ' (\S+);`)
+var routeLine = regexp.MustCompile(`(?m)^route get (\S+)$`)
 
 func (a *answering) Run(_ context.Context, c transport.Command) (transport.Result, error) {
 	a.mu.Lock()
@@ -33,10 +33,10 @@ func (a *answering) Run(_ context.Context, c transport.Command) (transport.Resul
 	switch {
 	case c.Script == netem.PreflightScript:
 		return transport.Result{Stdout: a.preflight}, nil
-	case strings.Contains(c.Script, "ip -o route get"):
+	case strings.Contains(c.Script, "ip -o -force -batch"):
 		var b strings.Builder
 		for _, m := range routeLine.FindAllStringSubmatch(c.Script, -1) {
-			fmt.Fprintf(&b, "%s %s dev eth0 src 10.0.0.1 uid 0\n", m[1], m[1])
+			fmt.Fprintf(&b, "%s dev eth0 src 10.0.0.1 uid 0\n", m[1])
 		}
 		return transport.Result{Stdout: b.String()}, nil
 	}

@@ -35,6 +35,9 @@ func progress(w io.Writer) func(execute.Progress) {
 // recap prints the table closing a run: per phase and play, hosts ok and
 // failed, and time.
 func recap(w io.Writer, reports []execute.PlayReport) {
+	if len(reports) == 0 {
+		return
+	}
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAutoWrap(tw.WrapNone))
 	t.Header("phase", "play", "hosts", "ok", "failed", "time")
 	for _, r := range reports {

@@ -201,17 +201,23 @@ func TestParsePreflight(t *testing.T) {
 }
 
 func TestParseRoutes(t *testing.T) {
-	out := "10.231.0.3 10.231.0.3 dev eth0 src 10.231.0.2 uid 0 \\    cache \n" +
-		"fd00:e2c::3 fd00:e2c::3 from :: dev eth0 proto kernel src fd00:e2c::2 metric 256 pref medium\n" +
-		"10.231.0.2 local 10.231.0.2 dev lo table local src 10.231.0.2 uid 0 \\    cache <local> \n"
-	got, err := ParseRoutes(out)
-	want := map[netip.Addr]string{netip.MustParseAddr("10.231.0.3"): "eth0", netip.MustParseAddr("fd00:e2c::3"): "eth0", netip.MustParseAddr("10.231.0.2"): ""}
+	v4, v6, self := netip.MustParseAddr("10.231.0.3"), netip.MustParseAddr("fd00:e2c::3"), netip.MustParseAddr("10.231.0.2")
+	out := "10.231.0.3 dev eth0 src 10.231.0.2 uid 0 \\    cache \n" +
+		"fd00:e2c::3 from :: dev eth0 proto kernel src fd00:e2c::2 metric 256 pref medium\n" +
+		"local 10.231.0.2 dev lo src 10.231.0.2 uid 0 \\    cache <local> \n"
+	got, err := ParseRoutes([]netip.Addr{v4, v6, self}, out, "")
+	want := map[netip.Addr]string{v4: "eth0", v6: "eth0", self: ""}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, %v", got, err)
 	}
-	for _, bad := range []string{"10.0.0.9 RTNETLINK answers: Network is unreachable\n", "10.0.0.9 10.0.0.9 dev $(reboot)\n"} {
-		if _, err := ParseRoutes(bad); err == nil {
-			t.Errorf("%q: no error", bad)
+	far := netip.MustParseAddr("8.8.8.8")
+	for _, tt := range []struct{ stdout, stderr, want string }{
+		{out, "RTNETLINK answers: Network is unreachable\nCommand failed -:4\n", "no route to 8.8.8.8: RTNETLINK answers: Network is unreachable"},
+		{out + "8.8.8.8 via 10.0.0.1 dev $(reboot)\n", "", `device name "$(reboot)" is not one e2c writes`},
+		{out, "", "no route to 8.8.8.8: ip gave no answer"},
+	} {
+		if _, err := ParseRoutes([]netip.Addr{v4, v6, self, far}, tt.stdout, tt.stderr); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("got %v, want %q", err, tt.want)
 		}
 	}
 }

@@ -102,14 +102,16 @@ func (p Preflight) Problem(needNetem bool) string {
 	return ""
 }
 
-// RouteScript asks the host which device carries traffic to each address.
-// It prints one line per address: the address, then ip's answer.
+// RouteScript asks the host which device carries traffic to each address:
+// one ip process answers for all of them (a process per address costs
+// minutes on a host with hundreds of destinations).
 func RouteScript(addrs []netip.Addr) string {
 	var b strings.Builder
-	b.WriteString(pathLine)
+	b.WriteString(pathLine + "ip -o -force -batch - <<'E2C_IP'\n")
 	for _, a := range addrs {
-		fmt.Fprintf(&b, "printf '%%s ' %s; ip -o route get %s 2>&1 | head -n 1\n", a, a)
+		fmt.Fprintf(&b, "route get %s\n", a)
 	}
+	b.WriteString("E2C_IP\n")
 	return b.String()
 }
 
@@ -118,28 +120,56 @@ var (
 	deviceName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,15}$`)
 )
 
-// ParseRoutes reads the output of RouteScript: the device of each address.
-// An address routed through lo is the host's own: it maps to "".
-func ParseRoutes(out string) (map[netip.Addr]string, error) {
+// ParseRoutes reads what RouteScript printed for addrs: the device of each.
+// An address routed through lo is the host's own: it maps to "". An address
+// without a route is an error, with ip's reason.
+func ParseRoutes(addrs []netip.Addr, stdout, stderr string) (map[netip.Addr]string, error) {
+	asked := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		asked[a] = true
+	}
 	devs := map[netip.Addr]string{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		addr, answer, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
-		a, err := netip.ParseAddr(addr)
-		if err != nil {
+	for _, line := range strings.Split(stdout, "\n") {
+		// The destination is the first address of the line: "10.0.0.2 dev
+		// eth0 ...", "local 10.0.0.1 dev lo ...", "fd00::2 from :: dev ...".
+		var dst netip.Addr
+		for _, f := range strings.Fields(line) {
+			if a, err := netip.ParseAddr(f); err == nil {
+				dst = a
+				break
+			}
+		}
+		if !asked[dst] {
 			continue
 		}
-		m := devField.FindStringSubmatch(answer)
-		if m == nil {
-			return nil, fmt.Errorf("no route to %s: %s", a, strings.TrimSpace(answer))
-		}
+		m := devField.FindStringSubmatch(line)
 		switch {
+		case m == nil:
+			return nil, fmt.Errorf("route to %s: no device in %q", dst, strings.TrimSpace(line))
 		case m[1] == "lo":
 			m[1] = ""
 		case !deviceName.MatchString(m[1]):
-			return nil, fmt.Errorf("route to %s: device name %q is not one e2c writes into a script", a, m[1])
+			return nil, fmt.Errorf("route to %s: device name %q is not one e2c writes into a script", dst, m[1])
 		}
-		devs[a] = m[1]
+		devs[dst] = m[1]
+	}
+	why := ""
+	for _, l := range strings.Split(stderr, "\n") {
+		if !failedLine.MatchString(l) && strings.TrimSpace(l) != "" && why == "" {
+			why = strings.TrimSpace(l)
+		}
+	}
+	var missing []string
+	for _, a := range addrs {
+		if _, ok := devs[a]; !ok {
+			missing = append(missing, a.String())
+		}
+	}
+	if len(missing) > 0 {
+		if why == "" {
+			why = "ip gave no answer"
+		}
+		return nil, fmt.Errorf("no route to %s: %s", strings.Join(missing, ", "), why)
 	}
 	return devs, nil
 }
