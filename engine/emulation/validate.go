@@ -302,6 +302,10 @@ func (n *Network) Validate(ctx context.Context, dir string, base Baseline) ([]*C
 	if err := results.WriteFile(dir, "network-validate/plan.json", func(w io.Writer) error { return writeJSON(w, n.Rules) }); err != nil {
 		return nil, err
 	}
+	// What each host is: kernel, tc, modules; for whoever reads the numbers.
+	if err := results.WriteFile(dir, "network-validate/hosts.json", func(w io.Writer) error { return writeJSON(w, n.pre) }); err != nil {
+		return nil, err
+	}
 	for h, d := range dumps {
 		if err := results.WriteFile(dir, "network-validate/tc-"+h+".txt", writeString(d)); err != nil {
 			return nil, err
@@ -325,16 +329,15 @@ func (n *Network) Validate(ctx context.Context, dir string, base Baseline) ([]*C
 				}
 			}
 		}
-		pr, ok := pairs[i]
-		if !ok {
+		if pr, ok := pairs[i]; ok {
+			n.check(ctx, c, pr, base[i])
+			if err := results.WriteFile(dir, folder+pr.src+"-"+pr.dst+".json", func(w io.Writer) error { return writeJSON(w, c) }); err != nil {
+				return nil, err
+			}
+		} else {
 			c.Error = "no pair of hosts with a usable address"
-			continue
 		}
-		n.check(ctx, c, pr, base[i])
 		if err := results.WriteFile(dir, folder+"summary.txt", writeString(c.Summary()+"\n")); err != nil {
-			return nil, err
-		}
-		if err := results.WriteFile(dir, folder+pr.src+"-"+pr.dst+".json", func(w io.Writer) error { return writeJSON(w, c) }); err != nil {
 			return nil, err
 		}
 	}

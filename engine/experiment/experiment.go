@@ -304,7 +304,8 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 	pool := transport.NewPool(transport.PoolOptions{})
 	defer pool.Close()
 	if err := resetNetwork(ctx, st, scenario, stateConnect(st, pool), out); err != nil {
-		fmt.Fprintf(out, "network: %v (releasing the hosts anyway)\n", err)
+		fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
+		st.Network = nil // the hosts are released: nothing left to reset through them
 	}
 	return release(ctx, st, scenario, out)
 }

@@ -45,6 +45,8 @@ func (x *experiment) applyNetwork(ctx context.Context, p *plan.Plan, dir string,
 		base = n.MeasureBaseline(ctx)
 	}
 	err := n.Apply(ctx, func(a emulation.Applied) error {
+		// Entries of hosts no longer reserved are stale: those hosts are gone.
+		maps.DeleteFunc(x.st.Network, func(h string, _ emulation.HostState) bool { _, ok := x.hosts[h]; return !ok })
 		if x.st.Network == nil {
 			x.st.Network = emulation.Applied{}
 		}

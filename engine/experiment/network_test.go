@@ -141,6 +141,12 @@ func TestNetnsNetworkRate(t *testing.T) {
 		!strings.Contains(s, "qdisc htb 1: root") {
 		t.Errorf("tc dump of fog-gw-1-1:\n%s", s)
 	}
+	if s := readFile(t, filepath.Join(entry, "tc-fog-gw-1-1.txt")); !strings.Contains(s, "protocol ipv6 prio 2 u32 match ip6 dst fd") {
+		t.Errorf("no IPv6 filter for the edge hosts:\n%s", s)
+	}
+	if s := readFile(t, filepath.Join(run, "network-validate", "hosts.json")); !strings.Contains(s, `"sch_htb": true`) {
+		t.Errorf("hosts.json: %s", s)
+	}
 	if _, err := os.Stat(filepath.Join(entry, "tc-edge-node-1-1.txt")); err == nil {
 		t.Error("an edge host, which shapes nothing, has a tc dump")
 	}

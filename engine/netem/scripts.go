@@ -42,11 +42,15 @@ exit 0
 
 // Preflight is what PreflightScript found on a host.
 type Preflight struct {
-	Kernel, Arch, TC string
-	Sudo             bool   // not root: tc runs through sudo -n
-	Privileged       bool   // could create a device
-	HTB, Netem, U32  bool   // the kernel has them
-	Why              string // the first error tc or ip gave
+	Kernel     string `json:"kernel"`
+	Arch       string `json:"arch"`
+	TC         string `json:"tc"`                // tc -V; "" when missing
+	Sudo       bool   `json:"sudo"`              // not root: tc runs through sudo -n
+	Privileged bool   `json:"privileged"`        // could create a device
+	HTB        bool   `json:"sch_htb"`           // the kernel has them
+	Netem      bool   `json:"sch_netem"`         //
+	U32        bool   `json:"cls_u32"`           //
+	Why        string `json:"problem,omitempty"` // the first error tc or ip gave
 }
 
 // ParsePreflight reads the output of PreflightScript.
