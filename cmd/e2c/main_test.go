@@ -46,7 +46,8 @@ func TestValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cloud.flink.1.job_manager.1", "fog.mosquitto.1.1 ... fog.mosquitto.4.1 (4)", "mosquitto: round_robin of 4", "valid: 15 hosts, 17 service keys, 5 plays, 2 network links"} {
+	for _, want := range []string{"cloud.flink.1.job_manager.1", "fog.mosquitto.1.1 ... fog.mosquitto.4.1 (4)", "mosquitto: round_robin of 4", "valid: 15 hosts, 17 service keys, 5 plays, 2 network links (40 host-to-host constraints)",
+		"│ cloud (2) │ fog (4)  │ 5ms 1gbit 2%    │ false     │ 8           │"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -170,8 +170,35 @@ func summarize(w io.Writer, p *plan.Plan) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "valid: %d hosts, %d service keys, %d plays, %d network links\n", len(p.Hosts), len(p.Services), len(p.Plays), len(p.Network))
+	if len(p.Network) > 0 {
+		// What each link becomes once merged: the constraints it owns.
+		owned := map[int]int{}
+		for _, c := range p.Constraints {
+			owned[c.Entry]++
+		}
+		t = newTable(w)
+		t.Header("link", "src", "dst", "shape", "symmetric", "constraints")
+		for i, l := range p.Network {
+			shape := strings.Join(slices.DeleteFunc([]string{l.Delay, l.Rate, lossText(l.Loss)}, func(s string) bool { return s == "" }), " ")
+			if err := t.Append(l.Pos, fmt.Sprintf("%s (%d)", l.Src, len(l.SrcHosts)), fmt.Sprintf("%s (%d)", l.Dst, len(l.DstHosts)),
+				shape, strconv.FormatBool(l.Symmetric), strconv.Itoa(owned[i])); err != nil {
+				return err
+			}
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "valid: %d hosts, %d service keys, %d plays, %d network links (%d host-to-host constraints)\n",
+		len(p.Hosts), len(p.Services), len(p.Plays), len(p.Network), len(p.Constraints))
 	return nil
+}
+
+func lossText(loss float64) string {
+	if loss == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(loss, 'f', -1, 64) + "%"
 }
 
 func dependsSummary(pl *plan.Play) string {
