@@ -284,8 +284,28 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 	return errors.Join(errs...)
 }
 
-// Destroy releases the hosts a deploy of scenario kept.
+// Destroy removes the network emulation and releases the hosts a deploy
+// of scenario kept.
 func Destroy(ctx context.Context, scenario string, out io.Writer) error {
+	return withState(scenario, func(st *State) error {
+		if len(st.Reservations) == 0 {
+			fmt.Fprintln(out, "nothing to release")
+			return nil
+		}
+		// A release half done is worse than a slow one: it is not cancelled.
+		ctx = context.WithoutCancel(ctx)
+		pool := transport.NewPool(transport.PoolOptions{})
+		defer pool.Close()
+		if err := resetNetwork(ctx, st, scenario, stateConnect(st, pool), out); err != nil {
+			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
+			st.Network = nil // the hosts are released: nothing left to reset through them
+		}
+		return release(ctx, st, scenario, out)
+	})
+}
+
+// withState runs f on the saved state of scenario, under its lock.
+func withState(scenario string, f func(*State) error) error {
 	unlock, err := Lock(scenario)
 	if err != nil {
 		return err
@@ -295,19 +315,7 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(st.Reservations) == 0 {
-		fmt.Fprintln(out, "nothing to release")
-		return nil
-	}
-	// A release half done is worse than a slow one: it is not cancelled.
-	ctx = context.WithoutCancel(ctx)
-	pool := transport.NewPool(transport.PoolOptions{})
-	defer pool.Close()
-	if err := resetNetwork(ctx, st, scenario, stateConnect(st, pool), out); err != nil {
-		fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
-		st.Network = nil // the hosts are released: nothing left to reset through them
-	}
-	return release(ctx, st, scenario, out)
+	return f(st)
 }
 
 // connect returns the transport of a host: this machine in the host's

@@ -99,22 +99,15 @@ func resetNetwork(ctx context.Context, st *State, scenario string, connect emula
 // DestroyNetwork removes the network emulation a deploy or `e2c network`
 // left on the kept hosts, and keeps the hosts.
 func DestroyNetwork(ctx context.Context, scenario string, out io.Writer) error {
-	unlock, err := Lock(scenario)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := LoadState(scenario)
-	if err != nil {
-		return err
-	}
-	if len(st.Network) == 0 {
-		fmt.Fprintln(out, "no network emulation to remove")
-		return nil
-	}
-	pool := transport.NewPool(transport.PoolOptions{})
-	defer pool.Close()
-	return resetNetwork(context.WithoutCancel(ctx), st, scenario, stateConnect(st, pool), out)
+	return withState(scenario, func(st *State) error {
+		if len(st.Network) == 0 {
+			fmt.Fprintln(out, "no network emulation to remove")
+			return nil
+		}
+		pool := transport.NewPool(transport.PoolOptions{})
+		defer pool.Close()
+		return resetNetwork(context.WithoutCancel(ctx), st, scenario, stateConnect(st, pool), out)
+	})
 }
 
 // stateConnect reaches the hosts of the saved reservations.
