@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -34,6 +36,12 @@ type Request struct {
 	StateDir   string          // a folder the provider may keep files in for the experiment's life
 	Settings   map[string]any  // the testbed's block of layers_services.yaml
 	Instances  []plan.Instance // each needs Service.Quantity machines
+	// Walltime and Cluster are the environment's shared values; the
+	// testbed's block may override them.
+	Walltime time.Duration
+	Cluster  string
+	// Out receives progress lines (a reservation may wait for hours).
+	Out io.Writer
 }
 
 // Reservation is what a provider reserved. It is saved as JSON in the

@@ -100,7 +100,7 @@ type Service struct {
 // shared job_name, walltime and cluster.
 var testbedKeys = map[string][]string{
 	"g5k": {"job_name", "walltime", "cluster", "queue", "reservation", "job_type", "env_name",
-		"key_name", "firewall_rules", "monitor", "ipv6", "project"},
+		"key_name", "firewall_rules", "monitor", "ipv6", "project", "gateway"},
 	"local":  {"job_name"},
 	"netns":  {"job_name", "subnet", "subnet6"},
 	"static": {"job_name", "cluster", "hosts", "user", "port", "keyfile", "host_keys", "etc_hosts"},

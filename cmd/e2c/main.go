@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	_ "github.com/e2c-dev/e2c/providers/g5k"
 	_ "github.com/e2c-dev/e2c/providers/local"
 	_ "github.com/e2c-dev/e2c/providers/netns"
 	_ "github.com/e2c-dev/e2c/providers/static"

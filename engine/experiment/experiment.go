@@ -226,8 +226,10 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 			if tb := x.sc.LayersServices.Environment.Testbed(testbed); tb != nil {
 				settings = tb.Settings
 			}
-			r, err = p.Reserve(ctx, providers.Request{Experiment: x.sc.LayersServices.Environment.JobName,
-				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: settings, Instances: want})
+			env := x.sc.LayersServices.Environment
+			r, err = p.Reserve(ctx, providers.Request{Experiment: env.JobName,
+				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: settings, Instances: want,
+				Walltime: env.Walltime, Cluster: env.Cluster, Out: x.o.Out})
 			if err != nil {
 				return "", fmt.Errorf("%s: %w", testbed, err)
 			}
