@@ -100,7 +100,7 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("config %+v", c)
 	}
 	for settings, want := range map[string]map[string]any{
-		`unknown setting "clustr"`:                  {"clustr": "x"},
+		`unknown setting "clustr"`:                    {"clustr": "x"},
 		"setting gateway: found \"sometimes\"":        {"gateway": "sometimes"},
 		"setting firewall_rules is not supported yet": {"firewall_rules": []any{}},
 	} {
