@@ -121,11 +121,13 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	// submitted are deleted.
 	for _, d := range demands {
 		js, err := p.reuseOrSubmit(ctx, c, cfg, login, d, out)
+		if js.UID != 0 {
+			st.Jobs = append(st.Jobs, js)
+		}
 		if err != nil {
 			release()
 			return nil, err
 		}
-		st.Jobs = append(st.Jobs, js)
 	}
 	if err := p.waitRunning(ctx, c, st, out); err != nil {
 		release()
@@ -257,7 +259,7 @@ func resources(d *demand, walltime time.Duration) string {
 		parts = append(parts, fmt.Sprintf("{cluster='%s'}/nodes=%d", cl, d.cluster[cl]))
 	}
 	secs := int64(walltime.Round(time.Second) / time.Second)
-	return fmt.Sprintf("%s,walltime=%d:%02d:%02d", strings.Join(parts, "+"), secs/3600, secs/60%60, secs%60)
+	return fmt.Sprintf("%s,walltime=%02d:%02d:%02d", strings.Join(parts, "+"), secs/3600, secs/60%60, secs%60)
 }
 
 // reuseOrSubmit reuses the user's pending or running job of the experiment's
@@ -295,7 +297,20 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, log
 	}
 	var j job
 	if _, err := c.call(ctx, http.MethodPost, base, body, &j); err != nil {
-		return jobState{}, fmt.Errorf("g5k: %s: submitting %s: %w", d.site, body.Resources, err)
+		err = fmt.Errorf("g5k: %s: submitting %s: %w", d.site, body.Resources, err)
+		var ae *APIError
+		if errors.As(err, &ae) {
+			return jobState{}, err // refused: nothing was created
+		}
+		// The answer was lost (a timeout, Ctrl-C): the job may exist all
+		// the same. Find it by name so that it is deleted with the others.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		var found collection[job]
+		if _, lerr := c.call(lctx, http.MethodGet, base+"?"+q.Encode(), nil, &found); lerr == nil && len(found.Items) == 1 {
+			return jobState{Site: d.site, UID: found.Items[0].UID, Created: true}, err
+		}
+		return jobState{}, err
 	}
 	fmt.Fprintf(out, "g5k: %s: submitted job %d: %s\n", d.site, j.UID, body.Resources)
 	return jobState{Site: d.site, UID: j.UID, Created: true}, nil

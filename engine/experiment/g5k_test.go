@@ -1,0 +1,138 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers/g5k"
+	"github.com/e2c-dev/e2c/providers/g5k/g5kfake"
+	"github.com/e2c-dev/e2c/providers/netns"
+)
+
+// TestG5KEndToEnd runs a whole experiment on the g5k provider against the
+// fake Grid'5000 API, whose nodes are real emulated hosts with sshd: the
+// reservation, a kadeploy where one node fails once and is deployed again,
+// a 503 retried, the services, prepare, launch and finalize with results
+// fetched from every node, and the job deleted by --destroy.
+func TestG5KEndToEnd(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	nodes := []string{"parasilo-1", "parasilo-2", "parasilo-3", "parasilo-4", "parasilo-5"}
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "g5k-e2e-" + t.Name(), Hosts: nodes,
+		Subnet: netip.MustParsePrefix("10.232.6.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	byName := map[string]netns.Host{}
+	for _, h := range lab.Hosts() {
+		byName[h.Name] = h
+	}
+
+	api := g5kfake.New(t, g5kfake.Config{User: "alice", Password: "s3cret",
+		Clusters:     []g5kfake.Cluster{{Site: "rennes", Name: "parasilo", Nodes: nodes}},
+		Environments: []string{"debian11-x64-big"},
+		Waiting:      50 * time.Millisecond, Launching: 20 * time.Millisecond, Deploying: 50 * time.Millisecond})
+	creds := filepath.Join(t.TempDir(), "creds.yaml")
+	os.WriteFile(creds, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", api.URL, api.CAFile(t)), 0o600)
+	t.Setenv("E2C_G5K_CREDENTIALS", creds)
+	api.DeployKO("parasilo-2.rennes.grid5000.fr", 1)
+	api.FailNext("GET", "/stable/sites/rennes/jobs/", 503, "Service Unavailable", 1)
+
+	// The nodes' names lead to the emulated hosts; everything else is the
+	// provider's own.
+	saved := *g5k.Default
+	t.Cleanup(func() { *g5k.Default = saved })
+	g5k.Default.PollMin, g5k.Default.PollMax, g5k.Default.DeployPoll = 10*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond
+	g5k.Default.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
+		short, _, _ := strings.Cut(fqdn, ".")
+		h := byName[short]
+		if e.User != "root" || e.Jump != nil && e.Jump.Host != g5k.Gateway {
+			t.Errorf("%s: endpoint %+v, want root (deployed)", fqdn, e)
+		}
+		return h.Address4.String(), transport.Endpoint{Host: h.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()},
+			HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
+	}
+
+	dir := filepath.Join(t.TempDir(), "scenario")
+	artifacts := filepath.Join(t.TempDir(), "artifacts")
+	files := map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): `environment:
+  job_name: cctv-small
+  walltime: "00:30:00"
+  g5k: {cluster: parasilo, env_name: debian11-big, key_name: ` + lab.KeyFile() + `.pub, gateway: never}
+layers:
+- name: cloud
+  services: [{name: sink}]
+- name: fog
+  services: [{name: gateway, repeat: 1}]
+- name: edge
+  services: [{name: producer, quantity: 2}]
+`,
+		filepath.Join(dir, "workflow.yaml"): `
+- hosts: all
+  prepare:
+  - copy: {src: "{{ artifacts_dir }}/data.txt", dest: /opt/data.txt}
+- hosts: edge.producer.*
+  depends_on: {service_selector: fog.gateway.*, grouping: round_robin, prefix: gw}
+  launch:
+  - shell: echo "{{ inventory_hostname }} sends to {{ gw.url }}" > /opt/out.txt
+- hosts: "cloud.*:fog.*"
+  launch:
+  - shell: hostname > /opt/out.txt
+- hosts: all
+  finalize:
+  - fetch: {src: /opt/out.txt, dest: "{{ working_dir }}/experiment-results/"}
+`,
+		filepath.Join(artifacts, "data.txt"): "records\n",
+	}
+	for name, text := range files {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		os.WriteFile(name, []byte(text), 0o644)
+	}
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"g5k: rennes: submitted job 1: {cluster='parasilo'}/nodes=5,walltime=00:30:00",
+		"g5k: rennes: job 1 running", "deploying debian11-big on 5 nodes (attempt 1 of 3)", "deploying debian11-big on 1 nodes (attempt 2 of 3)",
+		"released the g5k hosts"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Nodes in order: the sink gets parasilo-1, the gateways 2 and 3, the
+	// producers 4 and 5.
+	want := map[string]string{
+		"cloud-sink-1-1":    "parasilo-1\n",
+		"fog-gateway-1-1":   "parasilo-2\n",
+		"fog-gateway-2-1":   "parasilo-3\n",
+		"edge-producer-1-1": "edge-producer-1-1 sends to " + byName["parasilo-2"].Address4.String() + "\n",
+		"edge-producer-1-2": "edge-producer-1-2 sends to " + byName["parasilo-3"].Address4.String() + "\n",
+	}
+	for host, text := range want {
+		if got := readFile(t, filepath.Join(runs[0], "experiment-results", host, "opt", "out.txt")); got != text {
+			t.Errorf("%s: out.txt = %q, want %q", host, got, text)
+		}
+	}
+	if n := api.Count("POST", "/stable/sites/rennes/jobs"); n != 1 {
+		t.Errorf("%d job submissions", n)
+	}
+	if got := api.DeployedKey("parasilo-1.rennes.grid5000.fr"); !strings.HasPrefix(got, "ssh-ed25519 ") {
+		t.Errorf("key sent to kadeploy: %q", got)
+	}
+	for _, j := range api.Jobs() {
+		if j.State != "error" {
+			t.Errorf("job %d %s after --destroy", j.UID, j.State)
+		}
+	}
+}

@@ -1,0 +1,423 @@
+// Package g5kfake is a fake of the Grid'5000 REST API, served over TLS by
+// httptest, for the tests of the Grid'5000 provider: sites, clusters and
+// nodes from a fixture, OAR jobs whose states follow an injectable clock,
+// kadeploy deployments, a request log, and failure injection.
+//
+// State changes happen lazily: every request (and every inspection method)
+// first applies the transitions that the clock says are due, in time order.
+package g5kfake
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Cluster is a cluster of a site with its nodes' short uids ("parasilo-1").
+type Cluster struct {
+	Site, Name string
+	Nodes      []string // short uids; FQDN = uid + "." + site + ".grid5000.fr"
+	Exotic     bool     // jobs need the "exotic" type to get its nodes
+}
+
+// Config describes the platform the server imitates. Zero fields take
+// defaults.
+type Config struct {
+	Prefix string // version prefix of every path; default "/stable", "/" for none
+	// User is the login. When Password != "" every request needs Basic auth
+	// with User and Password (401 otherwise, like the front proxy). When
+	// Password == "" requests are anonymous-inside-Grid'5000: reads are
+	// allowed and writes are attributed to User, or refused with 403 when
+	// User is "".
+	User     string
+	Password string
+	Clusters []Cluster // default DefaultClusters()
+	// Environments are the kadeploy environment names accepted (default
+	// DefaultEnvironments); "debian11-big" is accepted for "debian11-x64-big".
+	Environments []string
+	// Durations of the state machine, measured with Clock: waiting ->
+	// launching after Waiting, launching -> running after Launching;
+	// deployments processing -> done after Deploying. Defaults 200ms, 100ms,
+	// 300ms; a negative value means no delay.
+	Waiting, Launching, Deploying time.Duration
+	Clock                         func() time.Time // default time.Now
+}
+
+// DefaultEnvironments are the kadeploy images known when Config gives none.
+var DefaultEnvironments = []string{
+	"debian11-x64-min", "debian11-x64-base", "debian11-x64-nfs", "debian11-x64-big",
+	"debian12-x64-min", "debian12-x64-base", "debian12-x64-nfs", "debian12-x64-big",
+	"ubuntu2204-x64-min",
+}
+
+// DefaultClusters is the fixture used when Config gives no clusters: two
+// sites, one exotic cluster.
+func DefaultClusters() []Cluster {
+	return []Cluster{
+		{Site: "nancy", Name: "gros", Nodes: numbered("gros", 64)},
+		{Site: "nancy", Name: "grouille", Nodes: numbered("grouille", 2), Exotic: true},
+		{Site: "rennes", Name: "parasilo", Nodes: numbered("parasilo", 12)},
+		{Site: "rennes", Name: "paravance", Nodes: numbered("paravance", 8)},
+	}
+}
+
+func numbered(cluster string, n int) []string {
+	var uids []string
+	for i := 1; i <= n; i++ {
+		uids = append(uids, cluster+"-"+itoa(int64(i)))
+	}
+	return uids
+}
+
+// Request is one request the server received.
+type Request struct {
+	Method, Path, Query string // Path without the host, with the prefix
+	Body                string
+	Status              int       // 0 when the client left before an answer (SlowNext)
+	At                  time.Time // Clock time of arrival
+}
+
+// Server is a running fake. All its methods are safe for concurrent use.
+type Server struct {
+	URL string // base URL including the prefix, e.g. https://127.0.0.1:port/stable
+
+	cfg      Config
+	ts       *httptest.Server
+	mux      *http.ServeMux
+	sites    []string              // sorted
+	clusters map[string][]*Cluster // by site, sorted by name
+	nodes    map[string]*Cluster   // by node FQDN
+
+	mu        sync.Mutex
+	log       []Request
+	fails     []*rule
+	slows     []*rule
+	refusals  []string
+	failNames map[string]int // job name -> submissions that end in error
+	ko        map[string]int // node FQDN -> deployments that end KO
+	keys      map[string]string
+	jobs      []*job // by uid
+	deps      []*deployment
+	lastUID   int64
+	lastEvent int64
+}
+
+// rule is an injected failure or delay.
+type rule struct {
+	method, prefix string
+	status         int
+	body           string
+	delay          time.Duration
+	left           int
+}
+
+// New starts the fake; it stops when the test ends.
+func New(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:       cfg,
+		mux:       http.NewServeMux(),
+		clusters:  map[string][]*Cluster{},
+		nodes:     map[string]*Cluster{},
+		failNames: map[string]int{},
+		ko:        map[string]int{},
+		keys:      map[string]string{},
+	}
+	for _, c := range cfg.Clusters {
+		if c.Site == "" || c.Name == "" {
+			t.Fatalf("g5kfake: cluster %+v needs a site and a name", c)
+		}
+		c.Nodes = slices.Clone(c.Nodes)
+		slices.SortFunc(c.Nodes, compareNodes)
+		s.clusters[c.Site] = append(s.clusters[c.Site], &c)
+		for _, uid := range c.Nodes {
+			s.nodes[fqdn(uid, c.Site)] = &c
+		}
+	}
+	for site, cs := range s.clusters {
+		s.sites = append(s.sites, site)
+		slices.SortFunc(cs, func(a, b *Cluster) int { return strings.Compare(a.Name, b.Name) })
+	}
+	slices.Sort(s.sites)
+	s.routes()
+
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // clients refusing the certificate are tested on purpose
+	s.ts.StartTLS()
+	t.Cleanup(s.ts.Close)
+	s.URL = s.ts.URL + cfg.Prefix
+	return s
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "/stable"
+	}
+	c.Prefix = strings.TrimRight("/"+strings.Trim(c.Prefix, "/"), "/")
+	if c.Clusters == nil {
+		c.Clusters = DefaultClusters()
+	}
+	if c.Environments == nil {
+		c.Environments = DefaultEnvironments
+	}
+	c.Waiting = duration(c.Waiting, 200*time.Millisecond)
+	c.Launching = duration(c.Launching, 100*time.Millisecond)
+	c.Deploying = duration(c.Deploying, 300*time.Millisecond)
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+func duration(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// CertPool trusts the server's certificate.
+func (s *Server) CertPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.ts.Certificate())
+	return pool
+}
+
+// CAFile writes the server's certificate as PEM to a temporary file and
+// returns its path (for verify_ssl: <path>).
+func (s *Server) CAFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "g5kfake-ca.pem")
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Requests returns the requests received, in arrival order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// Count counts the requests with that method ("" for any) whose path starts
+// with pathPrefix, given with or without the version prefix.
+func (s *Server) Count(method, pathPrefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.log {
+		if s.matches(method, pathPrefix, r.Method, r.Path) {
+			n++
+		}
+	}
+	return n
+}
+
+// FailNext makes the next `times` requests matching method ("" for any) and
+// pathPrefix (with or without the version prefix) answer status with the
+// plain-text body, and do nothing else.
+func (s *Server) FailNext(method, pathPrefix string, status int, body string, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails = append(s.fails, &rule{method: method, prefix: pathPrefix, status: status, body: body, left: times})
+}
+
+// SlowNext delays the next `times` matching requests by d of real time (or
+// until the client gives up) before handling them.
+func (s *Server) SlowNext(method, pathPrefix string, d time.Duration, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slows = append(s.slows, &rule{method: method, prefix: pathPrefix, delay: d, left: times})
+}
+
+// RefuseSubmit makes the next job submission that passes the API's own
+// checks (command, reservation format) fail like an OAR refusal: 400
+// "Request to http://oar-api.internal/jobs failed with status 400: " + body,
+// e.g. "There are not enough resources" or
+// "This reservation could run at 2026-12-03 10:00:00".
+func (s *Server) RefuseSubmit(body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals = append(s.refusals, body)
+}
+
+// ErrorWhileWaiting makes the next job submitted with that name go from
+// waiting to error instead of launching.
+func (s *Server) ErrorWhileWaiting(jobName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNames[jobName]++
+}
+
+// DeployKO makes the node (FQDN) end KO in its next `times` deployments.
+func (s *Server) DeployKO(fqdn string, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ko[fqdn] += times
+}
+
+// DeployedKey is the key sent in the last deployment submitted for the node
+// (FQDN), "" if none.
+func (s *Server) DeployedKey(fqdn string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[fqdn]
+}
+
+func (s *Server) now() time.Time { return s.cfg.Clock() }
+
+// matches says whether a request is selected by a method and path prefix.
+func (s *Server) matches(method, prefix, reqMethod, path string) bool {
+	if method != "" && !strings.EqualFold(method, reqMethod) {
+		return false
+	}
+	return strings.HasPrefix(path, prefix) || strings.HasPrefix(strings.TrimPrefix(path, s.cfg.Prefix), prefix)
+}
+
+// take consumes the first rule of the list matching the request; the
+// server is locked.
+func (s *Server) take(rules []*rule, r *http.Request) *rule {
+	for _, ru := range rules {
+		if ru.left > 0 && s.matches(ru.method, ru.prefix, r.Method, r.URL.Path) {
+			ru.left--
+			return ru
+		}
+	}
+	return nil
+}
+
+// serveHTTP logs the request, applies the injected failures and the proxy's
+// authentication, then routes it.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mu.Lock()
+	i := len(s.log)
+	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), At: s.now()})
+	s.mu.Unlock()
+
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	if !s.serve(sw, r) {
+		sw.status = 0
+	}
+
+	s.mu.Lock()
+	s.log[i].Status = sw.status
+	s.mu.Unlock()
+}
+
+// serve answers the request; false when the client left before an answer.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	slow := s.take(s.slows, r)
+	s.mu.Unlock()
+	if slow != nil {
+		select {
+		case <-time.After(slow.delay):
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	s.mu.Lock()
+	fail := s.take(s.fails, r)
+	s.mu.Unlock()
+	if fail != nil {
+		textReply(fail.status, fail.body).write(w)
+		return true
+	}
+	if s.cfg.Password != "" {
+		if u, p, ok := r.BasicAuth(); !ok || u != s.cfg.User || p != s.cfg.Password {
+			unauthorized().write(w)
+			return true
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+	return true
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// handler answers a routed request; it runs with the server locked, after
+// the due state changes.
+type handler func(r *http.Request) *reply
+
+func (s *Server) handle(pattern string, h handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.mux.HandleFunc(method+" "+s.cfg.Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.advance()
+		rep := h(r)
+		s.mu.Unlock()
+		rep.write(w)
+	})
+}
+
+// routes registers every endpoint. Unknown paths get the mux's plain-text
+// 404, known paths with another method its 405 with an Allow header.
+func (s *Server) routes() {
+	s.handle("GET /sites", s.getSites)
+	s.handle("GET /sites/{site}", s.getSite)
+	s.handle("GET /sites/{site}/clusters", s.getClusters)
+	s.handle("GET /sites/{site}/clusters/{cluster}", s.getCluster)
+	s.handle("GET /sites/{site}/clusters/{cluster}/nodes", s.getNodes)
+	s.handle("GET /sites/{site}/clusters/{cluster}/nodes/{node}", s.getNode)
+	s.handle("GET /sites/{site}/jobs", s.listJobs)
+	s.handle("POST /sites/{site}/jobs", s.submitJob)
+	s.handle("GET /sites/{site}/jobs/{uid}", s.getJob)
+	s.handle("DELETE /sites/{site}/jobs/{uid}", s.deleteJob)
+	s.handle("GET /sites/{site}/deployments", s.listDeployments)
+	s.handle("POST /sites/{site}/deployments", s.submitDeployment)
+	s.handle("GET /sites/{site}/deployments/{uid}", s.getDeployment)
+	s.handle("DELETE /sites/{site}/deployments/{uid}", s.cancelDeployment)
+}
+
+// advance applies every due state change of jobs and deployments.
+func (s *Server) advance() {
+	now := s.now()
+	s.advanceJobs(now)
+	for _, d := range s.deps {
+		d.advance(now)
+	}
+}
+
+// path is an href: the version prefix and a path.
+func (s *Server) path(p string) string { return s.cfg.Prefix + p }
+
+// absolute is a Location: the server's scheme and host, then the href.
+func (s *Server) absolute(r *http.Request, p string) string {
+	return "https://" + r.Host + s.path(p)
+}
+
+// siteOK says whether the site exists.
+func (s *Server) siteOK(site string) bool {
+	_, ok := s.clusters[site]
+	return ok
+}
+
+func fqdn(uid, site string) string { return uid + "." + site + ".grid5000.fr" }

@@ -1,0 +1,179 @@
+package g5k
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/providers/g5k/g5kfake"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// fake starts the fake API with two sites and points the credentials at it.
+func fake(t *testing.T) *g5kfake.Server {
+	t.Helper()
+	s := g5kfake.New(t, g5kfake.Config{
+		User: "alice", Password: "s3cret",
+		Clusters: []g5kfake.Cluster{
+			{Site: "rennes", Name: "parasilo", Nodes: []string{"parasilo-1", "parasilo-2", "parasilo-3", "parasilo-10"}},
+			{Site: "nancy", Name: "gros", Nodes: []string{"gros-1", "gros-2"}},
+		},
+		Environments: []string{"debian11-x64-big"},
+		Waiting:      30 * time.Millisecond, Launching: 10 * time.Millisecond, Deploying: 30 * time.Millisecond,
+	})
+	file := filepath.Join(t.TempDir(), "creds.yaml")
+	os.WriteFile(file, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", s.URL, s.CAFile(t)), 0o600)
+	t.Setenv("E2C_G5K_CREDENTIALS", file)
+	return s
+}
+
+// fast polls the fake quickly; nodes are never reached (Reach fails), so
+// these tests end before SSH unless they expect to get there.
+func fast() *Provider {
+	return &Provider{PollMin: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, DeployPoll: 5 * time.Millisecond, DeployTries: 2}
+}
+
+func request(t *testing.T, settings map[string]any, svcs ...*schema.Service) providers.Request {
+	return providers.Request{Experiment: "e2c-test", StateDir: t.TempDir(), Walltime: time.Hour, Settings: settings, Instances: instances(svcs...)}
+}
+
+func TestSubmitRefusedOnOneSiteDeletesTheOthers(t *testing.T) {
+	s := fake(t)
+	var out strings.Builder
+	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 2}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
+	req.Out = &out
+	s.RefuseSubmit("There are not enough resources")
+	// The first submission (rennes) is refused: nothing else is submitted.
+	_, err := fast().Reserve(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "rennes: submitting {cluster='parasilo'}/nodes=2,walltime=01:00:00") || !strings.Contains(err.Error(), "There are not enough resources") {
+		t.Fatalf("error: %v", err)
+	}
+	if n := s.Count("POST", "/stable/sites/nancy/jobs"); n != 0 {
+		t.Errorf("%d submissions on nancy after rennes failed", n)
+	}
+	// Now rennes succeeds and nancy is refused: the rennes job is deleted.
+	s.FailNext("POST", "/stable/sites/nancy/jobs", 400, "Request to http://oar/jobs failed with status 400: There are not enough resources", 1)
+	_, err = fast().Reserve(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "nancy: submitting") {
+		t.Fatalf("error: %v", err)
+	}
+	for _, j := range s.Jobs() {
+		if j.Site == "rennes" && j.State != "error" {
+			t.Errorf("rennes job %d left %s", j.UID, j.State)
+		}
+	}
+	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 1 {
+		t.Errorf("%d deletes of the rennes job", n)
+	}
+	if n := s.Count("POST", "/stable/sites/rennes/jobs"); n != 2 {
+		t.Errorf("%d POSTs to rennes in two reservations: a POST must never be retried", n)
+	}
+}
+
+func TestJobEndingInError(t *testing.T) {
+	s := fake(t)
+	s.ErrorWhileWaiting("e2c-test")
+	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	if err == nil || !strings.Contains(err.Error(), "ended in state error before running") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestInterruptedWaitDeletesOnlyItsOwnJob(t *testing.T) {
+	s := fake(t)
+	p := fast()
+	p.PollMin, p.PollMax = time.Hour, time.Hour // the wait is long: only Ctrl-C ends it
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Once e2c polls its job, it is waiting for it.
+		for s.Count("GET", "/stable/sites/rennes/jobs/") == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := p.Reserve(ctx, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error: %v", err)
+	}
+	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 1 {
+		t.Errorf("%d deletes after Ctrl-C, want the job e2c submitted deleted", n)
+	}
+}
+
+func TestReusedJobTooSmall(t *testing.T) {
+	s := fake(t)
+	s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Types: []string{"deploy"}, Walltime: 3600,
+		AssignedNodes: []string{"parasilo-1.rennes.grid5000.fr"}})
+	var out strings.Builder
+	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 2})
+	req.Out = &out
+	_, err := fast().Reserve(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "lacks 2 parasilo nodes (has 1): delete it (oardel") {
+		t.Fatalf("error: %v", err)
+	}
+	if !strings.Contains(out.String(), "rennes: reusing job") || s.Count("POST", "/stable/sites/rennes/jobs") != 0 {
+		t.Errorf("no reuse:\n%s", out.String())
+	}
+	for _, j := range s.Jobs() {
+		if j.State != "running" {
+			t.Errorf("the reused job (not e2c's) was touched: %s", j.State)
+		}
+	}
+}
+
+func TestDeploymentKOAfterRetries(t *testing.T) {
+	s := fake(t)
+	key := filepath.Join(t.TempDir(), "id.pub")
+	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
+	s.DeployKO("parasilo-2.rennes.grid5000.fr", 5)
+	s.FailNext("GET", "/stable/sites", 503, "Service Unavailable", 1) // retried
+	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key},
+		&schema.Service{Name: "a", Quantity: 2}))
+	if err == nil || !strings.Contains(err.Error(), "kadeploy failed 2 times on 1 nodes: parasilo-2.rennes.grid5000.fr:") {
+		t.Fatalf("error: %v", err)
+	}
+	if got := s.Count("POST", "/stable/sites/rennes/deployments"); got != 2 {
+		t.Errorf("%d deployments, want 2 (the second for the KO node only)", got)
+	}
+	if got := s.DeployedKey("parasilo-1.rennes.grid5000.fr"); got != "ssh-ed25519 AAAA test" {
+		t.Errorf("key sent: %q", got)
+	}
+	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 1 {
+		t.Errorf("job not deleted after the failed deployment")
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	s := fake(t)
+	file := filepath.Join(t.TempDir(), "creds.yaml")
+	os.WriteFile(file, fmt.Appendf(nil, "username: alice\npassword: wrong\nuri: %s\nverify_ssl: %s\n", s.URL, s.CAFile(t)), 0o600)
+	t.Setenv("E2C_G5K_CREDENTIALS", file)
+	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") || !strings.Contains(err.Error(), "check username and password in ~/.python-grid5000.yaml") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+// Release of a saved reservation: e2c's jobs are deleted, a job already
+// ended is released already.
+func TestRelease(t *testing.T) {
+	s := fake(t)
+	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600})
+	done := s.AddJob(g5kfake.Job{Site: "rennes", Name: "old", User: "alice", State: "terminated", Walltime: 3600})
+	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true}, {"site": "rennes", "uid": %d, "created": true}]}`, s.URL, uid, done)
+	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 2 {
+		t.Errorf("%d deletes", n)
+	}
+}
+
+var _ = transport.Endpoint{}
