@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,9 @@ func TestG5KEndToEnd(t *testing.T) {
 		t.Skip(err)
 	}
 	nodes := []string{"parasilo-1", "parasilo-2", "parasilo-3", "parasilo-4", "parasilo-5"}
-	lab, err := netns.Create(context.Background(), netns.Options{Name: "g5k-e2e-" + t.Name(), Hosts: nodes,
+	// One more emulated host plays access.grid5000.fr: every node
+	// connection goes through it, as from a laptop.
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "g5k-e2e-" + t.Name(), Hosts: append(slices.Clone(nodes), "access"),
 		Subnet: netip.MustParsePrefix("10.232.6.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
 	if err != nil {
 		t.Fatal(err)
@@ -52,14 +55,20 @@ func TestG5KEndToEnd(t *testing.T) {
 	saved := *g5k.Default
 	t.Cleanup(func() { *g5k.Default = saved })
 	g5k.Default.PollMin, g5k.Default.PollMax, g5k.Default.DeployPoll = 10*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond
+	reach := func(h netns.Host, user string) transport.Endpoint {
+		return transport.Endpoint{Host: h.Address4.String(), User: user, KeyFiles: []string{lab.KeyFile()},
+			HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
+	}
 	g5k.Default.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
 		short, _, _ := strings.Cut(fqdn, ".")
 		h := byName[short]
-		if e.User != "root" || e.Jump != nil && e.Jump.Host != g5k.Gateway {
-			t.Errorf("%s: endpoint %+v, want root (deployed)", fqdn, e)
+		if e.User != "root" || e.Jump == nil || e.Jump.Host != g5k.Gateway || e.Jump.User != "alice" {
+			t.Errorf("%s: endpoint %+v, want root (deployed) through alice@%s", fqdn, e, g5k.Gateway)
 		}
-		return h.Address4.String(), transport.Endpoint{Host: h.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()},
-			HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
+		ep := reach(h, "root")
+		gw := reach(byName["access"], "root")
+		ep.Jump = &gw
+		return h.Address4.String(), ep
 	}
 
 	dir := filepath.Join(t.TempDir(), "scenario")
@@ -68,7 +77,7 @@ func TestG5KEndToEnd(t *testing.T) {
 		filepath.Join(dir, "layers_services.yaml"): `environment:
   job_name: cctv-small
   walltime: "00:30:00"
-  g5k: {cluster: parasilo, env_name: debian11-big, key_name: ` + lab.KeyFile() + `.pub, gateway: never}
+  g5k: {cluster: parasilo, env_name: debian11-big, key_name: ` + lab.KeyFile() + `.pub, gateway: always}
 layers:
 - name: cloud
   services: [{name: sink}]

@@ -563,6 +563,11 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 	if cfg.Gateway == "always" || cfg.Gateway == "auto" && !in {
 		jump = &transport.Endpoint{Host: Gateway, User: login}
 	}
+	retries, wait := 0, time.Duration(0)
+	if cfg.EnvName != "" {
+		_, _, wait, _ = p.durations()
+		retries = 6
+	}
 	names := plan.Synthetic(req.Instances)
 	res := &providers.Reservation{Provider: "g5k", Hosts: make([][]providers.Host, len(nodes))}
 	pool := transport.NewPool(transport.PoolOptions{})
@@ -592,7 +597,7 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				v4, v6, err := addresses(ctx, pool, ep)
+				v4, v6, err := addresses(ctx, pool, ep, retries, wait)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -614,17 +619,17 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 
 // addresses reads a node's first global IPv4 and IPv6 addresses. A node
 // just deployed may take SSH connections before its keys are in place:
-// connecting is retried for a while.
-func addresses(ctx context.Context, pool *transport.Pool, ep transport.Endpoint) (v4, v6 string, err error) {
+// connecting is then tried again, every wait, up to retries times.
+func addresses(ctx context.Context, pool *transport.Pool, ep transport.Endpoint, retries int, wait time.Duration) (v4, v6 string, err error) {
 	var r transport.Runner
 	for try := 0; ; try++ {
-		if r, err = pool.Runner(ctx, ep); err == nil || try == 5 {
+		if r, err = pool.Runner(ctx, ep); err == nil || try >= retries {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return "", "", ctx.Err()
-		case <-time.After(5 * time.Second):
+		case <-time.After(wait):
 		}
 	}
 	if err != nil {

@@ -176,4 +176,69 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-var _ = transport.Endpoint{}
+// unreachable makes every node fail at SSH, so that a test stops right
+// after the API work.
+func unreachable(p *Provider) *Provider {
+	p.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
+		return fqdn, transport.Endpoint{Host: "127.0.0.1", Port: 1, HostKeys: transport.Off}
+	}
+	return p
+}
+
+func TestReuseByName(t *testing.T) {
+	s := fake(t)
+	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600,
+		AssignedNodes: []string{"parasilo-2.rennes.grid5000.fr", "parasilo-3.rennes.grid5000.fr"}})
+	var out strings.Builder
+	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 2})
+	req.Out = &out
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := unreachable(fast()).Reserve(ctx, req)
+	if err == nil || !strings.Contains(err.Error(), "parasilo-2.rennes.grid5000.fr") {
+		t.Fatalf("error: %v (want the SSH failure of the reused nodes)", err)
+	}
+	if want := fmt.Sprintf("g5k: rennes: reusing job %d (e2c-test, state running)", uid); !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	if !strings.Contains(out.String(), "was not submitted by e2c: left running") || s.Count("POST", "/stable/sites/rennes/jobs") != 0 ||
+		s.Count("DELETE", "") != 0 {
+		t.Errorf("a reused job was submitted again or deleted:\n%s", out.String())
+	}
+	// Two jobs of that name: which one is meant cannot be told.
+	s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600})
+	if _, err := fast().Reserve(ctx, req); err == nil || !strings.Contains(err.Error(), "2 jobs named e2c-test") {
+		t.Errorf("two jobs: %v", err)
+	}
+}
+
+// The job poll backs off from PollMin to PollMax.
+func TestPollBacksOff(t *testing.T) {
+	s2 := g5kfake.New(t, g5kfake.Config{User: "alice", Password: "s3cret", Waiting: 400 * time.Millisecond, Launching: -1})
+	file := filepath.Join(t.TempDir(), "creds.yaml")
+	os.WriteFile(file, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", s2.URL, s2.CAFile(t)), 0o600)
+	t.Setenv("E2C_G5K_CREDENTIALS", file)
+	p := unreachable(&Provider{PollMin: 20 * time.Millisecond, PollMax: 60 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p.Reserve(ctx, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	var at []time.Time
+	for _, r := range s2.Requests() {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/stable/sites/rennes/jobs/") {
+			at = append(at, r.At)
+		}
+	}
+	if len(at) < 4 {
+		t.Fatalf("%d polls in 400 ms", len(at))
+	}
+	// The sleeps are 20, 30, 45, then 60 ms: load on the machine can only
+	// lengthen a gap, so each gap is at least its sleep, and a poller that
+	// does not back off fails from the second gap.
+	want := []time.Duration{20, 30, 45, 60}
+	for i := 1; i < len(at); i++ {
+		sleep := want[min(i-1, len(want)-1)] * time.Millisecond
+		if gap := at[i].Sub(at[i-1]); gap < sleep-2*time.Millisecond {
+			t.Errorf("poll %d came %v after the one before, want at least %v", i, gap, sleep)
+		}
+	}
+}
