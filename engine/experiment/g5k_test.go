@@ -5,32 +5,35 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/g5k"
 	"github.com/e2c-dev/e2c/providers/g5k/g5kfake"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
 
-// TestG5KEndToEnd runs a whole experiment on the g5k provider against the
-// fake Grid'5000 API, whose nodes are real emulated hosts with sshd: the
-// reservation, a kadeploy where one node fails once and is deployed again,
-// a 503 retried, the services, prepare, launch and finalize with results
-// fetched from every node, and the job deleted by --destroy.
-func TestG5KEndToEnd(t *testing.T) {
+// g5kTestbed is a fake Grid'5000 API whose parasilo nodes are emulated
+// hosts with sshd, one more emulated host playing access.grid5000.fr
+// (every node connection goes through it, as from a laptop), and the
+// provider pointed at them. It returns the API and the hosts by node name.
+func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string]netns.Host, *netns.Lab) {
+	t.Helper()
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
 	}
-	nodes := []string{"parasilo-1", "parasilo-2", "parasilo-3", "parasilo-4", "parasilo-5"}
-	// One more emulated host plays access.grid5000.fr: every node
-	// connection goes through it, as from a laptop.
-	lab, err := netns.Create(context.Background(), netns.Options{Name: "g5k-e2e-" + t.Name(), Hosts: append(slices.Clone(nodes), "access"),
-		Subnet: netip.MustParsePrefix("10.232.6.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+	var nodes []string
+	for i := 1; i <= n; i++ {
+		nodes = append(nodes, fmt.Sprintf("parasilo-%d", i))
+	}
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "g5k-" + t.Name(), Hosts: append(slices.Clone(nodes), "access"),
+		Subnet: netip.MustParsePrefix(subnet), StateDir: filepath.Join(t.TempDir(), "lab")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,24 +42,21 @@ func TestG5KEndToEnd(t *testing.T) {
 	for _, h := range lab.Hosts() {
 		byName[h.Name] = h
 	}
-
 	api := g5kfake.New(t, g5kfake.Config{User: "alice", Password: "s3cret",
 		Clusters:     []g5kfake.Cluster{{Site: "rennes", Name: "parasilo", Nodes: nodes}},
-		Environments: []string{"debian11-x64-big"},
+		Environments: []string{"debian11-x64-big", "debian10-x64-big"},
 		Waiting:      50 * time.Millisecond, Launching: 20 * time.Millisecond, Deploying: 50 * time.Millisecond})
 	creds := filepath.Join(t.TempDir(), "creds.yaml")
 	os.WriteFile(creds, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", api.URL, api.CAFile(t)), 0o600)
 	t.Setenv("E2C_G5K_CREDENTIALS", creds)
-	api.DeployKO("parasilo-2.rennes.grid5000.fr", 1)
-	api.FailNext("GET", "/stable/sites/rennes/jobs/", 503, "Service Unavailable", 1)
 
 	// The nodes' names lead to the emulated hosts; everything else is the
 	// provider's own.
 	saved := *g5k.Default
 	t.Cleanup(func() { *g5k.Default = saved })
 	g5k.Default.PollMin, g5k.Default.PollMax, g5k.Default.DeployPoll = 10*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond
-	reach := func(h netns.Host, user string) transport.Endpoint {
-		return transport.Endpoint{Host: h.Address4.String(), User: user, KeyFiles: []string{lab.KeyFile()},
+	reach := func(h netns.Host) transport.Endpoint {
+		return transport.Endpoint{Host: h.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()},
 			HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
 	}
 	g5k.Default.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
@@ -65,11 +65,22 @@ func TestG5KEndToEnd(t *testing.T) {
 		if e.User != "root" || e.Jump == nil || e.Jump.Host != g5k.Gateway || e.Jump.User != "alice" {
 			t.Errorf("%s: endpoint %+v, want root (deployed) through alice@%s", fqdn, e, g5k.Gateway)
 		}
-		ep := reach(h, "root")
-		gw := reach(byName["access"], "root")
+		ep, gw := reach(h), reach(byName["access"])
 		ep.Jump = &gw
 		return h.Address4.String(), ep
 	}
+	return api, byName, lab
+}
+
+// TestG5KEndToEnd runs a whole experiment on the g5k provider against the
+// fake Grid'5000 API, whose nodes are real emulated hosts with sshd: the
+// reservation, a kadeploy where one node fails once and is deployed again,
+// a 503 retried, the services, prepare, launch and finalize with results
+// fetched from every node, and the job deleted by --destroy.
+func TestG5KEndToEnd(t *testing.T) {
+	api, byName, lab := g5kTestbed(t, "10.232.6.0/24", 5)
+	api.DeployKO("parasilo-2.rennes.grid5000.fr", 1)
+	api.FailNext("GET", "/stable/sites/rennes/jobs/", 503, "Service Unavailable", 1)
 
 	dir := filepath.Join(t.TempDir(), "scenario")
 	artifacts := filepath.Join(t.TempDir(), "artifacts")
@@ -138,6 +149,71 @@ layers:
 	}
 	if got := api.DeployedKey("parasilo-1.rennes.grid5000.fr"); !strings.HasPrefix(got, "ssh-ed25519 ") {
 		t.Errorf("key sent to kadeploy: %q", got)
+	}
+	for _, j := range api.Jobs() {
+		if j.State != "error" {
+			t.Errorf("job %d %s after --destroy", j.UID, j.State)
+		}
+	}
+}
+
+// TestG5KCCTV runs the published Smart Surveillance scenario on the fake
+// Grid'5000 API with its 15 nodes emulated: layers_services.yaml as
+// published (but for the key to install), its network.yaml (rates only
+// where the kernel has no sch_netem), and the published workflow with
+// shell stand-ins for Docker and Java. Every gateway's and producer's
+// metrics are fetched into the run folder.
+func TestG5KCCTV(t *testing.T) {
+	api, _, lab := g5kTestbed(t, "10.232.7.0/24", 15)
+	dir := copyTree(t, "../../examples/cctv")
+	layers := readFile(t, filepath.Join(dir, "layers_services.yaml"))
+	layers = strings.Replace(layers, "    cluster: parasilo\n", "    cluster: parasilo\n    key_name: "+lab.KeyFile()+".pub\n", 1)
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte(layers), 0o644)
+	workflow, _ := os.ReadFile("testdata/cctv-workflow.yaml")
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), workflow, 0o644)
+	out, _ := exec.Command("sh", "-c", netem.PreflightScript).Output()
+	if !netem.ParsePreflight(string(out)).Netem {
+		t.Log("this kernel has no sch_netem: the published network.yaml is applied with its rates only")
+		os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: cloud, dst: fog, rate: 1gbit}\n- {src: fog, dst: edge, rate: 150mbit}\n"), 0o644)
+	}
+	artifacts := filepath.Join(t.TempDir(), "artifacts")
+	for _, f := range []string{"libs/a.jar", "dataset/data-1", "dataset/data-2"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(artifacts, f)), 0o755)
+		os.WriteFile(filepath.Join(artifacts, f), []byte(f), 0o644)
+	}
+	var log strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Agent: testAgent, Out: &log})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "g5k: rennes: submitted job 1: {cluster='parasilo'}/nodes=15,walltime=01:30:00") ||
+		!strings.Contains(log.String(), "deploying debian10-x64-big on 15 nodes") {
+		t.Errorf("reservation:\n%s", log.String())
+	}
+	results := filepath.Join(runs[0], "experiment-results")
+	for m := 1; m <= 4; m++ {
+		host := fmt.Sprintf("fog-mosquitto-%d-1", m)
+		if got := readFile(t, filepath.Join(results, "gateways", host, "opt", "metrics", "latency")); !strings.Contains(got, ":1883 -> tcp://") {
+			t.Errorf("%s latency: %q", host, got)
+		}
+		readFile(t, filepath.Join(results, "gateways", host, "opt", "metrics", "throughput"))
+	}
+	for p := 1; p <= 8; p++ {
+		host := fmt.Sprintf("edge-producer-%d-1", p)
+		for item := 1; item <= 2; item++ {
+			got := readFile(t, filepath.Join(results, "producers", host, "opt", fmt.Sprintf("metrics-%d", item), "throughput"))
+			if !strings.Contains(got, fmt.Sprintf("producer %d of %s to tcp://", item, host)) {
+				t.Errorf("%s producer %d: %q", host, item, got)
+			}
+		}
+	}
+	for _, sink := range []string{"in-sink", "out-sink"} {
+		if got := readFile(t, filepath.Join(results, "sinks", sink, "experiment-manager-metrics-collector-1-1", "opt", "metrics", sink, "latency")); got == "" {
+			t.Errorf("%s: nothing fetched", sink)
+		}
+	}
+	if s := readFile(t, filepath.Join(runs[0], "network-validate", "summary.json")); !strings.Contains(s, `"ok": true`) {
+		t.Errorf("network validation: %s", s)
 	}
 	for _, j := range api.Jobs() {
 		if j.State != "error" {
