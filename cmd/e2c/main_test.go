@@ -115,11 +115,14 @@ func TestDeployDryRun(t *testing.T) {
 
 func TestDeployRefusals(t *testing.T) {
 	dir := copyScenario(t, "cctv")
+	noCreds := filepath.Join(t.TempDir(), "none.yaml")
+	t.Setenv("E2C_G5K_CREDENTIALS", noCreds)
 	tests := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"deploy", dir, t.TempDir()}, `no provider for testbed "g5k"`},
+		// No Grid'5000 credentials: refused before any call to the API.
+		{[]string{"deploy", dir, t.TempDir()}, `reserve: g5k: credentials: open ` + noCreds},
 		{[]string{"deploy", "--dry-run", dir, filepath.Join(dir, "nope")}, "artifacts folder"},
 		{[]string{"deploy", "--dry-run", dir}, "missing argument 2 (or set E2C_ARTIFACTS_DIR)"},
 		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1: expected 0 to 10000"},

@@ -67,11 +67,11 @@ func newClient(c credentials) (*client, error) {
 	case c.CAFile != "":
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("g5k: verify_ssl: %w", err)
+			return nil, fmt.Errorf("verify_ssl: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("g5k: verify_ssl: %s holds no PEM certificate", c.CAFile)
+			return nil, fmt.Errorf("verify_ssl: %s holds no PEM certificate", c.CAFile)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	case c.Insecure:

@@ -52,7 +52,7 @@ func loadCredentials(inside bool) (credentials, error) {
 		return c, nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("g5k: credentials: %w; outside Grid'5000, write it with \"username: LOGIN\" and \"password: PASSWORD\" (mode 600)", err)
+		return c, fmt.Errorf("credentials: %w; outside Grid'5000, write it with \"username: LOGIN\" and \"password: PASSWORD\" (mode 600)", err)
 	}
 	var raw struct {
 		URI       string `yaml:"uri"`
@@ -62,7 +62,7 @@ func loadCredentials(inside bool) (credentials, error) {
 		Timeout   *int   `yaml:"timeout"`
 	}
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return c, fmt.Errorf("g5k: %s: %w", file, err)
+		return c, fmt.Errorf("%s: %w", file, err)
 	}
 	if raw.URI != "" {
 		c.URI = raw.URI
@@ -75,13 +75,13 @@ func loadCredentials(inside bool) (credentials, error) {
 	case string:
 		c.CAFile = v
 	default:
-		return c, fmt.Errorf("g5k: %s: verify_ssl: found %v, expected true, false or a CA bundle path", file, v)
+		return c, fmt.Errorf("%s: verify_ssl: found %v, expected true, false or a CA bundle path", file, v)
 	}
 	if raw.Timeout != nil {
 		c.Timeout = time.Duration(*raw.Timeout) * time.Second
 	}
 	if c.Username == "" && !inside {
-		return c, fmt.Errorf("g5k: %s has no username: outside Grid'5000 the API needs username and password", file)
+		return c, fmt.Errorf("%s has no username: outside Grid'5000 the API needs username and password", file)
 	}
 	return c, nil
 }
@@ -161,12 +161,12 @@ func parseConfig(req providers.Request) (config, error) {
 				err = fmt.Errorf("found %q, expected auto, always or never", c.Gateway)
 			}
 		case "firewall_rules", "monitor":
-			return c, fmt.Errorf("g5k: setting %s is not supported yet", k)
+			return c, fmt.Errorf("setting %s is not supported yet", k)
 		default:
-			return c, fmt.Errorf("g5k: unknown setting %q; valid settings: %s", k, strings.Join(settingKeys, ", "))
+			return c, fmt.Errorf("unknown setting %q; valid settings: %s", k, strings.Join(settingKeys, ", "))
 		}
 		if err != nil {
-			return c, fmt.Errorf("g5k: setting %s: %w", k, err)
+			return c, fmt.Errorf("setting %s: %w", k, err)
 		}
 	}
 	if c.EnvName != "" && !slices.Contains(c.Types, "deploy") {
@@ -202,8 +202,8 @@ func (c config) publicKey() (pub, private string, err error) {
 			return strings.TrimSpace(string(data)), strings.TrimSuffix(path, ".pub"), nil
 		}
 		if c.KeyName != "" {
-			return "", "", fmt.Errorf("g5k: key_name: %w", err)
+			return "", "", fmt.Errorf("key_name: %w", err)
 		}
 	}
-	return "", "", fmt.Errorf("g5k: no public key in ~/.ssh (%s) to install on the deployed nodes: set key_name", strings.Join(candidates, ", "))
+	return "", "", fmt.Errorf("no public key in ~/.ssh (%s) to install on the deployed nodes: set key_name", strings.Join(candidates, ", "))
 }

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // reservation dates are Europe/Paris time, wherever e2c runs
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -188,7 +187,7 @@ func nodeSite(name string, sites map[string]string) (fqdn, site string, err erro
 	}
 	i := strings.LastIndex(name, "-")
 	if i < 0 || sites[name[:i]] == "" {
-		return "", "", fmt.Errorf("g5k: server %q: expected a node such as parasilo-3 or parasilo-3.rennes.grid5000.fr", name)
+		return "", "", fmt.Errorf("server %q: expected a node such as parasilo-3 or parasilo-3.rennes.grid5000.fr", name)
 	}
 	s := sites[name[:i]]
 	return name + "." + s + ".grid5000.fr", s, nil
@@ -209,7 +208,7 @@ func plan2demands(cfg config, instances []plan.Instance, sites map[string]string
 		svc := in.Service
 		if len(svc.Servers) > 0 {
 			if len(svc.Servers) != svc.Quantity {
-				return nil, fmt.Errorf("g5k: service %s: %d servers for a quantity of %d", in.ID(), len(svc.Servers), svc.Quantity)
+				return nil, fmt.Errorf("service %s: %d servers for a quantity of %d", in.ID(), len(svc.Servers), svc.Quantity)
 			}
 			for _, s := range svc.Servers {
 				fqdn, site, err := nodeSite(s, sites)
@@ -218,7 +217,7 @@ func plan2demands(cfg config, instances []plan.Instance, sites map[string]string
 				}
 				d := get(site)
 				if slices.Contains(d.servers, fqdn) {
-					return nil, fmt.Errorf("g5k: server %s is asked for twice", fqdn)
+					return nil, fmt.Errorf("server %s is asked for twice", fqdn)
 				}
 				d.servers = append(d.servers, fqdn)
 			}
@@ -229,11 +228,11 @@ func plan2demands(cfg config, instances []plan.Instance, sites map[string]string
 			cl = cfg.Cluster
 		}
 		if cl == "" {
-			return nil, fmt.Errorf("g5k: service %s has no cluster: set cluster (for the service or in the g5k block) or servers", in.ID())
+			return nil, fmt.Errorf("service %s has no cluster: set cluster (for the service or in the g5k block) or servers", in.ID())
 		}
 		site, ok := sites[cl]
 		if !ok {
-			return nil, fmt.Errorf("g5k: service %s: no cluster %q on Grid'5000", in.ID(), cl)
+			return nil, fmt.Errorf("service %s: no cluster %q on Grid'5000", in.ID(), cl)
 		}
 		d := get(site)
 		if d.cluster[cl] == 0 {
@@ -272,7 +271,7 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, log
 	var jobs collection[job]
 	base := "/sites/" + url.PathEscape(d.site) + "/jobs"
 	if _, err := c.call(ctx, http.MethodGet, base+"?"+q.Encode(), nil, &jobs); err != nil {
-		return jobState{}, fmt.Errorf("g5k: %s: listing jobs: %w", d.site, err)
+		return jobState{}, fmt.Errorf("%s: listing jobs: %w", d.site, err)
 	}
 	switch len(jobs.Items) {
 	case 0:
@@ -280,7 +279,7 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, log
 		j := jobs.Items[0]
 		fmt.Fprintf(out, "g5k: %s: reusing job %d (%s, state %s)\n", d.site, j.UID, cfg.JobName, j.State)
 		if cfg.EnvName != "" && !slices.Contains(j.Types, "deploy") {
-			return jobState{}, fmt.Errorf("g5k: %s: job %d named %s has no deploy type, which env_name needs: delete it (oardel %d) or rename job_name", d.site, j.UID, cfg.JobName, j.UID)
+			return jobState{}, fmt.Errorf("%s: job %d named %s has no deploy type, which env_name needs: delete it (oardel %d) or rename job_name", d.site, j.UID, cfg.JobName, j.UID)
 		}
 		return jobState{Site: d.site, UID: j.UID}, nil
 	default:
@@ -288,7 +287,7 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, log
 		for _, j := range jobs.Items {
 			ids = append(ids, strconv.FormatInt(j.UID, 10))
 		}
-		return jobState{}, fmt.Errorf("g5k: %s: %d jobs named %s (%s): delete the extra ones or rename job_name", d.site, len(jobs.Items), cfg.JobName, strings.Join(ids, ", "))
+		return jobState{}, fmt.Errorf("%s: %d jobs named %s (%s): delete the extra ones or rename job_name", d.site, len(jobs.Items), cfg.JobName, strings.Join(ids, ", "))
 	}
 	body := jobRequest{Name: cfg.JobName, Resources: resources(d, cfg.Walltime), Types: cfg.Types, Queue: cfg.Queue,
 		Project: cfg.Project, Reservation: cfg.Reservation}
@@ -297,7 +296,7 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, log
 	}
 	var j job
 	if _, err := c.call(ctx, http.MethodPost, base, body, &j); err != nil {
-		err = fmt.Errorf("g5k: %s: submitting %s: %w", d.site, body.Resources, err)
+		err = fmt.Errorf("%s: submitting %s: %w", d.site, body.Resources, err)
 		var ae *APIError
 		if errors.As(err, &ae) {
 			return jobState{}, err // refused: nothing was created
@@ -329,7 +328,7 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, st *state, out io
 			js := &st.Jobs[i]
 			var j job
 			if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("/sites/%s/jobs/%d", url.PathEscape(js.Site), js.UID), nil, &j); err != nil {
-				return fmt.Errorf("g5k: %s: job %d: %w", js.Site, js.UID, err)
+				return fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err)
 			}
 			if j.State != last[j.UID] {
 				line := fmt.Sprintf("g5k: %s: job %d %s", js.Site, j.UID, j.State)
@@ -351,7 +350,7 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, st *state, out io
 				if j.Message != "" {
 					msg = ": " + j.Message
 				}
-				return fmt.Errorf("g5k: %s: job %d ended in state %s before running%s", js.Site, j.UID, j.State, msg)
+				return fmt.Errorf("%s: job %d ended in state %s before running%s", js.Site, j.UID, j.State, msg)
 			}
 			pending++
 			if j.ScheduledAt > 0 && (soonest == 0 || j.ScheduledAt < soonest) {
@@ -398,7 +397,7 @@ func checkNodes(d *demand, js jobState) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("g5k: %s: job %d lacks %s: delete it (oardel %d) or rename job_name to submit a new one", d.site, js.UID, strings.Join(missing, ", "), js.UID)
+		return fmt.Errorf("%s: job %d lacks %s: delete it (oardel %d) or rename job_name to submit a new one", d.site, js.UID, strings.Join(missing, ", "), js.UID)
 	}
 	return nil
 }
@@ -461,7 +460,7 @@ func assign(demands []*demand, jobs []jobState, instances []plan.Instance, cfg c
 			cl = cfg.Cluster
 		}
 		if len(free[cl]) < svc.Quantity {
-			return nil, fmt.Errorf("g5k: service %s: %d %s nodes left for %d", in.ID(), len(free[cl]), cl, svc.Quantity)
+			return nil, fmt.Errorf("service %s: %d %s nodes left for %d", in.ID(), len(free[cl]), cl, svc.Quantity)
 		}
 		out[i], free[cl] = free[cl][:svc.Quantity], free[cl][svc.Quantity:]
 	}
@@ -499,7 +498,7 @@ func (p *Provider) deploy(ctx context.Context, c *client, cfg config, st *state,
 				for _, n := range todo {
 					lines = append(lines, n+": "+why[n])
 				}
-				errs[i] = fmt.Errorf("g5k: %s: kadeploy failed %d times on %d nodes: %s", js.Site, tries, len(todo), strings.Join(lines, "; "))
+				errs[i] = fmt.Errorf("%s: kadeploy failed %d times on %d nodes: %s", js.Site, tries, len(todo), strings.Join(lines, "; "))
 			}
 		}()
 	}
@@ -512,7 +511,7 @@ func (p *Provider) deployOnce(ctx context.Context, c *client, site string, nodes
 	base := "/sites/" + url.PathEscape(site) + "/deployments"
 	var d deployment
 	if _, err := c.call(ctx, http.MethodPost, base, deploymentRequest{Nodes: nodes, Environment: env, Key: key}, &d); err != nil {
-		return nil, nil, fmt.Errorf("g5k: %s: kadeploy: %w", site, err)
+		return nil, nil, fmt.Errorf("%s: kadeploy: %w", site, err)
 	}
 	for d.Status == "processing" || d.Status == "waiting" {
 		select {
@@ -521,11 +520,11 @@ func (p *Provider) deployOnce(ctx context.Context, c *client, site string, nodes
 		case <-time.After(poll):
 		}
 		if _, err := c.call(ctx, http.MethodGet, base+"/"+url.PathEscape(d.UID), nil, &d); err != nil {
-			return nil, nil, fmt.Errorf("g5k: %s: deployment %s: %w", site, d.UID, err)
+			return nil, nil, fmt.Errorf("%s: deployment %s: %w", site, d.UID, err)
 		}
 	}
 	if d.Status == "canceled" {
-		return nil, nil, fmt.Errorf("g5k: %s: deployment %s was canceled", site, d.UID)
+		return nil, nil, fmt.Errorf("%s: deployment %s was canceled", site, d.UID)
 	}
 	var failed []string
 	why := map[string]string{}
@@ -601,7 +600,7 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					errs = append(errs, fmt.Errorf("g5k: %s: %w", fqdn, err))
+					errs = append(errs, fmt.Errorf("%s: %w", fqdn, err))
 					return
 				}
 				m.Address4, m.Address6 = v4, v6
@@ -653,7 +652,7 @@ func addresses(ctx context.Context, pool *transport.Pool, ep transport.Endpoint,
 func (p *Provider) Release(ctx context.Context, r *providers.Reservation) error {
 	var st state
 	if err := json.Unmarshal(r.State, &st); err != nil {
-		return fmt.Errorf("g5k: the reservation's state: %w", err)
+		return fmt.Errorf("the reservation's state: %w", err)
 	}
 	creds, err := loadCredentials(inside())
 	if err != nil {
@@ -682,7 +681,7 @@ func (p *Provider) release(ctx context.Context, c *client, st *state, out io.Wri
 			err = nil
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("g5k: %s: deleting job %d: %w", js.Site, js.UID, err))
+			errs = append(errs, fmt.Errorf("%s: deleting job %d: %w", js.Site, js.UID, err))
 			continue
 		}
 		fmt.Fprintf(out, "g5k: %s: job %d deleted\n", js.Site, js.UID)
