@@ -19,6 +19,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -65,6 +66,7 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reserve: %w", err)
 	}
+	x.learnFacts(ctx)
 	var runs []string
 	var errs []error
 	interrupted := false
@@ -177,6 +179,9 @@ type experiment struct {
 	machines [][]plan.Machine
 	hosts    map[string]providers.Host
 	testbeds map[string]string // host -> testbed
+
+	facts map[string]Facts // by host, learnt once per deploy
+	sums  []results.Sum    // the artifacts manifest, hashed once per deploy
 
 	mu    sync.Mutex
 	local map[string]transport.Runner

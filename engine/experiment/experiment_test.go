@@ -72,6 +72,17 @@ func TestQuickstartLocal(t *testing.T) {
 		if got := strings.Join(steps, " "); got != want {
 			t.Errorf("run %d steps = %s", i, got)
 		}
+		// What it takes to run it again: the scenario as read, the
+		// artifacts' manifest, the testbed's settings, the hosts' facts.
+		if got := readFile(t, filepath.Join(run, "scenario", "network.yaml")); got != readFile(t, filepath.Join(dir, "network.yaml")) {
+			t.Errorf("run %d: scenario/network.yaml differs from the scenario's", i)
+		}
+		if m := readFile(t, filepath.Join(run, "artifacts.sha256")); !strings.Contains(m, "  app/main.go\n") || !strings.Contains(m, "  data/rides.csv\n") {
+			t.Errorf("run %d: artifacts.sha256:\n%s", i, m)
+		}
+		if _, ok := rec.Testbeds["local"]; !ok || rec.Hosts[0].Facts.Arch == "" || rec.Hosts[0].Facts.MemKB == 0 || rec.Hosts[0].Facts.Kernel == "" {
+			t.Errorf("run %d: testbeds %v, host facts %+v", i, rec.Testbeds, rec.Hosts[0].Facts)
+		}
 		files := []string{"e2c.log", "plan.json", "layers_services-validate.yaml", "workflow-validate.out",
 			"experiment-results/sink/latency.csv", "experiment-results/sink/throughput.csv"}
 		for p := 1; p <= 4; p++ {

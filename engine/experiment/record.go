@@ -20,19 +20,21 @@ const (
 // Record is run.json: what a run did, written again after every step so
 // that a crash still leaves an accurate, marked record.
 type Record struct {
-	E2C         string       `json:"e2c_version"`
-	Status      string       `json:"status"`
-	Scenario    string       `json:"scenario"`
-	Artifacts   string       `json:"artifacts"`
-	Repeat      int          `json:"current_repeat"`
-	RepeatCount int          `json:"repeat_count"`
-	AppConfs    []string     `json:"app_conf,omitempty"`
-	Duration    float64      `json:"duration_seconds"`
-	Start       time.Time    `json:"start"`
-	End         *time.Time   `json:"end,omitempty"`
-	Steps       []*Step      `json:"steps"`
-	Hosts       []HostRecord `json:"hosts"`
-	Error       string       `json:"error,omitempty"`
+	E2C       string `json:"e2c_version"`
+	Status    string `json:"status"`
+	Scenario  string `json:"scenario"`
+	Artifacts string `json:"artifacts"`
+	// Testbeds are the testbed blocks of layers_services.yaml as used.
+	Testbeds    map[string]map[string]any `json:"testbeds,omitempty"`
+	Repeat      int                       `json:"current_repeat"`
+	RepeatCount int                       `json:"repeat_count"`
+	AppConfs    []string                  `json:"app_conf,omitempty"`
+	Duration    float64                   `json:"duration_seconds"`
+	Start       time.Time                 `json:"start"`
+	End         *time.Time                `json:"end,omitempty"`
+	Steps       []*Step                   `json:"steps"`
+	Hosts       []HostRecord              `json:"hosts"`
+	Error       string                    `json:"error,omitempty"`
 
 	mu  sync.Mutex
 	dir string
@@ -57,6 +59,7 @@ type HostRecord struct {
 	Testbed  string   `json:"testbed"`
 	Instance string   `json:"instance"`
 	Keys     []string `json:"keys"`
+	Facts    Facts    `json:"facts"`
 }
 
 func (r *Record) save() error {

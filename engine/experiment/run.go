@@ -56,6 +56,10 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	if err := writeFiles(dir, first); err != nil {
 		return dir, err
 	}
+	if err := x.writeInputs(dir); err != nil {
+		rec.finish(Failed, err)
+		return dir, err
+	}
 
 	var (
 		errs        []error
@@ -182,7 +186,7 @@ func hasPhase(p *plan.Plan, phase schema.Phase) bool {
 
 func (x *experiment) newRecord(dir string, repeat int) *Record {
 	o := x.o
-	return &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir,
+	return &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir, Testbeds: x.testbedSettings(),
 		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
 		Start: time.Now(), dir: dir}
 }
@@ -222,7 +226,8 @@ func (x *experiment) wait(ctx context.Context, rec *Record, conf string, out io.
 
 func (x *experiment) recordHosts(rec *Record, p *plan.Plan) {
 	for _, h := range p.Hosts {
-		rec.Hosts = append(rec.Hosts, HostRecord{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys})
+		rec.Hosts = append(rec.Hosts, HostRecord{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys,
+			Facts: x.facts[h.Name]})
 	}
 	rec.save()
 }

@@ -48,8 +48,12 @@ func LayersServices(ctx context.Context, o Options) (string, error) {
 		rec.finish(Failed, err)
 		return dir, err
 	}
+	x.learnFacts(ctx)
 	x.recordHosts(rec, p)
 	if err := writeFiles(dir, p); err != nil {
+		return dir, err
+	}
+	if err := x.writeInputs(dir); err != nil {
 		return dir, err
 	}
 	x.st.LastRun, x.st.Artifacts, x.st.Memory = dir, o.ArtifactsDir, nil

@@ -1,0 +1,114 @@
+package experiment
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/results"
+)
+
+// Every run folder holds what is needed to run it again: the scenario
+// files as they were read, a manifest of the artifacts, the testbeds'
+// settings (credentials live elsewhere and never get there), and what each
+// host is.
+
+// Facts is what a host is, for whoever compares numbers across runs.
+type Facts struct {
+	Arch   string `json:"arch,omitempty"`   // uname -m
+	Kernel string `json:"kernel,omitempty"` // uname -r
+	CPU    string `json:"cpu,omitempty"`    // model
+	CPUs   int    `json:"cpus,omitempty"`
+	MemKB  int64  `json:"mem_kb,omitempty"`
+}
+
+const factsScript = `echo "arch=$(uname -m)"
+echo "kernel=$(uname -r)"
+echo "cpu=$( (grep -m1 '^model name' /proc/cpuinfo || grep -m1 '^Model' /proc/cpuinfo || grep -m1 '^Hardware' /proc/cpuinfo) 2>/dev/null | cut -d: -f2-)"
+echo "cpus=$(nproc 2>/dev/null)"
+echo "mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+`
+
+func parseFacts(out string) Facts {
+	var f Facts
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "arch":
+			f.Arch = v
+		case "kernel":
+			f.Kernel = v
+		case "cpu":
+			f.CPU = v
+		case "cpus":
+			f.CPUs, _ = strconv.Atoi(v)
+		case "mem_kb":
+			f.MemKB, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return f
+}
+
+// learnFacts asks every host what it is, once per deploy. A host that does
+// not answer is recorded without facts; its tasks will say why.
+func (x *experiment) learnFacts(ctx context.Context) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	x.facts = map[string]Facts{}
+	for _, name := range slices.Sorted(maps.Keys(x.hosts)) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r, err := x.connect(ctx, name)
+			if err != nil {
+				return
+			}
+			res, err := r.Run(ctx, transport.Command{Script: factsScript})
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			x.facts[name] = parseFacts(res.Stdout)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// writeInputs copies the scenario files as read and the artifacts manifest
+// into a run folder. The artifacts are hashed once per deploy.
+func (x *experiment) writeInputs(dir string) error {
+	for name, data := range x.sc.Files {
+		if err := results.WriteFile(dir, "scenario/"+name, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			return err
+		}
+	}
+	if x.sums == nil {
+		sums, err := results.HashTree(x.o.ArtifactsDir)
+		if err != nil {
+			return fmt.Errorf("hashing the artifacts: %w", err)
+		}
+		x.sums = sums
+	}
+	return results.WriteFile(dir, results.ManifestFile, func(w io.Writer) error { return results.WriteManifest(w, x.sums) })
+}
+
+// testbedSettings are the testbed blocks of layers_services.yaml, by name.
+func (x *experiment) testbedSettings() map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, tb := range x.sc.LayersServices.Environment.Testbeds {
+		out[tb.Name] = tb.Settings
+	}
+	return out
+}
