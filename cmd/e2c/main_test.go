@@ -204,3 +204,30 @@ func TestStepCommands(t *testing.T) {
 		t.Errorf("bad phase: %v", err)
 	}
 }
+
+func TestResultsAndReproduce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	artifacts := t.TempDir()
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment:\n  job_name: r\n  local: {}\nlayers:\n- name: edge\n  services: [{name: node}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("a"), 0o644)
+	if out, err := run(t, "results", dir); err != nil || !strings.Contains(out, "no runs in") {
+		t.Fatalf("results before any run: %q, %v", out, err)
+	}
+	if out, err := run(t, "deploy", dir, artifacts, "--repeat", "1", "--destroy"); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	out, err := run(t, "results", dir)
+	if err != nil || strings.Count(out, "succeeded") != 2 || !strings.Contains(out, "2/2") {
+		t.Fatalf("results: %v\n%s", err, out)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("b"), 0o644)
+	if _, err := run(t, "reproduce", runs[0]); err == nil || !strings.Contains(err.Error(), "changed: a.txt") {
+		t.Errorf("reproduce with a changed artifact: %v", err)
+	}
+	if out, err := run(t, "reproduce", runs[0], artifacts, "--force"); err != nil || !strings.Contains(out, "results: ") {
+		t.Errorf("reproduce --force: %v\n%s", err, out)
+	}
+}

@@ -46,6 +46,11 @@ type Options struct {
 	// Agent finds the e2c binary for linux/<goarch> that measures the
 	// network on the hosts; nil: DefaultAgent.
 	Agent func(goarch string) (string, error)
+	// Only, when set, runs run number *Only (0-based, of Repeat+1) alone:
+	// reproduce runs one run of a series again, with its own index.
+	Only *int
+	// Reproduces is the run folder a reproduction runs again.
+	Reproduces string
 }
 
 // Deploy runs the experiment Repeat+1 times. It returns the run folders
@@ -70,9 +75,14 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 	var runs []string
 	var errs []error
 	interrupted := false
-	for r := 0; r <= o.Repeat && !interrupted; r++ {
+	first := 0
+	if o.Only != nil {
+		first = *o.Only
+	}
+	for r := first; r <= o.Repeat && !interrupted && (o.Only == nil || r == *o.Only); r++ {
 		dir, err := x.run(ctx, r, func(rec *Record) {
-			if r == 0 { // the reservation was made for the first run
+			rec.Reproduces = o.Reproduces
+			if r == first { // the reservation was made for the first run
 				s := &Step{Name: "reserve", Start: reserveStart, End: &reserveEnd, Status: Succeeded, Note: reserveNote}
 				rec.Steps = append(rec.Steps, s)
 			}

@@ -24,6 +24,8 @@ type Record struct {
 	Status    string `json:"status"`
 	Scenario  string `json:"scenario"`
 	Artifacts string `json:"artifacts"`
+	// Reproduces is the run folder this run ran again (e2c reproduce).
+	Reproduces string `json:"reproduces,omitempty"`
 	// Testbeds are the testbed blocks of layers_services.yaml as used.
 	Testbeds    map[string]map[string]any `json:"testbeds,omitempty"`
 	Repeat      int                       `json:"current_repeat"`

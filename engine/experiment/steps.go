@@ -2,10 +2,8 @@ package experiment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -204,13 +202,9 @@ func resume(ctx context.Context, scenario, appConf string, out io.Writer) (*expe
 
 // loadRecord reads a run folder's run.json, to add steps to it.
 func loadRecord(dir string) (*Record, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	rec, err := readRecord(dir)
 	if err != nil {
 		return nil, err
-	}
-	rec := &Record{dir: dir}
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "run.json"), err)
 	}
 	rec.Status, rec.End = Running, nil
 	return rec, nil

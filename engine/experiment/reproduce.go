@@ -1,0 +1,153 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/e2c-dev/e2c/results"
+)
+
+// runName is the name of a run folder: results.TimeLayout, maybe -N.
+var runName = regexp.MustCompile(`^\d{8}-\d{6}(-\d+)?$`)
+
+// Runs reads the record of every run folder of a scenario, oldest first.
+func Runs(scenario string) ([]*Record, error) {
+	entries, err := os.ReadDir(scenario)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, e := range entries {
+		if !e.IsDir() || !runName.MatchString(e.Name()) {
+			continue
+		}
+		rec, err := readRecord(filepath.Join(scenario, e.Name()))
+		if err != nil {
+			continue // a dry run, or a folder being created: no record yet
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// Dir is the run folder of a record read back.
+func (r *Record) Dir() string { return r.dir }
+
+// Took is how long the run took, up to now while it runs.
+func (r *Record) Took() time.Duration {
+	if r.End != nil {
+		return r.End.Sub(r.Start)
+	}
+	return 0
+}
+
+func readRecord(dir string) (*Record, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{dir: dir}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "run.json"), err)
+	}
+	return rec, nil
+}
+
+// ReproduceOptions say how to run a run folder again.
+type ReproduceOptions struct {
+	Artifacts string    // default: the run's own artifacts folder
+	Force     bool      // run even when the artifacts differ from the manifest
+	Out       io.Writer // the terminal
+	Version   string
+	Agent     func(goarch string) (string, error)
+}
+
+// Reproduce runs a run folder's configuration again: the scenario files as
+// that run read them (its scenario/ folder, copied into a new scenario
+// folder beside the original, reproduce-<run>-N), the same app_conf, run
+// index and duration, after checking the artifacts against its manifest.
+// It returns the new run folder.
+func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, error) {
+	rec, err := readRecord(runDir)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a run folder: %w", runDir, err)
+	}
+	artifacts := o.Artifacts
+	if artifacts == "" {
+		artifacts = rec.Artifacts
+	}
+	f, err := os.Open(filepath.Join(runDir, results.ManifestFile))
+	if err != nil {
+		return "", fmt.Errorf("%s has no artifacts manifest (made by an e2c older than reproduce?): %w", runDir, err)
+	}
+	manifest, err := results.ReadManifest(f)
+	f.Close()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(runDir, results.ManifestFile), err)
+	}
+	now, err := results.HashTree(artifacts)
+	if err != nil {
+		return "", fmt.Errorf("artifacts %s: %w", artifacts, err)
+	}
+	if diff := results.Diff(manifest, now); len(diff) > 0 {
+		report := fmt.Sprintf("the artifacts in %s differ from those run %s used:\n  %s", artifacts, filepath.Base(runDir), strings.Join(diff, "\n  "))
+		if !o.Force {
+			return "", fmt.Errorf("%s\n(--force runs it anyway, and the new run records the difference in its own manifest)", report)
+		}
+		fmt.Fprintf(o.Out, "warning: %s\n", report)
+	} else {
+		fmt.Fprintf(o.Out, "artifacts: all %d files match the manifest of %s\n", len(manifest), filepath.Base(runDir))
+	}
+	scenario, err := newScenarioCopy(runDir)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(o.Out, "reproducing %s in %s\n", runDir, scenario)
+	only := rec.Repeat
+	runs, err := Deploy(ctx, Options{ScenarioDir: scenario, ArtifactsDir: artifacts, Repeat: rec.RepeatCount - 1, Only: &only,
+		Duration: time.Duration(rec.Duration * float64(time.Second)), AppConfs: rec.AppConfs, Destroy: true, Out: o.Out,
+		Version: o.Version, Agent: o.Agent, Reproduces: runDir})
+	if len(runs) == 0 {
+		return "", err
+	}
+	return runs[0], err
+}
+
+// newScenarioCopy copies a run's scenario/ folder into a new folder beside
+// the run's scenario, never reusing one.
+func newScenarioCopy(runDir string) (string, error) {
+	src := filepath.Join(runDir, "scenario")
+	if _, err := os.Stat(filepath.Join(src, "layers_services.yaml")); err != nil {
+		return "", fmt.Errorf("%s has no scenario/ folder with the files it ran: %w", runDir, err)
+	}
+	parent := filepath.Dir(filepath.Clean(runDir))
+	var dst string
+	for n := 1; ; n++ {
+		dst = filepath.Join(parent, fmt.Sprintf("reproduce-%s-%d", filepath.Base(runDir), n))
+		if err := os.Mkdir(dst, 0o755); err == nil {
+			break
+		} else if !os.IsExist(err) || n > 999 {
+			return "", err
+		}
+	}
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return results.WriteFile(dst, rel, func(w io.Writer) error { _, err := w.Write(data); return err })
+	})
+	return dst, err
+}

@@ -1,0 +1,80 @@
+package experiment
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// localScenario is a small scenario on the local provider (no root).
+func localScenario(t *testing.T) (dir, artifacts string) {
+	t.Helper()
+	root := t.TempDir()
+	dir, artifacts = filepath.Join(root, "scenario"), filepath.Join(root, "artifacts")
+	files := map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): "environment:\n  job_name: repro\n  local: {}\nlayers:\n- name: edge\n  services: [{name: node}]\n",
+		filepath.Join(dir, "workflow.yaml"): `- hosts: all
+  launch:
+  - shell: cat {{ artifacts_dir }}/data.txt > out.txt; echo "run {{ current_repeat }} of {{ repeat_count }}" >> out.txt
+  finalize:
+  - fetch: {src: out.txt, dest: "{{ working_dir }}/out.txt", flat: yes}
+`,
+		filepath.Join(artifacts, "data.txt"): "v1\n",
+	}
+	for name, text := range files {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		os.WriteFile(name, []byte(text), 0o644)
+	}
+	return dir, artifacts
+}
+
+func TestReproduce(t *testing.T) {
+	dir, artifacts := localScenario(t)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Destroy: true, Out: &out})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("deploy: %v %v\n%s", runs, err, out.String())
+	}
+	// The scenario changes afterwards: the reproduction uses what run 2 read.
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n"), 0o644)
+	again, err := Reproduce(context.Background(), runs[1], ReproduceOptions{Out: &out})
+	if err != nil {
+		t.Fatalf("reproduce: %v\n%s", err, out.String())
+	}
+	if got := readFile(t, filepath.Join(again, "out.txt")); got != "v1\nrun 1 of 2\n" {
+		t.Errorf("reproduced run wrote %q, want run 2's own output", got)
+	}
+	if !strings.Contains(out.String(), "artifacts: all 1 files match the manifest") {
+		t.Errorf("no artifacts check:\n%s", out.String())
+	}
+	recs, err := Runs(filepath.Dir(again))
+	if err != nil || len(recs) != 1 || recs[0].Reproduces != runs[1] || recs[0].Repeat != 1 || recs[0].RepeatCount != 2 || recs[0].Status != Succeeded {
+		t.Fatalf("the reproduction's record: %+v, %v", recs, err)
+	}
+	if all, _ := Runs(dir); len(all) != 2 {
+		t.Errorf("the scenario lists %d runs, want its 2", len(all))
+	}
+
+	// A changed artifact is found and named, and refused without --force.
+	os.WriteFile(filepath.Join(artifacts, "data.txt"), []byte("v2\n"), 0o644)
+	os.WriteFile(filepath.Join(artifacts, "extra.bin"), nil, 0o644)
+	_, err = Reproduce(context.Background(), runs[1], ReproduceOptions{Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "added: extra.bin") || !strings.Contains(err.Error(), "changed: data.txt (sha256 ") {
+		t.Fatalf("changed artifacts: %v", err)
+	}
+	forced, err := Reproduce(context.Background(), runs[1], ReproduceOptions{Out: &out, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(forced, "out.txt")); got != "v2\nrun 1 of 2\n" {
+		t.Errorf("forced run wrote %q", got)
+	}
+	if m := readFile(t, filepath.Join(forced, "artifacts.sha256")); !strings.Contains(m, "  extra.bin\n") {
+		t.Errorf("the forced run's manifest does not record what it used:\n%s", m)
+	}
+	if _, err := Reproduce(context.Background(), t.TempDir(), ReproduceOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "is not a run folder") {
+		t.Errorf("not a run folder: %v", err)
+	}
+}
