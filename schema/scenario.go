@@ -31,6 +31,7 @@ type Scenario struct {
 	Network        *Network // no links when network.yaml is absent
 	Workflow       *Workflow
 	WorkflowEnv    WorkflowEnv // empty when workflow_env.yaml is absent
+	Metrics        []Metric    // metrics.yaml; none when absent
 	// ServiceDefs are the definitions in the scenario's services/ folder;
 	// they take precedence over the ones shipped with e2c.
 	ServiceDefs []*ServiceDef
@@ -83,6 +84,11 @@ func Load(dir string) (*Scenario, error) {
 	if data, path := read(WorkflowEnvFile, true); data != nil {
 		env, err := DecodeWorkflowEnv(path, data)
 		sc.WorkflowEnv = env
+		errs.Add(err)
+	}
+	if data, path := read(MetricsFile, true); data != nil {
+		m, err := DecodeMetrics(path, data)
+		sc.Metrics = m
 		errs.Add(err)
 	}
 	defs, _ := filepath.Glob(filepath.Join(dir, ServicesDir, "*.yaml"))

@@ -210,7 +210,12 @@ func TestResultsAndReproduce(t *testing.T) {
 	artifacts := t.TempDir()
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment:\n  job_name: r\n  local: {}\nlayers:\n- name: edge\n  services: [{name: node}]\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+	// Run i writes the values i and i+2: run means 1, 2 (run 0: 0 and 2).
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`- hosts: all
+  launch: [{shell: "echo {{ current_repeat }} > v.txt; echo {{ current_repeat + 2 }} >> v.txt"}]
+  finalize: [{fetch: {src: v.txt, dest: "{{ working_dir }}/v.txt", flat: yes}}]
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "metrics.yaml"), []byte("metrics:\n- {name: v, files: v.txt, lines: true, unit: u}\n"), 0o644)
 	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("a"), 0o644)
 	if out, err := run(t, "results", dir); err != nil || !strings.Contains(out, "no runs in") {
 		t.Fatalf("results before any run: %q, %v", out, err)
@@ -221,6 +226,13 @@ func TestResultsAndReproduce(t *testing.T) {
 	out, err := run(t, "results", dir)
 	if err != nil || strings.Count(out, "succeeded") != 2 || !strings.Contains(out, "2/2") {
 		t.Fatalf("results: %v\n%s", err, out)
+	}
+	out, err = run(t, "results", "summarize", dir)
+	if err != nil || !strings.Contains(out, "│ v (u)  │ -      │ 2 │ 1.5  │ 1.5    │ 0.7071 │ 1   │ 2   │ [-4.853, 7.853] │") {
+		t.Errorf("summarize: %v\n%s", err, out)
+	}
+	if csvs, _ := filepath.Glob(filepath.Join(dir, "summaries", "*", "summary.csv")); len(csvs) != 1 {
+		t.Errorf("summary files: %v", csvs)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
 	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("b"), 0o644)

@@ -1,18 +1,25 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/experiment"
+	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/results/summary"
+	"github.com/e2c-dev/e2c/schema"
 	"github.com/spf13/cobra"
 )
 
 func newResults() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "results SCENARIO_DIR",
 		Short: "List the runs of a scenario",
 		Args:  cobra.MaximumNArgs(1),
@@ -46,6 +53,84 @@ func newResults() *cobra.Command {
 				}
 			}
 			return t.Render()
+		},
+	}
+	cmd.AddCommand(newSummarize())
+	return cmd
+}
+
+func newSummarize() *cobra.Command {
+	return &cobra.Command{
+		Use:   "summarize SCENARIO_DIR [RUN...]",
+		Short: "Aggregate each metric of metrics.yaml per configuration across the runs",
+		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs (all of
+them, or those named), takes each run's mean, and summarises the runs of each
+configuration (app_conf): n, mean, median, standard deviation, min, max and a
+95 % confidence interval (Student's t). Prints a table and writes
+summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			file := filepath.Join(dir, schema.MetricsFile)
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("%w: declare the metrics first (see the README, \"Metrics and summaries\")", err)
+			}
+			metrics, err := schema.DecodeMetrics(file, data)
+			if err != nil {
+				return err
+			}
+			runs, err := experiment.SummaryRuns(dir, args[1:])
+			if err != nil {
+				return err
+			}
+			values, err := summary.Read(runs, metrics)
+			if err != nil {
+				return err
+			}
+			stats := summary.Summarize(values, metrics)
+			t := newTable(cmd.OutOrStdout())
+			t.Header("metric", "config", "n", "mean", "median", "sd", "min", "max", "95% CI")
+			for _, s := range stats {
+				config := s.Config
+				if config == "" {
+					config = "-"
+				}
+				ci := "-"
+				if !math.IsNaN(s.CILow) {
+					ci = fmt.Sprintf("[%.4g, %.4g]", s.CILow, s.CIHigh)
+				}
+				sd := "-"
+				if !math.IsNaN(s.SD) {
+					sd = fmt.Sprintf("%.4g", s.SD)
+				}
+				if err := t.Append(s.Metric+" ("+s.Unit+")", config, strconv.Itoa(s.Runs), fmt.Sprintf("%.4g", s.Mean),
+					fmt.Sprintf("%.4g", s.Median), sd, fmt.Sprintf("%.4g", s.Min), fmt.Sprintf("%.4g", s.Max), ci); err != nil {
+					return err
+				}
+			}
+			if err := t.Render(); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dir, "summaries"), 0o755); err != nil {
+				return err
+			}
+			out, err := results.NewRunDir(filepath.Join(dir, "summaries"), time.Now())
+			if err != nil {
+				return err
+			}
+			if err := results.WriteFile(out, "summary.csv", func(w io.Writer) error { return summary.WriteCSV(w, stats) }); err != nil {
+				return err
+			}
+			if err := results.WriteFile(out, "summary.json", func(w io.Writer) error {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(stats)
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d runs; wrote %s/{summary.csv,summary.json}\n", len(runs), out)
+			return nil
 		},
 	}
 }

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/results/summary"
 )
 
 // runName is the name of a run folder: results.TimeLayout, maybe -N.
@@ -150,4 +152,30 @@ func newScenarioCopy(runDir string) (string, error) {
 		return results.WriteFile(dst, rel, func(w io.Writer) error { _, err := w.Write(data); return err })
 	})
 	return dst, err
+}
+
+// SummaryRuns are the results folders of the given runs (all the
+// scenario's when none is named), one per run and app_conf.
+func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
+	recs, err := Runs(scenario)
+	if err != nil {
+		return nil, err
+	}
+	var out []summary.Run
+	for _, r := range recs {
+		id := filepath.Base(r.Dir())
+		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return filepath.Base(n) == id }) {
+			continue
+		}
+		if len(r.AppConfs) == 0 {
+			out = append(out, summary.Run{ID: id, Dir: r.Dir()})
+		}
+		for _, c := range r.AppConfs {
+			out = append(out, summary.Run{ID: id, Config: c, Dir: filepath.Join(r.Dir(), c)})
+		}
+	}
+	if len(names) > 0 && len(out) == 0 {
+		return nil, fmt.Errorf("none of %s is a run of %s", strings.Join(names, ", "), scenario)
+	}
+	return out, nil
 }

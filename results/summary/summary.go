@@ -1,0 +1,300 @@
+// Package summary aggregates the metrics of runs: each run's files are
+// read once, streaming, into a mean per run and configuration, and the
+// runs of one configuration are summarised across repeats: n, mean,
+// median, standard deviation, min, max and a 95 % confidence interval.
+package summary
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// Run is one run's results folder for one configuration.
+type Run struct {
+	ID     string // the run folder's name
+	Config string // the app_conf, "" for none
+	Dir    string // where its files are: the run folder, or <run>/<app_conf>
+}
+
+// Value is what one run gave for one metric.
+type Value struct {
+	Run, Config, Metric string
+	Samples             int
+	Mean                float64
+}
+
+// Stats summarise a metric over the runs of one configuration.
+type Stats struct {
+	Metric  string  `json:"metric"`
+	Unit    string  `json:"unit,omitempty"`
+	Config  string  `json:"config"`
+	Runs    int     `json:"n"`       // runs that had the metric
+	Samples int     `json:"samples"` // values read in all of them
+	Mean    float64 `json:"mean"`
+	Median  float64 `json:"median"`
+	SD      float64 `json:"sd"` // sample standard deviation of the run means; NaN for one run
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+	CILow   float64 `json:"ci95_low"` // NaN for one run
+	CIHigh  float64 `json:"ci95_high"`
+}
+
+// MarshalJSON writes the values undefined for a single run (NaN) as null.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats
+	return json.Marshal(struct {
+		plain
+		SD     *float64 `json:"sd"`
+		CILow  *float64 `json:"ci95_low"`
+		CIHigh *float64 `json:"ci95_high"`
+	}{plain(s), nullable(s.SD), nullable(s.CILow), nullable(s.CIHigh)})
+}
+
+func nullable(f float64) *float64 {
+	if math.IsNaN(f) {
+		return nil
+	}
+	return &f
+}
+
+// Read reads every metric of every run, with as many runs at once as
+// there are CPUs. A metric whose files a run lacks is left out of that
+// run; a file that cannot be read as declared is an error naming it.
+func Read(runs []Run, metrics []schema.Metric) ([]Value, error) {
+	type job struct {
+		run Run
+		m   schema.Metric
+	}
+	jobs := make(chan job)
+	var mu sync.Mutex
+	var values []Value
+	var errs []error
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10) // one line buffer per reader
+			for j := range jobs {
+				n, sum, err := readMetric(j.run.Dir, j.m, buf)
+				mu.Lock()
+				switch {
+				case err != nil:
+					errs = append(errs, fmt.Errorf("run %s, metric %s: %w", j.run.ID, j.m.Name, err))
+				case n > 0:
+					values = append(values, Value{Run: j.run.ID, Config: j.run.Config, Metric: j.m.Name, Samples: n, Mean: sum / float64(n)})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, r := range runs {
+		for _, m := range metrics {
+			jobs <- job{r, m}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	slices.SortFunc(values, func(a, b Value) int {
+		return strings.Compare(a.Metric+"\x00"+a.Config+"\x00"+a.Run, b.Metric+"\x00"+b.Config+"\x00"+b.Run)
+	})
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return values, fmt.Errorf("%d problems reading metrics, first: %w", len(errs), errs[0])
+	}
+	return values, nil
+}
+
+// readMetric streams the files of m in dir: how many values, and their sum.
+func readMetric(dir string, m schema.Metric, buf []byte) (int, float64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(m.Files)))
+	if err != nil {
+		return 0, 0, err
+	}
+	n, sum := 0, 0.0
+	for _, f := range files {
+		k, s, err := readFile(f, m, buf)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, sum = n+k, sum+s
+	}
+	return n, sum, nil
+}
+
+func readFile(name string, m schema.Metric, buf []byte) (int, float64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(buf, 16<<20)
+	col := -1
+	n, sum := 0, 0.0
+	for line := 1; sc.Scan(); line++ {
+		text := sc.Bytes()
+		var field []byte
+		switch {
+		case m.Column != "":
+			if col < 0 {
+				header, err := csv.NewReader(bytes.NewReader(text)).Read()
+				if err != nil && err != io.EOF {
+					return 0, 0, fmt.Errorf("%s:1: %v", name, err)
+				}
+				if col = slices.Index(header, m.Column); col < 0 {
+					return 0, 0, fmt.Errorf("%s:1: no column %q (columns: %s)", name, m.Column, strings.Join(header, ", "))
+				}
+				continue
+			}
+			field = nthField(text, col)
+		case m.Regex != nil:
+			sub := m.Regex.FindSubmatch(text)
+			if sub == nil {
+				continue // lines without the metric are other output
+			}
+			field = sub[len(sub)-1]
+			if len(sub) > 1 {
+				field = sub[1]
+			}
+		default:
+			field = bytes.TrimSpace(text)
+		}
+		field = bytes.TrimSpace(field)
+		if len(field) == 0 {
+			continue
+		}
+		// The string shares the line's bytes (no copy per value, which is
+		// most of the time on large files); ParseFloat's error, which would
+		// keep it, is dropped.
+		v, err := strconv.ParseFloat(unsafe.String(&field[0], len(field)), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s:%d: %q is not a number", name, line, field)
+		}
+		n++
+		sum += v
+	}
+	return n, sum, sc.Err()
+}
+
+// nthField is the i-th comma-separated field of a line, nil when missing.
+// Values are numbers: no quoting to handle.
+func nthField(line []byte, i int) []byte {
+	for ; i > 0; i-- {
+		k := bytes.IndexByte(line, ',')
+		if k < 0 {
+			return nil
+		}
+		line = line[k+1:]
+	}
+	if k := bytes.IndexByte(line, ','); k >= 0 {
+		line = line[:k]
+	}
+	return line
+}
+
+// Summarize aggregates the values per metric and configuration, in the
+// order of metrics, then configurations sorted.
+func Summarize(values []Value, metrics []schema.Metric) []Stats {
+	var out []Stats
+	for _, m := range metrics {
+		byConf := map[string][]Value{}
+		for _, v := range values {
+			if v.Metric == m.Name {
+				byConf[v.Config] = append(byConf[v.Config], v)
+			}
+		}
+		confs := make([]string, 0, len(byConf))
+		for c := range byConf {
+			confs = append(confs, c)
+		}
+		slices.Sort(confs)
+		for _, c := range confs {
+			out = append(out, stats(m, c, byConf[c]))
+		}
+	}
+	return out
+}
+
+func stats(m schema.Metric, conf string, vs []Value) Stats {
+	s := Stats{Metric: m.Name, Unit: m.Unit, Config: conf, Runs: len(vs), SD: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN()}
+	xs := make([]float64, len(vs))
+	sum := 0.0
+	for i, v := range vs {
+		xs[i] = v.Mean
+		sum += v.Mean
+		s.Samples += v.Samples
+	}
+	slices.Sort(xs)
+	n := float64(len(xs))
+	s.Mean, s.Min, s.Max = sum/n, xs[0], xs[len(xs)-1]
+	if mid := len(xs) / 2; len(xs)%2 == 1 {
+		s.Median = xs[mid]
+	} else {
+		s.Median = (xs[mid-1] + xs[mid]) / 2
+	}
+	if len(xs) > 1 {
+		ss := 0.0
+		for _, x := range xs {
+			ss += (x - s.Mean) * (x - s.Mean)
+		}
+		s.SD = math.Sqrt(ss / (n - 1))
+		half := tQuantile(len(xs)-1) * s.SD / math.Sqrt(n)
+		s.CILow, s.CIHigh = s.Mean-half, s.Mean+half
+	}
+	return s
+}
+
+// tQuantile is Student's t at 0.975 for df degrees of freedom: the factor
+// of a two-sided 95 % confidence interval.
+func tQuantile(df int) float64 {
+	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+	switch {
+	case df <= len(table):
+		return table[df-1]
+	case df <= 40:
+		return 2.021
+	case df <= 60:
+		return 2.000
+	case df <= 120:
+		return 1.980
+	}
+	return 1.960
+}
+
+// WriteCSV writes the statistics as CSV, one row per metric and
+// configuration; undefined values are empty.
+func WriteCSV(w io.Writer, ss []Stats) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"metric", "unit", "config", "n", "samples", "mean", "median", "sd", "min", "max", "ci95_low", "ci95_high"})
+	for _, s := range ss {
+		cw.Write([]string{s.Metric, s.Unit, s.Config, strconv.Itoa(s.Runs), strconv.Itoa(s.Samples),
+			num(s.Mean), num(s.Median), num(s.SD), num(s.Min), num(s.Max), num(s.CILow), num(s.CIHigh)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func num(f float64) string {
+	if math.IsNaN(f) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'g', 6, 64)
+}
