@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,6 +236,28 @@ func TestResultsAndReproduce(t *testing.T) {
 		t.Errorf("summary files: %v", csvs)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	out, err = run(t, "results", "compare", runs[0], runs[1])
+	if err != nil || !strings.Contains(out, "workflow.yaml") || !strings.Contains(out, "(same)") || !strings.Contains(out, "the same files") ||
+		!strings.Contains(out, "+100.0%") {
+		t.Errorf("compare: %v\n%s", err, out)
+	}
+	archive := filepath.Join(t.TempDir(), "paper.tar.gz")
+	if out, err := run(t, "results", "archive", dir, "-o", archive); err != nil {
+		t.Fatalf("archive: %v\n%s", err, out)
+	}
+	list, err := exec.Command("tar", "tzf", archive).Output()
+	for _, want := range []string{"paper/README.md\n", "paper/scenario/metrics.yaml\n", "paper/scenario/" + filepath.Base(runs[1]) + "/run.json\n",
+		"paper/scenario/" + filepath.Base(runs[0]) + "/scenario/workflow.yaml\n"} {
+		if err != nil || !strings.Contains(string(list), want) {
+			t.Errorf("archive lacks %q: %v\n%s", want, err, list)
+		}
+	}
+	if strings.Contains(string(list), ".e2c") {
+		t.Errorf("the archive holds the state:\n%s", list)
+	}
+	if _, err := run(t, "results", "archive", dir, "-o", archive); err == nil {
+		t.Error("an archive was overwritten")
+	}
 	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("b"), 0o644)
 	if _, err := run(t, "reproduce", runs[0]); err == nil || !strings.Contains(err.Error(), "changed: a.txt") {
 		t.Errorf("reproduce with a changed artifact: %v", err)

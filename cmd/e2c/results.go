@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +58,7 @@ func newResults() *cobra.Command {
 			return t.Render()
 		},
 	}
-	cmd.AddCommand(newSummarize())
+	cmd.AddCommand(newSummarize(), newCompare(), newArchive())
 	return cmd
 }
 
@@ -161,4 +164,172 @@ reported and the reproduction refused unless --force.`,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "run even when the artifacts differ from the manifest")
 	return cmd
+}
+
+func newArchive() *cobra.Command {
+	var out, artifacts string
+	cmd := &cobra.Command{
+		Use:   "archive SCENARIO_DIR",
+		Short: "Pack the scenario, its runs and a README on reproducing them into one tar.gz",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := filepath.Clean(args[0])
+			if out == "" {
+				out = fmt.Sprintf("%s-%s.tar.gz", dir, time.Now().Format(results.TimeLayout))
+			}
+			if err := experiment.Archive(dir, out, artifacts); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the archive to write (never overwritten; default SCENARIO_DIR-<time>.tar.gz)")
+	cmd.Flags().StringVar(&artifacts, "artifacts", "", "also pack this artifacts folder")
+	return cmd
+}
+
+func newCompare() *cobra.Command {
+	return &cobra.Command{
+		Use:   "compare RUN_A RUN_B",
+		Short: "Show two runs' configurations and metrics side by side",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var recs [2]*experiment.Record
+			for i, dir := range args {
+				r, err := experiment.ReadRecord(dir)
+				if err != nil {
+					return fmt.Errorf("%s is not a run folder: %w", dir, err)
+				}
+				recs[i] = r
+			}
+			a, b := recs[0], recs[1]
+			t := newTable(cmd.OutOrStdout())
+			t.Header("", filepath.Base(args[0]), filepath.Base(args[1]))
+			row := func(what, x, y string) { t.Append(what, x, y) }
+			row("status", a.Status, b.Status)
+			row("repeat", fmt.Sprintf("%d/%d", a.Repeat+1, a.RepeatCount), fmt.Sprintf("%d/%d", b.Repeat+1, b.RepeatCount))
+			row("app_conf", strings.Join(a.AppConfs, ","), strings.Join(b.AppConfs, ","))
+			row("duration", a.Took().Round(time.Second).String(), b.Took().Round(time.Second).String())
+			row("e2c", a.E2C, b.E2C)
+			row("hosts", strconv.Itoa(len(a.Hosts)), strconv.Itoa(len(b.Hosts)))
+			for _, f := range scenarioFiles(args[0], args[1]) {
+				x, _ := os.ReadFile(filepath.Join(args[0], "scenario", f))
+				y, _ := os.ReadFile(filepath.Join(args[1], "scenario", f))
+				same := "same"
+				if string(x) != string(y) {
+					same = "differs"
+				}
+				row(f, size(x), size(y)+" ("+same+")")
+			}
+			row("artifacts", manifestLine(args[0], args[1]), "")
+			if err := t.Render(); err != nil {
+				return err
+			}
+			return compareMetrics(cmd.OutOrStdout(), args[0], args[1])
+		},
+	}
+}
+
+// scenarioFiles lists the scenario files either run recorded.
+func scenarioFiles(a, b string) []string {
+	seen := map[string]bool{}
+	for _, dir := range []string{a, b} {
+		root := filepath.Join(dir, "scenario")
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(root, path)
+				seen[filepath.ToSlash(rel)] = true
+			}
+			return nil
+		})
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+func size(data []byte) string {
+	if data == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("%d bytes", len(data))
+}
+
+// manifestLine says how the two runs' artifacts differ.
+func manifestLine(a, b string) string {
+	read := func(dir string) []results.Sum {
+		f, err := os.Open(filepath.Join(dir, results.ManifestFile))
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		sums, _ := results.ReadManifest(f)
+		return sums
+	}
+	diff := results.Diff(read(a), read(b))
+	if len(diff) == 0 {
+		return "the same files"
+	}
+	return strings.Join(diff, "; ")
+}
+
+// compareMetrics shows each metric's mean in both runs, read as the first
+// run's scenario declares them.
+func compareMetrics(w io.Writer, a, b string) error {
+	file := filepath.Join(a, "scenario", schema.MetricsFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(w, "no metrics.yaml in the first run's scenario: no metrics to compare")
+		return nil
+	}
+	metrics, err := schema.DecodeMetrics(file, data)
+	if err != nil {
+		return err
+	}
+	var runs []summary.Run
+	for _, dir := range []string{a, b} {
+		r, _ := experiment.ReadRecord(dir)
+		if len(r.AppConfs) == 0 {
+			runs = append(runs, summary.Run{ID: dir, Dir: dir})
+		}
+		for _, c := range r.AppConfs {
+			runs = append(runs, summary.Run{ID: dir, Config: c, Dir: filepath.Join(dir, c)})
+		}
+	}
+	values, err := summary.Read(runs, metrics)
+	if err != nil {
+		return err
+	}
+	t := newTable(w)
+	t.Header("metric", "config", filepath.Base(a), filepath.Base(b), "change")
+	for _, m := range metrics {
+		confs := map[string][2]*float64{}
+		for _, v := range values {
+			if v.Metric != m.Name {
+				continue
+			}
+			pair := confs[v.Config]
+			mean := v.Mean
+			if v.Run == a {
+				pair[0] = &mean
+			} else {
+				pair[1] = &mean
+			}
+			confs[v.Config] = pair
+		}
+		for _, c := range slices.Sorted(maps.Keys(confs)) {
+			p := confs[c]
+			cell := func(f *float64) string {
+				if f == nil {
+					return "-"
+				}
+				return fmt.Sprintf("%.4g", *f)
+			}
+			change := "-"
+			if p[0] != nil && p[1] != nil && *p[0] != 0 {
+				change = fmt.Sprintf("%+.1f%%", 100*(*p[1]-*p[0])/math.Abs(*p[0]))
+			}
+			t.Append(m.Name+" ("+m.Unit+")", c, cell(p[0]), cell(p[1]), change)
+		}
+	}
+	return t.Render()
 }

@@ -51,6 +51,9 @@ func (r *Record) Took() time.Duration {
 	return 0
 }
 
+// ReadRecord reads the run.json of a run folder.
+func ReadRecord(dir string) (*Record, error) { return readRecord(dir) }
+
 func readRecord(dir string) (*Record, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
 	if err != nil {
