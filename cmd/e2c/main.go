@@ -55,7 +55,7 @@ and writes each run to its own result folder.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy(), newResults(), newReproduce(), newAgent())
+	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy(), newResults(), newReproduce(), newSweep(), newAgent())
 	return root
 }
 

@@ -159,10 +159,20 @@ func newScenarioCopy(runDir string) (string, error) {
 
 // SummaryRuns are the results folders of the given runs (all the
 // scenario's when none is named), one per run and app_conf.
+// The runs of a sweep's points are configurations of their own, named
+// after the point (and the app_conf: point/conf).
 func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
 	recs, err := Runs(scenario)
 	if err != nil {
 		return nil, err
+	}
+	points := map[*Record]string{}
+	for _, p := range sweepPoints(scenario) {
+		prs, _ := Runs(filepath.Join(scenario, SweepDir, p))
+		for _, r := range prs {
+			points[r] = p
+		}
+		recs = append(recs, prs...)
 	}
 	var out []summary.Run
 	for _, r := range recs {
@@ -170,11 +180,19 @@ func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
 		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return filepath.Base(n) == id }) {
 			continue
 		}
+		conf := func(c string) string {
+			if p := points[r]; p != "" && c != "" {
+				return p + "/" + c
+			} else if p != "" {
+				return p
+			}
+			return c
+		}
 		if len(r.AppConfs) == 0 {
-			out = append(out, summary.Run{ID: id, Dir: r.Dir()})
+			out = append(out, summary.Run{ID: id, Config: conf(""), Dir: r.Dir()})
 		}
 		for _, c := range r.AppConfs {
-			out = append(out, summary.Run{ID: id, Config: c, Dir: filepath.Join(r.Dir(), c)})
+			out = append(out, summary.Run{ID: id, Config: conf(c), Dir: filepath.Join(r.Dir(), c)})
 		}
 	}
 	if len(names) > 0 && len(out) == 0 {
