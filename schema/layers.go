@@ -71,6 +71,7 @@ type Monitoring struct {
 	AgentConf string
 	Options   string
 	IPv       int
+	Interval  int // seconds between samples, default 1
 }
 
 // Layer is a named, ordered list of services; its name is a host group.
@@ -112,7 +113,7 @@ var unsupportedTestbeds = []string{"iotlab", "chameleoncloud", "chameleonedge"}
 var (
 	environmentKeys = []string{"job_name", "walltime", "cluster"}
 	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers"}
-	monitoringKeys  = []string{"type", "provider", "cluster", "servers", "network", "agent_conf", "options", "ipv"}
+	monitoringKeys  = []string{"type", "provider", "cluster", "servers", "network", "agent_conf", "options", "ipv", "interval"}
 	g5kQueues       = []string{"default", "production", "besteffort", "testing"}
 	nameRE          = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -265,7 +266,7 @@ func (d *decoder) walltime(n *yaml.Node, what string) time.Duration {
 
 func (d *decoder) monitoring(n *yaml.Node) *Monitoring {
 	fs, node := d.fields(n, "monitoring", monitoringKeys)
-	m := &Monitoring{Node: node, Network: "shared", Options: "-m -c -n", IPv: 4}
+	m := &Monitoring{Node: node, Network: "shared", Options: "-m -c -n", IPv: 4, Interval: 1}
 	for _, f := range fs {
 		key := "monitoring." + f.key
 		switch f.key {
@@ -285,6 +286,8 @@ func (d *decoder) monitoring(n *yaml.Node) *Monitoring {
 			m.Options = d.str(f.v, key)
 		case "ipv":
 			m.IPv = d.integer(f.v, key, 4, 6)
+		case "interval":
+			m.Interval = d.integer(f.v, key, 1, 3600)
 		}
 	}
 	d.require(node, "monitoring", "type")

@@ -161,14 +161,6 @@ func TestFolderName(t *testing.T) {
 	}
 }
 
-func TestGoarch(t *testing.T) {
-	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "riscv64": "riscv64"} {
-		if got := goarch(in); got != want {
-			t.Errorf("goarch(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestReadyWriter(t *testing.T) {
 	w := &readyWriter{port: make(chan int, 1)}
 	for _, chunk := range []string{"noise\nrea", "dy 4", "321\n"} {

@@ -38,7 +38,6 @@ var (
 	echoes        = 20
 	echoInterval  = 20 * time.Millisecond
 	streamFor     = 2 * time.Second
-	agentPath     = ".cache/e2c/e2c-agent"
 	agentLifetime = 2 * time.Minute
 )
 
@@ -121,7 +120,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	ready := &readyWriter{port: make(chan int, 1)}
 	served := make(chan error, 1)
 	go func() {
-		_, err := dst.Run(sctx, transport.Command{Script: agentCommand("serve", "-for", agentLifetime.String()), Stdout: ready})
+		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand("serve", "-for", agentLifetime.String()), Stdout: ready})
 		served <- err
 	}()
 	var port int
@@ -137,7 +136,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	if stream > 0 {
 		args = append(args, "-stream", stream.String())
 	}
-	res, err := src.Run(ctx, transport.Command{Script: agentCommand(args...)})
+	res, err := src.Run(ctx, transport.Command{Script: probe.AgentCommand(args...)})
 	stop()
 	<-served
 	if err != nil {
@@ -150,12 +149,6 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	return &m, nil
 }
 
-// agentCommand is the agent's command line on a host. E2C_AGENT lets a test
-// binary, copied as the agent, know it is one.
-func agentCommand(args ...string) string {
-	return "E2C_AGENT=1 exec ./" + agentPath + " agent " + strings.Join(args, " ")
-}
-
 // agent copies the e2c binary for the host's architecture to it (once: an
 // identical copy is skipped) and returns the host's transport.
 func (n *Network) agent(ctx context.Context, host string) (transport.Runner, error) {
@@ -163,31 +156,15 @@ func (n *Network) agent(ctx context.Context, host string) (transport.Runner, err
 	if err != nil {
 		return nil, err
 	}
-	arch := goarch(n.pre[host].Arch)
+	arch := probe.GOARCH(n.pre[host].Arch)
 	local, err := n.o.Agent(arch)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.Put(ctx, local, agentPath, 0o755); err != nil {
+	if err := probe.Install(ctx, r, local); err != nil {
 		return nil, fmt.Errorf("copying the agent to %s: %w", host, err)
 	}
 	return r, nil
-}
-
-// goarch maps uname -m to Go's names.
-func goarch(machine string) string {
-	switch machine {
-	case "x86_64", "amd64":
-		return "amd64"
-	case "aarch64", "arm64":
-		return "arm64"
-	case "i386", "i686":
-		return "386"
-	}
-	if strings.HasPrefix(machine, "armv") {
-		return "arm"
-	}
-	return machine
 }
 
 // readyWriter catches the port in the agent's "ready <port>" line.

@@ -62,28 +62,16 @@ func parseFacts(out string) Facts {
 // not answer is recorded without facts; its tasks will say why.
 func (x *experiment) learnFacts(ctx context.Context) {
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
 	x.facts = map[string]Facts{}
-	for _, name := range slices.Sorted(maps.Keys(x.hosts)) {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r, err := x.connect(ctx, name)
-			if err != nil {
-				return
-			}
-			res, err := r.Run(ctx, transport.Command{Script: factsScript})
-			if err != nil {
-				return
-			}
+	x.eachHost(ctx, slices.Sorted(maps.Keys(x.hosts)), func(ctx context.Context, h string, r transport.Runner) error {
+		res, err := r.Run(ctx, transport.Command{Script: factsScript})
+		if err == nil {
 			mu.Lock()
-			x.facts[name] = parseFacts(res.Stdout)
+			x.facts[h] = parseFacts(res.Stdout)
 			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		}
+		return err
+	})
 }
 
 // writeInputs copies the scenario files as read and the artifacts manifest

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // localScenario is a small scenario on the local provider (no root).
@@ -76,5 +77,44 @@ func TestReproduce(t *testing.T) {
 	}
 	if _, err := Reproduce(context.Background(), t.TempDir(), ReproduceOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "is not a run folder") {
 		t.Errorf("not a run folder: %v", err)
+	}
+}
+
+// TestMonitoring samples the hosts with the monitoring role through two
+// app_confs, from the first launch to the last finalize, with e2c's own
+// sampler where dstat is missing.
+func TestMonitoring(t *testing.T) {
+	dir, artifacts := localScenario(t)
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte(`environment:
+  job_name: mon
+  local: {}
+monitoring: {type: dstat, interval: 1}
+layers:
+- name: edge
+  services: [{name: node, roles: [monitoring]}, {name: other}]
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow_env.yaml"), []byte("a: {x: 1}\nb: {x: 2}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: sleep 1}]\n"), 0o644)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, AppConfs: []string{"a", "b"},
+		Duration: time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	data := readFile(t, filepath.Join(runs[0], "monitoring-data", "edge-node-1-1.csv"))
+	lines := strings.Split(strings.TrimSpace(data), "\n")
+	// Two launches and waits of about 2 s each, sampled every second (or
+	// dstat's own header lines where it is installed).
+	if len(lines) < 4 || !strings.Contains(data, `"usr","sys","idl"`) {
+		t.Errorf("monitoring data (%d lines):\n%s", len(lines), data)
+	}
+	if _, err := os.Stat(filepath.Join(runs[0], "monitoring-data", "edge-other-1-1.csv")); err == nil {
+		t.Error("a host without the monitoring role was monitored")
+	}
+	rec, _ := readRecord(runs[0])
+	for _, s := range rec.Steps {
+		if s.Name == "monitoring" && s.Note != "monitoring 1 hosts every 1s" {
+			t.Errorf("monitoring step: %q", s.Note)
+		}
 	}
 }

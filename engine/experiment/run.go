@@ -100,6 +100,14 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 			errs = append(errs, fmt.Errorf("prepare: %w", err))
 		}
 	}
+	var mon *monitoring
+	if len(errs) == 0 && ctx.Err() == nil && x.sc.LayersServices.Monitoring != nil {
+		s := rec.begin("monitoring", "")
+		var note string
+		mon, note = x.startMonitoring(ctx, first, dir, out)
+		s.Note = note
+		rec.end(s, Succeeded, nil)
+	}
 	for _, conf := range confs(o.AppConfs) {
 		if len(errs) > 0 || ctx.Err() != nil {
 			break
@@ -131,6 +139,11 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		if err := phase(fctx, ex, p, "finalize", conf); err != nil {
 			errs = append(errs, fmt.Errorf("finalize%s: %w", confLabel(conf), err))
 		}
+	}
+	// Sampling went on through every app_conf; it ends after the last
+	// finalize, interrupted or not.
+	if err := x.stopMonitoring(context.WithoutCancel(ctx), mon, dir); err != nil {
+		errs = append(errs, err)
 	}
 	if len(x.st.Network) > 0 && !o.KeepNetwork {
 		// Removed even when interrupted: a shaped host misleads the next run.

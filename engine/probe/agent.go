@@ -8,8 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/signal"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/e2c-dev/e2c/engine/transport"
 )
 
 // Measurement is what `agent measure` prints, as one JSON object.
@@ -20,7 +26,8 @@ type Measurement struct {
 }
 
 // Main runs the agent's command line: `serve` (until -for has passed, or it
-// is killed) or `measure`. It is what `e2c agent` runs on the hosts.
+// is killed), `measure`, or `monitor`. It is what `e2c agent` runs on the
+// hosts.
 func Main(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("agent: expected serve or measure")
@@ -62,6 +69,64 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 		return json.NewEncoder(out).Encode(m)
+	case "monitor":
+		interval := fs.Duration("interval", time.Second, "between samples")
+		life := fs.Duration("for", 24*time.Hour, "stop after this long, whatever happens")
+		file := fs.String("out", "", "CSV file to write (default: standard output)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *interval <= 0 {
+			return errors.New("agent monitor: -interval must be positive")
+		}
+		ctx, cancel := context.WithTimeout(ctx, *life)
+		defer cancel()
+		// A TERM (e2c stopping it) ends the sampling cleanly.
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		w := out
+		if *file != "" {
+			f, err := os.Create(*file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		return Monitor(ctx, *interval, w)
 	}
-	return fmt.Errorf("agent: unknown command %q, expected serve or measure", args[0])
+	return fmt.Errorf("agent: unknown command %q, expected serve, measure or monitor", args[0])
+}
+
+// AgentPath is where e2c puts the agent on a host, relative to the login
+// directory.
+const AgentPath = ".cache/e2c/e2c-agent"
+
+// AgentCommand is the agent's command line on a host. E2C_AGENT lets a
+// test binary, copied as the agent, know it is one.
+func AgentCommand(args ...string) string {
+	return "E2C_AGENT=1 exec ./" + AgentPath + " agent " + strings.Join(args, " ")
+}
+
+// Install copies the local e2c binary to the host as the agent; an
+// identical copy already there is kept.
+func Install(ctx context.Context, r transport.Runner, local string) error {
+	_, err := r.Put(ctx, local, AgentPath, 0o755)
+	return err
+}
+
+// GOARCH maps a host's uname -m to Go's name of its architecture.
+func GOARCH(machine string) string {
+	switch machine {
+	case "x86_64", "amd64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "i386", "i686":
+		return "386"
+	}
+	if strings.HasPrefix(machine, "armv") {
+		return "arm"
+	}
+	return machine
 }

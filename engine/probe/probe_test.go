@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,6 +86,49 @@ func TestMainMeasure(t *testing.T) {
 	for _, bad := range [][]string{{}, {"fly"}, {"measure", "-port", "1"}} {
 		if err := Main(context.Background(), bad, &out); err == nil {
 			t.Errorf("Main(%q): no error", bad)
+		}
+	}
+}
+
+// Monitor reads this machine's /proc: each line has every column, CPU
+// shares adding up to 100 and memory within the machine's.
+func TestMonitor(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Monitor(ctx, 100*time.Millisecond, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[0] != MonitorHeader || len(lines) < 3 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	cols := len(strings.Split(MonitorHeader, ","))
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) != cols {
+			t.Fatalf("%d columns in %q, want %d", len(f), l, cols)
+		}
+		var cpu float64
+		for _, v := range f[1:6] {
+			x, _ := strconv.ParseFloat(v, 64)
+			cpu += x
+		}
+		epoch, _ := strconv.ParseFloat(f[0], 64)
+		used, _ := strconv.ParseFloat(f[6], 64)
+		if (cpu < 99 || cpu > 101) && cpu != 0 || time.Since(time.Unix(int64(epoch), 0)) > time.Minute || used <= 0 {
+			t.Errorf("sample %q: cpu %.1f%%, epoch %v, used %v", l, cpu, epoch, used)
+		}
+	}
+}
+
+func TestGOARCH(t *testing.T) {
+	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "riscv64": "riscv64"} {
+		if got := GOARCH(in); got != want {
+			t.Errorf("GOARCH(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,0 +1,143 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/probe"
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/results"
+)
+
+// monitoring samples the hosts with the monitoring role (monitoring:
+// {type: dstat}) from the first launch of a run to its last finalize, across
+// every app_conf, into monitoring-data/<host>.csv: with dstat where the
+// host has it, else with e2c's own sampler of /proc (the agent).
+type monitoring struct {
+	hosts  []string
+	remote string // the CSV on the hosts, relative to the login folder
+	tool   map[string]string
+}
+
+func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (*monitoring, string) {
+	m := x.sc.LayersServices.Monitoring
+	if m == nil {
+		return nil, ""
+	}
+	mon := &monitoring{remote: ".cache/e2c/monitor-" + filepath.Base(dir) + ".csv", tool: map[string]string{}}
+	for _, h := range p.Hosts {
+		if slices.Contains(h.Groups, "monitoring") {
+			mon.hosts = append(mon.hosts, h.Name)
+		}
+	}
+	if len(mon.hosts) == 0 {
+		return nil, "monitoring: no host has the monitoring role"
+	}
+	var mu sync.Mutex
+	errs := x.eachHost(ctx, mon.hosts, func(ctx context.Context, h string, r transport.Runner) error {
+		tool, err := x.startSampler(ctx, h, r, mon.remote, m.Interval)
+		if err == nil {
+			mu.Lock()
+			mon.tool[h] = tool
+			mu.Unlock()
+		}
+		return err
+	})
+	var failed []string
+	for _, h := range slices.Sorted(maps.Keys(errs)) {
+		failed = append(failed, fmt.Sprintf("%s (%v)", h, errs[h]))
+	}
+	note := fmt.Sprintf("monitoring %d hosts every %ds", len(mon.tool), m.Interval)
+	if len(failed) > 0 {
+		note += "; not started on " + strings.Join(failed, ", ")
+		fmt.Fprintf(out, "monitoring: warning: not started on %s\n", strings.Join(failed, ", "))
+	}
+	return mon, note
+}
+
+// startSampler starts dstat, or the agent, detached from the session.
+func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, remote string, interval int) (string, error) {
+	res, err := r.Run(ctx, transport.Command{Script: "command -v dstat >/dev/null 2>&1 && echo dstat || echo e2c"})
+	if err != nil {
+		return "", err
+	}
+	tool := strings.TrimSpace(res.Stdout)
+	cmd := fmt.Sprintf("exec dstat --epoch --cpu --mem --net --disk --output %s %d", remote, interval)
+	if tool != "dstat" {
+		local, err := x.o.agent()(probe.GOARCH(x.facts[host].Arch))
+		if err == nil {
+			err = probe.Install(ctx, r, local)
+		}
+		if err != nil {
+			return "", err
+		}
+		cmd = probe.AgentCommand("monitor", "-interval", fmt.Sprintf("%ds", interval), "-out", remote)
+	}
+	// Detached from the session, so that it outlives this command.
+	script := fmt.Sprintf(`mkdir -p .cache/e2c && rm -f %[1]s
+S=; command -v setsid >/dev/null 2>&1 && S=setsid
+$S nohup sh -c '%[2]s' </dev/null >/dev/null 2>&1 &
+echo $! > %[1]s.pid
+`, remote, cmd)
+	_, err = r.Run(ctx, transport.Command{Script: script})
+	return tool, err
+}
+
+// stop ends the samplers and fetches their files; a host whose file cannot
+// be fetched is named, the others' files are kept.
+func (x *experiment) stopMonitoring(ctx context.Context, mon *monitoring, dir string) error {
+	if mon == nil {
+		return nil
+	}
+	errs := x.eachHost(ctx, slices.Sorted(maps.Keys(mon.tool)), func(ctx context.Context, h string, r transport.Runner) error {
+		// TERM, then a moment for the last line to be written.
+		r.Run(ctx, transport.Command{Script: fmt.Sprintf("kill -TERM $(cat %[1]s.pid) 2>/dev/null; sleep 0.3; rm -f %[1]s.pid", mon.remote)})
+		local, err := results.Path(dir, "monitoring-data/"+h+".csv")
+		if err == nil {
+			err = r.Get(ctx, mon.remote, local)
+		}
+		return err
+	})
+	if len(errs) > 0 {
+		var lines []string
+		for _, h := range slices.Sorted(maps.Keys(errs)) {
+			lines = append(lines, fmt.Sprintf("%s: %v", h, errs[h]))
+		}
+		return fmt.Errorf("monitoring data not fetched from %s", strings.Join(lines, "; "))
+	}
+	return nil
+}
+
+// eachHost runs f on hosts in parallel (at most 32 at once) and returns
+// the error of each host that had one.
+func (x *experiment) eachHost(ctx context.Context, hosts []string, f func(context.Context, string, transport.Runner) error) map[string]error {
+	sem := make(chan struct{}, 32)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := map[string]error{}
+	for _, h := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r, err := x.connect(ctx, h)
+			if err == nil {
+				err = f(ctx, h, r)
+			}
+			if err != nil {
+				mu.Lock()
+				errs[h] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,165 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MonitorHeader is the CSV header of Monitor: dstat's column names for
+// --epoch --cpu --mem --net --disk, so that tools reading dstat's output
+// read this one. CPU in percent, memory in bytes, network and disk in
+// bytes per second.
+const MonitorHeader = `"epoch","usr","sys","idl","wai","stl","used","free","buff","cach","recv","send","read","writ"`
+
+// Monitor samples the machine from /proc every interval and writes one CSV
+// line per sample until ctx ends: what dstat would, where dstat is not
+// installed (a bare Raspberry Pi image).
+func Monitor(ctx context.Context, interval time.Duration, w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, MonitorHeader)
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	prev, err := sample()
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cur, err := sample()
+		if err != nil {
+			return err
+		}
+		secs := cur.at.Sub(prev.at).Seconds()
+		cpu := cur.cpu.sub(prev.cpu)
+		total := cpu.total()
+		pct := func(v uint64) string {
+			if total == 0 {
+				return "0"
+			}
+			return strconv.FormatFloat(100*float64(v)/float64(total), 'f', 3, 64)
+		}
+		rate := func(now, before uint64) string {
+			return strconv.FormatFloat(float64(now-before)/secs, 'f', 1, 64)
+		}
+		fmt.Fprintf(bw, "%.3f,%s,%s,%s,%s,%s,%d,%d,%d,%d,%s,%s,%s,%s\n",
+			float64(cur.at.UnixNano())/1e9, pct(cpu.user+cpu.nice), pct(cpu.system+cpu.irq+cpu.softirq), pct(cpu.idle), pct(cpu.iowait), pct(cpu.steal),
+			cur.mem.used(), cur.mem.free, cur.mem.buffers, cur.mem.cached,
+			rate(cur.rx, prev.rx), rate(cur.tx, prev.tx), rate(cur.read, prev.read), rate(cur.write, prev.write))
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		prev = cur
+	}
+}
+
+type cpuTimes struct{ user, nice, system, idle, iowait, irq, softirq, steal uint64 }
+
+func (a cpuTimes) sub(b cpuTimes) cpuTimes {
+	return cpuTimes{a.user - b.user, a.nice - b.nice, a.system - b.system, a.idle - b.idle, a.iowait - b.iowait,
+		a.irq - b.irq, a.softirq - b.softirq, a.steal - b.steal}
+}
+
+func (a cpuTimes) total() uint64 {
+	return a.user + a.nice + a.system + a.idle + a.iowait + a.irq + a.softirq + a.steal
+}
+
+type memInfo struct{ total, free, buffers, cached uint64 } // bytes
+
+// used is dstat's: what is neither free nor buffers nor page cache.
+func (m memInfo) used() uint64 {
+	if u := m.free + m.buffers + m.cached; u < m.total {
+		return m.total - u
+	}
+	return 0
+}
+
+type snapshot struct {
+	at                  time.Time
+	cpu                 cpuTimes
+	mem                 memInfo
+	rx, tx, read, write uint64 // bytes since boot
+}
+
+func sample() (snapshot, error) {
+	s := snapshot{at: time.Now()}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s, err
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return s, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	v := make([]uint64, 8)
+	for i := range v {
+		v[i], _ = strconv.ParseUint(f[i+1], 10, 64)
+	}
+	s.cpu = cpuTimes{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+	mem, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return s, err
+	}
+	for _, l := range strings.Split(string(mem), "\n") {
+		k, rest, _ := strings.Cut(l, ":")
+		kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		switch k {
+		case "MemTotal":
+			s.mem.total = kb * 1024
+		case "MemFree":
+			s.mem.free = kb * 1024
+		case "Buffers":
+			s.mem.buffers = kb * 1024
+		case "Cached":
+			s.mem.cached = kb * 1024
+		}
+	}
+	if net, err := os.ReadFile("/proc/net/dev"); err == nil {
+		for _, l := range strings.Split(string(net), "\n") {
+			name, rest, ok := strings.Cut(l, ":")
+			f := strings.Fields(rest)
+			if !ok || strings.TrimSpace(name) == "lo" || len(f) < 9 {
+				continue
+			}
+			rx, _ := strconv.ParseUint(f[0], 10, 64)
+			tx, _ := strconv.ParseUint(f[8], 10, 64)
+			s.rx, s.tx = s.rx+rx, s.tx+tx
+		}
+	}
+	if disks, err := os.ReadFile("/proc/diskstats"); err == nil {
+		for _, l := range strings.Split(string(disks), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 10 || !wholeDisk(f[2]) {
+				continue
+			}
+			r, _ := strconv.ParseUint(f[5], 10, 64)
+			w, _ := strconv.ParseUint(f[9], 10, 64)
+			s.read, s.write = s.read+r*512, s.write+w*512 // sectors of 512 bytes, whatever the disk's
+		}
+	}
+	return s, nil
+}
+
+// wholeDisk keeps disks and leaves out their partitions (counted twice
+// otherwise) and loop and RAM devices.
+func wholeDisk(name string) bool {
+	if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") || strings.HasPrefix(name, "zram") {
+		return false
+	}
+	_, err := os.Stat(filepath.Join("/sys/block", name))
+	return err == nil
+}
