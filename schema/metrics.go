@@ -18,12 +18,15 @@ type Metric struct {
 	Name   string
 	Files  string // glob, such as experiment-results/sink/latency.csv or experiment-results/producers/*/sent.csv
 	Column string // CSV: the header of the column holding the values
-	Regex  *regexp.Regexp
-	Lines  bool // one number per line
-	Unit   string
+	// TimeColumn, for CSV, holds each value's time in seconds (such as a
+	// Unix time): the x of plots over time, else the value's position.
+	TimeColumn string
+	Regex      *regexp.Regexp
+	Lines      bool // one number per line
+	Unit       string
 }
 
-var metricKeys = []string{"name", "files", "csv_column", "regex", "lines", "unit"}
+var metricKeys = []string{"name", "files", "csv_column", "time_column", "regex", "lines", "unit"}
 
 // DecodeMetrics reads metrics.yaml: a list under "metrics:", each entry with
 // exactly one way of reading: csv_column, regex (whose first group, or
@@ -74,6 +77,8 @@ func (d *decoder) metric(n *yaml.Node) Metric {
 			if _, err := path.Match(m.Files, ""); err != nil || path.IsAbs(m.Files) || m.Files == ".." || len(m.Files) > 2 && m.Files[:3] == "../" {
 				d.errorf(f.v, "%s: %q is not a glob inside the run folder (such as experiment-results/sink/*.csv)", key, m.Files)
 			}
+		case "time_column":
+			m.TimeColumn = d.str(f.v, key)
 		case "csv_column":
 			m.Column = d.str(f.v, key)
 			ways++
@@ -95,6 +100,9 @@ func (d *decoder) metric(n *yaml.Node) Metric {
 		}
 	}
 	d.require(node, "metric", "name", "files")
+	if m.TimeColumn != "" && m.Column == "" {
+		d.errs.At(node.Pos, "metric %q: time_column needs csv_column", m.Name)
+	}
 	if ways != 1 && len(fs) > 0 {
 		d.errs.At(node.Pos, "metric %q: expected exactly one of csv_column, regex or lines: true", m.Name)
 	}

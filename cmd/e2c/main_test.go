@@ -229,7 +229,7 @@ func TestResultsAndReproduce(t *testing.T) {
 		t.Fatalf("results: %v\n%s", err, out)
 	}
 	out, err = run(t, "results", "summarize", dir)
-	if err != nil || !strings.Contains(out, "│ v (u)  │ -      │ 2 │ 1.5  │ 1.5    │ 0.7071 │ 1   │ 2   │ [-4.853, 7.853] │") {
+	if err != nil || !strings.Contains(out, "│ v (u)  │ -      │ 2 │ 1.5  │ 1.5    │ 0.7071 │ 1   │ 2   │ [-4.853, 7.853] │") || !strings.Contains(out, "and 4 figures") {
 		t.Errorf("summarize: %v\n%s", err, out)
 	}
 	if csvs, _ := filepath.Glob(filepath.Join(dir, "summaries", "*", "summary.csv")); len(csvs) != 1 {

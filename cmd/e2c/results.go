@@ -16,6 +16,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/results/plot"
 	"github.com/e2c-dev/e2c/results/summary"
 	"github.com/e2c-dev/e2c/schema"
 	"github.com/spf13/cobra"
@@ -132,8 +133,9 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 			}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d runs; wrote %s/{summary.csv,summary.json}\n", len(runs), out)
-			return nil
+			figures, err := figures(out, runs, metrics, stats)
+			fmt.Fprintf(cmd.OutOrStdout(), "%d runs; wrote %s/{summary.csv,summary.json} and %d figures\n", len(runs), out, len(figures))
+			return err
 		},
 	}
 }
@@ -332,4 +334,45 @@ func compareMetrics(w io.Writer, a, b string) error {
 		}
 	}
 	return t.Render()
+}
+
+// maxLines bounds the runs drawn in one plot over time: past a dozen lines
+// nobody can tell them apart.
+const maxLines = 12
+
+// figures draws, next to the summary, each metric per configuration and
+// over time (one line per run, the first maxLines runs).
+func figures(dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
+	var out []string
+	for _, m := range metrics {
+		files, err := plot.PerConfig(stats, m.Name, dir, m.Name+"-per-config")
+		if err != nil {
+			continue // a metric no run has
+		}
+		out = append(out, files...)
+		series := map[string][]summary.Point{}
+		for _, r := range runs[:min(len(runs), maxLines)] {
+			label := r.ID
+			if r.Config != "" {
+				label += " " + r.Config
+			}
+			pts, err := summary.Series(r.Dir, m, 2000)
+			if err != nil {
+				return out, err
+			}
+			if len(pts) > 0 {
+				series[label] = pts
+			}
+		}
+		xLabel := "value number"
+		if m.TimeColumn != "" {
+			xLabel = "seconds since the first value"
+		}
+		files, err = plot.OverTime(series, m.Name, m.Unit, xLabel, dir, m.Name+"-over-time")
+		if err != nil {
+			return out, err
+		}
+		out = append(out, files...)
+	}
+	return out, nil
 }

@@ -122,47 +122,66 @@ func Read(runs []Run, metrics []schema.Metric) ([]Value, error) {
 
 // readMetric streams the files of m in dir: how many values, and their sum.
 func readMetric(dir string, m schema.Metric, buf []byte) (int, float64, error) {
-	files, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(m.Files)))
-	if err != nil {
-		return 0, 0, err
-	}
 	n, sum := 0, 0.0
-	for _, f := range files {
-		k, s, err := readFile(f, m, buf)
-		if err != nil {
-			return 0, 0, err
-		}
-		n, sum = n+k, sum+s
-	}
-	return n, sum, nil
+	err := eachValue(dir, m, buf, func(_, v float64) { n, sum = n+1, sum+v })
+	return n, sum, err
 }
 
-func readFile(name string, m schema.Metric, buf []byte) (int, float64, error) {
+// eachValue calls f with every value of m in dir's files, in file order,
+// and its x: the time column's value, or the value's position.
+func eachValue(dir string, m schema.Metric, buf []byte, f func(x, y float64)) error {
+	files, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(m.Files)))
+	if err != nil {
+		return err
+	}
+	pos := 0
+	for _, name := range files {
+		if err := readFile(name, m, buf, func(x, y float64, hasX bool) {
+			if !hasX {
+				x = float64(pos)
+			}
+			pos++
+			f(x, y)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readFile(name string, m schema.Metric, buf []byte, emit func(x, y float64, hasX bool)) error {
 	f, err := os.Open(name)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(buf, 16<<20)
-	col := -1
-	n, sum := 0, 0.0
+	col, tcol := -1, -1
 	for line := 1; sc.Scan(); line++ {
 		text := sc.Bytes()
-		var field []byte
+		var field, tfield []byte
 		switch {
 		case m.Column != "":
 			if col < 0 {
 				header, err := csv.NewReader(bytes.NewReader(text)).Read()
 				if err != nil && err != io.EOF {
-					return 0, 0, fmt.Errorf("%s:1: %v", name, err)
+					return fmt.Errorf("%s:1: %v", name, err)
 				}
 				if col = slices.Index(header, m.Column); col < 0 {
-					return 0, 0, fmt.Errorf("%s:1: no column %q (columns: %s)", name, m.Column, strings.Join(header, ", "))
+					return fmt.Errorf("%s:1: no column %q (columns: %s)", name, m.Column, strings.Join(header, ", "))
+				}
+				if m.TimeColumn != "" {
+					if tcol = slices.Index(header, m.TimeColumn); tcol < 0 {
+						return fmt.Errorf("%s:1: no time column %q (columns: %s)", name, m.TimeColumn, strings.Join(header, ", "))
+					}
 				}
 				continue
 			}
 			field = nthField(text, col)
+			if tcol >= 0 {
+				tfield = bytes.TrimSpace(nthField(text, tcol))
+			}
 		case m.Regex != nil:
 			sub := m.Regex.FindSubmatch(text)
 			if sub == nil {
@@ -179,17 +198,52 @@ func readFile(name string, m schema.Metric, buf []byte) (int, float64, error) {
 		if len(field) == 0 {
 			continue
 		}
-		// The string shares the line's bytes (no copy per value, which is
-		// most of the time on large files); ParseFloat's error, which would
-		// keep it, is dropped.
-		v, err := strconv.ParseFloat(unsafe.String(&field[0], len(field)), 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s:%d: %q is not a number", name, line, field)
+		v, ok := number(field)
+		if !ok {
+			return fmt.Errorf("%s:%d: %q is not a number", name, line, field)
 		}
-		n++
-		sum += v
+		x, hasX := 0.0, len(tfield) > 0
+		if hasX {
+			if x, ok = number(tfield); !ok {
+				return fmt.Errorf("%s:%d: time %q is not a number", name, line, tfield)
+			}
+		}
+		emit(x, v, hasX)
 	}
-	return n, sum, sc.Err()
+	return sc.Err()
+}
+
+// number parses b without copying it (most of the time on large files is
+// here); ParseFloat's error, which would keep the string, is dropped.
+func number(b []byte) (float64, bool) {
+	v, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+	return v, err == nil
+}
+
+// Point is one value of a series: x is seconds from the first value's
+// time (the time column), or the value's position.
+type Point struct{ X, Y float64 }
+
+// Series reads one run's values of m, for a plot over time, keeping at
+// most max evenly spaced points.
+func Series(dir string, m schema.Metric, max int) ([]Point, error) {
+	var pts []Point
+	err := eachValue(dir, m, make([]byte, 256<<10), func(x, y float64) { pts = append(pts, Point{x, y}) })
+	if err != nil || len(pts) == 0 {
+		return nil, err
+	}
+	x0 := pts[0].X
+	if step := (len(pts) + max - 1) / max; step > 1 {
+		kept := pts[:0]
+		for i := 0; i < len(pts); i += step {
+			kept = append(kept, pts[i])
+		}
+		pts = kept
+	}
+	for i := range pts {
+		pts[i].X -= x0
+	}
+	return pts, nil
 }
 
 // nthField is the i-th comma-separated field of a line, nil when missing.

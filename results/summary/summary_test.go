@@ -149,3 +149,26 @@ func BenchmarkSummarize1000Runs(b *testing.B) {
 	b.ReportMetric(float64(after.Sys)/1e6, "MB-sys")
 	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/summary")
 }
+
+func TestSeries(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("unix_second,records\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "%d,%d\n", 1000+i, 10*i)
+	}
+	write(t, dir, "t.csv", b.String())
+	m := schema.Metric{Name: "tput", Files: "t.csv", Column: "records", TimeColumn: "unix_second"}
+	pts, err := Series(dir, m, 4)
+	// 10 values kept one in three: seconds 0, 3, 6, 9 from the first.
+	want := []Point{{0, 0}, {3, 30}, {6, 60}, {9, 90}}
+	if err != nil || fmt.Sprint(pts) != fmt.Sprint(want) {
+		t.Errorf("got %v, %v; want %v", pts, err, want)
+	}
+	m.Column, m.TimeColumn, m.Lines = "", "", true
+	write(t, dir, "n.txt", "5\n6\n")
+	m.Files = "n.txt"
+	if pts, _ := Series(dir, m, 10); fmt.Sprint(pts) != "[{0 5} {1 6}]" {
+		t.Errorf("positions: %v", pts)
+	}
+}
