@@ -32,7 +32,7 @@ func newResults() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs, err := experiment.Runs(dir)
+			runs, points, err := experiment.AllRuns(dir)
 			if err != nil {
 				return err
 			}
@@ -41,8 +41,8 @@ func newResults() *cobra.Command {
 				return nil
 			}
 			t := newTable(cmd.OutOrStdout())
-			t.Header("run", "status", "repeat", "app_conf", "duration", "hosts", "e2c")
-			for _, r := range runs {
+			t.Header("run", "status", "repeat", "app_conf", "sweep point", "duration", "hosts", "e2c")
+			for i, r := range runs {
 				took := "-"
 				if d := r.Took(); d > 0 {
 					took = d.Round(time.Second).String()
@@ -52,7 +52,7 @@ func newResults() *cobra.Command {
 					status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
 				}
 				if err := t.Append(filepath.Base(r.Dir()), status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
-					strings.Join(r.AppConfs, ","), took, strconv.Itoa(len(r.Hosts)), r.E2C); err != nil {
+					strings.Join(r.AppConfs, ","), points[i], took, strconv.Itoa(len(r.Hosts)), r.E2C); err != nil {
 					return err
 				}
 			}

@@ -40,6 +40,23 @@ func Runs(scenario string) ([]*Record, error) {
 	return out, nil
 }
 
+// AllRuns are the runs of a scenario and of its sweep's points, each with
+// its point ("" for the scenario's own runs).
+func AllRuns(scenario string) (runs []*Record, points []string, err error) {
+	runs, err = Runs(scenario)
+	if err != nil {
+		return nil, nil, err
+	}
+	points = make([]string, len(runs))
+	for _, p := range sweepPoints(scenario) {
+		prs, _ := Runs(filepath.Join(scenario, SweepDir, p))
+		for _, r := range prs {
+			runs, points = append(runs, r), append(points, p)
+		}
+	}
+	return runs, points, nil
+}
+
 // Dir is the run folder of a record read back.
 func (r *Record) Dir() string { return r.dir }
 
@@ -162,26 +179,18 @@ func newScenarioCopy(runDir string) (string, error) {
 // The runs of a sweep's points are configurations of their own, named
 // after the point (and the app_conf: point/conf).
 func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
-	recs, err := Runs(scenario)
+	recs, points, err := AllRuns(scenario)
 	if err != nil {
 		return nil, err
 	}
-	points := map[*Record]string{}
-	for _, p := range sweepPoints(scenario) {
-		prs, _ := Runs(filepath.Join(scenario, SweepDir, p))
-		for _, r := range prs {
-			points[r] = p
-		}
-		recs = append(recs, prs...)
-	}
 	var out []summary.Run
-	for _, r := range recs {
+	for i, r := range recs {
 		id := filepath.Base(r.Dir())
 		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return filepath.Base(n) == id }) {
 			continue
 		}
 		conf := func(c string) string {
-			if p := points[r]; p != "" && c != "" {
+			if p := points[i]; p != "" && c != "" {
 				return p + "/" + c
 			} else if p != "" {
 				return p
