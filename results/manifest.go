@@ -38,7 +38,7 @@ func HashTree(dir string) ([]Sum, error) {
 		if err != nil || !st.Mode().IsRegular() {
 			return err // special files and dangling links are not artifacts
 		}
-		sum, err := hashFile(path)
+		sum, err := FileSHA256(path)
 		if err != nil {
 			return err
 		}
@@ -50,7 +50,8 @@ func HashTree(dir string) ([]Sum, error) {
 	return out, err
 }
 
-func hashFile(path string) (string, error) {
+// FileSHA256 is the hex SHA-256 of a file.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

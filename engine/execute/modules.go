@@ -2,11 +2,8 @@ package execute
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -241,24 +238,11 @@ func (e *Executor) fetch(ctx context.Context, r transport.Runner, host string, a
 			return nil, fmt.Errorf("fetch %s: checksum on the host: %w", src, err)
 		}
 		remote, _, _ := strings.Cut(res.Stdout, " ")
-		if sum, err := fileSum(local); err != nil || sum != remote {
+		if sum, err := results.FileSHA256(local); err != nil || sum != remote {
 			return nil, fmt.Errorf("fetch %s: checksum differs after transfer (host %s, local %s)", src, remote, sum)
 		}
 	}
 	return map[string]any{"changed": true, "dest": local}, nil
-}
-
-func fileSum(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // template renders a controller file with the task's variables and puts
