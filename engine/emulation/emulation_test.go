@@ -198,3 +198,22 @@ func BenchmarkApply64(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(p.Constraints)), "constraints")
 }
+
+func TestCheckSummary(t *testing.T) {
+	ok := true
+	c := &Check{Pos: "network.yaml:2:3", Src: "fog", Dst: "edge", Pair: [2]string{"f1", "e1"}, RTT: 40.5, ExpectedRTT: 40, RTTTolerance: 4, RTTOK: true,
+		Throughput: 9.6e6, ExpectedThroughput: 10e6, ThroughputOK: &ok, Loss: 0, ExpectedLoss: 0}
+	want := "network.yaml:2:3 fog -> edge (asymmetric), f1 -> e1: rtt 40.50 ms (expected 40.00 ± 4.00) within tolerance; throughput 9.60 Mbit/s (expected 10.00 Mbit/s ± 15%) within tolerance; loss 0.0% (expected 0.0%, informative)"
+	if got := c.Summary(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// With loss, one TCP stream's throughput is no check of the rate.
+	c.ThroughputOK, c.ExpectedLoss = nil, 5
+	if got := c.Summary(); !strings.Contains(got, "throughput 9.60 Mbit/s (rate 10.00 Mbit/s; informative: TCP backs off at each loss)") {
+		t.Errorf("lossy link: %q", got)
+	}
+	c.Error = "all 20 echoes lost"
+	if got := c.Summary(); got != "network.yaml:2:3 fog -> edge (asymmetric): not measured: all 20 echoes lost" {
+		t.Errorf("not measured: %q", got)
+	}
+}

