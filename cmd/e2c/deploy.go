@@ -43,11 +43,7 @@ written to a new run folder as plan.json, layers_services-validate.yaml and
 workflow-validate.out (every task rendered for every host and phase).`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
-			if err != nil {
-				return err
-			}
-			artifacts, err := dirArg(args, 1, "E2C_ARTIFACTS_DIR")
+			scenario, artifacts, err := scenarioAndArtifacts(args)
 			if err != nil {
 				return err
 			}

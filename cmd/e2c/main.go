@@ -80,3 +80,13 @@ func dirArg(args []string, i int, env string) (string, error) {
 	}
 	return "", fmt.Errorf("missing argument %d (or set %s)", i+1, env)
 }
+
+// scenarioAndArtifacts reads SCENARIO_DIR and ARTIFACTS_DIR, the first two
+// arguments of the commands that run an experiment.
+func scenarioAndArtifacts(args []string) (scenario, artifacts string, err error) {
+	if scenario, err = dirArg(args, 0, "E2C_SCENARIO_DIR"); err != nil {
+		return "", "", err
+	}
+	artifacts, err = dirArg(args, 1, "E2C_ARTIFACTS_DIR")
+	return scenario, artifacts, err
+}

@@ -15,11 +15,7 @@ func newLayersServices() *cobra.Command {
 		Short: "Step 1: reserve the hosts and open a new run folder",
 		Args:  cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
-			if err != nil {
-				return err
-			}
-			artifacts, err := dirArg(args, 1, "E2C_ARTIFACTS_DIR")
+			scenario, artifacts, err := scenarioAndArtifacts(args)
 			if err != nil {
 				return err
 			}

@@ -37,11 +37,7 @@ and the points that succeeded are skipped; failed or interrupted ones run
 again. e2c results summarize SCENARIO_DIR compares the points.`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
-			if err != nil {
-				return err
-			}
-			artifacts, err := dirArg(args, 1, "E2C_ARTIFACTS_DIR")
+			scenario, artifacts, err := scenarioAndArtifacts(args)
 			if err != nil {
 				return err
 			}
