@@ -3,6 +3,7 @@
 package results
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,4 +84,14 @@ func WriteFile(dir, rel string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// WriteJSON writes v as indented JSON to the file rel inside dir, complete
+// or not at all.
+func WriteJSON(dir, rel string, v any) error {
+	return WriteFile(dir, rel, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -126,11 +125,7 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 			if err := results.WriteFile(out, "summary.csv", func(w io.Writer) error { return summary.WriteCSV(w, stats) }); err != nil {
 				return err
 			}
-			if err := results.WriteFile(out, "summary.json", func(w io.Writer) error {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(stats)
-			}); err != nil {
+			if err := results.WriteJSON(out, "summary.json", stats); err != nil {
 				return err
 			}
 			figures, err := figures(out, runs, metrics, stats)

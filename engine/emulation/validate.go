@@ -279,11 +279,11 @@ func (n *Network) Validate(ctx context.Context, dir string, base Baseline) ([]*C
 	if err != nil {
 		return nil, err
 	}
-	if err := results.WriteFile(dir, "network-validate/plan.json", func(w io.Writer) error { return writeJSON(w, n.Rules) }); err != nil {
+	if err := results.WriteJSON(dir, "network-validate/plan.json", n.Rules); err != nil {
 		return nil, err
 	}
 	// What each host is: kernel, tc, modules; for whoever reads the numbers.
-	if err := results.WriteFile(dir, "network-validate/hosts.json", func(w io.Writer) error { return writeJSON(w, n.pre) }); err != nil {
+	if err := results.WriteJSON(dir, "network-validate/hosts.json", n.pre); err != nil {
 		return nil, err
 	}
 	for h, d := range dumps {
@@ -311,7 +311,7 @@ func (n *Network) Validate(ctx context.Context, dir string, base Baseline) ([]*C
 		}
 		if pr, ok := pairs[i]; ok {
 			n.check(ctx, c, pr, base[i])
-			if err := results.WriteFile(dir, folder+pr.src+"-"+pr.dst+".json", func(w io.Writer) error { return writeJSON(w, c) }); err != nil {
+			if err := results.WriteJSON(dir, folder+pr.src+"-"+pr.dst+".json", c); err != nil {
 				return nil, err
 			}
 		} else {
@@ -321,7 +321,7 @@ func (n *Network) Validate(ctx context.Context, dir string, base Baseline) ([]*C
 			return nil, err
 		}
 	}
-	if err := results.WriteFile(dir, "network-validate/summary.json", func(w io.Writer) error { return writeJSON(w, checks) }); err != nil {
+	if err := results.WriteJSON(dir, "network-validate/summary.json", checks); err != nil {
 		return nil, err
 	}
 	n.table(checks)
@@ -417,12 +417,6 @@ func folderName(src, dst string, sym bool, seen map[string]int) string {
 		name += "-" + strconv.Itoa(k)
 	}
 	return name
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func writeString(s string) func(io.Writer) error {

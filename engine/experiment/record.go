@@ -1,8 +1,6 @@
 package experiment
 
 import (
-	"encoding/json"
-	"io"
 	"sync"
 	"time"
 
@@ -65,11 +63,7 @@ type HostRecord struct {
 }
 
 func (r *Record) save() error {
-	return results.WriteFile(r.dir, "run.json", func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	})
+	return results.WriteJSON(r.dir, "run.json", r)
 }
 
 // begin starts a step and saves the record.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,9 +81,5 @@ func LoadState(scenario string) (*State, error) {
 
 // Save writes the state atomically: a crash leaves the old or the new one.
 func (st *State) Save(scenario string) error {
-	return results.WriteFile(stateDir(scenario), "state.json", func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	})
+	return results.WriteJSON(stateDir(scenario), "state.json", st)
 }

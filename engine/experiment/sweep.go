@@ -112,11 +112,7 @@ func readPoint(dir string) (pointState, error) {
 }
 
 func writePoint(dir string, st pointState) error {
-	return results.WriteFile(dir, "point.json", func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	})
+	return results.WriteJSON(dir, "point.json", st)
 }
 
 // sweepPoints lists the point folders of a scenario's sweep.
