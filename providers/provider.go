@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 // Host is a reserved machine: what the plan needs to know of it and how to
@@ -32,9 +34,11 @@ type Host struct {
 
 // Request is what one testbed is asked for.
 type Request struct {
-	Experiment string          // names what the provider creates (the scenario's job_name)
+	// Experiment names what the provider creates: the scenario's job_name,
+	// or a name derived from the scenario that no other scenario shares.
+	Experiment string
 	StateDir   string          // a folder the provider may keep files in for the experiment's life
-	Settings   map[string]any  // the testbed's block of layers_services.yaml
+	Settings   *schema.Testbed // the testbed's block of layers_services.yaml (read it with Decode); nil when none was written
 	Instances  []plan.Instance // each needs Service.Quantity machines
 	// Walltime and Cluster are the environment's shared values; the
 	// testbed's block may override them.
@@ -42,6 +46,24 @@ type Request struct {
 	Cluster  string
 	// Out receives progress lines (a reservation may wait for hours).
 	Out io.Writer
+	// Journal saves the provider's record of what it is about to create
+	// into the scenario's state before creating it, so that after a crash
+	// or a second Ctrl-C, Release finds it there. Reserve calls it again
+	// as the record grows (a job id as soon as the testbed answers). Its
+	// error stops the reservation: nothing may be created unrecorded.
+	Journal func(state json.RawMessage) error
+}
+
+// Save calls Journal with v as JSON, when there is a journal.
+func (r Request) Save(v any) error {
+	if r.Journal == nil {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return r.Journal(data)
 }
 
 // Reservation is what a provider reserved. It is saved as JSON in the
@@ -51,6 +73,10 @@ type Reservation struct {
 	Hosts    [][]Host `json:"hosts"` // Hosts[i] holds the machines of Request.Instances[i]
 	// State is the provider's own record of what it created.
 	State json.RawMessage `json:"state,omitempty"`
+	// Incomplete marks a reservation whose Reserve did not return: State
+	// is the last record it journaled and Hosts may be missing. It is only
+	// ever released.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Provider reserves and releases machines on one kind of testbed.
@@ -59,9 +85,61 @@ type Provider interface {
 	// whatever it created is already released.
 	Reserve(ctx context.Context, req Request) (*Reservation, error)
 	// Release frees what Reserve created. It must work on a Reservation
-	// decoded from saved state by another process, and succeed when there
-	// is nothing left to free.
-	Release(ctx context.Context, r *Reservation) error
+	// decoded from saved state by another process, on an Incomplete one
+	// (whatever Reserve journaled before it died), and succeed when there
+	// is nothing left to free. out receives what the user should know,
+	// such as what is left running on purpose.
+	Release(ctx context.Context, r *Reservation, out io.Writer) error
+}
+
+// A SettingsChecker checks its testbed block before anything is reserved,
+// so that e2c validate reports every mistake with its position.
+type SettingsChecker interface {
+	// CheckSettings returns nil or positioned errors (schema.Error) about
+	// tb (nil when no block was written) and whether it can serve the
+	// instances the scenario places on the testbed. It touches nothing
+	// outside this process.
+	CheckSettings(tb *schema.Testbed, instances []plan.Instance) error
+}
+
+// A Verifier tells whether a reservation kept by an earlier deploy can
+// still serve, before it is reused.
+type Verifier interface {
+	// Verify returns nil when r can serve for at least need, otherwise
+	// why not (the job was deleted or ends too soon, the lab is gone).
+	Verify(ctx context.Context, r *Reservation, need time.Duration) error
+}
+
+// unsupported are E2Clab's testbeds that e2c refuses by name.
+var unsupported = []string{"iotlab", "chameleoncloud", "chameleonedge"}
+
+// Check checks the testbed blocks of a scenario: each names a provider
+// (with the closest name as a hint), and each provider that can checks its
+// settings against the instances placed on it. Problems are *schema.Error.
+func Check(env schema.Environment, instances []plan.Instance) error {
+	var errs schema.Errors
+	for i := range env.Testbeds {
+		tb := &env.Testbeds[i]
+		p, err := Get(tb.Name)
+		switch {
+		case slices.Contains(unsupported, tb.Name):
+			errs.At(tb.NamePos, "environment: testbed %q is not supported by e2c; supported testbeds: %s", tb.Name, strings.Join(Names(), ", "))
+		case err != nil:
+			errs.At(tb.NamePos, "environment: unknown testbed %q%s; expected a testbed (%s) or one of: %s", tb.Name,
+				suggest.Hint(tb.Name, append(Names(), schema.EnvironmentKeys...)), strings.Join(Names(), ", "), strings.Join(schema.EnvironmentKeys, ", "))
+		default:
+			if c, ok := p.(SettingsChecker); ok {
+				var mine []plan.Instance
+				for _, in := range instances {
+					if in.Testbed == tb.Name {
+						mine = append(mine, in)
+					}
+				}
+				errs.Add(c.CheckSettings(tb, mine))
+			}
+		}
+	}
+	return errs.Err()
 }
 
 var (

@@ -2,9 +2,7 @@ package schema
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,15 +49,6 @@ func (e Environment) Testbed(name string) *Testbed {
 	return nil
 }
 
-// Testbed is one testbed block, such as g5k. Its settings are kept as plain
-// data for the provider of that name; the shared job_name, walltime and
-// cluster apply unless the block overrides them.
-type Testbed struct {
-	Node
-	Name     string
-	Settings map[string]any
-}
-
 // Monitoring is the optional monitoring block.
 type Monitoring struct {
 	Node
@@ -97,24 +86,11 @@ type Service struct {
 	Extra       map[string]any
 }
 
-// Testbeds e2c can reserve on, and the keys each block accepts beyond the
-// shared job_name, walltime and cluster.
-var testbedKeys = map[string][]string{
-	"g5k": {"job_name", "walltime", "cluster", "queue", "reservation", "job_type", "env_name",
-		"key_name", "firewall_rules", "monitor", "ipv6", "project", "gateway"},
-	"local":  {"job_name"},
-	"netns":  {"job_name", "subnet", "subnet6"},
-	"static": {"job_name", "cluster", "hosts", "user", "port", "keyfile", "host_keys", "etc_hosts"},
-}
-
-// Testbeds E2Clab knows that e2c refuses explicitly rather than ignoring.
-var unsupportedTestbeds = []string{"iotlab", "chameleoncloud", "chameleonedge"}
-
 var (
-	environmentKeys = []string{"job_name", "walltime", "cluster"}
+	// EnvironmentKeys are the environment's shared keys; every other key is a testbed.
+	EnvironmentKeys = []string{"job_name", "walltime", "cluster"}
 	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers"}
 	monitoringKeys  = []string{"type", "provider", "cluster", "servers", "network", "agent_conf", "options", "ipv", "interval"}
-	g5kQueues       = []string{"default", "production", "besteffort", "testing"}
 	nameRE          = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
 
@@ -159,74 +135,26 @@ func (d *decoder) layersServices(root *yaml.Node) *LayersServices {
 }
 
 func (d *decoder) environment(n *yaml.Node) Environment {
-	allowed := append(append([]string{}, environmentKeys...), "g5k")
-	allowed = append(allowed, unsupportedTestbeds...)
 	fs, node := d.fields(n, "environment", nil)
 	env := Environment{Node: node, Walltime: time.Hour}
 	for _, f := range fs {
-		switch {
-		case f.key == "job_name":
+		switch f.key {
+		case "job_name":
 			env.JobName = d.str(f.v, "environment.job_name")
-		case f.key == "walltime":
+		case "walltime":
 			env.Walltime = d.walltime(f.v, "environment.walltime")
-		case f.key == "cluster":
+		case "cluster":
 			env.Cluster = d.str(f.v, "environment.cluster")
-		case contains(unsupportedTestbeds, f.key):
-			d.errorf(f.k, "environment: testbed %q is not supported by e2c; supported testbeds: %s",
-				f.key, strings.Join(supportedTestbeds(), ", "))
-		case testbedKeys[f.key] != nil:
-			env.Testbeds = append(env.Testbeds, d.testbed(f))
 		default:
-			d.errorf(f.k, "environment: unknown key %q%s; expected one of: %s", f.key,
-				suggest.Hint(f.key, allowed), strings.Join(allowed, ", "))
+			// Every other key is a testbed block, checked by the
+			// provider of that name (providers.Check).
+			env.Testbeds = append(env.Testbeds, d.testbed(f.key, d.pos(f.k), f.v))
 		}
-	}
-	if env.JobName == "" {
-		env.JobName = "e2c"
 	}
 	if len(env.Testbeds) == 0 && node.keys != nil {
-		d.errs.At(node.Pos, "environment: no testbed block, expected one of: %s", strings.Join(supportedTestbeds(), ", "))
+		d.errs.At(node.Pos, "environment: no testbed block, expected one such as local: {}")
 	}
 	return env
-}
-
-func supportedTestbeds() []string { return slices.Sorted(maps.Keys(testbedKeys)) }
-
-func (d *decoder) testbed(f field) Testbed {
-	what := "environment." + f.key
-	tb := Testbed{Name: f.key, Settings: map[string]any{}}
-	if isNull(f.v) { // "g5k:" alone takes every default
-		tb.Node = Node{Pos: d.pos(f.v)}
-		return tb
-	}
-	fs, node := d.fields(f.v, what, testbedKeys[f.key])
-	tb.Node = node
-	for _, g := range fs {
-		key := what + "." + g.key
-		switch g.key {
-		case "walltime":
-			tb.Settings[g.key] = d.walltime(g.v, key).String()
-		case "queue":
-			if q := d.str(g.v, key); q != "" && !contains(g5kQueues, q) {
-				d.errorf(g.v, "%s: unknown queue %q%s; expected one of: %s", key, q,
-					suggest.Hint(q, g5kQueues), strings.Join(g5kQueues, ", "))
-			}
-			tb.Settings[g.key] = g.v.Value
-		case "reservation":
-			s := d.str(g.v, key)
-			if _, err := time.Parse(time.DateTime, s); s != "" && err != nil {
-				d.errorf(g.v, "%s: found %q, expected a date such as \"2026-12-01 19:00:00\" (Paris time)", key, s)
-			}
-			tb.Settings[g.key] = s
-		case "job_type":
-			tb.Settings[g.key] = d.strings(g.v, key)
-		case "ipv6":
-			tb.Settings[g.key] = d.boolean(g.v, key)
-		default:
-			tb.Settings[g.key] = d.value(g.v, key)
-		}
-	}
-	return tb
 }
 
 // ParseWalltime reads a walltime written HH:MM:SS, with any number of hours
@@ -386,6 +314,10 @@ func (d *decoder) service(n *yaml.Node) Service {
 		}
 	}
 	d.require(node, "service", "name")
+	if node.Has("cluster") && node.Has("servers") {
+		// E2Clab silently ignores servers then; neither reading is safe.
+		d.errs.At(node.At("cluster"), "service %s: both cluster and servers are given; E2Clab would take the cluster and ignore servers: keep one", s.Name)
+	}
 	return s
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
 	"github.com/hashicorp/go-multierror"
 	"github.com/olekukonko/tablewriter"
@@ -80,6 +81,7 @@ func dryPlan(dir string, opt plan.Options) (*plan.Plan, error) {
 	if inFile(loadErr, filepath.Join(dir, schema.LayersServicesFile)) {
 		return nil, errs.Err()
 	}
+	errs.Add(providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
 	p, err := plan.Build(sc, servicedef.New(sc.ServiceDefs), plan.Synthetic(plan.Expand(sc.LayersServices)), opt)
 	errs.Add(err)
 	if errs.Len() > 0 {

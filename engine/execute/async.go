@@ -3,6 +3,7 @@ package execute
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,11 @@ func (e *Executor) async(ctx context.Context, r transport.Runner, host string, t
 	// The job folder is in the host's default directory (a local host's
 	// working area, the home of an SSH user), whatever the task's chdir.
 	job := fmt.Sprintf(".e2c/jobs/%d-%d", time.Now().UnixNano(), jobSeq.Add(1))
+	if e.opt.JobStarting != nil {
+		if err := e.opt.JobStarting(host, job); err != nil {
+			return nil, fmt.Errorf("recording the background job: %w", err)
+		}
+	}
 	cd := ""
 	if dir != "" {
 		cd = "cd " + quote(dir) + " || exit 1"
@@ -92,16 +98,27 @@ func (e *Executor) StopJobs(ctx context.Context) error {
 	jobs := e.jobs
 	e.jobs = map[string][]string{}
 	e.mu.Unlock()
+	return StopJobs(ctx, e.connect, jobs)
+}
+
+// StopJobs kills the process groups of the background jobs listed per
+// host (their folders, absolute or relative to the host's default
+// directory) that are still running: jobs an earlier e2c process recorded
+// and may not have stopped.
+func StopJobs(ctx context.Context, connect Connector, jobs map[string][]string) error {
 	var errs []string
 	for host, dirs := range jobs {
-		r, err := e.connect(ctx, host)
+		if len(dirs) == 0 {
+			continue
+		}
+		r, err := connect(ctx, host)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", host, err))
 			continue
 		}
 		var script strings.Builder
 		for _, d := range dirs {
-			fmt.Fprintf(&script, "d=%s; [ -f \"$d/rc\" ] || kill -TERM -\"$(cat \"$d/pid\")\" 2>/dev/null\n", quote(d))
+			fmt.Fprintf(&script, "d=%s; [ -f \"$d/pid\" ] && ! [ -f \"$d/rc\" ] && kill -TERM -\"$(cat \"$d/pid\")\" 2>/dev/null\n", quote(d))
 		}
 		script.WriteString("true\n")
 		if _, err := r.Run(ctx, transport.Command{Script: script.String()}); err != nil {
@@ -109,6 +126,7 @@ func (e *Executor) StopJobs(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
+		slices.Sort(errs)
 		return fmt.Errorf("stopping background jobs: %s", strings.Join(errs, "; "))
 	}
 	return nil

@@ -31,6 +31,11 @@ type Options struct {
 	// Memory, if set, is what earlier executors of the run left: step
 	// commands of separate e2c processes carry it in the saved state.
 	Memory *Memory
+	// JobStarting, if set, is called before a background job starts, with
+	// the folder it will have on the host (relative to the host's default
+	// directory), so that the job is known even if e2c dies while it runs
+	// (StopJobs stops it later). Its error fails the task, unstarted.
+	JobStarting func(host, job string) error
 }
 
 // Memory is what an executor keeps between phases: the values tasks

@@ -7,13 +7,18 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
@@ -149,6 +154,9 @@ func (x *experiment) load() error {
 	if err != nil {
 		return err
 	}
+	if err := providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)); err != nil {
+		return err
+	}
 	x.sc, x.defs = sc, servicedef.New(sc.ServiceDefs)
 	// Every check that needs hosts runs on stand-in hosts before anything
 	// is reserved.
@@ -223,8 +231,29 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 			want = append(want, instances[i])
 		}
 		r := x.st.Reservations[testbed]
+		if r != nil && r.Incomplete {
+			// A reserve that died (a crash, a second Ctrl-C) journaled
+			// what it was creating: free that before anything else.
+			fmt.Fprintf(x.o.Out, "reserve: releasing what an interrupted %s reservation left\n", testbed)
+			if err := x.forget(ctx, p, testbed, r); err != nil {
+				return "", err
+			}
+			r = nil
+		}
 		if keptOnly && (r == nil || !fits(r, want)) {
 			return "", fmt.Errorf("no kept %s hosts fit this scenario: run e2c layers-services first", testbed)
+		}
+		if v, ok := p.(providers.Verifier); ok && r != nil && fits(r, want) {
+			if err := v.Verify(ctx, r, x.need()); err != nil {
+				if keptOnly {
+					return "", fmt.Errorf("the kept %s hosts cannot serve: %w; run e2c layers-services again", testbed, err)
+				}
+				fmt.Fprintf(x.o.Out, "reserve: the kept %s reservation cannot be reused: %v; releasing it\n", testbed, err)
+				if err := x.forget(ctx, p, testbed, r); err != nil {
+					return "", err
+				}
+				r = nil
+			}
 		}
 		if r != nil && fits(r, want) {
 			note += fmt.Sprintf("%s: reused the kept reservation; ", testbed)
@@ -232,20 +261,22 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 		} else {
 			if r != nil {
 				fmt.Fprintf(x.o.Out, "reserve: the kept %s reservation does not fit this scenario; releasing it\n", testbed)
-				if err := p.Release(ctx, r); err != nil {
+				if err := x.forget(ctx, p, testbed, r); err != nil {
 					return "", err
 				}
 			}
 			fmt.Fprintf(x.o.Out, "reserve: %d instances on %s\n", len(want), testbed)
-			var settings map[string]any
-			if tb := x.sc.LayersServices.Environment.Testbed(testbed); tb != nil {
-				settings = tb.Settings
-			}
 			env := x.sc.LayersServices.Environment
-			r, err = p.Reserve(ctx, providers.Request{Experiment: env.JobName,
-				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: settings, Instances: want,
-				Walltime: env.Walltime, Cluster: env.Cluster, Out: x.o.Out})
+			journal := func(state json.RawMessage) error {
+				x.st.Reservations[testbed] = &providers.Reservation{Provider: testbed, State: state, Incomplete: true}
+				return x.st.Save(x.o.ScenarioDir)
+			}
+			r, err = p.Reserve(ctx, providers.Request{Experiment: jobName(env, x.o.ScenarioDir),
+				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: env.Testbed(testbed), Instances: want,
+				Walltime: env.Walltime, Cluster: env.Cluster, Out: x.o.Out, Journal: journal})
 			if err != nil {
+				// What was journaled stays in the state: Reserve freed what
+				// it created, and a release of nothing is harmless.
 				return "", fmt.Errorf("%s: %w", testbed, err)
 			}
 			note += fmt.Sprintf("%s: reserved; ", testbed)
@@ -265,9 +296,43 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 	return note, nil
 }
 
+// forget releases a kept reservation and removes it from the state.
+func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation) error {
+	if err := p.Release(ctx, r, x.o.Out); err != nil {
+		return fmt.Errorf("releasing the kept %s reservation: %w", testbed, err)
+	}
+	delete(x.st.Reservations, testbed)
+	return x.st.Save(x.o.ScenarioDir)
+}
+
+// need is how long the runs of a deploy wait at least: a kept reservation
+// that ends sooner cannot serve them.
+func (x *experiment) need() time.Duration { return x.o.Duration * time.Duration(x.o.Repeat+1) }
+
+// jobName is the scenario's job_name, or a name derived from the scenario's
+// folder and this machine, which no other scenario shares: a fixed default
+// (E2Clab's "E2Clab") makes two scenarios find, and take, one another's job.
+func jobName(env schema.Environment, scenarioDir string) string {
+	if env.JobName != "" {
+		return env.JobName
+	}
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + "\x00" + scenarioDir))
+	base := strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_') {
+			return r
+		}
+		return '_'
+	}, filepath.Base(scenarioDir))
+	if len(base) > 32 {
+		base = base[:32]
+	}
+	return "e2c-" + base + "-" + hex.EncodeToString(sum[:4])
+}
+
 // fits reports whether a kept reservation has exactly the machines wanted.
 func fits(r *providers.Reservation, want []plan.Instance) bool {
-	if len(r.Hosts) != len(want) {
+	if r.Incomplete || len(r.Hosts) != len(want) {
 		return false
 	}
 	for i, in := range want {
@@ -288,7 +353,7 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 	for testbed, r := range st.Reservations {
 		p, err := providers.Get(testbed)
 		if err == nil {
-			err = p.Release(ctx, r)
+			err = p.Release(ctx, r, out)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("release %s: %w", testbed, err))

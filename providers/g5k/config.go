@@ -1,6 +1,7 @@
 package g5k
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/schema"
 	"gopkg.in/yaml.v3"
 )
 
@@ -109,79 +113,74 @@ type config struct {
 	Gateway     string // auto, always, never
 }
 
-var settingKeys = []string{"job_name", "walltime", "cluster", "queue", "reservation", "job_type", "env_name",
-	"key_name", "firewall_rules", "monitor", "ipv6", "project", "gateway"}
+// block is the g5k block of layers_services.yaml, as written.
+type block struct {
+	schema.Node
+	JobName       string          `yaml:"job_name"`
+	Walltime      schema.Walltime `yaml:"walltime"`
+	Cluster       string          `yaml:"cluster"`
+	Queue         string          `yaml:"queue"`
+	Reservation   string          `yaml:"reservation"`
+	JobType       []string        `yaml:"job_type"`
+	EnvName       string          `yaml:"env_name"`
+	KeyName       string          `yaml:"key_name"`
+	FirewallRules any             `yaml:"firewall_rules"`
+	Monitor       any             `yaml:"monitor"`
+	IPv6          bool            `yaml:"ipv6"`
+	Project       string          `yaml:"project"`
+	Gateway       string          `yaml:"gateway"`
+}
 
+var (
+	queues   = []string{"default", "production", "besteffort", "testing"}
+	gateways = []string{"auto", "always", "never"}
+)
+
+// parseConfig reads the request's block over its shared values, reporting
+// every problem of the block at its position.
 func parseConfig(req providers.Request) (config, error) {
 	c := config{JobName: req.Experiment, Walltime: req.Walltime, Cluster: req.Cluster, Gateway: "auto"}
-	if c.JobName == "" {
-		c.JobName = "E2Clab"
-	}
 	if c.Walltime == 0 {
 		c.Walltime = time.Hour
 	}
-	for k, v := range req.Settings {
-		var err error
-		switch k {
-		case "job_name":
-			c.JobName, err = str(k, v)
-		case "walltime":
-			var s string
-			if s, err = str(k, v); err == nil {
-				c.Walltime, err = time.ParseDuration(s)
-			}
-		case "cluster":
-			c.Cluster, err = str(k, v)
-		case "queue":
-			c.Queue, err = str(k, v)
-		case "reservation":
-			c.Reservation, err = str(k, v)
-		case "job_type":
-			switch t := v.(type) {
-			case []string:
-				c.Types = t
-			case []any:
-				for _, x := range t {
-					c.Types = append(c.Types, fmt.Sprint(x))
-				}
-			default:
-				err = fmt.Errorf("found %v, expected a list such as [deploy]", v)
-			}
-		case "env_name":
-			c.EnvName, err = str(k, v)
-		case "key_name":
-			c.KeyName, err = str(k, v)
-		case "project":
-			c.Project, err = str(k, v)
-		case "ipv6":
-			c.IPv6, _ = v.(bool)
-		case "gateway":
-			c.Gateway, err = str(k, v)
-			if err == nil && !slices.Contains([]string{"auto", "always", "never"}, c.Gateway) {
-				err = fmt.Errorf("found %q, expected auto, always or never", c.Gateway)
-			}
-		case "firewall_rules", "monitor":
-			return c, fmt.Errorf("setting %s is not supported yet", k)
-		default:
-			return c, fmt.Errorf("unknown setting %q; valid settings: %s", k, strings.Join(settingKeys, ", "))
-		}
-		if err != nil {
-			return c, fmt.Errorf("setting %s: %w", k, err)
+	var b block
+	var errs schema.Errors
+	if req.Settings != nil {
+		errs.Add(req.Settings.Decode(&b))
+	}
+	c.JobName = cmp.Or(b.JobName, c.JobName)
+	if b.Walltime != 0 {
+		c.Walltime = time.Duration(b.Walltime)
+	}
+	c.Cluster = cmp.Or(b.Cluster, c.Cluster)
+	c.Queue, c.Reservation, c.Types, c.EnvName, c.KeyName, c.Project, c.IPv6 = b.Queue, b.Reservation, b.JobType, b.EnvName, b.KeyName, b.Project, b.IPv6
+	c.Gateway = cmp.Or(b.Gateway, c.Gateway)
+	if c.Queue != "" && !slices.Contains(queues, c.Queue) {
+		errs.At(b.At("queue"), "g5k.queue: unknown queue %q%s; expected one of: %s", c.Queue, suggest.Hint(c.Queue, queues), strings.Join(queues, ", "))
+	}
+	if _, err := time.Parse(time.DateTime, c.Reservation); c.Reservation != "" && err != nil {
+		errs.At(b.At("reservation"), "g5k.reservation: found %q, expected a date such as \"2026-12-01 19:00:00\" (Paris time)", c.Reservation)
+	}
+	if !slices.Contains(gateways, c.Gateway) {
+		errs.At(b.At("gateway"), "g5k.gateway: found %q, expected auto, always or never", c.Gateway)
+	}
+	for _, k := range []string{"firewall_rules", "monitor"} {
+		if b.Has(k) {
+			errs.At(b.At(k), "g5k.%s: not supported by e2c yet; remove it", k)
 		}
 	}
 	if c.EnvName != "" && !slices.Contains(c.Types, "deploy") {
 		// kadeploy refuses nodes of a job without the deploy type.
 		c.Types = append(c.Types, "deploy")
 	}
-	return c, nil
+	return c, errs.Err()
 }
 
-func str(key string, v any) (string, error) {
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("found %v, expected a string", v)
-	}
-	return s, nil
+// CheckSettings reads the block without calling the API: the sites of the
+// clusters are only known from the reference API, at reserve.
+func (p *Provider) CheckSettings(tb *schema.Testbed, _ []plan.Instance) error {
+	_, err := parseConfig(providers.Request{Settings: tb})
+	return err
 }
 
 // publicKey returns the public key to install on deployed nodes and the

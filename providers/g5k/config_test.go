@@ -92,22 +92,35 @@ func TestAssignIsDeterministic(t *testing.T) {
 
 func TestParseConfig(t *testing.T) {
 	c, err := parseConfig(providers.Request{Experiment: "cctv", Walltime: 2 * time.Hour, Cluster: "gros",
-		Settings: map[string]any{"env_name": "debian11-big", "job_type": []any{"exotic"}, "walltime": "1h30m0s", "queue": "production"}})
+		Settings: testbed(t, `{env_name: debian11-big, job_type: [exotic], walltime: "01:30:00", queue: production}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.JobName != "cctv" || c.Walltime != 90*time.Minute || c.Cluster != "gros" || c.Queue != "production" || !slices.Equal(c.Types, []string{"exotic", "deploy"}) {
 		t.Errorf("config %+v", c)
 	}
-	for settings, want := range map[string]map[string]any{
-		`unknown setting "clustr"`:                    {"clustr": "x"},
-		"setting gateway: found \"sometimes\"":        {"gateway": "sometimes"},
-		"setting firewall_rules is not supported yet": {"firewall_rules": []any{}},
+	for text, want := range map[string]string{
+		"clustr: x":             `g5k.yaml:1:1: g5k: unknown key "clustr" (did you mean "cluster"?)`,
+		"gateway: sometimes":    `g5k.yaml:1:10: g5k.gateway: found "sometimes", expected auto, always or never`,
+		"firewall_rules: []":    "g5k.yaml:1:17: g5k.firewall_rules: not supported by e2c yet",
+		"queue: prod":           `g5k.yaml:1:8: g5k.queue: unknown queue "prod"`,
+		"reservation: tomorrow": `g5k.yaml:1:14: g5k.reservation: found "tomorrow", expected a date`,
+		`walltime: "25:61:00"`:  `g5k.yaml:1:11: g5k.walltime: found "25:61:00"`,
 	} {
-		if _, err := parseConfig(providers.Request{Settings: want}); err == nil || !strings.Contains(err.Error(), settings) {
-			t.Errorf("%v: got %v, want %q", want, err, settings)
+		if _, err := parseConfig(providers.Request{Settings: testbed(t, text)}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", text, err, want)
 		}
 	}
+}
+
+// testbed is a g5k block of layers_services.yaml written as text.
+func testbed(t *testing.T, text string) *schema.Testbed {
+	t.Helper()
+	tb, err := schema.TestbedBlock("g5k.yaml", "g5k", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }
 
 func TestCredentials(t *testing.T) {

@@ -649,7 +649,7 @@ func addresses(ctx context.Context, pool *transport.Pool, ep transport.Endpoint,
 	return v4, v6, nil
 }
 
-func (p *Provider) Release(ctx context.Context, r *providers.Reservation) error {
+func (p *Provider) Release(ctx context.Context, r *providers.Reservation, out io.Writer) error {
 	var st state
 	if err := json.Unmarshal(r.State, &st); err != nil {
 		return fmt.Errorf("the reservation's state: %w", err)

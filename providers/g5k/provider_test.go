@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/providers/g5k/g5kfake"
 	"github.com/e2c-dev/e2c/schema"
+	"gopkg.in/yaml.v3"
 )
 
 // fake starts the fake API with two sites and points the credentials at it.
@@ -41,7 +43,11 @@ func fast() *Provider {
 }
 
 func request(t *testing.T, settings map[string]any, svcs ...*schema.Service) providers.Request {
-	return providers.Request{Experiment: "e2c-test", StateDir: t.TempDir(), Walltime: time.Hour, Settings: settings, Instances: instances(svcs...)}
+	text, err := yaml.Marshal(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return providers.Request{Experiment: "e2c-test", StateDir: t.TempDir(), Walltime: time.Hour, Settings: testbed(t, string(text)), Instances: instances(svcs...)}
 }
 
 func TestSubmitRefusedOnOneSiteDeletesTheOthers(t *testing.T) {
@@ -168,7 +174,7 @@ func TestRelease(t *testing.T) {
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600})
 	done := s.AddJob(g5kfake.Job{Site: "rennes", Name: "old", User: "alice", State: "terminated", Walltime: 3600})
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true}, {"site": "rennes", "uid": %d, "created": true}]}`, s.URL, uid, done)
-	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}); err != nil {
+	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 2 {

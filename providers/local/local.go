@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 func init() { providers.Register("local", provider{}) }
@@ -31,11 +33,21 @@ type state struct {
 // maxHosts is what the 127.0.1.0 - 127.0.255.255 range can number.
 const maxHosts = 255 * 254
 
-func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
-	for k := range req.Settings {
-		if k != "job_name" {
-			return nil, fmt.Errorf("local: unknown setting %q (the local provider takes none)", k)
-		}
+// settings is the local block: it takes nothing beyond the shared job_name.
+type settings struct {
+	JobName string `yaml:"job_name"`
+}
+
+func (provider) CheckSettings(tb *schema.Testbed, _ []plan.Instance) error {
+	if tb == nil {
+		return nil
+	}
+	return tb.Decode(&settings{})
+}
+
+func (p provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
+	if err := p.CheckSettings(req.Settings, req.Instances); err != nil {
+		return nil, err
 	}
 	names := plan.Synthetic(req.Instances) // the same names a dry run shows
 	r := &providers.Reservation{Provider: "local"}
@@ -71,7 +83,7 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 
 // Release removes the working areas. Only folders under a "hosts" folder
 // are removed, whatever the saved state says.
-func (provider) Release(ctx context.Context, r *providers.Reservation) error {
+func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
 	var st state
 	if len(r.State) > 0 {
 		if err := json.Unmarshal(r.State, &st); err != nil {

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,13 +47,13 @@ func TestReserveRelease(t *testing.T) {
 	if err := json.Unmarshal(data, &saved); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Release(context.Background(), &saved); err != nil {
+	if err := p.Release(context.Background(), &saved, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(got[0].WorkDir); !os.IsNotExist(err) {
 		t.Errorf("work dir still there: %v", err)
 	}
-	if err := p.Release(context.Background(), &saved); err != nil {
+	if err := p.Release(context.Background(), &saved, io.Discard); err != nil {
 		t.Errorf("second release: %v", err)
 	}
 }
@@ -61,7 +62,7 @@ func TestReleaseRefusesOtherFolders(t *testing.T) {
 	p, _ := providers.Get("local")
 	dir := t.TempDir()
 	r := &providers.Reservation{Provider: "local", State: json.RawMessage(`{"dirs":["` + dir + `"]}`)}
-	if err := p.Release(context.Background(), r); err == nil {
+	if err := p.Release(context.Background(), r, io.Discard); err == nil {
 		t.Fatal("released a folder that is not a host working area")
 	}
 	if _, err := os.Stat(dir); err != nil {
@@ -71,8 +72,19 @@ func TestReleaseRefusesOtherFolders(t *testing.T) {
 
 func TestUnknownSetting(t *testing.T) {
 	p, _ := providers.Get("local")
-	_, err := p.Reserve(context.Background(), providers.Request{StateDir: t.TempDir(), Settings: map[string]any{"cpus": 2}})
-	if err == nil {
-		t.Fatal("unknown setting accepted")
+	_, err := p.Reserve(context.Background(), providers.Request{StateDir: t.TempDir(), Settings: block(t, "job_nme: x")})
+	want := `layers_services.yaml:1:1: local: unknown key "job_nme" (did you mean "job_name"?); expected one of: job_name`
+	if err == nil || err.Error() != want {
+		t.Fatalf("unknown setting: %v, want %s", err, want)
 	}
+}
+
+// block is a local block of layers_services.yaml written as text.
+func block(t *testing.T, text string) *schema.Testbed {
+	t.Helper()
+	tb, err := schema.TestbedBlock("layers_services.yaml", "local", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 func init() { providers.Register("netns", provider{}) }
@@ -17,10 +19,6 @@ func init() { providers.Register("netns", provider{}) }
 // provider reserves one lab per experiment, with a host per machine of
 // every instance.
 type provider struct{}
-
-// settingKeys are the keys of the netns block of layers_services.yaml;
-// job_name is the schema's shared key, already in Request.Experiment.
-var settingKeys = "job_name, subnet, subnet6"
 
 func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
 	if err := Preflight(); err != nil {
@@ -64,40 +62,74 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 	return res, nil
 }
 
+// settings is the netns block of layers_services.yaml.
+type settings struct {
+	schema.Node
+	JobName string `yaml:"job_name"` // the shared key, already in Request.Experiment
+	Subnet  cidr   `yaml:"subnet"`
+	Subnet6 cidr   `yaml:"subnet6"`
+}
+
+// cidr is an address range written as CIDR.
+type cidr struct{ netip.Prefix }
+
+func (c *cidr) UnmarshalText(b []byte) error {
+	p, err := netip.ParsePrefix(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a CIDR range such as %s or %s", b, DefaultSubnet, DefaultSubnet6)
+	}
+	c.Prefix = p
+	return nil
+}
+
+// CheckSettings reads the block and checks that the lab it gives can hold
+// the instances' hosts, without touching the system.
+func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) error {
+	var s settings
+	if tb != nil {
+		if err := tb.Decode(&s); err != nil {
+			return err
+		}
+	}
+	o := Options{Name: "check", Subnet: s.Subnet.Prefix, Subnet6: s.Subnet6.Prefix}
+	for _, ms := range plan.Synthetic(instances) {
+		for _, m := range ms {
+			o.Hosts = append(o.Hosts, m.Name)
+		}
+	}
+	if len(o.Hosts) == 0 {
+		return nil
+	}
+	if _, err := newRecord(o); err != nil {
+		at := schema.Pos{}
+		if tb != nil {
+			at = tb.Pos
+			if s.Has("subnet") {
+				at = s.At("subnet")
+			}
+		}
+		return schema.Errorf(at, "%v", err)
+	}
+	return nil
+}
+
 // options reads the request into lab options.
 func options(req providers.Request) (Options, error) {
 	if req.Experiment == "" {
 		return Options{}, errors.New("netns: the request names no experiment")
 	}
-	// The state folder is the scenario's own: two scenarios with the same
-	// job name get two labs.
-	o := Options{Name: req.Experiment + "@" + req.StateDir, StateDir: req.StateDir}
-	for k, v := range req.Settings {
-		var p *netip.Prefix
-		example := DefaultSubnet.String()
-		switch k {
-		case "job_name":
-			continue
-		case "subnet":
-			p = &o.Subnet
-		case "subnet6":
-			p, example = &o.Subnet6, DefaultSubnet6.String()
-		default:
-			return o, fmt.Errorf("netns: unknown setting %q; valid settings: %s", k, settingKeys)
-		}
-		s, ok := v.(string)
-		if !ok {
-			return o, fmt.Errorf("netns: setting %s: found %v, expected a CIDR range such as %s", k, v, example)
-		}
-		var err error
-		if *p, err = netip.ParsePrefix(s); err != nil {
-			return o, fmt.Errorf("netns: setting %s: %q is not a CIDR range such as %s", k, s, example)
+	var s settings
+	if req.Settings != nil {
+		if err := req.Settings.Decode(&s); err != nil {
+			return Options{}, err
 		}
 	}
-	return o, nil
+	// The state folder is the scenario's own: two scenarios with the same
+	// job name get two labs.
+	return Options{Name: req.Experiment + "@" + req.StateDir, StateDir: req.StateDir, Subnet: s.Subnet.Prefix, Subnet6: s.Subnet6.Prefix}, nil
 }
 
-func (provider) Release(ctx context.Context, r *providers.Reservation) error {
+func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
 	if len(r.State) == 0 {
 		return errors.New("netns: the reservation has no state; cannot tell which lab to release")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestProviderReserveRelease(t *testing.T) {
 	req := providers.Request{
 		Experiment: fmt.Sprintf("test-provider-%d", os.Getpid()),
 		StateDir:   filepath.Join(t.TempDir(), "state"),
-		Settings:   map[string]any{"job_name": "x", "subnet": "10.239.7.0/24", "subnet6": "fd00:e2c:a:ef07::/64"},
+		Settings:   block(t, "{job_name: x, subnet: 10.239.7.0/24, subnet6: 'fd00:e2c:a:ef07::/64'}"),
 		Instances: []plan.Instance{
 			{Layer: "cloud", Name: "server", Index: 1, Service: &schema.Service{Quantity: 2}},
 			{Layer: "edge", Name: "client_a", Index: 1, Service: &schema.Service{Quantity: 1}},
@@ -86,11 +87,11 @@ func TestProviderReserveRelease(t *testing.T) {
 	if err := json.Unmarshal(back.State, &lab); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Release(context.Background(), &back); err != nil {
+	if err := p.Release(context.Background(), &back, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	assertGone(t, &lab.rec, true)
-	if err := p.Release(context.Background(), &back); err != nil {
+	if err := p.Release(context.Background(), &back, io.Discard); err != nil {
 		t.Errorf("second Release: %v", err)
 	}
 }
@@ -98,24 +99,37 @@ func TestProviderReserveRelease(t *testing.T) {
 func TestProviderSettings(t *testing.T) {
 	base := providers.Request{Experiment: "x"}
 	for _, c := range []struct {
-		settings map[string]any
+		settings string
 		want     string
 	}{
-		{map[string]any{"subnets": "10.0.0.0/8"}, `unknown setting "subnets"; valid settings: job_name, subnet, subnet6`},
-		{map[string]any{"subnet": 10}, "setting subnet: found 10, expected a CIDR range such as 10.231.0.0/16"},
-		{map[string]any{"subnet6": "fd00::"}, `setting subnet6: "fd00::" is not a CIDR range such as fd00:e2c::/64`},
+		{"subnets: 10.0.0.0/8", `f.yaml:1:1: netns: unknown key "subnets" (did you mean "subnet"?); expected one of: job_name, subnet, subnet6`},
+		{"subnet: [10]", "f.yaml:1:9: netns.subnet: found a list, expected a string"},
+		{`subnet6: "fd00::"`, `f.yaml:1:10: netns.subnet6: "fd00::" is not a CIDR range such as 10.231.0.0/16 or fd00:e2c::/64`},
 	} {
 		req := base
-		req.Settings = c.settings
-		if _, err := options(req); err == nil || !strings.Contains(err.Error(), c.want) {
+		req.Settings = block(t, c.settings)
+		if _, err := options(req); err == nil || err.Error() != c.want {
 			t.Errorf("%v: %v, want %q", c.settings, err, c.want)
 		}
 	}
 	req := base
-	req.Settings = map[string]any{"subnet": "10.1.0.0/16", "subnet6": "fd00:1::/64", "job_name": "x"}
+	req.Settings = block(t, "{subnet: 10.1.0.0/16, subnet6: fd00:1::/64, job_name: x}")
 	o, err := options(req)
 	if err != nil || o.Subnet.String() != "10.1.0.0/16" || o.Subnet6.String() != "fd00:1::/64" || o.Name != "x@"+req.StateDir {
 		t.Errorf("options %+v, %v", o, err)
+	}
+	// Settings that parse but make no valid lab are refused at validate.
+	in := []plan.Instance{{Layer: "l", Name: "s", Index: 1, Service: &schema.Service{Quantity: 300}}}
+	for text, want := range map[string]string{
+		"subnet: 8.8.8.0/24":     "f.yaml:1:9: netns: subnet 8.8.8.0/24: expected a private IPv4 range",
+		"subnet: 10.9.9.0/24":    "f.yaml:1:9: netns: subnet 10.9.9.0/24 is too small for 300 hosts",
+		"subnet: 10.9.0.0/16":    "",
+		"subnet6: 2001:db8::/64": "netns: subnet6 2001:db8::/64: expected an IPv6 unique local range",
+	} {
+		err := provider{}.CheckSettings(block(t, text), in)
+		if (err == nil) != (want == "") || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", text, err, want)
+		}
 	}
 	// Settings that parse but make no valid lab are refused by Reserve,
 	// before anything is created.
@@ -123,9 +137,19 @@ func TestProviderSettings(t *testing.T) {
 		return
 	}
 	p, _ := providers.Get("netns")
-	req.Settings = map[string]any{"subnet": "8.8.8.0/24"}
+	req.Settings = block(t, "subnet: 8.8.8.0/24")
 	req.Instances = []plan.Instance{{Layer: "l", Name: "s", Index: 1, Service: &schema.Service{Quantity: 1}}}
 	if _, err := p.Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "private IPv4") {
 		t.Errorf("public subnet: %v", err)
 	}
+}
+
+// block is a netns block of layers_services.yaml written as text.
+func block(t *testing.T, text string) *schema.Testbed {
+	t.Helper()
+	tb, err := schema.TestbedBlock("f.yaml", "netns", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }

@@ -6,23 +6,58 @@
 package static
 
 import (
+	"cmp"
 	"fmt"
-	"math"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/schema"
 )
 
-// Valid keys, listed in errors so that a typo is caught rather than
-// silently ignored.
-var (
-	blockKeys = []string{"job_name", "cluster", "hosts", "user", "port", "keyfile", "host_keys", "etc_hosts"}
-	hostKeys  = []string{"address", "alias", "cluster", "arch", "user", "port", "keyfile"}
-)
+// block is the static block of layers_services.yaml.
+type block struct {
+	schema.Node
+	JobName  string      `yaml:"job_name"` // the shared key, already in Request.Experiment
+	Cluster  string      `yaml:"cluster"`
+	Hosts    []hostBlock `yaml:"hosts"`
+	User     string      `yaml:"user"`
+	Port     int         `yaml:"port"`
+	KeyFile  string      `yaml:"keyfile"`
+	HostKeys hostKeys    `yaml:"host_keys"`
+	EtcHosts bool        `yaml:"etc_hosts"`
+}
+
+// hostBlock is one entry of the hosts list, as written.
+type hostBlock struct {
+	schema.Node
+	Address string `yaml:"address"`
+	Alias   string `yaml:"alias"`
+	Cluster string `yaml:"cluster"`
+	Arch    string `yaml:"arch"`
+	User    string `yaml:"user"`
+	Port    int    `yaml:"port"`
+	KeyFile string `yaml:"keyfile"`
+}
+
+// hostKeys is the host_keys policy; YAML 1.1's bare off means off.
+type hostKeys struct{ transport.HostKeyPolicy }
+
+func (h *hostKeys) UnmarshalText(b []byte) error {
+	switch p := transport.HostKeyPolicy(b); p {
+	case transport.Strict, transport.AcceptNew, transport.Off:
+		h.HostKeyPolicy = p
+	case "false", "no":
+		h.HostKeyPolicy = transport.Off
+	default:
+		return fmt.Errorf("found %q, expected strict, accept-new or off", b)
+	}
+	return nil
+}
 
 // hostSpec is one machine of the hosts list, with the block's defaults
 // applied.
@@ -48,54 +83,45 @@ type config struct {
 	etcHosts bool
 }
 
-// parseConfig reads the block, reporting every problem at once.
-func parseConfig(settings map[string]any) (config, error) {
+var arches = []string{"arm", "arm64", "amd64"}
+
+// parseConfig reads the block, reporting every problem at once, each at
+// its position.
+func parseConfig(tb *schema.Testbed) (config, error) {
 	c := config{policy: transport.Strict}
-	var errs []string
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	var def hostSpec // block-level defaults
-	var list []any
-	for k, v := range settings {
-		var err error
-		switch k {
-		case "job_name":
-		case "cluster":
-			c.cluster, err = str(v)
-		case "hosts":
-			var ok bool
-			if list, ok = v.([]any); !ok {
-				err = fmt.Errorf("found %v, expected a list of hosts such as {address: 10.0.0.2, alias: pi-0}", v)
-			}
-		case "user":
-			def.User, err = str(v)
-		case "port":
-			def.Port, err = port(v)
-		case "keyfile":
-			def.KeyFile, err = str(v)
-		case "host_keys":
-			c.policy, err = policy(v)
-		case "etc_hosts":
-			var ok bool
-			if c.etcHosts, ok = v.(bool); !ok {
-				err = fmt.Errorf("found %v, expected true or false", v)
-			}
-		default:
-			err = fmt.Errorf("unknown setting; valid settings: %s", strings.Join(blockKeys, ", "))
-		}
-		if err != nil {
-			bad("static.%s: %v", k, err)
-		}
+	var errs schema.Errors
+	var b block
+	if tb != nil {
+		errs.Add(tb.Decode(&b))
+		errs.Add(parsePort(b.Node, b.Port))
 	}
-	slices.Sort(errs) // settings come from a map; keep messages stable
-	if _, isList := settings["hosts"].([]any); len(list) == 0 && (isList || settings["hosts"] == nil) {
-		bad("static.hosts: no hosts given; list the machines, e.g. - {address: 10.0.0.2, alias: pi-0, cluster: worker}")
+	if b.HostKeys.HostKeyPolicy != "" {
+		c.policy = b.HostKeys.HostKeyPolicy
+	}
+	c.cluster, c.etcHosts = b.Cluster, b.EtcHosts
+	if len(b.Hosts) == 0 {
+		at := schema.Pos{}
+		if tb != nil {
+			at = b.At("hosts")
+		}
+		errs.At(at, "static.hosts: no hosts given; list the machines, e.g. - {address: 10.0.0.2, alias: pi-0, cluster: worker}")
 	}
 	names := map[string]int{} // alias or address -> host number + 1
-	for i, item := range list {
-		h, err := parseHost(item, def)
-		if err != nil {
-			bad("static.hosts[%d]: %v", i, err)
-			continue
+	for i, hb := range b.Hosts {
+		h := hostSpec{Address: hb.Address, Alias: hb.Alias, Cluster: hb.Cluster, Arch: hb.Arch,
+			User: cmp.Or(hb.User, b.User), KeyFile: cmp.Or(hb.KeyFile, b.KeyFile), Port: cmp.Or(hb.Port, b.Port)}
+		errs.Add(parsePort(hb.Node, hb.Port))
+		if h.Address == "" {
+			errs.At(hb.Pos, "static.hosts: this host has no address")
+		}
+		if h.Arch != "" && !slices.Contains(arches, h.Arch) {
+			errs.At(hb.At("arch"), "static.hosts.arch: %q: expected arm, arm64 or amd64", h.Arch)
+		}
+		// The names go into /etc/hosts and shell commands.
+		for _, f := range []struct{ key, v string }{{"address", h.Address}, {"alias", h.Alias}} {
+			if strings.ContainsAny(f.v, " \t\r\n#'\"\\") {
+				errs.At(hb.At(f.key), "static.hosts.%s: %q: spaces, quotes, '#' and '\\' are not allowed in names and addresses", f.key, f.v)
+			}
 		}
 		for _, n := range []string{h.Alias, h.Address} {
 			if n == "" {
@@ -103,110 +129,24 @@ func parseConfig(settings map[string]any) (config, error) {
 			}
 			// Names pick hosts in servers, so each must mean one host.
 			if j, dup := names[n]; dup && j != i+1 {
-				bad("static.hosts[%d]: %q also names static.hosts[%d]; aliases and addresses must name one host each", i, n, j-1)
+				errs.At(hb.Pos, "static.hosts: %q also names the host at line %d; aliases and addresses must name one host each", n, b.Hosts[j-1].Pos.Line)
 			}
 			names[n] = i + 1
 		}
-		if _, err := netip.ParseAddr(h.Address); c.etcHosts && err != nil {
-			bad("static.hosts[%d]: address %q: etc_hosts needs IP addresses, not names", i, h.Address)
+		if _, err := netip.ParseAddr(h.Address); c.etcHosts && err != nil && h.Address != "" {
+			errs.At(hb.At("address"), "static.hosts.address: %q: etc_hosts needs IP addresses, not names", h.Address)
 		}
 		c.hosts = append(c.hosts, h)
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("static: %s", strings.Join(errs, "\n  "))
-	}
-	return c, nil
+	return c, errs.Err()
 }
 
-func parseHost(item any, def hostSpec) (hostSpec, error) {
-	m, ok := item.(map[string]any)
-	if !ok {
-		return def, fmt.Errorf("found %v, expected a mapping such as {address: 10.0.0.2, alias: pi-0}", item)
+// parsePort checks the port of a block or host, when written.
+func parsePort(n schema.Node, port int) error {
+	if n.Has("port") && (port < 1 || port > 65535) {
+		return schema.Errorf(n.At("port"), "static.port: found %d, expected a port number (1-65535)", port)
 	}
-	h := def
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := m[k]
-		var err error
-		switch k {
-		case "address":
-			h.Address, err = str(v)
-		case "alias":
-			h.Alias, err = str(v)
-		case "cluster":
-			h.Cluster, err = str(v)
-		case "arch":
-			h.Arch, err = str(v)
-			if err == nil && !slices.Contains([]string{"arm", "arm64", "amd64"}, h.Arch) {
-				err = fmt.Errorf("%q: expected arm, arm64 or amd64", h.Arch)
-			}
-		case "user":
-			h.User, err = str(v)
-		case "port":
-			h.Port, err = port(v)
-		case "keyfile":
-			h.KeyFile, err = str(v)
-		default:
-			err = fmt.Errorf("unknown key; valid keys: %s", strings.Join(hostKeys, ", "))
-		}
-		if err != nil {
-			return h, fmt.Errorf("%s: %v", k, err)
-		}
-	}
-	if h.Address == "" {
-		return h, fmt.Errorf("no address")
-	}
-	// The names go into /etc/hosts and shell commands.
-	for _, s := range []string{h.Address, h.Alias} {
-		if strings.ContainsAny(s, " \t\r\n#'\"\\") {
-			return h, fmt.Errorf("%q: spaces, quotes, '#' and '\\' are not allowed in names and addresses", s)
-		}
-	}
-	return h, nil
-}
-
-func str(v any) (string, error) {
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("found %v, expected a string", v)
-	}
-	return s, nil
-}
-
-func port(v any) (int, error) {
-	var n float64
-	switch p := v.(type) {
-	case int:
-		n = float64(p)
-	case int64:
-		n = float64(p)
-	case uint64:
-		n = float64(p)
-	case float64:
-		n = p
-	default:
-		return 0, fmt.Errorf("found %v, expected a port number", v)
-	}
-	if n != math.Trunc(n) || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("found %v, expected a port number (1-65535)", v)
-	}
-	return int(n), nil
-}
-
-func policy(v any) (transport.HostKeyPolicy, error) {
-	if b, ok := v.(bool); ok && !b { // YAML 1.1 reads a bare off as false
-		return transport.Off, nil
-	}
-	s, _ := v.(string)
-	switch p := transport.HostKeyPolicy(s); p {
-	case transport.Strict, transport.AcceptNew, transport.Off:
-		return p, nil
-	}
-	return "", fmt.Errorf("found %v, expected strict, accept-new or off", v)
+	return nil
 }
 
 // assign picks hosts for every instance, in request order, returning
@@ -232,7 +172,8 @@ func assign(c config, instances []plan.Instance) ([][]int, error) {
 			for _, s := range in.Service.Servers {
 				i, ok := byName[s]
 				if !ok {
-					return nil, fmt.Errorf("static: %s: server %q is not in static.hosts (known: %s)", in.ID(), s, strings.Join(names(c.hosts, nil), ", "))
+					return nil, schema.Errorf(in.Service.At("servers"), "static: %s: server %q is not in static.hosts (known: %s)%s", in.ID(), s,
+						strings.Join(names(c.hosts, nil), ", "), suggest.Hint(s, names(c.hosts, nil)))
 				}
 				candidates = append(candidates, i)
 			}
@@ -252,7 +193,8 @@ func assign(c config, instances []plan.Instance) ([][]int, error) {
 						}
 					}
 					slices.Sort(known)
-					return nil, fmt.Errorf("static: %s: no host has cluster %q (clusters: %s)", in.ID(), cluster, strings.Join(known, ", "))
+					return nil, schema.Errorf(in.Service.At("cluster"), "static: %s: no host has cluster %q (clusters: %s)%s", in.ID(), cluster,
+						strings.Join(known, ", "), suggest.Hint(cluster, known))
 				}
 			}
 			for i, h := range c.hosts {
@@ -272,7 +214,7 @@ func assign(c config, instances []plan.Instance) ([][]int, error) {
 			if len(free) > 0 {
 				left = fmt.Sprintf("%d left: %s", len(free), strings.Join(names(c.hosts, free), ", "))
 			}
-			return nil, fmt.Errorf("static: %s (service %s) asks for %d host(s) from %s; %s (each host serves one instance)",
+			return nil, schema.Errorf(in.Service.At("quantity"), "static: %s (service %s) asks for %d host(s) from %s; %s (each host serves one instance)",
 				in.ID(), in.Name, want, what, left)
 		}
 		for _, i := range free[:max(want, 0)] {

@@ -2,6 +2,7 @@ package static
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
+	"gopkg.in/yaml.v3"
 )
 
 // pis is the Pi cluster of the configuration example: a master and workers.
@@ -29,8 +31,8 @@ func inst(name string, quantity int, cluster string, servers ...string) plan.Ins
 }
 
 // machineNames runs parse and assign and returns the names picked.
-func machineNames(settings map[string]any, instances ...plan.Instance) ([][]string, error) {
-	c, err := parseConfig(settings)
+func machineNames(t *testing.T, settings map[string]any, instances ...plan.Instance) ([][]string, error) {
+	c, err := parseConfig(testbed(t, settings))
 	if err != nil {
 		return nil, err
 	}
@@ -83,17 +85,18 @@ func TestAssign(t *testing.T) {
 			err:       []string{`no host has cluster "gpu" (clusters: master, worker)`}},
 		{name: "unknown keys in block and host, all reported",
 			settings: map[string]any{"walltime": "1:00:00", "hosts": append(pis(), map[string]any{"adress": "10.0.0.9"})},
-			err: []string{"static.walltime: unknown setting; valid settings: job_name, cluster, hosts, user, port, keyfile, host_keys, etc_hosts",
-				"static.hosts[4]: adress: unknown key; valid keys: address, alias, cluster, arch, user, port, keyfile"}},
+			err: []string{`static: unknown key "walltime"; expected one of: job_name, cluster, hosts, user, port, keyfile, host_keys, etc_hosts`,
+				`static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`,
+				"static.hosts: this host has no address"}},
 		{name: "duplicate alias",
 			settings: map[string]any{"hosts": append(pis(), map[string]any{"address": "10.0.0.9", "alias": "picol-1"})},
-			err:      []string{`static.hosts[4]: "picol-1" also names static.hosts[1]`}},
+			err:      []string{`static.hosts: "picol-1" also names the host at line 6`}},
 		{name: "bad values",
 			settings: map[string]any{"port": 70000, "host_keys": "maybe", "hosts": []any{map[string]any{"alias": "x", "arch": "mips"}}},
-			err:      []string{"static.port: found 70000", "static.host_keys: found maybe, expected strict, accept-new or off", "static.hosts[0]: arch: \"mips\": expected arm, arm64 or amd64"}},
+			err:      []string{"static.port: found 70000", `static.host_keys: found "maybe", expected strict, accept-new or off`, `static.hosts.arch: "mips": expected arm, arm64 or amd64`}},
 		{name: "etc_hosts needs IP addresses",
 			settings: map[string]any{"etc_hosts": true, "hosts": []any{map[string]any{"address": "pi.lan", "alias": "pi"}}},
-			err:      []string{`static.hosts[0]: address "pi.lan": etc_hosts needs IP addresses`}},
+			err:      []string{`static.hosts.address: "pi.lan": etc_hosts needs IP addresses`}},
 		{name: "no hosts",
 			settings: map[string]any{"hosts": []any{}},
 			err:      []string{"static.hosts: no hosts given"}},
@@ -103,7 +106,7 @@ func TestAssign(t *testing.T) {
 			for k, v := range tc.settings {
 				settings[k] = v
 			}
-			got, err := machineNames(settings, tc.instances...)
+			got, err := machineNames(t, settings, tc.instances...)
 			if tc.err == nil {
 				if err != nil || !reflect.DeepEqual(got, tc.want) {
 					t.Fatalf("got %v, %v; want %v", got, err, tc.want)
@@ -125,7 +128,7 @@ func TestAssign(t *testing.T) {
 // TestEndpoints checks how hosts are reached: block defaults, per-host
 // overrides, and the known_hosts file of each host_keys policy.
 func TestEndpoints(t *testing.T) {
-	c, err := parseConfig(map[string]any{"hosts": pis(), "user": "pi", "keyfile": "~/.ssh/id_ed25519", "host_keys": "accept-new"})
+	c, err := parseConfig(testbed(t, map[string]any{"hosts": pis(), "user": "pi", "keyfile": "~/.ssh/id_ed25519", "host_keys": "accept-new"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,7 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("machine without alias: %+v", m)
 	}
 	// Strict by default, with the user's known_hosts.
-	c, _ = parseConfig(map[string]any{"hosts": pis()})
+	c, _ = parseConfig(testbed(t, map[string]any{"hosts": pis()}))
 	if e := c.endpoint(c.hosts[0], dir); e.HostKeys != transport.Strict || e.KnownHosts != "" || e.User != "" {
 		t.Errorf("default endpoint %+v", e)
 	}
@@ -157,10 +160,24 @@ func TestReleaseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := `{"experiment":"x","hosts":[{"name":"a","address":"192.0.2.1","ssh":{"host":"192.0.2.1"}}]}`
-	if err := p.Release(context.Background(), &providers.Reservation{Provider: "static", State: []byte(st)}); err != nil {
+	if err := p.Release(context.Background(), &providers.Reservation{Provider: "static", State: []byte(st)}, io.Discard); err != nil {
 		t.Error(err)
 	}
-	if err := p.Release(context.Background(), &providers.Reservation{Provider: "static"}); err != nil {
+	if err := p.Release(context.Background(), &providers.Reservation{Provider: "static"}, io.Discard); err != nil {
 		t.Error(err)
 	}
+}
+
+// testbed is a static block holding settings, as layers_services.yaml would.
+func testbed(t *testing.T, settings map[string]any) *schema.Testbed {
+	t.Helper()
+	text, err := yaml.Marshal(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := schema.TestbedBlock("layers_services.yaml", "static", string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }

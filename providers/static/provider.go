@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 func init() { providers.Register("static", provider{}) }
@@ -47,6 +50,17 @@ type hostState struct {
 type state struct {
 	Experiment string      `json:"experiment"`
 	Hosts      []hostState `json:"hosts"`
+}
+
+// CheckSettings reads the block and assigns hosts to the instances, as
+// Reserve does, without contacting them.
+func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) error {
+	c, err := parseConfig(tb)
+	if err != nil {
+		return err
+	}
+	_, err = assign(c, instances)
+	return err
 }
 
 func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
@@ -103,7 +117,7 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 	return res, nil
 }
 
-func (provider) Release(ctx context.Context, r *providers.Reservation) error {
+func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
 	if len(r.State) == 0 {
 		return nil // nothing was written
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -65,7 +66,7 @@ func request(t *testing.T, lab *netns.Lab, experiment string, settings map[strin
 	for k, v := range settings {
 		s[k] = v
 	}
-	return providers.Request{Experiment: experiment, StateDir: t.TempDir(), Settings: s, Instances: instances}
+	return providers.Request{Experiment: experiment, StateDir: t.TempDir(), Settings: testbed(t, s), Instances: instances}
 }
 
 // run runs script on lab host i as root, independently of the provider.
@@ -104,7 +105,7 @@ func TestSSH(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Release(ctx, res) })
+		t.Cleanup(func() { p.Release(ctx, res, io.Discard) })
 		// h-c for the cluster, then the servers in their order; each
 		// endpoint reaches the host of that name.
 		want := [][]string{{"c"}, {"b", "a"}}
@@ -156,7 +157,7 @@ func TestSSH(t *testing.T) {
 		}}, inst("all", 3, ""))
 		res, err := p.Reserve(ctx, req)
 		if err == nil {
-			p.Release(ctx, res)
+			p.Release(ctx, res, io.Discard)
 			t.Fatal("Reserve succeeded with a dead host and a wrong architecture")
 		}
 		msg := err.Error()
@@ -213,7 +214,7 @@ func TestSSH(t *testing.T) {
 			if err := json.Unmarshal(saved, &back); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Release(ctx, &back); err != nil {
+			if err := p.Release(ctx, &back, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 		}
