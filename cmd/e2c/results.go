@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -66,11 +67,14 @@ func newSummarize() *cobra.Command {
 	return &cobra.Command{
 		Use:   "summarize SCENARIO_DIR [RUN...]",
 		Short: "Aggregate each metric of metrics.yaml per configuration across the runs",
-		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs (all of
-them, or those named), takes each run's mean, and summarises the runs of each
-configuration (app_conf): n, mean, median, standard deviation, min, max and a
-95 % confidence interval (Student's t). Prints a table and writes
-summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
+		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs that
+succeeded (all of them, or those named; the others are listed and left out:
+their data may be partial), takes each run's mean, and summarises the runs of
+each configuration (app_conf): n, mean, median, standard deviation, min, max
+and a 95 % confidence interval (Student's t). Prints a table and writes
+summary.csv, summary.json and figures to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.
+Names the runs in which a metric has no data, and fails when a metric has
+none in any run.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -83,38 +87,31 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 			if err != nil {
 				return err
 			}
-			runs, err := experiment.SummaryRuns(dir, args[1:])
+			all, err := experiment.SummaryRuns(dir, args[1:])
 			if err != nil {
 				return err
+			}
+			runs, left, total, err := succeeded(dir, all)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			list, counts := leftOut(dir, left)
+			if len(left) > 0 {
+				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", list)
+			}
+			if len(runs) == 0 {
+				return fmt.Errorf("%s: none of its %s succeeded: nothing to summarize", dir, plural(total, "run"))
 			}
 			values, err := summary.Read(runs, metrics)
 			if err != nil {
 				return err
 			}
 			stats := summary.Summarize(values, metrics)
-			t := newTable(cmd.OutOrStdout())
-			t.Header("metric", "config", "n", "mean", "median", "sd", "min", "max", "95% CI")
-			for _, s := range stats {
-				config := s.Config
-				if config == "" {
-					config = "-"
-				}
-				ci := "-"
-				if !math.IsNaN(s.CILow) {
-					ci = fmt.Sprintf("[%.4g, %.4g]", s.CILow, s.CIHigh)
-				}
-				sd := "-"
-				if !math.IsNaN(s.SD) {
-					sd = fmt.Sprintf("%.4g", s.SD)
-				}
-				if err := t.Append(s.Metric+" ("+s.Unit+")", config, strconv.Itoa(s.Runs), fmt.Sprintf("%.4g", s.Mean),
-					fmt.Sprintf("%.4g", s.Median), sd, fmt.Sprintf("%.4g", s.Min), fmt.Sprintf("%.4g", s.Max), ci); err != nil {
-					return err
-				}
-			}
-			if err := t.Render(); err != nil {
+			if err := statsTable(w, stats); err != nil {
 				return err
 			}
+			noData := reportGaps(w, metrics, summary.Gaps(runs, metrics, values), len(runs))
 			if err := os.MkdirAll(filepath.Join(dir, "summaries"), 0o755); err != nil {
 				return err
 			}
@@ -129,10 +126,150 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 				return err
 			}
 			figures, err := figures(out, runs, metrics, stats)
-			fmt.Fprintf(cmd.OutOrStdout(), "%d runs; wrote %s/{summary.csv,summary.json} and %d figures\n", len(runs), out, len(figures))
-			return err
+			counted := plural(total, "run")
+			if len(left) > 0 {
+				counted += " (" + counts + ", their data left out)"
+			}
+			fmt.Fprintf(w, "%s; wrote %s/{summary.csv,summary.json} and %s\n", counted, out, plural(len(figures), "figure"))
+			return errors.Join(err, noData)
 		},
 	}
+}
+
+// succeeded keeps the runs whose run folder's status is succeeded: a
+// failed, interrupted or crashed run's data may be partial. It also returns
+// the other run folders' records, and how many run folders there are.
+func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*experiment.Record, total int, err error) {
+	recs, _, err := experiment.AllRuns(scenario)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	byDir := map[string]*experiment.Record{}
+	for _, r := range recs {
+		byDir[r.Dir()] = r
+	}
+	seen := map[*experiment.Record]bool{}
+	for _, r := range runs {
+		rec := byDir[r.Dir]
+		if rec == nil {
+			rec = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
+		}
+		if !seen[rec] {
+			seen[rec] = true
+			total++
+			if rec.Status != experiment.Succeeded {
+				left = append(left, rec)
+			}
+		}
+		if rec.Status == experiment.Succeeded {
+			kept = append(kept, r)
+		}
+	}
+	return kept, left, total, nil
+}
+
+// leftOut says which runs were left out and why, and how many of each status.
+func leftOut(scenario string, left []*experiment.Record) (list, counts string) {
+	var names []string
+	n := map[string]int{}
+	for _, r := range left {
+		rel, _ := filepath.Rel(scenario, r.Dir())
+		names = append(names, rel+" ("+r.Status+")")
+		n[r.Status]++
+	}
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%d %s", n[st], st))
+	}
+	return some(names), strings.Join(parts, ", ")
+}
+
+// statsTable prints the statistics, one row per metric and configuration.
+func statsTable(w io.Writer, stats []summary.Stats) error {
+	t := newTable(w)
+	t.Header("metric", "config", "n", "mean", "median", "sd", "min", "max", "95% CI")
+	for _, s := range stats {
+		config := s.Config
+		if config == "" {
+			config = "-"
+		}
+		ci := "-"
+		if !math.IsNaN(s.CILow) {
+			ci = fmt.Sprintf("[%.4g, %.4g]", s.CILow, s.CIHigh)
+		}
+		sd := "-"
+		if !math.IsNaN(s.SD) {
+			sd = fmt.Sprintf("%.4g", s.SD)
+		}
+		if err := t.Append(withUnit(s.Metric, s.Unit), config, strconv.Itoa(s.Runs), fmt.Sprintf("%.4g", s.Mean),
+			fmt.Sprintf("%.4g", s.Median), sd, fmt.Sprintf("%.4g", s.Min), fmt.Sprintf("%.4g", s.Max), ci); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// reportGaps names, per metric, the runs that gave no value of it, and
+// returns an error naming each metric that no run gave a value of.
+func reportGaps(w io.Writer, metrics []schema.Metric, gaps []summary.Gap, runs int) error {
+	var errs []error
+	for _, m := range metrics {
+		var none, empty []string // no file matched; files without a value
+		for _, g := range gaps {
+			if g.Metric != m.Name {
+				continue
+			}
+			name := g.Run
+			if g.Config != "" {
+				name += " (" + g.Config + ")"
+			}
+			if g.Files == 0 {
+				none = append(none, name)
+			} else {
+				empty = append(empty, name)
+			}
+		}
+		var why []string
+		if len(none) > 0 {
+			why = append(why, fmt.Sprintf("no file matches %s in %s", m.Files, some(none)))
+		}
+		if len(empty) > 0 {
+			why = append(why, fmt.Sprintf("the files %s hold no value in %s", m.Files, some(empty)))
+		}
+		switch {
+		case len(why) == 0:
+		case len(none)+len(empty) == runs:
+			errs = append(errs, fmt.Errorf("metric %s has no data in any run: %s", m.Name, strings.Join(why, "; ")))
+		default:
+			fmt.Fprintf(w, "metric %s has no data in %s: %s\n", m.Name, plural(len(none)+len(empty), "run"), strings.Join(why, "; "))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withUnit is "latency (ms)", or the name alone without a unit.
+func withUnit(name, unit string) string {
+	if unit == "" {
+		return name
+	}
+	return name + " (" + unit + ")"
+}
+
+// some lists names, the first few of many.
+func some(names []string) string {
+	const most = 5
+	if len(names) > most {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
+	}
+	return strings.Join(names, ", ")
+}
+
+// plural is "1 run", "2 runs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func newReproduce() *cobra.Command {
@@ -325,7 +462,7 @@ func compareMetrics(w io.Writer, a, b string) error {
 			if p[0] != nil && p[1] != nil && *p[0] != 0 {
 				change = fmt.Sprintf("%+.1f%%", 100*(*p[1]-*p[0])/math.Abs(*p[0]))
 			}
-			t.Append(m.Name+" ("+m.Unit+")", c, cell(p[0]), cell(p[1]), change)
+			t.Append(withUnit(m.Name, m.Unit), c, cell(p[0]), cell(p[1]), change)
 		}
 	}
 	return t.Render()

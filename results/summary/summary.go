@@ -120,6 +120,30 @@ func Read(runs []Run, metrics []schema.Metric) ([]Value, error) {
 	return values, nil
 }
 
+// Gap is a metric one run (and configuration) gave no value of.
+type Gap struct {
+	Run, Config, Metric string
+	Files               int // how many files matched the metric's glob: none, or files without a value
+}
+
+// Gaps lists, per metric in order, the runs that values has no value of.
+func Gaps(runs []Run, metrics []schema.Metric, values []Value) []Gap {
+	have := map[[3]string]bool{}
+	for _, v := range values {
+		have[[3]string{v.Metric, v.Run, v.Config}] = true
+	}
+	var out []Gap
+	for _, m := range metrics {
+		for _, r := range runs {
+			if !have[[3]string{m.Name, r.ID, r.Config}] {
+				files, _ := filepath.Glob(filepath.Join(r.Dir, filepath.FromSlash(m.Files)))
+				out = append(out, Gap{Run: r.ID, Config: r.Config, Metric: m.Name, Files: len(files)})
+			}
+		}
+	}
+	return out
+}
+
 // readMetric streams the files of m in dir: how many values, and their sum.
 func readMetric(dir string, m schema.Metric, buf []byte) (int, float64, error) {
 	n, sum := 0, 0.0

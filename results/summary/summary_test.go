@@ -172,3 +172,23 @@ func TestSeries(t *testing.T) {
 		t.Errorf("positions: %v", pts)
 	}
 }
+
+// A run without a metric's files and a run whose files hold no value are
+// gaps, each with how many files matched.
+func TestGaps(t *testing.T) {
+	root := t.TempDir()
+	runs := []Run{{ID: "full", Dir: filepath.Join(root, "full")}, {ID: "none", Dir: filepath.Join(root, "none")},
+		{ID: "empty", Config: "c", Dir: filepath.Join(root, "empty")}}
+	write(t, runs[0].Dir, "res/count.txt", "7\n")
+	write(t, runs[2].Dir, "res/count.txt", "\n")
+	ms := metrics[2:]
+	values, err := Read(runs, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Gaps(runs, ms, values)
+	want := []Gap{{Run: "none", Metric: "count", Files: 0}, {Run: "empty", Config: "c", Metric: "count", Files: 1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("gaps %v, want %v", got, want)
+	}
+}
