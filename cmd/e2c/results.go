@@ -36,6 +36,25 @@ func newResults() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			names := make([]string, len(runs))
+			for i, r := range runs {
+				names[i] = filepath.Base(r.Dir())
+			}
+			// The reproductions of the scenario's runs and of its points'.
+			for _, p := range slices.Compact(append([]string{""}, points...)) {
+				home := dir
+				if p != "" {
+					home = filepath.Join(dir, experiment.SweepDir, p)
+				}
+				recs, err := reproductions(home)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					rel, _ := filepath.Rel(home, r.Dir())
+					runs, points, names = append(runs, r), append(points, p), append(names, rel)
+				}
+			}
 			if len(runs) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "no runs in %s yet\n", dir)
 				return nil
@@ -51,7 +70,7 @@ func newResults() *cobra.Command {
 				if r.Reproduces != "" {
 					status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
 				}
-				if err := t.Append(filepath.Base(r.Dir()), status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
+				if err := t.Append(names[i], status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
 					strings.Join(r.AppConfs, ","), points[i], took, strconv.Itoa(len(r.Hosts)), r.E2C); err != nil {
 					return err
 				}
@@ -61,6 +80,31 @@ func newResults() *cobra.Command {
 	}
 	cmd.AddCommand(newSummarize(), newCompare(), newArchive())
 	return cmd
+}
+
+// reproductions are the runs e2c reproduce wrote into the
+// reproduce-<run>-N folders of dir (beside its runs), and into theirs.
+func reproductions(dir string) ([]*experiment.Record, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*experiment.Record
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "reproduce-") {
+			continue
+		}
+		recs, err := experiment.Runs(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		more, err := reproductions(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, recs...), more...)
+	}
+	return out, nil
 }
 
 func newSummarize() *cobra.Command {
