@@ -144,7 +144,10 @@ none in any run.`,
 			if len(left) > 0 {
 				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", list)
 			}
-			if len(runs) == 0 {
+			switch {
+			case total == 0:
+				return fmt.Errorf("no runs in %s yet: nothing to summarize", dir)
+			case len(runs) == 0:
 				return fmt.Errorf("%s: none of its %s succeeded: nothing to summarize", dir, plural(total, "run"))
 			}
 			values, err := summary.Read(runs, metrics)
@@ -169,7 +172,7 @@ none in any run.`,
 			if err := results.WriteJSON(out, "summary.json", stats); err != nil {
 				return err
 			}
-			figures, err := figures(out, runs, metrics, stats)
+			figures, err := figures(w, out, runs, metrics, stats)
 			counted := plural(total, "run")
 			if len(left) > 0 {
 				counted += " (" + counts + ", their data left out)"
@@ -517,8 +520,8 @@ func compareMetrics(w io.Writer, a, b string) error {
 const maxLines = 12
 
 // figures draws, next to the summary, each metric per configuration and
-// over time (one line per run, the first maxLines runs).
-func figures(dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
+// over time (the first maxLines runs), and says which it could not draw.
+func figures(w io.Writer, dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
 	var out []string
 	for _, m := range metrics {
 		files, err := plot.PerConfig(stats, m.Name, dir, m.Name+"-per-config")
@@ -526,25 +529,21 @@ func figures(dir string, runs []summary.Run, metrics []schema.Metric, stats []su
 			continue // a metric no run has
 		}
 		out = append(out, files...)
-		series := map[string][]summary.Point{}
+		var series []plot.Series
 		for _, r := range runs[:min(len(runs), maxLines)] {
-			label := r.ID
-			if r.Config != "" {
-				label += " " + r.Config
-			}
-			pts, err := summary.Series(r.Dir, m, 2000)
+			pts, err := summary.Series(r.Dir, m)
 			if err != nil {
 				return out, err
 			}
 			if len(pts) > 0 {
-				series[label] = pts
+				series = append(series, plot.Series{Run: r.ID, Config: r.Config, Points: pts})
 			}
 		}
-		xLabel := "value number"
-		if m.TimeColumn != "" {
-			xLabel = "seconds since the first value"
+		files, err = plot.OverTime(series, m.Name, m.Unit, m.TimeColumn != "", dir, m.Name+"-over-time")
+		if errors.Is(err, plot.ErrTooShort) {
+			fmt.Fprintf(w, "no figure of %s\n", err)
+			continue
 		}
-		files, err = plot.OverTime(series, m.Name, m.Unit, xLabel, dir, m.Name+"-over-time")
 		if err != nil {
 			return out, err
 		}
