@@ -147,8 +147,8 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 	byName := map[string]*entry{}
 	lo, hi, xMax, spread := math.Inf(1), math.Inf(-1), 0.0, false
 	var lines []plot.Plotter // drawn over every band
-	// Bands fainter the more they are, so that where all overlap the lines
-	// still show through.
+	// Bands the fainter the more there are, so that where all overlap the
+	// lines still show through.
 	alpha := uint8(max(0x14, 0xa0/(len(series)+1)))
 	for i, s := range series {
 		if len(bins[i]) == 0 {
@@ -208,7 +208,7 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 	for _, e := range entries {
 		name := e.name
 		if len(confs) > 1 {
-			name = fmt.Sprintf("%s (%s)", cmp.Or(name, "(default)"), plural(e.runs, "run"))
+			name = fmt.Sprintf("%s (n=%d)", cmp.Or(name, "(default)"), e.runs)
 		}
 		if spread {
 			legend.Add(name, e.area, e.line)
@@ -222,13 +222,6 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 	p.X.Min, p.X.Max = 0, xMax
 	p.Y.Min, p.Y.Max = padded(lo, hi)
 	return save(p, &legend, height, dir, base)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // segments splits bins where one is missing: the line does not join

@@ -28,19 +28,16 @@ const binsWanted = 50
 // values, which the run started and stopped inside (the count of the first
 // and last seconds is a part of a second's).
 func Binned(series [][]Point, timed bool) (width float64, bins [][]Bin) {
-	span, spacing := 0.0, 1.0
-	var xs []float64
+	span, spacing := 0.0, 0.0
 	for _, s := range series {
 		lo, hi := xRange(s)
 		span = max(span, hi-lo)
 		if timed {
-			for _, p := range s {
-				xs = append(xs, p.X-lo)
-			}
+			spacing = max(spacing, medianSpacing(s))
 		}
 	}
-	if timed {
-		spacing = medianSpacing(xs)
+	if !timed {
+		spacing = 1 // by position, values are 1 apart
 	}
 	width = RoundUp(max(span/binsWanted, spacing))
 	for _, s := range series {
@@ -87,9 +84,13 @@ func xRange(s []Point) (lo, hi float64) {
 	return lo, hi
 }
 
-// medianSpacing is the median gap between distinct x values, 0 for fewer
-// than two.
-func medianSpacing(xs []float64) float64 {
+// medianSpacing is the median gap between the distinct x values of s, 0
+// for fewer than two.
+func medianSpacing(s []Point) float64 {
+	xs := make([]float64, len(s))
+	for i, p := range s {
+		xs[i] = p.X
+	}
 	slices.Sort(xs)
 	xs = slices.Compact(xs)
 	if len(xs) < 2 {
