@@ -17,7 +17,7 @@ import (
 // ManifestFile is the artifacts manifest of a run folder, in sha256sum's
 // format. Its paths lead from the run folder to the artifacts folder, so
 // that `sha256sum -c artifacts.sha256` checks it in the run folder, as long
-// as the two folders keep their places (an archive keeps them).
+// as the two folders keep their places (as in a copy of both).
 const ManifestFile = "artifacts.sha256"
 
 // rootComment names, in a manifest, the artifacts folder its paths start
