@@ -8,14 +8,21 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 )
 
 // ManifestFile is the artifacts manifest of a run folder, in sha256sum's
-// format, so that `sha256sum -c` checks it too.
+// format. Its paths lead from the run folder to the artifacts folder, so
+// that `sha256sum -c artifacts.sha256` checks it in the run folder, as long
+// as the two folders keep their places (as in a copy of both).
 const ManifestFile = "artifacts.sha256"
+
+// rootComment names, in a manifest, the artifacts folder its paths start
+// with; sha256sum skips comment lines.
+const rootComment = "# artifacts: "
 
 // Sum is one file of a manifest: its path relative to the tree and its
 // SHA-256.
@@ -64,28 +71,88 @@ func FileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// WriteManifest writes sums as sha256sum does: "<hex>  <path>".
-func WriteManifest(w io.Writer, sums []Sum) error {
+// WriteManifest writes the manifest of the artifacts folder into runDir.
+func WriteManifest(runDir, artifacts string, sums []Sum) error {
+	root, err := relPath(runDir, artifacts)
+	if err != nil {
+		return err
+	}
+	return WriteFile(runDir, ManifestFile, func(w io.Writer) error { return writeManifest(w, root, sums) })
+}
+
+// relPath is the path from one folder to another, links resolved (".."
+// leads up from where a link goes, not from the link).
+func relPath(from, to string) (string, error) {
+	for _, p := range []*string{&from, &to} {
+		abs, err := filepath.Abs(*p)
+		if err == nil {
+			*p, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	rel, err := filepath.Rel(from, to)
+	return filepath.ToSlash(rel), err
+}
+
+// writeManifest writes sums as sha256sum does, "<hex>  <root>/<path>",
+// after comments saying how to check them and naming root.
+func writeManifest(w io.Writer, root string, sums []Sum) error {
 	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# The SHA-256 of every file of the artifacts folder this run used, as paths from\n"+
+		"# the run folder: check them there with `sha256sum -c %s`\n"+
+		"# (e2c reproduce checks them wherever the artifacts folder is).\n%s%s\n", ManifestFile, rootComment, escape(root))
 	for _, s := range sums {
-		fmt.Fprintf(bw, "%s  %s\n", s.SHA256, s.Path)
+		p, mark := path.Join(root, s.Path), ""
+		if e := escape(p); e != p {
+			p, mark = e, `\` // sha256sum's mark of an escaped name
+		}
+		fmt.Fprintf(bw, "%s%s  %s\n", mark, s.SHA256, p)
 	}
 	return bw.Flush()
 }
 
-// ReadManifest reads what WriteManifest wrote.
+// ReadManifest reads a manifest, with paths relative to the artifacts
+// folder. Manifests written before the paths led from the run folder have
+// no root: their paths are already relative to the artifacts folder.
 func ReadManifest(r io.Reader) ([]Sum, error) {
 	var out []Sum
+	root := "."
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		sum, path, ok := strings.Cut(sc.Text(), "  ")
-		if !ok || len(sum) != 64 || path == "" {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, rootComment); ok {
+			root = unescape(rest)
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		escaped := strings.HasPrefix(line, `\`)
+		sum, p, ok := strings.Cut(strings.TrimPrefix(line, `\`), "  ")
+		if !ok || len(sum) != 64 || p == "" {
 			return nil, fmt.Errorf("line %d: expected \"<sha256>  <path>\"", n)
 		}
-		out = append(out, Sum{Path: path, SHA256: sum})
+		if escaped {
+			p = unescape(p)
+		}
+		if root != "." {
+			if p, ok = strings.CutPrefix(p, root+"/"); !ok {
+				return nil, fmt.Errorf("line %d: %s is not in the artifacts folder %s", n, p, root)
+			}
+		}
+		out = append(out, Sum{Path: p, SHA256: sum})
 	}
 	return out, sc.Err()
 }
+
+// escape and unescape are sha256sum's for names holding a backslash or a
+// line break.
+var (
+	escape   = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace
+	unescape = strings.NewReplacer(`\\`, `\`, `\n`, "\n", `\r`, "\r").Replace
+)
 
 // Diff lists how the tree now differs from the manifest: files changed,
 // missing and added, one line each, sorted.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -35,6 +36,25 @@ func newResults() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			names := make([]string, len(runs))
+			for i, r := range runs {
+				names[i] = filepath.Base(r.Dir())
+			}
+			// The reproductions of the scenario's runs and of its points'.
+			for _, p := range slices.Compact(append([]string{""}, points...)) {
+				home := dir
+				if p != "" {
+					home = filepath.Join(dir, experiment.SweepDir, p)
+				}
+				recs, err := reproductions(home)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					rel, _ := filepath.Rel(home, r.Dir())
+					runs, points, names = append(runs, r), append(points, p), append(names, rel)
+				}
+			}
 			if len(runs) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "no runs in %s yet\n", dir)
 				return nil
@@ -50,7 +70,7 @@ func newResults() *cobra.Command {
 				if r.Reproduces != "" {
 					status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
 				}
-				if err := t.Append(filepath.Base(r.Dir()), status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
+				if err := t.Append(names[i], status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
 					strings.Join(r.AppConfs, ","), points[i], took, strconv.Itoa(len(r.Hosts)), r.E2C); err != nil {
 					return err
 				}
@@ -62,15 +82,43 @@ func newResults() *cobra.Command {
 	return cmd
 }
 
+// reproductions are the runs e2c reproduce wrote into the
+// reproduce-<run>-N folders of dir (beside its runs), and into theirs.
+func reproductions(dir string) ([]*experiment.Record, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*experiment.Record
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "reproduce-") {
+			continue
+		}
+		recs, err := experiment.Runs(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		more, err := reproductions(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, recs...), more...)
+	}
+	return out, nil
+}
+
 func newSummarize() *cobra.Command {
 	return &cobra.Command{
 		Use:   "summarize SCENARIO_DIR [RUN...]",
 		Short: "Aggregate each metric of metrics.yaml per configuration across the runs",
-		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs (all of
-them, or those named), takes each run's mean, and summarises the runs of each
-configuration (app_conf): n, mean, median, standard deviation, min, max and a
-95 % confidence interval (Student's t). Prints a table and writes
-summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
+		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs that
+succeeded (all of them, or those named; the others are listed and left out:
+their data may be partial), takes each run's mean, and summarises the runs of
+each configuration (app_conf): n, mean, median, standard deviation, min, max
+and a 95 % confidence interval (Student's t). Prints a table and writes
+summary.csv, summary.json and figures to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.
+Names the runs in which a metric has no data, and fails when a metric has
+none in any run.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -83,38 +131,34 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 			if err != nil {
 				return err
 			}
-			runs, err := experiment.SummaryRuns(dir, args[1:])
+			all, err := experiment.SummaryRuns(dir, args[1:])
 			if err != nil {
 				return err
+			}
+			runs, left, total, err := succeeded(dir, all)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			list, counts := leftOut(dir, left)
+			if len(left) > 0 {
+				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", list)
+			}
+			switch {
+			case total == 0:
+				return fmt.Errorf("no runs in %s yet: nothing to summarize", dir)
+			case len(runs) == 0:
+				return fmt.Errorf("%s: none of its %s succeeded: nothing to summarize", dir, plural(total, "run"))
 			}
 			values, err := summary.Read(runs, metrics)
 			if err != nil {
 				return err
 			}
 			stats := summary.Summarize(values, metrics)
-			t := newTable(cmd.OutOrStdout())
-			t.Header("metric", "config", "n", "mean", "median", "sd", "min", "max", "95% CI")
-			for _, s := range stats {
-				config := s.Config
-				if config == "" {
-					config = "-"
-				}
-				ci := "-"
-				if !math.IsNaN(s.CILow) {
-					ci = fmt.Sprintf("[%.4g, %.4g]", s.CILow, s.CIHigh)
-				}
-				sd := "-"
-				if !math.IsNaN(s.SD) {
-					sd = fmt.Sprintf("%.4g", s.SD)
-				}
-				if err := t.Append(s.Metric+" ("+s.Unit+")", config, strconv.Itoa(s.Runs), fmt.Sprintf("%.4g", s.Mean),
-					fmt.Sprintf("%.4g", s.Median), sd, fmt.Sprintf("%.4g", s.Min), fmt.Sprintf("%.4g", s.Max), ci); err != nil {
-					return err
-				}
-			}
-			if err := t.Render(); err != nil {
+			if err := statsTable(w, stats); err != nil {
 				return err
 			}
+			noData := reportGaps(w, metrics, summary.Gaps(runs, metrics, values), len(runs))
 			if err := os.MkdirAll(filepath.Join(dir, "summaries"), 0o755); err != nil {
 				return err
 			}
@@ -128,11 +172,151 @@ summary.csv and summary.json to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.`,
 			if err := results.WriteJSON(out, "summary.json", stats); err != nil {
 				return err
 			}
-			figures, err := figures(out, runs, metrics, stats)
-			fmt.Fprintf(cmd.OutOrStdout(), "%d runs; wrote %s/{summary.csv,summary.json} and %d figures\n", len(runs), out, len(figures))
-			return err
+			figures, err := figures(w, out, runs, metrics, stats)
+			counted := plural(total, "run")
+			if len(left) > 0 {
+				counted += " (" + counts + ", their data left out)"
+			}
+			fmt.Fprintf(w, "%s; wrote %s/{summary.csv,summary.json} and %s\n", counted, out, plural(len(figures), "figure"))
+			return errors.Join(err, noData)
 		},
 	}
+}
+
+// succeeded keeps the runs whose run folder's status is succeeded: a
+// failed, interrupted or crashed run's data may be partial. It also returns
+// the other run folders' records, and how many run folders there are.
+func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*experiment.Record, total int, err error) {
+	recs, _, err := experiment.AllRuns(scenario)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	byDir := map[string]*experiment.Record{}
+	for _, r := range recs {
+		byDir[r.Dir()] = r
+	}
+	seen := map[*experiment.Record]bool{}
+	for _, r := range runs {
+		rec := byDir[r.Dir]
+		if rec == nil {
+			rec = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
+		}
+		if !seen[rec] {
+			seen[rec] = true
+			total++
+			if rec.Status != experiment.Succeeded {
+				left = append(left, rec)
+			}
+		}
+		if rec.Status == experiment.Succeeded {
+			kept = append(kept, r)
+		}
+	}
+	return kept, left, total, nil
+}
+
+// leftOut says which runs were left out and why, and how many of each status.
+func leftOut(scenario string, left []*experiment.Record) (list, counts string) {
+	var names []string
+	n := map[string]int{}
+	for _, r := range left {
+		rel, _ := filepath.Rel(scenario, r.Dir())
+		names = append(names, rel+" ("+r.Status+")")
+		n[r.Status]++
+	}
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%d %s", n[st], st))
+	}
+	return some(names), strings.Join(parts, ", ")
+}
+
+// statsTable prints the statistics, one row per metric and configuration.
+func statsTable(w io.Writer, stats []summary.Stats) error {
+	t := newTable(w)
+	t.Header("metric", "config", "n", "mean", "median", "sd", "min", "max", "95% CI")
+	for _, s := range stats {
+		config := s.Config
+		if config == "" {
+			config = "-"
+		}
+		ci := "-"
+		if !math.IsNaN(s.CILow) {
+			ci = fmt.Sprintf("[%.4g, %.4g]", s.CILow, s.CIHigh)
+		}
+		sd := "-"
+		if !math.IsNaN(s.SD) {
+			sd = fmt.Sprintf("%.4g", s.SD)
+		}
+		if err := t.Append(withUnit(s.Metric, s.Unit), config, strconv.Itoa(s.Runs), fmt.Sprintf("%.4g", s.Mean),
+			fmt.Sprintf("%.4g", s.Median), sd, fmt.Sprintf("%.4g", s.Min), fmt.Sprintf("%.4g", s.Max), ci); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// reportGaps names, per metric, the runs that gave no value of it, and
+// returns an error naming each metric that no run gave a value of.
+func reportGaps(w io.Writer, metrics []schema.Metric, gaps []summary.Gap, runs int) error {
+	var errs []error
+	for _, m := range metrics {
+		var none, empty []string // no file matched; files without a value
+		for _, g := range gaps {
+			if g.Metric != m.Name {
+				continue
+			}
+			name := g.Run
+			if g.Config != "" {
+				name += " (" + g.Config + ")"
+			}
+			if g.Files == 0 {
+				none = append(none, name)
+			} else {
+				empty = append(empty, name)
+			}
+		}
+		var why []string
+		if len(none) > 0 {
+			why = append(why, fmt.Sprintf("no file matches %s in %s", m.Files, some(none)))
+		}
+		if len(empty) > 0 {
+			why = append(why, fmt.Sprintf("the files %s hold no value in %s", m.Files, some(empty)))
+		}
+		switch {
+		case len(why) == 0:
+		case len(none)+len(empty) == runs:
+			errs = append(errs, fmt.Errorf("metric %s has no data in any run: %s", m.Name, strings.Join(why, "; ")))
+		default:
+			fmt.Fprintf(w, "metric %s has no data in %s: %s\n", m.Name, plural(len(none)+len(empty), "run"), strings.Join(why, "; "))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withUnit is "latency (ms)", or the name alone without a unit.
+func withUnit(name, unit string) string {
+	if unit == "" {
+		return name
+	}
+	return name + " (" + unit + ")"
+}
+
+// some lists names, the first few of many.
+func some(names []string) string {
+	const most = 5
+	if len(names) > most {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
+	}
+	return strings.Join(names, ", ")
+}
+
+// plural is "1 run", "2 runs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func newReproduce() *cobra.Command {
@@ -325,7 +509,7 @@ func compareMetrics(w io.Writer, a, b string) error {
 			if p[0] != nil && p[1] != nil && *p[0] != 0 {
 				change = fmt.Sprintf("%+.1f%%", 100*(*p[1]-*p[0])/math.Abs(*p[0]))
 			}
-			t.Append(m.Name+" ("+m.Unit+")", c, cell(p[0]), cell(p[1]), change)
+			t.Append(withUnit(m.Name, m.Unit), c, cell(p[0]), cell(p[1]), change)
 		}
 	}
 	return t.Render()
@@ -336,8 +520,8 @@ func compareMetrics(w io.Writer, a, b string) error {
 const maxLines = 12
 
 // figures draws, next to the summary, each metric per configuration and
-// over time (one line per run, the first maxLines runs).
-func figures(dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
+// over time (the first maxLines runs), and says which it could not draw.
+func figures(w io.Writer, dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
 	var out []string
 	for _, m := range metrics {
 		files, err := plot.PerConfig(stats, m.Name, dir, m.Name+"-per-config")
@@ -345,25 +529,21 @@ func figures(dir string, runs []summary.Run, metrics []schema.Metric, stats []su
 			continue // a metric no run has
 		}
 		out = append(out, files...)
-		series := map[string][]summary.Point{}
+		var series []plot.Series
 		for _, r := range runs[:min(len(runs), maxLines)] {
-			label := r.ID
-			if r.Config != "" {
-				label += " " + r.Config
-			}
-			pts, err := summary.Series(r.Dir, m, 2000)
+			pts, err := summary.Series(r.Dir, m)
 			if err != nil {
 				return out, err
 			}
 			if len(pts) > 0 {
-				series[label] = pts
+				series = append(series, plot.Series{Run: r.ID, Config: r.Config, Points: pts})
 			}
 		}
-		xLabel := "value number"
-		if m.TimeColumn != "" {
-			xLabel = "seconds since the first value"
+		files, err = plot.OverTime(series, m.Name, m.Unit, m.TimeColumn != "", dir, m.Name+"-over-time")
+		if errors.Is(err, plot.ErrTooShort) {
+			fmt.Fprintf(w, "no figure of %s\n", err)
+			continue
 		}
-		files, err = plot.OverTime(series, m.Name, m.Unit, xLabel, dir, m.Name+"-over-time")
 		if err != nil {
 			return out, err
 		}

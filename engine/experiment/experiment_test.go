@@ -77,7 +77,7 @@ func TestQuickstartLocal(t *testing.T) {
 		if got := readFile(t, filepath.Join(run, "scenario", "network.yaml")); got != readFile(t, filepath.Join(dir, "network.yaml")) {
 			t.Errorf("run %d: scenario/network.yaml differs from the scenario's", i)
 		}
-		if m := readFile(t, filepath.Join(run, "artifacts.sha256")); !strings.Contains(m, "  app/main.go\n") || !strings.Contains(m, "  data/rides.csv\n") {
+		if m := readFile(t, filepath.Join(run, "artifacts.sha256")); !strings.Contains(m, "  ../artifacts/app/main.go\n") || !strings.Contains(m, "  ../artifacts/data/rides.csv\n") {
 			t.Errorf("run %d: artifacts.sha256:\n%s", i, m)
 		}
 		if _, ok := rec.Testbeds["local"]; !ok || rec.Hosts[0].Facts.Arch == "" || rec.Hosts[0].Facts.MemKB == 0 || rec.Hosts[0].Facts.Kernel == "" {

@@ -89,7 +89,7 @@ func (x *experiment) writeInputs(dir string) error {
 		}
 		x.sums = sums
 	}
-	return results.WriteFile(dir, results.ManifestFile, func(w io.Writer) error { return results.WriteManifest(w, x.sums) })
+	return results.WriteManifest(dir, x.o.ArtifactsDir, x.sums)
 }
 
 // testbedSettings are the testbed blocks of layers_services.yaml, by name.

@@ -72,7 +72,7 @@ func TestReproduce(t *testing.T) {
 	if got := readFile(t, filepath.Join(forced, "out.txt")); got != "v2\nrun 1 of 2\n" {
 		t.Errorf("forced run wrote %q", got)
 	}
-	if m := readFile(t, filepath.Join(forced, "artifacts.sha256")); !strings.Contains(m, "  extra.bin\n") {
+	if m := readFile(t, filepath.Join(forced, "artifacts.sha256")); !strings.Contains(m, "  ../../../artifacts/extra.bin\n") {
 		t.Errorf("the forced run's manifest does not record what it used:\n%s", m)
 	}
 	if _, err := Reproduce(context.Background(), t.TempDir(), ReproduceOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "is not a run folder") {

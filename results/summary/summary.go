@@ -115,9 +115,36 @@ func Read(runs []Run, metrics []schema.Metric) ([]Value, error) {
 	})
 	if len(errs) > 0 {
 		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		if len(errs) == 1 {
+			return values, errs[0]
+		}
 		return values, fmt.Errorf("%d problems reading metrics, first: %w", len(errs), errs[0])
 	}
 	return values, nil
+}
+
+// Gap is a metric one run (and configuration) gave no value of.
+type Gap struct {
+	Run, Config, Metric string
+	Files               int // how many files matched the metric's glob: none, or files without a value
+}
+
+// Gaps lists, per metric in order, the runs that values has no value of.
+func Gaps(runs []Run, metrics []schema.Metric, values []Value) []Gap {
+	have := map[[3]string]bool{}
+	for _, v := range values {
+		have[[3]string{v.Metric, v.Run, v.Config}] = true
+	}
+	var out []Gap
+	for _, m := range metrics {
+		for _, r := range runs {
+			if !have[[3]string{m.Name, r.ID, r.Config}] {
+				files, _ := filepath.Glob(filepath.Join(r.Dir, filepath.FromSlash(m.Files)))
+				out = append(out, Gap{Run: r.ID, Config: r.Config, Metric: m.Name, Files: len(files)})
+			}
+		}
+	}
+	return out
 }
 
 // readMetric streams the files of m in dir: how many values, and their sum.
@@ -220,26 +247,18 @@ func number(b []byte) (float64, bool) {
 	return v, err == nil
 }
 
-// Point is one value of a series: x is seconds from the first value's
+// Point is one value of a series: x is seconds from the earliest value's
 // time (the time column), or the value's position.
 type Point struct{ X, Y float64 }
 
-// Series reads one run's values of m, for a plot over time, keeping at
-// most max evenly spaced points.
-func Series(dir string, m schema.Metric, max int) ([]Point, error) {
+// Series reads one run's values of m, for a plot over time.
+func Series(dir string, m schema.Metric) ([]Point, error) {
 	var pts []Point
 	err := eachValue(dir, m, make([]byte, 256<<10), func(x, y float64) { pts = append(pts, Point{x, y}) })
 	if err != nil || len(pts) == 0 {
 		return nil, err
 	}
-	x0 := pts[0].X
-	if step := (len(pts) + max - 1) / max; step > 1 {
-		kept := pts[:0]
-		for i := 0; i < len(pts); i += step {
-			kept = append(kept, pts[i])
-		}
-		pts = kept
-	}
+	x0, _ := xRange(pts)
 	for i := range pts {
 		pts[i].X -= x0
 	}

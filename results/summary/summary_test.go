@@ -152,23 +152,93 @@ func BenchmarkSummarize1000Runs(b *testing.B) {
 
 func TestSeries(t *testing.T) {
 	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("unix_second,records\n")
-	for i := range 10 {
-		fmt.Fprintf(&b, "%d,%d\n", 1000+i, 10*i)
-	}
-	write(t, dir, "t.csv", b.String())
-	m := schema.Metric{Name: "tput", Files: "t.csv", Column: "records", TimeColumn: "unix_second"}
-	pts, err := Series(dir, m, 4)
-	// 10 values kept one in three: seconds 0, 3, 6, 9 from the first.
-	want := []Point{{0, 0}, {3, 30}, {6, 60}, {9, 90}}
-	if err != nil || fmt.Sprint(pts) != fmt.Sprint(want) {
+	// Two files, the second one's times earlier: x is from the earliest.
+	write(t, dir, "a/t.csv", "unix_second,records\n1002,20\n1003,30\n")
+	write(t, dir, "b/t.csv", "unix_second,records\n1000,0\n1001,10\n")
+	m := schema.Metric{Name: "tput", Files: "*/t.csv", Column: "records", TimeColumn: "unix_second"}
+	pts, err := Series(dir, m)
+	if want := "[{2 20} {3 30} {0 0} {1 10}]"; err != nil || fmt.Sprint(pts) != want {
 		t.Errorf("got %v, %v; want %v", pts, err, want)
 	}
 	m.Column, m.TimeColumn, m.Lines = "", "", true
 	write(t, dir, "n.txt", "5\n6\n")
 	m.Files = "n.txt"
-	if pts, _ := Series(dir, m, 10); fmt.Sprint(pts) != "[{0 5} {1 6}]" {
+	if pts, _ := Series(dir, m); fmt.Sprint(pts) != "[{0 5} {1 6}]" {
 		t.Errorf("positions: %v", pts)
+	}
+}
+
+func TestBinned(t *testing.T) {
+	// By position: 253 values, one per x, and 101: bins of 10 (about 50
+	// over the longest), the last 3 and 1 values, an incomplete bin, left
+	// out.
+	var long, short []Point
+	for i := range 253 {
+		long = append(long, Point{float64(i), float64(i)})
+	}
+	for i := range 101 {
+		short = append(short, Point{float64(i), 1})
+	}
+	width, bins := Binned([][]Point{long, short}, false)
+	if width != 10 || len(bins) != 2 || len(bins[0]) != 25 || len(bins[1]) != 10 {
+		t.Fatalf("width %g, bins %d %d", width, len(bins[0]), len(bins[1]))
+	}
+	if b := bins[0][0]; b != (Bin{X: 5, N: 10, Q1: 2.25, Median: 4.5, Q3: 6.75}) {
+		t.Errorf("first bin %+v", b)
+	}
+	if b := bins[0][24]; b.X != 245 || b.Median != 244.5 {
+		t.Errorf("last bin %+v", b)
+	}
+
+	// Over time: a count per second, as the quickstart's sink writes, the
+	// first and last seconds partial; four producers' files at once (four
+	// values a second); a run with a second without any value.
+	counts := []float64{96, 388, 414, 400, 390, 402, 410, 395, 399, 401, 30}
+	var sink, producers, gap []Point
+	for i, c := range counts {
+		sink = append(sink, Point{float64(i), c})
+		for p := range 4 {
+			producers = append(producers, Point{float64(i), float64(100 + p)})
+		}
+		if i != 5 {
+			gap = append(gap, Point{float64(i), c})
+		}
+	}
+	width, bins = Binned([][]Point{sink, producers, gap}, true)
+	if width != 1 {
+		t.Fatalf("width %g", width)
+	}
+	var xs, medians []float64
+	for _, b := range bins[0] {
+		xs, medians = append(xs, b.X), append(medians, b.Median)
+	}
+	if fmt.Sprint(xs) != "[1.5 2.5 3.5 4.5 5.5 6.5 7.5 8.5 9.5]" || fmt.Sprint(medians) != fmt.Sprint(counts[1:10]) {
+		t.Errorf("sink bins at %v: %v", xs, medians)
+	}
+	if b := bins[1][0]; b != (Bin{X: 1.5, N: 4, Q1: 100.75, Median: 101.5, Q3: 102.25}) {
+		t.Errorf("producers' bin %+v", b)
+	}
+	if len(bins[2]) != 8 || bins[2][3].X != 4.5 || bins[2][4].X != 6.5 {
+		t.Errorf("bins around the missing second: %+v", bins[2])
+	}
+}
+
+// A run without a metric's files and a run whose files hold no value are
+// gaps, each with how many files matched.
+func TestGaps(t *testing.T) {
+	root := t.TempDir()
+	runs := []Run{{ID: "full", Dir: filepath.Join(root, "full")}, {ID: "none", Dir: filepath.Join(root, "none")},
+		{ID: "empty", Config: "c", Dir: filepath.Join(root, "empty")}}
+	write(t, runs[0].Dir, "res/count.txt", "7\n")
+	write(t, runs[2].Dir, "res/count.txt", "\n")
+	ms := metrics[2:]
+	values, err := Read(runs, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Gaps(runs, ms, values)
+	want := []Gap{{Run: "none", Metric: "count", Files: 0}, {Run: "empty", Config: "c", Metric: "count", Files: 1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("gaps %v, want %v", got, want)
 	}
 }
