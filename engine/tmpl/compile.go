@@ -582,8 +582,8 @@ func (c *compiler) emitFilter(n *node) {
 		c.fail(n.pos, `the regex_replace filter is not supported; use the function form regex_replace(x, 'pattern', 'replacement')`)
 	}
 	if !filterExists(name) {
-		if name == "random" {
-			c.fail(n.pos, `filter "random" is not allowed: rendering must be reproducible`)
+		if why, ok := refusedFilters[name]; ok {
+			c.fail(n.pos, fmt.Sprintf("filter %q is not allowed: %s", name, why))
 		}
 		c.fail(n.pos, fmt.Sprintf("filter %q does not exist%s", name, suggest.Hint(name, filterNames())))
 	}
@@ -591,7 +591,7 @@ func (c *compiler) emitFilter(n *node) {
 		c.fail(n.pos, fmt.Sprintf("filter %q takes at most one argument", name))
 	}
 	c.emit(n.kids[0])
-	c.w(n.pos, "|"+name)
+	c.w(n.pos, "|"+filterPrefix+name)
 	if len(args) == 1 {
 		c.w(args[0].pos, ":")
 		c.emitVar(args[0])
@@ -604,11 +604,7 @@ func filterNames() []string {
 	for name := range filterFuncs {
 		names = append(names, name)
 	}
-	for _, name := range pongoFilters {
-		if _, ok := filterFuncs[name]; !ok {
-			names = append(names, name)
-		}
-	}
+	names = append(names, pongoFilters...)
 	sort.Strings(names)
 	return names
 }

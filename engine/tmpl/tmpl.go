@@ -14,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,8 +87,9 @@ func (noFiles) Get(path string) (io.Reader, error) {
 // newSet configures pongo2 once. The bans guard against tags that read
 // files (ssi even bypasses the loader), that are not reproducible (now,
 // lorem, random) or that mutate the parsed template while it renders, which
-// would race (cycle, ifchanged). Parse refuses these tags itself; the set's
-// bans are a second line.
+// would race (cycle, ifchanged), and against pongo2's filters under their
+// own names, which are not bounded (compiled templates call the e2c_
+// wrappers). Parse refuses these itself; the set's bans are a second line.
 func newSet() *pongo2.TemplateSet {
 	pongo2.SetAutoescape(false)
 	registerFilters()
@@ -95,8 +99,13 @@ func newSet() *pongo2.TemplateSet {
 			panic(err)
 		}
 	}
-	if err := s.BanFilter("random"); err != nil {
-		panic(err)
+	names := slices.Concat(pongoFilters, slices.Collect(maps.Keys(filterFuncs)), slices.Collect(maps.Keys(refusedFilters)))
+	for _, name := range names {
+		if pongo2.FilterExists(name) {
+			if err := s.BanFilter(name); err != nil {
+				panic(err)
+			}
+		}
 	}
 	s.Globals.Update(globals)
 	return s
@@ -214,12 +223,25 @@ func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Val
 	// Loops and output are bounded per render, so that no template can
 	// exhaust memory or loop for ever (nested loops count every step).
 	steps := 0
+	count := func(n int) error {
+		if steps += n; steps > maxSteps {
+			return fmt.Errorf("loops run more than %d steps", maxSteps)
+		}
+		return nil
+	}
 	ctx["e2c_iter"] = func(v *pongo2.Value) (*pongo2.Value, error) {
 		l, err := toList(v.Interface())
-		if steps += len(l); steps > maxSteps {
-			return pongo2.AsValue(nil), fmt.Errorf("loops run more than %d steps", maxSteps)
+		if err == nil {
+			err = count(len(l))
 		}
 		return pongo2.AsValue(l), err
+	}
+	ctx["e2c_items"] = func(v *pongo2.Value) (*pongo2.Value, error) {
+		m, err := fnItems(v)
+		if err == nil {
+			err = count(reflect.ValueOf(m.Interface()).Len())
+		}
+		return m, err
 	}
 	var buf cappedBuffer
 	if err := t.pt.ExecuteWriterUnbuffered(ctx, &buf); err != nil {
