@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -293,13 +294,18 @@ func (c *compiler) stmtTag(s segment) {
 	c.close(s, "%}")
 }
 
-// top returns the innermost open block, which must be one of tags.
+// top returns the innermost open block, which must be one of tags. When
+// one of tags is open further out, the innermost block is the one left
+// unclosed.
 func (c *compiler) top(t token, tags ...string) *block {
-	if n := len(c.blocks); n > 0 {
-		for _, tag := range tags {
-			if c.blocks[n-1].tag == tag {
-				return &c.blocks[n-1]
-			}
+	n := len(c.blocks)
+	if n > 0 && slices.Contains(tags, c.blocks[n-1].tag) {
+		return &c.blocks[n-1]
+	}
+	for _, b := range c.blocks {
+		if slices.Contains(tags, b.tag) {
+			in := c.blocks[n-1]
+			c.fail(in.pos, fmt.Sprintf("unclosed %q block (missing {%% end%s %%}; found %q at %s)", in.tag, in.tag, t.val, where(c.src, t.pos)))
 		}
 	}
 	c.fail(t.pos, fmt.Sprintf("%q outside of %s block", t.val, strings.Join(tags, " or ")))
