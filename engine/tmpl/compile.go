@@ -19,7 +19,7 @@ type compiler struct {
 	src    string
 	out    strings.Builder
 	spans  []span
-	refs   map[string][]seg
+	refs   map[string]ref
 	scopes []map[string]bool // names bound by for, set and with; [0] is the template
 	blocks []block
 	loops  int // open for-loops, inside which "loop" is Jinja's loop variable
@@ -37,6 +37,12 @@ type block struct {
 	tag     string
 	pos     int
 	sawElse bool
+}
+
+// ref is a free variable path and the offset of its first read.
+type ref struct {
+	path []seg
+	pos  int
 }
 
 // seg is one step of a variable path: a map key or a list index.
@@ -79,7 +85,7 @@ func compile(src string) (c *compiler, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &compiler{src: src, refs: map[string][]seg{}, scopes: []map[string]bool{{}}}
+	c = &compiler{src: src, refs: map[string]ref{}, scopes: []map[string]bool{{}}}
 	exprs, other := 0, 0
 	for _, s := range segs {
 		switch s.kind {
@@ -355,7 +361,7 @@ func (c *compiler) collect(n *node, optional bool) {
 	switch n.kind {
 	case kName, kGet:
 		if segs, ok := c.path(n, optional); ok && !optional {
-			c.addRef(segs)
+			c.addRef(segs, n)
 		}
 		return
 	case kFilter:
@@ -403,7 +409,7 @@ func (c *compiler) path(n *node, optional bool) ([]seg, bool) {
 			c.collect(idx, false)
 		}
 		if ok && !optional {
-			c.addRef(segs)
+			c.addRef(segs, n)
 		}
 		return nil, false
 	}
@@ -411,11 +417,16 @@ func (c *compiler) path(n *node, optional bool) ([]seg, bool) {
 	return nil, false
 }
 
-func (c *compiler) addRef(segs []seg) {
+// addRef records segs, the path n reads, at the name the path starts with.
+func (c *compiler) addRef(segs []seg, n *node) {
 	name := dotted(segs)
-	if _, ok := c.refs[name]; !ok {
-		c.refs[name] = append([]seg(nil), segs...)
+	if _, ok := c.refs[name]; ok {
+		return
 	}
+	for n.kind == kGet {
+		n = n.kids[0]
+	}
+	c.refs[name] = ref{append([]seg(nil), segs...), n.pos}
 }
 
 func dotted(segs []seg) string {

@@ -44,10 +44,13 @@ func (e *Error) Error() string {
 
 // UndefinedError reports a variable the template reads that the variables
 // do not define. Name is the dotted path up to the step that failed, e.g.
-// "kafka.ulr"; Hint is like `did you mean "kafka.url"?`, or "".
+// "kafka.ulr"; Hint is like `did you mean "kafka.url"?`, or "". Line and Col
+// are where the template first reads the path, as in Error; Error() leaves
+// them out, for callers that report the template's own position instead.
 type UndefinedError struct {
-	Name string
-	Hint string
+	Name      string
+	Hint      string
+	Line, Col int
 }
 
 func (e *UndefinedError) Error() string {
@@ -64,7 +67,7 @@ type Template struct {
 	out    string // the generated pongo2 source
 	spans  []span
 	refs   []string
-	paths  [][]seg
+	paths  []ref // of refs, in the same order
 	single bool
 	pt     *pongo2.Template
 }
@@ -275,17 +278,18 @@ func (b *cappedBuffer) WriteString(s string) (int, error) { return b.Write([]byt
 // check resolves every ref in vars.
 func (t *Template) check(vars map[string]any) error {
 	var errs []error
-	for _, path := range t.paths {
+	for _, r := range t.paths {
 		cur := any(vars)
-		for i, s := range path {
+		for i, s := range r.path {
 			next, keys, ok := step(cur, s)
 			if ok {
 				cur = next
 				continue
 			}
-			e := &UndefinedError{Name: dotted(path[:i+1])}
+			at := errAt(t.src, r.pos, "")
+			e := &UndefinedError{Name: dotted(r.path[:i+1]), Line: at.Line, Col: at.Col}
 			if c := suggest.Closest(s.key, keys); c != "" && !s.isIdx {
-				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(path[:i:i], seg{key: c})))
+				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(r.path[:i:i], seg{key: c})))
 			}
 			errs = append(errs, e)
 			break

@@ -352,6 +352,30 @@ func TestUndefined(t *testing.T) {
 	}
 }
 
+// A template file (the template module's src) is parsed whole: errors and
+// undefined variables carry a line and column inside the file, so that the
+// plan can report them as conf.j2:4:19 at validate time.
+func TestTemplateFile(t *testing.T) {
+	file := "# for {{ _self.name }}\nbroker = {{ kafka.url }}\n{% for h in hosts %}\npeer = {{ h }}:{{ kafka.prot }}\n{% endfor %}\n"
+	tpl, err := Parse(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tpl.Refs(), []string{"_self.name", "hosts", "kafka.prot", "kafka.url"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Refs() = %q, want %q", got, want)
+	}
+	_, err = tpl.Render(testVars())
+	var ue *UndefinedError
+	if !errors.As(err, &ue) || ue.Name != "kafka.prot" || ue.Line != 4 || ue.Col != 19 || ue.Hint != `did you mean "kafka.port"?` {
+		t.Errorf("Render: %#v, want kafka.prot undefined at line 4, column 19", err)
+	}
+	_, err = Parse("a\nb\n  {% include 'x.j2' %}\n")
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 3 || e.Col != 6 || !strings.Contains(e.Msg, `tag "include" is not allowed: templates cannot read files`) {
+		t.Errorf("Parse(include) = %v, want line 3, column 6", err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		src       string
