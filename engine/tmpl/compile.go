@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ type compiler struct {
 	src    string
 	out    strings.Builder
 	spans  []span
-	refs   map[string][]seg
+	refs   map[string]ref
 	scopes []map[string]bool // names bound by for, set and with; [0] is the template
 	blocks []block
 	loops  int // open for-loops, inside which "loop" is Jinja's loop variable
@@ -36,6 +37,12 @@ type block struct {
 	tag     string
 	pos     int
 	sawElse bool
+}
+
+// ref is a free variable path and the offset of its first read.
+type ref struct {
+	path []seg
+	pos  int
 }
 
 // seg is one step of a variable path: a map key or a list index.
@@ -78,7 +85,7 @@ func compile(src string) (c *compiler, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &compiler{src: src, refs: map[string][]seg{}, scopes: []map[string]bool{{}}}
+	c = &compiler{src: src, refs: map[string]ref{}, scopes: []map[string]bool{{}}}
 	exprs, other := 0, 0
 	for _, s := range segs {
 		switch s.kind {
@@ -293,13 +300,18 @@ func (c *compiler) stmtTag(s segment) {
 	c.close(s, "%}")
 }
 
-// top returns the innermost open block, which must be one of tags.
+// top returns the innermost open block, which must be one of tags. When
+// one of tags is open further out, the innermost block is the one left
+// unclosed.
 func (c *compiler) top(t token, tags ...string) *block {
-	if n := len(c.blocks); n > 0 {
-		for _, tag := range tags {
-			if c.blocks[n-1].tag == tag {
-				return &c.blocks[n-1]
-			}
+	n := len(c.blocks)
+	if n > 0 && slices.Contains(tags, c.blocks[n-1].tag) {
+		return &c.blocks[n-1]
+	}
+	for _, b := range c.blocks {
+		if slices.Contains(tags, b.tag) {
+			in := c.blocks[n-1]
+			c.fail(in.pos, fmt.Sprintf("unclosed %q block (missing {%% end%s %%}; found %q at %s)", in.tag, in.tag, t.val, where(c.src, t.pos)))
 		}
 	}
 	c.fail(t.pos, fmt.Sprintf("%q outside of %s block", t.val, strings.Join(tags, " or ")))
@@ -349,7 +361,7 @@ func (c *compiler) collect(n *node, optional bool) {
 	switch n.kind {
 	case kName, kGet:
 		if segs, ok := c.path(n, optional); ok && !optional {
-			c.addRef(segs)
+			c.addRef(segs, n)
 		}
 		return
 	case kFilter:
@@ -397,7 +409,7 @@ func (c *compiler) path(n *node, optional bool) ([]seg, bool) {
 			c.collect(idx, false)
 		}
 		if ok && !optional {
-			c.addRef(segs)
+			c.addRef(segs, n)
 		}
 		return nil, false
 	}
@@ -405,11 +417,16 @@ func (c *compiler) path(n *node, optional bool) ([]seg, bool) {
 	return nil, false
 }
 
-func (c *compiler) addRef(segs []seg) {
+// addRef records segs, the path n reads, at the name the path starts with.
+func (c *compiler) addRef(segs []seg, n *node) {
 	name := dotted(segs)
-	if _, ok := c.refs[name]; !ok {
-		c.refs[name] = append([]seg(nil), segs...)
+	if _, ok := c.refs[name]; ok {
+		return
 	}
+	for n.kind == kGet {
+		n = n.kids[0]
+	}
+	c.refs[name] = ref{append([]seg(nil), segs...), n.pos}
 }
 
 func dotted(segs []seg) string {
@@ -582,8 +599,8 @@ func (c *compiler) emitFilter(n *node) {
 		c.fail(n.pos, `the regex_replace filter is not supported; use the function form regex_replace(x, 'pattern', 'replacement')`)
 	}
 	if !filterExists(name) {
-		if name == "random" {
-			c.fail(n.pos, `filter "random" is not allowed: rendering must be reproducible`)
+		if why, ok := refusedFilters[name]; ok {
+			c.fail(n.pos, fmt.Sprintf("filter %q is not allowed: %s", name, why))
 		}
 		c.fail(n.pos, fmt.Sprintf("filter %q does not exist%s", name, suggest.Hint(name, filterNames())))
 	}
@@ -591,7 +608,7 @@ func (c *compiler) emitFilter(n *node) {
 		c.fail(n.pos, fmt.Sprintf("filter %q takes at most one argument", name))
 	}
 	c.emit(n.kids[0])
-	c.w(n.pos, "|"+name)
+	c.w(n.pos, "|"+filterPrefix+name)
 	if len(args) == 1 {
 		c.w(args[0].pos, ":")
 		c.emitVar(args[0])
@@ -604,11 +621,7 @@ func filterNames() []string {
 	for name := range filterFuncs {
 		names = append(names, name)
 	}
-	for _, name := range pongoFilters {
-		if _, ok := filterFuncs[name]; !ok {
-			names = append(names, name)
-		}
-	}
+	names = append(names, pongoFilters...)
 	sort.Strings(names)
 	return names
 }

@@ -7,14 +7,15 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/flosch/pongo2/v6"
 	"gopkg.in/yaml.v3"
 )
 
-// maxSize bounds lists and strings built by range() and "*" so that a
-// template cannot exhaust memory.
+// maxSize bounds the lists and strings that range(), operators and filters
+// build, so that a template cannot exhaust memory.
 const maxSize = 1 << 20
 
 // globals are the e2c_* helpers the compiled templates call. They are
@@ -132,16 +133,42 @@ var filterFuncs = map[string]func(in any, param *pongo2.Value) (any, error){
 		}
 		return head, nil
 	},
+	// pongo2's wordwrap (n words a line), which crashed on a short last line.
+	"wordwrap": func(in any, p *pongo2.Value) (any, error) {
+		words, n := strings.Fields(pyStr(in)), p.Integer()
+		if n <= 0 {
+			return in, nil
+		}
+		var lines []string
+		for len(words) > 0 {
+			k := min(n, len(words))
+			lines = append(lines, strings.Join(words[:k], " "))
+			words = words[k:]
+		}
+		return strings.Join(lines, "\n"), nil
+	},
+	// pongo2's removetags in one pass: it compiled every name into a regexp
+	// of its own, so "(" crashed it and many names took many passes.
+	"removetags": func(in any, p *pongo2.Value) (any, error) {
+		remove := map[string]bool{}
+		for _, tag := range strings.Split(p.String(), ",") {
+			remove[tag] = true
+		}
+		out := htmlTag.ReplaceAllStringFunc(pyStr(in), func(m string) string {
+			if remove[strings.TrimSuffix(strings.TrimPrefix(m[1:len(m)-1], "/"), "/")] {
+				return ""
+			}
+			return m
+		})
+		return strings.TrimSpace(out), nil
+	},
 }
 
-// pad makes a padding filter that refuses widths beyond maxSize.
+// pad makes a padding filter; argChecks bounds its width.
 func pad(fill func(s string, n int) string) func(any, *pongo2.Value) (any, error) {
 	return func(in any, p *pongo2.Value) (any, error) {
-		s, width := pyStr(in), p.Integer()
-		if width > maxSize {
-			return nil, errTooLarge
-		}
-		return fill(s, max(width-len([]rune(s)), 0)), nil
+		s := pyStr(in)
+		return fill(s, max(p.Integer()-len([]rune(s)), 0)), nil
 	}
 }
 
@@ -149,33 +176,141 @@ func pad(fill func(s string, n int) string) func(any, *pongo2.Value) (any, error
 var pongoFilters = []string{"escape", "e", "safe", "escapejs", "add", "addslashes", "capfirst",
 	"cut", "date", "default_if_none", "divisibleby", "first", "floatformat", "get_digit", "iriencode",
 	"last", "length", "length_is", "linebreaks", "linebreaksbr", "linenumbers", "make_list",
-	"phone2numeric", "pluralize", "removetags", "slice", "split", "stringformat", "striptags",
-	"time", "title", "truncatechars", "truncatechars_html", "truncatewords", "truncatewords_html",
-	"urlencode", "urlize", "urlizetrunc", "wordcount", "wordwrap", "yesno", "integer"}
+	"phone2numeric", "pluralize", "slice", "split", "stringformat", "striptags",
+	"time", "title", "truncatechars", "truncatewords",
+	"urlencode", "urlize", "urlizetrunc", "wordcount", "yesno", "integer"}
+
+// refusedFilters are pongo2's filters that templates cannot use, and why.
+var refusedFilters = map[string]string{
+	"random":             "rendering must be reproducible",
+	"truncatechars_html": "its work grows with the square of its input; use truncatechars",
+	"truncatewords_html": "its work grows with the square of its input; use truncatewords",
+}
 
 func filterExists(name string) bool {
 	_, ok := filterFuncs[name]
-	return ok || name != "random" && pongo2.FilterExists(name)
+	return ok || slices.Contains(pongoFilters, name)
 }
+
+// filterPrefix names the filters compiled templates call: filter x is
+// registered as e2c_x, x wrapped by bounded, and the set bans pongo2's
+// unwrapped names.
+const filterPrefix = "e2c_"
 
 func registerFilters() {
 	for name, fn := range filterFuncs {
-		f := func(in, param *pongo2.Value) (*pongo2.Value, *pongo2.Error) {
-			out, err := fn(in.Interface(), param)
+		register(name, func(in, p *pongo2.Value) (*pongo2.Value, error) {
+			out, err := fn(in.Interface(), p)
 			if err != nil {
-				return nil, &pongo2.Error{Sender: "filter:" + name, OrigError: fmt.Errorf("%s: %w", name, err)}
+				return nil, err
 			}
 			return pongo2.AsValue(out), nil
-		}
-		register := pongo2.RegisterFilter
-		if pongo2.FilterExists(name) {
-			register = pongo2.ReplaceFilter
-		}
-		if err := register(name, f); err != nil {
-			panic(err)
-		}
+		})
+	}
+	for _, name := range pongoFilters {
+		register(name, func(in, p *pongo2.Value) (*pongo2.Value, error) {
+			out, err := pongo2.ApplyFilter(name, in, p)
+			if err != nil {
+				return nil, err
+			}
+			return out, nil
+		})
 	}
 }
+
+func register(name string, fn func(in, p *pongo2.Value) (*pongo2.Value, error)) {
+	if err := pongo2.RegisterFilter(filterPrefix+name, bounded(name, fn)); err != nil {
+		panic(err)
+	}
+}
+
+// bounded makes fn a filter within e2c's bounds: its argument passes
+// argChecks before it runs, and a result longer than maxSize bytes or
+// items is refused. Filters whose result is at most a constant times their
+// input need only the second; argChecks covers those whose argument sets
+// the size.
+func bounded(name string, fn func(in, p *pongo2.Value) (*pongo2.Value, error)) pongo2.FilterFunction {
+	check := argChecks[name]
+	return func(in, p *pongo2.Value) (*pongo2.Value, *pongo2.Error) {
+		var out *pongo2.Value
+		var err error
+		if check != nil {
+			err = check(p)
+		}
+		if err == nil {
+			out, err = fn(in, p)
+		}
+		if err == nil && tooLarge(out.Interface()) {
+			err = errTooLarge
+		}
+		if err == nil {
+			return out, nil
+		}
+		var pe *pongo2.Error
+		if errors.As(err, &pe) && pe.OrigError != nil {
+			err = pe.OrigError
+		}
+		return nil, &pongo2.Error{Sender: "filter:" + name, OrigError: fmt.Errorf("filter %s: %w", name, err)}
+	}
+}
+
+func tooLarge(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.String, reflect.Slice, reflect.Array, reflect.Map:
+		return rv.Len() > maxSize
+	}
+	return false
+}
+
+// argChecks vet the argument of the filters whose argument, not their
+// input, sets the size of their result.
+var argChecks = map[string]func(p *pongo2.Value) error{
+	"floatformat":   sizeArg("precision", true),
+	"center":        sizeArg("width", false),
+	"ljust":         sizeArg("width", false),
+	"rjust":         sizeArg("width", false),
+	"truncatechars": sizeArg("length", false),
+	"truncatewords": sizeArg("length", false),
+	"urlizetrunc":   sizeArg("length", false),
+	"wordwrap":      sizeArg("width", false),
+	"stringformat":  checkLayout,
+}
+
+// sizeArg bounds a size argument by maxSize; pongo2 reads the argument as
+// a float (strings too) and truncates it to an int.
+func sizeArg(what string, signed bool) func(*pongo2.Value) error {
+	return func(p *pongo2.Value) error {
+		switch f := p.Float(); {
+		case f < 0 && !signed:
+			return fmt.Errorf("%s %s must not be negative", what, pyStr(p.Interface()))
+		case !(math.Abs(f) <= maxSize):
+			return fmt.Errorf("%s %s is beyond e2c's bound of %d", what, pyStr(p.Interface()), maxSize)
+		}
+		return nil
+	}
+}
+
+// checkLayout refuses "*" widths and "[n]" argument indexes in a
+// stringformat layout. Without them only one verb prints the input, and Go's
+// fmt caps each width and precision at 10^6, so the result stays within a
+// constant of the input and the layout.
+func checkLayout(p *pongo2.Value) error {
+	f := p.String() // as pongo2's stringformat reads it
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		for i++; i < len(f) && strings.IndexByte("+-# .0123456789", f[i]) >= 0; i++ {
+		}
+		if i < len(f) && (f[i] == '*' || f[i] == '[') {
+			return fmt.Errorf(`layout %q: "*" widths and "[n]" argument indexes are not supported`, f[:i+1])
+		}
+	}
+	return nil
+}
+
+// htmlTag matches the tags removetags removes: <name>, </name>, <name/>.
+var htmlTag = regexp.MustCompile(`</?[^<>/]*/?>`)
 
 func args(vs []*pongo2.Value) []any {
 	out := make([]any, len(vs))
@@ -369,7 +504,7 @@ func fnRegexReplace(vs ...*pongo2.Value) (*pongo2.Value, error) {
 	return pongo2.AsValue(out), nil
 }
 
-var errTooLarge = fmt.Errorf("result larger than %d items", maxSize)
+var errTooLarge = fmt.Errorf("result larger than %d bytes or items", maxSize)
 
 // fnOp implements Jinja's operators with Python semantics. "and", "or" and
 // "if" evaluate all operands (pongo2 evaluates function arguments eagerly)

@@ -22,6 +22,12 @@ func FuzzRender(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// Every filter, with arguments for the fuzzer to grow.
+	for _, name := range filterNames() {
+		for _, arg := range []string{"", "(3)", "(-2)", "('1:2')", "('%5d')", "('b,i')", "(1.5)"} {
+			f.Add("{{ a|" + name + arg + " }} {{ xs|" + name + arg + " }} {{ half|" + name + arg + " }}")
+		}
+	}
 	// Every templated line of the shipped examples.
 	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*.yaml"))
 	for _, file := range files {

@@ -111,15 +111,34 @@ func openAt(src string, i int) int {
 }
 
 // lexTag tokenizes from p up to closer. Braces are counted so that a dict
-// literal's "}}" does not end an expression early, as in Jinja.
+// literal's "}}" does not end an expression early, as in Jinja. A tag that
+// runs into the end of the text, a lone "}" or another tag is reported as
+// unclosed, at its opener.
 func lexTag(src string, open, p int, closer string) (toks []token, end int, trimR bool, err error) {
+	unclosed := func(found string) error {
+		msg := fmt.Sprintf("unclosed %q (missing %q)", src[open:open+2], closer)
+		if found != "" {
+			msg = fmt.Sprintf("unclosed %q (missing %q; found %s)", src[open:open+2], closer, found)
+		}
+		return errAt(src, open, msg)
+	}
+	// lexErr is an error at pos, or the unclosed tag when no closer comes
+	// before the next tag: then the text after the opener was never meant
+	// as an expression.
+	lexErr := func(pos int, msg string) error {
+		c, o := strings.Index(src[pos:], closer), openAt(src, pos)
+		if c < 0 || o >= 0 && o < pos+c {
+			return unclosed("")
+		}
+		return errAt(src, pos, msg)
+	}
 	depth := 0
 	for {
 		for p < len(src) && strings.IndexByte(" \t\r\n", src[p]) >= 0 {
 			p++
 		}
 		if p >= len(src) {
-			return nil, 0, false, errAt(src, open, fmt.Sprintf("unclosed %q (missing %q)", src[open:open+2], closer))
+			return nil, 0, false, unclosed("")
 		}
 		if depth == 0 {
 			if strings.HasPrefix(src[p:], closer) {
@@ -128,6 +147,9 @@ func lexTag(src string, open, p int, closer string) (toks []token, end int, trim
 			if src[p] == '-' && strings.HasPrefix(src[p+1:], closer) {
 				return append(toks, token{kind: tEnd, pos: p}), p + 3, true, nil
 			}
+		}
+		if isOpener(src, p) { // no expression contains "{{", "{%" or "{#"
+			return nil, 0, false, unclosed(fmt.Sprintf("%q at %s", src[p:p+2], where(src, p)))
 		}
 		c := src[p]
 		start := p
@@ -152,9 +174,9 @@ func lexTag(src string, open, p int, closer string) (toks []token, end int, trim
 			}
 			toks = append(toks, token{kind: kind, val: src[start:p], pos: start})
 		case c == '\'' || c == '"':
-			s, n, err := lexString(src, p)
-			if err != nil {
-				return nil, 0, false, err
+			s, n, ok := lexString(src, p)
+			if !ok {
+				return nil, 0, false, lexErr(p, "unclosed string literal")
 			}
 			p = n
 			toks = append(toks, token{kind: tStr, val: s, pos: start})
@@ -170,13 +192,21 @@ func lexTag(src string, open, p int, closer string) (toks []token, end int, trim
 				op = string(c)
 			}
 			if op == "" {
-				return nil, 0, false, errAt(src, p, fmt.Sprintf("unexpected character %q", runeAt(src, p)))
+				return nil, 0, false, lexErr(p, fmt.Sprintf("unexpected character %q", runeAt(src, p)))
 			}
-			switch op {
-			case "{":
+			switch {
+			case op == "{":
 				depth++
-			case "}":
+			case op == "}" && depth > 0:
 				depth--
+			case op == "}":
+				// A "}" that closes nothing: a stray one before the closer,
+				// or half of a closer mistyped.
+				rest := strings.TrimLeft(src[p+1:], " \t\r\n")
+				if strings.HasPrefix(rest, closer) || strings.HasPrefix(rest, "-"+closer) {
+					return nil, 0, false, errAt(src, p, `unexpected "}"`)
+				}
+				return nil, 0, false, unclosed(fmt.Sprintf(`"}" at %s`, where(src, p)))
 			}
 			p += len(op)
 			toks = append(toks, token{kind: tOp, val: op, pos: start})
@@ -184,16 +214,27 @@ func lexTag(src string, open, p int, closer string) (toks []token, end int, trim
 	}
 }
 
+// isOpener reports whether a tag opens at p.
+func isOpener(src string, p int) bool {
+	return src[p] == '{' && p+1 < len(src) && strings.IndexByte("{%#", src[p+1]) >= 0
+}
+
+// where names byte offset pos of src for a message: "line 2, column 5".
+func where(src string, pos int) string {
+	e := errAt(src, pos, "")
+	return fmt.Sprintf("line %d, column %d", e.Line, e.Col)
+}
+
 // lexString decodes a quoted literal with Python's escapes; an unknown
 // escape keeps its backslash, so regex patterns like '\d+' work as in Jinja.
-func lexString(src string, p int) (string, int, error) {
+func lexString(src string, p int) (string, int, bool) {
 	q := src[p]
 	var b strings.Builder
 	for i := p + 1; i < len(src); i++ {
 		c := src[i]
 		switch {
 		case c == q:
-			return b.String(), i + 1, nil
+			return b.String(), i + 1, true
 		case c == '\\' && i+1 < len(src):
 			i++
 			switch e := src[i]; e {
@@ -213,7 +254,7 @@ func lexString(src string, p int) (string, int, error) {
 			b.WriteByte(c)
 		}
 	}
-	return "", 0, errAt(src, p, "unclosed string literal")
+	return "", 0, false
 }
 
 func isIdentStart(c byte) bool { return c == '_' || c|0x20 >= 'a' && c|0x20 <= 'z' }

@@ -14,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,10 +44,13 @@ func (e *Error) Error() string {
 
 // UndefinedError reports a variable the template reads that the variables
 // do not define. Name is the dotted path up to the step that failed, e.g.
-// "kafka.ulr"; Hint is like `did you mean "kafka.url"?`, or "".
+// "kafka.ulr"; Hint is like `did you mean "kafka.url"?`, or "". Line and Col
+// are where the template first reads the path, as in Error; Error() leaves
+// them out, for callers that report the template's own position instead.
 type UndefinedError struct {
-	Name string
-	Hint string
+	Name      string
+	Hint      string
+	Line, Col int
 }
 
 func (e *UndefinedError) Error() string {
@@ -61,7 +67,7 @@ type Template struct {
 	out    string // the generated pongo2 source
 	spans  []span
 	refs   []string
-	paths  [][]seg
+	paths  []ref // of refs, in the same order
 	single bool
 	pt     *pongo2.Template
 }
@@ -84,8 +90,9 @@ func (noFiles) Get(path string) (io.Reader, error) {
 // newSet configures pongo2 once. The bans guard against tags that read
 // files (ssi even bypasses the loader), that are not reproducible (now,
 // lorem, random) or that mutate the parsed template while it renders, which
-// would race (cycle, ifchanged). Parse refuses these tags itself; the set's
-// bans are a second line.
+// would race (cycle, ifchanged), and against pongo2's filters under their
+// own names, which are not bounded (compiled templates call the e2c_
+// wrappers). Parse refuses these itself; the set's bans are a second line.
 func newSet() *pongo2.TemplateSet {
 	pongo2.SetAutoescape(false)
 	registerFilters()
@@ -95,8 +102,13 @@ func newSet() *pongo2.TemplateSet {
 			panic(err)
 		}
 	}
-	if err := s.BanFilter("random"); err != nil {
-		panic(err)
+	names := slices.Concat(pongoFilters, slices.Collect(maps.Keys(filterFuncs)), slices.Collect(maps.Keys(refusedFilters)))
+	for _, name := range names {
+		if pongo2.FilterExists(name) {
+			if err := s.BanFilter(name); err != nil {
+				panic(err)
+			}
+		}
 	}
 	s.Globals.Update(globals)
 	return s
@@ -214,12 +226,25 @@ func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Val
 	// Loops and output are bounded per render, so that no template can
 	// exhaust memory or loop for ever (nested loops count every step).
 	steps := 0
+	count := func(n int) error {
+		if steps += n; steps > maxSteps {
+			return fmt.Errorf("loops run more than %d steps", maxSteps)
+		}
+		return nil
+	}
 	ctx["e2c_iter"] = func(v *pongo2.Value) (*pongo2.Value, error) {
 		l, err := toList(v.Interface())
-		if steps += len(l); steps > maxSteps {
-			return pongo2.AsValue(nil), fmt.Errorf("loops run more than %d steps", maxSteps)
+		if err == nil {
+			err = count(len(l))
 		}
 		return pongo2.AsValue(l), err
+	}
+	ctx["e2c_items"] = func(v *pongo2.Value) (*pongo2.Value, error) {
+		m, err := fnItems(v)
+		if err == nil {
+			err = count(reflect.ValueOf(m.Interface()).Len())
+		}
+		return m, err
 	}
 	var buf cappedBuffer
 	if err := t.pt.ExecuteWriterUnbuffered(ctx, &buf); err != nil {
@@ -253,17 +278,18 @@ func (b *cappedBuffer) WriteString(s string) (int, error) { return b.Write([]byt
 // check resolves every ref in vars.
 func (t *Template) check(vars map[string]any) error {
 	var errs []error
-	for _, path := range t.paths {
+	for _, r := range t.paths {
 		cur := any(vars)
-		for i, s := range path {
+		for i, s := range r.path {
 			next, keys, ok := step(cur, s)
 			if ok {
 				cur = next
 				continue
 			}
-			e := &UndefinedError{Name: dotted(path[:i+1])}
+			at := errAt(t.src, r.pos, "")
+			e := &UndefinedError{Name: dotted(r.path[:i+1]), Line: at.Line, Col: at.Col}
 			if c := suggest.Closest(s.key, keys); c != "" && !s.isIdx {
-				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(path[:i:i], seg{key: c})))
+				e.Hint = fmt.Sprintf("did you mean %q?", dotted(append(r.path[:i:i], seg{key: c})))
 			}
 			errs = append(errs, e)
 			break

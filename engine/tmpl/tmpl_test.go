@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -351,6 +352,30 @@ func TestUndefined(t *testing.T) {
 	}
 }
 
+// A template file (the template module's src) is parsed whole: errors and
+// undefined variables carry a line and column inside the file, so that the
+// plan can report them as conf.j2:4:19 at validate time.
+func TestTemplateFile(t *testing.T) {
+	file := "# for {{ _self.name }}\nbroker = {{ kafka.url }}\n{% for h in hosts %}\npeer = {{ h }}:{{ kafka.prot }}\n{% endfor %}\n"
+	tpl, err := Parse(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tpl.Refs(), []string{"_self.name", "hosts", "kafka.prot", "kafka.url"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Refs() = %q, want %q", got, want)
+	}
+	_, err = tpl.Render(testVars())
+	var ue *UndefinedError
+	if !errors.As(err, &ue) || ue.Name != "kafka.prot" || ue.Line != 4 || ue.Col != 19 || ue.Hint != `did you mean "kafka.port"?` {
+		t.Errorf("Render: %#v, want kafka.prot undefined at line 4, column 19", err)
+	}
+	_, err = Parse("a\nb\n  {% include 'x.j2' %}\n")
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 3 || e.Col != 6 || !strings.Contains(e.Msg, `tag "include" is not allowed: templates cannot read files`) {
+		t.Errorf("Parse(include) = %v, want line 3, column 6", err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		src       string
@@ -359,13 +384,28 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"{{ x |lsit }}", 1, 7, `filter "lsit" does not exist (did you mean "list"?)`},
 		{"line one\n  {{ a |lsit }}", 2, 9, `filter "lsit" does not exist`},
-		{"{{ x", 1, 1, `unclosed "{{"`},
-		{"ok\n{{ x }\n", 2, 1, `unclosed "{{"`},
+		{"{{ x", 1, 1, `unclosed "{{" (missing "}}")`},
+		{"ok\n{{ x }\n", 2, 1, `unclosed "{{" (missing "}}"; found "}" at line 2, column 6)`},
+		// An unclosed tag is reported at its opener, whatever text follows.
+		{"a: {{ x }\nb: don't $stop {\n", 1, 4, `unclosed "{{" (missing "}}"; found "}" at line 1, column 9)`},
+		{"{{ x }\n{{ y }}", 1, 1, `unclosed "{{" (missing "}}"; found "}" at line 1, column 6)`},
+		{"{{ x\n{{ y }}", 1, 1, `unclosed "{{" (missing "}}"; found "{{" at line 2, column 1)`},
+		{"{{ x\necho $HOME\n{{ y }}", 1, 1, `unclosed "{{" (missing "}}")`},
+		{"{{ x\nit's", 1, 1, `unclosed "{{" (missing "}}")`},
+		{"{{ {'a': 1} }\n", 1, 1, `unclosed "{{" (missing "}}"; found "}" at line 1, column 13)`},
+		{"{{ x } }}", 1, 6, `unexpected "}"`},
+		{"{% if x %\nyes\n{% endif %}", 1, 1, `unclosed "{%" (missing "%}"; found "{%" at line 3, column 1)`},
+		{"{% if x %", 1, 1, `unclosed "{%" (missing "%}")`},
+		{"{% if x }\nyes", 1, 1, `unclosed "{%" (missing "%}"; found "}" at line 1, column 9)`},
+		{"{% if x } %}", 1, 9, `unexpected "}"`},
+		{"x\n  {% for h in hosts %}\n{{ h }}\n", 2, 3, `unclosed "for" block (missing {% endfor %})`},
 		{"{% for %}", 1, 8, "expected a variable name"},
 		{"{% for x of xs %}{% endfor %}", 1, 10, `expected "in"`},
 		{"{% for x in xs if x %}{% endfor %}", 1, 16, `"if" in a for tag`},
 		{"{% if x %}a", 1, 1, `unclosed "if" block`},
-		{"{% for x in xs %}\n{% if x %}\n{% endfor %}", 3, 4, `"endfor" outside of for block`},
+		{"{% for x in xs %}\n{% if x %}\n{% endfor %}", 2, 1, `unclosed "if" block (missing {% endif %}; found "endfor" at line 3, column 4)`},
+		{"{% if a %}{% for x in xs %}{% elif b %}{% endif %}", 1, 11, `unclosed "for" block (missing {% endfor %}; found "elif" at line 1, column 31)`},
+		{"{% for x in xs %}{% endif %}", 1, 21, `"endif" outside of if block`},
 		{"{% endif %}", 1, 4, "outside of if block"},
 		{"{% if a %}{% else %}{% else %}{% endif %}", 1, 24, `second "else"`},
 		{"{{ }}", 1, 1, "empty expression"},
@@ -395,8 +435,11 @@ func TestParseErrors(t *testing.T) {
 		{"{% endfro %}", 1, 4, `did you mean "endfor"?`},
 		{"{% set x %}a{% endset %}", 1, 4, "block set"},
 		{"{{ xs|random }}", 1, 7, "reproducible"},
+		{"{{ a|truncatechars_html(5) }}", 1, 6, `filter "truncatechars_html" is not allowed: its work grows with the square of its input; use truncatechars`},
+		{"{{ a|truncatewords_html(5) }}", 1, 6, "use truncatewords"},
 		{"{% now \"Y\" %}", 1, 4, "reproducible"},
 		{"{# open", 1, 1, "unclosed comment"},
+		{"a\n  {# open\n{{ x }}", 2, 3, `unclosed comment "{#" (missing "#}")`},
 		{"{% raw %}x", 1, 1, `unclosed "raw"`},
 		{"ünï {{ x |lsit }}", 1, 11, "lsit"}, // columns count characters
 	}
@@ -609,6 +652,8 @@ func TestSetBans(t *testing.T) {
 		`{% lorem %}`,
 		`{% macro m() %}{% endmacro %}`,
 		`{{ "ab"|random }}`,
+		`{{ 1.5|floatformat:200000000 }}`, // compiled templates call the bounded e2c_floatformat
+		`{{ "a"|ljust:5 }}`,
 	} {
 		parseMu.Lock()
 		tpl, err := set.FromString(src)
@@ -707,11 +752,109 @@ func TestBounded(t *testing.T) {
 			t.Errorf("Render(%q) took %s", src, d)
 		}
 	}
-	tpl, err := Parse(`{{ "ab"|center(6) }}|{{ "ab"|ljust(4) }}|{{ "ab"|rjust(4) }}`)
+	// A loop over a mapping counts its steps too.
+	big := map[string]any{}
+	for i := range 1100 {
+		big[fmt.Sprint(i)] = i
+	}
+	tpl, err := Parse(`{% for k, v in big %}{% for k2, v2 in big %}{% endfor %}{% endfor %}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tpl.Render(map[string]any{"big": big}); err == nil || !strings.Contains(err.Error(), "loops run more than") {
+		t.Errorf("nested mapping loops: err = %v, want the step bound", err)
+	}
+	tpl, err = Parse(`{{ "ab"|center(6) }}|{{ "ab"|ljust(4) }}|{{ "ab"|rjust(4) }}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out, err := tpl.Render(nil); err != nil || out != "  ab  |ab  |  ab" {
 		t.Errorf("padding = %q, %v", out, err)
+	}
+}
+
+// allocated returns the bytes the process allocates while f runs; tests
+// using it do not run in parallel.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestFilterBounds checks that no filter argument can make a render exhaust
+// memory: each case is an ordinary error, refused having allocated little.
+// (Unbounded, floatformat(200000000) allocated 572 MB and
+// floatformat(1000000000) aborted the process.)
+func TestFilterBounds(t *testing.T) {
+	const maxAlloc = 32 << 20
+	tests := []struct{ src, msg string }{
+		{"{{ 1.5|floatformat(200000000) }}", "filter floatformat: precision 200000000 is beyond e2c's bound of 1048576"},
+		{"{{ 1.5|floatformat(-200000000) }}", "precision -200000000 is beyond"},
+		{"{{ 1.5|floatformat('300000000') }}", "precision 300000000 is beyond"},
+		{"{{ 1.5|floatformat(1000000)|length }}", ""}, // at the bound: fine
+		{"{{ (10.0 ** 300)|floatformat(1048500) }}", "filter floatformat: result larger than 1048576 bytes or items"},
+		{"{{ 'a'|ljust('1e300') }}", "filter ljust: width 1e300 is beyond"},
+		{"{{ 'a'|rjust('9999999999999999999999') }}", "filter rjust: width 9999999999999999999999 is beyond"},
+		{"{{ 'a'|center(2000000) }}", "filter center: width 2000000 is beyond"},
+		{"{{ 'abc'|truncatechars(-1) }}", "filter truncatechars: length -1 must not be negative"},
+		{"{{ 'abc'|truncatechars(10.0 ** 300) }}", "is beyond e2c's bound"},
+		{"{{ 'www.a.com'|urlizetrunc(-5) }}", "must not be negative"},
+		{"{{ 'a b'|wordwrap(10.0 ** 30) }}", "filter wordwrap: width 1e+30 is beyond"},
+		{`{{ 1|stringformat("%999999[1]d" * 100) }}`, `filter stringformat: layout "%999999[": "*" widths and "[n]" argument indexes are not supported`},
+		{`{{ 999999|stringformat("%[1]*[1]d" * 100) }}`, `layout "%[": "*" widths`},
+		{`{{ 1|stringformat("%.*d") }}`, `layout "%.*"`},
+		{"{{ ('ab' * 400000)|add('ab' * 400000)|length }}", "filter add: result larger than"},
+		{"{{ ('&' * 500000)|escape|length }}", "filter escape: result larger than"},
+		{`{{ ('\n' * 200000)|linenumbers|length }}`, "filter linenumbers: result larger than"},
+		{"{{ ('a' * 1000)|removetags(',' * 100000)|length }}", ""}, // one pass, not one per name
+		{"{{ ('a' * 100)|truncatewords(-1) }}", "length -1 must not be negative"},
+	}
+	for _, tt := range tests {
+		tpl, err := Parse(tt.src)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.src, err)
+			continue
+		}
+		var e *Error
+		n := allocated(func() { _, err = tpl.Render(nil) })
+		switch {
+		case tt.msg == "" && err != nil:
+			t.Errorf("Render(%q): %v", tt.src, err)
+		case tt.msg != "" && (!errors.As(err, &e) || e.Line != 1 || !strings.Contains(e.Msg, tt.msg)):
+			t.Errorf("Render(%q) = %v, want an error at line 1 containing %q", tt.src, err, tt.msg)
+		}
+		if n > maxAlloc {
+			t.Errorf("Render(%q) allocated %d MB, want at most %d", tt.src, n>>20, maxAlloc>>20)
+		}
+	}
+}
+
+// Filters run on any input and argument without crashing (these did).
+func TestFilterEdges(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"{{ 'a b c d e'|wordwrap(2) }}", "a b\nc d\ne"},
+		{"{{ 'a b c'|wordwrap(100) }}", "a b c"},
+		{"{{ 'a  b'|wordwrap(0) }}", "a  b"},
+		{"{{ '<b>x</b> <i>y</i><br/>'|removetags('b,br') }}", "x <i>y</i>"},
+		{"{{ '<a(>x'|removetags('(') }}", "<a(>x"},
+		{"{{ '<(>x'|removetags('(') }}", "x"},
+		{"{{ '<b>x'|removetags([1]) }}", "<b>x"},
+		{"{{ 'abcdef'|truncatechars(5) }} {{ 'abcdef'|truncatechars(0) }}", "ab... "},
+		{"{{ 3.14159|floatformat(2) }} {{ 3.0|floatformat(-2) }} {{ 3.14159|floatformat }}", "3.14 3 3.1"},
+		{"{{ 42|stringformat('%05d') }} {{ 'x'|stringformat('%-3s|%%') }}", "00042 x  |%"},
+		{"{{ 'ab'|add('cd') }} {{ 1|add(2) }}", "abcd 3"},
+		{"{{ 'abcdef'|slice('1:-1') }}", "bcde"},
+	}
+	for _, tt := range tests {
+		tpl, err := Parse(tt.src)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.src, err)
+			continue
+		}
+		if got, err := tpl.Render(nil); err != nil || got != tt.want {
+			t.Errorf("Render(%q) = %q, %v; want %q", tt.src, got, err, tt.want)
+		}
 	}
 }
