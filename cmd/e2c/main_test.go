@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -265,4 +269,133 @@ func TestResultsAndReproduce(t *testing.T) {
 	if out, err := run(t, "reproduce", runs[0], artifacts, "--force"); err != nil || !strings.Contains(out, "results: ") {
 		t.Errorf("reproduce --force: %v\n%s", err, out)
 	}
+}
+
+// copyTree copies a whole example (artifacts and links included) into a
+// temporary folder.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if out, err := exec.Command("cp", "-rL", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+// TestQuickstartTwice deploys two copies of the quickstart at the same
+// time, as two terminals would: each scenario's hosts have their own
+// working areas and loopback addresses, so both succeed with complete
+// results, and --destroy leaves nothing behind.
+func TestQuickstartTwice(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipping: the quickstart builds its application with go, which is not in PATH")
+	}
+	dirs := []string{copyTree(t, "../../examples/quickstart"), copyTree(t, "../../examples/quickstart")}
+
+	// Its tasks name no path outside the scenario folder (which holds the
+	// artifacts, the run folders and the hosts' working areas) but the
+	// system's, on every host and in every phase.
+	if out, err := run(t, "deploy", "--dry-run", dirs[0], filepath.Join(dirs[0], "artifacts")); err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	plans, _ := filepath.Glob(filepath.Join(dirs[0], "2*", "plan.json"))
+	if len(plans) != 1 {
+		t.Fatalf("plans: %v", plans)
+	}
+	var p plan.Plan
+	data, _ := os.ReadFile(plans[0])
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Dir(plans[0]))
+	absPath := regexp.MustCompile(`(?:^|[\s="':])(/[^\s"':]*)`)
+	outside := map[string]bool{}
+	for _, pl := range p.Plays {
+		for phase, runs := range pl.Phases {
+			for _, r := range runs {
+				for _, task := range r.Tasks {
+					texts := []string{task.Chdir}
+					for _, v := range task.Args {
+						texts = append(texts, fmt.Sprint(v))
+					}
+					for _, text := range texts {
+						for _, m := range absPath.FindAllStringSubmatch(text, -1) {
+							if !strings.HasPrefix(m[1], dirs[0]+"/") && !strings.HasPrefix(m[1], "/usr/") && !outside[m[1]] {
+								outside[m[1]] = true
+								t.Errorf("%s task %s (on %s): %s is outside the scenario folder", phase, task.Pos, r.Host, m[1])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+
+	outs, errs := make([]string, len(dirs)), make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			outs[i], errs[i] = run(t, "deploy", dir, filepath.Join(dir, "artifacts"), "--duration", "3", "--destroy")
+		})
+	}
+	wg.Wait()
+	for i, dir := range dirs {
+		if errs[i] != nil {
+			t.Errorf("deploy of copy %d: %v\n%s", i, errs[i], outs[i])
+			continue
+		}
+		runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+		if len(runs) != 1 {
+			t.Errorf("copy %d: run folders %v", i, runs)
+			continue
+		}
+		var rec struct{ Status string }
+		data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
+		if err := json.Unmarshal(data, &rec); err != nil || rec.Status != "succeeded" {
+			t.Errorf("copy %d: status %q, %v", i, rec.Status, err)
+		}
+		files := []string{"sink/latency.csv", "sink/throughput.csv"}
+		for n := 1; n <= 4; n++ {
+			files = append(files, fmt.Sprintf("producers/edge-producer-%d-1/sent.csv", n))
+		}
+		for n := 1; n <= 2; n++ {
+			files = append(files, fmt.Sprintf("gateways/fog-gateway-%d-1/gateway.csv", n))
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(filepath.Join(runs[0], "experiment-results", f))
+			if lines := strings.Count(string(data), "\n"); err != nil || lines < 2 {
+				t.Errorf("copy %d: %s: %d lines, %v", i, f, lines, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".e2c", "local", "hosts")); !os.IsNotExist(err) {
+			t.Errorf("copy %d: the hosts' working areas are still there after --destroy (%v)", i, err)
+		}
+	}
+	if left := processesIn(dirs); len(left) > 0 {
+		t.Errorf("processes left after --destroy:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// processesIn lists the processes whose working directory, executable or
+// command line is in one of dirs.
+func processesIn(dirs []string) []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		proc := filepath.Join("/proc", e.Name())
+		cwd, _ := os.Readlink(filepath.Join(proc, "cwd"))
+		exe, _ := os.Readlink(filepath.Join(proc, "exe"))
+		cmdline, _ := os.ReadFile(filepath.Join(proc, "cmdline"))
+		for _, d := range dirs {
+			if strings.Contains(cwd+"\x00"+exe+"\x00"+string(cmdline), d) {
+				left = append(left, fmt.Sprintf("%d %s (in %s)", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), cwd))
+				break
+			}
+		}
+	}
+	return left
 }
