@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -398,4 +399,28 @@ func processesIn(dirs []string) []string {
 		}
 	}
 	return left
+}
+
+// TestFailedRunLeavesNoProcesses: a launch that fails after starting a
+// background job, and a finalize that stops nothing; --destroy stops what
+// the run left.
+func TestFailedRunLeavesNoProcesses(t *testing.T) {
+	dir, artifacts := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
+- hosts: all
+  launch:
+  - {shell: exec sleep 300, async: 600, poll: 0}
+  - shell: "false"
+`), 0o644)
+	if _, err := run(t, "deploy", dir, artifacts, "--destroy"); err == nil || !strings.Contains(err.Error(), "launch") {
+		t.Fatalf("deploy: %v, want a failed launch", err)
+	}
+	if left := processesIn([]string{dir}); len(left) > 0 {
+		t.Errorf("processes left after --destroy:\n%s", strings.Join(left, "\n"))
+		for _, l := range left {
+			pid, _ := strconv.Atoi(strings.Fields(l)[0])
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
