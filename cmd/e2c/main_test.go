@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,10 +133,11 @@ func TestDeployRefusals(t *testing.T) {
 		// No Grid'5000 credentials: refused before any call to the API.
 		{[]string{"deploy", dir, t.TempDir()}, `reserve: g5k: credentials: open ` + noCreds},
 		{[]string{"deploy", "--dry-run", dir, filepath.Join(dir, "nope")}, "artifacts folder"},
-		{[]string{"deploy", "--dry-run", dir}, "missing argument 2 (or set E2C_ARTIFACTS_DIR)"},
+		{[]string{"deploy", "--dry-run", dir}, "missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)"},
 		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1: expected 0 to 10000"},
 		{[]string{"deploy", "--dry-run", "--repeat", "9223372036854775807", dir, t.TempDir()}, "expected 0 to 10000"},
-		{[]string{"validate", ""}, "missing argument 1"},
+		{[]string{"validate", ""}, "missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)"},
+		{[]string{"deploy", "--dry-run", "--repeat", "abc", dir, t.TempDir()}, `--repeat: "abc" is not a whole number`},
 		{[]string{"deploy", "--dry-run", "--app-conf", "low", dir, t.TempDir()}, `app_conf "low" is not defined`},
 	}
 	for _, tt := range tests {
@@ -144,6 +148,77 @@ func TestDeployRefusals(t *testing.T) {
 	}
 	if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 0 {
 		t.Errorf("refused runs left folders: %v", runs)
+	}
+}
+
+// TestCommandLineMistakes: a wrong command line says what is wrong in
+// words and shows the command's usage line; other errors do not.
+func TestCommandLineMistakes(t *testing.T) {
+	t.Setenv("E2C_SCENARIO_DIR", "")
+	t.Setenv("E2C_ARTIFACTS_DIR", "")
+	tests := []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"deploy", "s", "a", "--repeat", "abc"}, `e2c: --repeat: "abc" is not a whole number
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"sweep", "s", "a", "--repeat", "99999999999999999999"}, `e2c: --repeat: "99999999999999999999" is out of range
+usage: e2c sweep SCENARIO_DIR ARTIFACTS_DIR [--param path=v1,v2]... [flags]
+see: e2c sweep --help
+`},
+		{[]string{"deploy", "s", "a", "--duration", "soon"}, `e2c: --duration: "soon": expected seconds (240) or a duration (4m)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"deploy", "s", "a", "--repaet", "1"}, `e2c: unknown flag --repaet (did you mean "--repeat"?)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"validate"}, `e2c: missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)
+usage: e2c validate SCENARIO_DIR [flags]
+see: e2c validate --help
+`},
+		{[]string{"deploy", "s"}, `e2c: missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"results", "compare", "a"}, `e2c: accepts 2 arg(s), received 1
+usage: e2c results compare RUN_A RUN_B [flags]
+see: e2c results compare --help
+`},
+		// Not a command-line mistake: no usage line.
+		{[]string{"deploy", "--dry-run", "/nonexistent/s", "/nonexistent/a"}, "e2c: artifacts folder /nonexistent/a: not found (it holds what tasks copy to the hosts)\n"},
+	}
+	for _, tt := range tests {
+		root := newRoot()
+		root.SetArgs(tt.args)
+		root.SetOut(io.Discard)
+		var stderr bytes.Buffer
+		if code := execute(context.Background(), root, &stderr); code != 1 || stderr.String() != tt.want {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant:\n%s", tt.args, code, stderr.String(), tt.want)
+		}
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	vcs := func(modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "5073b8d4d0c6d12cb86c3e26aa0c0ae5103711e1"}, {Key: "vcs.modified", Value: modified}}
+	}
+	for _, tt := range []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"go build in a clean checkout", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202144959-5073b8d4d0c6"}, Settings: vcs("false")}, "5073b8d4d0c6"},
+		{"go build with changes", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202144959-5073b8d4d0c6+dirty"}, Settings: vcs("true")}, "5073b8d4d0c6-dirty"},
+		{"go install of a release", debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}}, "v1.2.0"},
+		{"go run", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	} {
+		if got := buildVersion(&tt.bi); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 
