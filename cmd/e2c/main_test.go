@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,67 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestValidateExamples: every example validates as shipped.
+func TestValidateExamples(t *testing.T) {
+	scenarios, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "layers_services.yaml"))
+	more, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*", "layers_services.yaml"))
+	scenarios = append(scenarios, more...)
+	if len(scenarios) < 3 {
+		t.Fatalf("examples: %v", scenarios)
+	}
+	for _, f := range scenarios {
+		if out, err := run(t, "validate", filepath.Dir(f)); err != nil || !strings.Contains(out, "valid: ") {
+			t.Errorf("%s: %v\n%s", filepath.Dir(f), err, out)
+		}
+	}
+}
+
+// TestValidateTestbedBlocks: mistakes in a testbed block are reported by
+// validate, at their position, before anything is reserved.
+func TestValidateTestbedBlocks(t *testing.T) {
+	for _, tt := range []struct {
+		name, environment string
+		quantity          int
+		want              string
+	}{
+		{"misspelt key of a static host", "static:\n    hosts:\n    - {adress: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 1,
+			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`},
+		{"too few static hosts", "static:\n    hosts:\n    - {address: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 3,
+			`layers_services.yaml:9:28: static: edge.node.1 (service node) asks for 3 host(s) from any host; 2 left: a, 10.0.0.2 (each host serves one instance)`},
+		{"misspelt testbed", "locl: {}", 1,
+			`layers_services.yaml:2:3: environment: unknown testbed "locl" (did you mean "local"?)`},
+		{"misspelt local setting", "local: {job_nme: x}", 1,
+			`layers_services.yaml:2:11: local: unknown key "job_nme" (did you mean "job_name"?)`},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n  %s\nlayers:\n- name: edge\n  services:\n  - {name: node, quantity: %d}\n", tt.environment, tt.quantity), 0o644)
+		os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+		_, err := run(t, "validate", dir)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, tt.want)) {
+			t.Errorf("%s: %v\nwant %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestDeployStaticErrorSaysItOnce: the deploy's error names the step and
+// the testbed once ("reserve: static: preflight failed"), not twice.
+func TestDeployStaticErrorSaysItOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n  static:\n    user: e2c-test\n    port: %d\n    hosts: [{address: 127.0.0.1, alias: closed}]\nlayers:\n- name: edge\n  services: [{name: node}]\n", port), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+	_, err = run(t, "deploy", dir, t.TempDir())
+	want := fmt.Sprintf("reserve: static: preflight failed:\n  closed (127.0.0.1): ssh e2c-test@127.0.0.1:%d: connection refused", port)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("deploy: %v\nwant: %s", err, want)
 	}
 }
 
