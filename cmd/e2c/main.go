@@ -79,22 +79,24 @@ and writes each run to its own result folder.`,
 	}
 	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy(), newResults(), newReproduce(), newSweep(), newAgent())
 	root.SetFlagErrorFunc(flagError) // inherited by every command
-	var usage func(*cobra.Command)
-	usage = func(c *cobra.Command) {
-		if check := c.Args; check != nil {
-			c.Args = func(c *cobra.Command, args []string) error {
-				if err := check(c, args); err != nil {
-					return usageError{err}
-				}
-				return nil
+	argsAreUsage(root)
+	return root
+}
+
+// argsAreUsage marks the argument-count errors of c and its subcommands as
+// command-line mistakes.
+func argsAreUsage(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
 			}
-		}
-		for _, sub := range c.Commands() {
-			usage(sub)
+			return nil
 		}
 	}
-	usage(root)
-	return root
+	for _, sub := range c.Commands() {
+		argsAreUsage(sub)
+	}
 }
 
 // flagError says what is wrong with a flag in words, rather than with the

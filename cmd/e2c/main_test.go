@@ -512,6 +512,12 @@ func TestQuickstartTwice(t *testing.T) {
 	if left := processesIn(dirs); len(left) > 0 {
 		t.Errorf("processes left after --destroy:\n%s", strings.Join(left, "\n"))
 	}
+	// Nothing of those runs stands in for missing artifacts: with an empty
+	// artifacts folder, the build has no source.
+	_, err := run(t, "deploy", dirs[0], t.TempDir(), "--destroy")
+	if err == nil || !strings.Contains(err.Error(), "prepare") {
+		t.Errorf("deploy with empty artifacts: %v, want a failed prepare", err)
+	}
 }
 
 // processesIn lists the processes whose working directory, executable or

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -19,12 +20,11 @@ import (
 // its hosts .1 to .254. Blocks start at 127.1.0.0, clear of 127.0.0.1 and
 // of the 127.0.1.1 Debian gives the machine's name.
 const (
-	firstBlock     = 256
-	lastBlock      = 65535
-	hostsPerBlock  = 254
-	maxHosts       = (lastBlock - firstBlock + 1) * hostsPerBlock
-	registryName   = "local-addresses.json"
-	registryFolder = "e2c"
+	firstBlock    = 256
+	lastBlock     = 65535
+	hostsPerBlock = 254
+	maxHosts      = (lastBlock - firstBlock + 1) * hostsPerBlock
+	registryName  = "local-addresses.json"
 )
 
 // address is the i-th host's address of the blocks starting at block.
@@ -55,7 +55,7 @@ var registry = func() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no folder for the record of loopback addresses: %w", err)
 	}
-	return filepath.Join(dir, registryFolder, registryName), nil
+	return filepath.Join(dir, "e2c", registryName), nil
 }
 
 // withClaims runs f on the recorded claims under an exclusive lock (a
@@ -92,11 +92,12 @@ func withClaims(f func([]claim) ([]claim, error)) error {
 	if claims, err = f(claims); err != nil {
 		return err
 	}
-	if data, err = json.MarshalIndent(claims, "", "  "); err != nil {
+	changed, err := json.MarshalIndent(claims, "", "  ")
+	if err != nil || bytes.Equal(append(changed, '\n'), data) {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+	if err := os.WriteFile(tmp, append(changed, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -177,7 +177,7 @@ func clean(dirs []string, out io.Writer) error {
 	if out == nil {
 		out = io.Discard
 	}
-	if err := stopProcesses(slices.Clone(dirs), out); err != nil {
+	if err := stopProcesses(dirs, out); err != nil {
 		return err
 	}
 	for _, dir := range dirs {

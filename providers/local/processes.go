@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ func (p process) String() string { return fmt.Sprintf("%d (%s) in %s", p.pid, p.
 // terminal is a person's (a shell looking at the files): it is named in
 // out and left alone, as the background jobs e2c starts have none.
 func stopProcesses(dirs []string, out io.Writer) error {
+	dirs = slices.Clone(dirs)
 	for i, d := range dirs {
 		if real, err := filepath.EvalSymlinks(d); err == nil {
 			dirs[i] = real // /proc shows resolved paths

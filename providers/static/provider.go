@@ -63,6 +63,8 @@ func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) err
 	return err
 }
 
+// Reserve's and Release's errors do not name the provider: the caller
+// does ("reserve: static: preflight failed: ...").
 func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
 	if req.Experiment == "" || strings.ContainsAny(req.Experiment, "\r\n") {
 		return nil, fmt.Errorf("the request names no experiment, or one with a line break: %q", req.Experiment)
