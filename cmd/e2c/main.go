@@ -5,17 +5,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
+	"github.com/e2c-dev/e2c/engine/suggest"
 	_ "github.com/e2c-dev/e2c/providers/g5k"
 	_ "github.com/e2c-dev/e2c/providers/local"
 	_ "github.com/e2c-dev/e2c/providers/netns"
 	_ "github.com/e2c-dev/e2c/providers/static"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set by the Makefile (-ldflags "-X main.version=...").
@@ -24,11 +30,27 @@ var version = ""
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go interrupts(cancel)
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "e2c:", err)
-		os.Exit(1)
-	}
+	os.Exit(execute(ctx, newRoot(), os.Stderr))
 }
+
+// execute runs the command line and prints its error; a mistake in the
+// command line itself also gets the command's usage line.
+func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "e2c:", err)
+	if errors.As(err, new(usageError)) {
+		fmt.Fprintf(stderr, "usage: %s\nsee: %s --help\n", cmd.UseLine(), cmd.CommandPath())
+	}
+	return 1
+}
+
+// usageError is a mistake in the command line: arguments or flags.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 // interrupts turns the first Ctrl-C or SIGTERM into a cancellation (the
 // run stops what it launched, finalizes and releases); the second one exits
@@ -56,21 +78,99 @@ and writes each run to its own result folder.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy(), newResults(), newReproduce(), newSweep(), newAgent())
+	root.SetFlagErrorFunc(flagError) // inherited by every command
+	argsAreUsage(root)
 	return root
 }
 
+// argsAreUsage marks the argument-count errors of c and its subcommands as
+// command-line mistakes.
+func argsAreUsage(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		argsAreUsage(sub)
+	}
+}
+
+// flagError says what is wrong with a flag in words, rather than with the
+// parser's internals ("strconv.ParseInt: parsing ...").
+func flagError(c *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	var unknown *pflag.NotExistError
+	var num *strconv.NumError
+	switch {
+	case errors.As(err, &invalid) && errors.As(err, &num):
+		what := "is not a number"
+		switch {
+		case errors.Is(num, strconv.ErrRange):
+			what = "is out of range"
+		case strings.HasPrefix(num.Func, "ParseInt"), strings.HasPrefix(num.Func, "ParseUint"):
+			what = "is not a whole number"
+		case num.Func == "ParseBool":
+			what = "is not true or false"
+		}
+		err = fmt.Errorf("--%s: %q %s", invalid.GetFlag().Name, invalid.GetValue(), what)
+	case errors.As(err, &invalid):
+		err = fmt.Errorf("--%s: %w", invalid.GetFlag().Name, errors.Unwrap(invalid))
+	case errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() == "":
+		var names []string
+		c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, "--"+f.Name) })
+		err = fmt.Errorf("unknown flag --%s%s", unknown.GetSpecifiedName(), suggest.Hint("--"+unknown.GetSpecifiedName(), names))
+	}
+	return usageError{err}
+}
+
+// versionString is what runs record as e2c's version: the one the
+// Makefile sets; else the commit the go command stamped (go build or go
+// install in a checkout), "-dirty" when the tree had changes; else a
+// module version (go install ...@v1.2.3); else dev, as go run stamps
+// nothing (golang/go#75033).
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	return buildVersion(bi)
+}
+
+func buildVersion(bi *debug.BuildInfo) string {
+	var rev string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	switch {
+	case rev != "":
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "-dirty"
+		}
+		return rev
+	case bi.Main.Version != "" && bi.Main.Version != "(devel)":
 		return bi.Main.Version
 	}
 	return "dev"
 }
 
 // dirArg returns the i-th argument, or the environment variable that
-// E2Clab users set instead.
+// E2Clab users set instead (E2C_SCENARIO_DIR for SCENARIO_DIR).
 func dirArg(args []string, i int, env string) (string, error) {
 	if i < len(args) && args[i] != "" {
 		return args[i], nil
@@ -78,7 +178,7 @@ func dirArg(args []string, i int, env string) (string, error) {
 	if v := os.Getenv(env); v != "" {
 		return v, nil
 	}
-	return "", fmt.Errorf("missing argument %d (or set %s)", i+1, env)
+	return "", usageError{fmt.Errorf("missing %s (or set %s)", strings.TrimPrefix(env, "E2C_"), env)}
 }
 
 // scenarioAndArtifacts reads SCENARIO_DIR and ARTIFACTS_DIR, the first two

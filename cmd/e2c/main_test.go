@@ -2,11 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -78,6 +87,67 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestValidateExamples: every example validates as shipped.
+func TestValidateExamples(t *testing.T) {
+	scenarios, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "layers_services.yaml"))
+	more, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*", "layers_services.yaml"))
+	scenarios = append(scenarios, more...)
+	if len(scenarios) < 3 {
+		t.Fatalf("examples: %v", scenarios)
+	}
+	for _, f := range scenarios {
+		if out, err := run(t, "validate", filepath.Dir(f)); err != nil || !strings.Contains(out, "valid: ") {
+			t.Errorf("%s: %v\n%s", filepath.Dir(f), err, out)
+		}
+	}
+}
+
+// TestValidateTestbedBlocks: mistakes in a testbed block are reported by
+// validate, at their position, before anything is reserved.
+func TestValidateTestbedBlocks(t *testing.T) {
+	for _, tt := range []struct {
+		name, environment string
+		quantity          int
+		want              string
+	}{
+		{"misspelt key of a static host", "static:\n    hosts:\n    - {adress: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 1,
+			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`},
+		{"too few static hosts", "static:\n    hosts:\n    - {address: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 3,
+			`layers_services.yaml:9:28: static: edge.node.1 (service node) asks for 3 host(s) from any host; 2 left: a, 10.0.0.2 (each host serves one instance)`},
+		{"misspelt testbed", "locl: {}", 1,
+			`layers_services.yaml:2:3: environment: unknown testbed "locl" (did you mean "local"?)`},
+		{"misspelt local setting", "local: {job_nme: x}", 1,
+			`layers_services.yaml:2:11: local: unknown key "job_nme" (did you mean "job_name"?)`},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n  %s\nlayers:\n- name: edge\n  services:\n  - {name: node, quantity: %d}\n", tt.environment, tt.quantity), 0o644)
+		os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+		_, err := run(t, "validate", dir)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, tt.want)) {
+			t.Errorf("%s: %v\nwant %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestDeployStaticErrorSaysItOnce: the deploy's error names the step and
+// the testbed once ("reserve: static: preflight failed"), not twice.
+func TestDeployStaticErrorSaysItOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n  static:\n    user: e2c-test\n    port: %d\n    hosts: [{address: 127.0.0.1, alias: closed}]\nlayers:\n- name: edge\n  services: [{name: node}]\n", port), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: \"true\"}]\n"), 0o644)
+	_, err = run(t, "deploy", dir, t.TempDir())
+	want := fmt.Sprintf("reserve: static: preflight failed:\n  closed (127.0.0.1): ssh e2c-test@127.0.0.1:%d: connection refused", port)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("deploy: %v\nwant: %s", err, want)
+	}
+}
+
 func TestDeployDryRun(t *testing.T) {
 	dir := copyScenario(t, "cctv")
 	artifacts := t.TempDir()
@@ -125,10 +195,11 @@ func TestDeployRefusals(t *testing.T) {
 		// No Grid'5000 credentials: refused before any call to the API.
 		{[]string{"deploy", dir, t.TempDir()}, `reserve: g5k: credentials: open ` + noCreds},
 		{[]string{"deploy", "--dry-run", dir, filepath.Join(dir, "nope")}, "artifacts folder"},
-		{[]string{"deploy", "--dry-run", dir}, "missing argument 2 (or set E2C_ARTIFACTS_DIR)"},
+		{[]string{"deploy", "--dry-run", dir}, "missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)"},
 		{[]string{"deploy", "--dry-run", "--repeat", "-1", dir, t.TempDir()}, "--repeat -1: expected 0 to 10000"},
 		{[]string{"deploy", "--dry-run", "--repeat", "9223372036854775807", dir, t.TempDir()}, "expected 0 to 10000"},
-		{[]string{"validate", ""}, "missing argument 1"},
+		{[]string{"validate", ""}, "missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)"},
+		{[]string{"deploy", "--dry-run", "--repeat", "abc", dir, t.TempDir()}, `--repeat: "abc" is not a whole number`},
 		{[]string{"deploy", "--dry-run", "--app-conf", "low", dir, t.TempDir()}, `app_conf "low" is not defined`},
 	}
 	for _, tt := range tests {
@@ -139,6 +210,77 @@ func TestDeployRefusals(t *testing.T) {
 	}
 	if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 0 {
 		t.Errorf("refused runs left folders: %v", runs)
+	}
+}
+
+// TestCommandLineMistakes: a wrong command line says what is wrong in
+// words and shows the command's usage line; other errors do not.
+func TestCommandLineMistakes(t *testing.T) {
+	t.Setenv("E2C_SCENARIO_DIR", "")
+	t.Setenv("E2C_ARTIFACTS_DIR", "")
+	tests := []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"deploy", "s", "a", "--repeat", "abc"}, `e2c: --repeat: "abc" is not a whole number
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"sweep", "s", "a", "--repeat", "99999999999999999999"}, `e2c: --repeat: "99999999999999999999" is out of range
+usage: e2c sweep SCENARIO_DIR ARTIFACTS_DIR [--param path=v1,v2]... [flags]
+see: e2c sweep --help
+`},
+		{[]string{"deploy", "s", "a", "--duration", "soon"}, `e2c: --duration: "soon": expected seconds (240) or a duration (4m)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"deploy", "s", "a", "--repaet", "1"}, `e2c: unknown flag --repaet (did you mean "--repeat"?)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"validate"}, `e2c: missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)
+usage: e2c validate SCENARIO_DIR [flags]
+see: e2c validate --help
+`},
+		{[]string{"deploy", "s"}, `e2c: missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)
+usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+see: e2c deploy --help
+`},
+		{[]string{"results", "compare", "a"}, `e2c: accepts 2 arg(s), received 1
+usage: e2c results compare RUN_A RUN_B [flags]
+see: e2c results compare --help
+`},
+		// Not a command-line mistake: no usage line.
+		{[]string{"deploy", "--dry-run", "/nonexistent/s", "/nonexistent/a"}, "e2c: artifacts folder /nonexistent/a: not found (it holds what tasks copy to the hosts)\n"},
+	}
+	for _, tt := range tests {
+		root := newRoot()
+		root.SetArgs(tt.args)
+		root.SetOut(io.Discard)
+		var stderr bytes.Buffer
+		if code := execute(context.Background(), root, &stderr); code != 1 || stderr.String() != tt.want {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant:\n%s", tt.args, code, stderr.String(), tt.want)
+		}
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	vcs := func(modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "5073b8d4d0c6d12cb86c3e26aa0c0ae5103711e1"}, {Key: "vcs.modified", Value: modified}}
+	}
+	for _, tt := range []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"go build in a clean checkout", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202144959-5073b8d4d0c6"}, Settings: vcs("false")}, "5073b8d4d0c6"},
+		{"go build with changes", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202144959-5073b8d4d0c6+dirty"}, Settings: vcs("true")}, "5073b8d4d0c6-dirty"},
+		{"go install of a release", debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}}, "v1.2.0"},
+		{"go run", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+	} {
+		if got := buildVersion(&tt.bi); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -264,5 +406,164 @@ func TestResultsAndReproduce(t *testing.T) {
 	}
 	if out, err := run(t, "reproduce", runs[0], artifacts, "--force"); err != nil || !strings.Contains(out, "results: ") {
 		t.Errorf("reproduce --force: %v\n%s", err, out)
+	}
+}
+
+// copyTree copies a whole example (artifacts and links included) into a
+// temporary folder.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if out, err := exec.Command("cp", "-rL", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+// TestQuickstartTwice deploys two copies of the quickstart at the same
+// time, as two terminals would: each scenario's hosts have their own
+// working areas and loopback addresses, so both succeed with complete
+// results, and --destroy leaves nothing behind.
+func TestQuickstartTwice(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipping: the quickstart builds its application with go, which is not in PATH")
+	}
+	dirs := []string{copyTree(t, "../../examples/quickstart"), copyTree(t, "../../examples/quickstart")}
+
+	// Its tasks name no path outside the scenario folder (which holds the
+	// artifacts, the run folders and the hosts' working areas) but the
+	// system's, on every host and in every phase.
+	if out, err := run(t, "deploy", "--dry-run", dirs[0], filepath.Join(dirs[0], "artifacts")); err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	plans, _ := filepath.Glob(filepath.Join(dirs[0], "2*", "plan.json"))
+	if len(plans) != 1 {
+		t.Fatalf("plans: %v", plans)
+	}
+	var p plan.Plan
+	data, _ := os.ReadFile(plans[0])
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Dir(plans[0]))
+	absPath := regexp.MustCompile(`(?:^|[\s="':])(/[^\s"':]*)`)
+	outside := map[string]bool{}
+	for _, pl := range p.Plays {
+		for phase, runs := range pl.Phases {
+			for _, r := range runs {
+				for _, task := range r.Tasks {
+					texts := []string{task.Chdir}
+					for _, v := range task.Args {
+						texts = append(texts, fmt.Sprint(v))
+					}
+					for _, text := range texts {
+						for _, m := range absPath.FindAllStringSubmatch(text, -1) {
+							if !strings.HasPrefix(m[1], dirs[0]+"/") && !strings.HasPrefix(m[1], "/usr/") && !outside[m[1]] {
+								outside[m[1]] = true
+								t.Errorf("%s task %s (on %s): %s is outside the scenario folder", phase, task.Pos, r.Host, m[1])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+
+	outs, errs := make([]string, len(dirs)), make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			outs[i], errs[i] = run(t, "deploy", dir, filepath.Join(dir, "artifacts"), "--duration", "3", "--destroy")
+		})
+	}
+	wg.Wait()
+	for i, dir := range dirs {
+		if errs[i] != nil {
+			t.Errorf("deploy of copy %d: %v\n%s", i, errs[i], outs[i])
+			continue
+		}
+		runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+		if len(runs) != 1 {
+			t.Errorf("copy %d: run folders %v", i, runs)
+			continue
+		}
+		var rec struct{ Status string }
+		data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
+		if err := json.Unmarshal(data, &rec); err != nil || rec.Status != "succeeded" {
+			t.Errorf("copy %d: status %q, %v", i, rec.Status, err)
+		}
+		files := []string{"sink/latency.csv", "sink/throughput.csv"}
+		for n := 1; n <= 4; n++ {
+			files = append(files, fmt.Sprintf("producers/edge-producer-%d-1/sent.csv", n))
+		}
+		for n := 1; n <= 2; n++ {
+			files = append(files, fmt.Sprintf("gateways/fog-gateway-%d-1/gateway.csv", n))
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(filepath.Join(runs[0], "experiment-results", f))
+			if lines := strings.Count(string(data), "\n"); err != nil || lines < 2 {
+				t.Errorf("copy %d: %s: %d lines, %v", i, f, lines, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".e2c", "local", "hosts")); !os.IsNotExist(err) {
+			t.Errorf("copy %d: the hosts' working areas are still there after --destroy (%v)", i, err)
+		}
+	}
+	if left := processesIn(dirs); len(left) > 0 {
+		t.Errorf("processes left after --destroy:\n%s", strings.Join(left, "\n"))
+	}
+	// Nothing of those runs stands in for missing artifacts: with an empty
+	// artifacts folder, the build has no source.
+	_, err := run(t, "deploy", dirs[0], t.TempDir(), "--destroy")
+	if err == nil || !strings.Contains(err.Error(), "prepare") {
+		t.Errorf("deploy with empty artifacts: %v, want a failed prepare", err)
+	}
+}
+
+// processesIn lists the processes whose working directory, executable or
+// command line is in one of dirs.
+func processesIn(dirs []string) []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		proc := filepath.Join("/proc", e.Name())
+		cwd, _ := os.Readlink(filepath.Join(proc, "cwd"))
+		exe, _ := os.Readlink(filepath.Join(proc, "exe"))
+		cmdline, _ := os.ReadFile(filepath.Join(proc, "cmdline"))
+		for _, d := range dirs {
+			if strings.Contains(cwd+"\x00"+exe+"\x00"+string(cmdline), d) {
+				left = append(left, fmt.Sprintf("%d %s (in %s)", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), cwd))
+				break
+			}
+		}
+	}
+	return left
+}
+
+// TestFailedRunLeavesNoProcesses: a launch that fails after starting a
+// background job, and a finalize that stops nothing; --destroy stops what
+// the run left.
+func TestFailedRunLeavesNoProcesses(t *testing.T) {
+	dir, artifacts := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
+- hosts: all
+  launch:
+  - {shell: exec sleep 300, async: 600, poll: 0}
+  - shell: "false"
+`), 0o644)
+	if _, err := run(t, "deploy", dir, artifacts, "--destroy"); err == nil || !strings.Contains(err.Error(), "launch") {
+		t.Fatalf("deploy: %v, want a failed launch", err)
+	}
+	if left := processesIn([]string{dir}); len(left) > 0 {
+		t.Errorf("processes left after --destroy:\n%s", strings.Join(left, "\n"))
+		for _, l := range left {
+			pid, _ := strconv.Atoi(strings.Fields(l)[0])
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }

@@ -1,20 +1,24 @@
 // Package local is the provider that needs nothing: every host of the
 // scenario is this machine, reached without SSH and without root. Each host
 // gets its own working area, where its commands run and relative paths
-// land, and its own loopback address (127.0.1.1, 127.0.1.2, ...), so that
-// services on different hosts can listen on the same port.
+// land, and its own loopback address, from blocks of 127.0.0.0/8 that no
+// other scenario of this machine holds at the same time: services on
+// different hosts, and on the hosts of two scenarios, can listen on the
+// same port. Release stops what still runs in the working areas, removes
+// them and frees the addresses.
 package local
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/providers"
@@ -25,47 +29,77 @@ func init() { providers.Register("local", provider{}) }
 
 type provider struct{}
 
-// state records the working areas, to remove them on release.
+// state records what Release frees: the working areas, and the blocks of
+// addresses claimed for StateDir (empty in the state of older versions,
+// which claimed none).
 type state struct {
-	Dirs []string `json:"dirs"`
+	StateDir string   `json:"state_dir,omitempty"`
+	Block    int      `json:"block,omitempty"`
+	Dirs     []string `json:"dirs"`
 }
-
-// maxHosts is what the 127.0.1.0 - 127.0.255.255 range can number.
-const maxHosts = 255 * 254
 
 // settings is the local block: it takes nothing beyond the shared job_name.
 type settings struct {
 	JobName string `yaml:"job_name"`
 }
 
-func (provider) CheckSettings(tb *schema.Testbed, _ []plan.Instance) error {
+func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) error {
+	if n := hostCount(instances); n > maxHosts {
+		return fmt.Errorf("local: %d hosts, more than the %d that loopback addresses number", n, maxHosts)
+	}
 	if tb == nil {
 		return nil
 	}
 	return tb.Decode(&settings{})
 }
 
+func hostCount(instances []plan.Instance) int {
+	n := 0
+	for _, in := range instances {
+		n += in.Service.Quantity
+	}
+	return n
+}
+
 func (p provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
 	if err := p.CheckSettings(req.Settings, req.Instances); err != nil {
 		return nil, err
 	}
+	owner, err := filepath.Abs(req.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	names := plan.Synthetic(req.Instances) // the same names a dry run shows
+	st := state{StateDir: owner}
+	for _, machines := range names {
+		for _, m := range machines {
+			st.Dirs = append(st.Dirs, filepath.Join(owner, "hosts", m.Name))
+		}
+	}
+	// Recorded before anything exists, so that a crash leaves it known.
+	if err := req.Save(st); err != nil {
+		return nil, err
+	}
+	// Working areas left by a reservation whose record was lost start
+	// empty again: stale files must not stand in for missing artifacts.
+	if err := clean(st.Dirs, req.Out); err != nil {
+		return nil, err
+	}
+	count := (len(st.Dirs) + hostsPerBlock - 1) / hostsPerBlock
+	if st.Block, err = claimBlocks(owner, max(count, 1)); err != nil {
+		return nil, err
+	}
 	r := &providers.Reservation{Provider: "local"}
-	var st state
-	n := 0
+	i := 0
 	for _, machines := range names {
 		var hosts []providers.Host
 		for _, m := range machines {
-			if n >= maxHosts {
-				return nil, fmt.Errorf("local: more than %d hosts", maxHosts)
-			}
-			addr := netip.AddrFrom4([4]byte{127, 0, byte(1 + n/254), byte(1 + n%254)}).String()
-			n++
-			dir := filepath.Join(req.StateDir, "hosts", m.Name)
+			addr := address(st.Block, i)
+			dir := st.Dirs[i]
+			i++
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("local: %w", err)
+				return nil, errors.Join(err, release(st, io.Discard))
 			}
-			st.Dirs = append(st.Dirs, dir)
 			hosts = append(hosts, providers.Host{
 				Machine: plan.Machine{Name: m.Name, Address: addr, Address4: addr},
 				WorkDir: dir,
@@ -73,29 +107,82 @@ func (p provider) Reserve(ctx context.Context, req providers.Request) (*provider
 		}
 		r.Hosts = append(r.Hosts, hosts)
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return nil, err
+	if r.State, err = json.Marshal(st); err != nil {
+		return nil, errors.Join(err, release(st, io.Discard))
 	}
-	r.State = data
 	return r, nil
 }
 
-// Release removes the working areas. Only folders under a "hosts" folder
-// are removed, whatever the saved state says.
-func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
+// Verify tells whether kept hosts can serve again: their working areas are
+// there and their addresses are still recorded as theirs.
+func (provider) Verify(_ context.Context, r *providers.Reservation, _ time.Duration) error {
+	st, err := decode(r)
+	if err != nil {
+		return err
+	}
+	if st.StateDir == "" {
+		return errors.New("reserved by an older e2c, without addresses of its own")
+	}
+	if ok, err := claimed(st.StateDir, st.Block); err != nil || !ok {
+		return errors.Join(err, errors.New("its loopback addresses are no longer recorded as its own"))
+	}
+	for _, d := range st.Dirs {
+		if _, err := os.Stat(d); err != nil {
+			return fmt.Errorf("working area: %w", err)
+		}
+	}
+	return nil
+}
+
+// Release stops what still runs in the working areas, removes them and
+// frees the addresses. Only folders under a "hosts" folder are removed,
+// whatever the saved state says.
+func (provider) Release(_ context.Context, r *providers.Reservation, out io.Writer) error {
+	st, err := decode(r)
+	if err != nil {
+		return err
+	}
+	return release(st, out)
+}
+
+func decode(r *providers.Reservation) (state, error) {
 	var st state
 	if len(r.State) > 0 {
 		if err := json.Unmarshal(r.State, &st); err != nil {
-			return fmt.Errorf("local: saved state: %w", err)
+			return st, fmt.Errorf("saved state: %w", err)
 		}
 	}
-	for _, dir := range slices.Compact(st.Dirs) {
-		if filepath.Base(filepath.Dir(dir)) != "hosts" || strings.Contains(dir, "..") {
-			return fmt.Errorf("local: refusing to remove %s: not a host working area", dir)
+	return st, nil
+}
+
+func release(st state, out io.Writer) error {
+	if err := clean(st.Dirs, out); err != nil {
+		return err
+	}
+	if st.StateDir == "" {
+		return nil
+	}
+	_ = os.Remove(filepath.Join(st.StateDir, "hosts")) // the claim is no longer live
+	return unclaim(st.StateDir)
+}
+
+// clean stops the processes working in dirs and removes them.
+func clean(dirs []string, out io.Writer) error {
+	dirs = slices.Compact(slices.Clone(dirs))
+	for _, dir := range dirs {
+		if !filepath.IsAbs(dir) || filepath.Base(filepath.Dir(dir)) != "hosts" || strings.Contains(dir, "..") {
+			return fmt.Errorf("refusing to remove %s: not a host working area", dir)
 		}
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	if err := stopProcesses(dirs, out); err != nil {
+		return err
+	}
+	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("local: %w", err)
+			return err
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@ package static
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -180,4 +182,27 @@ func testbed(t *testing.T, settings map[string]any) *schema.Testbed {
 		t.Fatal(err)
 	}
 	return tb
+}
+
+// TestReserveErrorsNameNoProvider: what Reserve returns is wrapped as
+// "reserve: static: ..." by its caller, so it does not start with
+// "static:" itself. A closed port refuses at once, without an sshd.
+func TestReserveErrorsNameNoProvider(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	p, _ := providers.Get("static")
+	req := providers.Request{Experiment: "x", StateDir: t.TempDir(), Instances: []plan.Instance{inst("a", 1, "")},
+		Settings: testbed(t, map[string]any{"user": "e2c-test", "port": port, "hosts": []any{map[string]any{"address": "127.0.0.1", "alias": "closed"}}})}
+	_, err = p.Reserve(context.Background(), req)
+	want := fmt.Sprintf("preflight failed:\n  closed (127.0.0.1): ssh e2c-test@127.0.0.1:%d: connection refused", port)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("reserve: %v\nwant: %s", err, want)
+	}
+	if _, err := p.Reserve(context.Background(), providers.Request{}); err == nil || strings.HasPrefix(err.Error(), "static") {
+		t.Errorf("reserve without an experiment: %v", err)
+	}
 }

@@ -63,9 +63,11 @@ func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) err
 	return err
 }
 
+// Reserve's and Release's errors do not name the provider: the caller
+// does ("reserve: static: preflight failed: ...").
 func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
 	if req.Experiment == "" || strings.ContainsAny(req.Experiment, "\r\n") {
-		return nil, fmt.Errorf("static: the request names no experiment, or one with a line break: %q", req.Experiment)
+		return nil, fmt.Errorf("the request names no experiment, or one with a line break: %q", req.Experiment)
 	}
 	c, err := parseConfig(req.Settings)
 	if err != nil {
@@ -107,7 +109,7 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		})
 		if err != nil {
 			// Undo on every host, as Release would.
-			return nil, errors.Join(fmt.Errorf("static: writing /etc/hosts:\n  %w", err),
+			return nil, errors.Join(fmt.Errorf("writing /etc/hosts:\n  %w", err),
 				release(context.WithoutCancel(ctx), pool, st))
 		}
 	}
@@ -123,7 +125,7 @@ func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writ
 	}
 	var st state
 	if err := json.Unmarshal(r.State, &st); err != nil {
-		return fmt.Errorf("static: saved state: %w", err)
+		return fmt.Errorf("saved state: %w", err)
 	}
 	pool := transport.NewPool(transport.PoolOptions{})
 	defer pool.Close()
@@ -142,7 +144,7 @@ func release(ctx context.Context, pool *transport.Pool, st state) error {
 		return editEtcHosts(ctx, pool, h, st.Experiment, "")
 	})
 	if err != nil {
-		return fmt.Errorf("static: removing the /etc/hosts block of %s:\n  %w", st.Experiment, err)
+		return fmt.Errorf("removing the /etc/hosts block of %s:\n  %w", st.Experiment, err)
 	}
 	return nil
 }
@@ -231,7 +233,7 @@ func preflight(ctx context.Context, pool *transport.Pool, hosts []hostState, nee
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("static: preflight failed:\n  %w", err)
+		return fmt.Errorf("preflight failed:\n  %w", err)
 	}
 	return nil
 }

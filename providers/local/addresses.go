@@ -1,0 +1,161 @@
+package local
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+)
+
+// Each scenario's hosts take their addresses from their own blocks of
+// 127.0.0.0/8 (all loopback on Linux): block n is 127.(n/256).(n%256).0/24,
+// its hosts .1 to .254. Blocks start at 127.1.0.0, clear of 127.0.0.1 and
+// of the 127.0.1.1 Debian gives the machine's name.
+const (
+	firstBlock    = 256
+	lastBlock     = 65535
+	hostsPerBlock = 254
+	maxHosts      = (lastBlock - firstBlock + 1) * hostsPerBlock
+	registryName  = "local-addresses.json"
+)
+
+// address is the i-th host's address of the blocks starting at block.
+func address(block, i int) string {
+	n := block + i/hostsPerBlock
+	return netip.AddrFrom4([4]byte{127, byte(n >> 8), byte(n), byte(1 + i%hostsPerBlock)}).String()
+}
+
+// A claim is the blocks a scenario's hosts hold, recorded under the
+// scenario's local state folder (its owner).
+type claim struct {
+	Owner string `json:"owner"`
+	First int    `json:"first"`
+	Count int    `json:"count"`
+}
+
+// live reports whether the claim's scenario still has its hosts: a
+// scenario folder removed without e2c destroy frees its blocks.
+func (c claim) live() bool {
+	_, err := os.Stat(filepath.Join(c.Owner, "hosts"))
+	return err == nil
+}
+
+// registry is the file recording the claims of every scenario of this
+// user, machine-wide: ~/.cache/e2c/local-addresses.json. Tests replace it.
+var registry = func() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no folder for the record of loopback addresses: %w", err)
+	}
+	return filepath.Join(dir, "e2c", registryName), nil
+}
+
+// withClaims runs f on the recorded claims under an exclusive lock (a
+// second e2c waits) and records what f returns.
+func withClaims(f func([]claim) ([]claim, error)) error {
+	path, err := registry()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	// A lock file of its own: the record is replaced by rename, which a
+	// lock on the record itself would not survive.
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", path, err)
+	}
+	var claims []claim
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(data, &claims); err != nil {
+			return fmt.Errorf("%s is damaged (%v): remove it once no local scenario keeps its hosts", path, err)
+		}
+	}
+	if claims, err = f(claims); err != nil {
+		return err
+	}
+	changed, err := json.MarshalIndent(claims, "", "  ")
+	if err != nil || bytes.Equal(append(changed, '\n'), data) {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(changed, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// claimBlocks records count free blocks for owner and returns the first.
+// The search starts at a block derived from owner, so that a scenario
+// keeps its addresses from one reservation to the next, and that the
+// scenarios of two users (each with their own record) rarely meet. While
+// the lock is held, the owner's hosts folder is created: from then on the
+// claim is live.
+func claimBlocks(owner string, count int) (int, error) {
+	first := 0
+	err := withClaims(func(claims []claim) ([]claim, error) {
+		// A scenario has one local reservation: an older claim of the
+		// same owner is what a crash left.
+		claims = slices.DeleteFunc(claims, func(c claim) bool { return c.Owner == owner || !c.live() })
+		taken := func(b int) bool {
+			return slices.ContainsFunc(claims, func(c claim) bool { return b >= c.First && b < c.First+c.Count })
+		}
+		span := lastBlock - firstBlock + 1
+		sum := sha256.Sum256([]byte(owner))
+		start := int(binary.BigEndian.Uint32(sum[:4]) % uint32(span))
+		for k := range span {
+			b := firstBlock + (start+k)%span
+			if b+count-1 > lastBlock {
+				continue
+			}
+			free := true
+			for j := b; j < b+count && free; j++ {
+				free = !taken(j)
+			}
+			if free {
+				first = b
+				if err := os.MkdirAll(filepath.Join(owner, "hosts"), 0o755); err != nil {
+					return nil, err
+				}
+				return append(claims, claim{Owner: owner, First: b, Count: count}), nil
+			}
+		}
+		return nil, fmt.Errorf("no %d free blocks of loopback addresses: %d scenarios keep local hosts; e2c destroy those you are done with", count, len(claims))
+	})
+	return first, err
+}
+
+// unclaim frees the blocks of owner.
+func unclaim(owner string) error {
+	return withClaims(func(claims []claim) ([]claim, error) {
+		return slices.DeleteFunc(claims, func(c claim) bool { return c.Owner == owner }), nil
+	})
+}
+
+// claimed reports whether owner still holds the blocks starting at first.
+func claimed(owner string, first int) (bool, error) {
+	found := false
+	err := withClaims(func(claims []claim) ([]claim, error) {
+		found = slices.ContainsFunc(claims, func(c claim) bool { return c.Owner == owner && c.First == first })
+		return claims, nil
+	})
+	return found, err
+}
