@@ -113,7 +113,7 @@ func TestDefinitions(t *testing.T) {
 	}
 	info := p.Services[0].Info
 	wantInfo := map[string]any{
-		"_id": "1_1_1", "layer_id": 1, "service_id": 1, "machine_id": 1, "__address__": "cloud-flink-1-1",
+		"_id": "1_1_1", "layer_id": "1", "service_id": "1", "machine_id": "1", "__address__": "cloud-flink-1-1",
 		"url": "cloud-flink-1-1:8081", "__address4__": "198.18.0.1", "url4": "198.18.0.1:8081",
 		"__address6__": "2001:db8::1", "url6": "[2001:db8::1]:8081", "g5k_ipv6_hostname": "cloud-flink-1-1-ipv6",
 		"port": 8081, "container": "job_manager",
@@ -508,6 +508,21 @@ func TestPlayVarsRendered(t *testing.T) {
 	}
 	if got := p.Plays[0].Phases["finalize"][0].Tasks[0].Args["cmd"]; got != "echo /s/run/x" {
 		t.Errorf("finalize cmd = %q", got)
+	}
+}
+
+// TestInfoAsE2Clab checks the service information E2Clab's own tests
+// expect: string ids, and IPv6 urls bracketed with or without a port.
+func TestInfoAsE2Clab(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.1.*
+  depends_on: {service_selector: fog.mosquitto.1.*, prefix: gw}
+  launch:
+  - debug: {msg: "{{ _self.url6 }} {{ _self.__address6__ }} {{ gw.url6 }} {{ _self.machine_id == '1' }} {{ _self.machine_id == 1 }}"}
+`, "")
+	got := mustBuild(t, sc).Plays[0].Phases["launch"][0].Tasks[0].Args["msg"]
+	if want := "[2001:db8::6] 2001:db8::6 [2001:db8::2]:1883 True False"; got != want {
+		t.Errorf("msg = %q, want %q", got, want)
 	}
 }
 
