@@ -153,8 +153,8 @@ type problem struct {
 // found is returned at once, each at its position in the scenario.
 func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
 	var errs schema.Errors
-	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, problems: map[problem][]string{},
-		registered: registeredNames(sc.Workflow, &errs)}
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{},
+		problems: map[problem][]string{}, registered: registeredNames(sc.Workflow, &errs)}
 	instances := Expand(sc.LayersServices)
 	if len(machines) != len(instances) {
 		return nil, fmt.Errorf("plan: %d machine lists for %d service instances", len(machines), len(instances))
@@ -341,8 +341,8 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		runs := make([]*Run, len(hosts))
 		for i, h := range hosts {
 			host := b.inv.hosts[h]
-			sc := &scope{common: common, host: p.HostVars[host.Name], name: host.Name}
-			sc.play = b.playVars(sp, sc)
+			sc := &scope{b: b, phase: phase, common: common, host: p.HostVars[host.Name], name: host.Name,
+				vars: sp.Vars, varsPos: sp.At("vars"), rendered: map[string]any{}}
 			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, sp)}
 		}
 		p.Phases[string(phase)] = runs
@@ -370,18 +370,10 @@ func deployPlays(instances []Instance, defs servicedef.Registry) []*schema.Play 
 	return out
 }
 
-// playVars renders a play's vars for one host: they may read e2c's
-// variables and the host's, not each other.
-func (b *builder) playVars(sp *schema.Play, sc *scope) map[string]any {
-	if len(sp.Vars) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(sp.Vars))
-	for k, v := range sp.Vars {
-		out[k] = b.render(v, sp.At("vars"), sc)
-	}
-	return out
-}
+// once names the steps that run once for every configuration, so that
+// app_conf and env_* are not theirs (as in E2Clab, where prepare has no
+// app_conf).
+var once = map[schema.Phase]string{schema.Deploy: "the services step", schema.Prepare: "prepare"}
 
 // phaseVars are the variables e2c sets for every host in a phase.
 func (b *builder) phaseVars(phase schema.Phase) map[string]any {
@@ -397,7 +389,7 @@ func (b *builder) phaseVars(phase schema.Phase) map[string]any {
 	}
 	v["current_repeat"] = b.opt.Repeat
 	v["repeat_count"] = b.opt.RepeatCount
-	if b.opt.AppConf != "" {
+	if b.opt.AppConf != "" && once[phase] == "" {
 		v["app_conf"] = b.opt.AppConf
 		for k, x := range b.sc.WorkflowEnv[b.opt.AppConf].Values {
 			v["env_"+k] = x

@@ -526,6 +526,39 @@ func TestInfoAsE2Clab(t *testing.T) {
 	}
 }
 
+// TestPrepareHasNoAppConf checks that prepare, which runs once for every
+// configuration, sees no app_conf or env_* (as in E2Clab), and that a play
+// var reading them is no error where no task reads the var.
+func TestPrepareHasNoAppConf(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.1.*
+  vars: {rate: "{{ env_rate }}"}
+  prepare: [{shell: make}]
+  launch: [{shell: "run --rate {{ rate }} --conf {{ app_conf }}"}]
+- hosts: edge.producer.2.*
+  prepare: [{shell: "run --conf {{ app_conf }} {{ env_rate }}"}]
+`, "")
+	sc.WorkflowEnv = schema.WorkflowEnv{"fast": {Values: map[string]any{"rate": 2.5}}}
+	p, err := Build(sc, servicedef.New(nil), Synthetic(Expand(sc.LayersServices)), Options{RunDir: "/run", AppConf: "fast"})
+	for _, want := range []string{
+		`workflow.yaml:7:21: undefined variable "app_conf": prepare runs once for every configuration, so app_conf and env_* are not set there (use them in launch or finalize) (on host edge-producer-2-1)`,
+		`workflow.yaml:7:21: undefined variable "env_rate": prepare runs once`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), ":3:") {
+		t.Errorf("the play var read only in launch is an error in prepare:\n%v", err)
+	}
+	if _, ok := p.ExtraVars["prepare"]["app_conf"]; ok {
+		t.Errorf("prepare's variables hold app_conf: %v", p.ExtraVars["prepare"])
+	}
+	if got := p.Plays[0].Phases["launch"][0].Tasks[0].Args["cmd"]; got != "run --rate 2.5 --conf fast" {
+		t.Errorf("launch cmd = %q", got)
+	}
+}
+
 func TestAppConf(t *testing.T) {
 	sc := load(t, cctvLike, `
 - hosts: edge.producer.1.*
