@@ -28,6 +28,7 @@ type Plan struct {
 	Version   int    `json:"version"`
 	Scenario  string `json:"scenario"`
 	Artifacts string `json:"artifacts"`
+	Run       string `json:"run,omitempty"` // the run folder, where fetch writes
 	Repeat    int    `json:"current_repeat"`
 	AppConf   string `json:"app_conf,omitempty"`
 	// ExtraVars are the variables e2c sets for every host, by phase.
@@ -126,9 +127,11 @@ type Options struct {
 type builder struct {
 	sc         *schema.Scenario
 	opt        Options
+	plan       *Plan // its folders, for the paths tasks use
 	inv        *inventory
 	errs       *schema.Errors
 	templates  map[string]parsed    // parsed once per distinct text
+	files      map[string]file      // controller files tasks read, checked once per module and src
 	problems   map[problem][]string // template problems and the hosts they hit, reported once
 	registered map[string]bool      // names tasks register: templates reading them are deferred
 	// broken holds the depends_on prefixes of the current play whose entry
@@ -153,15 +156,16 @@ type problem struct {
 // found is returned at once, each at its position in the scenario.
 func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
 	var errs schema.Errors
-	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{},
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, files: map[string]file{},
 		problems: map[problem][]string{}, registered: registeredNames(sc.Workflow, &errs)}
 	instances := Expand(sc.LayersServices)
 	if len(machines) != len(instances) {
 		return nil, fmt.Errorf("plan: %d machine lists for %d service instances", len(machines), len(instances))
 	}
 	b.inv = register(instances, machines, defs, &errs)
-	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Repeat: opt.Repeat,
+	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Run: opt.RunDir, Repeat: opt.Repeat,
 		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services}
+	b.plan = p
 	if opt.AppConf != "" {
 		if _, ok := sc.WorkflowEnv[opt.AppConf]; !ok {
 			errs.At(schema.Pos{File: filepath.Join(sc.Dir, schema.WorkflowEnvFile)}, "app_conf %q is not defined in workflow_env.yaml", opt.AppConf)

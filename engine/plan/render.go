@@ -111,6 +111,7 @@ func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task
 			rt.Environment[k] = fmt.Sprint(b.render(x, t.At("environment"), vars))
 		}
 	}
+	b.checkPaths(t, rt, vars)
 	return rt
 }
 

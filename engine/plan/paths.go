@@ -1,0 +1,246 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/e2c-dev/e2c/engine/tmpl"
+	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// The folders of this machine that tasks may read from and write to:
+// copy and template send only what ARTIFACTS_DIR holds (templates may
+// also live in SCENARIO_DIR), so that artifacts.sha256 records everything a
+// run sent, and fetch writes only into the run folder (and, where
+// working_dir points there, ARTIFACTS_DIR). A scenario from elsewhere can
+// then neither read this machine's files nor write over them.
+
+// Source returns the file on this machine that a copy or template task
+// reads: src, relative to ARTIFACTS_DIR unless absolute. It is refused
+// unless it lies inside ARTIFACTS_DIR (or SCENARIO_DIR for a template),
+// links resolved, and for a folder every link below it too. A file that
+// does not exist yet passes: a task may make it, and it is checked again
+// when the task runs.
+func (p *Plan) Source(module, src string) (string, error) {
+	path := p.local(src)
+	roots := []folder{{"ARTIFACTS_DIR", p.Artifacts}}
+	if module == "template" {
+		roots = append(roots, folder{"SCENARIO_DIR", p.Scenario})
+	}
+	if _, ok := within(roots, path); !ok {
+		return "", fmt.Errorf("src %q is outside %s: %s", src, names(roots), sourceRule)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for i, r := range roots {
+		if dir, err := filepath.EvalSymlinks(r.dir); err == nil {
+			roots[i].dir = dir
+		}
+	}
+	if _, ok := within(roots, real); !ok {
+		return "", fmt.Errorf("src %q is a link to %s, outside %s: %s", src, real, names(roots), sourceRule)
+	}
+	err = filepath.WalkDir(real, func(entry string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		target, err := filepath.EvalSymlinks(entry)
+		if err != nil {
+			return nil // a dangling link: the copy itself reports it
+		}
+		if _, ok := within(roots, target); !ok {
+			rel, _ := filepath.Rel(real, entry)
+			return fmt.Errorf("src %q: %s is a link to %s, outside %s: %s", src, filepath.Join(src, rel), target, names(roots), sourceRule)
+		}
+		return nil
+	})
+	return path, err
+}
+
+const sourceRule = "tasks send only the experiment's own files, which the run's artifacts.sha256 records"
+
+// FetchPath checks that local, where a fetch task of phase stores a file,
+// lies inside the run folder (or ARTIFACTS_DIR before finalize, where
+// working_dir points there) and goes through no link on the way.
+func (p *Plan) FetchPath(phase, local string) error {
+	roots := p.fetchRoots(phase)
+	i, ok := within(roots, local)
+	if !ok {
+		return fmt.Errorf("%q is outside %s: %s", local, names(roots), fetchRule)
+	}
+	rel, _ := filepath.Rel(roots[i].dir, filepath.Clean(local))
+	_, err := results.Path(roots[i].dir, rel)
+	return err
+}
+
+const fetchRule = "fetched files land in the run folder (write dest under {{ working_dir }})"
+
+// fetchRoots are the folders a fetch of phase may write into.
+func (p *Plan) fetchRoots(phase string) []folder {
+	roots := []folder{{"the run folder", p.Run}}
+	if phase != string(schema.Finalize) {
+		roots = append(roots, folder{"ARTIFACTS_DIR", p.Artifacts})
+	}
+	return roots
+}
+
+// local resolves a path of this machine: relative ones are relative to
+// ARTIFACTS_DIR, as in E2Clab, unless they start with one of the plan's
+// folders given relative (as e2c validate gives placeholders: working_dir
+// is RUN_DIR in finalize there).
+func (p *Plan) local(path string) string {
+	path = filepath.Clean(path)
+	if filepath.IsAbs(path) || p.Artifacts == "" {
+		return path
+	}
+	for _, d := range []string{p.Artifacts, p.Run, p.Scenario} {
+		if d != "" && !filepath.IsAbs(d) && inside(d, path) {
+			return path
+		}
+	}
+	return filepath.Join(p.Artifacts, path)
+}
+
+// folder is a folder of this machine with the name users know it by.
+type folder struct{ name, dir string }
+
+// within returns the first of roots that holds path, lexically.
+func within(roots []folder, path string) (int, bool) {
+	for i, r := range roots {
+		if r.dir != "" && inside(r.dir, path) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// inside reports whether path is dir or below it, once both are absolute
+// and clean ("a/../.." is outside a).
+func inside(dir, path string) bool {
+	d, err1 := filepath.Abs(dir)
+	f, err2 := filepath.Abs(path)
+	rel, err := filepath.Rel(d, f)
+	return err1 == nil && err2 == nil && err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// names lists roots as "ARTIFACTS_DIR (/data/art) and SCENARIO_DIR (...)",
+// leaving out a path that is only the placeholder of e2c validate.
+func names(roots []folder) string {
+	var out []string
+	for _, r := range roots {
+		s := r.name
+		if r.dir != "" && r.dir != r.name {
+			s += " (" + r.dir + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " and ")
+}
+
+// file is a controller file a task reads, as checked at validate.
+type file struct {
+	path string
+	err  error
+	text *parsed // a template's, once read and parsed
+}
+
+// checkPaths checks, on stand-in hosts, what the paths of a rendered task
+// can be checked for before anything runs: where copy and template read,
+// what a template file holds, and where fetch writes.
+func (b *builder) checkPaths(t *schema.Task, rt *Task, vars *scope) {
+	switch rt.Module {
+	case "copy", "template":
+		src, ok := rt.Args["src"].(string)
+		if !ok || src == "" {
+			return // reported by render or the schema
+		}
+		f := b.file(rt.Module, src)
+		if f.err != nil {
+			b.problem(t.At("args.src"), rt.Module+": "+f.err.Error(), vars.name)
+		} else if f.text != nil {
+			b.checkTemplateFile(f, t, vars)
+		}
+	case "fetch":
+		dest, ok := rt.Args["dest"].(string)
+		if !ok || dest == "" {
+			return
+		}
+		roots := b.plan.fetchRoots(string(vars.phase))
+		if _, in := within(roots, b.plan.local(dest)); !in {
+			b.problem(t.At("args.dest"), fmt.Sprintf("fetch: dest %q is outside %s: %s", dest, names(roots), fetchRule), vars.name)
+		}
+	}
+}
+
+// file checks the src of a copy or template task once, and reads and
+// parses a template that exists already.
+func (b *builder) file(module, src string) file {
+	key := module + "\x00" + src
+	f, ok := b.files[key]
+	if ok {
+		return f
+	}
+	f.path, f.err = b.plan.Source(module, src)
+	if f.err == nil && module == "template" {
+		if data, err := os.ReadFile(f.path); err == nil {
+			p := b.parse(string(data))
+			f.text = &p
+		}
+	}
+	b.files[key] = f
+	return f
+}
+
+// checkTemplateFile reports a template file's syntax errors at its own
+// line and column, and the variables it reads that are not defined on the
+// host, as for templates written in the workflow. A file that reads what a
+// task registers is rendered only when it runs.
+func (b *builder) checkTemplateFile(f file, t *schema.Task, vars *scope) {
+	at := func(err error) schema.Pos {
+		pos := schema.Pos{File: f.path}
+		if te, ok := err.(*tmpl.Error); ok {
+			pos.Line, pos.Col = te.Line, te.Col
+		}
+		return pos
+	}
+	by := fmt.Sprintf(" (the template of the task at %s)", t.At("args.src"))
+	if f.text.err != nil {
+		msg := f.text.err.Error()
+		if te, ok := f.text.err.(*tmpl.Error); ok {
+			msg = te.Msg
+		}
+		b.problem(at(f.text.err), "template: "+msg+by, "")
+		return
+	}
+	ctx := make(map[string]any, len(f.text.roots))
+	for _, r := range f.text.roots {
+		if b.registered[r] {
+			return
+		}
+		if v, ok := vars.get(r); ok {
+			ctx[r] = v
+		}
+	}
+	_, err := f.text.t.Render(ctx)
+	switch {
+	case err == nil:
+	case undefined(err) != nil:
+		b.undefined(f.text.t, t.At("args.src"), "template "+f.path+": ", vars)
+	default:
+		msg := err.Error()
+		if te, ok := err.(*tmpl.Error); ok {
+			msg = te.Msg
+		}
+		b.problem(at(err), "template: "+msg+by, vars.name)
+	}
+}
