@@ -257,6 +257,17 @@ func (b *builder) noMatch(p *pattern.Pattern, ix *pattern.Index, at schema.Pos, 
 		kind = "host"
 	}
 	hint := p.Hint(ix)
+	if hint == "" && kind == "service" {
+		// No typo, but parts that select different services of the same
+		// hosts, such as a Kafka host's leader and zookeeper.
+		if hosts := p.Select(b.inv.hostIndex); len(hosts) > 0 {
+			hint = fmt.Sprintf("as a host pattern it selects %s, but no one service is in every part of it: service_selector picks services, not hosts",
+				strings.Join(b.names(hosts[:min(len(hosts), 3)]), ", "))
+			if len(hosts) > 3 {
+				hint += fmt.Sprintf(" (and %d more hosts)", len(hosts)-3)
+			}
+		}
+	}
 	if hint != "" {
 		hint = "; " + hint
 	}
