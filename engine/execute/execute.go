@@ -280,7 +280,7 @@ func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run 
 			}
 			res.Tasks++
 			e.logf(run.Host, "TASK %s", describe(rt))
-			out, err := e.module(ctx, r, run.Host, rt, v)
+			out, err := e.module(ctx, r, run.Host, phase, rt, v)
 			if out == nil {
 				out = map[string]any{}
 			}

@@ -219,6 +219,47 @@ func TestFetchStaysInside(t *testing.T) {
 	}
 }
 
+// TestPathsAtRunTime checks that copy and template read, and fetch
+// writes, only inside their folders when the task runs: for deferred tasks,
+// whose paths validate cannot know, and for links made after validate.
+func TestPathsAtRunTime(t *testing.T) {
+	tests := []struct {
+		name, phase, tasks, want string
+		leak                     string // a file that must not exist afterwards, relative to the test's folder
+	}{
+		{"deferred copy", "launch", `
+  - {shell: echo /etc/hostname, register: p}
+  - copy: {src: "{{ p.stdout }}", dest: leaked}`, `copy: src "/etc/hostname" is outside ARTIFACTS_DIR (`, "hosts/edge-node-1-1/leaked"},
+		{"link made late", "launch", `
+  - shell: ln -s {{ scenario_dir }}/workflow.yaml {{ artifacts_dir }}/late
+  - copy: {src: late, dest: leaked}`, `copy: src "late" is a link to `, "hosts/edge-node-1-1/leaked"},
+		{"link made late in a folder", "launch", `
+  - shell: ln -s {{ scenario_dir }}/workflow.yaml {{ artifacts_dir }}/tree/sub/evil
+  - copy: {src: tree/, dest: leaked/}`, `copy: src "tree/": tree/sub/evil is a link to `, "hosts/edge-node-1-1/leaked/sub/evil"},
+		{"deferred template", "launch", `
+  - {shell: echo /etc/hostname, register: p}
+  - template: {src: "{{ p.stdout }}", dest: leaked}`, `template: src "/etc/hostname" is outside ARTIFACTS_DIR (`, "hosts/edge-node-1-1/leaked"},
+		{"deferred fetch", "finalize", `
+  - {shell: echo x > x.txt; echo ../escaped.txt, register: d}
+  - fetch: {src: x.txt, dest: "{{ working_dir }}/{{ d.stdout }}", flat: yes}`, `/001/escaped.txt" is outside the run folder (`, "escaped.txt"},
+		{"fetch through a link", "finalize", `
+  - shell: echo x > x.txt; ln -s {{ artifacts_dir }} {{ working_dir }}/r
+  - fetch: {src: x.txt, dest: "{{ working_dir }}/r/", flat: yes}`, `goes through a symbolic link`, "artifacts/x.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex, out, homes := setup(t, 1, "- hosts: all\n  "+tt.phase+":"+tt.tasks+"\n")
+			_, err := ex.Phase(context.Background(), tt.phase)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant it to contain %q\n%s", err, tt.want, out)
+			}
+			if _, err := os.Lstat(filepath.Join(filepath.Dir(homes["run"]), tt.leak)); err == nil {
+				t.Errorf("%s was written", tt.leak)
+			}
+		})
+	}
+}
+
 func TestWaitForAndAsync(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -69,29 +69,35 @@ func (p *Plan) Source(module, src string) (string, error) {
 
 const sourceRule = "tasks send only the experiment's own files, which the run's artifacts.sha256 records"
 
-// FetchPath checks that local, where a fetch task of phase stores a file,
-// lies inside the run folder (or ARTIFACTS_DIR before finalize, where
-// working_dir points there) and goes through no link on the way.
-func (p *Plan) FetchPath(phase, local string) error {
-	roots := p.fetchRoots(phase)
-	i, ok := within(roots, local)
-	if !ok {
-		return fmt.Errorf("%q is outside %s: %s", local, names(roots), fetchRule)
+// FetchPath returns where a fetch task of phase stores a file: rel (which
+// cannot climb out) inside dest, relative to ARTIFACTS_DIR unless absolute.
+// It is refused unless it lies inside the run folder (or ARTIFACTS_DIR
+// before finalize, where working_dir points there), through no link.
+func (p *Plan) FetchPath(phase, dest, rel string) (string, error) {
+	local, err := results.Path(p.local(dest), rel)
+	if err != nil {
+		return "", err
 	}
-	rel, _ := filepath.Rel(roots[i].dir, filepath.Clean(local))
-	_, err := results.Path(roots[i].dir, rel)
-	return err
+	root, err := p.fetchRoot(phase, local)
+	if err != nil {
+		return "", err
+	}
+	inRoot, _ := filepath.Rel(root, local)
+	return results.Path(root, inRoot)
 }
 
-const fetchRule = "fetched files land in the run folder (write dest under {{ working_dir }})"
-
-// fetchRoots are the folders a fetch of phase may write into.
-func (p *Plan) fetchRoots(phase string) []folder {
+// fetchRoot returns the folder of this machine that holds path, where a
+// fetch task writes, or an error saying where fetched files may go.
+func (p *Plan) fetchRoot(phase, path string) (string, error) {
 	roots := []folder{{"the run folder", p.Run}}
 	if phase != string(schema.Finalize) {
 		roots = append(roots, folder{"ARTIFACTS_DIR", p.Artifacts})
 	}
-	return roots
+	i, ok := within(roots, p.local(path))
+	if !ok {
+		return "", fmt.Errorf("%q is outside %s: fetched files land in the run folder (write dest under {{ working_dir }})", path, names(roots))
+	}
+	return roots[i].dir, nil
 }
 
 // local resolves a path of this machine: relative ones are relative to
@@ -175,9 +181,8 @@ func (b *builder) checkPaths(t *schema.Task, rt *Task, vars *scope) {
 		if !ok || dest == "" {
 			return
 		}
-		roots := b.plan.fetchRoots(string(vars.phase))
-		if _, in := within(roots, b.plan.local(dest)); !in {
-			b.problem(t.At("args.dest"), fmt.Sprintf("fetch: dest %q is outside %s: %s", dest, names(roots), fetchRule), vars.name)
+		if _, err := b.plan.fetchRoot(string(vars.phase), dest); err != nil {
+			b.problem(t.At("args.dest"), "fetch: dest "+err.Error(), vars.name)
 		}
 	}
 }
