@@ -240,7 +240,7 @@ func (b *builder) checkTemplateFile(f file, t *schema.Task, vars *scope) {
 	switch {
 	case err == nil:
 	case undefined(err) != nil:
-		b.undefined(f.text.t, t.At("args.src"), "template "+f.path+": ", vars)
+		b.reportUndefined(f.text.t, t.At("args.src"), "template "+f.path+": ", vars)
 	default:
 		msg := err.Error()
 		if te, ok := err.(*tmpl.Error); ok {

@@ -242,13 +242,13 @@ func (b *builder) renderString(s string, pos schema.Pos, vars *scope) any {
 		b.problem(pos, "template: "+err.Error(), vars.name)
 		return nil
 	}
-	b.undefined(p.t, pos, "", vars)
+	b.reportUndefined(p.t, pos, "", vars)
 	return nil
 }
 
-// undefined reports the variables t reads that vars lacks, with hints
+// reportUndefined reports the variables t reads that vars lacks, with hints
 // among every variable of vars.
-func (b *builder) undefined(t *tmpl.Template, pos schema.Pos, prefix string, vars *scope) {
+func (b *builder) reportUndefined(t *tmpl.Template, pos schema.Pos, prefix string, vars *scope) {
 	_, err := t.Value(vars.all())
 	for _, u := range undefined(err) {
 		r := root(u.Name)
