@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/e2c-dev/e2c/engine/tmpl"
@@ -208,44 +209,55 @@ func (b *builder) file(module, src string) file {
 
 // checkTemplateFile reports a template file's syntax errors at its own
 // line and column, and the variables it reads that are not defined on the
-// host, as for templates written in the workflow. A file that reads what a
-// task registers is rendered only when it runs.
+// host, as for templates written in the workflow. It is rendered only where
+// a variable seems missing, which keeps validate fast for thousands of
+// hosts; other render errors are the task's when it runs, as is a file that
+// reads what a task registers.
 func (b *builder) checkTemplateFile(f file, t *schema.Task, vars *scope) {
-	at := func(err error) schema.Pos {
-		pos := schema.Pos{File: f.path}
+	if err := f.text.err; err != nil {
+		pos, msg := schema.Pos{File: f.path}, err.Error()
 		if te, ok := err.(*tmpl.Error); ok {
-			pos.Line, pos.Col = te.Line, te.Col
+			pos.Line, pos.Col, msg = te.Line, te.Col, te.Msg
 		}
-		return pos
-	}
-	by := fmt.Sprintf(" (the template of the task at %s)", t.At("args.src"))
-	if f.text.err != nil {
-		msg := f.text.err.Error()
-		if te, ok := f.text.err.(*tmpl.Error); ok {
-			msg = te.Msg
-		}
-		b.problem(at(f.text.err), "template: "+msg+by, "")
+		b.problem(pos, fmt.Sprintf("template: %s (the template of the task at %s)", msg, t.At("args.src")), "")
 		return
 	}
-	ctx := make(map[string]any, len(f.text.roots))
 	for _, r := range f.text.roots {
 		if b.registered[r] {
 			return
 		}
-		if v, ok := vars.get(r); ok {
-			ctx[r] = v
-		}
 	}
-	_, err := f.text.t.Render(ctx)
-	switch {
-	case err == nil:
-	case undefined(err) != nil:
+	missing := false
+	for _, ref := range f.text.t.Refs() {
+		missing = missing || !defined(ref, vars)
+	}
+	if missing {
 		b.reportUndefined(f.text.t, t.At("args.src"), "template "+f.path+": ", vars)
-	default:
-		msg := err.Error()
-		if te, ok := err.(*tmpl.Error); ok {
-			msg = te.Msg
-		}
-		b.problem(at(err), "template: "+msg+by, vars.name)
 	}
+}
+
+// defined reports whether ref, a path as Template.Refs lists it
+// ("kafka.url", "hosts.0"), names a value in vars. A path it cannot follow
+// counts as missing: the template is then rendered to be sure.
+func defined(ref string, vars *scope) bool {
+	parts := strings.Split(ref, ".")
+	cur, ok := vars.get(parts[0])
+	for _, p := range parts[1:] {
+		switch c := cur.(type) {
+		case map[string]any:
+			cur, ok = c[p]
+		case []any:
+			i, err := strconv.Atoi(p)
+			ok = err == nil && i >= 0 && i < len(c)
+			if ok {
+				cur = c[i]
+			}
+		default:
+			ok = false
+		}
+		if !ok {
+			break
+		}
+	}
+	return ok
 }
