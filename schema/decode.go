@@ -38,38 +38,37 @@ func (n Node) Has(key string) bool {
 
 // decoder reads one YAML file strictly, collecting every problem.
 type decoder struct {
-	file   string
-	errs   *Errors
-	values int  // values read so far, against aliases that multiply
-	tooBig bool // reported already
+	file string
+	errs *Errors
 }
 
-// Limits against YAML aliases that contain themselves or multiply
-// ("billion laughs"): no scenario comes near them.
+// Limits that no scenario comes near: a file's size, its values, and what
+// YAML aliases may expand it to ("billion laughs": a few lines of aliases
+// repeating aliases stand for gigabytes).
 const (
-	maxDepth  = 64
-	maxValues = 1_000_000
+	maxDepth      = 64
+	maxFileSize   = 10_000_000 // bytes
+	maxValues     = 1_000_000
+	maxAliasBytes = 32_000_000 // scalar text, aliases expanded
 )
 
-// budget counts n more values, reporting once when the file holds too many.
-func (d *decoder) budget(at *yaml.Node, n int) bool {
-	d.values += n
-	if d.values <= maxValues {
-		return true
-	}
-	if !d.tooBig {
-		d.tooBig = true
-		d.errorf(at, "the file expands to more than %d values (aliases that repeat aliases?)", maxValues)
-	}
-	return false
+// tooBig reports a file over maxFileSize, before anything reads it.
+func tooBig(file string, size int64) *Error {
+	return Errorf(Pos{File: file}, "the file is %.1f MB; a scenario file may be at most %d MB", float64(size)/1e6, maxFileSize/1_000_000)
 }
 
 // parse reads a whole document into its root node. A syntax error is
 // reported at the line yaml.v3 names (it gives no column; the first
-// non-blank character of that line stands in for it).
+// non-blank character of that line stands in for it). A file over a limit
+// gives that one problem and no node, rather than a problem per value.
 func (d *decoder) parse(data []byte) *yaml.Node {
+	if len(data) > maxFileSize {
+		d.errs.Add(tooBig(d.file, int64(len(data))))
+		return nil
+	}
 	var doc yaml.Node
-	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&doc)
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil
@@ -81,12 +80,77 @@ func (d *decoder) parse(data []byte) *yaml.Node {
 		return nil
 	}
 	var next yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.Decode(&next)
 	if err := dec.Decode(&next); err == nil {
 		d.errs.At(Pos{File: d.file, Line: next.Line, Col: next.Column}, "a second YAML document (after ---): expected one document per file")
 	}
+	m := &measure{d: d, sizes: map[*yaml.Node]size{}, open: map[*yaml.Node]bool{}}
+	if m.walk(doc.Content[0]); m.failed {
+		return nil
+	}
 	return doc.Content[0]
+}
+
+// size is what a node stands for once its aliases are expanded.
+type size struct{ values, bytes int }
+
+// measure walks a document once, in order, counting the values written
+// and what aliases expand them to; each anchored value is measured once, so
+// that the walk is as cheap as the file is long.
+type measure struct {
+	d       *decoder
+	sizes   map[*yaml.Node]size // anchored nodes measured
+	open    map[*yaml.Node]bool // anchored nodes being measured
+	written int                 // values written so far
+	total   size                // values and text so far, aliases expanded
+	failed  bool
+}
+
+func (m *measure) walk(n *yaml.Node) size {
+	if m.failed {
+		return size{}
+	}
+	m.written++
+	if m.written > maxValues {
+		m.fail(n, "the file holds more than %d values; e2c reads at most that many", maxValues)
+		return size{}
+	}
+	if n.Kind == yaml.AliasNode {
+		if m.open[n.Alias] {
+			m.fail(n, "alias *%s is inside the value its anchor &%s names (line %d)", n.Value, n.Value, n.Alias.Line)
+			return size{}
+		}
+		s := m.sizes[n.Alias]
+		m.total.values += s.values
+		m.total.bytes += s.bytes
+		switch {
+		case m.total.values > maxValues:
+			m.fail(n, "aliases expand the file to more than %d values (*%s here repeats %d)", maxValues, n.Value, s.values)
+		case m.total.bytes > maxAliasBytes:
+			m.fail(n, "aliases expand the file to more than %d MB of text (*%s here repeats %.1f MB)", maxAliasBytes/1_000_000, n.Value, float64(s.bytes)/1e6)
+		}
+		return s
+	}
+	own := size{values: 1, bytes: len(n.Value)}
+	m.total.values++
+	m.total.bytes += len(n.Value)
+	if n.Anchor != "" {
+		m.open[n] = true
+	}
+	for _, c := range n.Content {
+		s := m.walk(c)
+		own.values += s.values
+		own.bytes += s.bytes
+	}
+	if n.Anchor != "" {
+		delete(m.open, n)
+		m.sizes[n] = own
+	}
+	return own
+}
+
+func (m *measure) fail(n *yaml.Node, format string, args ...any) {
+	m.failed = true
+	m.d.errorf(n, format, args...)
 }
 
 var (
@@ -222,10 +286,7 @@ type pair struct {
 // its merge keys (<<: *base, or a list of them) in order.
 func (d *decoder) pairs(n *yaml.Node, what string, depth int) []pair {
 	if depth > maxDepth {
-		d.errorf(n, "%s: merge keys nested more than %d deep (a mapping that merges itself?)", what, maxDepth)
-		return nil
-	}
-	if !d.budget(n, len(n.Content)/2) {
+		d.errorf(n, "%s: merge keys nested more than %d deep", what, maxDepth)
 		return nil
 	}
 	var out []pair
@@ -345,10 +406,7 @@ func (d *decoder) value(n *yaml.Node, what string) any { return d.valueAt(n, wha
 func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 	n = resolve(n)
 	if depth > maxDepth {
-		d.errorf(n, "%s: nested more than %d levels deep (an alias that contains itself?)", what, maxDepth)
-		return nil
-	}
-	if !d.budget(n, 1) {
+		d.errorf(n, "%s: nested more than %d levels deep", what, maxDepth)
 		return nil
 	}
 	switch n.Kind {

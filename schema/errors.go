@@ -69,7 +69,7 @@ func (e *Errors) Len() int { return len(e.list) }
 
 // Err returns nil or a *multierror.Error holding the problems sorted by file,
 // position and text (so the report is the same on every run), each printed
-// on its own line.
+// on its own line, the first maxShown of them.
 func (e *Errors) Err() error {
 	if len(e.list) == 0 {
 		return nil
@@ -91,15 +91,23 @@ func posOf(err error) Pos {
 	return Pos{}
 }
 
+// maxShown is how many problems the text of a report lists; the rest are
+// counted (a generated file can have thousands, and the first ones are
+// what to fix first). The error itself keeps them all.
+const maxShown = 100
+
 func formatErrors(list []error) string {
 	if len(list) == 1 {
 		return list[0].Error()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d problems:", len(list))
-	for _, err := range list {
+	for _, err := range list[:min(len(list), maxShown)] {
 		b.WriteString("\n  ")
 		b.WriteString(strings.ReplaceAll(err.Error(), "\n", "\n    "))
+	}
+	if len(list) > maxShown {
+		fmt.Fprintf(&b, "\n  ... and %d more problems", len(list)-maxShown)
 	}
 	return b.String()
 }

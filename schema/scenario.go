@@ -10,6 +10,7 @@ package schema
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,8 +54,11 @@ func Load(dir string) (*Scenario, error) {
 	}
 	read := func(name string, optional bool) ([]byte, string) {
 		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
+		var big *Error
 		switch {
+		case errors.As(err, &big):
+			errs.Add(big)
 		case err == nil:
 			sc.Files[name] = data
 			return data, path
@@ -101,4 +105,18 @@ func Load(dir string) (*Scenario, error) {
 		}
 	}
 	return sc, errs.Err()
+}
+
+// readFile reads a scenario file, refusing one over maxFileSize before
+// reading it (and reading at most one byte more, should it grow).
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > maxFileSize {
+		return nil, tooBig(path, st.Size())
+	}
+	return io.ReadAll(io.LimitReader(f, maxFileSize+1))
 }

@@ -249,7 +249,11 @@ func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run 
 	}
 	r, err := e.connect(ctx, run.Host)
 	if err != nil {
-		res.Err = fmt.Errorf("%s: unreachable: %w", run.Host, err)
+		err = fmt.Errorf("unreachable: %w", err)
+		if len(run.Tasks) > 0 {
+			return fail(run.Tasks[0], err) // the task it was about to run
+		}
+		res.Err = fmt.Errorf("%s: %w", run.Host, err)
 		return res
 	}
 	vars := e.plan.Vars(play, phase, run.Host)
@@ -280,7 +284,7 @@ func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run 
 			}
 			res.Tasks++
 			e.logf(run.Host, "TASK %s", describe(rt))
-			out, err := e.module(ctx, r, run.Host, rt, v)
+			out, err := e.module(ctx, r, run.Host, phase, rt, v)
 			if out == nil {
 				out = map[string]any{}
 			}
@@ -337,16 +341,52 @@ func (e *TaskError) Error() string {
 
 func (e *TaskError) Unwrap() error { return e.Err }
 
+// describe names a task in progress lines and errors: its name, else its
+// module and what it works on (a shell task's command line, shortened).
 func describe(t *plan.Task) string {
-	s := t.Module
-	if t.Name != "" {
-		s = t.Name
+	s := t.Name
+	if s == "" {
+		s = t.Module
+		if what := subject(t); what != "" {
+			s += ": " + what
+		}
 	}
 	if t.Item != nil {
 		s += fmt.Sprintf(" [item=%v]", t.Item)
 	}
 	return s
 }
+
+// subject is what an unnamed task works on, on one line of at most
+// maxSubject characters.
+func subject(t *plan.Task) string {
+	a := args(t.Args)
+	var s string
+	switch t.Module {
+	case "shell", "command":
+		s = a.str("cmd")
+	case "copy", "template", "fetch":
+		s = a.str("src") + " to " + a.str("dest")
+	case "wait_for":
+		s = "path " + a.str("path")
+		if a.str("path") == "" {
+			s = "port " + a.str("port")
+		}
+	}
+	var lines []string // a script's lines, as one line of shell
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	s = strings.Join(lines, "; ")
+	if r := []rune(s); len(r) > maxSubject {
+		s = string(r[:maxSubject-3]) + "..."
+	}
+	return s
+}
+
+const maxSubject = 60
 
 // IsCancel reports whether err comes from cancellation rather than a task.
 func IsCancel(err error) bool {

@@ -177,7 +177,8 @@ func TestFailingHost(t *testing.T) {
 	if err == nil || !errors.As(err, &te) || te.Host != "edge-node-1-2" {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (shell, ") || !strings.Contains(err.Error(), "exit status 7: boom") {
+	if !strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (shell: [ edge-node-1-2 != edge-node-1-2 ] || { echo boom >&2; ex..., ") ||
+		!strings.Contains(err.Error(), "exit status 7: boom") {
 		t.Errorf("err = %v", err)
 	}
 	for host, want := range map[string]bool{"edge-node-1-1": true, "edge-node-1-2": false, "edge-node-1-3": true} {
@@ -192,11 +193,54 @@ func TestFailingHost(t *testing.T) {
 	}
 }
 
+// TestUnreachable checks that a host that cannot be reached fails with the
+// task it was about to run, and the others go on.
 func TestUnreachable(t *testing.T) {
-	ex, _, _ := setup(t, 2, "- hosts: all\n  launch: [{debug: {msg: UNREACHABLE_LAST}}]\n")
-	_, err := ex.Phase(context.Background(), "launch")
-	if err == nil || !strings.Contains(err.Error(), "edge-node-1-2: unreachable: connection refused") {
+	ex, _, _ := setup(t, 2, "- hosts: all\n  launch: [{name: greet, debug: {msg: UNREACHABLE_LAST}}]\n")
+	reps, err := ex.Phase(context.Background(), "launch")
+	var te *TaskError
+	if err == nil || !errors.As(err, &te) || te.Task.Name != "greet" ||
+		!strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (greet, ") || !strings.HasSuffix(err.Error(), "workflow.yaml:2:12): unreachable: connection refused") {
 		t.Errorf("err = %v", err)
+	}
+	if reps[0].Failed() != 1 || reps[0].Hosts[0].Err != nil || reps[0].Hosts[0].Tasks != 1 {
+		t.Errorf("report = %+v", reps[0])
+	}
+}
+
+// TestTaskLines checks that each task's progress line says which task it
+// is: its name, else its module and what it works on.
+func TestTaskLines(t *testing.T) {
+	ex, out, _ := setup(t, 1, `
+- hosts: all
+  vars: {who: me}
+  launch:
+  - {name: say hello, shell: echo hello}
+  - shell: |
+      echo one
+      echo two
+  - command: echo a very long command line that goes on and on well past sixty characters
+  - copy: {src: tree/, dest: contents/}
+  - template: {src: hello.tmpl, dest: hello.txt}
+  - wait_for: {path: hello.txt, timeout: 5}
+  - debug: {msg: "{{ item }}"}
+    loop: [x]
+`)
+	if _, err := ex.Phase(context.Background(), "launch"); err != nil {
+		t.Fatalf("launch: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"edge-node-1-1 | TASK say hello\n",
+		"edge-node-1-1 | TASK shell: echo one; echo two\n",
+		"edge-node-1-1 | TASK command: echo a very long command line that goes on and on well pa...\n",
+		"edge-node-1-1 | TASK copy: tree/ to contents/\n",
+		"edge-node-1-1 | TASK template: hello.tmpl to hello.txt\n",
+		"edge-node-1-1 | TASK wait_for: path hello.txt\n",
+		"edge-node-1-1 | TASK debug [item=x]\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -216,6 +260,47 @@ func TestFetchStaysInside(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(homes["run"]), "x.txt")); err == nil {
 		t.Fatal("fetch wrote outside the run folder")
+	}
+}
+
+// TestPathsAtRunTime checks that copy and template read, and fetch
+// writes, only inside their folders when the task runs: for deferred tasks,
+// whose paths validate cannot know, and for links made after validate.
+func TestPathsAtRunTime(t *testing.T) {
+	tests := []struct {
+		name, phase, tasks, want string
+		leak                     string // a file that must not exist afterwards, relative to the test's folder
+	}{
+		{"deferred copy", "launch", `
+  - {shell: echo /etc/hostname, register: p}
+  - copy: {src: "{{ p.stdout }}", dest: leaked}`, `launch task 2 (copy: /etc/hostname to leaked, `, "hosts/edge-node-1-1/leaked"},
+		{"link made late", "launch", `
+  - shell: ln -s {{ scenario_dir }}/workflow.yaml {{ artifacts_dir }}/late
+  - copy: {src: late, dest: leaked}`, `copy: src "late" is a link to `, "hosts/edge-node-1-1/leaked"},
+		{"link made late in a folder", "launch", `
+  - shell: ln -s {{ scenario_dir }}/workflow.yaml {{ artifacts_dir }}/tree/sub/evil
+  - copy: {src: tree/, dest: leaked/}`, `copy: src "tree/": tree/sub/evil is a link to `, "hosts/edge-node-1-1/leaked/sub/evil"},
+		{"deferred template", "launch", `
+  - {shell: echo /etc/hostname, register: p}
+  - template: {src: "{{ p.stdout }}", dest: leaked}`, `template: src "/etc/hostname" is outside ARTIFACTS_DIR (`, "hosts/edge-node-1-1/leaked"},
+		{"deferred fetch", "finalize", `
+  - {shell: echo x > x.txt; echo ../escaped.txt, register: d}
+  - fetch: {src: x.txt, dest: "{{ working_dir }}/{{ d.stdout }}", flat: yes}`, `/001/escaped.txt" is outside the run folder (`, "escaped.txt"},
+		{"fetch through a link", "finalize", `
+  - shell: echo x > x.txt; ln -s {{ artifacts_dir }} {{ working_dir }}/r
+  - fetch: {src: x.txt, dest: "{{ working_dir }}/r/", flat: yes}`, `goes through a symbolic link`, "artifacts/x.txt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex, out, homes := setup(t, 1, "- hosts: all\n  "+tt.phase+":"+tt.tasks+"\n")
+			_, err := ex.Phase(context.Background(), tt.phase)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant it to contain %q\n%s", err, tt.want, out)
+			}
+			if _, err := os.Lstat(filepath.Join(filepath.Dir(homes["run"]), tt.leak)); err == nil {
+				t.Errorf("%s was written", tt.leak)
+			}
+		})
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 // module runs one rendered task on a host and returns what register stores.
-func (e *Executor) module(ctx context.Context, r transport.Runner, host string, t *plan.Task, vars map[string]any) (map[string]any, error) {
+func (e *Executor) module(ctx context.Context, r transport.Runner, host, phase string, t *plan.Task, vars map[string]any) (map[string]any, error) {
 	a := args(t.Args)
 	if t.Async > 0 && (t.Module == "shell" || t.Module == "command") {
 		return e.async(ctx, r, host, t, a)
@@ -33,7 +33,7 @@ func (e *Executor) module(ctx context.Context, r transport.Runner, host string, 
 	case "copy":
 		return e.copy(ctx, r, a)
 	case "fetch":
-		return e.fetch(ctx, r, host, a)
+		return e.fetch(ctx, r, host, phase, a)
 	case "template":
 		return e.template(ctx, r, a, vars)
 	case "wait_for":
@@ -174,7 +174,13 @@ func lines(s string) []any {
 // into dest; without the slash the directory itself goes under dest; a file
 // goes to dest, or into it when dest ends in "/".
 func (e *Executor) copy(ctx context.Context, r transport.Runner, a args) (map[string]any, error) {
-	src, dest := e.local(a.str("src")), a.str("dest")
+	// Checked now, whatever validate found: files change, and a deferred
+	// task's src is known only now.
+	src, err := e.plan.Source("copy", a.str("src"))
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	dest := a.str("dest")
 	mode, err := a.mode()
 	if err != nil {
 		return nil, err
@@ -197,28 +203,19 @@ func (e *Executor) copy(ctx context.Context, r transport.Runner, a args) (map[st
 	return map[string]any{"dest": target, "changed": stats.Copied > 0, "copied": stats.Copied, "skipped": stats.Skipped}, nil
 }
 
-// local resolves a controller path: relative ones are relative to the
-// artifacts folder.
-func (e *Executor) local(p string) string {
-	if p == "" || filepath.IsAbs(p) || e.plan.Artifacts == "" {
-		return p
-	}
-	return filepath.Join(e.plan.Artifacts, p)
-}
-
 // fetch stores the remote src at dest/<host>/<src path>, or with flat at
 // dest (or dest/<name of src> when dest ends in "/"). The remote path can
 // never make the file land outside dest.
-func (e *Executor) fetch(ctx context.Context, r transport.Runner, host string, a args) (map[string]any, error) {
-	src, dest := a.str("src"), e.local(a.str("dest"))
+func (e *Executor) fetch(ctx context.Context, r transport.Runner, host, phase string, a args) (map[string]any, error) {
+	src, dest := a.str("src"), a.str("dest")
 	rel := host + "/" + strings.TrimPrefix(path.Clean("/"+src), "/")
 	if a.boolean("flat", false) {
 		rel = path.Base(src)
-		if !strings.HasSuffix(a.str("dest"), "/") {
+		if !strings.HasSuffix(dest, "/") {
 			dest, rel = filepath.Dir(dest), filepath.Base(dest)
 		}
 	}
-	local, err := results.Path(dest, rel)
+	local, err := e.plan.FetchPath(phase, dest, rel)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", src, err)
 	}
@@ -248,7 +245,10 @@ func (e *Executor) fetch(ctx context.Context, r transport.Runner, host string, a
 // template renders a controller file with the task's variables and puts
 // the result at dest.
 func (e *Executor) template(ctx context.Context, r transport.Runner, a args, vars map[string]any) (map[string]any, error) {
-	src := e.local(a.str("src"))
+	src, err := e.plan.Source("template", a.str("src"))
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", err)

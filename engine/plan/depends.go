@@ -132,7 +132,7 @@ func (b *builder) aggregate(dep schema.DependsOn, matched []*Service) map[string
 	out := map[string]any{}
 	from := map[string]string{}
 	for _, s := range matched {
-		name := fmt.Sprintf("%s%d_%d", dep.Prefix, s.Info["service_id"], s.Info["machine_id"])
+		name := fmt.Sprintf("%s%s_%s", dep.Prefix, s.Info["service_id"], s.Info["machine_id"])
 		if other, dup := from[name]; dup {
 			b.errs.At(dep.At("service_selector"), "depends_on %s: aggregate variable %s is given by both %s and %s; narrow service_selector so that each name is one service",
 				dep.Prefix, name, other, s.Key)

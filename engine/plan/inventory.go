@@ -169,10 +169,11 @@ func hostInfo(in Instance, machine int, m Machine, def schema.Info) map[string]a
 		}
 		return net.JoinHostPort(addr, strconv.Itoa(def.Port))
 	}
+	// The ids are strings, as E2Clab writes them: "{{ _self.machine_id == '1' }}".
 	info["_id"] = fmt.Sprintf("%d_%d_%d", in.LayerIndex, in.Index, machine)
-	info["layer_id"] = in.LayerIndex
-	info["service_id"] = in.Index
-	info["machine_id"] = machine
+	info["layer_id"] = strconv.Itoa(in.LayerIndex)
+	info["service_id"] = strconv.Itoa(in.Index)
+	info["machine_id"] = strconv.Itoa(machine)
 	info["__address__"] = m.Address
 	info["url"] = withPort(m.Address)
 	if m.Address4 != "" {
@@ -182,6 +183,9 @@ func hostInfo(in Instance, machine int, m Machine, def schema.Info) map[string]a
 	if m.Address6 != "" {
 		info["__address6__"] = m.Address6
 		info["url6"] = withPort(m.Address6)
+		if def.Port == 0 {
+			info["url6"] = "[" + m.Address6 + "]" // a URL's IPv6 host is bracketed, port or not, as in E2Clab
+		}
 	}
 	if m.IPv6Name != "" {
 		info["g5k_ipv6_hostname"] = m.IPv6Name

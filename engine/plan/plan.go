@@ -28,6 +28,7 @@ type Plan struct {
 	Version   int    `json:"version"`
 	Scenario  string `json:"scenario"`
 	Artifacts string `json:"artifacts"`
+	Run       string `json:"run,omitempty"` // the run folder, where fetch writes
 	Repeat    int    `json:"current_repeat"`
 	AppConf   string `json:"app_conf,omitempty"`
 	// ExtraVars are the variables e2c sets for every host, by phase.
@@ -126,9 +127,11 @@ type Options struct {
 type builder struct {
 	sc         *schema.Scenario
 	opt        Options
+	plan       *Plan // its folders, for the paths tasks use
 	inv        *inventory
 	errs       *schema.Errors
 	templates  map[string]parsed    // parsed once per distinct text
+	files      map[string]file      // controller files tasks read, checked once per module and src
 	problems   map[problem][]string // template problems and the hosts they hit, reported once
 	registered map[string]bool      // names tasks register: templates reading them are deferred
 	// broken holds the depends_on prefixes of the current play whose entry
@@ -153,15 +156,16 @@ type problem struct {
 // found is returned at once, each at its position in the scenario.
 func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
 	var errs schema.Errors
-	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, problems: map[problem][]string{},
-		registered: registeredNames(sc.Workflow, &errs)}
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, files: map[string]file{},
+		problems: map[problem][]string{}, registered: registeredNames(sc.Workflow, &errs)}
 	instances := Expand(sc.LayersServices)
 	if len(machines) != len(instances) {
 		return nil, fmt.Errorf("plan: %d machine lists for %d service instances", len(machines), len(instances))
 	}
 	b.inv = register(instances, machines, defs, &errs)
-	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Repeat: opt.Repeat,
+	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Run: opt.RunDir, Repeat: opt.Repeat,
 		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services}
+	b.plan = p
 	if opt.AppConf != "" {
 		if _, ok := sc.WorkflowEnv[opt.AppConf]; !ok {
 			errs.At(schema.Pos{File: filepath.Join(sc.Dir, schema.WorkflowEnvFile)}, "app_conf %q is not defined in workflow_env.yaml", opt.AppConf)
@@ -253,6 +257,17 @@ func (b *builder) noMatch(p *pattern.Pattern, ix *pattern.Index, at schema.Pos, 
 		kind = "host"
 	}
 	hint := p.Hint(ix)
+	if hint == "" && kind == "service" {
+		// No typo, but parts that select different services of the same
+		// hosts, such as a Kafka host's leader and zookeeper.
+		if hosts := p.Select(b.inv.hostIndex); len(hosts) > 0 {
+			hint = fmt.Sprintf("as a host pattern it selects %s, but no one service is in every part of it: service_selector picks services, not hosts",
+				strings.Join(b.names(hosts[:min(len(hosts), 3)]), ", "))
+			if len(hosts) > 3 {
+				hint += fmt.Sprintf(" (and %d more hosts)", len(hosts)-3)
+			}
+		}
+	}
 	if hint != "" {
 		hint = "; " + hint
 	}
@@ -341,8 +356,8 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		runs := make([]*Run, len(hosts))
 		for i, h := range hosts {
 			host := b.inv.hosts[h]
-			sc := &scope{common: common, host: p.HostVars[host.Name], name: host.Name}
-			sc.play = b.playVars(sp, sc)
+			sc := &scope{b: b, phase: phase, common: common, host: p.HostVars[host.Name], name: host.Name,
+				vars: sp.Vars, varsPos: sp.At("vars"), rendered: map[string]any{}}
 			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, sp)}
 		}
 		p.Phases[string(phase)] = runs
@@ -370,18 +385,10 @@ func deployPlays(instances []Instance, defs servicedef.Registry) []*schema.Play 
 	return out
 }
 
-// playVars renders a play's vars for one host: they may read e2c's
-// variables and the host's, not each other.
-func (b *builder) playVars(sp *schema.Play, sc *scope) map[string]any {
-	if len(sp.Vars) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(sp.Vars))
-	for k, v := range sp.Vars {
-		out[k] = b.render(v, sp.At("vars"), sc)
-	}
-	return out
-}
+// once names the steps that run once for every configuration, so that
+// app_conf and env_* are not theirs (as in E2Clab, where prepare has no
+// app_conf).
+var once = map[schema.Phase]string{schema.Deploy: "the services step", schema.Prepare: "prepare"}
 
 // phaseVars are the variables e2c sets for every host in a phase.
 func (b *builder) phaseVars(phase schema.Phase) map[string]any {
@@ -397,7 +404,7 @@ func (b *builder) phaseVars(phase schema.Phase) map[string]any {
 	}
 	v["current_repeat"] = b.opt.Repeat
 	v["repeat_count"] = b.opt.RepeatCount
-	if b.opt.AppConf != "" {
+	if b.opt.AppConf != "" && once[phase] == "" {
 		v["app_conf"] = b.opt.AppConf
 		for k, x := range b.sc.WorkflowEnv[b.opt.AppConf].Values {
 			v["env_"+k] = x

@@ -113,7 +113,7 @@ func TestDefinitions(t *testing.T) {
 	}
 	info := p.Services[0].Info
 	wantInfo := map[string]any{
-		"_id": "1_1_1", "layer_id": 1, "service_id": 1, "machine_id": 1, "__address__": "cloud-flink-1-1",
+		"_id": "1_1_1", "layer_id": "1", "service_id": "1", "machine_id": "1", "__address__": "cloud-flink-1-1",
 		"url": "cloud-flink-1-1:8081", "__address4__": "198.18.0.1", "url4": "198.18.0.1:8081",
 		"__address6__": "2001:db8::1", "url6": "[2001:db8::1]:8081", "g5k_ipv6_hostname": "cloud-flink-1-1-ipv6",
 		"port": 8081, "container": "job_manager",
@@ -307,6 +307,10 @@ func TestErrors(t *testing.T) {
 			[]string{`workflow.yaml:1:10: hosts: "cloud.kafka.*.leadr" matches no host; did you mean "cloud.kafka.*.leader"?`}},
 		{"selector no match", "- hosts: edge.*\n  depends_on: {service_selector: fog.gateway.*, prefix: gw}\n", "",
 			[]string{`workflow.yaml:2:34: depends_on.service_selector: "fog.gateway.*" matches no service`}},
+		{"selector typo", "- hosts: edge.*\n  depends_on: {service_selector: \"cloud.kafka.*.leadr:fog.mosquito.*\", prefix: gw}\n", "",
+			[]string{`depends_on.service_selector: "cloud.kafka.*.leadr:fog.mosquito.*" matches no service; did you mean "cloud.kafka.*.leader:fog.mosquitto.*"?`}},
+		{"selector over hosts", "- hosts: edge.*\n  depends_on: {service_selector: \"cloud.kafka.*.leader:&cloud.kafka.*.zookeeper\", prefix: k}\n", "",
+			[]string{`depends_on.service_selector: "cloud.kafka.*.leader:&cloud.kafka.*.zookeeper" matches no service; as a host pattern it selects cloud-kafka-1-1, but no one service is in every part of it: service_selector picks services, not hosts`}},
 		{"bad pattern", "- hosts: \"cloud.[1\"\n  launch: [{debug: {msg: x}}]\n", "", []string{`workflow.yaml:1:10: hosts: host pattern "cloud.[1": unclosed "["`}},
 		{"network no match", "- hosts: all\n", "networks:\n- {src: cloud, dst: fgo, rate: 1gbit}\n",
 			[]string{`network.yaml:2:21: networks.dst: "fgo" matches no host; did you mean "fog"?`}},
@@ -508,6 +512,54 @@ func TestPlayVarsRendered(t *testing.T) {
 	}
 	if got := p.Plays[0].Phases["finalize"][0].Tasks[0].Args["cmd"]; got != "echo /s/run/x" {
 		t.Errorf("finalize cmd = %q", got)
+	}
+}
+
+// TestInfoAsE2Clab checks the service information E2Clab's own tests
+// expect: string ids, and IPv6 urls bracketed with or without a port.
+func TestInfoAsE2Clab(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.1.*
+  depends_on: {service_selector: fog.mosquitto.1.*, prefix: gw}
+  launch:
+  - debug: {msg: "{{ _self.url6 }} {{ _self.__address6__ }} {{ gw.url6 }} {{ _self.machine_id == '1' }} {{ _self.machine_id == 1 }}"}
+`, "")
+	got := mustBuild(t, sc).Plays[0].Phases["launch"][0].Tasks[0].Args["msg"]
+	if want := "[2001:db8::6] 2001:db8::6 [2001:db8::2]:1883 True False"; got != want {
+		t.Errorf("msg = %q, want %q", got, want)
+	}
+}
+
+// TestPrepareHasNoAppConf checks that prepare, which runs once for every
+// configuration, sees no app_conf or env_* (as in E2Clab), and that a play
+// var reading them is no error where no task reads the var.
+func TestPrepareHasNoAppConf(t *testing.T) {
+	sc := load(t, cctvLike, `
+- hosts: edge.producer.1.*
+  vars: {rate: "{{ env_rate }}"}
+  prepare: [{shell: make}]
+  launch: [{shell: "run --rate {{ rate }} --conf {{ app_conf }}"}]
+- hosts: edge.producer.2.*
+  prepare: [{shell: "run --conf {{ app_conf }} {{ env_rate }}"}]
+`, "")
+	sc.WorkflowEnv = schema.WorkflowEnv{"fast": {Values: map[string]any{"rate": 2.5}}}
+	p, err := Build(sc, servicedef.New(nil), Synthetic(Expand(sc.LayersServices)), Options{RunDir: "/run", AppConf: "fast"})
+	for _, want := range []string{
+		`workflow.yaml:7:21: undefined variable "app_conf": prepare runs once for every configuration, so app_conf and env_* are not set there (use them in launch or finalize) (on host edge-producer-2-1)`,
+		`workflow.yaml:7:21: undefined variable "env_rate": prepare runs once`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), ":3:") {
+		t.Errorf("the play var read only in launch is an error in prepare:\n%v", err)
+	}
+	if _, ok := p.ExtraVars["prepare"]["app_conf"]; ok {
+		t.Errorf("prepare's variables hold app_conf: %v", p.ExtraVars["prepare"])
+	}
+	if got := p.Plays[0].Phases["launch"][0].Tasks[0].Args["cmd"]; got != "run --rate 2.5 --conf fast" {
+		t.Errorf("launch cmd = %q", got)
 	}
 }
 

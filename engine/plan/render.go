@@ -4,22 +4,29 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/schema"
 )
 
 // scope is what templates on one host can read: the loop item, then e2c's
-// variables for the host, then those shared by every host of the phase.
-// Templates get only the variables they read, which keeps rendering for
-// thousands of hosts cheap.
+// variables for the host, the play's vars, then those shared by every host
+// of the phase. Templates get only the variables they read, which keeps
+// rendering for thousands of hosts cheap.
 type scope struct {
+	b       *builder
+	phase   schema.Phase
 	common  map[string]any
 	host    HostVar
-	play    map[string]any // the play's vars, rendered
-	name    string         // inventory_hostname
+	name    string // inventory_hostname
 	item    any
 	hasItem bool
+	// The play's vars, rendered when first read: a var no task of the
+	// phase reads (env_* in prepare) is no error there.
+	vars     map[string]any
+	varsPos  schema.Pos
+	rendered map[string]any
 }
 
 func (s *scope) get(name string) (any, bool) {
@@ -32,17 +39,26 @@ func (s *scope) get(name string) (any, bool) {
 	if v, ok := s.host[name]; ok {
 		return v, true
 	}
-	if v, ok := s.play[name]; ok {
+	if raw, ok := s.vars[name]; ok {
+		v, done := s.rendered[name]
+		if !done {
+			// Play vars may read e2c's variables and the host's, not each other.
+			own := &scope{b: s.b, phase: s.phase, common: s.common, host: s.host, name: s.name}
+			v = s.b.render(raw, s.varsPos, own)
+			s.rendered[name] = v
+		}
 		return v, true
 	}
 	v, ok := s.common[name]
 	return v, ok
 }
 
-// all returns every variable of the scope, to explain an undefined one.
+// all returns every variable of the scope, to explain an undefined one
+// (play vars not rendered yet as written).
 func (s *scope) all() map[string]any {
 	vars := maps.Clone(s.common)
-	maps.Copy(vars, s.play)
+	maps.Copy(vars, s.vars)
+	maps.Copy(vars, s.rendered)
 	maps.Copy(vars, s.host)
 	vars["inventory_hostname"] = s.name
 	if s.hasItem {
@@ -95,6 +111,7 @@ func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task
 			rt.Environment[k] = fmt.Sprint(b.render(x, t.At("environment"), vars))
 		}
 	}
+	b.checkPaths(t, rt, vars)
 	return rt
 }
 
@@ -225,13 +242,25 @@ func (b *builder) renderString(s string, pos schema.Pos, vars *scope) any {
 		b.problem(pos, "template: "+err.Error(), vars.name)
 		return nil
 	}
-	_, err = p.t.Value(vars.all()) // again, for hints among every variable
-	for _, u := range undefined(err) {
-		if !b.broken[root(u.Name)] {
-			b.problem(pos, u.Error(), vars.name)
-		}
-	}
+	b.reportUndefined(p.t, pos, "", vars)
 	return nil
+}
+
+// reportUndefined reports the variables t reads that vars lacks, with hints
+// among every variable of vars.
+func (b *builder) reportUndefined(t *tmpl.Template, pos schema.Pos, prefix string, vars *scope) {
+	_, err := t.Value(vars.all())
+	for _, u := range undefined(err) {
+		r := root(u.Name)
+		if b.broken[r] {
+			continue
+		}
+		msg := prefix + u.Error()
+		if step := once[vars.phase]; step != "" && (r == "app_conf" || strings.HasPrefix(r, "env_")) {
+			msg += fmt.Sprintf(": %s runs once for every configuration, so app_conf and env_* are not set there (use them in launch or finalize)", step)
+		}
+		b.problem(pos, msg, vars.name)
+	}
 }
 
 // mapStrings returns a copy of v, plain data from YAML, with f applied to
