@@ -248,7 +248,9 @@ func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run 
 		return res
 	}
 	r, err := e.connect(ctx, run.Host)
-	if err != nil {
+	if err != nil && len(run.Tasks) > 0 { // named by the task it was about to run
+		return fail(run.Tasks[0], fmt.Errorf("unreachable: %w", err))
+	} else if err != nil {
 		res.Err = fmt.Errorf("%s: unreachable: %w", run.Host, err)
 		return res
 	}

@@ -195,7 +195,7 @@ func TestFailingHost(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	ex, _, _ := setup(t, 2, "- hosts: all\n  launch: [{debug: {msg: UNREACHABLE_LAST}}]\n")
 	_, err := ex.Phase(context.Background(), "launch")
-	if err == nil || !strings.Contains(err.Error(), "edge-node-1-2: unreachable: connection refused") {
+	if err == nil || !strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (debug, ") || !strings.Contains(err.Error(), "): unreachable: connection refused") {
 		t.Errorf("err = %v", err)
 	}
 }
