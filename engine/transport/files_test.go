@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -293,5 +294,22 @@ func TestPutWithoutSurvey(t *testing.T) {
 	}
 	if got := string(readTestFile(t, dst, "sub/b")); got != "2" {
 		t.Errorf("sub/b = %q", got)
+	}
+}
+
+// TestSurveyReadsAllItsInput surveys, over SSH, a folder that does not
+// exist with more names than the session's window holds: the survey, which
+// has nothing to look at, must still read its whole input, since a command
+// exiting with its stdin unread fails the session (EOF), as the first Put
+// of a folder sometimes did.
+func TestSurveyReadsAllItsInput(t *testing.T) {
+	r := startSSHD(t, sshdConfig{}).runner(t).(*sshRunner)
+	names := make([]string, 20000)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d", strings.Repeat("n", 200), i)
+	}
+	have, known, err := r.survey(context.Background(), filepath.Join(t.TempDir(), "missing"), names)
+	if err != nil || !known || len(have) != 0 {
+		t.Fatalf("survey of a missing folder: %v known %v, %d entries", err, known, len(have))
 	}
 }

@@ -73,10 +73,12 @@ func (r *sshRunner) wrap(ctx context.Context, err error) error {
 // relative to $1), a line of statFormat, and then the
 // SHA-256 of the regular files, as sha256sum writes it. Only builtins run
 // per name: the work is two stat and sha256sum processes for the tree.
-// Exit status 4: the host lacks stat -c or sha256sum.
-const surveyScript = `cd -- "$1" 2>/dev/null || exit 0
+// Exit status 4: the host lacks stat -c or sha256sum. The names are read
+// first: a command that exits with its input unread fails the SSH session
+// (EOF writing stdin).
+const surveyScript = `names=$(cat)
+cd -- "$1" 2>/dev/null || exit 0
 { stat -c %s . && command -v sha256sum; } >/dev/null 2>&1 || exit 4
-names=$(cat)
 printf '%s\n' "$names" | tr '\n' '\0' | xargs -0 -r stat -c '%s %Y %f %n' -- 2>/dev/null
 printf '%s\n' "$names" | while IFS= read -r n; do [ -f "$n" ] && printf '%s\n' "$n"; done |
   tr '\n' '\0' | xargs -0 -r sha256sum -- 2>/dev/null
