@@ -270,6 +270,9 @@ func TestCrashedRunMarked(t *testing.T) {
 	if stillWriting(dir) {
 		t.Error("a background job still runs after deploy --destroy")
 	}
+	if st, _ := LoadState(dir); len(st.jobs()) != 0 {
+		t.Errorf("the state still lists jobs of released hosts: %v", st.jobs())
+	}
 }
 
 // TestDestroyAfterCrash: e2c destroy stops the background jobs a killed

@@ -400,11 +400,17 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 	return true
 }
 
-// release frees every reservation and forgets it.
+// release stops the background jobs still recorded, then frees every
+// reservation and forgets it.
 func (x *experiment) release(ctx context.Context) error {
+	if err := stopJobs(ctx, x.st, x.o.ScenarioDir, x.connect, x.o.Out); err != nil {
+		fmt.Fprintf(x.o.Out, "warning: %v\n", err)
+	}
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
 }
 
+// release frees every reservation of st and forgets it, and the background
+// jobs with it once their hosts are all released.
 func release(ctx context.Context, st *State, scenario string, out io.Writer) error {
 	var errs []error
 	for testbed, r := range st.Reservations {
@@ -418,6 +424,9 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 		}
 		delete(st.Reservations, testbed)
 		fmt.Fprintf(out, "released the %s hosts\n", testbed)
+	}
+	if len(st.Reservations) == 0 && st.Memory != nil {
+		st.Memory.Jobs = nil
 	}
 	errs = append(errs, st.Save(scenario))
 	return errors.Join(errs...)
@@ -444,12 +453,7 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 			st.Network = nil // the hosts are released: nothing left to reset through them
 		}
-		err := release(ctx, st, scenario, out)
-		if len(st.Reservations) == 0 && st.Memory != nil {
-			st.Memory.Jobs = nil // their hosts are released
-			err = errors.Join(err, st.Save(scenario))
-		}
-		return err
+		return release(ctx, st, scenario, out)
 	})
 }
 

@@ -169,7 +169,7 @@ func workflow(ctx context.Context, scenario, phase, appConf string, so StepOptio
 // step runs f as a step command on the current run: under the scenario's
 // lock, with the kept hosts, the run owned by this process while f runs.
 // Afterwards the run waits for the next command, or with last is closed
-// with the worst outcome of its steps.
+// (outcome).
 func step(ctx context.Context, scenario, appConf string, so StepOptions, last bool, f func(*experiment, *Record) error) error {
 	x, rec, err := resume(ctx, scenario, appConf, so)
 	if err != nil {
@@ -178,20 +178,21 @@ func step(ctx context.Context, scenario, appConf string, so StepOptions, last bo
 	defer x.close()
 	err = f(x, rec)
 	if last {
-		return rec.finish(worst(rec.Steps), err)
+		return rec.finish(outcome(ctx, rec.Steps, err), err)
 	}
 	return errors.Join(err, rec.pause())
 }
 
-// worst is the outcome of a run from its steps': the first of crashed,
-// interrupted and failed that one of them has, else succeeded.
-func worst(steps []*Step) string {
+// outcome is the status of a run closed by a step command that ended with
+// err: the first of crashed, interrupted and failed that one of its steps
+// has, else that of err.
+func outcome(ctx context.Context, steps []*Step, err error) string {
 	for _, status := range []string{Crashed, Interrupted, Failed} {
 		if slices.ContainsFunc(steps, func(s *Step) bool { return s.Status == status }) {
 			return status
 		}
 	}
-	return Succeeded
+	return stepStatus(ctx, err)
 }
 
 // resume opens the scenario for a step command: the kept hosts and the
