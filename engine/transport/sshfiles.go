@@ -70,12 +70,11 @@ func (r *sshRunner) wrap(ctx context.Context, err error) error {
 }
 
 // surveyScript prints, for each name read from stdin (one per line,
-// relative to $1), a line of statFormat, and then the
-// SHA-256 of the regular files, as sha256sum writes it. Only builtins run
-// per name: the work is two stat and sha256sum processes for the tree.
-// Exit status 4: the host lacks stat -c or sha256sum. The names are read
-// first: a command that exits with its input unread fails the SSH session
-// (EOF writing stdin).
+// relative to $1), a line of statFormat, then the SHA-256 of the regular
+// files as sha256sum writes it. Only builtins run per name: one stat and
+// one sha256sum (through xargs) do the whole tree. Exit status 4: the host
+// lacks stat -c or sha256sum. The names are read first: a command that
+// exits with its input unread fails the SSH session (EOF writing stdin).
 const surveyScript = `names=$(cat)
 cd -- "$1" 2>/dev/null || exit 0
 { stat -c %s . && command -v sha256sum; } >/dev/null 2>&1 || exit 4
