@@ -53,6 +53,9 @@ workflow-validate.out (every task rendered for every host and phase).`,
 			if repeat < 0 || repeat > maxRepeat {
 				return fmt.Errorf("--repeat %d: expected 0 to %d", repeat, maxRepeat)
 			}
+			if o.Forks < 1 {
+				return fmt.Errorf("--forks %d: expected at least 1 (hosts of a play that run at once)", o.Forks)
+			}
 			if dryRun {
 				return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf)
 			}
@@ -80,6 +83,8 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	cmd.Flags().BoolVar(&o.KeepNetwork, "keep-network", false, "leave the network emulation on the hosts after each run (e2c destroy --network removes it)")
 	cmd.Flags().BoolVar(&o.SkipNetworkCheck, "no-network-check", false, "apply network.yaml without measuring it")
 	cmd.Flags().IntVar(&o.Forks, "forks", 256, "hosts of a play that run at once")
+	cmd.Flags().StringVar(&o.Testbed, "testbed", "", "run every service on this testbed with its default settings (netns, local: the emulated twin of a Grid'5000 scenario)")
+	cmd.Flags().StringVar(&o.Network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss: kernels without sch_netem) or off")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
 	return cmd

@@ -9,7 +9,10 @@ import (
 // and run folder the saved state keeps (SCENARIO_DIR/.e2c/state.json).
 
 func newLayersServices() *cobra.Command {
-	var appConf []string
+	var (
+		appConf []string
+		testbed string
+	)
 	cmd := &cobra.Command{
 		Use:   "layers-services SCENARIO_DIR ARTIFACTS_DIR",
 		Short: "Step 1: reserve the hosts and open a new run folder",
@@ -20,16 +23,18 @@ func newLayersServices() *cobra.Command {
 				return err
 			}
 			_, err = experiment.LayersServices(cmd.Context(), experiment.Options{ScenarioDir: scenario,
-				ArtifactsDir: artifacts, AppConfs: appConf, Out: cmd.OutOrStdout(), Version: versionString()})
+				ArtifactsDir: artifacts, AppConfs: appConf, Testbed: testbed, Out: cmd.OutOrStdout(), Version: versionString()})
 			return err
 		},
 	}
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations")
+	cmd.Flags().StringVar(&testbed, "testbed", "", "run every service on this testbed with its default settings (the next step commands follow)")
 	return cmd
 }
 
 func newNetwork() *cobra.Command {
-	return &cobra.Command{
+	var network string
+	cmd := &cobra.Command{
 		Use:   "network SCENARIO_DIR",
 		Short: "Step 2: apply network.yaml to the kept hosts",
 		Args:  cobra.MaximumNArgs(1),
@@ -38,9 +43,11 @@ func newNetwork() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return experiment.Network(cmd.Context(), scenario, cmd.OutOrStdout())
+			return experiment.Network(cmd.Context(), scenario, experiment.StepOptions{Out: cmd.OutOrStdout(), Network: network})
 		},
 	}
+	cmd.Flags().StringVar(&network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss) or off")
+	return cmd
 }
 
 func newWorkflow() *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,13 @@ type Options struct {
 	Only *int
 	// Reproduces is the run folder a reproduction runs again.
 	Reproduces string
+	// Testbed, when set, runs every service on this testbed with its
+	// default settings, whatever layers_services.yaml says: the emulated
+	// twin of a Grid'5000 scenario on one machine (netns, local).
+	Testbed string
+	// Network is how much of network.yaml is applied: NetworkFull (""),
+	// NetworkRatesOnly or NetworkOff.
+	Network string
 }
 
 // Deploy runs the experiment Repeat+1 times. It returns the run folders
@@ -64,11 +72,13 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
+	o.warnEmptyArtifacts()
 	x, err := open(o)
 	if err != nil {
 		return nil, err
 	}
 	defer x.close()
+	x.warnBackgroundWithoutWait()
 
 	reserveStart := time.Now()
 	reserveNote, err := x.reserve(ctx, false)
@@ -96,7 +106,7 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 			runs = append(runs, dir)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("run %d: %w", r, err))
+			errs = append(errs, fmt.Errorf("run %d of %d: %w", r+1, o.Repeat+1, err))
 			interrupted = ctx.Err() != nil
 		}
 	}
@@ -129,14 +139,28 @@ func (o *Options) normalize() error {
 	if st, err := os.Stat(o.ArtifactsDir); err != nil || !st.IsDir() {
 		return fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", o.ArtifactsDir)
 	}
+	if o.Forks < 0 {
+		return fmt.Errorf("forks %d: expected at least 1", o.Forks)
+	}
+	if !slices.Contains(networkModes, o.Network) {
+		return fmt.Errorf("--network %q: expected %s, %s or %s", o.Network, NetworkFull, NetworkRatesOnly, NetworkOff)
+	}
 	return nil
+}
+
+// warnEmptyArtifacts says so when the artifacts folder holds nothing: a
+// wrong path is more likely than a scenario that needs no file.
+func (o Options) warnEmptyArtifacts() {
+	if entries, err := os.ReadDir(o.ArtifactsDir); err == nil && len(entries) == 0 {
+		fmt.Fprintf(o.Out, "warning: the artifacts folder %s is empty\n", o.ArtifactsDir)
+	}
 }
 
 // open takes the scenario's lock and loads what every command needs: the
 // scenario, checked on stand-in hosts for every configuration, and the
 // saved state.
 func open(o Options) (*experiment, error) {
-	unlock, err := Lock(o.ScenarioDir)
+	unlock, err := lockScenario(o.ScenarioDir, o.Out)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +178,15 @@ func (x *experiment) load() error {
 	if err != nil {
 		return err
 	}
+	if err := checkMonitoring(sc.LayersServices.Monitoring); err != nil {
+		return err
+	}
+	if x.o.Testbed != "" {
+		if err := overrideTestbed(sc.LayersServices, x.o.Testbed); err != nil {
+			return err
+		}
+	}
+	x.network = limitNetwork(sc.Network, x.o.Network)
 	if err := providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)); err != nil {
 		return err
 	}
@@ -167,6 +200,29 @@ func (x *experiment) load() error {
 	}
 	x.st, err = LoadState(x.o.ScenarioDir)
 	return err
+}
+
+// overrideTestbed puts every service on testbed name (deploy --testbed):
+// with the scenario's block of that testbed if it has one, else with its
+// defaults. The services' cluster and servers hints name machines of the
+// scenario's own testbeds, so they are dropped.
+func overrideTestbed(ls *schema.LayersServices, name string) error {
+	if _, err := providers.Get(name); err != nil {
+		return fmt.Errorf("--testbed: %w", err)
+	}
+	env := &ls.Environment
+	tb := schema.Testbed{Name: name, Settings: map[string]any{}}
+	if kept := env.Testbed(name); kept != nil {
+		tb = *kept
+	}
+	env.Testbeds, env.Cluster = []schema.Testbed{tb}, ""
+	for i := range ls.Layers {
+		for j := range ls.Layers[i].Services {
+			s := &ls.Layers[i].Services[j]
+			s.Environment, s.Cluster, s.Servers = "", "", nil
+		}
+	}
+	return nil
 }
 
 func (x *experiment) close() {
@@ -198,8 +254,9 @@ type experiment struct {
 	hosts    map[string]providers.Host
 	testbeds map[string]string // host -> testbed
 
-	facts map[string]Facts // by host, learnt once per deploy
-	sums  []results.Sum    // the artifacts manifest, hashed once per deploy
+	facts   map[string]Facts // by host, learnt once per deploy
+	sums    []results.Sum    // the artifacts manifest, hashed once per deploy
+	network *NetworkRecord   // what --network left out of network.yaml
 
 	mu    sync.Mutex
 	local map[string]transport.Runner
@@ -343,11 +400,17 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 	return true
 }
 
-// release frees every reservation and forgets it.
+// release stops the background jobs still recorded, then frees every
+// reservation and forgets it.
 func (x *experiment) release(ctx context.Context) error {
+	if err := stopJobs(ctx, x.st, x.o.ScenarioDir, x.connect, x.o.Out); err != nil {
+		fmt.Fprintf(x.o.Out, "warning: %v\n", err)
+	}
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
 }
 
+// release frees every reservation of st and forgets it, and the background
+// jobs with it once their hosts are all released.
 func release(ctx context.Context, st *State, scenario string, out io.Writer) error {
 	var errs []error
 	for testbed, r := range st.Reservations {
@@ -362,15 +425,19 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 		delete(st.Reservations, testbed)
 		fmt.Fprintf(out, "released the %s hosts\n", testbed)
 	}
+	if len(st.Reservations) == 0 && st.Memory != nil {
+		st.Memory.Jobs = nil
+	}
 	errs = append(errs, st.Save(scenario))
 	return errors.Join(errs...)
 }
 
-// Destroy removes the network emulation and releases the hosts a deploy
-// of scenario kept.
+// Destroy stops the background jobs recorded, removes the network
+// emulation and releases the hosts a deploy of scenario kept, or what a
+// reserve that died had started to create.
 func Destroy(ctx context.Context, scenario string, out io.Writer) error {
-	return withState(scenario, func(st *State) error {
-		if len(st.Reservations) == 0 {
+	return withState(scenario, out, func(st *State) error {
+		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 {
 			fmt.Fprintln(out, "nothing to release")
 			return nil
 		}
@@ -378,7 +445,11 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 		ctx = context.WithoutCancel(ctx)
 		pool := transport.NewPool(transport.PoolOptions{})
 		defer pool.Close()
-		if err := resetNetwork(ctx, st, scenario, stateConnect(st, pool), out); err != nil {
+		connect := stateConnect(st, pool)
+		if err := stopJobs(ctx, st, scenario, connect, out); err != nil {
+			fmt.Fprintf(out, "warning: %v\n", err)
+		}
+		if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
 			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 			st.Network = nil // the hosts are released: nothing left to reset through them
 		}
@@ -386,9 +457,22 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 	})
 }
 
+// lockScenario takes the scenario's lock and marks crashed the runs whose
+// e2c process died while working on them: the lock says it is gone.
+func lockScenario(scenario string, out io.Writer) (unlock func(), err error) {
+	unlock, err = Lock(scenario)
+	if err != nil {
+		return nil, err
+	}
+	if err := markCrashed(scenario, out); err != nil {
+		fmt.Fprintf(out, "warning: marking crashed runs: %v\n", err)
+	}
+	return unlock, nil
+}
+
 // withState runs f on the saved state of scenario, under its lock.
-func withState(scenario string, f func(*State) error) error {
-	unlock, err := Lock(scenario)
+func withState(scenario string, out io.Writer, f func(*State) error) error {
+	unlock, err := lockScenario(scenario, out)
 	if err != nil {
 		return err
 	}

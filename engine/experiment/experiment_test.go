@@ -11,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/e2c-dev/e2c/providers/local"
+	"github.com/e2c-dev/e2c/providers/netns"
 )
 
 // copyTree copies a scenario so that run folders land in a temporary one.
@@ -121,4 +122,57 @@ func TestLockExcludesASecondProcess(t *testing.T) {
 	if _, err := Lock(dir); err == nil || !strings.Contains(err.Error(), "another e2c process") {
 		t.Errorf("second lock: %v", err)
 	}
+}
+
+// TestQuickstartNetnsTwin runs the quickstart's own files on emulated hosts
+// (deploy --testbed netns), no copy of the scenario needed, with its
+// network.yaml: in full where the kernel has sch_netem, else its rates only
+// (--network rates-only), which the run records.
+func TestQuickstartNetnsTwin(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := os.Stat("/usr/local/go/bin/go"); err != nil {
+		if _, err := exec.LookPath("go"); err != nil {
+			t.Skip("the quickstart builds its application with go, not found")
+		}
+	}
+	dir := copyTree(t, "../../examples/quickstart")
+	hasNetem := kernelHasNetem(t)
+	mode := NetworkFull
+	if !hasNetem {
+		mode = NetworkRatesOnly
+	}
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"), Testbed: "netns", Network: mode,
+		Duration: 3 * time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy --testbed netns --network %s: %v\n%s", mode, err, out.String())
+	}
+	rec, err := readRecord(runs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.TestbedOverride != "netns" || rec.Hosts[0].Testbed != "netns" || !strings.HasPrefix(rec.Hosts[0].Address, "10.231.") {
+		t.Errorf("run.json: override %q, hosts %+v", rec.TestbedOverride, rec.Hosts[0])
+	}
+	for _, s := range rec.Steps {
+		if s.Name == "network" && !strings.Contains(s.Note, "constraints applied on 7 hosts") {
+			t.Errorf("network step: %q", s.Note)
+		}
+	}
+	if data := readFile(t, filepath.Join(runs[0], "experiment-results", "sink", "latency.csv")); strings.Count(data, "\n") < 2 {
+		t.Errorf("latency.csv:\n%s", data)
+	}
+	if !hasNetem && (rec.Network == nil || len(rec.Network.LeftOut) != 2) {
+		t.Errorf("run.json does not record what --network rates-only left out: %+v", rec.Network)
+	}
+	t.Run("delay and loss applied", func(t *testing.T) {
+		if !hasNetem {
+			t.Skip("kernel has no sch_netem: delay and loss not applied (--network rates-only); the rates were")
+		}
+		if rec.Network != nil {
+			t.Errorf("run.json network: %+v", rec.Network)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/probe"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 // monitoring samples the hosts with the monitoring role (monitoring:
@@ -22,8 +23,30 @@ import (
 // host has it, else with e2c's own sampler of /proc (the agent).
 type monitoring struct {
 	hosts  []string
-	remote string // the CSV on the hosts, relative to the login folder
+	remote string   // the CSV on the hosts, relative to the login folder
+	stats  []string // the groups of columns (probe.MonitorStats)
 	tool   map[string]string
+}
+
+// monitorStats are the groups of columns the monitoring block asks for:
+// its dstat options, as E2Clab passes them to dstat, or e2c's default.
+func monitorStats(m *schema.Monitoring) ([]string, error) {
+	if !m.Has("options") {
+		return probe.DefaultStats, nil
+	}
+	return probe.MonitorStats(m.Options)
+}
+
+// checkMonitoring refuses, at its position, dstat options e2c's own
+// sampler (which stands in where dstat is missing) cannot honour.
+func checkMonitoring(m *schema.Monitoring) error {
+	if m == nil {
+		return nil
+	}
+	if _, err := monitorStats(m); err != nil {
+		return schema.Errorf(m.At("options"), "monitoring.options: %v", err)
+	}
+	return nil
 }
 
 func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (*monitoring, string) {
@@ -31,7 +54,8 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 	if m == nil {
 		return nil, ""
 	}
-	mon := &monitoring{remote: ".cache/e2c/monitor-" + filepath.Base(dir) + ".csv", tool: map[string]string{}}
+	stats, _ := monitorStats(m) // checked when the scenario was loaded
+	mon := &monitoring{remote: ".cache/e2c/monitor-" + filepath.Base(dir) + ".csv", stats: stats, tool: map[string]string{}}
 	for _, h := range p.Hosts {
 		if slices.Contains(h.Groups, "monitoring") {
 			mon.hosts = append(mon.hosts, h.Name)
@@ -42,7 +66,7 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 	}
 	var mu sync.Mutex
 	errs := x.eachHost(ctx, mon.hosts, func(ctx context.Context, h string, r transport.Runner) error {
-		tool, err := x.startSampler(ctx, h, r, mon.remote, m.Interval)
+		tool, err := x.startSampler(ctx, h, r, mon, m.Interval)
 		if err == nil {
 			mu.Lock()
 			mon.tool[h] = tool
@@ -54,7 +78,7 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 	for _, h := range slices.Sorted(maps.Keys(errs)) {
 		failed = append(failed, fmt.Sprintf("%s (%v)", h, errs[h]))
 	}
-	note := fmt.Sprintf("monitoring %d hosts every %ds", len(mon.tool), m.Interval)
+	note := fmt.Sprintf("monitoring %d hosts every %ds (%s)", len(mon.tool), m.Interval, strings.Join(mon.stats, ", "))
 	if len(failed) > 0 {
 		note += "; not started on " + strings.Join(failed, ", ")
 		fmt.Fprintf(out, "monitoring: warning: not started on %s\n", strings.Join(failed, ", "))
@@ -63,13 +87,13 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 }
 
 // startSampler starts dstat, or the agent, detached from the session.
-func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, remote string, interval int) (string, error) {
+func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, mon *monitoring, interval int) (string, error) {
 	res, err := r.Run(ctx, transport.Command{Script: "command -v dstat >/dev/null 2>&1 && echo dstat || echo e2c"})
 	if err != nil {
 		return "", err
 	}
 	tool := strings.TrimSpace(res.Stdout)
-	cmd := fmt.Sprintf("exec dstat --epoch --cpu --mem --net --disk --output %s %d", remote, interval)
+	cmd := fmt.Sprintf("exec dstat %s --output %s %d", probe.DstatFlags(mon.stats), mon.remote, interval)
 	if tool != "dstat" {
 		local, err := x.o.agent()(probe.GOARCH(x.facts[host].Arch))
 		if err == nil {
@@ -78,14 +102,14 @@ func (x *experiment) startSampler(ctx context.Context, host string, r transport.
 		if err != nil {
 			return "", err
 		}
-		cmd = probe.AgentCommand("monitor", "-interval", fmt.Sprintf("%ds", interval), "-out", remote)
+		cmd = probe.AgentCommand("monitor", "-interval", fmt.Sprintf("%ds", interval), "-stats", strings.Join(mon.stats, ","), "-out", mon.remote)
 	}
 	// Detached from the session, so that it outlives this command.
 	script := fmt.Sprintf(`mkdir -p .cache/e2c && rm -f %[1]s
 S=; command -v setsid >/dev/null 2>&1 && S=setsid
 $S nohup sh -c '%[2]s' </dev/null >/dev/null 2>&1 &
 echo $! > %[1]s.pid
-`, remote, cmd)
+`, mon.remote, cmd)
 	_, err = r.Run(ctx, transport.Command{Script: script})
 	return tool, err
 }

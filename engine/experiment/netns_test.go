@@ -174,3 +174,73 @@ func readFile(t *testing.T, name string) string {
 	}
 	return string(data)
 }
+
+// TestNetnsLinkCutDuringFetch cuts a host's link (its eth0 down) while
+// finalize fetches from it: the host is declared lost within 20 s, not
+// after minutes of TCP retransmissions, its error names the task, and the
+// other host's file is fetched.
+func TestNetnsLinkCutDuringFetch(t *testing.T) {
+	victim := "edge-node-1-2"
+	dir, artifacts := scenario(t, "10.232.11.0/24", "layers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n", `
+- hosts: all
+  launch:
+  - shell: head -c 2000000 /dev/urandom > /opt/big.bin
+  # The victim sends at 1 mbit/s: its fetch takes 16 s, long enough to be cut.
+  - shell: tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms
+    when: inventory_hostname == "`+victim+`"
+  finalize:
+  - fetch: {src: /opt/big.bin, dest: "{{ working_dir }}/r/"}
+`)
+	var cut time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			st, err := LoadState(dir)
+			if err != nil || st.LastRun == "" || st.Reservations["netns"] == nil || st.Reservations["netns"].Incomplete {
+				continue
+			}
+			if m, _ := filepath.Glob(filepath.Join(st.LastRun, "r", victim, "opt", ".big.bin.e2c-*")); len(m) == 0 {
+				continue
+			}
+			var l netns.Lab
+			json.Unmarshal(st.Reservations["netns"].State, &l)
+			ns := ""
+			for _, h := range l.Hosts() {
+				if h.Name == victim {
+					ns = h.Namespace
+				}
+			}
+			if out, err := exec.Command("ip", "-n", ns, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+				t.Errorf("cutting the link: %v %s", err, out)
+			}
+			cut = time.Now()
+			return
+		}
+	}()
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	<-done
+	if cut.IsZero() {
+		t.Fatalf("the fetch was never seen in progress\n%s", out.String())
+	}
+	if err == nil || !strings.Contains(err.Error(), victim+": finalize task 1 (fetch, ") || strings.Count(err.Error(), ": finalize task") != 1 {
+		t.Errorf("error should name %s's fetch alone: %v", victim, err)
+	}
+	rec, rerr := readRecord(runs[0])
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, s := range rec.Steps {
+		if s.Name == "finalize" && s.End != nil {
+			took := s.End.Sub(cut)
+			t.Logf("the cut host was declared lost %s after its link went down", took.Round(100*time.Millisecond))
+			if took > 20*time.Second {
+				t.Errorf("declared lost %s after the cut, want within 20 s", took.Round(time.Second))
+			}
+		}
+	}
+	if got := readFile(t, filepath.Join(runs[0], "r", "edge-node-1-1", "opt", "big.bin")); len(got) != 2000000 {
+		t.Errorf("the healthy host's file: %d bytes", len(got))
+	}
+}

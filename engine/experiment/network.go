@@ -15,13 +15,88 @@ import (
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/schema"
 )
+
+// How much of network.yaml a run applies (deploy --network): all of it; the
+// rates only, for kernels without sch_netem, which delay and loss need; or
+// nothing. What is left out is said in the run's output and run.json.
+const (
+	NetworkFull      = "full"
+	NetworkRatesOnly = "rates-only"
+	NetworkOff       = "off"
+)
+
+var networkModes = []string{"", NetworkFull, NetworkRatesOnly, NetworkOff}
+
+// NetworkRecord is what a run left out of network.yaml on purpose.
+type NetworkRecord struct {
+	Mode    string   `json:"mode"`
+	LeftOut []string `json:"left_out,omitempty"` // per entry: where it is written, and what was not applied
+}
+
+// limitNetwork removes from n what mode leaves out, and says what.
+func limitNetwork(n *schema.Network, mode string) *NetworkRecord {
+	if mode == "" || mode == NetworkFull {
+		return nil
+	}
+	rec := &NetworkRecord{Mode: mode}
+	var kept []schema.Link
+	for _, l := range n.Links {
+		at := fmt.Sprintf("%s:%d:%d (%s -> %s)", schema.NetworkFile, l.Pos.Line, l.Pos.Col, l.Src, l.Dst)
+		var out []string
+		if mode == NetworkOff {
+			out = append(out, "all")
+		} else {
+			if l.Delay > 0 {
+				out = append(out, "delay "+l.Delay.String())
+			}
+			if l.Loss > 0 {
+				out = append(out, fmt.Sprintf("loss %g%%", l.Loss))
+			}
+			l.Delay, l.Loss = 0, 0
+			if l.Rate == 0 && len(out) > 0 {
+				out = append(out, "so all: it has no rate")
+			}
+		}
+		if len(out) > 0 {
+			rec.LeftOut = append(rec.LeftOut, at+": "+strings.Join(out, ", "))
+		}
+		if mode == NetworkRatesOnly && l.Rate > 0 {
+			kept = append(kept, l)
+		}
+	}
+	n.Links = kept
+	return rec
+}
+
+// note says what rec left out, for the run's output.
+func (rec *NetworkRecord) note() string {
+	if len(rec.LeftOut) == 0 {
+		return fmt.Sprintf("--network %s: nothing of network.yaml left out", rec.Mode)
+	}
+	return fmt.Sprintf("--network %s: left out %s", rec.Mode, strings.Join(rec.LeftOut, "; "))
+}
 
 // applyNetwork is the network step: preflight, a baseline, the rules, and
 // their validation into the run folder. What it installs is recorded in the
 // state before it is, so that a crash still lets destroy remove it. It
 // returns the step's note.
 func (x *experiment) applyNetwork(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
+	if x.network == nil {
+		return x.emulate(ctx, p, dir, out)
+	}
+	left := x.network.note()
+	fmt.Fprintf(out, "network: %s\n", left)
+	if len(p.Constraints) == 0 {
+		return left, nil
+	}
+	note, err := x.emulate(ctx, p, dir, out)
+	return left + "; " + note, err
+}
+
+// emulate applies and validates p's constraints.
+func (x *experiment) emulate(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
 	if len(p.Constraints) == 0 {
 		return "network.yaml has no links", nil
 	}
@@ -99,7 +174,7 @@ func resetNetwork(ctx context.Context, st *State, scenario string, connect emula
 // DestroyNetwork removes the network emulation a deploy or `e2c network`
 // left on the kept hosts, and keeps the hosts.
 func DestroyNetwork(ctx context.Context, scenario string, out io.Writer) error {
-	return withState(scenario, func(st *State) error {
+	return withState(scenario, out, func(st *State) error {
 		if len(st.Network) == 0 {
 			fmt.Fprintln(out, "no network emulation to remove")
 			return nil

@@ -20,7 +20,11 @@ import (
 
 // TestMain lets this test binary be the agent e2c copies to the hosts: run
 // there with E2C_AGENT=1 as `<binary> agent serve|measure ...`, it is one.
+// With E2C_TEST_CHILD set, it is an e2c process the crash tests kill.
 func TestMain(m *testing.M) {
+	if what := os.Getenv("E2C_TEST_CHILD"); what != "" {
+		os.Exit(runChild(what))
+	}
 	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) > 1 && os.Args[1] == "agent" {
 		if err := probe.Main(context.Background(), os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -182,25 +186,24 @@ func TestNetnsNetworkRate(t *testing.T) {
 }
 
 // TestNetnsNetworkDelay asks for delay and loss. Without sch_netem the run
-// fails before prepare and launch, naming the hosts, with nothing applied;
-// with it, e2c's validation finds the delay.
+// fails before prepare and launch, naming the hosts and the way out, with
+// nothing applied; with it, e2c's validation finds the delay. Whichever
+// cannot be seen on this kernel is a visible skip.
 func TestNetnsNetworkDelay(t *testing.T) {
 	dir, artifacts := scenario(t, "10.232.3.0/24", fourHosts, touchWorkflow)
 	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, delay: 20ms, loss: 1%, symmetric: true}\n"), 0o644)
-	out, err := exec.Command("sh", "-c", netem.PreflightScript).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasNetem := netem.ParsePreflight(string(out)).Netem
+	hasNetem := kernelHasNetem(t)
 	var log strings.Builder
 	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &log})
 	hosts := lab(t, dir)
-	if !hasNetem {
-		t.Log("this kernel has no sch_netem: checking the refusal; delay and loss themselves are not measured here")
+	t.Run("refused without sch_netem", func(t *testing.T) {
+		if hasNetem {
+			t.Skip("this kernel has sch_netem: the refusal cannot be seen here")
+		}
 		want := "host edge-node-1-1, edge-node-1-2, fog-gw-1-1, fog-gw-1-2: kernel "
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "has no sch_netem, which delay and loss need") ||
-			!strings.Contains(err.Error(), "nothing was changed") {
-			t.Fatalf("error %v, want one naming every host and sch_netem\n%s", err, log.String())
+			!strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "--network rates-only") {
+			t.Fatalf("error %v, want one naming every host, sch_netem and --network rates-only\n%s", err, log.String())
 		}
 		for name, h := range hosts {
 			if s := tcState(t, h); strings.Contains(s, "htb") {
@@ -217,17 +220,32 @@ func TestNetnsNetworkDelay(t *testing.T) {
 				t.Errorf("run.json has a %s step", s.Name)
 			}
 		}
-		return
-	}
+	})
+	t.Run("delay and loss applied", func(t *testing.T) {
+		if !hasNetem {
+			t.Skip("kernel has no sch_netem: delay and loss not applied; checked the refusal only")
+		}
+		if err != nil {
+			t.Fatalf("deploy: %v\n%s", err, log.String())
+		}
+		var checks []*emulation.Check
+		json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "network-validate", "summary.json"))), &checks)
+		if len(checks) != 1 || !checks[0].RTTOK || checks[0].ExpectedRTT < 40 {
+			t.Fatalf("validation: %+v", checks)
+		}
+		t.Logf("e2c's validation: %s", checks[0].Summary())
+	})
+}
+
+// kernelHasNetem tells whether this machine's kernel can apply delay and
+// loss.
+func kernelHasNetem(t *testing.T) bool {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", netem.PreflightScript).Output()
 	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, log.String())
+		t.Fatal(err)
 	}
-	var checks []*emulation.Check
-	json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "network-validate", "summary.json"))), &checks)
-	if len(checks) != 1 || !checks[0].RTTOK || checks[0].ExpectedRTT < 40 {
-		t.Fatalf("validation: %+v", checks)
-	}
-	t.Logf("e2c's validation: %s", checks[0].Summary())
+	return netem.ParsePreflight(string(out)).Netem
 }
 
 // TestNetnsNetworkStep runs the step commands: e2c layers-services, then
@@ -241,7 +259,7 @@ func TestNetnsNetworkStep(t *testing.T) {
 	if err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
-	if err := Network(context.Background(), dir, &out); err != nil {
+	if err := Network(context.Background(), dir, StepOptions{Out: &out}); err != nil {
 		t.Fatalf("network: %v\n%s", err, out.String())
 	}
 	st, _ := LoadState(dir)
@@ -275,5 +293,50 @@ func TestNetnsNetworkStep(t *testing.T) {
 	}
 	if err := DestroyNetwork(context.Background(), dir, &out); err != nil || !strings.Contains(out.String(), "no network emulation to remove") {
 		t.Errorf("second destroy --network: %v", err)
+	}
+}
+
+// TestNetnsNetworkModes: --network rates-only applies the rates alone (so
+// a kernel without sch_netem runs the scenario) and --network off nothing;
+// both say so in the run's output and record in run.json what was left out.
+func TestNetnsNetworkModes(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.12.0/24", fourHosts, touchWorkflow)
+	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte(`networks:
+- {src: fog, dst: edge, delay: 20ms, rate: 10mbit, loss: 1%}
+- {src: edge, dst: fog, delay: 5ms}
+`), 0o644)
+	for _, c := range []struct {
+		mode    string
+		leftOut []string
+		fog     string // in the fog hosts' tc state
+	}{
+		{NetworkRatesOnly, []string{"network.yaml:2:3 (fog -> edge): delay 20ms, loss 1%", "network.yaml:3:3 (edge -> fog): delay 5ms, so all: it has no rate"}, "qdisc htb 1: root"},
+		{NetworkOff, []string{"network.yaml:2:3 (fog -> edge): all", "network.yaml:3:3 (edge -> fog): all"}, ""},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			var out strings.Builder
+			runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Network: c.mode,
+				KeepNetwork: true, SkipNetworkCheck: true, Agent: testAgent, Out: &out})
+			if err != nil {
+				t.Fatalf("deploy: %v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "network: --network "+c.mode+": left out "+c.leftOut[0]) {
+				t.Errorf("the run does not say what it left out:\n%s", out.String())
+			}
+			rec, _ := readRecord(runs[0])
+			if rec.Network == nil || rec.Network.Mode != c.mode || strings.Join(rec.Network.LeftOut, "|") != strings.Join(c.leftOut, "|") {
+				t.Errorf("run.json network: %+v", rec.Network)
+			}
+			for name, h := range lab(t, dir) {
+				s := tcState(t, h)
+				if strings.Contains(s, "netem") || strings.HasPrefix(name, "edge") && strings.Contains(s, "htb") ||
+					strings.HasPrefix(name, "fog") && c.fog != "" && !strings.Contains(s, c.fog) || c.fog == "" && strings.Contains(s, "htb") {
+					t.Errorf("%s: %s", name, s)
+				}
+			}
+			if err := DestroyNetwork(context.Background(), dir, &out); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

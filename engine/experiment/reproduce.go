@@ -21,7 +21,18 @@ import (
 var runName = regexp.MustCompile(`^\d{8}-\d{6}(-\d+)?$`)
 
 // Runs reads the record of every run folder of a scenario, oldest first.
+// A run still running whose e2c process is gone is shown crashed (the
+// next e2c command on the scenario records it so).
 func Runs(scenario string) ([]*Record, error) {
+	recs, err := runs(scenario)
+	for _, r := range recs {
+		r.showCrash()
+	}
+	return recs, err
+}
+
+// runs reads the records as written.
+func runs(scenario string) ([]*Record, error) {
 	entries, err := os.ReadDir(scenario)
 	if err != nil {
 		return nil, err
@@ -68,8 +79,25 @@ func (r *Record) Took() time.Duration {
 	return 0
 }
 
-// ReadRecord reads the run.json of a run folder.
-func ReadRecord(dir string) (*Record, error) { return readRecord(dir) }
+// ReadRecord reads the run.json of a run folder; a run whose e2c process
+// is gone is shown crashed, as in Runs.
+func ReadRecord(dir string) (*Record, error) {
+	rec, err := readRecord(dir)
+	if err == nil {
+		rec.showCrash()
+	}
+	return rec, err
+}
+
+// showCrash marks, in memory, a running record whose owner is gone.
+func (r *Record) showCrash() {
+	if r.Status != Running || r.Owner == nil || !r.Owner.gone() {
+		return
+	}
+	if fi, err := os.Stat(filepath.Join(r.dir, "run.json")); err == nil {
+		r.crash(fi.ModTime())
+	}
+}
 
 func readRecord(dir string) (*Record, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
@@ -95,7 +123,8 @@ type ReproduceOptions struct {
 // Reproduce runs a run folder's configuration again: the scenario files as
 // that run read them (its scenario/ folder, copied into a new scenario
 // folder beside the original, reproduce-<run>-N), the same app_conf, run
-// index and duration, after checking the artifacts against its manifest.
+// index, duration, --testbed and --network, after checking the artifacts
+// against its manifest.
 // It returns the new run folder.
 func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, error) {
 	rec, err := readRecord(runDir)
@@ -134,9 +163,13 @@ func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, 
 	}
 	fmt.Fprintf(o.Out, "reproducing %s in %s\n", runDir, scenario)
 	only := rec.Repeat
+	network := ""
+	if rec.Network != nil {
+		network = rec.Network.Mode
+	}
 	runs, err := Deploy(ctx, Options{ScenarioDir: scenario, ArtifactsDir: artifacts, Repeat: rec.RepeatCount - 1, Only: &only,
 		Duration: time.Duration(rec.Duration * float64(time.Second)), AppConfs: rec.AppConfs, Destroy: true, Out: o.Out,
-		Version: o.Version, Agent: o.Agent, Reproduces: runDir})
+		Version: o.Version, Agent: o.Agent, Reproduces: runDir, Testbed: rec.TestbedOverride, Network: network})
 	if len(runs) == 0 {
 		return "", err
 	}

@@ -113,8 +113,42 @@ layers:
 	}
 	rec, _ := readRecord(runs[0])
 	for _, s := range rec.Steps {
-		if s.Name == "monitoring" && s.Note != "monitoring 1 hosts every 1s" {
+		if s.Name == "monitoring" && s.Note != "monitoring 1 hosts every 1s (cpu, mem, net, disk)" {
 			t.Errorf("monitoring step: %q", s.Note)
 		}
+	}
+}
+
+// TestMonitoringOptions: dstat's options (E2Clab's monitoring.options)
+// choose the columns, also where e2c's own sampler stands in for dstat;
+// those it cannot honour are refused at their line before anything runs.
+func TestMonitoringOptions(t *testing.T) {
+	dir, artifacts := localScenario(t)
+	write := func(options string) {
+		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte(`environment:
+  job_name: mon
+  local: {}
+monitoring: {type: dstat, interval: 1, options: "`+options+`"}
+layers:
+- name: edge
+  services: [{name: node, roles: [monitoring]}]
+`), 0o644)
+	}
+	write("-m -n")
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: sleep 1}]\n"), 0o644)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	data := readFile(t, filepath.Join(runs[0], "monitoring-data", "edge-node-1-1.csv"))
+	if !strings.Contains(data, `"used","free","buff","cach","recv","send"`) || strings.Contains(data, `"usr"`) {
+		t.Errorf("with -m -n, the monitoring data:\n%s", data)
+	}
+
+	write("-c --top-cpu")
+	_, err = Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Agent: testAgent, Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "layers_services.yaml:4:") || !strings.Contains(err.Error(), `monitoring.options: dstat option "--top-cpu" is not supported`) {
+		t.Errorf("an option the sampler cannot honour: %v", err)
 	}
 }

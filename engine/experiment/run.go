@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,10 +20,11 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-// run performs run number repeat into a new run folder.
-func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (string, error) {
+// run performs run number repeat into a new run folder. Whichever way it
+// returns, the record is closed with the run's outcome (endRun).
+func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (dir string, err error) {
 	o := x.o
-	dir, err := results.NewRunDir(o.ScenarioDir, time.Now())
+	dir, err = results.NewRunDir(o.ScenarioDir, time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -33,12 +36,24 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	log := &lineWriter{w: logFile, json: o.JSON}
 	term := &lineWriter{w: o.Out, json: o.JSON}
 	out := io.MultiWriter(log, term)
-	x.st.LastRun = dir
-	_ = x.st.Save(o.ScenarioDir)
 
-	rec := x.newRecord(dir, repeat)
+	rec := x.newRecord(dir, repeat, out)
 	init(rec)
-	fmt.Fprintf(out, "run %d of %d: %s\n", repeat+1, o.Repeat+1, dir)
+	label := fmt.Sprintf("run %d of %d", repeat+1, o.Repeat+1)
+	fmt.Fprintf(out, "%s: %s\n", label, dir)
+	defer func() {
+		err = endRun(ctx, rec, err)
+		fmt.Fprintf(out, "%s %s: %s\n", label, rec.Status, dir)
+	}()
+	x.st.LastRun = dir
+	if err := x.st.Save(o.ScenarioDir); err != nil {
+		return dir, err
+	}
+	// The hosts may be those of an earlier run, or of an e2c that crashed:
+	// their background jobs must not mix their output into this run's.
+	if err := x.stopJobs(ctx, out); err != nil {
+		return dir, err
+	}
 
 	// One plan per application configuration: env_<key> and working_dir
 	// in finalize differ.
@@ -46,7 +61,6 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	for _, conf := range confs(o.AppConfs) {
 		p, err := plan.Build(x.sc, x.defs, x.machines, o.planOptions(repeat, dir, conf))
 		if err != nil {
-			rec.finish(Failed, err)
 			return dir, err
 		}
 		plans[conf] = p
@@ -57,40 +71,39 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		return dir, err
 	}
 	if err := x.writeInputs(dir); err != nil {
-		rec.finish(Failed, err)
 		return dir, err
 	}
 
 	var (
-		errs        []error
-		reports     []execute.PlayReport
-		interrupted bool
+		errs    []error
+		reports []execute.PlayReport
 	)
-	exec := execute.New(first, x.connect, execute.Options{Forks: o.Forks, Output: out, Progress: progress(term)})
+	exec := execute.New(first, x.connect, execute.Options{Forks: o.Forks, Output: out, Progress: progress(term), JobStarting: x.jobStarting})
 	phase := func(ctx context.Context, ex *execute.Executor, p *plan.Plan, name, conf string) error {
-		s := rec.begin(stepName(name), conf)
-		fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
-		reps, err := ex.Phase(ctx, name)
-		reports = append(reports, reps...)
-		rec.end(s, stepStatus(ctx, err), err)
-		appendWorkflow(dir, conf, p, name, reps)
-		return err
+		return rec.step(ctx, stepName(name), conf, func(*Step) error {
+			fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
+			reps, err := ex.Phase(ctx, name)
+			reports = append(reports, reps...)
+			appendWorkflow(dir, conf, p, name, reps)
+			return err
+		})
 	}
 
 	// The services step comes first: the definitions' own deploy tasks.
 	if !hasPhase(first, schema.Deploy) {
-		s := rec.begin("services", "")
-		s.Note = "no service definition used declares deploy tasks"
-		rec.end(s, Succeeded, nil)
+		rec.step(ctx, "services", "", func(s *Step) error {
+			s.Note = "no service definition used declares deploy tasks"
+			return nil
+		})
 	} else if err := phase(ctx, exec, first, "deploy", ""); err != nil {
 		errs = append(errs, fmt.Errorf("services: %w", err))
 	}
 	if len(errs) == 0 {
-		step := rec.begin("network", "")
-		fmt.Fprintln(out, "NETWORK")
-		note, err := x.applyNetwork(ctx, first, dir, out)
-		step.Note = note
-		rec.end(step, stepStatus(ctx, err), err)
+		err := rec.step(ctx, "network", "", func(s *Step) (err error) {
+			fmt.Fprintln(out, "NETWORK")
+			s.Note, err = x.applyNetwork(ctx, first, dir, out)
+			return err
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network: %w", err))
 		}
@@ -102,11 +115,10 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	}
 	var mon *monitoring
 	if len(errs) == 0 && ctx.Err() == nil && x.sc.LayersServices.Monitoring != nil {
-		s := rec.begin("monitoring", "")
-		var note string
-		mon, note = x.startMonitoring(ctx, first, dir, out)
-		s.Note = note
-		rec.end(s, Succeeded, nil)
+		rec.step(ctx, "monitoring", "", func(s *Step) error {
+			mon, s.Note = x.startMonitoring(ctx, first, dir, out)
+			return nil
+		})
 	}
 	for _, conf := range confs(o.AppConfs) {
 		if len(errs) > 0 || ctx.Err() != nil {
@@ -127,7 +139,6 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 		if ctx.Err() != nil {
 			// Interrupted: stop what was launched, then fetch what was
 			// produced, under a fresh time limit.
-			interrupted = true
 			var cancel context.CancelFunc
 			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.FinalizeTimeout)
 			defer cancel()
@@ -153,19 +164,61 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (s
 	}
 	recap(out, reports)
 	x.st.Artifacts, x.st.Memory = o.ArtifactsDir, exec.Memory()
-	_ = x.st.Save(o.ScenarioDir)
+	errs = append(errs, x.st.Save(o.ScenarioDir))
+	return dir, errors.Join(errs...)
+}
+
+// endRun closes the record of a run that ended with err: interrupted when
+// ctx was cancelled, failed on an error, else succeeded. The returned
+// error also carries a record that could not be written.
+func endRun(ctx context.Context, rec *Record, err error) error {
 	status := Succeeded
 	switch {
-	case interrupted || ctx.Err() != nil:
+	case ctx.Err() != nil:
 		status = Interrupted
-		errs = append(errs, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
-	case len(errs) > 0:
+		err = errors.Join(err, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
+	case err != nil:
 		status = Failed
 	}
-	err = errors.Join(errs...)
-	rec.finish(status, err)
-	fmt.Fprintf(out, "run %d %s: %s\n", repeat+1, status, dir)
-	return dir, err
+	return rec.finish(status, err)
+}
+
+// jobStarting records a background job in the state before it starts.
+func (x *experiment) jobStarting(host, job string) error {
+	return x.st.addJob(x.o.ScenarioDir, host, job)
+}
+
+// stopJobs stops the background jobs the state records on the reserved
+// hosts; those of hosts no longer reserved went with their reservation.
+func (x *experiment) stopJobs(ctx context.Context, out io.Writer) error {
+	maps.DeleteFunc(x.st.jobs(), func(h string, _ []string) bool { _, ok := x.hosts[h]; return !ok })
+	return stopJobs(ctx, x.st, x.o.ScenarioDir, x.connect, out)
+}
+
+// warnBackgroundWithoutWait says when launch starts background jobs and
+// --duration is 0: finalize then runs right after launch.
+func (x *experiment) warnBackgroundWithoutWait() {
+	if x.o.Duration > 0 {
+		return
+	}
+	hosts := plan.Synthetic(plan.Expand(x.sc.LayersServices))
+	p, err := plan.Build(x.sc, x.defs, hosts, x.o.planOptions(0, "RUN_DIR", confs(x.o.AppConfs)[0]))
+	if err != nil {
+		return // the run reports it
+	}
+	var at []string
+	for _, pl := range p.Plays {
+		for _, run := range pl.Phases[string(schema.Launch)] {
+			for _, t := range run.Tasks {
+				if t.Async > 0 && t.Poll == 0 && !slices.Contains(at, t.Pos) {
+					at = append(at, t.Pos)
+				}
+			}
+		}
+	}
+	if len(at) > 0 {
+		fmt.Fprintf(x.o.Out, "warning: --duration is 0 but launch starts background jobs (%s): finalize runs right after launch; give --duration the time they need\n", strings.Join(at, ", "))
+	}
 }
 
 // stepStatus is the status of a step that ended with err.
@@ -197,11 +250,14 @@ func hasPhase(p *plan.Plan, phase schema.Phase) bool {
 	return false
 }
 
-func (x *experiment) newRecord(dir string, repeat int) *Record {
+// newRecord opens the record of a run in dir, owned by this process;
+// out is told if it cannot be written.
+func (x *experiment) newRecord(dir string, repeat int, out io.Writer) *Record {
 	o := x.o
 	return &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir, Testbeds: x.testbedSettings(),
+		TestbedOverride: o.Testbed, Network: x.network,
 		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
-		Start: time.Now(), dir: dir}
+		Start: time.Now(), Owner: self(), dir: dir, out: out}
 }
 
 func confLabel(conf string) string {

@@ -1,18 +1,25 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/e2c-dev/e2c/engine/emulation"
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
+	"golang.org/x/sync/errgroup"
 )
 
 // StateVersion is the version of .e2c/state.json.
@@ -34,6 +41,11 @@ type State struct {
 	Memory *execute.Memory `json:"memory,omitempty"`
 	// Network is the emulation installed on the hosts, until removed.
 	Network emulation.Applied `json:"network,omitempty"`
+	// Testbed is the testbed of every service of the current run when
+	// layers-services was given --testbed, for the step commands.
+	Testbed string `json:"testbed,omitempty"`
+
+	mu sync.Mutex // Save may run while hosts start background jobs
 }
 
 // stateDir is where an experiment keeps its state and provider files.
@@ -81,5 +93,66 @@ func LoadState(scenario string) (*State, error) {
 
 // Save writes the state atomically: a crash leaves the old or the new one.
 func (st *State) Save(scenario string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	return results.WriteJSON(stateDir(scenario), "state.json", st)
+}
+
+// addJob records a background job about to start on host, and saves: a
+// job is known before it runs, so that no crash can hide it.
+func (st *State) addJob(scenario, host, job string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Memory == nil {
+		st.Memory = &execute.Memory{}
+	}
+	if st.Memory.Jobs == nil {
+		st.Memory.Jobs = map[string][]string{}
+	}
+	st.Memory.Jobs[host] = append(st.Memory.Jobs[host], job)
+	return results.WriteJSON(stateDir(scenario), "state.json", st)
+}
+
+// jobs are the background jobs recorded, by host.
+func (st *State) jobs() map[string][]string {
+	if st.Memory == nil {
+		return nil
+	}
+	return st.Memory.Jobs
+}
+
+// stopJobs stops the background jobs the state records (an earlier run's,
+// maybe of an e2c that crashed), host by host, forgets those it stopped or
+// that had ended, and saves. Hosts that cannot be reached keep theirs.
+func stopJobs(ctx context.Context, st *State, scenario string, connect emulation.Connect, out io.Writer) error {
+	jobs := st.jobs()
+	n := len(jobs)
+	if n == 0 {
+		return nil
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		g    errgroup.Group
+	)
+	g.SetLimit(32)
+	for h, dirs := range maps.Clone(jobs) {
+		g.Go(func() error {
+			err := execute.StopJobs(ctx, execute.Connector(connect), map[string][]string{h: dirs})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				delete(jobs, h)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if stopped := n - len(jobs); stopped > 0 {
+		fmt.Fprintf(out, "background jobs an earlier run started on %d hosts: stopped where still running\n", stopped)
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(append(errs, st.Save(scenario))...)
 }

@@ -79,7 +79,10 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 		dir := filepath.Join(o.ScenarioDir, SweepDir, p.Name)
 		fmt.Fprintf(o.Out, "sweep: point %d of %d: %s\n", i+1, len(todo), p.Name)
 		st := pointState{Point: p, Status: Running}
-		writePoint(dir, st)
+		if err := writePoint(dir, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		po := o
 		// Points may differ in their hosts: each releases its own.
 		po.ScenarioDir, po.Destroy = dir, true

@@ -73,6 +73,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		interval := fs.Duration("interval", time.Second, "between samples")
 		life := fs.Duration("for", 24*time.Hour, "stop after this long, whatever happens")
 		file := fs.String("out", "", "CSV file to write (default: standard output)")
+		stats := fs.String("stats", strings.Join(DefaultStats, ","), "groups of columns, in order: cpu, mem, net, disk")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -93,7 +94,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 			defer f.Close()
 			w = f
 		}
-		return Monitor(ctx, *interval, w)
+		return Monitor(ctx, *interval, strings.Split(*stats, ","), w)
 	}
 	return fmt.Errorf("agent: unknown command %q, expected serve, measure or monitor", args[0])
 }

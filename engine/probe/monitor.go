@@ -7,23 +7,98 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// MonitorHeader is the CSV header of Monitor: dstat's column names for
-// --epoch --cpu --mem --net --disk, so that tools reading dstat's output
-// read this one. CPU in percent, memory in bytes, network and disk in
-// bytes per second.
-const MonitorHeader = `"epoch","usr","sys","idl","wai","stl","used","free","buff","cach","recv","send","read","writ"`
+// Monitor's groups of columns: dstat's names for --cpu, --mem, --net and
+// --disk, so that tools reading dstat's output read this one. CPU in
+// percent, memory in bytes, network and disk in bytes per second.
+var monitorColumns = map[string][]string{
+	"cpu":  {"usr", "sys", "idl", "wai", "stl"},
+	"mem":  {"used", "free", "buff", "cach"},
+	"net":  {"recv", "send"},
+	"disk": {"read", "writ"},
+}
+
+// DefaultStats are the groups sampled when monitoring gives no options.
+var DefaultStats = []string{"cpu", "mem", "net", "disk"}
+
+// dstat's flags for the groups Monitor writes.
+var statFlags = map[string]string{
+	"-c": "cpu", "--cpu": "cpu", "-m": "mem", "--mem": "mem",
+	"-n": "net", "--net": "net", "-d": "disk", "--disk": "disk",
+}
+
+// MonitorStats reads dstat options, as E2Clab's monitoring.options passes
+// them ("-m -c -n", "-cmn", "--cpu --disk"), into the groups of columns
+// they ask for, in order: what Monitor writes, and what dstat is given
+// (DstatFlags). -T and --epoch are accepted: the epoch is always the first
+// column. Any other option is an error naming it, since e2c's own sampler,
+// which stands in for dstat on hosts without it, could not honour it.
+func MonitorStats(options string) ([]string, error) {
+	var stats []string
+	add := func(flag string) error {
+		g, ok := statFlags[flag]
+		switch {
+		case flag == "-T" || flag == "--epoch":
+		case !ok:
+			return fmt.Errorf("dstat option %q is not supported (e2c samples with its own agent where dstat is missing); supported: -c/--cpu, -m/--mem, -n/--net, -d/--disk, -T/--epoch", flag)
+		case !slices.Contains(stats, g):
+			stats = append(stats, g)
+		}
+		return nil
+	}
+	for _, word := range strings.Fields(options) {
+		if len(word) > 2 && word[0] == '-' && word[1] != '-' {
+			for _, c := range word[1:] { // -cmn
+				if err := add("-" + string(c)); err != nil {
+					return nil, err
+				}
+			}
+		} else if err := add(word); err != nil {
+			return nil, err
+		}
+	}
+	if len(stats) == 0 {
+		return nil, fmt.Errorf("dstat options %q ask for no statistics; expected some of -c, -m, -n, -d", options)
+	}
+	return stats, nil
+}
+
+// DstatFlags are dstat's long options for stats, after --epoch.
+func DstatFlags(stats []string) string {
+	flags := []string{"--epoch"}
+	for _, g := range stats {
+		flags = append(flags, "--"+g)
+	}
+	return strings.Join(flags, " ")
+}
+
+// MonitorHeader is the CSV header Monitor writes for stats.
+func MonitorHeader(stats []string) string {
+	cols := []string{`"epoch"`}
+	for _, g := range stats {
+		for _, c := range monitorColumns[g] {
+			cols = append(cols, `"`+c+`"`)
+		}
+	}
+	return strings.Join(cols, ",")
+}
 
 // Monitor samples the machine from /proc every interval and writes one CSV
-// line per sample until ctx ends: what dstat would, where dstat is not
-// installed (a bare Raspberry Pi image).
-func Monitor(ctx context.Context, interval time.Duration, w io.Writer) error {
+// line per sample, with the columns of stats, until ctx ends: what dstat
+// would, where dstat is not installed (a bare Raspberry Pi image).
+func Monitor(ctx context.Context, interval time.Duration, stats []string, w io.Writer) error {
+	for _, g := range stats {
+		if monitorColumns[g] == nil {
+			return fmt.Errorf("monitor: unknown statistics %q", g)
+		}
+	}
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, MonitorHeader)
+	fmt.Fprintln(bw, MonitorHeader(stats))
 	if err := bw.Flush(); err != nil {
 		return err
 	}
@@ -43,7 +118,28 @@ func Monitor(ctx context.Context, interval time.Duration, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		secs := cur.at.Sub(prev.at).Seconds()
+		fmt.Fprintf(bw, "%.3f", float64(cur.at.UnixNano())/1e9)
+		for _, g := range stats {
+			for _, v := range cur.columns(g, prev) {
+				bw.WriteString("," + v)
+			}
+		}
+		bw.WriteString("\n")
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		prev = cur
+	}
+}
+
+// columns are the values of group g since the snapshot prev.
+func (cur snapshot) columns(g string, prev snapshot) []string {
+	secs := cur.at.Sub(prev.at).Seconds()
+	rate := func(now, before uint64) string {
+		return strconv.FormatFloat(float64(now-before)/secs, 'f', 1, 64)
+	}
+	switch g {
+	case "cpu":
 		cpu := cur.cpu.sub(prev.cpu)
 		total := cpu.total()
 		pct := func(v uint64) string {
@@ -52,18 +148,16 @@ func Monitor(ctx context.Context, interval time.Duration, w io.Writer) error {
 			}
 			return strconv.FormatFloat(100*float64(v)/float64(total), 'f', 3, 64)
 		}
-		rate := func(now, before uint64) string {
-			return strconv.FormatFloat(float64(now-before)/secs, 'f', 1, 64)
-		}
-		fmt.Fprintf(bw, "%.3f,%s,%s,%s,%s,%s,%d,%d,%d,%d,%s,%s,%s,%s\n",
-			float64(cur.at.UnixNano())/1e9, pct(cpu.user+cpu.nice), pct(cpu.system+cpu.irq+cpu.softirq), pct(cpu.idle), pct(cpu.iowait), pct(cpu.steal),
-			cur.mem.used(), cur.mem.free, cur.mem.buffers, cur.mem.cached,
-			rate(cur.rx, prev.rx), rate(cur.tx, prev.tx), rate(cur.read, prev.read), rate(cur.write, prev.write))
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		prev = cur
+		return []string{pct(cpu.user + cpu.nice), pct(cpu.system + cpu.irq + cpu.softirq), pct(cpu.idle), pct(cpu.iowait), pct(cpu.steal)}
+	case "mem":
+		u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+		return []string{u(cur.mem.used()), u(cur.mem.free), u(cur.mem.buffers), u(cur.mem.cached)}
+	case "net":
+		return []string{rate(cur.rx, prev.rx), rate(cur.tx, prev.tx)}
+	case "disk":
+		return []string{rate(cur.read, prev.read), rate(cur.write, prev.write)}
 	}
+	return nil
 }
 
 type cpuTimes struct{ user, nice, system, idle, iowait, irq, softirq, steal uint64 }

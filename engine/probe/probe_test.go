@@ -99,14 +99,15 @@ func TestMonitor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
 	defer cancel()
 	var out bytes.Buffer
-	if err := Monitor(ctx, 100*time.Millisecond, &out); err != nil {
+	if err := Monitor(ctx, 100*time.Millisecond, DefaultStats, &out); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if lines[0] != MonitorHeader || len(lines) < 3 {
+	header := `"epoch","usr","sys","idl","wai","stl","used","free","buff","cach","recv","send","read","writ"`
+	if lines[0] != header || len(lines) < 3 {
 		t.Fatalf("output:\n%s", out.String())
 	}
-	cols := len(strings.Split(MonitorHeader, ","))
+	cols := len(strings.Split(header, ","))
 	for _, l := range lines[1:] {
 		f := strings.Split(l, ",")
 		if len(f) != cols {
@@ -122,6 +123,45 @@ func TestMonitor(t *testing.T) {
 		if (cpu < 99 || cpu > 101) && cpu != 0 || time.Since(time.Unix(int64(epoch), 0)) > time.Minute || used <= 0 {
 			t.Errorf("sample %q: cpu %.1f%%, epoch %v, used %v", l, cpu, epoch, used)
 		}
+	}
+}
+
+// TestMonitorStats: dstat's options as E2Clab passes them choose the
+// columns, in their order; what e2c's sampler cannot do is refused by name.
+func TestMonitorStats(t *testing.T) {
+	for _, c := range []struct{ options, stats, header, err string }{
+		{options: "-m -c -n", stats: "mem,cpu,net", header: `"epoch","used","free","buff","cach","usr","sys","idl","wai","stl","recv","send"`},
+		{options: "-cmnd", stats: "cpu,mem,net,disk"},
+		{options: "--disk -T --epoch -d", stats: "disk", header: `"epoch","read","writ"`},
+		{options: "-c -g", err: `dstat option "-g" is not supported`},
+		{options: "--top-cpu", err: `"--top-cpu" is not supported`},
+		{options: "-cy", err: `"-y" is not supported`},
+		{options: "--epoch", err: "ask for no statistics"},
+	} {
+		stats, err := MonitorStats(c.options)
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: %v, want an error with %q", c.options, err, c.err)
+			}
+		case err != nil || strings.Join(stats, ",") != c.stats:
+			t.Errorf("%q: %v %v, want %s", c.options, stats, err, c.stats)
+		case c.header != "" && MonitorHeader(stats) != c.header:
+			t.Errorf("%q: header %s", c.options, MonitorHeader(stats))
+		}
+	}
+	if got := DstatFlags([]string{"mem", "cpu"}); got != "--epoch --mem --cpu" {
+		t.Errorf("DstatFlags = %q", got)
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	if err := Monitor(ctx, 100*time.Millisecond, []string{"net"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[0] != `"epoch","recv","send"` || len(lines) < 2 || len(strings.Split(lines[1], ",")) != 3 {
+		t.Errorf("net only:\n%s", out.String())
 	}
 }
 

@@ -3,14 +3,15 @@ package transport
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,11 +21,6 @@ import (
 // hostFS is the host side of Put and Get: this machine, an sftp client, or
 // plain shell commands when the server has no sftp. Paths use slashes.
 type hostFS interface {
-	stat(ctx context.Context, name string) (fs.FileInfo, error)
-	// list returns the entries of dir by name, or an error wrapping
-	// fs.ErrNotExist when dir is missing. One call per directory is what
-	// keeps the skip check cheap.
-	list(ctx context.Context, dir string) (map[string]fs.FileInfo, error)
 	mkdir(ctx context.Context, dir string) error
 	mkdirAll(ctx context.Context, dir string) error
 	// write stores r as name, through a temporary file in name's directory
@@ -34,107 +30,179 @@ type hostFS interface {
 	read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error)
 }
 
-// putParallel is how many files one Put transfers at once. Over sftp the
-// files share one session, so this hides round trips, not adds sessions.
+// hostEntry is what the host has at a path.
+type hostEntry struct {
+	mode fs.FileMode // type and permissions, as Lstat gives them
+	size int64
+	sum  string // a regular file's SHA-256 in hex; "" if it could not be read
+}
+
+// surveyor tells, in one round trip, what the host has at each of names
+// (slash-separated, relative to root; "." is root itself): missing names
+// are absent from the map. known is false when the host cannot tell (no
+// stat -c or sha256sum): then every file is copied.
+type surveyor func(ctx context.Context, root string, names []string) (have map[string]hostEntry, known bool, err error)
+
+// putParallel is how many files one Put hashes or transfers at once. Over
+// sftp the files share one session, so this hides round trips, not adds
+// sessions.
 const putParallel = 8
 
 // localFile is a file of the tree being put.
 type localFile struct {
-	rel  string // slash-separated, relative to src
+	rel  string // slash-separated, relative to the root surveyed
 	path string
 	info fs.FileInfo
 }
 
-func put(ctx context.Context, h hostFS, src, dst string, mode fs.FileMode) (PutStats, error) {
+// put copies src to dst: it surveys what the host already has (one round
+// trip for the whole tree), skips the files whose content (SHA-256) and
+// permissions are already there, as Ansible's copy does, and opens the
+// host's file system only if something is left to do. Sizes and
+// modification times alone cannot tell: a file written again within the
+// same second with the same size looks unchanged.
+func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, src, dst string, mode fs.FileMode) (PutStats, error) {
 	var st PutStats
 	fi, err := os.Stat(src)
 	if err != nil {
 		return st, err
 	}
-	if !fi.IsDir() {
+	root, dirs, files := dst, []string(nil), []localFile(nil)
+	if fi.IsDir() {
+		if dirs, files, err = walk(src); err != nil {
+			return st, err
+		}
+	} else {
 		if !fi.Mode().IsRegular() {
 			return st, fmt.Errorf("put %s: not a regular file or directory", src)
 		}
-		have, err := h.stat(ctx, dst)
-		if errors.Is(err, fs.ErrNotExist) {
-			have, err = nil, h.mkdirAll(ctx, path.Dir(dst))
-		}
-		if err != nil {
-			return st, err
-		}
-		return st, putFile(ctx, h, &st, &sync.Mutex{}, localFile{path: src, info: fi}, dst, have, mode)
+		root, dirs = path.Dir(dst), []string{"."}
+		files = []localFile{{rel: path.Base(dst), path: src, info: fi}}
 	}
-
-	dirs, files, err := walk(src)
+	names := slices.Clone(dirs)
+	for _, f := range files {
+		names = append(names, f.rel)
+	}
+	have, known, err := survey(ctx, root, names)
 	if err != nil {
 		return st, err
 	}
-	// Directories in walk order, parents first: each is listed once (or
-	// created), and the listings decide which files to skip.
-	lists := make(map[string]map[string]fs.FileInfo, len(dirs))
-	for _, d := range dirs {
-		rd := path.Join(dst, d)
-		var l map[string]fs.FileInfo
-		if d == "." {
-			l, err = h.list(ctx, rd)
-			if errors.Is(err, fs.ErrNotExist) {
-				l, err = nil, h.mkdirAll(ctx, rd)
-			}
-		} else if e, ok := lists[path.Dir(d)][path.Base(d)]; ok && e.IsDir() {
-			l, err = h.list(ctx, rd)
-		} else {
-			err = h.mkdir(ctx, rd)
-		}
-		if err != nil {
-			return st, fmt.Errorf("put %s: %w", rd, err)
-		}
-		lists[d] = l
-	}
 
-	var mu sync.Mutex
+	// Directories in walk order, parents first.
+	var mkdirs []func(hostFS) error
+	for _, d := range dirs {
+		rd := path.Join(root, d)
+		e, ok := have[d]
+		switch {
+		case !known || (d == "." && !ok):
+			mkdirs = append(mkdirs, func(h hostFS) error { return h.mkdirAll(ctx, rd) })
+		case !ok:
+			mkdirs = append(mkdirs, func(h hostFS) error { return h.mkdir(ctx, rd) })
+		case !e.mode.IsDir():
+			return st, fmt.Errorf("put %s: not a directory on the host", rd)
+		}
+	}
+	todo, err := changed(ctx, files, have, mode)
+	if err != nil {
+		return st, err
+	}
+	st.Skipped = len(files) - len(todo)
+	if len(todo) == 0 && len(mkdirs) == 0 {
+		return st, nil
+	}
+	err = open(func(h hostFS) error {
+		for _, mk := range mkdirs {
+			if err := mk(h); err != nil {
+				return fmt.Errorf("put: %w", err)
+			}
+		}
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(putParallel)
+		for _, f := range todo {
+			g.Go(func() error {
+				if err := putFile(gctx, h, f, path.Join(root, f.rel), perm(f, mode)); err != nil {
+					return err
+				}
+				mu.Lock()
+				st.Copied++
+				st.Bytes += f.info.Size()
+				mu.Unlock()
+				return nil
+			})
+		}
+		return g.Wait()
+	})
+	if err != nil && ctx.Err() != nil {
+		return st, ctx.Err()
+	}
+	return st, err
+}
+
+// perm is the permissions f gets on the host.
+func perm(f localFile, mode fs.FileMode) fs.FileMode {
+	if mode != 0 {
+		return mode.Perm()
+	}
+	return f.info.Mode().Perm()
+}
+
+// changed returns the files the host lacks: missing, of other permissions,
+// size or content. Candidates are hashed here in parallel.
+func changed(ctx context.Context, files []localFile, have map[string]hostEntry, mode fs.FileMode) ([]localFile, error) {
+	same := make([]bool, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(putParallel)
-	for _, f := range files {
-		have := lists[path.Dir(f.rel)][path.Base(f.rel)]
+	for i, f := range files {
+		e, ok := have[f.rel]
+		if !ok || !e.mode.IsRegular() || e.mode.Perm() != perm(f, mode) || e.size != f.info.Size() || e.sum == "" {
+			continue
+		}
 		g.Go(func() error {
-			return putFile(gctx, h, &st, &mu, f, path.Join(dst, f.rel), have, mode)
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			sum, err := fileSum(f.path)
+			same[i] = sum == e.sum
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return st, ctx.Err()
-		}
-		return st, err
+		return nil, err
 	}
-	return st, nil
+	var todo []localFile
+	for i, f := range files {
+		if !same[i] {
+			todo = append(todo, f)
+		}
+	}
+	return todo, nil
 }
 
-// putFile copies f to dst unless have, the file already there, is the same.
-func putFile(ctx context.Context, h hostFS, st *PutStats, mu *sync.Mutex, f localFile, dst string, have fs.FileInfo, mode fs.FileMode) error {
-	perm := f.info.Mode().Perm()
-	if mode != 0 {
-		perm = mode.Perm()
+// fileSum is the SHA-256 of a local file, in hex.
+func fileSum(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
 	}
-	mtime := f.info.ModTime()
-	if have != nil && have.Mode().IsRegular() && have.Size() == f.info.Size() &&
-		have.ModTime().Unix() == mtime.Unix() && have.Mode().Perm() == perm {
-		mu.Lock()
-		st.Skipped++
-		mu.Unlock()
-		return nil
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
 	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// putFile writes f to dst on the host.
+func putFile(ctx context.Context, h hostFS, f localFile, dst string, perm fs.FileMode) error {
 	r, err := os.Open(f.path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := h.write(ctx, dst, r, perm, mtime); err != nil {
+	if err := h.write(ctx, dst, r, perm, f.info.ModTime()); err != nil {
 		return fmt.Errorf("put %s: %w", dst, err)
 	}
-	mu.Lock()
-	st.Copied++
-	st.Bytes += f.info.Size()
-	mu.Unlock()
 	return nil
 }
 
@@ -210,22 +278,25 @@ func (l localFS) abs(name string) string {
 	return filepath.Join(l.root, name)
 }
 
-func (l localFS) stat(_ context.Context, name string) (fs.FileInfo, error) {
-	return os.Stat(l.abs(name))
-}
-
-func (l localFS) list(_ context.Context, dir string) (map[string]fs.FileInfo, error) {
-	es, err := os.ReadDir(l.abs(dir))
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]fs.FileInfo, len(es))
-	for _, e := range es {
-		if fi, err := e.Info(); err == nil {
-			m[e.Name()] = fi
+// survey looks at names under root, hashing the regular files.
+func (l localFS) survey(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
+	have := map[string]hostEntry{}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
 		}
+		p := filepath.Join(l.abs(root), filepath.FromSlash(n))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		e := hostEntry{mode: fi.Mode(), size: fi.Size()}
+		if fi.Mode().IsRegular() {
+			e.sum, _ = fileSum(p)
+		}
+		have[n] = e
 	}
-	return m, nil
+	return have, true, nil
 }
 
 func (l localFS) mkdir(_ context.Context, dir string) error { return os.Mkdir(l.abs(dir), 0o755) }

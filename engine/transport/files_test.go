@@ -3,10 +3,14 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,6 +106,23 @@ func testPutGet(t *testing.T, r Runner) {
 	// Unchanged: nothing copied.
 	put(src, dst, 0o640, 0, 5)
 
+	// Another content of the same size, permissions and modification time
+	// (a template rendered again within the same second): copied.
+	a := filepath.Join(src, "a.txt")
+	fi, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a, []byte("ALPHA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(a, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	put(src, dst, 0o640, 1, 4)
+	check("a.txt", 0o640)
+	put(filepath.Join(src, "a.txt"), filepath.Join(dst, "a.txt"), 0o640, 0, 1)
+
 	// One file changed.
 	b := filepath.Join(src, "sub", "b.txt")
 	if err := os.WriteFile(b, []byte("bravo 2\n"), 0o644); err != nil {
@@ -178,5 +199,117 @@ func TestLocalRelativePaths(t *testing.T) {
 	res, err := r.Run(ctx, Command{Script: `cat f.txt; echo " $PWD $HOME"`, Dir: "rel"})
 	if err != nil || res.Stdout != "x "+filepath.Join(dir, "host", "rel")+" "+os.Getenv("HOME")+"\n" {
 		t.Errorf("Run: %q %v", res.Stdout, err)
+	}
+}
+
+// localSurvey runs surveyScript in a local sh with PATH set to path.
+func localSurvey(path string) surveyor {
+	return func(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
+		return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
+			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", surveyScript, "sh", root)
+			cmd.Env = []string{"PATH=" + path}
+			cmd.Stdin, cmd.Stdout = stdin, stdout
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return &ExitError{Code: ee.ExitCode()}
+			}
+			return err
+		}, names)
+	}
+}
+
+// TestSurveyScript runs the script SSH hosts survey with on this machine:
+// sums of regular files (whatever their names), directories, nothing for
+// missing names, and no read of a FIFO (which would block).
+func TestSurveyScript(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"a.txt": "alpha\n", "sub/with space.txt": "x", `back\slash.txt`: "b", "-dash": "d"})
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	have, known, err := localSurvey(os.Getenv("PATH"))(ctx, root, []string{".", "sub", "a.txt", "sub/with space.txt", `back\slash.txt`, "-dash", "fifo", "missing"})
+	if err != nil || !known {
+		t.Fatalf("survey: %v, known %v", err, known)
+	}
+	for _, name := range []string{"a.txt", "sub/with space.txt", "-dash"} {
+		want, _ := fileSum(filepath.Join(root, name))
+		if e := have[name]; !e.mode.IsRegular() || e.sum != want || e.size != int64(len(readTestFile(t, root, name))) {
+			t.Errorf("%s: %+v, want a regular file with sum %s", name, e, want)
+		}
+	}
+	if e := have[`back\slash.txt`]; !e.mode.IsRegular() || e.sum != "" {
+		t.Errorf("back\\slash.txt: %+v, want a regular file without sum (sha256sum escapes its name)", e)
+	}
+	for _, d := range []string{".", "sub"} {
+		if !have[d].mode.IsDir() {
+			t.Errorf("%s: %+v, want a directory", d, have[d])
+		}
+	}
+	if e, ok := have["fifo"]; !ok || e.mode.IsRegular() || e.sum != "" {
+		t.Errorf("fifo: %+v %v", e, ok)
+	}
+	if _, ok := have["missing"]; ok {
+		t.Error("missing: reported")
+	}
+	if have, known, err := localSurvey(os.Getenv("PATH"))(ctx, filepath.Join(root, "nope"), []string{"."}); err != nil || !known || len(have) != 0 {
+		t.Errorf("missing root: %v %v %v", have, known, err)
+	}
+}
+
+func readTestFile(t *testing.T, root, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPutWithoutSurvey: a host without sha256sum cannot say what it has,
+// so every file is copied, and existing directories are kept.
+func TestPutWithoutSurvey(t *testing.T) {
+	bin := t.TempDir()
+	for _, tool := range []string{"stat", "tr", "xargs", "cat"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s not found", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "d")
+	writeTree(t, src, map[string]string{"a": "1", "sub/b": "2"})
+	h := localFS{root: "/"}
+	open := func(f func(hostFS) error) error { return f(h) }
+	ctx := context.Background()
+	for range 2 {
+		st, err := put(ctx, localSurvey(bin), open, src, dst, 0)
+		if err != nil || st.Copied != 2 || st.Skipped != 0 {
+			t.Fatalf("put: %+v %v, want 2 copied", st, err)
+		}
+	}
+	if got := string(readTestFile(t, dst, "sub/b")); got != "2" {
+		t.Errorf("sub/b = %q", got)
+	}
+}
+
+// TestSurveyReadsAllItsInput surveys, over SSH, a folder that does not
+// exist with more names than the session's window holds: the survey, which
+// has nothing to look at, must still read its whole input, since a command
+// exiting with its stdin unread fails the session (EOF), as the first Put
+// of a folder sometimes did.
+func TestSurveyReadsAllItsInput(t *testing.T) {
+	r := startSSHD(t, sshdConfig{}).runner(t).(*sshRunner)
+	names := make([]string, 20000)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d", strings.Repeat("n", 200), i)
+	}
+	have, known, err := r.survey(context.Background(), filepath.Join(t.TempDir(), "missing"), names)
+	if err != nil || !known || len(have) != 0 {
+		t.Fatalf("survey of a missing folder: %v known %v, %d entries", err, known, len(have))
 	}
 }

@@ -98,7 +98,8 @@ func (l *localRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode
 	if l.err != nil {
 		return PutStats{}, l.err
 	}
-	return put(ctx, localFS{l.dir}, src, dst, mode)
+	h := localFS{l.dir}
+	return put(ctx, h.survey, func(f func(hostFS) error) error { return f(h) }, src, dst, mode)
 }
 
 func (l *localRunner) Get(ctx context.Context, src, dst string) error {

@@ -31,7 +31,7 @@ type Endpoint struct {
 // PoolOptions tune a Pool; zero values mean the defaults.
 type PoolOptions struct {
 	HandshakeTimeout time.Duration // default 15s: a deadline covering the TCP connect and the whole SSH handshake, not only the dial
-	Keepalive        time.Duration // default 20s; 3 missed replies close the connection and mark it broken; < 0 disables
+	Keepalive        time.Duration // default 4s; 3 missed replies (12 to 16 s of silence) close the connection and mark it broken; < 0 disables
 	MaxSessions      int           // concurrent sessions per connection, default 8 (OpenSSH's MaxSessions is 10); one more is used to kill cancelled commands
 	MaxHandshakes    int           // concurrent handshakes through one bastion, default 16 (below sshd's MaxStartups)
 	SSHConfig        string        // path of the ssh config to honour; default ~/.ssh/config; "none" to ignore it
@@ -62,7 +62,9 @@ func NewPool(o PoolOptions) *Pool {
 		o.HandshakeTimeout = 15 * time.Second
 	}
 	if o.Keepalive == 0 {
-		o.Keepalive = 20 * time.Second
+		// A host lost in the middle of a transfer is said lost within
+		// 20 s, not after minutes of TCP retransmissions.
+		o.Keepalive = 4 * time.Second
 	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 8

@@ -18,12 +18,7 @@ import (
 )
 
 func (r *sshRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error) {
-	var st PutStats
-	err := r.files(ctx, func(h hostFS) (err error) {
-		st, err = put(ctx, h, src, dst, mode)
-		return err
-	})
-	return st, err
+	return put(ctx, r.survey, func(fn func(hostFS) error) error { return r.files(ctx, fn) }, src, dst, mode)
 }
 
 func (r *sshRunner) Get(ctx context.Context, src, dst string) error {
@@ -74,6 +69,78 @@ func (r *sshRunner) wrap(ctx context.Context, err error) error {
 	return r.h.errorf("%w", err)
 }
 
+// surveyScript prints, for each name read from stdin (one per line,
+// relative to $1), a line of statFormat, then the SHA-256 of the regular
+// files as sha256sum writes it. Only builtins run per name: one stat and
+// one sha256sum (through xargs) do the whole tree. Exit status 4: the host
+// lacks stat -c or sha256sum. The names are read first: a command that
+// exits with its input unread fails the SSH session (EOF writing stdin).
+const surveyScript = `names=$(cat)
+cd -- "$1" 2>/dev/null || exit 0
+{ stat -c %s . && command -v sha256sum; } >/dev/null 2>&1 || exit 4
+printf '%s\n' "$names" | tr '\n' '\0' | xargs -0 -r stat -c '%s %Y %f %n' -- 2>/dev/null
+printf '%s\n' "$names" | while IFS= read -r n; do [ -f "$n" ] && printf '%s\n' "$n"; done |
+  tr '\n' '\0' | xargs -0 -r sha256sum -- 2>/dev/null
+exit 0`
+
+// survey asks the host, in one command, what it has at names under root.
+func (r *sshRunner) survey(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
+	return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
+		return r.wrap(ctx, r.exec(ctx, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout))
+	}, names)
+}
+
+// surveyWith runs surveyScript through run and reads its output.
+func surveyWith(run func(stdin io.Reader, stdout io.Writer) error, names []string) (map[string]hostEntry, bool, error) {
+	for _, n := range names {
+		if strings.Contains(n, "\n") {
+			return nil, false, nil // one name per line: such a tree is copied whole
+		}
+	}
+	var out bytes.Buffer
+	err := run(strings.NewReader(strings.Join(names, "\n")), &out)
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Code == 4 {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return parseSurvey(&out), true, nil
+}
+
+// parseSurvey reads surveyScript's output. A hash line starts with 64 hex
+// digits and two spaces; sha256sum escapes names with a backslash by
+// starting the line with one, and such files keep no sum (they are copied).
+func parseSurvey(r io.Reader) map[string]hostEntry {
+	have := map[string]hostEntry{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if len(line) > 66 && line[64:66] == "  " && isHex(line[:64]) {
+			if e, ok := have[line[66:]]; ok && e.mode.IsRegular() {
+				e.sum = line[:64]
+				have[line[66:]] = e
+			}
+			continue
+		}
+		for _, fi := range parseStat(strings.NewReader(line)) {
+			have[fi.Name()] = hostEntry{mode: fi.Mode(), size: fi.Size()}
+		}
+	}
+	return have
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func openSFTP(s *ssh.Session) (*sftp.Client, error) {
 	w, err := s.StdinPipe()
 	if err != nil {
@@ -91,20 +158,6 @@ func openSFTP(s *ssh.Session) (*sftp.Client, error) {
 
 // sftpFS is the host side of Put and Get over one sftp client.
 type sftpFS struct{ c *sftp.Client }
-
-func (f sftpFS) stat(_ context.Context, name string) (fs.FileInfo, error) { return f.c.Stat(name) }
-
-func (f sftpFS) list(_ context.Context, dir string) (map[string]fs.FileInfo, error) {
-	fis, err := f.c.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]fs.FileInfo, len(fis))
-	for _, fi := range fis {
-		m[fi.Name()] = fi
-	}
-	return m, nil
-}
 
 func (f sftpFS) mkdir(_ context.Context, dir string) error    { return f.c.Mkdir(dir) }
 func (f sftpFS) mkdirAll(_ context.Context, dir string) error { return f.c.MkdirAll(dir) }
@@ -192,21 +245,6 @@ func (f shellFS) stat(ctx context.Context, name string) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("stat %s: unexpected output %q", name, out.String())
 	}
 	return fis[0], nil
-}
-
-func (f shellFS) list(ctx context.Context, dir string) (map[string]fs.FileInfo, error) {
-	var out bytes.Buffer
-	q := quote(dir)
-	err := f.sh(ctx, "cd -- "+q+" 2>/dev/null || { [ -e "+q+" ] && { echo 'not a directory' >&2; exit 4; }; exit 3; }; "+
-		statFormat+"* .[!.]* ..?* 2>/dev/null; exit 0", nil, &out)
-	if err != nil {
-		return nil, notExist(dir, err)
-	}
-	m := map[string]fs.FileInfo{}
-	for _, fi := range parseStat(&out) {
-		m[fi.Name()] = fi
-	}
-	return m, nil
 }
 
 func (f shellFS) mkdir(ctx context.Context, dir string) error {

@@ -69,9 +69,12 @@ type Runner interface {
 	// Put copies the local file or directory src to exactly dst on the host:
 	// a file to the file dst, a directory to the directory dst, mirroring
 	// src's tree (files on the host that src lacks are left alone). Missing
-	// parents are created. Files already identical on the host (same size,
-	// modification time and permissions; Put sets them on upload) are
-	// skipped. mode, if non-zero, is applied to the files copied, otherwise
+	// parents are created. Files already identical on the host (same
+	// content, by SHA-256 computed there, and permissions) are skipped,
+	// as Ansible's copy does: one command surveys the whole tree, and the
+	// host's sftp is opened only if something is left to copy (hosts
+	// without sha256sum or stat -c get every file). Copied files get src's
+	// modification time. mode, if non-zero, is applied to the files copied, otherwise
 	// they keep src's permissions; new directories get 0755 (less the
 	// host's umask), existing ones keep theirs. Each file is written to a
 	// temporary name in its directory and renamed, so nobody reads a half

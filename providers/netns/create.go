@@ -60,6 +60,15 @@ func Create(ctx context.Context, o Options) (*Lab, error) {
 		unlock()
 		return nil, err
 	}
+	if _, err := os.Stat(r.StateDir); errors.Is(err, fs.ErrNotExist) {
+		l.rec.OwnsStateDir = true
+	}
+	if o.Journal != nil {
+		if err := o.Journal(l); err != nil {
+			unlock()
+			return nil, fmt.Errorf("netns: recording the lab before creating it: %w", err)
+		}
+	}
 	err = l.writeFiles()
 	if err == nil {
 		err = l.createBridge(ctx)
@@ -110,9 +119,6 @@ func (l *Lab) checkFree(ctx context.Context) error {
 // later point leaves a record Cleanup can use.
 func (l *Lab) writeFiles() error {
 	r := &l.rec
-	if _, err := os.Stat(r.StateDir); errors.Is(err, fs.ErrNotExist) {
-		r.OwnsStateDir = true
-	}
 	if err := os.MkdirAll(r.StateDir, 0o700); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}

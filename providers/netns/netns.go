@@ -54,6 +54,10 @@ type Options struct {
 	// /opt, pids, logs and the record of what was created. Default: a
 	// directory named after the lab in os.TempDir().
 	StateDir string
+	// Journal, if set, is given the lab's record before anything is
+	// created, so that a caller killed during Create still knows what to
+	// Destroy. Its error stops Create with nothing created.
+	Journal func(*Lab) error
 }
 
 // Host is one emulated host.

@@ -457,3 +457,50 @@ func TestPreflightMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateJournalsFirst: the journal has the lab's whole record before
+// anything of it exists on the system, so that a caller killed at any later
+// point can destroy it from that record; a journal that fails stops Create
+// with nothing created.
+func TestCreateJournalsFirst(t *testing.T) {
+	needLabs(t)
+	o := testOptions(t, 40, "h1", "h2")
+	var journaled *Lab
+	o.Journal = func(l *Lab) error {
+		nss, _ := namespaces(l.rec.prefix())
+		ls, _ := links(context.Background(), l.rec.prefix())
+		if _, err := os.Stat(l.rec.stateFile("lab.json")); err == nil || len(nss) > 0 || len(ls) > 0 {
+			t.Errorf("journaled after creating: files %v, namespaces %v, links %v", err, nss, ls)
+		}
+		data, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		journaled = &Lab{}
+		return json.Unmarshal(data, journaled)
+	}
+	lab := createLab(t, o)
+	if journaled == nil || journaled.Name() != lab.Name() || len(journaled.Hosts()) != 2 || journaled.Hosts()[1] != lab.Hosts()[1] {
+		t.Fatalf("journaled %+v", journaled)
+	}
+	// The journaled record alone tears the lab down.
+	if err := journaled.Destroy(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if nss, _ := namespaces(lab.rec.prefix()); len(nss) > 0 {
+		t.Errorf("left after destroying from the journal: %v", nss)
+	}
+
+	o = testOptions(t, 41, "h1")
+	o.Journal = func(*Lab) error { return errors.New("disk full") }
+	if _, err := Create(context.Background(), o); err == nil || !strings.Contains(err.Error(), "recording the lab before creating it: disk full") {
+		t.Errorf("a failing journal: %v", err)
+	}
+	r, _ := newRecord(o)
+	if nss, _ := namespaces(r.prefix()); len(nss) > 0 {
+		t.Errorf("created despite the failing journal: %v", nss)
+	}
+	if _, err := os.Stat(o.StateDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("state dir written despite the failing journal: %v", err)
+	}
+}

@@ -34,6 +34,9 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 			o.Hosts = append(o.Hosts, m.Name)
 		}
 	}
+	// Journaled before anything exists: a reserve killed while the lab is
+	// being built leaves a record that Release (e2c destroy) tears down.
+	o.Journal = func(l *Lab) error { return req.Save(l) }
 	lab, err := Create(ctx, o)
 	if err != nil {
 		return nil, err
