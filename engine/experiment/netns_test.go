@@ -224,7 +224,7 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 	if cut.IsZero() {
 		t.Fatalf("the fetch was never seen in progress\n%s", out.String())
 	}
-	if err == nil || !strings.Contains(err.Error(), victim+": finalize task 1 (fetch, ") || strings.Count(err.Error(), ": finalize task") != 1 {
+	if err == nil || !strings.Contains(err.Error(), victim+": finalize task 1 (fetch: ") || strings.Count(err.Error(), ": finalize task") != 1 {
 		t.Errorf("error should name %s's fetch alone: %v", victim, err)
 	}
 	rec, rerr := readRecord(runs[0])
@@ -235,8 +235,11 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 		if s.Name == "finalize" && s.End != nil {
 			took := s.End.Sub(cut)
 			t.Logf("the cut host was declared lost %s after its link went down", took.Round(100*time.Millisecond))
-			if took > 20*time.Second {
-				t.Errorf("declared lost %s after the cut, want within 20 s", took.Round(time.Second))
+			// Keepalives (every 4 s, 3 missed) declare it lost in 12-16 s;
+			// the bound leaves room for a loaded machine while catching the
+			// 73 s of TCP's own timeouts.
+			if took > 40*time.Second {
+				t.Errorf("declared lost %s after the cut, want well within the 73 s of TCP's own timeouts", took.Round(time.Second))
 			}
 		}
 	}
