@@ -267,7 +267,7 @@ func TestVerify(t *testing.T) {
 		{"fits", mine, node, 30 * time.Minute, ""},
 		{"too little walltime left", mine, node, 55 * time.Minute, fmt.Sprintf("rennes: job %d ends at ", mine)},
 		{"a node gone", mine, "parasilo-2.rennes.grid5000.fr", 0, "no longer holds parasilo-2.rennes.grid5000.fr"},
-		{"deleted", killed, "", 0, fmt.Sprintf("job %d is finishing, no longer running; OAR's events: FRAG_JOB_REQUEST", killed)},
+		{"deleted", killed, "", 0, "no longer running; OAR's events: FRAG_JOB_REQUEST"}, // finishing, then error
 		{"unknown", 999, "", 0, "job 999 no longer exists"},
 		{"someone else's", bobs, "", 0, fmt.Sprintf("job %d is bob's, not alice's", bobs)},
 	} {
@@ -420,7 +420,7 @@ func TestJobStates(t *testing.T) {
 		}
 	})
 	t.Run("finishing before error", func(t *testing.T) {
-		s := fakeWith(t, func(c *g5kfake.Config) { c.Launching = time.Hour })
+		s := fakeWith(t, func(c *g5kfake.Config) { c.Launching, c.Finishing = time.Hour, time.Hour })
 		uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "launching"})
 		go func() {
 			for s.Count("GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)) == 0 {
