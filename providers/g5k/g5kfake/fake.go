@@ -431,7 +431,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if u, p, ok := r.BasicAuth(); ok || s.cfg.Password != "" {
-		if want, known := s.accounts()[u]; !ok || !known || p != want || p == "" {
+		if !ok || p == "" || p != s.password(u) {
 			unauthorized().write(w)
 			return true
 		}
@@ -440,16 +440,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// accounts are the logins that authenticate with a password.
-func (s *Server) accounts() map[string]string {
-	a := map[string]string{}
-	for u, p := range s.cfg.Users {
-		a[u] = p
+// password is the password of a login, "" for none.
+func (s *Server) password(user string) string {
+	if user == s.cfg.User && s.cfg.Password != "" {
+		return s.cfg.Password
 	}
-	if s.cfg.Password != "" {
-		a[s.cfg.User] = s.cfg.Password
-	}
-	return a
+	return s.cfg.Users[user]
 }
 
 // caller is who the front proxy says a request comes from: the Basic auth
