@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +53,7 @@ func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string
 	creds := filepath.Join(t.TempDir(), "creds.yaml")
 	os.WriteFile(creds, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", api.URL, api.CAFile(t)), 0o600)
 	t.Setenv("E2C_G5K_CREDENTIALS", creds)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the record of the jobs scenarios hold
 
 	// The nodes' names lead to the emulated hosts; everything else is the
 	// provider's own.
@@ -74,12 +77,12 @@ func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string
 	return api, byName, lab
 }
 
-// TestG5KEndToEnd runs a whole experiment on the g5k provider against the
+// TestG5kEndToEnd runs a whole experiment on the g5k provider against the
 // fake Grid'5000 API, whose nodes are real emulated hosts with sshd: the
 // reservation, a kadeploy where one node fails once and is deployed again,
 // a 503 retried, the services, prepare, launch and finalize with results
 // fetched from every node, and the job deleted by --destroy.
-func TestG5KEndToEnd(t *testing.T) {
+func TestG5kEndToEnd(t *testing.T) {
 	api, byName, lab := g5kTestbed(t, "10.232.6.0/24", 5)
 	api.DeployKO("parasilo-2.rennes.grid5000.fr", 1)
 	api.FailNext("GET", "/stable/sites/rennes/jobs/", 503, "Service Unavailable", 1)
@@ -153,19 +156,19 @@ layers:
 		t.Errorf("key sent to kadeploy: %q", got)
 	}
 	for _, j := range api.Jobs() {
-		if j.State != "error" {
+		if !ended(j.State) {
 			t.Errorf("job %d %s after --destroy", j.UID, j.State)
 		}
 	}
 }
 
-// TestG5KCCTV runs the published Smart Surveillance scenario on the fake
+// TestG5kCCTV runs the published Smart Surveillance scenario on the fake
 // Grid'5000 API with its 15 nodes emulated: layers_services.yaml as
 // published (but for the key to install), its network.yaml (rates only
 // where the kernel has no sch_netem), and the published workflow with
 // shell stand-ins for Docker and Java. Every gateway's and producer's
 // metrics are fetched into the run folder.
-func TestG5KCCTV(t *testing.T) {
+func TestG5kCCTV(t *testing.T) {
 	api, _, lab := g5kTestbed(t, "10.232.7.0/24", 15)
 	dir := copyTree(t, "../../examples/cctv")
 	layers := readFile(t, filepath.Join(dir, "layers_services.yaml"))
@@ -228,8 +231,145 @@ func TestG5KCCTV(t *testing.T) {
 		}
 	}
 	for _, j := range api.Jobs() {
-		if j.State != "error" {
+		if !ended(j.State) {
 			t.Errorf("job %d %s after --destroy", j.UID, j.State)
 		}
+	}
+}
+
+// ended says whether a job was deleted: it is finishing, or in error.
+func ended(state string) bool { return state == "finishing" || state == "error" }
+
+// g5kScenario writes a scenario of one deployed node to a new folder
+// named name, with job_name when it is not "".
+func g5kScenario(t *testing.T, lab *netns.Lab, name, jobName string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	env := "environment:\n"
+	if jobName != "" {
+		env += "  job_name: " + jobName + "\n"
+	}
+	files := map[string]string{
+		"layers_services.yaml": env + `  walltime: "00:30:00"
+  g5k: {cluster: parasilo, env_name: debian11-big, key_name: ` + lab.KeyFile() + `.pub, gateway: always}
+layers:
+- name: cloud
+  services: [{name: server}]
+`,
+		"workflow.yaml": "- hosts: all\n  launch:\n  - shell: hostname\n",
+	}
+	for f, text := range files {
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte(text), 0o644)
+	}
+	return dir
+}
+
+// TestG5kScenariosShareNoJob: two scenarios of one machine never work on
+// one job unknowingly. With one job_name, the second is refused before
+// kadeploy reinstalls the nodes the first runs on; without job_name each
+// has a name of its own, hence a job of its own.
+func TestG5kScenariosShareNoJob(t *testing.T) {
+	api, _, lab := g5kTestbed(t, "10.232.8.0/24", 3)
+	artifacts := t.TempDir()
+	deploy := func(dir string, destroy bool) (string, error) {
+		var out strings.Builder
+		_, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: destroy, Out: &out})
+		return out.String(), err
+	}
+	first := g5kScenario(t, lab, "first", "shared")
+	if out, err := deploy(first, false); err != nil {
+		t.Fatalf("first: %v\n%s", err, out)
+	}
+	second := g5kScenario(t, lab, "second", "shared")
+	out, err := deploy(second, true)
+	if want := "rennes: job 1 is in use by the scenario " + first + " on this machine"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second: %v, want %q\n%s", err, want, out)
+	}
+	if n := api.Count("POST", "/stable/sites/rennes/deployments"); n != 1 {
+		t.Errorf("%d deployments: the second scenario reinstalled the first's node", n)
+	}
+
+	unnamed := []string{g5kScenario(t, lab, "third", ""), g5kScenario(t, lab, "fourth", "")}
+	for _, dir := range unnamed {
+		if out, err := deploy(dir, false); err != nil {
+			t.Fatalf("%s: %v\n%s", dir, err, out)
+		}
+	}
+	jobs := api.Jobs()
+	if len(jobs) != 3 || jobs[1].Name == jobs[2].Name || !strings.HasPrefix(jobs[1].Name, "e2c-third-") || !strings.HasPrefix(jobs[2].Name, "e2c-fourth-") {
+		t.Errorf("jobs %+v", jobs)
+	}
+	for _, dir := range append(unnamed, first) {
+		var out strings.Builder
+		if err := Destroy(context.Background(), dir, &out); err != nil {
+			t.Errorf("destroy %s: %v\n%s", dir, err, out.String())
+		}
+	}
+	for _, j := range api.Jobs() {
+		if !ended(j.State) {
+			t.Errorf("job %d %s after destroy", j.UID, j.State)
+		}
+	}
+}
+
+// TestG5kKeptJobGone: hosts kept by an earlier deploy are reused only when
+// the API says their job still runs; a job deleted meanwhile is released
+// and a new one reserved.
+func TestG5kKeptJobGone(t *testing.T) {
+	api, _, lab := g5kTestbed(t, "10.232.9.0/24", 2)
+	dir := g5kScenario(t, lab, "kept", "")
+	artifacts := t.TempDir()
+	var out strings.Builder
+	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}); err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out.String())
+	}
+	api.Kill(1) // oardel on the frontend
+	out.Reset()
+	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out}); err != nil {
+		t.Fatalf("second deploy: %v\n%s", err, out.String())
+	}
+	// The job is finishing, or already in error.
+	if want := regexp.MustCompile(`the kept g5k reservation cannot be reused: rennes: job 1 is (finishing|error), no longer running; OAR's events: FRAG_JOB_REQUEST`); !want.MatchString(out.String()) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	if n := api.Count("POST", "/stable/sites/rennes/jobs"); n != 2 {
+		t.Errorf("%d submissions, want a new job after the kept one was deleted", n)
+	}
+}
+
+// TestG5kDestroyAfterInterruptedReserve: a reserve that dies (a second
+// Ctrl-C) while its job waits has journaled the job into the scenario's
+// state, and e2c destroy deletes it from there. The job is held, so the
+// reserve waits for as long as the test needs; the scenario folder, state
+// included, is copied as the dead process left it.
+func TestG5kDestroyAfterInterruptedReserve(t *testing.T) {
+	api, _, lab := g5kTestbed(t, "10.232.10.0/24", 1)
+	dir := g5kScenario(t, lab, "interrupted", "held")
+	api.HoldNext("held")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: t.TempDir(), Out: io.Discard})
+		done <- err
+	}()
+	defer func() { cancel(); <-done }()
+	state := filepath.Join(dir, ".e2c", "state.json")
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if data, _ := os.ReadFile(state); strings.Contains(string(data), `"incomplete": true`) && strings.Contains(string(data), `"uid": 1`) {
+			break
+		}
+		if time.Now().After(end) {
+			data, _ := os.ReadFile(state)
+			t.Fatalf("the job was not journaled into %s:\n%s", state, data)
+		}
+	}
+	left := copyTree(t, dir)
+	var out strings.Builder
+	if err := Destroy(context.Background(), left, &out); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out.String())
+	}
+	if j := api.Jobs()[0]; !ended(j.State) || !strings.Contains(out.String(), "g5k: rennes: job 1 deleted") {
+		t.Errorf("job 1 %s after destroy:\n%s", j.State, out.String())
 	}
 }

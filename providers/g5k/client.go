@@ -11,9 +11,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 )
+
+// Version names this e2c in the User-Agent of its calls to the API. It is
+// the module's version from the build information unless the command sets
+// it to the version it prints.
+var Version = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}()
 
 // client calls the Grid'5000 REST API.
 type client struct {
@@ -127,6 +138,7 @@ func (c *client) once(ctx context.Context, method, path string, data []byte, out
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "e2c/"+Version)
 	if data != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -166,11 +178,19 @@ type job struct {
 	State         string              `json:"state"`
 	Types         []string            `json:"types"`
 	Walltime      int64               `json:"walltime"` // seconds
+	SubmittedAt   int64               `json:"submitted_at"`
 	ScheduledAt   int64               `json:"scheduled_at,omitempty"`
 	StartedAt     int64               `json:"started_at"`
 	AssignedNodes []string            `json:"assigned_nodes"`
 	ByType        map[string][]string `json:"resources_by_type"`
-	Message       string              `json:"message,omitempty"`
+	Events        []event             `json:"events"`
+}
+
+// event is an OAR event of a job: what happened to it, such as
+// FRAG_JOB_REQUEST (deleted) or PROLOGUE_ERROR.
+type event struct {
+	Type        string `json:"type"`
+	Description string `json:"description"`
 }
 
 // jobRequest is the body of a job submission.

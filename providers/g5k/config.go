@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // reservations are Europe/Paris time on any host
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/suggest"
@@ -158,8 +159,8 @@ func parseConfig(req providers.Request) (config, error) {
 	if c.Queue != "" && !slices.Contains(queues, c.Queue) {
 		errs.At(b.At("queue"), "g5k.queue: unknown queue %q%s; expected one of: %s", c.Queue, suggest.Hint(c.Queue, queues), strings.Join(queues, ", "))
 	}
-	if _, err := time.Parse(time.DateTime, c.Reservation); c.Reservation != "" && err != nil {
-		errs.At(b.At("reservation"), "g5k.reservation: found %q, expected a date such as \"2026-12-01 19:00:00\" (Paris time)", c.Reservation)
+	if _, err := c.reservationAt(time.Time{}); err != nil {
+		errs.At(b.At("reservation"), "g5k.reservation: %v", err)
 	}
 	if !slices.Contains(gateways, c.Gateway) {
 		errs.At(b.At("gateway"), "g5k.gateway: found %q, expected auto, always or never", c.Gateway)
@@ -174,6 +175,63 @@ func parseConfig(req providers.Request) (config, error) {
 		c.Types = append(c.Types, "deploy")
 	}
 	return c, errs.Err()
+}
+
+// reservationLayouts are the reservation forms e2c takes, Paris time: the
+// API reads more (it takes anything Ruby's Time.parse does), but silently
+// drops what it cannot read, "now" included, and submits a plain job.
+var reservationLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "15:04:05", "15:04"}
+
+// paris is the zone of reservations and of the API's times.
+var paris = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic(err) // time/tzdata is linked in
+	}
+	return l
+}()
+
+// reservationAt is the reservation as the API reads it best,
+// "YYYY-MM-DD hh:mm:ss" in Paris time, "" for none; a time of day is today
+// in Paris, as for the API. With a zero now, only the form is checked.
+func (c config) reservationAt(now time.Time) (string, error) {
+	if c.Reservation == "" {
+		return "", nil
+	}
+	for _, layout := range reservationLayouts {
+		t, err := time.ParseInLocation(layout, c.Reservation, paris)
+		if err != nil {
+			continue
+		}
+		if now.IsZero() {
+			return "", nil
+		}
+		if t.Year() == 0 { // a time of day
+			y, m, d := now.In(paris).Date()
+			t = time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, paris)
+		}
+		if t.Before(now) {
+			return "", fmt.Errorf("g5k.reservation %q is %s, which has passed", c.Reservation, t.Format(clockLayout))
+		}
+		return t.Format(time.DateTime), nil
+	}
+	if c.Reservation == "now" {
+		return "", errors.New(`found "now", which the API does not read as a date (it would submit a plain job); omit reservation to start as soon as possible`)
+	}
+	return "", fmt.Errorf("found %q, expected a date such as \"2026-12-01 19:00:00\" or \"2026-12-01 19:00\", or a time today such as \"19:00\" (Paris time)", c.Reservation)
+}
+
+// clockLayout shows a time with its zone.
+const clockLayout = "2006-01-02 15:04:05 MST"
+
+// clock shows a Unix time of the API: in Paris time when the user wrote
+// one (a reservation), else in local time; with its zone either way.
+func (c config) clock(unix int64) string {
+	t := time.Unix(unix, 0)
+	if c.Reservation != "" {
+		t = t.In(paris)
+	}
+	return t.Format(clockLayout)
 }
 
 // CheckSettings reads the block without calling the API: the sites of the

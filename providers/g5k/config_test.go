@@ -105,10 +105,17 @@ func TestParseConfig(t *testing.T) {
 		"firewall_rules: []":    "g5k.yaml:1:17: g5k.firewall_rules: not supported by e2c yet",
 		"queue: prod":           `g5k.yaml:1:8: g5k.queue: unknown queue "prod"`,
 		"reservation: tomorrow": `g5k.yaml:1:14: g5k.reservation: found "tomorrow", expected a date`,
+		"reservation: now":      `g5k.yaml:1:14: g5k.reservation: found "now", which the API does not read as a date (it would submit a plain job); omit reservation`,
+		`reservation: "25:00"`:  `g5k.yaml:1:14: g5k.reservation: found "25:00", expected a date such as "2026-12-01 19:00:00" or "2026-12-01 19:00", or a time today such as "19:00" (Paris time)`,
 		`walltime: "25:61:00"`:  `g5k.yaml:1:11: g5k.walltime: found "25:61:00"`,
 	} {
 		if _, err := parseConfig(providers.Request{Settings: testbed(t, text)}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %q", text, err, want)
+		}
+	}
+	for _, r := range []string{"2026-12-01 19:00:00", "2026-12-01 19:00", "19:00", "19:00:30"} {
+		if _, err := parseConfig(providers.Request{Settings: testbed(t, "reservation: \""+r+"\"")}); err != nil {
+			t.Errorf("reservation %s: %v", r, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,8 +30,12 @@ type Provider struct {
 	// Reach, when set, decides how a node is reached: the address the plan
 	// gives it and the SSH endpoint. Tests point nodes at emulated hosts.
 	Reach func(fqdn string, e transport.Endpoint) (address string, _ transport.Endpoint)
-	// Polling: jobs from PollMin, backing off to PollMax; deployments
-	// every DeployPoll. Zero: 3 s, 60 s, 10 s.
+	// Inside, when set, says whether e2c runs inside Grid'5000 (nil: this
+	// machine's name ends in .grid5000.fr).
+	Inside func() bool
+	// Polling: jobs from PollMin, backing off to PollMax (a far predicted
+	// start is slept toward, but polled again every 5 PollMax at least);
+	// deployments every DeployPoll. Zero: 3 s, 60 s, 10 s.
 	PollMin, PollMax, DeployPoll time.Duration
 	// DeployTries bounds the kadeploy attempts of a node (0: 3).
 	DeployTries int
@@ -41,17 +46,23 @@ var Default = &Provider{}
 
 func init() { providers.Register("g5k", Default) }
 
-// state is the Reservation's State: what Release needs.
+// state is the Reservation's State: what Release needs. Reserve journals
+// it as it grows, so that an interrupted Reserve leaves it to Release.
 type state struct {
-	API   string     `json:"api"`
-	Login string     `json:"login"`
-	Jobs  []jobState `json:"jobs"`
+	API    string     `json:"api"`
+	Login  string     `json:"login"`
+	Holder string     `json:"holder,omitempty"` // the scenario's StateDir, in the record of holds
+	Jobs   []jobState `json:"jobs"`
 }
 
 type jobState struct {
-	Site    string   `json:"site"`
+	Site string `json:"site"`
+	// UID is 0 while a submission has not answered: Release then looks for
+	// the job by Name, Login and a submission since Since.
 	UID     int64    `json:"uid"`
-	Created bool     `json:"created"` // e2c submitted it; a reused job is left to its owner
+	Name    string   `json:"name,omitempty"`
+	Since   int64    `json:"since,omitempty"` // Unix time just before the submission
+	Created bool     `json:"created"`         // e2c submitted it; a reused job is left to its owner
 	Nodes   []string `json:"nodes"`
 }
 
@@ -80,6 +91,13 @@ func (p *Provider) durations() (first, most, deploy time.Duration, tries int) {
 	return
 }
 
+func (p *Provider) inside() bool {
+	if p.Inside != nil {
+		return p.Inside()
+	}
+	return inside()
+}
+
 func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*providers.Reservation, error) {
 	out := req.Out
 	if out == nil {
@@ -89,7 +107,13 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	if err != nil {
 		return nil, err
 	}
-	in := inside()
+	if cfg.JobName == "" {
+		return nil, errors.New("no job name: set job_name")
+	}
+	if cfg.Reservation, err = cfg.reservationAt(time.Now()); err != nil {
+		return nil, err
+	}
+	in := p.inside()
 	creds, err := loadCredentials(in)
 	if err != nil {
 		return nil, err
@@ -98,11 +122,11 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	if err != nil {
 		return nil, err
 	}
-	login := creds.Username
-	if login == "" {
-		login = os.Getenv("USER")
+	login, err := loginOf(creds)
+	if err != nil {
+		return nil, err
 	}
-	sites, err := c.clusterSites(ctx)
+	sites, exotic, err := c.clusters(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -110,25 +134,32 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	if err != nil {
 		return nil, err
 	}
-	st := &state{API: creds.URI, Login: login}
+	if err := checkExotic(cfg, demands, exotic); err != nil {
+		return nil, err
+	}
+	st := &state{API: creds.URI, Login: login, Holder: req.StateDir}
+	save := func() error { return req.Save(st) }
 	release := func() {
 		if rerr := p.release(context.WithoutCancel(ctx), c, st, out); rerr != nil {
+			fmt.Fprintf(out, "g5k: %v\n", rerr)
+		}
+		if rerr := unclaim(st); rerr != nil {
 			fmt.Fprintf(out, "g5k: %v\n", rerr)
 		}
 	}
 	// Reuse or submit one job per site; if one site fails, the jobs already
 	// submitted are deleted.
 	for _, d := range demands {
-		js, err := p.reuseOrSubmit(ctx, c, cfg, login, d, out)
-		if js.UID != 0 {
-			st.Jobs = append(st.Jobs, js)
-		}
-		if err != nil {
+		if err := p.reuseOrSubmit(ctx, c, cfg, st, d, save, out); err != nil {
 			release()
 			return nil, err
 		}
 	}
-	if err := p.waitRunning(ctx, c, st, out); err != nil {
+	if err := claim(st, cfg.EnvName != "", out); err != nil {
+		release()
+		return nil, err
+	}
+	if err := p.waitRunning(ctx, c, cfg, st, out); err != nil {
 		release()
 		return nil, err
 	}
@@ -139,6 +170,9 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 		}
 	}
 	nodes, err := assign(demands, st.Jobs, req.Instances, cfg, sites)
+	if err == nil {
+		err = save() // with the nodes
+	}
 	if err != nil {
 		release()
 		return nil, err
@@ -160,23 +194,66 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	return res, err
 }
 
-// clusterSites maps every cluster to its site.
-func (c *client) clusterSites(ctx context.Context) (map[string]string, error) {
+// loginOf is who the API takes this caller for: the configured username
+// (Basic auth); else, inside Grid'5000, the Unix account this process runs
+// as, which the API's front proxy identifies a frontend's caller by
+// (ident). It is never $USER, which may be unset, or anything. The API
+// has no call that tells who the caller is.
+func loginOf(creds credentials) (string, error) {
+	if creds.Username != "" {
+		return creds.Username, nil
+	}
+	out, err := exec.Command("id", "-un").Output()
+	if name := strings.TrimSpace(string(out)); err == nil && name != "" {
+		return name, nil
+	}
+	return "", fmt.Errorf("cannot tell your Grid'5000 login (id -un: %v): write \"username: LOGIN\" in %s", err, CredentialsFile())
+}
+
+// clusters maps every cluster to its site, and tells which clusters are
+// exotic (their nodes only go to jobs of type exotic).
+func (c *client) clusters(ctx context.Context) (sites map[string]string, exotic map[string]bool, err error) {
 	var ss collection[site]
 	if _, err := c.call(ctx, http.MethodGet, "/sites", nil, &ss); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]string{}
+	sites, exotic = map[string]string{}, map[string]bool{}
 	for _, s := range ss.Items {
 		var cs collection[cluster]
 		if _, err := c.call(ctx, http.MethodGet, "/sites/"+url.PathEscape(s.UID)+"/clusters", nil, &cs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, cl := range cs.Items {
-			out[cl.UID] = s.UID
+			sites[cl.UID], exotic[cl.UID] = s.UID, cl.Exotic
 		}
 	}
-	return out, nil
+	return sites, exotic, nil
+}
+
+// checkExotic refuses nodes of exotic clusters without the exotic type:
+// OAR would only answer that there are not enough resources.
+func checkExotic(cfg config, demands []*demand, exotic map[string]bool) error {
+	if slices.Contains(cfg.Types, "exotic") {
+		return nil
+	}
+	var found []string
+	add := func(cl string) {
+		if exotic[cl] && !slices.Contains(found, cl) {
+			found = append(found, cl)
+		}
+	}
+	for _, d := range demands {
+		for _, cl := range d.order {
+			add(cl)
+		}
+		for _, s := range d.servers {
+			add(clusterOf(s))
+		}
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("cluster %s is exotic (so says the reference API): OAR gives its nodes only to jobs of type exotic; add job_type: [exotic] to the g5k block", strings.Join(found, ", "))
+	}
+	return nil
 }
 
 // nodeSite gives the FQDN and site of a server named by FQDN or short uid.
@@ -259,121 +336,6 @@ func resources(d *demand, walltime time.Duration) string {
 	}
 	secs := int64(walltime.Round(time.Second) / time.Second)
 	return fmt.Sprintf("%s,walltime=%02d:%02d:%02d", strings.Join(parts, "+"), secs/3600, secs/60%60, secs%60)
-}
-
-// reuseOrSubmit reuses the user's pending or running job of the experiment's
-// name on the site, or submits one.
-func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, login string, d *demand, out io.Writer) (jobState, error) {
-	q := url.Values{"name": {cfg.JobName}, "state": {"waiting,launching,running"}, "resources": {"yes"}}
-	if login != "" {
-		q.Set("user", login)
-	}
-	var jobs collection[job]
-	base := "/sites/" + url.PathEscape(d.site) + "/jobs"
-	if _, err := c.call(ctx, http.MethodGet, base+"?"+q.Encode(), nil, &jobs); err != nil {
-		return jobState{}, fmt.Errorf("%s: listing jobs: %w", d.site, err)
-	}
-	switch len(jobs.Items) {
-	case 0:
-	case 1:
-		j := jobs.Items[0]
-		fmt.Fprintf(out, "g5k: %s: reusing job %d (%s, state %s)\n", d.site, j.UID, cfg.JobName, j.State)
-		if cfg.EnvName != "" && !slices.Contains(j.Types, "deploy") {
-			return jobState{}, fmt.Errorf("%s: job %d named %s has no deploy type, which env_name needs: delete it (oardel %d) or rename job_name", d.site, j.UID, cfg.JobName, j.UID)
-		}
-		return jobState{Site: d.site, UID: j.UID}, nil
-	default:
-		var ids []string
-		for _, j := range jobs.Items {
-			ids = append(ids, strconv.FormatInt(j.UID, 10))
-		}
-		return jobState{}, fmt.Errorf("%s: %d jobs named %s (%s): delete the extra ones or rename job_name", d.site, len(jobs.Items), cfg.JobName, strings.Join(ids, ", "))
-	}
-	body := jobRequest{Name: cfg.JobName, Resources: resources(d, cfg.Walltime), Types: cfg.Types, Queue: cfg.Queue,
-		Project: cfg.Project, Reservation: cfg.Reservation}
-	if body.Reservation == "" {
-		body.Command = "sleep infinity"
-	}
-	var j job
-	if _, err := c.call(ctx, http.MethodPost, base, body, &j); err != nil {
-		err = fmt.Errorf("%s: submitting %s: %w", d.site, body.Resources, err)
-		var ae *APIError
-		if errors.As(err, &ae) {
-			return jobState{}, err // refused: nothing was created
-		}
-		// The answer was lost (a timeout, Ctrl-C): the job may exist all
-		// the same. Find it by name so that it is deleted with the others.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		var found collection[job]
-		if _, lerr := c.call(lctx, http.MethodGet, base+"?"+q.Encode(), nil, &found); lerr == nil && len(found.Items) == 1 {
-			return jobState{Site: d.site, UID: found.Items[0].UID, Created: true}, err
-		}
-		return jobState{}, err
-	}
-	fmt.Fprintf(out, "g5k: %s: submitted job %d: %s\n", d.site, j.UID, body.Resources)
-	return jobState{Site: d.site, UID: j.UID, Created: true}, nil
-}
-
-// waitRunning polls the jobs, backing off, until all run; it says what
-// they wait for. A job that ends is an error.
-func (p *Provider) waitRunning(ctx context.Context, c *client, st *state, out io.Writer) error {
-	first, most, _, _ := p.durations()
-	wait := first
-	last := map[int64]string{}
-	for {
-		pending := 0
-		var soonest int64
-		for i := range st.Jobs {
-			js := &st.Jobs[i]
-			var j job
-			if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("/sites/%s/jobs/%d", url.PathEscape(js.Site), js.UID), nil, &j); err != nil {
-				return fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err)
-			}
-			if j.State != last[j.UID] {
-				line := fmt.Sprintf("g5k: %s: job %d %s", js.Site, j.UID, j.State)
-				if j.State == "waiting" && j.ScheduledAt > 0 {
-					line += ", scheduled to start at " + time.Unix(j.ScheduledAt, 0).Format(time.DateTime)
-				}
-				if j.State == "hold" {
-					line += " (held: it needs attention, oarresume resumes it)"
-				}
-				fmt.Fprintln(out, line)
-				last[j.UID] = j.State
-			}
-			switch j.State {
-			case "running":
-				js.Nodes = j.AssignedNodes
-				continue
-			case "error", "terminated":
-				msg := ""
-				if j.Message != "" {
-					msg = ": " + j.Message
-				}
-				return fmt.Errorf("%s: job %d ended in state %s before running%s", js.Site, j.UID, j.State, msg)
-			}
-			pending++
-			if j.ScheduledAt > 0 && (soonest == 0 || j.ScheduledAt < soonest) {
-				soonest = j.ScheduledAt
-			}
-		}
-		if pending == 0 {
-			return nil
-		}
-		sleep := wait
-		if soonest > 0 {
-			// Far ahead: sleep until shortly before the predicted start.
-			if until := time.Until(time.Unix(soonest, 0)) - 5*time.Second; until > sleep {
-				sleep = until
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(sleep):
-		}
-		wait = min(most, wait*3/2)
-	}
 }
 
 // checkNodes makes sure a job has what the site's demand needs: a reused
@@ -465,85 +427,6 @@ func assign(demands []*demand, jobs []jobState, instances []plan.Instance, cfg c
 		out[i], free[cl] = free[cl][:svc.Quantity], free[cl][svc.Quantity:]
 	}
 	return out, nil
-}
-
-// deploy installs env_name on every node with kadeploy, one deployment per
-// site, and retries the nodes that failed (a terminated deployment can still
-// hold failed nodes) a bounded number of times.
-func (p *Provider) deploy(ctx context.Context, c *client, cfg config, st *state, out io.Writer) error {
-	pub, _, err := cfg.publicKey()
-	if err != nil {
-		return err
-	}
-	_, _, poll, tries := p.durations()
-	errs := make([]error, len(st.Jobs))
-	var wg sync.WaitGroup
-	for i, js := range st.Jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			todo := slices.Clone(js.Nodes)
-			var why map[string]string
-			var err error
-			for try := 1; try <= tries && len(todo) > 0; try++ {
-				fmt.Fprintf(out, "g5k: %s: deploying %s on %d nodes (attempt %d of %d)\n", js.Site, cfg.EnvName, len(todo), try, tries)
-				todo, why, err = p.deployOnce(ctx, c, js.Site, todo, cfg.EnvName, pub, poll)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-			}
-			if len(todo) > 0 {
-				var lines []string
-				for _, n := range todo {
-					lines = append(lines, n+": "+why[n])
-				}
-				errs[i] = fmt.Errorf("%s: kadeploy failed %d times on %d nodes: %s", js.Site, tries, len(todo), strings.Join(lines, "; "))
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// deployOnce runs one deployment and returns the nodes that failed, with why.
-func (p *Provider) deployOnce(ctx context.Context, c *client, site string, nodes []string, env, key string, poll time.Duration) ([]string, map[string]string, error) {
-	base := "/sites/" + url.PathEscape(site) + "/deployments"
-	var d deployment
-	if _, err := c.call(ctx, http.MethodPost, base, deploymentRequest{Nodes: nodes, Environment: env, Key: key}, &d); err != nil {
-		return nil, nil, fmt.Errorf("%s: kadeploy: %w", site, err)
-	}
-	for d.Status == "processing" || d.Status == "waiting" {
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(poll):
-		}
-		if _, err := c.call(ctx, http.MethodGet, base+"/"+url.PathEscape(d.UID), nil, &d); err != nil {
-			return nil, nil, fmt.Errorf("%s: deployment %s: %w", site, d.UID, err)
-		}
-	}
-	if d.Status == "canceled" {
-		return nil, nil, fmt.Errorf("%s: deployment %s was canceled", site, d.UID)
-	}
-	var failed []string
-	why := map[string]string{}
-	for _, n := range nodes {
-		r, ok := d.Result[n]
-		if ok && r.State == "OK" {
-			continue
-		}
-		failed = append(failed, n)
-		switch {
-		case r.Error != "":
-			why[n] = r.Error
-		case d.Output != "":
-			why[n] = d.Output
-		default:
-			why[n] = "deployment " + d.Status
-		}
-	}
-	return failed, why, nil
 }
 
 // hosts connects to every node (through the gateway from outside), reads
@@ -647,44 +530,4 @@ func addresses(ctx context.Context, pool *transport.Pool, ep transport.Endpoint,
 		}
 	}
 	return v4, v6, nil
-}
-
-func (p *Provider) Release(ctx context.Context, r *providers.Reservation, out io.Writer) error {
-	var st state
-	if err := json.Unmarshal(r.State, &st); err != nil {
-		return fmt.Errorf("the reservation's state: %w", err)
-	}
-	creds, err := loadCredentials(inside())
-	if err != nil {
-		return err
-	}
-	creds.URI = st.API
-	c, err := newClient(creds)
-	if err != nil {
-		return err
-	}
-	return p.release(ctx, c, &st, io.Discard)
-}
-
-// release deletes the jobs e2c created; one already finished or gone is
-// released already. Reused jobs are their owner's to end.
-func (p *Provider) release(ctx context.Context, c *client, st *state, out io.Writer) error {
-	var errs []error
-	for _, js := range st.Jobs {
-		if !js.Created {
-			fmt.Fprintf(out, "g5k: %s: job %d was not submitted by e2c: left running (oardel %d ends it)\n", js.Site, js.UID, js.UID)
-			continue
-		}
-		_, err := c.call(ctx, http.MethodDelete, fmt.Sprintf("/sites/%s/jobs/%d", url.PathEscape(js.Site), js.UID), nil, nil)
-		var ae *APIError
-		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusBadRequest && strings.Contains(ae.Body, "already killed")) {
-			err = nil
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: deleting job %d: %w", js.Site, js.UID, err))
-			continue
-		}
-		fmt.Fprintf(out, "g5k: %s: job %d deleted\n", js.Site, js.UID)
-	}
-	return errors.Join(errs...)
 }

@@ -39,8 +39,9 @@ type NodeResult struct {
 
 type deployment struct {
 	Deployment
-	done time.Time       // when processing ends
-	ko   map[string]bool // nodes that end KO
+	done  time.Time       // when processing ends
+	ko    map[string]bool // nodes that end KO
+	error string          // DeployError: the output of a failed workflow
 }
 
 const (
@@ -58,7 +59,8 @@ func (s *Server) submitDeployment(r *http.Request) *reply {
 	if !s.siteOK(site) {
 		return notFoundRef(r)
 	}
-	if s.cfg.User == "" {
+	user := s.caller(r)
+	if user == "" {
 		return forbidden()
 	}
 	var body struct {
@@ -80,7 +82,7 @@ func (s *Server) submitDeployment(r *http.Request) *reply {
 		return textReply(http.StatusBadRequest, cannotLaunch+"Invalid environment specification -- the environment "+body.Environment+"::: does not exist")
 	}
 	for _, n := range nodes {
-		if !s.deployable(site, n) {
+		if !s.deployable(site, user, n) {
 			return textReply(http.StatusBadRequest, cannotLaunch+"You do not have the rights to deploy on the node "+n)
 		}
 	}
@@ -89,10 +91,10 @@ func (s *Server) submitDeployment(r *http.Request) *reply {
 	d.Deployment = Deployment{
 		UID:         newDeploymentUID(),
 		SiteUID:     site,
-		UserUID:     s.cfg.User,
+		UserUID:     user,
 		Environment: body.Environment,
 		Nodes:       nodes,
-		Key:         s.keyURL(r, site, body.Key),
+		Key:         s.keyURL(r, site, user, body.Key),
 		Status:      "processing",
 		CreatedAt:   now.Unix(),
 		UpdatedAt:   now.Unix(),
@@ -103,10 +105,10 @@ func (s *Server) submitDeployment(r *http.Request) *reply {
 	}
 	for _, n := range nodes {
 		s.keys[n] = body.Key
-		if s.ko[n] > 0 {
-			s.ko[n]--
-			d.ko[n] = true
-		}
+		d.ko[n] = take(s.ko, n)
+	}
+	if len(s.deployErr) > 0 {
+		d.error, s.deployErr = s.deployErr[0], s.deployErr[1:]
 	}
 	s.deps = append(s.deps, d)
 	loc := s.absolute(r, deploymentPath(site, d.UID))
@@ -144,9 +146,9 @@ func (s *Server) knownEnvironment(env string) bool {
 }
 
 // deployable says whether the node is in a running deploy job of the user.
-func (s *Server) deployable(site, node string) bool {
+func (s *Server) deployable(site, user, node string) bool {
 	for _, j := range s.jobs {
-		if j.Site == site && j.User == s.cfg.User && j.State == "running" &&
+		if j.Site == site && j.User == user && j.State == "running" &&
 			slices.Contains(j.Types, "deploy") && slices.Contains(j.AssignedNodes, node) {
 			return true
 		}
@@ -156,12 +158,12 @@ func (s *Server) deployable(site, node string) bool {
 
 // keyURL is what the API makes of a key's contents: a file it serves to
 // kadeploy. URLs are kept as they are.
-func (s *Server) keyURL(r *http.Request, site, key string) string {
+func (s *Server) keyURL(r *http.Request, site, user, key string) string {
 	if strings.HasPrefix(key, "http://") || strings.HasPrefix(key, "https://") {
 		return key
 	}
 	sum := sha1.Sum([]byte(key))
-	return s.absolute(r, "/sites/"+site+"/files/"+s.cfg.User+"-key-"+hex.EncodeToString(sum[:]))
+	return s.absolute(r, "/sites/"+site+"/files/"+user+"-key-"+hex.EncodeToString(sum[:]))
 }
 
 func newDeploymentUID() string {
@@ -174,28 +176,28 @@ func newDeploymentUID() string {
 
 func deploymentPath(site, uid string) string { return "/sites/" + site + "/deployments/" + uid }
 
-// advance ends the deployment once Deploying has elapsed: terminated, or
-// error when every node is KO.
+// advance ends the deployment once Deploying has elapsed: terminated with
+// each node's result, even when every node is KO (kadeploy ran its
+// workflow), or error with an output when kadeploy itself failed
+// (DeployError).
 func (d *deployment) advance(now time.Time) {
 	if d.Status != "processing" || now.Before(d.done) {
 		return
 	}
+	d.UpdatedAt = d.done.Unix()
+	if d.error != "" {
+		d.Status, d.Output = "error", d.error
+		return
+	}
 	d.Result = map[string]NodeResult{}
-	ok := 0
 	for _, n := range d.Nodes {
 		if d.ko[n] {
 			d.Result[n] = NodeResult{Macro: "SetDeploymentEnv", Micro: "check_nodes", State: "KO", Error: unreachable}
 			continue
 		}
 		d.Result[n] = NodeResult{Macro: "BootNewEnv", Micro: "wait_reboot", State: "OK"}
-		ok++
 	}
 	d.Status = "terminated"
-	if ok == 0 {
-		d.Status = "error"
-		d.Output = "The deployment failed on every node"
-	}
-	d.UpdatedAt = d.done.Unix()
 }
 
 func (d *deployment) view() Deployment {
@@ -252,14 +254,15 @@ func (s *Server) cancelDeployment(r *http.Request) *reply {
 	if !s.siteOK(site) {
 		return notFoundRef(r)
 	}
-	if s.cfg.User == "" {
+	user := s.caller(r)
+	if user == "" {
 		return forbidden()
 	}
 	d := s.findDeployment(site, r.PathValue("uid"))
 	switch {
 	case d == nil:
 		return deploymentNotFound(r.PathValue("uid"))
-	case d.UserUID != s.cfg.User:
+	case d.UserUID != user:
 		return forbidden()
 	}
 	if d.Status == "processing" {

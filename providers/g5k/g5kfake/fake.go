@@ -36,22 +36,28 @@ type Cluster struct {
 type Config struct {
 	Prefix string // version prefix of every path; default "/stable", "/" for none
 	// User is the login. When Password != "" every request needs Basic auth
-	// with User and Password (401 otherwise, like the front proxy). When
-	// Password == "" requests are anonymous-inside-Grid'5000: reads are
-	// allowed and writes are attributed to User, or refused with 403 when
-	// User is "".
+	// with User and Password, or with one of Users (401 otherwise, like the
+	// front proxy). When Password == "" requests without credentials are
+	// anonymous-inside-Grid'5000, identified as User (the proxy's ident
+	// on a frontend): reads are allowed and writes are attributed to User,
+	// or refused with 403 when User is "".
 	User     string
 	Password string
+	// Users are more accounts, login to password, that authenticate with
+	// Basic auth: another user of the platform, with jobs of their own.
+	Users    map[string]string
 	Clusters []Cluster // default DefaultClusters()
 	// Environments are the kadeploy environment names accepted (default
 	// DefaultEnvironments); "debian11-big" is accepted for "debian11-x64-big".
 	Environments []string
 	// Durations of the state machine, measured with Clock: waiting ->
-	// launching after Waiting, launching -> running after Launching;
-	// deployments processing -> done after Deploying. Defaults 200ms, 100ms,
-	// 300ms; a negative value means no delay.
-	Waiting, Launching, Deploying time.Duration
-	Clock                         func() time.Time // default time.Now
+	// launching after Waiting, launching -> running after Launching, a
+	// job deleted or past its walltime stays finishing for Finishing
+	// before error or terminated; deployments processing -> done after
+	// Deploying. Defaults 200ms, 100ms, 50ms, 300ms; a negative value
+	// means no delay.
+	Waiting, Launching, Finishing, Deploying time.Duration
+	Clock                                    func() time.Time // default time.Now
 }
 
 // DefaultEnvironments are the kadeploy images known when Config gives none.
@@ -84,6 +90,7 @@ func numbered(cluster string, n int) []string {
 type Request struct {
 	Method, Path, Query string // Path without the host, with the prefix
 	Body                string
+	UserAgent           string
 	Status              int       // 0 when the client left before an answer (SlowNext)
 	At                  time.Time // Clock time of arrival
 }
@@ -99,18 +106,21 @@ type Server struct {
 	clusters map[string][]*Cluster // by site, sorted by name
 	nodes    map[string]*Cluster   // by node FQDN
 
-	mu        sync.Mutex
-	log       []Request
-	fails     []*rule
-	slows     []*rule
-	refusals  []string
-	failNames map[string]int // job name -> submissions that end in error
-	ko        map[string]int // node FQDN -> deployments that end KO
-	keys      map[string]string
-	jobs      []*job // by uid
-	deps      []*deployment
-	lastUID   int64
-	lastEvent int64
+	mu         sync.Mutex
+	log        []Request
+	fails      []*rule
+	slows      []*rule
+	refusals   []string
+	failNames  map[string]int // job name -> submissions that end in error while waiting
+	failLaunch map[string]int // job name -> submissions that end in error while launching
+	holdNames  map[string]int // job name -> submissions that are held
+	deployErr  []string       // outputs of the next deployments that end in error
+	ko         map[string]int // node FQDN -> deployments that end KO
+	keys       map[string]string
+	jobs       []*job // by uid
+	deps       []*deployment
+	lastUID    int64
+	lastEvent  int64
 }
 
 // rule is an injected failure or delay.
@@ -127,13 +137,15 @@ func New(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:       cfg,
-		mux:       http.NewServeMux(),
-		clusters:  map[string][]*Cluster{},
-		nodes:     map[string]*Cluster{},
-		failNames: map[string]int{},
-		ko:        map[string]int{},
-		keys:      map[string]string{},
+		cfg:        cfg,
+		mux:        http.NewServeMux(),
+		clusters:   map[string][]*Cluster{},
+		nodes:      map[string]*Cluster{},
+		failNames:  map[string]int{},
+		failLaunch: map[string]int{},
+		holdNames:  map[string]int{},
+		ko:         map[string]int{},
+		keys:       map[string]string{},
 	}
 	for _, c := range cfg.Clusters {
 		if c.Site == "" || c.Name == "" {
@@ -174,6 +186,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Waiting = duration(c.Waiting, 200*time.Millisecond)
 	c.Launching = duration(c.Launching, 100*time.Millisecond)
+	c.Finishing = duration(c.Finishing, 50*time.Millisecond)
 	c.Deploying = duration(c.Deploying, 300*time.Millisecond)
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -267,6 +280,79 @@ func (s *Server) ErrorWhileWaiting(jobName string) {
 	s.failNames[jobName]++
 }
 
+// ErrorWhileLaunching makes the next job submitted with that name fail in
+// launching (its prologue fails on a node) and end in error without
+// running.
+func (s *Server) ErrorWhileLaunching(jobName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failLaunch[jobName]++
+}
+
+// HoldNext makes the next job submitted with that name held (as oarsub
+// --hold, or an administrator's oarhold): it stays in hold, holding no
+// nodes, until Resume.
+func (s *Server) HoldNext(jobName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdNames[jobName]++
+}
+
+// Hold is oarhold on a waiting job, from the frontend (the API has no call
+// for it). It panics on an unknown uid or a job that is not waiting.
+func (s *Server) Hold(uid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j := s.mustJob(uid)
+	if j.State != "waiting" {
+		panic("g5kfake: Hold: job " + itoa(uid) + " is " + j.State)
+	}
+	j.State = "hold"
+}
+
+// Resume is oarresume from the frontend: a held job waits again and
+// launches after Waiting. It panics on an unknown uid or a job not held.
+func (s *Server) Resume(uid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j := s.mustJob(uid)
+	if j.State != "hold" {
+		panic("g5kfake: Resume: job " + itoa(uid) + " is " + j.State)
+	}
+	j.State = "waiting"
+	j.start = s.now().Add(s.cfg.Waiting)
+	j.ScheduledAt = j.start.Unix()
+}
+
+// Kill is oardel from the frontend by the job's owner, as DELETE does.
+// It panics on an unknown uid.
+func (s *Server) Kill(uid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j := s.mustJob(uid)
+	s.kill(j, j.User, s.now())
+}
+
+func (s *Server) mustJob(uid int64) *job {
+	for _, j := range s.jobs {
+		if j.UID == uid {
+			return j
+		}
+	}
+	panic("g5kfake: no job " + itoa(uid))
+}
+
+// DeployError makes the next deployment end in error with that output, as
+// when kadeploy itself fails (not one node: the workflow).
+func (s *Server) DeployError(output string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deployErr = append(s.deployErr, output)
+}
+
 // DeployKO makes the node (FQDN) end KO in its next `times` deployments.
 func (s *Server) DeployKO(fqdn string, times int) {
 	s.mu.Lock()
@@ -311,7 +397,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
 	i := len(s.log)
-	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), At: s.now()})
+	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body),
+		UserAgent: r.UserAgent(), At: s.now()})
 	s.mu.Unlock()
 
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -343,14 +430,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 		textReply(fail.status, fail.body).write(w)
 		return true
 	}
-	if s.cfg.Password != "" {
-		if u, p, ok := r.BasicAuth(); !ok || u != s.cfg.User || p != s.cfg.Password {
+	if u, p, ok := r.BasicAuth(); ok || s.cfg.Password != "" {
+		if !ok || p == "" || p != s.password(u) {
 			unauthorized().write(w)
 			return true
 		}
 	}
 	s.mux.ServeHTTP(w, r)
 	return true
+}
+
+// password is the password of a login, "" for none.
+func (s *Server) password(user string) string {
+	if user == s.cfg.User && s.cfg.Password != "" {
+		return s.cfg.Password
+	}
+	return s.cfg.Users[user]
+}
+
+// caller is who the front proxy says a request comes from: the Basic auth
+// login, else (anonymous, inside Grid'5000) User; "" for nobody.
+func (s *Server) caller(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	if s.cfg.Password != "" {
+		return ""
+	}
+	return s.cfg.User
 }
 
 type statusWriter struct {

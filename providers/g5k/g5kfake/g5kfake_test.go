@@ -193,7 +193,8 @@ func TestJobLifecycle(t *testing.T) {
 		{time.Millisecond, "launching", []string{"parasilo-1.rennes.grid5000.fr", "parasilo-2.rennes.grid5000.fr"}},
 		{100 * time.Millisecond, "running", []string{"parasilo-1.rennes.grid5000.fr", "parasilo-2.rennes.grid5000.fr"}},
 		{time.Hour - 100*time.Millisecond - time.Millisecond, "running", nil},
-		{time.Millisecond, "terminated", nil},
+		{time.Millisecond, "finishing", []string{"parasilo-1.rennes.grid5000.fr", "parasilo-2.rennes.grid5000.fr"}},
+		{50 * time.Millisecond, "terminated", nil},
 	}
 	for _, st := range steps {
 		clk.Add(st.after)
@@ -206,8 +207,11 @@ func TestJobLifecycle(t *testing.T) {
 				t.Errorf("launching job %+v", got)
 			}
 		}
-		if st.state == "terminated" && got.StoppedAt != clk.Now().Unix() {
-			t.Errorf("stopped_at %d, want %d", got.StoppedAt, clk.Now().Unix())
+		if st.state == "terminated" && (got.StoppedAt != clk.Now().Unix() || len(got.Events) != 1 || got.Events[0].Type != "WALLTIME") {
+			t.Errorf("stopped_at %d, want %d; events %+v", got.StoppedAt, clk.Now().Unix(), got.Events)
+		}
+		if st.state == "running" && got.Message != "FIFO scheduling OK" {
+			t.Errorf("message %q", got.Message)
 		}
 	}
 	c.wantText(c.do("GET", "/sites/rennes/jobs/99", nil), 404, "Couldn't find OAR::Job with 'job_id'=99")
@@ -228,8 +232,10 @@ func TestSubmitChecks(t *testing.T) {
 			400, "The job you are trying to submit is not valid: you must give a :command to execute on launch"},
 		{"reservation not a string", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": 1790000000},
 			400, "The job you are trying to submit is not valid: reservation must be a date string..."},
-		{"reservation badly written", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "2026-03-02T10:00:00"},
-			400, "The job you are trying to submit is not valid: reservation must be a date string..."},
+		{"reservation not a date: dropped", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "now"},
+			400, "The job you are trying to submit is not valid: you must give a :command to execute on launch"},
+		{"now with a command: a submission", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "now", "command": "true"},
+			201, ""},
 		{"reservation in the past", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "2026-03-01 10:00:00"},
 			400, oar + "Reservation too old..."},
 		{"reservation without command", alice(), "rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "2026-03-03 10:00:00"},
@@ -306,6 +312,42 @@ func TestReservation(t *testing.T) {
 	}
 }
 
+// The API reads the reservation with Ruby's Time.parse in Paris time: a
+// time of day is today; a string that is no date is dropped.
+func TestReservationForms(t *testing.T) {
+	for _, tt := range []struct {
+		reservation string
+		want        time.Time // zero: not a reservation
+	}{
+		{"2026-03-02 12:00:00", time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC)},
+		{"2026-03-02 12:30", time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC)},
+		{"2026-03-02T12:30:00", time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC)},
+		{"19:00", time.Date(2026, 3, 2, 18, 0, 0, 0, time.UTC)},
+		{"19:00:30", time.Date(2026, 3, 2, 18, 0, 30, 0, time.UTC)},
+		{"now", time.Time{}},
+	} {
+		t.Run(tt.reservation, func(t *testing.T) {
+			s, clk, c := start(t, alice())
+			j, _ := c.submit("rennes", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": tt.reservation, "command": "true"})
+			if tt.want.IsZero() {
+				if j.ScheduledAt != clk.Now().Add(200*time.Millisecond).Unix() || s.Jobs()[0].Reservation != "" {
+					t.Errorf("a submission: %+v", s.Jobs()[0])
+				}
+				return
+			}
+			if j.ScheduledAt != tt.want.Unix() || s.Jobs()[0].Reservation != tt.want.In(time.FixedZone("CET", 3600)).Format(dateLayout) {
+				t.Errorf("scheduled at %v (%s), want %v", time.Unix(j.ScheduledAt, 0).UTC(), s.Jobs()[0].Reservation, tt.want)
+			}
+		})
+	}
+	// 08:00 in Paris is past at 10:00 in Paris.
+	_, _, c := start(t, alice())
+	r := c.do("POST", "/sites/rennes/jobs", map[string]any{"resources": "{cluster='parasilo'}/nodes=1", "reservation": "08:00"})
+	if r.status != 400 || !strings.Contains(r.body, "Reservation too old: 2026-03-02 08:00:00") {
+		t.Errorf("past: %d %s", r.status, r.body)
+	}
+}
+
 func TestAllocation(t *testing.T) {
 	var nodes []string
 	for _, i := range []int{10, 2, 1, 3, 4, 5} {
@@ -347,8 +389,8 @@ func TestAllocation(t *testing.T) {
 	// A node of a running job cannot be named.
 	c.wantText(c.do("POST", "/sites/rennes/jobs", req("{network_address in ('parasilo-1.rennes.grid5000.fr')}/nodes=1")), 400,
 		"Request to http://oar-api.internal/jobs failed with status 400: "+notEnough)
-	// The walltime frees them.
-	clk.Add(time.Hour)
+	// The walltime frees them, once the jobs finished.
+	clk.Add(time.Hour + 50*time.Millisecond)
 	c.submit("rennes", req("{network_address in ('parasilo-1.rennes.grid5000.fr')}/nodes=1"))
 }
 
@@ -421,12 +463,24 @@ func TestDelete(t *testing.T) {
 		!strings.HasPrefix(r.header.Get("X-Oar-Info"), "Deleting the job = 1 ...REGISTERED.") {
 		t.Fatalf("delete: %d %q %v", r.status, r.body, r.header)
 	}
-	got := c.job("rennes", j.UID)
-	if got.State != "error" || got.StoppedAt != clk.Now().Unix() || len(got.Events) != 1 || got.Events[0].Type != "FRAG_JOB_REQUEST" {
+	// A running job is finishing, holding its nodes, then in error.
+	if got := c.job("rennes", j.UID); got.State != "finishing" || len(got.AssignedNodes) != 8 || len(got.Events) != 1 || got.Events[0].Type != "FRAG_JOB_REQUEST" {
 		t.Errorf("deleted job %+v", got)
 	}
 	c.wantText(c.do("DELETE", "/sites/rennes/jobs/1", nil), 400,
 		"Request to http://oar-api.internal/jobs/1 failed with status 400: This job was already killed")
+	clk.Add(50 * time.Millisecond)
+	if got := c.job("rennes", j.UID); got.State != "error" || got.StoppedAt != clk.Now().Unix() {
+		t.Errorf("deleted job %+v", got)
+	}
+	c.wantText(c.do("DELETE", "/sites/rennes/jobs/1", nil), 400,
+		"Request to http://oar-api.internal/jobs/1 failed with status 400: This job was already killed")
+	// A waiting job ends at once.
+	w, _ := c.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+	c.want(c.do("DELETE", fmt.Sprintf("/sites/rennes/jobs/%d", w.UID), nil), 202, nil)
+	if got := c.job("rennes", w.UID); got.State != "error" {
+		t.Errorf("deleted waiting job %+v", got)
+	}
 	c.wantText(c.do("DELETE", "/sites/rennes/jobs/42", nil), 404, "Couldn't find OAR::Job with 'job_id'=42")
 	bob := s.AddJob(Job{User: "bob", Site: "rennes"})
 	c.wantText(c.do("DELETE", fmt.Sprintf("/sites/rennes/jobs/%d", bob), nil), 403, forbiddenText)
@@ -448,6 +502,58 @@ func TestErrorWhileWaiting(t *testing.T) {
 	}
 	if got := c.job("rennes", good.UID); got.State != "running" || !slices.Equal(got.AssignedNodes, []string{"parasilo-1.rennes.grid5000.fr"}) {
 		t.Errorf("second job %+v", got)
+	}
+}
+
+func TestErrorWhileLaunching(t *testing.T) {
+	s, clk, c := start(t, alice())
+	s.ErrorWhileLaunching("e2c")
+	j, _ := c.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+	for _, step := range []struct {
+		after time.Duration
+		want  string
+	}{{200 * time.Millisecond, "launching"}, {100 * time.Millisecond, "finishing"}, {50 * time.Millisecond, "error"}} {
+		clk.Add(step.after)
+		got, want := c.job("rennes", j.UID), step.want
+		if got.State != want {
+			t.Fatalf("%s, want %s: %+v", got.State, want, got)
+		}
+		if want == "error" && (got.Message != "FIFO scheduling OK" || len(got.Events) != 1 || got.Events[0].Type != "PROLOGUE_ERROR") {
+			t.Errorf("error job %+v", got)
+		}
+	}
+}
+
+func TestHold(t *testing.T) {
+	s, clk, c := start(t, alice())
+	s.HoldNext("e2c")
+	held, _ := c.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+	if held.State != "hold" {
+		t.Fatalf("submitted %s", held.State)
+	}
+	clk.Add(time.Hour)
+	if got := c.job("rennes", held.UID); got.State != "hold" || len(got.AssignedNodes) != 0 {
+		t.Fatalf("an hour later: %+v", got)
+	}
+	s.Resume(held.UID)
+	clk.Add(200 * time.Millisecond)
+	if got := c.job("rennes", held.UID); got.State != "launching" {
+		t.Errorf("resumed: %s", got.State)
+	}
+	w, _ := c.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+	s.Hold(w.UID)
+	var coll struct{ Items []Job }
+	c.want(c.do("GET", "/sites/rennes/jobs?state=hold", nil), 200, &coll)
+	if len(coll.Items) != 1 || coll.Items[0].UID != w.UID {
+		t.Errorf("held jobs %+v", coll.Items)
+	}
+	c.want(c.do("DELETE", fmt.Sprintf("/sites/rennes/jobs/%d", w.UID), nil), 202, nil)
+	if got := c.job("rennes", w.UID); got.State != "error" {
+		t.Errorf("a held job deleted: %s", got.State)
+	}
+	s.Kill(held.UID)
+	if got := c.job("rennes", held.UID); got.State != "finishing" || got.Events[0].Description != "[oardel] Fragmentation request from user alice for job 1" {
+		t.Errorf("killed: %+v", got)
 	}
 }
 
@@ -519,7 +625,8 @@ func TestDeployments(t *testing.T) {
 	if got.Status != "terminated" || got.Result[n[0]].State != "OK" || got.Result[n[1]].State != "KO" || !strings.Contains(got.Result[n[1]].Error, "not reachable") {
 		t.Fatalf("done: %+v", got)
 	}
-	// The KO was for one deployment only; a deployment of only KO nodes is an error.
+	// The KO was for one deployment only; a deployment of only KO nodes is
+	// terminated all the same; a workflow that fails is an error.
 	s.DeployKO(n[2], 1)
 	c.want(c.do("POST", "/sites/rennes/deployments", map[string]any{"nodes": n[1:2], "environment": "debian11-x64-big@deploy", "key": key}), 201, &d)
 	var e Deployment
@@ -528,15 +635,22 @@ func TestDeployments(t *testing.T) {
 	if got := poll(d.UID); got.Status != "terminated" || got.Result[n[1]].State != "OK" {
 		t.Errorf("retry: %+v", got)
 	}
-	if got := poll(e.UID); got.Status != "error" || got.Result[n[2]].State != "KO" {
+	if got := poll(e.UID); got.Status != "terminated" || got.Result[n[2]].State != "KO" {
 		t.Errorf("all KO: %+v", got)
+	}
+	s.DeployError("Kadeploy error #2: the environment cannot be fetched")
+	var f Deployment
+	c.want(c.do("POST", "/sites/rennes/deployments", map[string]any{"nodes": n[:1], "environment": "debian11-big", "key": key}), 201, &f)
+	clk.Add(time.Second)
+	if got := poll(f.UID); got.Status != "error" || got.Result != nil || got.Output != "Kadeploy error #2: the environment cannot be fetched" {
+		t.Errorf("workflow error: %+v", got)
 	}
 	var list struct {
 		Total int
 		Items []Deployment
 	}
 	c.want(c.do("GET", "/sites/rennes/deployments?status=error", nil), 200, &list)
-	if list.Total != 1 || list.Items[0].UID != e.UID {
+	if list.Total != 1 || list.Items[0].UID != f.UID {
 		t.Errorf("list %+v", list)
 	}
 
@@ -569,7 +683,7 @@ func TestDeployments(t *testing.T) {
 	if r.status != 202 || poll(d.UID).Status != "canceled" {
 		t.Errorf("cancel: %d, %s", r.status, poll(d.UID).Status)
 	}
-	if len(s.Deployments()) != 4 {
+	if len(s.Deployments()) != 5 {
 		t.Errorf("%d deployments", len(s.Deployments()))
 	}
 }
@@ -710,6 +824,29 @@ func TestAuth(t *testing.T) {
 	anon.wantText(anon.do("POST", "/sites/rennes/deployments", map[string]any{}), 403, forbiddenText)
 }
 
+// A second user with a password of their own, inside (alice is anonymous)
+// and outside: each owns their jobs.
+func TestUsers(t *testing.T) {
+	for _, cfg := range []Config{
+		{User: "alice", Users: map[string]string{"bob": "b0b"}},
+		{User: "alice", Password: "secret", Users: map[string]string{"bob": "b0b"}},
+	} {
+		s, _, alice := start(t, cfg)
+		bob := &client{t: t, s: s, http: alice.http, user: "bob", pass: "b0b"}
+		bj, _ := bob.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+		aj, _ := alice.submit("rennes", req("{cluster='parasilo'}/nodes=1"))
+		if bj.User != "bob" || aj.User != "alice" {
+			t.Errorf("owners %s %s", bj.User, aj.User)
+		}
+		alice.wantText(alice.do("DELETE", fmt.Sprintf("/sites/rennes/jobs/%d", bj.UID), nil), 403, forbiddenText)
+		bob.want(bob.do("DELETE", fmt.Sprintf("/sites/rennes/jobs/%d", bj.UID), nil), 202, nil)
+		bob.pass = "guess"
+		if r := bob.do("GET", "/sites", nil); r.status != 401 {
+			t.Errorf("wrong password: %d", r.status)
+		}
+	}
+}
+
 func TestFailNext(t *testing.T) {
 	s, clk, c := start(t, alice())
 	s.FailNext("GET", "/sites/rennes/jobs", 503, "Server Unavailable", 2)
@@ -734,7 +871,7 @@ func TestFailNext(t *testing.T) {
 		t.Errorf("Count all = %d", n)
 	}
 	reqs := s.Requests()
-	first := Request{Method: "GET", Path: "/stable/sites/rennes/jobs", Query: "name=e2c", Status: 503, At: reqs[0].At}
+	first := Request{Method: "GET", Path: "/stable/sites/rennes/jobs", Query: "name=e2c", UserAgent: "Go-http-client/1.1", Status: 503, At: reqs[0].At}
 	if reqs[0] != first || !reqs[1].At.Equal(reqs[0].At.Add(time.Second)) || reqs[4].Status != 201 || !strings.Contains(reqs[4].Body, "gros") {
 		t.Errorf("requests %+v", reqs)
 	}

@@ -63,7 +63,10 @@ type job struct {
 	wall     time.Duration
 	start    time.Time // when it leaves waiting
 	launched time.Time // when it entered launching; walltime counts from it
+	finish   time.Time // when it entered finishing
+	ending   string    // the state finishing ends in: error or terminated
 	failWait bool      // ErrorWhileWaiting
+	failRun  bool      // ErrorWhileLaunching
 }
 
 // listedJob is a list item without resources=yes: the node keys are left
@@ -94,8 +97,8 @@ const (
 	dateLayout  = "2006-01-02 15:04:05"
 )
 
-// dateRe is the exact reservation format (time.Parse would also take fractional seconds).
-var dateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
+// dayRe is a time of day: a reservation today.
+var dayRe = regexp.MustCompile(`^\d{1,2}:\d{2}(:\d{2})?$`)
 
 // oarRefusal is how the API passes on a refusal of the OAR API.
 func oarRefusal(url, text string) *reply {
@@ -111,7 +114,8 @@ func (s *Server) submitJob(r *http.Request) *reply {
 	if !s.siteOK(site) {
 		return notFoundRef(r)
 	}
-	if s.cfg.User == "" {
+	user := s.caller(r)
+	if user == "" {
 		return forbidden()
 	}
 	var sub submission
@@ -121,7 +125,7 @@ func (s *Server) submitJob(r *http.Request) *reply {
 		}
 	}
 	now := s.now()
-	reservation, rep := parseReservation(sub.Reservation)
+	reservation, rep := parseReservation(sub.Reservation, now)
 	if rep != nil {
 		return rep
 	}
@@ -140,20 +144,30 @@ func (s *Server) submitJob(r *http.Request) *reply {
 	if !reservation.IsZero() && reservation.Before(now) {
 		return oarRefusal(oarURL, "Reservation too old: "+reservation.Format(dateLayout))
 	}
-	j := s.newJob(site, sub, parts, wall, now, reservation)
+	j := s.newJob(site, user, sub, parts, wall, now, reservation)
 	if !s.fits(j) {
 		return oarRefusal(oarURL, notEnough)
 	}
 	s.lastUID++
 	j.UID = s.lastUID
 	j.Links = s.jobLinks(site, j.UID)
-	if s.failNames[j.Name] > 0 {
-		s.failNames[j.Name]--
-		j.failWait = true
+	j.failWait = take(s.failNames, j.Name)
+	j.failRun = take(s.failLaunch, j.Name)
+	if take(s.holdNames, j.Name) {
+		j.State = "hold"
 	}
 	s.jobs = append(s.jobs, j)
 	loc := s.absolute(r, jobPath(site, j.UID))
 	return jsonReply(http.StatusCreated, j.view()).set("Location", loc)
+}
+
+// take consumes one of the injections counted for a job name.
+func take(counts map[string]int, name string) bool {
+	if counts[name] == 0 {
+		return false
+	}
+	counts[name]--
+	return true
 }
 
 func isJSON(r *http.Request) bool {
@@ -161,39 +175,47 @@ func isJSON(r *http.Request) bool {
 	return strings.HasPrefix(ct, "application/") && strings.Contains(ct, "json")
 }
 
-// parseReservation reads the reservation date: absent, or a Europe/Paris
-// "YYYY-MM-DD hh:mm:ss" string.
-func parseReservation(raw json.RawMessage) (time.Time, *reply) {
+// parseReservation reads the reservation date as the API does: a string
+// Ruby's Time.parse reads, in the server's zone (Europe/Paris); the forms
+// here are "YYYY-MM-DD hh:mm[:ss]" (a "T" also separates them) and
+// "hh:mm[:ss]" (today). A string that is no date, such as "now", is
+// dropped: the job is then a submission, which needs a command. A JSON
+// value that is not a string is refused.
+func parseReservation(raw json.RawMessage, now time.Time) (time.Time, *reply) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
-	bad := textReply(http.StatusBadRequest, invalidJob+"reservation must be a date string 'YYYY-MM-DD hh:mm:ss', not "+string(raw))
 	var text string
-	if err := json.Unmarshal(raw, &text); err != nil || !dateRe.MatchString(text) {
-		return time.Time{}, bad
+	if err := json.Unmarshal(raw, &text); err != nil {
+		return time.Time{}, textReply(http.StatusBadRequest, invalidJob+"reservation must be a date string 'YYYY-MM-DD hh:mm:ss', not "+string(raw))
 	}
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		return time.Time{}, textReply(http.StatusInternalServerError, err.Error())
 	}
-	t, err := time.ParseInLocation(dateLayout, text, paris)
-	if err != nil {
-		return time.Time{}, bad
+	text = strings.TrimSpace(text)
+	if dayRe.MatchString(text) {
+		text = now.In(paris).Format(time.DateOnly) + " " + text
 	}
-	return t, nil
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, text, paris); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, nil
 }
 
 // newJob builds a waiting job from a submission; it gets its uid once
 // accepted.
-func (s *Server) newJob(site string, sub submission, parts []part, wall time.Duration, now, reservation time.Time) *job {
+func (s *Server) newJob(site, user string, sub submission, parts []part, wall time.Duration, now, reservation time.Time) *job {
 	start := now.Add(s.cfg.Waiting)
 	if reservation.After(start) {
 		start = reservation
 	}
 	j := &job{parts: parts, wall: wall, start: start}
 	j.Job = Job{
-		UserUID:     s.cfg.User,
-		User:        s.cfg.User,
+		UserUID:     user,
+		User:        user,
 		Walltime:    int64(wall / time.Second),
 		Queue:       cmp.Or(sub.Queue, "default"),
 		State:       "waiting",
@@ -205,7 +227,7 @@ func (s *Server) newJob(site string, sub submission, parts []part, wall time.Dur
 		SubmittedAt: now.Unix(),
 		ScheduledAt: start.Unix(),
 		Properties:  sub.Properties,
-		Directory:   cmp.Or(sub.Directory, "/home/"+s.cfg.User),
+		Directory:   cmp.Or(sub.Directory, "/home/"+user),
 		Site:        site,
 		Resources:   sub.Resources,
 	}
@@ -300,7 +322,8 @@ func (s *Server) deleteJob(r *http.Request) *reply {
 	if !s.siteOK(site) {
 		return notFoundRef(r)
 	}
-	if s.cfg.User == "" {
+	user := s.caller(r)
+	if user == "" {
 		return forbidden()
 	}
 	uid := r.PathValue("uid")
@@ -308,20 +331,40 @@ func (s *Server) deleteJob(r *http.Request) *reply {
 	switch {
 	case j == nil:
 		return jobNotFound(uid)
-	case j.User != s.cfg.User:
+	case j.User != user:
 		return forbidden()
-	case !active(j.State):
+	case !active(j.State) || j.State == "finishing":
 		return oarRefusal(oarURL+"/"+uid, alreadyDead)
 	}
-	now := s.now()
-	s.lastEvent++
-	j.Events = append(j.Events, Event{UID: s.lastEvent, CreatedAt: now.Unix(), Type: "FRAG_JOB_REQUEST",
-		Description: "[oardel] Fragmentation request from user " + s.cfg.User + " for job " + uid})
-	j.stop("error", now)
+	s.kill(j, user, s.now())
 	info := "Deleting the job = " + uid + " ...REGISTERED. The job(s) [ " + uid + " ] will be deleted in the near future."
 	rep := textReply(http.StatusAccepted, "")
 	rep.set("Location", s.absolute(r, jobPath(site, j.UID)))
 	return rep.set("X-Oar-Info", info)
+}
+
+// kill is oardel: a job that holds no nodes ends in error at once, one that
+// launched is finishing first.
+func (s *Server) kill(j *job, user string, now time.Time) {
+	s.event(j, now, "FRAG_JOB_REQUEST", "[oardel] Fragmentation request from user "+user+" for job "+itoa(j.UID))
+	switch j.State {
+	case "launching", "running":
+		j.finishing("error", now)
+	case "waiting", "hold":
+		j.stop("error", now)
+	}
+}
+
+// event records an OAR event of the job.
+func (s *Server) event(j *job, at time.Time, typ, description string) {
+	s.lastEvent++
+	j.Events = append(j.Events, Event{UID: s.lastEvent, CreatedAt: at.Unix(), Type: typ, Description: description})
+}
+
+// finishing starts the end of a job that holds nodes: it keeps them until
+// it ends in state.
+func (j *job) finishing(state string, at time.Time) {
+	j.State, j.ending, j.finish = "finishing", state, at
 }
 
 // stop ends the job; an ended job holds no nodes.

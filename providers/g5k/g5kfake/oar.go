@@ -232,6 +232,8 @@ func (j *job) due(cfg Config) (time.Time, bool) {
 		return j.launched.Add(cfg.Launching), true
 	case "running":
 		return j.launched.Add(j.wall), true
+	case "finishing":
+		return j.finish.Add(cfg.Finishing), true
 	}
 	return time.Time{}, false
 }
@@ -254,18 +256,22 @@ func (s *Server) advanceJobs(now time.Time) {
 	}
 }
 
-// step moves the job to its next state at time at.
+// step moves the job to its next state at time at. The scheduler's
+// message stays what it said when it scheduled the job, whatever happens
+// after: what went wrong is in the events.
 func (s *Server) step(j *job, at time.Time) {
 	switch j.State {
 	case "waiting":
+		j.Message = "FIFO scheduling OK"
 		if j.failWait {
+			s.event(j, at, "SWITCH_INTO_ERROR_STATE", "[Leon] the job could not be started: its resources are no longer available")
 			j.stop("error", at)
 			return
 		}
 		held, _ := s.claims(j)
 		nodes, ok := s.pick(j, held)
 		if !ok { // only when AddJob took nodes a waiting job counted on
-			j.Message = "Cannot find the resources of the job"
+			s.event(j, at, "SWITCH_INTO_ERROR_STATE", "[Leon] cannot find the resources of the job")
 			j.stop("error", at)
 			return
 		}
@@ -274,9 +280,18 @@ func (s *Server) step(j *job, at time.Time) {
 		j.StartedAt = at.Unix()
 		j.assign(nodes)
 	case "launching":
+		if j.failRun {
+			s.event(j, at, "PROLOGUE_ERROR", "[bipbip "+itoa(j.UID)+"] error of oarexec prologue on "+j.AssignedNodes[0])
+			j.finishing("error", at)
+			return
+		}
 		j.State = "running"
 	case "running":
-		j.stop("terminated", maxTime(at, j.launched.Add(s.cfg.Launching)))
+		at = maxTime(at, j.launched.Add(s.cfg.Launching))
+		s.event(j, at, "WALLTIME", "[sarko] job "+itoa(j.UID)+" reached its walltime")
+		j.finishing("terminated", at)
+	case "finishing":
+		j.stop(j.ending, at)
 	}
 }
 

@@ -1,0 +1,138 @@
+package g5k
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/e2c-dev/e2c/results"
+)
+
+// A hold says that a scenario of this machine works on a job's nodes. The
+// machine-wide record of holds keeps a job reused by name from being
+// deployed anew (its nodes reinstalled) under another scenario that runs on
+// them.
+type hold struct {
+	API      string `json:"api"`
+	Site     string `json:"site"`
+	UID      int64  `json:"uid"`
+	Scenario string `json:"scenario"` // the holder's Request.StateDir
+}
+
+// holdsFile is the record, in the user's cache folder (XDG_CACHE_HOME).
+func holdsFile() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("the record of the jobs this machine's scenarios hold: %w", err)
+	}
+	return filepath.Join(dir, "e2c", "g5k-holds.json"), nil
+}
+
+// withHolds runs f on the record under its lock, and saves what f returns.
+func withHolds(f func([]hold) []hold) error {
+	file, err := holdsFile()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(file+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	var list []hold
+	data, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(data, &list); err != nil {
+			return fmt.Errorf("%s: %w (remove it if no scenario of this machine runs on Grid'5000)", file, err)
+		}
+	}
+	return results.WriteJSON(filepath.Dir(file), filepath.Base(file), f(list))
+}
+
+// claim records that st's scenario holds its jobs. Another scenario of this
+// machine that holds one of them (its folder still there) is named: with
+// deploying, as an error, since kadeploy would reinstall the nodes it runs
+// on; otherwise on out, and the job is shared.
+func claim(st *state, deploying bool, out io.Writer) error {
+	if st.Holder == "" {
+		return nil
+	}
+	// A holder whose folder is gone is forgotten: the folder must be there.
+	if err := os.MkdirAll(st.Holder, 0o700); err != nil {
+		return err
+	}
+	var errs []error
+	err := withHolds(func(list []hold) []hold {
+		list = slices.DeleteFunc(list, func(h hold) bool { return !exists(h.Scenario) })
+		for _, js := range st.Jobs {
+			if js.UID == 0 {
+				continue
+			}
+			mine := hold{API: st.API, Site: js.Site, UID: js.UID, Scenario: st.Holder}
+			for _, h := range list {
+				if h.API != mine.API || h.Site != mine.Site || h.UID != mine.UID || h.Scenario == mine.Scenario {
+					continue
+				}
+				if deploying {
+					errs = append(errs, fmt.Errorf("%s: job %d is in use by the scenario %s on this machine: deploying env_name on it again would reinstall the nodes that scenario runs on; release them there first (e2c destroy %s), or give this scenario its own job_name",
+						js.Site, js.UID, scenarioOf(h.Scenario), scenarioOf(h.Scenario)))
+				} else {
+					fmt.Fprintf(out, "g5k: %s: job %d is also used by the scenario %s on this machine\n", js.Site, js.UID, scenarioOf(h.Scenario))
+				}
+			}
+			if !slices.Contains(list, mine) {
+				list = append(list, mine)
+			}
+		}
+		if len(errs) > 0 {
+			list = slices.DeleteFunc(list, st.holds) // nothing is held on error
+		}
+		return list
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// unclaim removes st's holds of the jobs it released.
+func unclaim(st *state) error {
+	if st.Holder == "" {
+		return nil
+	}
+	return withHolds(func(list []hold) []hold { return slices.DeleteFunc(list, st.holds) })
+}
+
+// holds says whether h is st's hold of one of its jobs.
+func (st *state) holds(h hold) bool {
+	return h.Scenario == st.Holder && h.API == st.API &&
+		slices.ContainsFunc(st.Jobs, func(js jobState) bool { return js.Site == h.Site && js.UID == h.UID })
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// scenarioOf names the scenario whose state folder is dir: the folder
+// that holds .e2c, as users know it.
+func scenarioOf(dir string) string {
+	if parent := filepath.Dir(dir); filepath.Base(parent) == ".e2c" {
+		return filepath.Dir(parent)
+	}
+	return strings.TrimSuffix(dir, string(filepath.Separator))
+}
