@@ -57,7 +57,7 @@ workflow-validate.out (every task rendered for every host and phase).`,
 				return fmt.Errorf("--forks %d: expected at least 1 (hosts of a play that run at once)", o.Forks)
 			}
 			if dryRun {
-				return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf)
+				return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf, o)
 			}
 			if logFormat != "text" && logFormat != "json" {
 				return fmt.Errorf("--log-format %q: expected text or json", logFormat)
@@ -83,16 +83,16 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	cmd.Flags().BoolVar(&o.KeepNetwork, "keep-network", false, "leave the network emulation on the hosts after each run (e2c destroy --network removes it)")
 	cmd.Flags().BoolVar(&o.SkipNetworkCheck, "no-network-check", false, "apply network.yaml without measuring it")
 	cmd.Flags().IntVar(&o.Forks, "forks", 256, "hosts of a play that run at once")
-	cmd.Flags().StringVar(&o.Testbed, "testbed", "", "run every service on this testbed with its default settings (netns, local: the emulated twin of a Grid'5000 scenario)")
-	cmd.Flags().StringVar(&o.Network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss: kernels without sch_netem) or off")
+	testbedFlags(cmd, &o)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
 	return cmd
 }
 
 // dryRunDeploy checks the plan under every configuration asked for and
-// writes that of the first run into a new run folder.
-func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf []string) error {
+// writes that of the first run into a new run folder, with deploy's
+// --testbed and --network applied.
+func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf []string, o experiment.Options) error {
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	// working_dir in finalize is the run folder, whose name is only known
 	// once it exists: create it, and remove it (still empty) if the
@@ -102,7 +102,7 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 		return err
 	}
 	opt := plan.Options{ScenarioDir: abs(scenario), ArtifactsDir: abs(artifacts), RunDir: abs(runDir), RepeatCount: repeat + 1}
-	p, err := dryPlans(scenario, opt, appConf)
+	p, err := dryPlans(scenario, opt, appConf, o)
 	if err == nil {
 		// The device carrying each destination is only known on the host
 		// (the route to it): DEV stands for it.
@@ -156,4 +156,11 @@ func (s *seconds) Set(v string) error {
 	}
 	*s = seconds(d)
 	return nil
+}
+
+// testbedFlags are the flags that pick where a scenario runs and how much
+// of its network it gets, shared by deploy and sweep.
+func testbedFlags(cmd *cobra.Command, o *experiment.Options) {
+	cmd.Flags().StringVar(&o.Testbed, "testbed", "", "run every service on this testbed with its default settings (netns, local: the emulated twin of a Grid'5000 scenario)")
+	cmd.Flags().StringVar(&o.Network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss: kernels without sch_netem) or off")
 }

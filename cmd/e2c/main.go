@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/e2c-dev/e2c/engine/suggest"
-	_ "github.com/e2c-dev/e2c/providers/g5k"
+	"github.com/e2c-dev/e2c/providers/g5k"
 	_ "github.com/e2c-dev/e2c/providers/local"
 	_ "github.com/e2c-dev/e2c/providers/netns"
 	_ "github.com/e2c-dev/e2c/providers/static"
@@ -28,6 +28,7 @@ import (
 var version = ""
 
 func main() {
+	g5k.Version = versionString()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go interrupts(cancel)
 	os.Exit(execute(ctx, newRoot(), os.Stderr))

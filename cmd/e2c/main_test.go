@@ -118,6 +118,8 @@ func TestValidateTestbedBlocks(t *testing.T) {
 			`layers_services.yaml:2:3: environment: unknown testbed "locl" (did you mean "local"?)`},
 		{"misspelt local setting", "local: {job_nme: x}", 1,
 			`layers_services.yaml:2:11: local: unknown key "job_nme" (did you mean "job_name"?)`},
+		{"monitoring option e2c's sampler cannot honour", "local: {}\nmonitoring: {type: dstat, options: --top-cpu}", 1,
+			`layers_services.yaml:3:36: monitoring.options: `},
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n  %s\nlayers:\n- name: edge\n  services:\n  - {name: node, quantity: %d}\n", tt.environment, tt.quantity), 0o644)
@@ -181,6 +183,39 @@ func TestDeployDryRun(t *testing.T) {
 	}
 	if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 2 {
 		t.Errorf("run folders after two dry runs: %v", runs)
+	}
+}
+
+// TestDeployDryRunTwin: a dry run plans what a deploy with --testbed and
+// --network would run: the Grid'5000 scenario's emulated twin, with its
+// rates only.
+func TestDeployDryRunTwin(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	out, err := run(t, "deploy", "--dry-run", dir, t.TempDir(), "--testbed", "netns", "--network", "rates-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders %v, output:\n%s", runs, out)
+	}
+	var p plan.Plan
+	data, _ := os.ReadFile(filepath.Join(runs[0], "plan.json"))
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range p.Hosts {
+		if h.Testbed != "netns" {
+			t.Errorf("host %s on testbed %q, want netns", h.Name, h.Testbed)
+		}
+	}
+	for _, c := range p.Constraints {
+		if c.Shape.Delay != 0 || c.Shape.Loss != 0 || c.Shape.Rate == 0 {
+			t.Errorf("constraint %s -> %s: %v, want its rate alone", c.Src, c.Dst, c.Shape)
+		}
+	}
+	if len(p.Hosts) != 15 || len(p.Constraints) == 0 {
+		t.Errorf("%d hosts, %d constraints", len(p.Hosts), len(p.Constraints))
 	}
 }
 

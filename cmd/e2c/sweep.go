@@ -89,5 +89,6 @@ again. e2c results summarize SCENARIO_DIR compares the points.`,
 	cmd.Flags().IntVar(&o.Repeat, "repeat", 0, "run each point N more times (N+1 runs)")
 	cmd.Flags().Var((*seconds)(&o.Duration), "duration", "how long each run waits between launch and finalize")
 	cmd.Flags().StringSliceVar(&o.AppConfs, "app-conf", nil, "workflow_env.yaml configurations to run in turn")
+	testbedFlags(cmd, &o)
 	return cmd
 }

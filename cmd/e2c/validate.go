@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
-	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
 	"github.com/hashicorp/go-multierror"
 	"github.com/olekukonko/tablewriter"
@@ -34,7 +34,7 @@ file:line:column. A valid scenario is summarised as tables of services and plays
 			if err != nil {
 				return err
 			}
-			p, err := dryPlans(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1}, appConf)
+			p, err := dryPlans(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1}, appConf, experiment.Options{})
 			if err != nil {
 				return err
 			}
@@ -48,20 +48,20 @@ file:line:column. A valid scenario is summarised as tables of services and plays
 // dryPlans checks a scenario under every application configuration asked
 // for, or every one workflow_env.yaml defines, and returns the plan of the
 // first.
-func dryPlans(dir string, opt plan.Options, confs []string) (*plan.Plan, error) {
+func dryPlans(dir string, opt plan.Options, confs []string, o experiment.Options) (*plan.Plan, error) {
 	if len(confs) == 0 {
 		if sc, err := schema.Load(dir); err == nil {
 			confs = slices.Sorted(maps.Keys(sc.WorkflowEnv))
 		}
 	}
 	if len(confs) == 0 {
-		return dryPlan(dir, opt)
+		return dryPlan(dir, opt, o)
 	}
 	var first *plan.Plan
 	var errs schema.Errors
 	for _, c := range confs {
 		opt.AppConf = c
-		p, err := dryPlan(dir, opt)
+		p, err := dryPlan(dir, opt, o)
 		errs.Add(err)
 		if first == nil {
 			first = p
@@ -74,14 +74,15 @@ func dryPlans(dir string, opt plan.Options, confs []string) (*plan.Plan, error) 
 // how every check that needs hosts runs before anything is reserved. Problems
 // of both stages are reported together; the plan is only attempted on a
 // sound layers_services.yaml, since every pattern is resolved against it.
-func dryPlan(dir string, opt plan.Options) (*plan.Plan, error) {
+func dryPlan(dir string, opt plan.Options, o experiment.Options) (*plan.Plan, error) {
 	sc, loadErr := schema.Load(dir)
 	var errs schema.Errors
 	errs.Add(loadErr)
 	if inFile(loadErr, filepath.Join(dir, schema.LayersServicesFile)) {
 		return nil, errs.Err()
 	}
-	errs.Add(providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
+	_, err := experiment.Check(sc, o.Testbed, o.Network)
+	errs.Add(err)
 	p, err := plan.Build(sc, servicedef.New(sc.ServiceDefs), plan.Synthetic(plan.Expand(sc.LayersServices)), opt)
 	errs.Add(err)
 	if errs.Len() > 0 {

@@ -142,9 +142,6 @@ func (o *Options) normalize() error {
 	if o.Forks < 0 {
 		return fmt.Errorf("forks %d: expected at least 1", o.Forks)
 	}
-	if !slices.Contains(networkModes, o.Network) {
-		return fmt.Errorf("--network %q: expected %s, %s or %s", o.Network, NetworkFull, NetworkRatesOnly, NetworkOff)
-	}
 	return nil
 }
 
@@ -178,16 +175,7 @@ func (x *experiment) load() error {
 	if err != nil {
 		return err
 	}
-	if err := checkMonitoring(sc.LayersServices.Monitoring); err != nil {
-		return err
-	}
-	if x.o.Testbed != "" {
-		if err := overrideTestbed(sc.LayersServices, x.o.Testbed); err != nil {
-			return err
-		}
-	}
-	x.network = limitNetwork(sc.Network, x.o.Network)
-	if err := providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)); err != nil {
+	if x.network, err = Check(sc, x.o.Testbed, x.o.Network); err != nil {
 		return err
 	}
 	x.sc, x.defs = sc, servicedef.New(sc.ServiceDefs)
@@ -200,6 +188,25 @@ func (x *experiment) load() error {
 	}
 	x.st, err = LoadState(x.o.ScenarioDir)
 	return err
+}
+
+// Check applies deploy's --testbed and --network to a loaded scenario and
+// checks what the schema cannot (the monitoring options, every testbed's
+// settings), as every command that plans a scenario does. It returns what
+// --network left out (nil when network.yaml is applied whole).
+func Check(sc *schema.Scenario, testbed, network string) (*NetworkRecord, error) {
+	if !slices.Contains(networkModes, network) {
+		return nil, fmt.Errorf("--network %q: expected %s, %s or %s", network, NetworkFull, NetworkRatesOnly, NetworkOff)
+	}
+	if testbed != "" {
+		if err := overrideTestbed(sc.LayersServices, testbed); err != nil {
+			return nil, err
+		}
+	}
+	var errs schema.Errors
+	errs.Add(checkMonitoring(sc.LayersServices.Monitoring))
+	errs.Add(providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
+	return limitNetwork(sc.Network, network), errs.Err()
 }
 
 // overrideTestbed puts every service on testbed name (deploy --testbed):

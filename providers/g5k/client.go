@@ -11,20 +11,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 )
 
-// Version names this e2c in the User-Agent of its calls to the API. It is
-// the module's version from the build information unless the command sets
-// it to the version it prints.
-var Version = func() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}()
+// Version names this e2c in the User-Agent of its calls to the API; the
+// command sets it to the version it prints.
+var Version = "dev"
 
 // client calls the Grid'5000 REST API.
 type client struct {
