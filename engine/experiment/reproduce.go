@@ -48,6 +48,9 @@ func runs(scenario string) ([]*Record, error) {
 		}
 		out = append(out, rec)
 	}
+	// In the order they ran: by name, 20261202-150405-10 would come
+	// before 20261202-150405-2.
+	slices.SortStableFunc(out, func(a, b *Record) int { return a.Start.Compare(b.Start) })
 	return out, nil
 }
 
