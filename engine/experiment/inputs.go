@@ -3,14 +3,19 @@ package experiment
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/results"
 )
@@ -74,10 +79,27 @@ func (x *experiment) learnFacts(ctx context.Context) {
 	})
 }
 
-// writeInputs copies the scenario files as read and the artifacts manifest
-// into a run folder. The artifacts are hashed once per deploy.
-func (x *experiment) writeInputs(dir string) error {
-	for name, data := range x.sc.Files {
+// writeInputs copies the scenario files as read, and the template files of
+// the scenario folder the plans read, and the artifacts manifest into a run
+// folder. The artifacts are hashed once per deploy.
+func (x *experiment) writeInputs(dir string, plans ...*plan.Plan) error {
+	files := maps.Clone(x.sc.Files)
+	for _, p := range plans {
+		for _, name := range p.ScenarioFiles() {
+			if _, ok := files[name]; ok {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(x.o.ScenarioDir, name))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // its task will say so
+			}
+			if err != nil {
+				return err
+			}
+			files[name] = data
+		}
+	}
+	for name, data := range files {
 		if err := results.WriteFile(dir, "scenario/"+name, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 			return err
 		}

@@ -152,3 +152,34 @@ layers:
 		t.Errorf("an option the sampler cannot honour: %v", err)
 	}
 }
+
+// TestReproduceScenarioTemplate: a template the scenario folder holds
+// (outside the artifacts, so the manifest does not record it) is kept with
+// the run, and its reproduction renders the template the run read.
+func TestReproduceScenarioTemplate(t *testing.T) {
+	dir, artifacts := localScenario(t)
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	os.WriteFile(filepath.Join(dir, "templates", "conf.j2"), []byte("v1 on {{ inventory_hostname }}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`- hosts: all
+  launch:
+  - template: {src: "{{ scenario_dir }}/templates/conf.j2", dest: conf.txt}
+  finalize:
+  - fetch: {src: conf.txt, dest: "{{ working_dir }}/conf.txt", flat: yes}
+`), 0o644)
+	var out strings.Builder
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if got := readFile(t, filepath.Join(runs[0], "scenario", "templates", "conf.j2")); got != "v1 on {{ inventory_hostname }}\n" {
+		t.Fatalf("the run keeps %q of the template", got)
+	}
+	os.WriteFile(filepath.Join(dir, "templates", "conf.j2"), []byte("v2\n"), 0o644)
+	again, err := Reproduce(context.Background(), runs[0], ReproduceOptions{Out: &out})
+	if err != nil {
+		t.Fatalf("reproduce: %v\n%s", err, out.String())
+	}
+	if got := readFile(t, filepath.Join(again, "conf.txt")); got != "v1 on edge-node-1-1\n" {
+		t.Errorf("the reproduction rendered %q, want the run's own template", got)
+	}
+}

@@ -70,7 +70,7 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 	if err := writeFiles(dir, first); err != nil {
 		return dir, err
 	}
-	if err := x.writeInputs(dir); err != nil {
+	if err := x.writeInputs(dir, slices.Collect(maps.Values(plans))...); err != nil {
 		return dir, err
 	}
 

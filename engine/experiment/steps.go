@@ -69,7 +69,7 @@ func LayersServices(ctx context.Context, o Options) (dir string, err error) {
 	if err := writeFiles(dir, p); err != nil {
 		return dir, err
 	}
-	if err := x.writeInputs(dir); err != nil {
+	if err := x.writeInputs(dir, p); err != nil {
 		return dir, err
 	}
 	x.st.LastRun, x.st.Artifacts, x.st.Testbed = dir, o.ArtifactsDir, o.Testbed

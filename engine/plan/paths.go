@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -260,4 +262,33 @@ func defined(ref string, vars *scope) bool {
 		}
 	}
 	return ok
+}
+
+// ScenarioFiles lists the files of SCENARIO_DIR, outside ARTIFACTS_DIR,
+// that the plan's template tasks read (relative to SCENARIO_DIR, sorted):
+// the artifacts manifest does not record them, so a run keeps a copy
+// with the scenario's own files. Deferred tasks' sources are only known
+// when they run, and are not listed.
+func (p *Plan) ScenarioFiles() []string {
+	seen := map[string]bool{}
+	for _, pl := range p.Plays {
+		for _, runs := range pl.Phases {
+			for _, r := range runs {
+				for _, t := range r.Tasks {
+					src, ok := t.Args["src"].(string)
+					if t.Module != "template" || t.Deferred || !ok {
+						continue
+					}
+					path := p.local(src)
+					if !inside(p.Scenario, path) || p.Artifacts != "" && inside(p.Artifacts, path) {
+						continue
+					}
+					if rel, err := filepath.Rel(p.Scenario, path); err == nil {
+						seen[filepath.ToSlash(rel)] = true
+					}
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
