@@ -142,6 +142,13 @@ func (o *Options) normalize() error {
 	if o.Forks < 0 {
 		return fmt.Errorf("forks %d: expected at least 1", o.Forks)
 	}
+	return checkNetworkMode(o.Network) // before the scenario is read: a mistake on the command line
+}
+
+func checkNetworkMode(mode string) error {
+	if !slices.Contains(networkModes, mode) {
+		return fmt.Errorf("--network %q: expected %s, %s or %s", mode, NetworkFull, NetworkRatesOnly, NetworkOff)
+	}
 	return nil
 }
 
@@ -195,8 +202,8 @@ func (x *experiment) load() error {
 // settings), as every command that plans a scenario does. It returns what
 // --network left out (nil when network.yaml is applied whole).
 func Check(sc *schema.Scenario, testbed, network string) (*NetworkRecord, error) {
-	if !slices.Contains(networkModes, network) {
-		return nil, fmt.Errorf("--network %q: expected %s, %s or %s", network, NetworkFull, NetworkRatesOnly, NetworkOff)
+	if err := checkNetworkMode(network); err != nil {
+		return nil, err
 	}
 	if testbed != "" {
 		if err := overrideTestbed(sc.LayersServices, testbed); err != nil {
