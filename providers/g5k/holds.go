@@ -1,18 +1,15 @@
 package g5k
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
-	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/providers"
 )
 
 // A hold says that a scenario of this machine works on a job's nodes. The
@@ -26,44 +23,10 @@ type hold struct {
 	Scenario string `json:"scenario"` // the holder's Request.StateDir
 }
 
-// holdsFile is the record, in the user's cache folder (XDG_CACHE_HOME).
-func holdsFile() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("the record of the jobs this machine's scenarios hold: %w", err)
-	}
-	return filepath.Join(dir, "e2c", "g5k-holds.json"), nil
-}
-
-// withHolds runs f on the record under its lock, and saves what f returns.
+// withHolds runs f on the machine-wide record of holds.
 func withHolds(f func([]hold) []hold) error {
-	file, err := holdsFile()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return err
-	}
-	lock, err := os.OpenFile(file+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("locking %s: %w", lock.Name(), err)
-	}
-	var list []hold
-	data, err := os.ReadFile(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal(data, &list); err != nil {
-			return fmt.Errorf("%s: %w (remove it if no scenario of this machine runs on Grid'5000)", file, err)
-		}
-	}
-	return results.WriteJSON(filepath.Dir(file), filepath.Base(file), f(list))
+	return providers.UpdateRecord("g5k-holds.json", "remove it if no scenario of this machine runs on Grid'5000",
+		func(list []hold) ([]hold, error) { return f(list), nil })
 }
 
 // claim records that st's scenario holds its jobs. Another scenario of this

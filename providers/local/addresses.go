@@ -1,18 +1,15 @@
 package local
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
+
+	"github.com/e2c-dev/e2c/providers"
 )
 
 // Each scenario's hosts take their addresses from their own blocks of
@@ -48,59 +45,10 @@ func (c claim) live() bool {
 	return err == nil
 }
 
-// registry is the file recording the claims of every scenario of this
-// user, machine-wide: ~/.cache/e2c/local-addresses.json. Tests replace it.
-var registry = func() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no folder for the record of loopback addresses: %w", err)
-	}
-	return filepath.Join(dir, "e2c", registryName), nil
-}
-
-// withClaims runs f on the recorded claims under an exclusive lock (a
-// second e2c waits) and records what f returns.
+// withClaims runs f on the claims of every scenario of this user,
+// recorded machine-wide (~/.cache/e2c/local-addresses.json).
 func withClaims(f func([]claim) ([]claim, error)) error {
-	path, err := registry()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	// A lock file of its own: the record is replaced by rename, which a
-	// lock on the record itself would not survive.
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("locking %s: %w", path, err)
-	}
-	var claims []claim
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal(data, &claims); err != nil {
-			return fmt.Errorf("%s is damaged (%v): remove it once no local scenario keeps its hosts", path, err)
-		}
-	}
-	if claims, err = f(claims); err != nil {
-		return err
-	}
-	changed, err := json.MarshalIndent(claims, "", "  ")
-	if err != nil || bytes.Equal(append(changed, '\n'), data) {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(changed, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return providers.UpdateRecord(registryName, "remove it once no local scenario keeps its hosts", f)
 }
 
 // claimBlocks records count free blocks for owner and returns the first.
