@@ -7,6 +7,7 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -105,9 +106,24 @@ type SettingsChecker interface {
 // A Verifier tells whether a reservation kept by an earlier deploy can
 // still serve, before it is reused.
 type Verifier interface {
-	// Verify returns nil when r can serve for at least need, otherwise
-	// why not (the job was deleted or ends too soon, the lab is gone).
+	// Verify returns nil when r can serve for at least need; an error
+	// wrapping ErrCannotServe when it cannot (the job was deleted or ends
+	// too soon, the lab is gone), which releases it; any other error when
+	// the testbed could not be asked, which stops the deploy and keeps r.
 	Verify(ctx context.Context, r *Reservation, need time.Duration) error
+}
+
+// ErrCannotServe is what a Verifier wraps to say that a kept reservation
+// can no longer serve (rather than that it could not tell).
+var ErrCannotServe = errors.New("cannot serve")
+
+// CannotServe wraps the reasons a kept reservation cannot serve, or is
+// nil without any.
+func CannotServe(reasons ...error) error {
+	if err := errors.Join(reasons...); err != nil {
+		return fmt.Errorf("%w: %w", ErrCannotServe, err)
+	}
+	return nil
 }
 
 // unsupported are E2Clab's testbeds that e2c refuses by name.

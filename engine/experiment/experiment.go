@@ -316,6 +316,9 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 		}
 		if v, ok := p.(providers.Verifier); ok && r != nil && fits(r, want) {
 			if err := v.Verify(ctx, r, x.need()); err != nil {
+				if !errors.Is(err, providers.ErrCannotServe) {
+					return "", fmt.Errorf("the kept %s hosts: %w", testbed, err)
+				}
 				if keptOnly {
 					return "", fmt.Errorf("the kept %s hosts cannot serve: %w; run e2c layers-services again", testbed, err)
 				}
@@ -378,7 +381,9 @@ func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed s
 
 // need is how long the runs of a deploy wait at least: a kept reservation
 // that ends sooner cannot serve them.
-func (x *experiment) need() time.Duration { return x.o.Duration * time.Duration(x.o.Repeat+1) }
+func (x *experiment) need() time.Duration {
+	return x.o.Duration * time.Duration((x.o.Repeat+1)*len(confs(x.o.AppConfs)))
+}
 
 // jobName is the scenario's job_name, or a name derived from the scenario's
 // folder and this machine, which no other scenario shares: a fixed default

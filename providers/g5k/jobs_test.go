@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -274,10 +275,17 @@ func TestVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]}]}`, s.URL, tt.uid, tt.node)
 			err := fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, tt.need)
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("got %v, want %q", err, tt.want)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, providers.ErrCannotServe)) {
+				t.Errorf("got %v, want %q (cannot serve)", err, tt.want)
 			}
 		})
+	}
+	// An API that does not answer says nothing of the job: it is kept.
+	s.FailNext("GET", fmt.Sprintf("/sites/rennes/jobs/%d", mine), http.StatusServiceUnavailable, "down for maintenance", 100)
+	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]}]}`, s.URL, mine, node)
+	err := fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
+	if err == nil || errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "could not check the kept jobs") {
+		t.Errorf("API down: %v, want an error that keeps the job", err)
 	}
 	var _ providers.Verifier = Default
 }

@@ -24,7 +24,7 @@ func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need ti
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var errs, failed []error // reasons it cannot serve; questions the API did not answer
 	for _, js := range st.Jobs {
 		var j job
 		_, err := c.call(ctx, http.MethodGet, jobPath(js.Site, js.UID), nil, &j)
@@ -34,7 +34,7 @@ func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need ti
 			errs = append(errs, fmt.Errorf("%s: job %d no longer exists", js.Site, js.UID))
 			continue
 		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err))
+			failed = append(failed, fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err))
 			continue
 		case j.State != "running":
 			errs = append(errs, fmt.Errorf("%s: job %d is %s, no longer running%s", js.Site, j.UID, j.State, events(j)))
@@ -54,5 +54,8 @@ func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need ti
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if len(failed) > 0 {
+		return fmt.Errorf("could not check the kept jobs (they are kept; try again): %w", errors.Join(failed...))
+	}
+	return providers.CannotServe(errs...)
 }

@@ -121,14 +121,18 @@ func (provider) Verify(_ context.Context, r *providers.Reservation, _ time.Durat
 		return err
 	}
 	if st.StateDir == "" {
-		return errors.New("reserved by an older e2c, without addresses of its own")
+		return providers.CannotServe(errors.New("reserved by an older e2c, without addresses of its own"))
 	}
-	if ok, err := claimed(st.StateDir, st.Block); err != nil || !ok {
-		return errors.Join(err, errors.New("its loopback addresses are no longer recorded as its own"))
+	ok, err := claimed(st.StateDir, st.Block)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return providers.CannotServe(errors.New("its loopback addresses are no longer recorded as its own"))
 	}
 	for _, d := range st.Dirs {
 		if _, err := os.Stat(d); err != nil {
-			return fmt.Errorf("working area: %w", err)
+			return providers.CannotServe(fmt.Errorf("working area: %w", err))
 		}
 	}
 	return nil
