@@ -91,7 +91,7 @@ type Request struct {
 	Method, Path, Query string // Path without the host, with the prefix
 	Body                string
 	UserAgent           string
-	Status              int       // 0 when the client left before an answer (SlowNext)
+	Status              int       // 0 until answered, or when the client left first (SlowNext)
 	At                  time.Time // Clock time of arrival
 }
 
@@ -223,21 +223,25 @@ func (s *Server) CAFile(t testing.TB) string {
 	return path
 }
 
-// Requests returns the requests received, in arrival order.
+// Requests returns the requests received, in arrival order, those not
+// answered yet included (Status 0).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.log)
 }
 
-// Count counts the requests with that method ("" for any) whose path starts
-// with pathPrefix, given with or without the version prefix.
+// Count counts the requests answered with that method ("" for any) whose
+// path starts with pathPrefix, given with or without the version prefix. A
+// request counts from the moment its answer is decided, before the client
+// reads it: a test that waits for one can change the platform knowing that
+// the answer is not changed.
 func (s *Server) Count(method, pathPrefix string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.log {
-		if s.matches(method, pathPrefix, r.Method, r.Path) {
+		if r.Status != 0 && s.matches(method, pathPrefix, r.Method, r.Path) {
 			n++
 		}
 	}
@@ -391,7 +395,7 @@ func (s *Server) take(rules []*rule, r *http.Request) *rule {
 }
 
 // serveHTTP logs the request, applies the injected failures and the proxy's
-// authentication, then routes it.
+// authentication, then routes it. Its status is logged as it is written.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -400,19 +404,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body),
 		UserAgent: r.UserAgent(), At: s.now()})
 	s.mu.Unlock()
-
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	if !s.serve(sw, r) {
-		sw.status = 0
-	}
-
-	s.mu.Lock()
-	s.log[i].Status = sw.status
-	s.mu.Unlock()
+	s.serve(&statusWriter{ResponseWriter: w, s: s, i: i}, r)
 }
 
-// serve answers the request; false when the client left before an answer.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
+// serve answers the request, unless the client leaves first.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	slow := s.take(s.slows, r)
 	s.mu.Unlock()
@@ -420,7 +416,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-time.After(slow.delay):
 		case <-r.Context().Done():
-			return false
+			return
 		}
 	}
 	s.mu.Lock()
@@ -428,16 +424,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 	if fail != nil {
 		textReply(fail.status, fail.body).write(w)
-		return true
+		return
 	}
 	if u, p, ok := r.BasicAuth(); ok || s.cfg.Password != "" {
 		if !ok || p == "" || p != s.password(u) {
 			unauthorized().write(w)
-			return true
+			return
 		}
 	}
 	s.mux.ServeHTTP(w, r)
-	return true
 }
 
 // password is the password of a login, "" for none.
@@ -460,13 +455,18 @@ func (s *Server) caller(r *http.Request) string {
 	return s.cfg.User
 }
 
+// statusWriter logs the status of the request s.log[i] before the client
+// can read any of the answer (every answer of the fake writes its header).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	s *Server
+	i int
 }
 
 func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
+	w.s.mu.Lock()
+	w.s.log[w.i].Status = status
+	w.s.mu.Unlock()
 	w.ResponseWriter.WriteHeader(status)
 }
 

@@ -889,6 +889,35 @@ func TestSlowNext(t *testing.T) {
 	c.want(c.do("GET", "/sites", nil), 200, nil)
 }
 
+// Count counts a request once it is answered, not when it arrives: a test
+// that waits for it can change the platform knowing what the answer said.
+func TestCountAnswered(t *testing.T) {
+	s, _, c := start(t, alice())
+	s.SlowNext("GET", "/sites", 300*time.Millisecond, 1)
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := c.http.Get(s.URL + "/sites")
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	for end := time.Now().Add(10 * time.Second); len(s.Requests()) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the request never arrived")
+		}
+	}
+	if n, r := s.Count("GET", "/sites"), s.Requests()[0]; n != 0 || r.Status != 0 {
+		t.Errorf("before its answer: Count = %d, status %d", n, r.Status)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if n, r := s.Count("GET", "/sites"), s.Requests()[0]; n != 1 || r.Status != 200 {
+		t.Errorf("answered: Count = %d, status %d", n, r.Status)
+	}
+}
+
 func TestRefuseSubmit(t *testing.T) {
 	s, _, c := start(t, alice())
 	s.RefuseSubmit("This reservation could run at 2026-12-03 10:00:00")
