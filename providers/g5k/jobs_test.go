@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -49,16 +50,52 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// reserveAsync runs Reserve until the test cancels it, and returns its error.
+// after runs then in the background once cond holds; it stops looking when
+// the test ends, and the test waits for it.
+func after(t *testing.T, cond func() bool, then func()) {
+	ended, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for !cond() {
+			select {
+			case <-ended:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		then()
+	}()
+	t.Cleanup(func() { close(ended); <-done })
+}
+
+// A background wait whose condition never holds ends with its test.
+func TestAfterEndsWithTheTest(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("failing before its condition", func(t *testing.T) {
+		after(t, func() bool { return false }, func() { t.Error("then ran") })
+	})
+	// The subtest's own goroutine may take a moment to exit.
+	eventually(t, "the goroutines of the subtest to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// answered says whether the fake has answered a request of that method
+// and path prefix.
+func answered(s *g5kfake.Server, method, path string) func() bool {
+	return func() bool { return s.Count(method, path) > 0 }
+}
+
+// reserveAsync runs Reserve until the test cancels it, and returns its
+// error; the test waits for it to return.
 func reserveAsync(t *testing.T, p *Provider, req providers.Request) (cancel func() error) {
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	var err error
 	go func() {
-		_, err := p.Reserve(ctx, req)
-		done <- err
+		defer close(done)
+		_, err = p.Reserve(ctx, req)
 	}()
-	t.Cleanup(stop)
-	return func() error { stop(); return <-done }
+	t.Cleanup(func() { stop(); <-done })
+	return func() error { stop(); <-done; return err }
 }
 
 func fakeJob(s *g5kfake.Server, uid int64) g5kfake.Job {
@@ -189,7 +226,7 @@ func TestAnotherUser(t *testing.T) {
 	bob := fast()
 	bob.PollMin, bob.PollMax = time.Hour, time.Hour
 	stopBob := reserveAsync(t, bob, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
-	eventually(t, "bob's job", func() bool { return s.Count("GET", "/sites/rennes/jobs/1") > 0 })
+	eventually(t, "bob's job", answered(s, "GET", "/sites/rennes/jobs/1"))
 
 	credentialsFor(t, s, "username: alice\npassword: s3cret\n")
 	var out strings.Builder
@@ -296,12 +333,8 @@ func TestFarStartPolledAgain(t *testing.T) {
 	s := fake(t)
 	start := time.Now().Add(time.Hour).Unix()
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "waiting", ScheduledAt: start})
-	go func() {
-		for s.Count("GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		s.Kill(uid)
-	}()
+	// Once the first poll is answered (waiting), the job is deleted.
+	after(t, answered(s, "GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)), func() { s.Kill(uid) })
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
@@ -365,12 +398,7 @@ func TestInterruptedDeploymentCanceled(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for s.Count("GET", "/sites/rennes/deployments/") == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	after(t, answered(s, "GET", "/sites/rennes/deployments/"), cancel)
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
@@ -410,12 +438,9 @@ func TestJobStates(t *testing.T) {
 		s := fake(t)
 		s.HoldNext("e2c-test")
 		out := &syncBuffer{}
-		go func() {
-			for !strings.Contains(out.String(), "job 1 hold: held, it will not start until resumed (oarresume 1 on the rennes frontend") {
-				time.Sleep(time.Millisecond)
-			}
-			s.Resume(1)
-		}()
+		after(t, func() bool {
+			return strings.Contains(out.String(), "job 1 hold: held, it will not start until resumed (oarresume 1 on the rennes frontend")
+		}, func() { s.Resume(1) })
 		req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 		req.Out = out
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -430,12 +455,8 @@ func TestJobStates(t *testing.T) {
 	t.Run("finishing before error", func(t *testing.T) {
 		s := fakeWith(t, func(c *g5kfake.Config) { c.Launching, c.Finishing = time.Hour, time.Hour })
 		uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "launching"})
-		go func() {
-			for s.Count("GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)) == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			s.Kill(uid)
-		}()
+		// Once the first poll is answered (launching), the job is deleted.
+		after(t, answered(s, "GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)), func() { s.Kill(uid) })
 		_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 		if want := fmt.Sprintf("job %d is ending (finishing) before running; OAR's events: FRAG_JOB_REQUEST", uid); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error: %v, want %q", err, want)

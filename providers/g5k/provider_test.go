@@ -111,13 +111,8 @@ func TestInterruptedWaitDeletesOnlyItsOwnJob(t *testing.T) {
 	p := fast()
 	p.PollMin, p.PollMax = time.Hour, time.Hour // the wait is long: only Ctrl-C ends it
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		// Once e2c polls its job, it is waiting for it.
-		for s.Count("GET", "/stable/sites/rennes/jobs/") == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	// Once e2c polls its job, it is waiting for it.
+	after(t, answered(s, "GET", "/stable/sites/rennes/jobs/"), cancel)
 	_, err := p.Reserve(ctx, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error: %v", err)
