@@ -83,6 +83,11 @@ func loadCredentials(inside bool) (credentials, error) {
 		return c, fmt.Errorf("%s: verify_ssl: found %v, expected true, false or a CA bundle path", file, v)
 	}
 	if raw.Timeout != nil {
+		// Bounded: how long a lost submission may still have been
+		// accepted is looked for by it (findSubmitted).
+		if *raw.Timeout <= 0 {
+			return c, fmt.Errorf("%s: timeout: found %d, expected a positive number of seconds", file, *raw.Timeout)
+		}
 		c.Timeout = time.Duration(*raw.Timeout) * time.Second
 	}
 	if c.Username == "" && !inside {

@@ -154,6 +154,10 @@ func TestCredentials(t *testing.T) {
 	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "verify_ssl") {
 		t.Errorf("bad verify_ssl: %v", err)
 	}
+	os.WriteFile(file, []byte("username: a\ntimeout: 0\n"), 0o600)
+	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "timeout: found 0, expected a positive number of seconds") {
+		t.Errorf("no timeout: %v", err)
+	}
 }
 
 func TestNodeCompare(t *testing.T) {

@@ -107,8 +107,10 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, st 
 }
 
 // findSubmitted finds the jobs a journaled submission (js, UID 0) may have
-// made: the user's pending or running jobs of its name submitted since it
-// was journaled, but for the jobs st reused.
+// made: the user's pending or running jobs of its name, but for the jobs st
+// reused, submitted while the API could accept it: from its journaling to
+// the end of the client's wait for the answer, give or take the clocks'
+// skew. A job of that name submitted later is another scenario's.
 func findSubmitted(ctx context.Context, c *client, st *state, js jobState) ([]int64, error) {
 	if st.Login == "" || js.Name == "" {
 		return nil, fmt.Errorf("%s: a submission was journaled without its job name or login: look for it with oarstat", js.Site)
@@ -118,10 +120,12 @@ func findSubmitted(ctx context.Context, c *client, st *state, js jobState) ([]in
 	if _, err := c.call(ctx, http.MethodGet, "/sites/"+url.PathEscape(js.Site)+"/jobs?"+q.Encode(), nil, &jobs); err != nil {
 		return nil, fmt.Errorf("%s: looking for the job e2c was submitting: %w", js.Site, err)
 	}
+	skew := int64(clockSkew / time.Second)
+	from, to := js.Since-skew, js.Since+skew+int64(c.http.Timeout/time.Second)
 	var uids []int64
 	for _, j := range jobs.Items {
 		reused := slices.ContainsFunc(st.Jobs, func(o jobState) bool { return !o.Created && o.Site == js.Site && o.UID == j.UID })
-		if j.User == st.Login && j.SubmittedAt >= js.Since-int64(clockSkew/time.Second) && !reused {
+		if j.User == st.Login && j.SubmittedAt >= from && j.SubmittedAt <= to && !reused {
 			uids = append(uids, j.UID)
 		}
 	}

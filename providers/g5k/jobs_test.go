@@ -151,22 +151,26 @@ func TestJournalLetsAnotherProcessRelease(t *testing.T) {
 	}
 }
 
-// The release of a journaled intent deletes only the job the submission
-// may have made: the user's, of that name, submitted since, not reused.
+// The release of a journaled intent, days later, deletes only the job the
+// submission may have made: the user's, of that name, submitted while it
+// could be accepted, not reused.
 func TestReleaseOfAnIntent(t *testing.T) {
 	s := fake(t)
-	now := time.Now()
-	old := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", SubmittedAt: now.Add(-time.Hour).Unix()})
-	bobs := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "bob", State: "running"})
-	reused := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running"})
-	made := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "waiting"})
+	since := time.Now().Add(-72 * time.Hour)
+	at := func(d time.Duration) int64 { return since.Add(d).Unix() }
+	old := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", SubmittedAt: at(-time.Hour)})
+	bobs := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "bob", State: "running", SubmittedAt: at(time.Second)})
+	reused := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", SubmittedAt: at(-time.Minute)})
+	made := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "waiting", SubmittedAt: at(time.Second)})
+	// Another scenario of the same job_name submitted since.
+	later := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running"})
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "name": "e2c-test"},
-		{"site": "rennes", "uid": 0, "name": "e2c-test", "since": %d, "created": true}]}`, s.URL, reused, now.Unix())
+		{"site": "rennes", "uid": 0, "name": "e2c-test", "since": %d, "created": true}]}`, s.URL, reused, since.Unix())
 	var out strings.Builder
 	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state), Incomplete: true}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for uid, want := range map[int64]string{old: "running", bobs: "running", reused: "running", made: "error"} {
+	for uid, want := range map[int64]string{old: "running", bobs: "running", reused: "running", made: "error", later: "running"} {
 		if got := fakeJob(s, uid).State; got != want {
 			t.Errorf("job %d %s, want %s", uid, got, want)
 		}
