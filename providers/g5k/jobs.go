@@ -138,7 +138,7 @@ func findSubmitted(ctx context.Context, c *client, st *state, js jobState) ([]in
 func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *state, out io.Writer) error {
 	first, most, _, _ := p.durations()
 	wait := first
-	last := map[int64]string{}
+	last := make([]string, len(st.Jobs)) // the state printed of each job (uids are per site)
 	for {
 		pending := 0
 		var soonest int64
@@ -148,7 +148,7 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *s
 			if _, err := c.call(ctx, http.MethodGet, jobPath(js.Site, js.UID), nil, &j); err != nil {
 				return fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err)
 			}
-			if j.State != last[j.UID] {
+			if j.State != last[i] {
 				line := fmt.Sprintf("g5k: %s: job %d %s", js.Site, j.UID, j.State)
 				switch {
 				case j.State == "waiting" && j.ScheduledAt > 0:
@@ -157,7 +157,7 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *s
 					line += fmt.Sprintf(": held, it will not start until resumed (oarresume %d on the %s frontend; oardel %d gives it up); waiting for it", j.UID, js.Site, j.UID)
 				}
 				fmt.Fprintln(out, line)
-				last[j.UID] = j.State
+				last[i] = j.State
 			}
 			switch j.State {
 			case "running":

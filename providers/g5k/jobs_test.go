@@ -353,6 +353,25 @@ func TestFarStartPolledAgain(t *testing.T) {
 	}
 }
 
+// OAR's uids are per site: two sites' jobs of one uid each show their
+// state.
+func TestOneUIDOnTwoSites(t *testing.T) {
+	s := fake(t)
+	for _, node := range []string{"parasilo-1.rennes.grid5000.fr", "gros-1.nancy.grid5000.fr"} {
+		site := strings.Split(node, ".")[1]
+		s.AddJob(g5kfake.Job{UID: 7, Site: site, Name: "e2c-test", User: "alice", State: "running", AssignedNodes: []string{node}})
+	}
+	var out strings.Builder
+	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
+	req.Out = &out
+	unreachable(fast()).Reserve(context.Background(), req)
+	for _, want := range []string{"g5k: rennes: job 7 running\n", "g5k: nancy: job 7 running\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 // Reservations are written in Paris time, as a date or a time today; e2c
 // sends the API a full date and prints it in Paris time.
 func TestReservation(t *testing.T) {

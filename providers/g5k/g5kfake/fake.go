@@ -303,7 +303,7 @@ func (s *Server) HoldNext(jobName string) {
 }
 
 // Hold is oarhold on a waiting job, from the frontend (the API has no call
-// for it). It panics on an unknown uid or a job that is not waiting.
+// for it). It panics on a uid unknown or on two sites, or a job not waiting.
 func (s *Server) Hold(uid int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -316,7 +316,8 @@ func (s *Server) Hold(uid int64) {
 }
 
 // Resume is oarresume from the frontend: a held job waits again and
-// launches after Waiting. It panics on an unknown uid or a job not held.
+// launches after Waiting. It panics on a uid unknown or on two sites, or a
+// job not held.
 func (s *Server) Resume(uid int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -331,7 +332,7 @@ func (s *Server) Resume(uid int64) {
 }
 
 // Kill is oardel from the frontend by the job's owner, as DELETE does.
-// It panics on an unknown uid.
+// It panics on a uid unknown or on two sites.
 func (s *Server) Kill(uid int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,12 +342,16 @@ func (s *Server) Kill(uid int64) {
 }
 
 func (s *Server) mustJob(uid int64) *job {
+	var found []*job
 	for _, j := range s.jobs {
 		if j.UID == uid {
-			return j
+			found = append(found, j)
 		}
 	}
-	panic("g5kfake: no job " + itoa(uid))
+	if len(found) != 1 {
+		panic("g5kfake: " + itoa(int64(len(found))) + " jobs of uid " + itoa(uid))
+	}
+	return found[0]
 }
 
 // DeployError makes the next deployment end in error with that output, as

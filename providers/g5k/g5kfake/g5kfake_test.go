@@ -578,6 +578,11 @@ func TestAddJob(t *testing.T) {
 	if got := c.job("nancy", explicit); got.ResourcesByType["cores"][0] != "gros-9.nancy.grid5000.fr/0" {
 		t.Errorf("explicit job %+v", got)
 	}
+	// OAR's uids are per site.
+	s.AddJob(Job{UID: 500, Site: "rennes", Name: "other"})
+	if got, there := c.job("rennes", 500), c.job("nancy", 500); got.Name != "other" || there.Name != "" || there.AssignedNodes[0] != "gros-9.nancy.grid5000.fr" {
+		t.Errorf("uid 500 on two sites: %+v, %+v", got, there)
+	}
 	clk.Add(3 * time.Hour)
 	if got := c.job("rennes", uid); got.State != "terminated" {
 		t.Errorf("after its walltime: %s", got.State)

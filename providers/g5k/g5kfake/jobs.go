@@ -419,7 +419,7 @@ func (s *Server) jobLinks(site string, uid int64) []Link {
 	}
 }
 
-// Jobs returns a snapshot of every job, by uid.
+// Jobs returns a snapshot of every job, by uid and site.
 func (s *Server) Jobs() []Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -432,7 +432,8 @@ func (s *Server) Jobs() []Job {
 }
 
 // AddJob inserts an existing job, e.g. a running job of the same name to
-// test reuse, and returns its uid (UID 0: the next one). Empty fields
+// test reuse, and returns its uid (UID 0: the next one; OAR's uids are per
+// site, so another site may have a job of that uid too). Empty fields
 // default to: Site the first site, User the configured one, State
 // "running", Queue "default", Walltime 3600 s, SubmittedAt and StartedAt
 // now. Resources, when set, is the request (e.g. "{cluster='gros'}/nodes=2");
@@ -466,13 +467,13 @@ func (s *Server) AddJob(j Job) int64 {
 	if k.UID == 0 {
 		k.UID = s.lastUID + 1
 	}
-	if slices.ContainsFunc(s.jobs, func(o *job) bool { return o.UID == k.UID }) {
-		panic("g5kfake: AddJob: uid " + itoa(k.UID) + " is taken")
+	if slices.ContainsFunc(s.jobs, func(o *job) bool { return o.UID == k.UID && o.Site == k.Site }) {
+		panic("g5kfake: AddJob: uid " + itoa(k.UID) + " is taken on " + k.Site)
 	}
 	s.lastUID = max(s.lastUID, k.UID)
 	k.Links = s.jobLinks(k.Site, k.UID)
 	s.jobs = append(s.jobs, k)
-	slices.SortFunc(s.jobs, func(a, b *job) int { return cmp.Compare(a.UID, b.UID) })
+	slices.SortFunc(s.jobs, func(a, b *job) int { return cmp.Or(cmp.Compare(a.UID, b.UID), strings.Compare(a.Site, b.Site)) })
 	return k.UID
 }
 
