@@ -80,13 +80,14 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, st 
 	if _, err := c.call(ctx, http.MethodPost, base, body, &j); err != nil {
 		err = fmt.Errorf("%s: submitting %s: %w", d.site, body.Resources, err)
 		var ae *APIError
-		if errors.As(err, &ae) { // refused: nothing was created
+		if errors.As(err, &ae) && ae.Status < 500 { // refused: nothing was created
 			st.Jobs = st.Jobs[:i]
 			return errors.Join(err, save())
 		}
-		// The answer was lost (a timeout, Ctrl-C): the job may exist all
-		// the same. Find it so that it is deleted with the others; if it
-		// cannot be told now, the journaled intent lets Release look again.
+		// The answer was lost (a timeout, Ctrl-C, a proxy's 502 or 504):
+		// the job may exist all the same. Find it so that it is deleted
+		// with the others; if it cannot be told now, the journaled intent
+		// lets Release look again.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if found, lerr := findSubmitted(lctx, c, st, st.Jobs[i]); lerr == nil && len(found) == 1 {

@@ -151,6 +151,27 @@ func TestJournalLetsAnotherProcessRelease(t *testing.T) {
 	}
 }
 
+// A submission answered 5xx (the front proxy's 504: the API behind it was
+// too slow) may have made its job: it is found, journaled and deleted.
+func TestLostSubmissionAnswer(t *testing.T) {
+	s := fake(t)
+	s.LoseAnswer("POST", "/sites/rennes/jobs", http.StatusGatewayTimeout, "Gateway Time-out", 1)
+	var out strings.Builder
+	var journal []string
+	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
+	req.Out = &out
+	req.Journal = func(state json.RawMessage) error { journal = append(journal, string(state)); return nil }
+	if _, err := fast().Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "504 Gateway Timeout") {
+		t.Fatalf("error: %v", err)
+	}
+	if j := fakeJob(s, 1); !ended(j.State) || !strings.Contains(out.String(), "g5k: rennes: job 1 deleted") {
+		t.Errorf("the job made is %s:\n%s", j.State, out.String())
+	}
+	if last := journal[len(journal)-1]; !strings.Contains(last, `"uid":1,`) {
+		t.Errorf("the job found was not journaled: %s", last)
+	}
+}
+
 // The release of a journaled intent, days later, deletes only the job the
 // submission may have made: the user's, of that name, submitted while it
 // could be accepted, not reused.

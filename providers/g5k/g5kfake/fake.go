@@ -1,7 +1,8 @@
 // Package g5kfake is a fake of the Grid'5000 REST API, served over TLS by
 // httptest, for the tests of the Grid'5000 provider: sites, clusters and
 // nodes from a fixture, OAR jobs whose states follow an injectable clock,
-// kadeploy deployments, a request log, and failure injection.
+// kadeploy deployments, a request log, and failure injection (failed,
+// slow, or lost answers).
 //
 // State changes happen lazily: every request (and every inspection method)
 // first applies the transitions that the clock says are due, in time order.
@@ -110,6 +111,7 @@ type Server struct {
 	log        []Request
 	fails      []*rule
 	slows      []*rule
+	losts      []*rule
 	refusals   []string
 	failNames  map[string]int // job name -> submissions that end in error while waiting
 	failLaunch map[string]int // job name -> submissions that end in error while launching
@@ -255,6 +257,16 @@ func (s *Server) FailNext(method, pathPrefix string, status int, body string, ti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails = append(s.fails, &rule{method: method, prefix: pathPrefix, status: status, body: body, left: times})
+}
+
+// LoseAnswer makes the next `times` requests matching method ("" for any)
+// and pathPrefix be handled as usual, then answered status with the
+// plain-text body instead, as the front proxy answers 504 when the API
+// behind it is too slow: a submission whose answer is lost made its job.
+func (s *Server) LoseAnswer(method, pathPrefix string, status int, body string, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.losts = append(s.losts, &rule{method: method, prefix: pathPrefix, status: status, body: body, left: times})
 }
 
 // SlowNext delays the next `times` matching requests by d of real time (or
@@ -436,6 +448,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			unauthorized().write(w)
 			return
 		}
+	}
+	s.mu.Lock()
+	lost := s.take(s.losts, r)
+	s.mu.Unlock()
+	if lost != nil {
+		s.mux.ServeHTTP(httptest.NewRecorder(), r)
+		textReply(lost.status, lost.body).write(w)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -923,6 +923,18 @@ func TestCountAnswered(t *testing.T) {
 	}
 }
 
+func TestLoseAnswer(t *testing.T) {
+	s, _, c := start(t, alice())
+	s.LoseAnswer("POST", "/sites/rennes/jobs", 504, "Gateway Time-out", 1)
+	c.wantText(c.do("POST", "/sites/rennes/jobs", req("{cluster='parasilo'}/nodes=1")), 504, "Gateway Time-out")
+	if j := s.Jobs(); len(j) != 1 || j[0].UID != 1 {
+		t.Errorf("the submission whose answer was lost made %+v", j)
+	}
+	if j, _ := c.submit("rennes", req("{cluster='parasilo'}/nodes=1")); j.UID != 2 {
+		t.Errorf("next submission: uid %d", j.UID)
+	}
+}
+
 func TestRefuseSubmit(t *testing.T) {
 	s, _, c := start(t, alice())
 	s.RefuseSubmit("This reservation could run at 2026-12-03 10:00:00")
