@@ -2,6 +2,7 @@ package g5k
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,7 +25,7 @@ type client struct {
 	base       string // https://api.grid5000.fr/stable
 	user, pass string // no Basic auth when user is ""
 	http       *http.Client
-	retryWait  time.Duration // first wait before retrying a GET
+	retryWait  time.Duration // first wait before retrying a GET or DELETE
 }
 
 // APIError is an answer of the API that is not a success. The API's error
@@ -65,7 +66,8 @@ func (e *APIError) Hint() string {
 	return ""
 }
 
-func newClient(c credentials) (*client, error) {
+// newClient makes a client of the credentials' API; retryWait 0 is 1 s.
+func newClient(c credentials, retryWait time.Duration) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	switch {
 	case c.CAFile != "":
@@ -82,7 +84,7 @@ func newClient(c credentials) (*client, error) {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // asked for explicitly: verify_ssl: false
 	}
 	return &client{base: strings.TrimRight(c.URI, "/"), user: c.Username, pass: c.Password,
-		http: &http.Client{Transport: tr, Timeout: c.Timeout}, retryWait: time.Second}, nil
+		http: &http.Client{Transport: tr, Timeout: c.Timeout}, retryWait: cmp.Or(retryWait, time.Second)}, nil
 }
 
 // call sends a request and decodes a JSON answer into out (when not nil).

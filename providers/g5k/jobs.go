@@ -220,7 +220,7 @@ func (p *Provider) open(r *providers.Reservation) (*state, *client, error) {
 	if st.API != "" {
 		creds.URI = st.API
 	}
-	c, err := newClient(creds)
+	c, err := newClient(creds, p.RetryWait)
 	return &st, c, err
 }
 

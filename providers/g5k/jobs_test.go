@@ -349,6 +349,14 @@ func TestVerify(t *testing.T) {
 	if err == nil || errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "could not check the kept jobs") {
 		t.Errorf("API down: %v, want an error that keeps the job", err)
 	}
+	// One job that cannot serve is enough, whatever the API says of the
+	// others.
+	state = fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]},
+		{"site": "rennes", "uid": %d, "created": true}]}`, s.URL, mine, node, killed)
+	err = fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
+	if err == nil || !errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "no longer running") || !strings.Contains(err.Error(), "down for maintenance") {
+		t.Errorf("one job deleted, the other not told: %v, want cannot serve, with both", err)
+	}
 	var _ providers.Verifier = Default
 }
 

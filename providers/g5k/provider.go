@@ -39,6 +39,9 @@ type Provider struct {
 	PollMin, PollMax, DeployPoll time.Duration
 	// DeployTries bounds the kadeploy attempts of a node (0: 3).
 	DeployTries int
+	// RetryWait is the first wait before a GET or DELETE that failed is
+	// sent again (0: 1 s).
+	RetryWait time.Duration
 }
 
 // Default is the registered provider.
@@ -118,7 +121,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(creds)
+	c, err := newClient(creds, p.RetryWait)
 	if err != nil {
 		return nil, err
 	}

@@ -50,10 +50,10 @@ func credentialsFor(t *testing.T, s *g5kfake.Server, account string) {
 	t.Setenv("E2C_G5K_CREDENTIALS", file)
 }
 
-// fast polls the fake quickly; nodes are never reached (Reach fails), so
-// these tests end before SSH unless they expect to get there.
+// fast polls and retries the fake quickly; nodes are never reached (Reach
+// fails), so these tests end before SSH unless they expect to get there.
 func fast() *Provider {
-	return &Provider{PollMin: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, DeployPoll: 5 * time.Millisecond, DeployTries: 2}
+	return &Provider{PollMin: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, DeployPoll: 5 * time.Millisecond, DeployTries: 2, RetryWait: time.Millisecond}
 }
 
 func request(t *testing.T, settings map[string]any, svcs ...*schema.Service) providers.Request {

@@ -18,7 +18,9 @@ const VerifyMargin = 10 * time.Minute
 
 // Verify tells whether the jobs kept by an earlier deploy can serve again:
 // each is still the user's, running, holds its nodes, and has walltime left
-// for need and VerifyMargin.
+// for need and VerifyMargin. Only the API's answers say they cannot
+// (providers.ErrCannotServe); without such an answer, a question the API
+// left unanswered keeps them.
 func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need time.Duration) error {
 	st, c, err := p.open(r)
 	if err != nil {
@@ -54,8 +56,10 @@ func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need ti
 			}
 		}
 	}
-	if len(failed) > 0 {
+	if len(errs) == 0 && len(failed) > 0 {
 		return fmt.Errorf("could not check the kept jobs (they are kept; try again): %w", errors.Join(failed...))
 	}
-	return providers.CannotServe(errs...)
+	// One job that cannot serve is enough, whatever the API said of the
+	// others.
+	return providers.CannotServe(append(errs, failed...)...)
 }
