@@ -22,6 +22,7 @@ func (p *Provider) deploy(ctx context.Context, c *client, cfg config, st *state,
 		return err
 	}
 	_, _, poll, tries := p.durations()
+	out = &lockedWriter{w: out} // the sites deploy at once
 	errs := make([]error, len(st.Jobs))
 	var wg sync.WaitGroup
 	for i, js := range st.Jobs {
@@ -105,4 +106,16 @@ func deployOnce(ctx context.Context, c *client, site string, nodes []string, env
 		}
 	}
 	return failed, why, nil
+}
+
+// lockedWriter serializes the writes of goroutines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -524,6 +524,26 @@ func TestJobStates(t *testing.T) {
 	})
 }
 
+// Two sites deploy at once, and say so on the one output they share.
+func TestDeployOnTwoSites(t *testing.T) {
+	s := fake(t)
+	key := filepath.Join(t.TempDir(), "id.pub")
+	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
+	var out strings.Builder // not safe for concurrent use: -race tells
+	req := request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key},
+		&schema.Service{Name: "a", Quantity: 1}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
+	req.Out = &out
+	unreachable(fast()).Reserve(context.Background(), req)
+	for _, site := range []string{"rennes", "nancy"} {
+		if want := "g5k: " + site + ": deploying debian11-big on 1 nodes"; !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if n := s.Count("POST", "/sites/nancy/deployments"); n != 1 {
+		t.Errorf("%d deployments on nancy", n)
+	}
+}
+
 // A terminated deployment may have failed on every node; an error one
 // failed as a whole (its output says why).
 func TestDeploymentFailures(t *testing.T) {
