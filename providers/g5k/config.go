@@ -83,8 +83,8 @@ func loadCredentials(inside bool) (credentials, error) {
 		return c, fmt.Errorf("%s: verify_ssl: found %v, expected true, false or a CA bundle path", file, v)
 	}
 	if raw.Timeout != nil {
-		// Bounded: how long a lost submission may still have been
-		// accepted is looked for by it (findSubmitted).
+		// A bound is needed: a lost submission is looked for among the
+		// jobs submitted before the client gave up (findSubmitted).
 		if *raw.Timeout <= 0 {
 			return c, fmt.Errorf("%s: timeout: found %d, expected a positive number of seconds", file, *raw.Timeout)
 		}

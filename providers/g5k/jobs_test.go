@@ -183,7 +183,7 @@ func TestReleaseOfAnIntent(t *testing.T) {
 	bobs := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "bob", State: "running", SubmittedAt: at(time.Second)})
 	reused := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", SubmittedAt: at(-time.Minute)})
 	made := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "waiting", SubmittedAt: at(time.Second)})
-	// Another scenario of the same job_name submitted since.
+	// Another scenario of the same job_name submitted days after the intent.
 	later := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running"})
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "name": "e2c-test"},
 		{"site": "rennes", "uid": 0, "name": "e2c-test", "since": %d, "created": true}]}`, s.URL, reused, since.Unix())
@@ -349,8 +349,8 @@ func TestVerify(t *testing.T) {
 	if err == nil || errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "could not check the kept jobs") {
 		t.Errorf("API down: %v, want an error that keeps the job", err)
 	}
-	// One job that cannot serve is enough, whatever the API says of the
-	// others.
+	// One job that cannot serve is enough, whatever the API leaves
+	// unanswered about the others.
 	state = fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]},
 		{"site": "rennes", "uid": %d, "created": true}]}`, s.URL, mine, node, killed)
 	err = fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)

@@ -59,7 +59,7 @@ func (p *Provider) Verify(ctx context.Context, r *providers.Reservation, need ti
 	if len(errs) == 0 && len(failed) > 0 {
 		return fmt.Errorf("could not check the kept jobs (they are kept; try again): %w", errors.Join(failed...))
 	}
-	// One job that cannot serve is enough, whatever the API said of the
-	// others.
+	// One job that cannot serve is enough, whatever the API left
+	// unanswered about the others.
 	return providers.CannotServe(append(errs, failed...)...)
 }
