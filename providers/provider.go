@@ -118,13 +118,20 @@ type Verifier interface {
 var ErrCannotServe = errors.New("cannot serve")
 
 // CannotServe wraps the reasons a kept reservation cannot serve, or is
-// nil without any.
+// nil without any. It reads as the reasons alone: the caller says what
+// they are the reasons of.
 func CannotServe(reasons ...error) error {
 	if err := errors.Join(reasons...); err != nil {
-		return fmt.Errorf("%w: %w", ErrCannotServe, err)
+		return cannotServe{err}
 	}
 	return nil
 }
+
+// cannotServe is reasons that are ErrCannotServe.
+type cannotServe struct{ error }
+
+func (e cannotServe) Is(target error) bool { return target == ErrCannotServe }
+func (e cannotServe) Unwrap() error        { return e.error }
 
 // unsupported are E2Clab's testbeds that e2c refuses by name.
 var unsupported = []string{"iotlab", "chameleoncloud", "chameleonedge"}
