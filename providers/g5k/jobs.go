@@ -1,6 +1,7 @@
 package g5k
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,6 +141,7 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *s
 	first, most, _, _ := p.durations()
 	wait := first
 	last := make([]string, len(st.Jobs)) // the state printed of each job (uids are per site)
+	var down time.Time                   // since when the API has not answered
 	for {
 		pending := 0
 		var soonest int64
@@ -147,7 +149,22 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *s
 			js := &st.Jobs[i]
 			var j job
 			if _, err := c.call(ctx, http.MethodGet, jobPath(js.Site, js.UID), nil, &j); err != nil {
-				return fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err)
+				if !unanswered(err) || ctx.Err() != nil {
+					return fmt.Errorf("%s: job %d: %w", js.Site, js.UID, err)
+				}
+				if down.IsZero() {
+					down = time.Now()
+					fmt.Fprintf(out, "g5k: %s: the API does not answer (%v); still waiting for job %d\n", js.Site, err, js.UID)
+				}
+				if time.Since(down) > cmp.Or(p.Outage, 15*time.Minute) {
+					return fmt.Errorf("%s: job %d: the API has not answered for %s: %w", js.Site, js.UID, time.Since(down).Round(time.Second), err)
+				}
+				pending++
+				continue
+			}
+			if !down.IsZero() {
+				fmt.Fprintf(out, "g5k: the API answers again after %s\n", time.Since(down).Round(time.Second))
+				down = time.Time{}
 			}
 			if j.State != last[i] {
 				line := fmt.Sprintf("g5k: %s: job %d %s", js.Site, j.UID, j.State)
@@ -192,6 +209,13 @@ func (p *Provider) waitRunning(ctx context.Context, c *client, cfg config, st *s
 		}
 		wait = min(most, wait*3/2)
 	}
+}
+
+// unanswered tells an API that did not answer (a server error, the
+// network) from one that answered no.
+func unanswered(err error) bool {
+	var ae *APIError
+	return !errors.As(err, &ae) || ae.Status >= 500
 }
 
 // events shows OAR's events of a job, which say why it ended (its message

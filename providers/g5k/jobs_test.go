@@ -401,6 +401,38 @@ func TestOneUIDOnTwoSites(t *testing.T) {
 	}
 }
 
+// The wait for a job bears an API that stops answering for a while (a
+// restart of the API), and gives up after Outage.
+func TestWaitOutlastsAnOutage(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		outage time.Duration
+		fails  int
+		want   string // in the output, or the error when the wait gives up
+	}{
+		{"an outage passes", time.Minute, 20, "g5k: the API answers again after "},
+		{"an outage too long", 30 * time.Millisecond, 100000, "the API has not answered for "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fake(t)
+			uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", AssignedNodes: []string{"parasilo-1.rennes.grid5000.fr"}})
+			s.FailNext("GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid), http.StatusBadGateway, "", tt.fails)
+			var out strings.Builder
+			req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
+			req.Out = &out
+			p := unreachable(fast())
+			p.Outage = tt.outage
+			_, err := p.Reserve(context.Background(), req)
+			if !strings.Contains(out.String(), fmt.Sprintf("g5k: rennes: the API does not answer (GET /sites/rennes/jobs/%d: 502 Bad Gateway); still waiting for job %d\n", uid, uid)) {
+				t.Errorf("output:\n%s", out.String())
+			}
+			if got := out.String() + fmt.Sprint(err); !strings.Contains(got, tt.want) {
+				t.Errorf("got %s, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // Reservations are written in Paris time, as a date or a time today; e2c
 // sends the API a full date and prints it in Paris time.
 func TestReservation(t *testing.T) {

@@ -42,6 +42,10 @@ type Provider struct {
 	// RetryWait is the first wait before a GET or DELETE that failed is
 	// sent again (0: 1 s).
 	RetryWait time.Duration
+	// Outage is how long the wait for the jobs bears an API that does not
+	// answer (5xx, the network) before giving up (0: 15 minutes): a wait
+	// of hours should outlast a restart of the API.
+	Outage time.Duration
 }
 
 // Default is the registered provider.
