@@ -70,7 +70,7 @@ func loadCredentials(inside bool) (credentials, error) {
 		return c, fmt.Errorf("%s: %w", file, err)
 	}
 	if raw.URI != "" {
-		c.URI = raw.URI
+		c.URI = strings.TrimRight(raw.URI, "/") // one API, one spelling: the record of holds compares it
 	}
 	c.Username, c.Password = raw.Username, raw.Password
 	switch v := raw.VerifySSL.(type) {

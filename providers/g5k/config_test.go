@@ -140,7 +140,7 @@ func TestCredentials(t *testing.T) {
 	if c, err := loadCredentials(true); err != nil || c.URI != DefaultAPI || c.Username != "" {
 		t.Errorf("missing file inside: %+v, %v", c, err)
 	}
-	os.WriteFile(file, []byte("username: alice\npassword: s3cret\nuri: https://127.0.0.1:1/stable\nverify_ssl: /ca.pem\ntimeout: 5\n"), 0o600)
+	os.WriteFile(file, []byte("username: alice\npassword: s3cret\nuri: https://127.0.0.1:1/stable/\nverify_ssl: /ca.pem\ntimeout: 5\n"), 0o600)
 	c, err := loadCredentials(false)
 	want := credentials{URI: "https://127.0.0.1:1/stable", Username: "alice", Password: "s3cret", CAFile: "/ca.pem", Timeout: 5 * time.Second}
 	if err != nil || c != want {
