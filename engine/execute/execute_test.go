@@ -23,6 +23,12 @@ import (
 // an executor whose hosts run for real on this machine.
 func setup(t *testing.T, n int, workflow string) (*Executor, *bytes.Buffer, map[string]string) {
 	t.Helper()
+	return setupWith(t, n, workflow, nil)
+}
+
+// setupWith is setup whose hosts are reached through wrap, when set.
+func setupWith(t *testing.T, n int, workflow string, wrap func(host string, r transport.Runner) (transport.Runner, error)) (*Executor, *bytes.Buffer, map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
 	scenario := filepath.Join(dir, "scenario")
 	os.MkdirAll(scenario, 0o755)
@@ -56,6 +62,9 @@ func setup(t *testing.T, n int, workflow string) (*Executor, *bytes.Buffer, map[
 	connect := func(ctx context.Context, host string) (transport.Runner, error) {
 		if host == "edge-node-1-"+itoa(n) && strings.Contains(workflow, "UNREACHABLE_LAST") {
 			return nil, errors.New("connection refused")
+		}
+		if wrap != nil {
+			return wrap(host, runners[host])
 		}
 		return runners[host], nil
 	}

@@ -291,3 +291,53 @@ func TestNetnsSlowFetch(t *testing.T) {
 		t.Errorf("the fetched file: %v %v", fi, err)
 	}
 }
+
+// TestNetnsInterruptKeepsUnreachableJobs: an interrupted run stops the
+// background jobs it started, and keeps in the state those of a host it
+// cannot reach any more (its sshd gone, its job still running), so that
+// e2c destroy can stop them later.
+func TestNetnsInterruptKeepsUnreachableJobs(t *testing.T) {
+	victim := "edge-node-1-2"
+	dir, artifacts := scenario(t, "10.232.15.0/24", "layers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n",
+		"- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if !strings.Contains(out.String(), "WAIT") {
+				continue
+			}
+			st, err := LoadState(dir)
+			if err != nil {
+				continue
+			}
+			var l netns.Lab
+			json.Unmarshal(st.Reservations["netns"].State, &l)
+			for _, h := range l.Hosts() {
+				if h.Name != victim {
+					continue
+				}
+				pids, _ := exec.Command("ip", "netns", "pids", h.Namespace).Output()
+				for _, pid := range strings.Fields(string(pids)) {
+					if cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline"); strings.Contains(string(cmd), "sshd") {
+						exec.Command("kill", "-9", pid).Run()
+					}
+				}
+			}
+			return
+		}
+	}()
+	_, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Keep: true, Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "stopping background jobs: "+victim+": ") {
+		t.Errorf("deploy: %v, want interrupted, and the victim's jobs not stopped\n%s", err, out.String())
+	}
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs := st.jobs(); len(jobs) != 1 || len(jobs[victim]) != 1 {
+		t.Errorf("the state keeps %v, want the unreachable %s's job alone", jobs, victim)
+	}
+}
