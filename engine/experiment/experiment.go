@@ -25,7 +25,6 @@ import (
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
-	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -269,7 +268,7 @@ type experiment struct {
 	testbeds map[string]string // host -> testbed
 
 	facts   map[string]Facts // by host, learnt once per deploy
-	sums    []results.Sum    // the artifacts manifest, hashed once per deploy
+	hashes  artifactHashes   // the artifacts', kept across the runs of a deploy
 	network *NetworkRecord   // what --network left out of network.yaml
 
 	mu    sync.Mutex
