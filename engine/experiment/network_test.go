@@ -340,3 +340,28 @@ func TestNetnsNetworkModes(t *testing.T) {
 		})
 	}
 }
+
+// TestNetnsStepNetworkRecord: each e2c network step records in run.json
+// what it left out of network.yaml, and a full one that nothing was.
+func TestNetnsStepNetworkRecord(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.14.0/24", "layers:\n- name: fog\n  services: [{name: gw}]\n- name: edge\n  services: [{name: node}]\n", touchWorkflow)
+	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, rate: 10mbit}\n"), 0o644)
+	ctx := context.Background()
+	var out strings.Builder
+	run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	if err != nil {
+		t.Fatalf("layers-services: %v\n%s", err, out.String())
+	}
+	for _, mode := range []string{NetworkOff, NetworkFull} {
+		if err := Network(ctx, dir, StepOptions{Out: &out, Network: mode}); err != nil {
+			t.Fatalf("network %q: %v\n%s", mode, err, out.String())
+		}
+		rec, err := readRecord(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Network != nil; got != (mode == NetworkOff) {
+			t.Errorf("after e2c network --network %q, run.json network: %+v", mode, rec.Network)
+		}
+	}
+}

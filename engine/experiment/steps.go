@@ -112,9 +112,7 @@ func Network(ctx context.Context, scenario string, so StepOptions) error {
 		if err != nil {
 			return err
 		}
-		if x.network != nil {
-			rec.Network = x.network
-		}
+		rec.Network = x.network // what this step leaves out, nothing for a full one
 		return rec.step(ctx, "network", "", func(s *Step) (err error) {
 			s.Note, err = x.applyNetwork(ctx, p, rec.dir, so.Out)
 			if err == nil {
