@@ -379,10 +379,14 @@ func describe(t *plan.Task) string {
 	return s
 }
 
-// subject is what an unnamed task works on, on one line of at most
-// maxSubject characters.
+// subject is what an unnamed task works on, as written (a secret
+// templated in is not shown), on one line of at most maxSubject
+// characters.
 func subject(t *plan.Task) string {
-	a := args(t.Args)
+	a := args(t.Written)
+	if t.Written == nil { // a plan read back from JSON
+		a = args(t.Args)
+	}
 	var s string
 	switch t.Module {
 	case "shell", "command":
