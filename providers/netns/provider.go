@@ -86,12 +86,11 @@ func (c *cidr) UnmarshalText(b []byte) error {
 }
 
 // settingsOf decodes the netns block; no block is the defaults.
-func settingsOf(tb *schema.Testbed) (settings, error) {
-	var s settings
-	if tb == nil {
-		return s, nil
+func settingsOf(tb *schema.Testbed) (s settings, err error) {
+	if tb != nil {
+		err = tb.Decode(&s)
 	}
-	return s, tb.Decode(&s)
+	return s, err
 }
 
 // CheckSettings reads the block and checks that the lab it gives can hold
