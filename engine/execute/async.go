@@ -92,22 +92,29 @@ func StartJob(ctx context.Context, r transport.Runner, folder string, c transpor
 		cd = "cd " + quote(c.Dir) + " || exit 1"
 	}
 	// The leader's arguments (e2c-job, then the folder) are how StopJobs
-	// tells it from a process that got its pid after a reboot.
+	// tells it from a process that got its pid after a reboot. Its pid is
+	// written once its watchdog runs, and StartJob returns once it is
+	// written: StopJobs right after StartJob finds the whole group.
 	start := fmt.Sprintf(`mkdir -p %s && d=$(cd %s && pwd) || exit 1
 %s
 setsid sh -c '
   trap "" HUP; trap ": killed" TERM   # outlive the group kill to record the status
-  echo $$ > "$1/pid"
   w=
   if [ "$3" -gt 0 ]; then
     ( trap "kill \$s 2>/dev/null; exit 0" TERM; sleep "$3" & s=$!; wait $s
       trap "" TERM; kill -TERM -$$; sleep 5; kill -KILL -$$ ) >/dev/null 2>&1 &
     w=$!
   fi
+  echo $$ > "$1/pid"
   sh -c "$2" > "$1/out" 2> "$1/err" < /dev/null
   echo $? > "$1/rc.tmp" && mv "$1/rc.tmp" "$1/rc"
   [ -z "$w" ] || kill $w 2>/dev/null
 ' e2c-job "$d" %s %d > /dev/null 2>&1 < /dev/null &
+i=0
+until [ -s "$d/pid" ]; do
+  [ $i -lt 200 ] || { echo "the job wrote no pid within 10 s (is setsid installed?)" >&2; exit 1; }
+  sleep 0.05; i=$((i+1))
+done
 echo "$d"`, quote(folder), quote(folder), cd, quote(c.Script), limit)
 	res, err := r.Run(ctx, transport.Command{Script: start, Env: c.Env, Sudo: c.Sudo})
 	if err != nil {

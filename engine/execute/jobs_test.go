@@ -147,7 +147,7 @@ func TestStopJobsOfBecome(t *testing.T) {
 // stopped.
 func TestStopJobsKeepsUnreachable(t *testing.T) {
 	var down atomic.Bool
-	ex, out, _ := setupWith(t, 2, "- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n",
+	ex, out, homes := setupWith(t, 2, "- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n",
 		func(host string, r transport.Runner) (transport.Runner, error) {
 			if host == "edge-node-1-2" && down.Load() {
 				return nil, errors.New("connection refused")
@@ -171,5 +171,9 @@ func TestStopJobsKeepsUnreachable(t *testing.T) {
 	}
 	if jobs := ex.Memory().Jobs; len(jobs) != 1 || len(jobs["edge-node-1-2"]) != 1 || jobs["edge-node-1-2"][0] != want[0] {
 		t.Errorf("after StopJobs the executor keeps %v, want the unreachable host's job alone", jobs)
+	}
+	// Stopped right after it started, and yet stopped.
+	if alive(jobPid(t, homes["edge-node-1-1"])) {
+		t.Error("the reachable host's job still runs")
 	}
 }
