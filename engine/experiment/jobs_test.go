@@ -168,7 +168,7 @@ layers:
 	pids := jobPids(t, filepath.Join(dir, ".e2c", "local", "hosts", "edge-node-1-1"))
 	for job, pid := range pids {
 		if !alive(pid) {
-			t.Fatalf("job %s died with e2c: nothing to test", job)
+			t.Fatalf("job %s died with e2c: nothing to test; rc %q err %q\n%s", job, readFileQuiet(filepath.Join(job, "rc")), readFileQuiet(filepath.Join(job, "err")), c.out.String())
 		}
 	}
 	var out strings.Builder

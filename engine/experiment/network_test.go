@@ -22,15 +22,17 @@ import (
 // there with E2C_AGENT=1 as `<binary> agent serve|measure ...`, it is one.
 // With E2C_TEST_CHILD set, it is an e2c process the crash tests kill.
 func TestMain(m *testing.M) {
-	if what := os.Getenv("E2C_TEST_CHILD"); what != "" {
-		os.Exit(runChild(what))
-	}
+	// The agent first: one a crash test's child starts inherits its
+	// E2C_TEST_CHILD.
 	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) > 1 && os.Args[1] == "agent" {
 		if err := probe.Main(context.Background(), os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	if what := os.Getenv("E2C_TEST_CHILD"); what != "" {
+		os.Exit(runChild(what))
 	}
 	os.Exit(m.Run())
 }
