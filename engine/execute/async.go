@@ -5,58 +5,47 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"golang.org/x/sync/errgroup"
 )
 
 var jobSeq atomic.Int64
 
-// async starts a command detached on the host, in its own process group,
-// with a watchdog that kills the whole group after t.Async seconds, as
-// Ansible's async does. The watchdog's own sleep is killed with it when the
-// command ends first, so nothing lingers. With poll 0 it returns at once; otherwise it checks
-// every poll seconds until the command ends.
+// NewJobFolder returns a new background job's folder, relative to the
+// host's default directory (a local host's working area, the home of an
+// SSH user).
+func NewJobFolder() string {
+	return fmt.Sprintf(".e2c/jobs/%d-%d", time.Now().UnixNano(), jobSeq.Add(1))
+}
+
+// async starts a command as a background job, as Ansible's async does:
+// killed with its whole process group after t.Async seconds. With poll 0
+// it returns at once; otherwise it checks every poll seconds until the
+// command ends.
 func (e *Executor) async(ctx context.Context, r transport.Runner, host string, t *plan.Task, a args) (map[string]any, error) {
 	script, dir, err := commandLine(t, a)
 	if err != nil {
 		return nil, err
 	}
-	// The job folder is in the host's default directory (a local host's
-	// working area, the home of an SSH user), whatever the task's chdir.
-	job := fmt.Sprintf(".e2c/jobs/%d-%d", time.Now().UnixNano(), jobSeq.Add(1))
+	// Known before it starts, so that no crash can hide it.
+	job := NewJobFolder()
 	if e.opt.JobStarting != nil {
 		if err := e.opt.JobStarting(host, job); err != nil {
 			return nil, fmt.Errorf("recording the background job: %w", err)
 		}
 	}
-	cd := ""
-	if dir != "" {
-		cd = "cd " + quote(dir) + " || exit 1"
-	}
-	start := fmt.Sprintf(`mkdir -p %s && d=$(cd %s && pwd) || exit 1
-%s
-setsid sh -c '
-  trap "" HUP; trap ": killed" TERM   # outlive the group kill to record the status
-  echo $$ > "$1/pid"
-  ( trap "kill \$s 2>/dev/null; exit 0" TERM; sleep %d & s=$!; wait $s
-    trap "" TERM; kill -TERM -$$; sleep 5; kill -KILL -$$ ) >/dev/null 2>&1 &
-  w=$!
-  sh -c "$2" > "$1/out" 2> "$1/err" < /dev/null
-  echo $? > "$1/rc.tmp" && mv "$1/rc.tmp" "$1/rc"
-  kill $w 2>/dev/null
-' e2c-job "$d" %s > /dev/null 2>&1 < /dev/null &
-echo "$d"`, job, job, cd, t.Async, quote(script))
-	res, err := r.Run(ctx, transport.Command{Script: start, Env: t.Environment, Sudo: t.Become})
-	if err != nil {
-		return nil, fmt.Errorf("start in the background: %w", err)
-	}
-	dirOnHost := strings.TrimSpace(res.Stdout)
 	e.mu.Lock()
-	e.jobs[host] = append(e.jobs[host], dirOnHost)
+	e.jobs[host] = append(e.jobs[host], job)
 	e.mu.Unlock()
+	dirOnHost, err := StartJob(ctx, r, job, transport.Command{Script: script, Dir: dir, Env: t.Environment, Sudo: t.Become}, t.Async)
+	if err != nil {
+		return nil, err
+	}
 	e.logf(host, "started in the background (killed after %ds): %s", t.Async, dirOnHost)
 	if t.Poll == 0 {
 		return map[string]any{"started": true, "finished": false, "ansible_job_id": dirOnHost, "changed": true}, nil
@@ -91,46 +80,179 @@ echo "$d"`, job, job, cd, t.Async, quote(script))
 	}
 }
 
-// StopJobs kills every background job the executor started that is still
-// running, so an interrupted run leaves nothing behind on its hosts.
-func (e *Executor) StopJobs(ctx context.Context) error {
-	e.mu.Lock()
-	jobs := e.jobs
-	e.jobs = map[string][]string{}
-	e.mu.Unlock()
-	return StopJobs(ctx, e.connect, jobs)
+// StartJob starts c.Script detached on r, in c.Dir, as the background job
+// of folder (relative to the host's default directory, see NewJobFolder):
+// in its own process group, its output and exit status in the folder.
+// With limit > 0 a watchdog kills the whole group after limit seconds; the
+// watchdog's own sleep is killed with it when the command ends first, so
+// nothing lingers. It returns the job's absolute folder on the host.
+func StartJob(ctx context.Context, r transport.Runner, folder string, c transport.Command, limit int) (string, error) {
+	cd := ""
+	if c.Dir != "" {
+		cd = "cd " + quote(c.Dir) + " || exit 1"
+	}
+	// The leader's arguments (e2c-job, then the folder) are how StopJobs
+	// tells it from a process that got its pid after a reboot. Its pid is
+	// written once its watchdog runs, and StartJob returns once it is
+	// written: StopJobs right after StartJob finds the whole group.
+	start := fmt.Sprintf(`mkdir -p %s && d=$(cd %s && pwd) || exit 1
+%s
+setsid sh -c '
+  trap "" HUP; trap ": killed" TERM   # outlive the group kill to record the status
+  w=
+  if [ "$3" -gt 0 ]; then
+    ( trap "kill \$s 2>/dev/null; exit 0" TERM; sleep "$3" & s=$!; wait $s
+      trap "" TERM; kill -TERM -$$; sleep 5; kill -KILL -$$ ) >/dev/null 2>&1 &
+    w=$!
+  fi
+  echo $$ > "$1/pid"
+  sh -c "$2" > "$1/out" 2> "$1/err" < /dev/null
+  echo $? > "$1/rc.tmp" && mv "$1/rc.tmp" "$1/rc"
+  [ -z "$w" ] || kill $w 2>/dev/null
+' e2c-job "$d" %s %d > /dev/null 2>&1 < /dev/null &
+i=0
+until [ -s "$d/pid" ]; do
+  [ $i -lt 200 ] || { echo "the job wrote no pid within 10 s (is setsid installed?)" >&2; exit 1; }
+  sleep 0.05; i=$((i+1))
+done
+echo "$d"`, quote(folder), quote(folder), cd, quote(c.Script), limit)
+	res, err := r.Run(ctx, transport.Command{Script: start, Env: c.Env, Sudo: c.Sudo})
+	if err != nil {
+		return "", fmt.Errorf("start in the background: %w", err)
+	}
+	return strings.TrimSpace(res.Stdout), nil
 }
 
-// StopJobs kills the process groups of the background jobs listed per
-// host (their folders, absolute or relative to the host's default
-// directory) that are still running: jobs an earlier e2c process recorded
-// and may not have stopped.
-func StopJobs(ctx context.Context, connect Connector, jobs map[string][]string) error {
-	var errs []string
+// StopJobs kills every background job the executor started that is still
+// running, so an interrupted run leaves nothing behind on its hosts. It
+// keeps those it could not stop, with their hosts' error.
+func (e *Executor) StopJobs(ctx context.Context) error {
+	e.mu.Lock()
+	jobs := e.jobs.Clone()
+	e.mu.Unlock()
+	stopped, err := StopJobs(ctx, e.connect, jobs)
+	e.mu.Lock()
+	e.jobs.Drop(stopped)
+	e.mu.Unlock()
+	return err
+}
+
+// StopJobs stops the background jobs listed per host that are still
+// running: jobs an earlier e2c process recorded and may not have stopped.
+// It returns those that are now stopped or had ended; the error names the
+// others: jobs of hosts it could not reach, or that are still running.
+func StopJobs(ctx context.Context, connect Connector, jobs Jobs) (stopped Jobs, err error) {
+	var (
+		mu   sync.Mutex
+		errs []string
+		g    errgroup.Group
+	)
+	stopped = Jobs{}
+	g.SetLimit(32)
 	for host, dirs := range jobs {
 		if len(dirs) == 0 {
 			continue
 		}
-		r, err := connect(ctx, host)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", host, err))
-			continue
-		}
-		var script strings.Builder
-		for _, d := range dirs {
-			fmt.Fprintf(&script, "d=%s; [ -f \"$d/pid\" ] && ! [ -f \"$d/rc\" ] && kill -TERM -\"$(cat \"$d/pid\")\" 2>/dev/null\n", quote(d))
-		}
-		script.WriteString("true\n")
-		if _, err := r.Run(ctx, transport.Command{Script: script.String()}); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", host, err))
-		}
+		g.Go(func() error {
+			left, err := stopOn(ctx, connect, host, dirs)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", host, err))
+			}
+			if done := slices.DeleteFunc(slices.Clone(dirs), func(d string) bool { return slices.Contains(left, d) }); len(done) > 0 {
+				stopped[host] = done
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	if len(errs) > 0 {
 		slices.Sort(errs)
-		return fmt.Errorf("stopping background jobs: %s", strings.Join(errs, "; "))
+		return stopped, fmt.Errorf("stopping background jobs: %s", strings.Join(errs, "; "))
 	}
-	return nil
+	return stopped, nil
 }
+
+// stopOn stops the jobs dirs of host and returns those it could not stop.
+func stopOn(ctx context.Context, connect Connector, host string, dirs []string) ([]string, error) {
+	r, err := connect(ctx, host)
+	if err != nil {
+		return dirs, err
+	}
+	left, err := runStop(ctx, r, dirs, false)
+	if err != nil {
+		return dirs, err
+	}
+	if denied := left["denied"]; len(denied) > 0 {
+		// Jobs of become tasks run as root: the login user may not
+		// signal them, sudo may.
+		again, err := runStop(ctx, r, denied, true)
+		if err != nil {
+			return append(left["running"], denied...), fmt.Errorf("jobs of another user (become), not stopped: %w", err)
+		}
+		left["running"] = append(left["running"], again["running"]...)
+		left["denied"] = again["denied"]
+	}
+	var problems []string
+	if still := left["running"]; len(still) > 0 {
+		problems = append(problems, "still running after TERM and KILL: "+strings.Join(still, ", "))
+	}
+	if denied := left["denied"]; len(denied) > 0 {
+		problems = append(problems, "not permitted, even with sudo: "+strings.Join(denied, ", "))
+	}
+	if len(problems) > 0 {
+		return append(left["running"], left["denied"]...), fmt.Errorf("not stopped: %s", strings.Join(problems, "; "))
+	}
+	return nil, nil
+}
+
+// runStop runs stopScript on dirs and returns the jobs it could not stop,
+// by what it printed ("denied", "running").
+func runStop(ctx context.Context, r transport.Runner, dirs []string, sudo bool) (map[string][]string, error) {
+	args := make([]string, len(dirs))
+	for i, d := range dirs {
+		args[i] = quote(d)
+	}
+	res, err := r.Run(ctx, transport.Command{Script: "set -- " + strings.Join(args, " ") + "\n" + stopScript, Sudo: sudo})
+	if err != nil {
+		return nil, err
+	}
+	left := map[string][]string{}
+	for _, l := range strings.Split(res.Stdout, "\n") {
+		if what, dir, ok := strings.Cut(l, " "); ok {
+			left[what] = append(left[what], dir)
+		}
+	}
+	return left, nil
+}
+
+// stopScript stops the jobs whose folders are its arguments: TERM to the
+// group, and KILL to what is left 5 s later. It prints "denied FOLDER" for
+// a job it may not signal and "running FOLDER" for one that outlived both.
+// A job with an exit status has ended; so has one whose pid is no longer
+// its leader's (a process started after a reboot may have it): the
+// leader's arguments are e2c-job, then the job's absolute folder.
+const stopScript = `nl='
+'
+ours() {
+  c=$(tr '\0' '\n' 2>/dev/null < "/proc/$1/cmdline") || return 1
+  case "$nl$c$nl" in *"${nl}e2c-job${nl}$2${nl}"*) return 0 ;; esac
+  return 1
+}
+stop() {
+  [ -f "$1/pid" ] && ! [ -f "$1/rc" ] || return 0
+  p=$(cat "$1/pid") && a=$(cd "$1" && pwd) || { echo "denied $1"; return 0; }
+  for s in TERM KILL; do
+    ours "$p" "$a" || return 0
+    kill -$s -"$p" 2>/dev/null || { ! ours "$p" "$a" || echo "denied $1"; return 0; }
+    i=0
+    while [ $i -lt 50 ] && ours "$p" "$a"; do sleep 0.1; i=$((i+1)); done
+  done
+  ! ours "$p" "$a" || echo "running $1"
+}
+for d; do stop "$d"; done
+`
 
 func exitCode(err error) int {
 	if ee, ok := err.(*transport.ExitError); ok {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +43,32 @@ type Options struct {
 // registered and the background jobs they started, per host.
 type Memory struct {
 	Registered map[string]map[string]any `json:"registered,omitempty"`
-	Jobs       map[string][]string       `json:"jobs,omitempty"`
+	Jobs       Jobs                      `json:"jobs,omitempty"`
+}
+
+// Jobs are background jobs by host: their folders, relative to the host's
+// default directory (absolute in states of earlier versions).
+type Jobs map[string][]string
+
+// Drop removes the jobs of done from j.
+func (j Jobs) Drop(done Jobs) {
+	for h, dirs := range done {
+		if _, ok := j[h]; !ok {
+			continue
+		}
+		if j[h] = slices.DeleteFunc(j[h], func(d string) bool { return slices.Contains(dirs, d) }); len(j[h]) == 0 {
+			delete(j, h)
+		}
+	}
+}
+
+// Clone copies j, its lists too.
+func (j Jobs) Clone() Jobs {
+	c := Jobs{}
+	for h, dirs := range j {
+		c[h] = slices.Clone(dirs)
+	}
+	return c
 }
 
 // Progress is the state of a play while it runs.
@@ -67,7 +93,7 @@ type Executor struct {
 type shared struct {
 	mu         sync.Mutex
 	registered map[string]map[string]any // host -> variable -> value
-	jobs       map[string][]string       // host -> background job folders, to stop on interrupt
+	jobs       Jobs                      // to stop on interrupt
 }
 
 // New returns an Executor of p reaching hosts through connect.
@@ -78,14 +104,13 @@ func New(p *plan.Plan, connect Connector, o Options) *Executor {
 	if o.Output == nil {
 		o.Output = io.Discard
 	}
-	sh := &shared{registered: map[string]map[string]any{}, jobs: map[string][]string{}}
+	sh := &shared{registered: map[string]map[string]any{}, jobs: Jobs{}}
 	if m := o.Memory; m != nil {
+		// Copies: the caller may read its memory while this one changes.
 		for h, r := range m.Registered {
-			sh.registered[h] = r
+			sh.registered[h] = maps.Clone(r)
 		}
-		for h, j := range m.Jobs {
-			sh.jobs[h] = j
-		}
+		sh.jobs = m.Jobs.Clone()
 	}
 	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output}, shared: sh}
 }
@@ -101,12 +126,9 @@ func (e *Executor) WithPlan(p *plan.Plan) *Executor {
 func (e *Executor) Memory() *Memory {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	m := &Memory{Registered: map[string]map[string]any{}, Jobs: map[string][]string{}}
+	m := &Memory{Registered: map[string]map[string]any{}, Jobs: e.jobs.Clone()}
 	for h, r := range e.registered {
 		m.Registered[h] = maps.Clone(r)
-	}
-	for h, j := range e.jobs {
-		m.Jobs[h] = append([]string(nil), j...)
 	}
 	return m
 }
@@ -357,10 +379,14 @@ func describe(t *plan.Task) string {
 	return s
 }
 
-// subject is what an unnamed task works on, on one line of at most
-// maxSubject characters.
+// subject is what an unnamed task works on, as written (a secret
+// templated in is not shown), on one line of at most maxSubject
+// characters.
 func subject(t *plan.Task) string {
-	a := args(t.Args)
+	a := args(t.Written)
+	if t.Written == nil { // a plan read back from JSON
+		a = args(t.Args)
+	}
 	var s string
 	switch t.Module {
 	case "shell", "command":

@@ -23,6 +23,12 @@ import (
 // an executor whose hosts run for real on this machine.
 func setup(t *testing.T, n int, workflow string) (*Executor, *bytes.Buffer, map[string]string) {
 	t.Helper()
+	return setupWith(t, n, workflow, nil)
+}
+
+// setupWith is setup whose hosts are reached through wrap, when set.
+func setupWith(t *testing.T, n int, workflow string, wrap func(host string, r transport.Runner) (transport.Runner, error)) (*Executor, *bytes.Buffer, map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
 	scenario := filepath.Join(dir, "scenario")
 	os.MkdirAll(scenario, 0o755)
@@ -56,6 +62,9 @@ func setup(t *testing.T, n int, workflow string) (*Executor, *bytes.Buffer, map[
 	connect := func(ctx context.Context, host string) (transport.Runner, error) {
 		if host == "edge-node-1-"+itoa(n) && strings.Contains(workflow, "UNREACHABLE_LAST") {
 			return nil, errors.New("connection refused")
+		}
+		if wrap != nil {
+			return wrap(host, runners[host])
 		}
 		return runners[host], nil
 	}
@@ -177,7 +186,7 @@ func TestFailingHost(t *testing.T) {
 	if err == nil || !errors.As(err, &te) || te.Host != "edge-node-1-2" {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (shell: [ edge-node-1-2 != edge-node-1-2 ] || { echo boom >&2; ex..., ") ||
+	if !strings.Contains(err.Error(), "edge-node-1-2: launch task 1 (shell: [ {{ inventory_hostname }} != edge-node-1-2 ] || { echo b..., ") ||
 		!strings.Contains(err.Error(), "exit status 7: boom") {
 		t.Errorf("err = %v", err)
 	}
@@ -273,7 +282,7 @@ func TestPathsAtRunTime(t *testing.T) {
 	}{
 		{"deferred copy", "launch", `
   - {shell: echo /etc/hostname, register: p}
-  - copy: {src: "{{ p.stdout }}", dest: leaked}`, `launch task 2 (copy: /etc/hostname to leaked, `, "hosts/edge-node-1-1/leaked"},
+  - copy: {src: "{{ p.stdout }}", dest: leaked}`, `launch task 2 (copy: {{ p.stdout }} to leaked, `, "hosts/edge-node-1-1/leaked"},
 		{"link made late", "launch", `
   - shell: ln -s {{ scenario_dir }}/workflow.yaml {{ artifacts_dir }}/late
   - copy: {src: late, dest: leaked}`, `copy: src "late" is a link to `, "hosts/edge-node-1-1/leaked"},
@@ -400,6 +409,27 @@ func TestSplitWords(t *testing.T) {
 	for _, bad := range []string{`echo "a`, `echo 'a`, ``} {
 		if _, err := splitWords(bad); err == nil {
 			t.Errorf("splitWords(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSecretNotDescribed: progress lines and errors describe a command as
+// written, so that a secret templated into it reaches neither the log
+// nor the terminal.
+func TestSecretNotDescribed(t *testing.T) {
+	ex, out, _ := setup(t, 1, `
+- hosts: all
+  vars: {token: s3cr3t}
+  launch:
+  - shell: test "{{ token }}" = other
+`)
+	_, err := ex.Phase(context.Background(), "launch")
+	if err == nil {
+		t.Fatal("the failing task did not fail")
+	}
+	for what, text := range map[string]string{"error": err.Error(), "output": out.String()} {
+		if strings.Contains(text, "s3cr3t") || !strings.Contains(text, `test "{{ token }}" = other`) {
+			t.Errorf("the %s shows the secret, or not the command as written:\n%s", what, text)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -196,6 +197,8 @@ func jobScenario(t *testing.T) (dir, artifacts string) {
   - shell: kill $(tail -n 1 ticks.txt) && sleep 0.2  # a file still written would fail the fetch's checksum
   - fetch: {src: ticks.txt, dest: "{{ working_dir }}/ticks.txt", flat: yes}
 `), 0o644)
+	// No job outlives the test, however it ends.
+	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
 	return dir, artifacts
 }
 
@@ -206,8 +209,10 @@ func ticks(dir string) []string {
 }
 
 // crashDuringWait starts a deploy of jobScenario and kills it once the job
-// runs, during the wait.
-func crashDuringWait(t *testing.T) (dir, artifacts, run string) {
+// runs, during the wait. It returns the pid of the job's command (which
+// writes the ticks), to tell whether it still runs however starved on a
+// loaded machine.
+func crashDuringWait(t *testing.T) (dir, artifacts, run string, job int) {
 	t.Helper()
 	dir, artifacts = jobScenario(t)
 	c := startChild(t, "deploy", dir, artifacts)
@@ -216,21 +221,18 @@ func crashDuringWait(t *testing.T) (dir, artifacts, run string) {
 	if err != nil || len(st.jobs()["edge-node-1-1"]) != 1 {
 		t.Fatalf("the state does not record the background job: %+v %v", st.Memory, err)
 	}
-	return dir, artifacts, st.LastRun
-}
-
-// stillWriting tells whether the job of jobScenario still runs.
-func stillWriting(dir string) bool {
-	before := len(ticks(dir))
-	time.Sleep(500 * time.Millisecond)
-	return len(ticks(dir)) > before
+	list := ticks(dir)
+	if job, err = strconv.Atoi(list[len(list)-1]); err != nil {
+		t.Fatal(err)
+	}
+	return dir, artifacts, st.LastRun, job
 }
 
 // TestCrashedRunMarked: a run whose e2c was killed is shown crashed by the
 // listing at once (its process is gone), and the next e2c command on the
 // scenario records it so, with the step it died in.
 func TestCrashedRunMarked(t *testing.T) {
-	dir, artifacts, run := crashDuringWait(t)
+	dir, artifacts, run, job := crashDuringWait(t)
 	recs, err := Runs(dir)
 	if err != nil || len(recs) != 1 || recs[0].Status != Crashed {
 		t.Fatalf("the listing after the kill: %v %v", recs, err)
@@ -239,6 +241,9 @@ func TestCrashedRunMarked(t *testing.T) {
 		t.Fatalf("run.json says %s before any command: want running, as the killed e2c left it", rec.Status)
 	}
 
+	if !alive(job) {
+		t.Fatal("the background job died with e2c: nothing to test")
+	}
 	// The next command is a new deploy on the kept hosts: it records the
 	// crash, and stops the crashed run's job before the hosts are reused.
 	var out strings.Builder
@@ -268,7 +273,7 @@ func TestCrashedRunMarked(t *testing.T) {
 	if len(pids) != 1 {
 		t.Errorf("the new run's ticks.txt holds the output of %d jobs, want its own only", len(pids))
 	}
-	if stillWriting(dir) {
+	if alive(job) {
 		t.Error("a background job still runs after deploy --destroy")
 	}
 	if st, _ := LoadState(dir); len(st.jobs()) != 0 {
@@ -279,15 +284,15 @@ func TestCrashedRunMarked(t *testing.T) {
 // TestDestroyAfterCrash: e2c destroy stops the background jobs a killed
 // e2c left, where it used to see "nothing to release" in them.
 func TestDestroyAfterCrash(t *testing.T) {
-	dir, _, run := crashDuringWait(t)
-	if !stillWriting(dir) {
+	dir, _, run, job := crashDuringWait(t)
+	if !alive(job) {
 		t.Fatal("the background job died with e2c: nothing to test")
 	}
 	var out strings.Builder
 	if err := Destroy(context.Background(), dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
-	if stillWriting(dir) {
+	if alive(job) {
 		t.Errorf("the background job still runs after destroy:\n%s", out.String())
 	}
 	st, _ := LoadState(dir)
@@ -312,6 +317,7 @@ func TestStepModeRunNotCrashed(t *testing.T) {
   finalize:
   - fetch: {src: prepared.txt, dest: "{{ working_dir }}/prepared.txt", flat: yes}
 `), 0o644)
+	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
 	var out strings.Builder
 	ctx := context.Background()
 	run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})

@@ -25,7 +25,6 @@ import (
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
-	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -269,7 +268,7 @@ type experiment struct {
 	testbeds map[string]string // host -> testbed
 
 	facts   map[string]Facts // by host, learnt once per deploy
-	sums    []results.Sum    // the artifacts manifest, hashed once per deploy
+	hashes  artifactHashes   // the artifacts', kept across the runs of a deploy
 	network *NetworkRecord   // what --network left out of network.yaml
 
 	mu    sync.Mutex
@@ -370,8 +369,16 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 	return note, nil
 }
 
-// forget releases a kept reservation and removes it from the state.
+// forget stops the background jobs of a kept reservation's hosts, which
+// may outlive it (static hosts, a reused g5k job), then releases it and
+// removes it from the state, its jobs with it.
 func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation) error {
+	mine := func(h string) bool { _, ok := hostOf(r, h); return ok }
+	jobs := x.st.jobsOn(mine)
+	if _, err := x.st.stopJobs(ctx, x.o.ScenarioDir, connectTo(x.pool, r), jobs); err != nil {
+		fmt.Fprintf(x.o.Out, "warning: %v; forgotten with the %s reservation\n", err, testbed)
+	}
+	x.st.jobs().Drop(jobs)
 	if err := p.Release(ctx, r, x.o.Out); err != nil {
 		return fmt.Errorf("releasing the kept %s reservation: %w", testbed, err)
 	}
@@ -422,9 +429,7 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 // release stops the background jobs still recorded, then frees every
 // reservation and forgets it.
 func (x *experiment) release(ctx context.Context) error {
-	if err := stopJobs(ctx, x.st, x.o.ScenarioDir, x.connect, x.o.Out); err != nil {
-		fmt.Fprintf(x.o.Out, "warning: %v\n", err)
-	}
+	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
 }
 
@@ -465,9 +470,7 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 		pool := transport.NewPool(transport.PoolOptions{})
 		defer pool.Close()
 		connect := stateConnect(st, pool)
-		if err := stopJobs(ctx, st, scenario, connect, out); err != nil {
-			fmt.Fprintf(out, "warning: %v\n", err)
-		}
+		stopAllJobs(ctx, st, scenario, connect, out)
 		if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
 			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 			st.Network = nil // the hosts are released: nothing left to reset through them

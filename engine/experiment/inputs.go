@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -81,7 +82,7 @@ func (x *experiment) learnFacts(ctx context.Context) {
 
 // writeInputs copies the scenario files as read, and the template files of
 // the scenario folder the plans read, and the artifacts manifest into a run
-// folder. The artifacts are hashed once per deploy.
+// folder.
 func (x *experiment) writeInputs(dir string, plans ...*plan.Plan) error {
 	files := maps.Clone(x.sc.Files)
 	for _, p := range plans {
@@ -104,14 +105,56 @@ func (x *experiment) writeInputs(dir string, plans ...*plan.Plan) error {
 			return err
 		}
 	}
-	if x.sums == nil {
-		sums, err := results.HashTree(x.o.ArtifactsDir)
-		if err != nil {
-			return fmt.Errorf("hashing the artifacts: %w", err)
-		}
-		x.sums = sums
+	if x.hashes == nil {
+		x.hashes = artifactHashes{}
 	}
-	return results.WriteManifest(dir, x.o.ArtifactsDir, x.sums)
+	sums, err := x.hashes.sums(x.o.ArtifactsDir)
+	if err != nil {
+		return fmt.Errorf("hashing the artifacts: %w", err)
+	}
+	return results.WriteManifest(dir, x.o.ArtifactsDir, sums)
+}
+
+// artifactHashes keeps the artifacts' hashes across the runs of a deploy.
+// A fetch may write into the artifacts folder (working_dir in prepare and
+// launch), so each run stats the tree again, and hashes again only the
+// files that changed (size or modification time) or appeared.
+type artifactHashes map[string]hashedFile // by path in the tree
+
+type hashedFile struct {
+	size   int64
+	mtime  time.Time
+	sha256 string
+}
+
+// sums are the hashes of every regular file under dir (links to files
+// followed), sorted by path, as results.HashTree gives them.
+func (c artifactHashes) sums(dir string) ([]results.Sum, error) {
+	var out []results.Sum
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		st, err := os.Stat(path)
+		if err != nil || !st.Mode().IsRegular() {
+			return err // special files are not artifacts
+		}
+		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
+		h, ok := c[rel]
+		if !ok || h.size != st.Size() || !h.mtime.Equal(st.ModTime()) {
+			sum, err := results.FileSHA256(path)
+			if err != nil {
+				return err
+			}
+			h = hashedFile{size: st.Size(), mtime: st.ModTime(), sha256: sum}
+			c[rel] = h
+		}
+		out = append(out, results.Sum{Path: rel, SHA256: h.sha256})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b results.Sum) int { return strings.Compare(a.Path, b.Path) })
+	return out, err
 }
 
 // testbedSettings are the testbed blocks of layers_services.yaml, by name.

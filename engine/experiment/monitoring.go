@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/probe"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -26,6 +28,18 @@ type monitoring struct {
 	remote string   // the CSV on the hosts, relative to the login folder
 	stats  []string // the groups of columns (probe.MonitorStats)
 	tool   map[string]string
+	job    map[string]string // the sampler's background job, by host
+}
+
+// jobs are the samplers' background jobs.
+func (m *monitoring) jobs() execute.Jobs {
+	jobs := execute.Jobs{}
+	if m != nil {
+		for h, j := range m.job {
+			jobs[h] = []string{j}
+		}
+	}
+	return jobs
 }
 
 // monitorStats are the groups of columns the monitoring block asks for:
@@ -55,7 +69,7 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 		return nil, ""
 	}
 	stats, _ := monitorStats(m) // checked when the scenario was loaded
-	mon := &monitoring{remote: ".cache/e2c/monitor-" + filepath.Base(dir) + ".csv", stats: stats, tool: map[string]string{}}
+	mon := &monitoring{remote: ".cache/e2c/monitor-" + filepath.Base(dir) + ".csv", stats: stats, tool: map[string]string{}, job: map[string]string{}}
 	for _, h := range p.Hosts {
 		if slices.Contains(h.Groups, "monitoring") {
 			mon.hosts = append(mon.hosts, h.Name)
@@ -66,11 +80,14 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 	}
 	var mu sync.Mutex
 	errs := x.eachHost(ctx, mon.hosts, func(ctx context.Context, h string, r transport.Runner) error {
-		tool, err := x.startSampler(ctx, h, r, mon, m.Interval)
+		tool, job, err := x.startSampler(ctx, h, r, mon, m.Interval)
+		mu.Lock()
+		defer mu.Unlock()
+		if job != "" { // recorded: stopped, or forgotten if it never ran
+			mon.job[h] = job
+		}
 		if err == nil {
-			mu.Lock()
 			mon.tool[h] = tool
-			mu.Unlock()
 		}
 		return err
 	})
@@ -86,43 +103,47 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 	return mon, note
 }
 
-// startSampler starts dstat, or the agent, detached from the session.
-func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, mon *monitoring, interval int) (string, error) {
-	res, err := r.Run(ctx, transport.Command{Script: "command -v dstat >/dev/null 2>&1 && echo dstat || echo e2c"})
+// startSampler starts dstat, or the agent, as a background job, recorded
+// in the state first like the tasks' (so that e2c destroy, or the next
+// run, stops it after a crash). It returns the tool and the job, once
+// recorded.
+func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, mon *monitoring, interval int) (tool, job string, err error) {
+	res, err := r.Run(ctx, transport.Command{Script: fmt.Sprintf("mkdir -p .cache/e2c && rm -f %s && { command -v dstat >/dev/null 2>&1 && echo dstat || echo e2c; }", mon.remote)})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	tool := strings.TrimSpace(res.Stdout)
-	cmd := fmt.Sprintf("exec dstat %s --output %s %d", probe.DstatFlags(mon.stats), mon.remote, interval)
+	tool = strings.TrimSpace(res.Stdout)
+	cmd := fmt.Sprintf("exec dstat %s --output %s %d >/dev/null", probe.DstatFlags(mon.stats), mon.remote, interval)
 	if tool != "dstat" {
 		local, err := x.o.agent()(probe.GOARCH(x.facts[host].Arch))
 		if err == nil {
 			err = probe.Install(ctx, r, local)
 		}
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		cmd = probe.AgentCommand("monitor", "-interval", fmt.Sprintf("%ds", interval), "-stats", strings.Join(mon.stats, ","), "-out", mon.remote)
 	}
-	// Detached from the session, so that it outlives this command.
-	script := fmt.Sprintf(`mkdir -p .cache/e2c && rm -f %[1]s
-S=; command -v setsid >/dev/null 2>&1 && S=setsid
-$S nohup sh -c '%[2]s' </dev/null >/dev/null 2>&1 &
-echo $! > %[1]s.pid
-`, mon.remote, cmd)
-	_, err = r.Run(ctx, transport.Command{Script: script})
-	return tool, err
+	job = execute.NewJobFolder()
+	if err := x.st.addJob(x.o.ScenarioDir, host, job); err != nil {
+		return "", "", fmt.Errorf("recording the sampler: %w", err)
+	}
+	// No time limit: it samples until stopMonitoring, however long the
+	// launches and finalizes take.
+	_, err = execute.StartJob(ctx, r, job, transport.Command{Script: cmd}, 0)
+	return tool, job, err
 }
 
-// stop ends the samplers and fetches their files; a host whose file cannot
-// be fetched is named, the others' files are kept.
+// stopMonitoring ends the samplers and fetches their files; a host whose
+// file cannot be fetched is named, the others' files are kept. A sampler
+// that cannot be stopped stays recorded, for e2c destroy.
 func (x *experiment) stopMonitoring(ctx context.Context, mon *monitoring, dir string) error {
 	if mon == nil {
 		return nil
 	}
+	// The samplers end on TERM, their last line written.
+	_, stopErr := x.st.stopJobs(ctx, x.o.ScenarioDir, x.connect, mon.jobs())
 	errs := x.eachHost(ctx, slices.Sorted(maps.Keys(mon.tool)), func(ctx context.Context, h string, r transport.Runner) error {
-		// TERM, then a moment for the last line to be written.
-		r.Run(ctx, transport.Command{Script: fmt.Sprintf("kill -TERM $(cat %[1]s.pid) 2>/dev/null; sleep 0.3; rm -f %[1]s.pid", mon.remote)})
 		local, err := results.Path(dir, "monitoring-data/"+h+".csv")
 		if err == nil {
 			err = r.Get(ctx, mon.remote, local)
@@ -134,9 +155,9 @@ func (x *experiment) stopMonitoring(ctx context.Context, mon *monitoring, dir st
 		for _, h := range slices.Sorted(maps.Keys(errs)) {
 			lines = append(lines, fmt.Sprintf("%s: %v", h, errs[h]))
 		}
-		return fmt.Errorf("monitoring data not fetched from %s", strings.Join(lines, "; "))
+		stopErr = errors.Join(stopErr, fmt.Errorf("monitoring data not fetched from %s", strings.Join(lines, "; ")))
 	}
-	return nil
+	return stopErr
 }
 
 // eachHost runs f on hosts in parallel (at most 32 at once) and returns

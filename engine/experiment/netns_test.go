@@ -200,7 +200,10 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 			if err != nil || st.LastRun == "" || st.Reservations["netns"] == nil || st.Reservations["netns"].Incomplete {
 				continue
 			}
-			if m, _ := filepath.Glob(filepath.Join(st.LastRun, "r", victim, "opt", ".big.bin.e2c-*")); len(m) == 0 {
+			// A quarter of the file in, 4 s of data flow: the connection
+			// is alive under load when its link goes.
+			m, _ := filepath.Glob(filepath.Join(st.LastRun, "r", victim, "opt", ".big.bin.e2c-*"))
+			if fi, err := os.Stat(strings.Join(m, "")); len(m) != 1 || err != nil || fi.Size() < 500000 {
 				continue
 			}
 			var l netns.Lab
@@ -211,18 +214,33 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 					ns = h.Namespace
 				}
 			}
+			cut = time.Now()
 			if out, err := exec.Command("ip", "-n", ns, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
 				t.Errorf("cutting the link: %v %s", err, out)
 			}
-			cut = time.Now()
 			return
 		}
 	}()
-	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	var out syncBuffer // JSON lines, with their time
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out, JSON: true})
 	<-done
 	if cut.IsZero() {
 		t.Fatalf("the fetch was never seen in progress\n%s", out.String())
+	}
+	// The victim fails because of the cut, not before it.
+	var failed time.Time
+	for _, l := range strings.Split(out.String(), "\n") {
+		var e struct {
+			Time time.Time
+			Msg  string
+		}
+		if json.Unmarshal([]byte(l), &e) == nil && strings.Contains(e.Msg, "finalize all:") && strings.Contains(e.Msg, "1 failed") {
+			failed = e.Time
+			break
+		}
+	}
+	if !failed.After(cut) {
+		t.Errorf("the victim failed at %s, its link was cut at %s: want it lost after the cut\n%s", failed.Format(time.StampMilli), cut.Format(time.StampMilli), out.String())
 	}
 	if err == nil || !strings.Contains(err.Error(), victim+": finalize task 1 (fetch: ") || strings.Count(err.Error(), ": finalize task") != 1 {
 		t.Errorf("error should name %s's fetch alone: %v", victim, err)
@@ -245,5 +263,81 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(runs[0], "r", "edge-node-1-1", "opt", "big.bin")); len(got) != 2000000 {
 		t.Errorf("the healthy host's file: %d bytes", len(got))
+	}
+}
+
+// TestNetnsSlowFetch fetches a file that takes 19 s to come over a host's
+// link shaped to 128 kbit/s: the keepalive replies wait behind the data
+// sshd and the kernel have queued (some 300 KB, more than the 12 s of
+// three keepalive periods at that rate), yet the connection lives, as data
+// keeps arriving.
+func TestNetnsSlowFetch(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.13.0/24", "layers:\n- name: edge\n  services: [{name: node, quantity: 1}]\n", `
+- hosts: all
+  launch:
+  - shell: head -c 300000 /dev/urandom > /opt/big.bin
+  - shell: tc qdisc add dev eth0 root tbf rate 128kbit burst 32kbit latency 400ms
+  finalize:
+  - fetch: {src: /opt/big.bin, dest: "{{ working_dir }}/big.bin", flat: yes}
+`)
+	var out strings.Builder
+	start := time.Now()
+	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	t.Logf("deploy with a 300 KB fetch at 128 kbit/s: %s", time.Since(start).Round(100*time.Millisecond))
+	if fi, err := os.Stat(filepath.Join(runs[0], "big.bin")); err != nil || fi.Size() != 300000 {
+		t.Errorf("the fetched file: %v %v", fi, err)
+	}
+}
+
+// TestNetnsInterruptKeepsUnreachableJobs: an interrupted run stops the
+// background jobs it started, and keeps in the state those of a host it
+// cannot reach any more (its sshd gone, its job still running), so that
+// e2c destroy can stop them later.
+func TestNetnsInterruptKeepsUnreachableJobs(t *testing.T) {
+	victim := "edge-node-1-2"
+	dir, artifacts := scenario(t, "10.232.15.0/24", "layers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n",
+		"- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if !strings.Contains(out.String(), "WAIT") {
+				continue
+			}
+			st, err := LoadState(dir)
+			if err != nil {
+				continue
+			}
+			var l netns.Lab
+			json.Unmarshal(st.Reservations["netns"].State, &l)
+			for _, h := range l.Hosts() {
+				if h.Name != victim {
+					continue
+				}
+				pids, _ := exec.Command("ip", "netns", "pids", h.Namespace).Output()
+				for _, pid := range strings.Fields(string(pids)) {
+					if cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline"); strings.Contains(string(cmd), "sshd") {
+						exec.Command("kill", "-9", pid).Run()
+					}
+				}
+			}
+			return
+		}
+	}()
+	_, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Keep: true, Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "stopping background jobs: "+victim+": ") {
+		t.Errorf("deploy: %v, want interrupted, and the victim's jobs not stopped\n%s", err, out.String())
+	}
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs := st.jobs(); len(jobs) != 1 || len(jobs[victim]) != 1 {
+		t.Errorf("the state keeps %v, want the unreachable %s's job alone", jobs, victim)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -187,22 +188,34 @@ func DestroyNetwork(ctx context.Context, scenario string, out io.Writer) error {
 
 // stateConnect reaches the hosts of the saved reservations.
 func stateConnect(st *State, pool *transport.Pool) emulation.Connect {
+	return connectTo(pool, slices.Collect(maps.Values(st.Reservations))...)
+}
+
+// connectTo reaches the hosts of reservations rs.
+func connectTo(pool *transport.Pool, rs ...*providers.Reservation) emulation.Connect {
 	return func(ctx context.Context, name string) (transport.Runner, error) {
-		for _, r := range st.Reservations {
-			for _, hs := range r.Hosts {
-				for _, h := range hs {
-					if h.Name != name {
-						continue
-					}
-					if h.SSH == nil {
-						return transport.NewLocal(h.WorkDir), nil
-					}
-					return pool.Runner(ctx, *h.SSH)
+		for _, r := range rs {
+			if h, ok := hostOf(r, name); ok {
+				if h.SSH == nil {
+					return transport.NewLocal(h.WorkDir), nil
 				}
+				return pool.Runner(ctx, *h.SSH)
 			}
 		}
 		return nil, fmt.Errorf("no host %s in the saved reservations", name)
 	}
+}
+
+// hostOf finds the host called name in r.
+func hostOf(r *providers.Reservation, name string) (providers.Host, bool) {
+	for _, hs := range r.Hosts {
+		for _, h := range hs {
+			if h.Name == name {
+				return h, true
+			}
+		}
+	}
+	return providers.Host{}, false
 }
 
 // agent returns where to find the e2c binary copied to hosts to measure

@@ -22,15 +22,17 @@ import (
 // there with E2C_AGENT=1 as `<binary> agent serve|measure ...`, it is one.
 // With E2C_TEST_CHILD set, it is an e2c process the crash tests kill.
 func TestMain(m *testing.M) {
-	if what := os.Getenv("E2C_TEST_CHILD"); what != "" {
-		os.Exit(runChild(what))
-	}
+	// The agent first: one a crash test's child starts inherits its
+	// E2C_TEST_CHILD.
 	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) > 1 && os.Args[1] == "agent" {
 		if err := probe.Main(context.Background(), os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	if what := os.Getenv("E2C_TEST_CHILD"); what != "" {
+		os.Exit(runChild(what))
 	}
 	os.Exit(m.Run())
 }
@@ -338,5 +340,30 @@ func TestNetnsNetworkModes(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestNetnsStepNetworkRecord: each e2c network step records in run.json
+// what it left out of network.yaml, and a full one that nothing was.
+func TestNetnsStepNetworkRecord(t *testing.T) {
+	dir, artifacts := scenario(t, "10.232.14.0/24", "layers:\n- name: fog\n  services: [{name: gw}]\n- name: edge\n  services: [{name: node}]\n", touchWorkflow)
+	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, rate: 10mbit}\n"), 0o644)
+	ctx := context.Background()
+	var out strings.Builder
+	run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	if err != nil {
+		t.Fatalf("layers-services: %v\n%s", err, out.String())
+	}
+	for _, mode := range []string{NetworkOff, NetworkFull} {
+		if err := Network(ctx, dir, StepOptions{Out: &out, Network: mode}); err != nil {
+			t.Fatalf("network %q: %v\n%s", mode, err, out.String())
+		}
+		rec, err := readRecord(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Network != nil; got != (mode == NetworkOff) {
+			t.Errorf("after e2c network --network %q, run.json network: %+v", mode, rec.Network)
+		}
 	}
 }

@@ -51,7 +51,9 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 	}
 	// The hosts may be those of an earlier run, or of an e2c that crashed:
 	// their background jobs must not mix their output into this run's.
-	if err := x.stopJobs(ctx, out); err != nil {
+	stopped, err := x.stopJobs(ctx, nil)
+	sayStopped(out, stopped)
+	if err != nil {
 		return dir, err
 	}
 
@@ -143,7 +145,7 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.FinalizeTimeout)
 			defer cancel()
 			fmt.Fprintf(out, "interrupted: stopping background jobs, then finalize (at most %s)\n", o.FinalizeTimeout)
-			if err := ex.StopJobs(fctx); err != nil {
+			if _, err := x.stopJobs(fctx, mon.jobs()); err != nil { // sampling goes on through finalize
 				errs = append(errs, err)
 			}
 		}
@@ -163,7 +165,8 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 		}
 	}
 	recap(out, reports)
-	x.st.Artifacts, x.st.Memory = o.ArtifactsDir, exec.Memory()
+	x.st.Artifacts = o.ArtifactsDir
+	x.st.remember(exec.Memory())
 	errs = append(errs, x.st.Save(o.ScenarioDir))
 	return dir, errors.Join(errs...)
 }
@@ -189,10 +192,21 @@ func (x *experiment) jobStarting(host, job string) error {
 }
 
 // stopJobs stops the background jobs the state records on the reserved
-// hosts; those of hosts no longer reserved went with their reservation.
-func (x *experiment) stopJobs(ctx context.Context, out io.Writer) error {
-	maps.DeleteFunc(x.st.jobs(), func(h string, _ []string) bool { _, ok := x.hosts[h]; return !ok })
-	return stopJobs(ctx, x.st, x.o.ScenarioDir, x.connect, out)
+// hosts (but those skip selects), so that they do not mix their output
+// into a new run's. Jobs of hosts no reservation holds went with it.
+func (x *experiment) stopJobs(ctx context.Context, skip execute.Jobs) (execute.Jobs, error) {
+	held := map[string]bool{}
+	for _, r := range x.st.Reservations {
+		for _, hs := range r.Hosts {
+			for _, h := range hs {
+				held[h.Name] = true
+			}
+		}
+	}
+	x.st.jobs().Drop(x.st.jobsOn(func(h string) bool { return !held[h] }))
+	jobs := x.st.jobsOn(func(h string) bool { _, ok := x.hosts[h]; return ok })
+	jobs.Drop(skip)
+	return x.st.stopJobs(ctx, x.o.ScenarioDir, x.connect, jobs)
 }
 
 // warnBackgroundWithoutWait says when launch starts background jobs and

@@ -10,8 +10,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
-	"golang.org/x/sync/errgroup"
 )
 
 // StateVersion is the version of .e2c/state.json.
@@ -107,52 +104,66 @@ func (st *State) addJob(scenario, host, job string) error {
 		st.Memory = &execute.Memory{}
 	}
 	if st.Memory.Jobs == nil {
-		st.Memory.Jobs = map[string][]string{}
+		st.Memory.Jobs = execute.Jobs{}
 	}
 	st.Memory.Jobs[host] = append(st.Memory.Jobs[host], job)
 	return results.WriteJSON(stateDir(scenario), "state.json", st)
 }
 
+// remember keeps what an executor's tasks registered, for the step
+// commands that follow. Its background jobs are recorded already (addJob).
+func (st *State) remember(m *execute.Memory) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Memory == nil {
+		st.Memory = &execute.Memory{}
+	}
+	st.Memory.Registered = m.Registered
+}
+
 // jobs are the background jobs recorded, by host.
-func (st *State) jobs() map[string][]string {
+func (st *State) jobs() execute.Jobs {
 	if st.Memory == nil {
 		return nil
 	}
 	return st.Memory.Jobs
 }
 
-// stopJobs stops the background jobs the state records (an earlier run's,
-// maybe of an e2c that crashed), host by host, forgets those it stopped or
-// that had ended, and saves. Hosts that cannot be reached keep theirs.
-func stopJobs(ctx context.Context, st *State, scenario string, connect emulation.Connect, out io.Writer) error {
-	jobs := st.jobs()
-	n := len(jobs)
-	if n == 0 {
-		return nil
+// jobsOn returns a copy of the background jobs recorded on the hosts keep
+// selects.
+func (st *State) jobsOn(keep func(host string) bool) execute.Jobs {
+	jobs := st.jobs().Clone()
+	maps.DeleteFunc(jobs, func(h string, _ []string) bool { return !keep(h) })
+	return jobs
+}
+
+// stopJobs stops the recorded background jobs of which, forgets those it
+// stopped or found ended, and saves. The others stay recorded, named by
+// the error. It returns the jobs stopped.
+func (st *State) stopJobs(ctx context.Context, scenario string, connect emulation.Connect, which execute.Jobs) (execute.Jobs, error) {
+	if len(which) == 0 {
+		return nil, nil
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		g    errgroup.Group
-	)
-	g.SetLimit(32)
-	for h, dirs := range maps.Clone(jobs) {
-		g.Go(func() error {
-			err := execute.StopJobs(ctx, execute.Connector(connect), map[string][]string{h: dirs})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			} else {
-				delete(jobs, h)
-			}
-			return nil
-		})
+	stopped, err := execute.StopJobs(ctx, execute.Connector(connect), which)
+	st.mu.Lock()
+	st.jobs().Drop(stopped)
+	st.mu.Unlock()
+	return stopped, errors.Join(err, st.Save(scenario))
+}
+
+// stopAllJobs stops every background job recorded (an earlier run's,
+// maybe of an e2c that crashed), before the hosts are released. What it
+// cannot stop is a warning: the release goes on.
+func stopAllJobs(ctx context.Context, st *State, scenario string, connect emulation.Connect, out io.Writer) {
+	stopped, err := st.stopJobs(ctx, scenario, connect, st.jobs().Clone())
+	sayStopped(out, stopped)
+	if err != nil {
+		fmt.Fprintf(out, "warning: %v\n", err)
 	}
-	_ = g.Wait()
-	if stopped := n - len(jobs); stopped > 0 {
-		fmt.Fprintf(out, "background jobs an earlier run started on %d hosts: stopped where still running\n", stopped)
+}
+
+func sayStopped(out io.Writer, stopped execute.Jobs) {
+	if len(stopped) > 0 {
+		fmt.Fprintf(out, "background jobs an earlier run started on %d hosts: stopped where still running\n", len(stopped))
 	}
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return errors.Join(append(errs, st.Save(scenario))...)
 }

@@ -74,10 +74,12 @@ func LayersServices(ctx context.Context, o Options) (dir string, err error) {
 	}
 	x.st.LastRun, x.st.Artifacts, x.st.Testbed = dir, o.ArtifactsDir, o.Testbed
 	// A new run on these hosts: what an earlier one left running stops.
-	if err := x.stopJobs(ctx, o.Out); err != nil {
+	stopped, err := x.stopJobs(ctx, nil)
+	sayStopped(o.Out, stopped)
+	if err != nil {
 		return dir, err
 	}
-	x.st.Memory = nil
+	x.st.remember(&execute.Memory{})
 	err = rec.step(ctx, "services", "", func(s *Step) error {
 		if !hasPhase(p, schema.Deploy) {
 			s.Note = "no service definition used declares deploy tasks"
@@ -88,7 +90,7 @@ func LayersServices(ctx context.Context, o Options) (dir string, err error) {
 		reps, err := ex.Phase(ctx, string(schema.Deploy))
 		appendWorkflow(dir, "", p, string(schema.Deploy), reps)
 		recap(w, reps)
-		x.st.Memory = ex.Memory()
+		x.st.remember(ex.Memory())
 		return err
 	})
 	if serr := x.st.Save(o.ScenarioDir); err == nil {
@@ -110,9 +112,7 @@ func Network(ctx context.Context, scenario string, so StepOptions) error {
 		if err != nil {
 			return err
 		}
-		if x.network != nil {
-			rec.Network = x.network
-		}
+		rec.Network = x.network // what this step leaves out, nothing for a full one
 		return rec.step(ctx, "network", "", func(s *Step) (err error) {
 			s.Note, err = x.applyNetwork(ctx, p, rec.dir, so.Out)
 			if err == nil {
@@ -161,7 +161,7 @@ func workflow(ctx context.Context, scenario, phase, appConf string, so StepOptio
 			recap(w, reps)
 			return err
 		})
-		x.st.Memory = ex.Memory()
+		x.st.remember(ex.Memory())
 		return errors.Join(err, x.st.Save(x.o.ScenarioDir))
 	})
 }

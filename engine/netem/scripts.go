@@ -101,7 +101,7 @@ func (p Preflight) Problem(needNetem bool) string {
 	case !p.HTB || !p.U32:
 		return fmt.Sprintf("kernel %s lacks sch_htb or cls_u32 (%s)", p.Kernel, p.Why)
 	case needNetem && !p.Netem:
-		return fmt.Sprintf("kernel %s has no sch_netem, which delay and loss need (%s): load it with modprobe sch_netem, or install the kernel's extra modules (linux-modules-extra-%s on Ubuntu), or leave delay and loss out with e2c deploy --network rates-only", p.Kernel, p.Why, p.Kernel)
+		return fmt.Sprintf("kernel %s has no sch_netem, which delay and loss need (%s): load it with modprobe sch_netem, or install the kernel's extra modules (linux-modules-extra-%s on Ubuntu), or leave delay and loss out with --network rates-only (on e2c deploy, or e2c network in step mode)", p.Kernel, p.Why, p.Kernel)
 	}
 	return ""
 }

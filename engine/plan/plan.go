@@ -85,6 +85,7 @@ type Task struct {
 	Name         string            `json:"name,omitempty"`
 	Module       string            `json:"module"`
 	Args         map[string]any    `json:"args"`
+	Written      map[string]any    `json:"-"` // the args as written, unrendered: progress lines and errors show these, never a secret templated in
 	Item         any               `json:"item,omitempty"`
 	Loop         any               `json:"loop,omitempty"` // deferred tasks only: the loop as written
 	Async        int               `json:"async,omitempty"`

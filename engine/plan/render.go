@@ -95,7 +95,7 @@ func (b *builder) renderTasks(tasks []schema.Task, sc *scope, play *schema.Play)
 
 func (b *builder) renderTask(i int, t *schema.Task, item any, vars *scope) *Task {
 	rt := &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Item: item, Async: t.Async, Poll: t.Poll,
-		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become}
+		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become, Written: t.Args}
 	rt.Name, _ = b.render(t.Name, t.At("name"), vars).(string)
 	rt.Args = make(map[string]any, len(t.Args))
 	for k, v := range t.Args {
@@ -134,7 +134,7 @@ func withPlay(t *schema.Task, play *schema.Play) *schema.Task {
 func deferred(i int, t *schema.Task) *Task {
 	return &Task{Index: i, Pos: t.Pos.String(), Module: t.Module, Async: t.Async, Poll: t.Poll,
 		When: t.When, IgnoreErrors: t.IgnoreErrors, Register: t.Register, Become: t.Become,
-		Name: t.Name, Args: t.Args, Environment: t.Environment, Chdir: t.Chdir, Loop: t.Loop, Deferred: true}
+		Name: t.Name, Args: t.Args, Written: t.Args, Environment: t.Environment, Chdir: t.Chdir, Loop: t.Loop, Deferred: true}
 }
 
 // loopItems evaluates a task's loop: a list (whose strings may be

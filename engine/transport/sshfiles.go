@@ -78,7 +78,7 @@ func (r *sshRunner) wrap(ctx context.Context, err error) error {
 const surveyScript = `names=$(cat)
 cd -- "$1" 2>/dev/null || exit 0
 { stat -c %s . && command -v sha256sum; } >/dev/null 2>&1 || exit 4
-printf '%s\n' "$names" | tr '\n' '\0' | xargs -0 -r stat -c '%s %Y %f %n' -- 2>/dev/null
+printf '%s\n' "$names" | tr '\n' '\0' | xargs -0 -r ` + statFormat + `2>/dev/null
 printf '%s\n' "$names" | while IFS= read -r n; do [ -f "$n" ] && printf '%s\n' "$n"; done |
   tr '\n' '\0' | xargs -0 -r sha256sum -- 2>/dev/null
 exit 0`

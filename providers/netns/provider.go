@@ -85,14 +85,20 @@ func (c *cidr) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// settingsOf decodes the netns block; no block is the defaults.
+func settingsOf(tb *schema.Testbed) (s settings, err error) {
+	if tb != nil {
+		err = tb.Decode(&s)
+	}
+	return s, err
+}
+
 // CheckSettings reads the block and checks that the lab it gives can hold
 // the instances' hosts, without touching the system.
 func (provider) CheckSettings(tb *schema.Testbed, instances []plan.Instance) error {
-	var s settings
-	if tb != nil {
-		if err := tb.Decode(&s); err != nil {
-			return err
-		}
+	s, err := settingsOf(tb)
+	if err != nil {
+		return err
 	}
 	o := Options{Name: "check", Subnet: s.Subnet.Prefix, Subnet6: s.Subnet6.Prefix}
 	for _, ms := range plan.Synthetic(instances) {
@@ -121,11 +127,9 @@ func options(req providers.Request) (Options, error) {
 	if req.Experiment == "" {
 		return Options{}, errors.New("netns: the request names no experiment")
 	}
-	var s settings
-	if req.Settings != nil {
-		if err := req.Settings.Decode(&s); err != nil {
-			return Options{}, err
-		}
+	s, err := settingsOf(req.Settings)
+	if err != nil {
+		return Options{}, err
 	}
 	// The state folder is the scenario's own: two scenarios with the same
 	// job name get two labs.

@@ -103,8 +103,15 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 				fmt.Fprintf(&block, "%s %s\n", h.Address, h.Name)
 			}
 		}
+		// Journaled before any block is written: a reserve that dies half
+		// way leaves a record whose Release removes them.
+		for i := range st.Hosts {
+			st.Hosts[i].EtcHosts = true
+		}
+		if err := req.Save(st); err != nil {
+			return nil, err
+		}
 		err := forEach(ctx, st.Hosts, func(ctx context.Context, h *hostState) error {
-			h.EtcHosts = true // even if it fails: it may have half-worked
 			return editEtcHosts(ctx, pool, h, req.Experiment, block.String())
 		})
 		if err != nil {

@@ -169,6 +169,33 @@ func TestSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("etc_hosts journaled before it is written", func(t *testing.T) {
+		hosts := []any{labHost(lab, 0), labHost(lab, 1), labHost(lab, 2)}
+		req := request(t, lab, "exp-journal", map[string]any{"etc_hosts": true, "hosts": hosts}, inst("all", 3, ""))
+		var journaled json.RawMessage
+		req.Journal = func(state json.RawMessage) error {
+			for i := range hosts {
+				if strings.Contains(run(t, check, lab, i, "cat /etc/hosts"), "exp-journal") {
+					t.Errorf("host %d has its block before the reservation is journaled", i)
+				}
+			}
+			journaled = state
+			return nil
+		}
+		if _, err := p.Reserve(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		// e2c dies here: destroy has only the journal to release.
+		if err := p.Release(ctx, &providers.Reservation{Provider: "static", State: journaled, Incomplete: true}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for i := range hosts {
+			if strings.Contains(run(t, check, lab, i, "cat /etc/hosts"), "exp-journal") {
+				t.Errorf("host %d keeps its block after the journaled reservation is released", i)
+			}
+		}
+	})
+
 	t.Run("etc_hosts written and released", func(t *testing.T) {
 		before := make([]string, 3)
 		for i := range before {
