@@ -153,7 +153,7 @@ func TestQuickstartNetnsTwin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.TestbedOverride != "netns" || rec.Hosts[0].Testbed != "netns" || !strings.HasPrefix(rec.Hosts[0].Address, "10.231.") {
+	if rec.TestbedOverride != "netns" || rec.Hosts[0].Testbed != "netns" || !strings.HasPrefix(rec.Hosts[0].Address, "10.2") {
 		t.Errorf("run.json: override %q, hosts %+v", rec.TestbedOverride, rec.Hosts[0])
 	}
 	for _, s := range rec.Steps {

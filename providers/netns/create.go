@@ -42,11 +42,9 @@ func Create(ctx context.Context, o Options) (*Lab, error) {
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
-	r, err := newRecord(o)
-	if err != nil {
+	if _, err := newRecord(o); err != nil {
 		return nil, err
 	}
-	l := &Lab{rec: *r}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, fmt.Errorf("netns: %w", err)
 	}
@@ -56,10 +54,12 @@ func Create(ctx context.Context, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := l.checkFree(ctx); err != nil {
+	r, err := freeRecord(ctx, o)
+	if err != nil {
 		unlock()
 		return nil, err
 	}
+	l := &Lab{rec: *r}
 	if _, err := os.Stat(r.StateDir); errors.Is(err, fs.ErrNotExist) {
 		l.rec.OwnsStateDir = true
 	}
@@ -86,32 +86,62 @@ func Create(ctx context.Context, o Options) (*Lab, error) {
 	return l, nil
 }
 
-// checkFree refuses a lab whose name is taken or whose subnets overlap a
-// route of the machine.
-func (l *Lab) checkFree(ctx context.Context) error {
-	r := &l.rec
+// freeRecord is the record of lab o if its name is free and its subnets
+// overlap no route of the machine. A lab given no subnet takes the first of
+// 10.231.0.0/16 to 10.254.0.0/16 that is free, so that several labs (the
+// emulated twins of two scenarios) live side by side.
+func freeRecord(ctx context.Context, o Options) (*record, error) {
+	r, err := newRecord(o)
+	if err != nil {
+		return nil, err
+	}
 	nss, err := namespaces(r.prefix())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	links, err := links(ctx, r.prefix())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(nss) > 0 || len(links) > 0 {
-		return fmt.Errorf("netns: lab %q already exists or left namespaces or links behind (%s); destroy it or run netns.Cleanup(%q)",
+		return nil, fmt.Errorf("netns: lab %q already exists or left namespaces or links behind (%s); destroy it or run netns.Cleanup(%q)",
 			r.Name, strings.Join(append(nss, links...), ", "), r.Name)
 	}
-	for _, p := range []netip.Prefix{r.Subnet, r.Subnet6} {
-		rt, err := routes(ctx, p.Addr().Is6())
-		if err != nil {
+	rt4, err := routes(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rt6, err := routes(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return chooseSubnet(o, rt4, rt6)
+}
+
+// chooseSubnet is the record of lab o whose subnets overlap none of the
+// routes, picking the subnet if o has none.
+func chooseSubnet(o Options, rt4, rt6 []route) (*record, error) {
+	overlap := func(r *record) error {
+		if err := checkOverlap(r.Subnet, rt4); err != nil {
 			return err
 		}
-		if err := checkOverlap(p, rt); err != nil {
-			return err
+		return checkOverlap(r.Subnet6, rt6)
+	}
+	r, err := newRecord(o)
+	if err != nil {
+		return nil, err
+	}
+	first := overlap(r)
+	if first == nil || o.Subnet.IsValid() {
+		return r, first
+	}
+	for b := DefaultSubnet.Addr().As4()[1] + 1; b <= 254; b++ {
+		o.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, b, 0, 0}), 16)
+		if r, err := newRecord(o); err == nil && overlap(r) == nil {
+			return r, nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("%w, and so do 10.232.0.0/16 to 10.254.0.0/16: set a subnet", first)
 }
 
 // writeFiles writes the keys, sshd configs and host directories, and the

@@ -504,3 +504,45 @@ func TestCreateJournalsFirst(t *testing.T) {
 		t.Errorf("state dir written despite the failing journal: %v", err)
 	}
 }
+
+// TestChooseSubnet: a lab given no subnet takes the first free /16 from
+// 10.231.0.0/16 on (the emulated twin of a second scenario beside a
+// first's); a subnet given is kept, or refused if taken.
+func TestChooseSubnet(t *testing.T) {
+	taken := func(dsts ...string) (rs []route) {
+		for _, d := range dsts {
+			rs = append(rs, route{Dst: d, Dev: "e2cx-br"})
+		}
+		return rs
+	}
+	hosts := []string{"a", "b"}
+	for _, c := range []struct {
+		name       string
+		subnet     string
+		rt4, rt6   []route
+		want, fail string
+	}{
+		{name: "default free", want: "10.231.0.0/16"},
+		{name: "default taken", rt4: taken("10.231.0.0/16", "10.232.4.0/24"), rt6: taken("fd00:e2c::/64"), want: "10.233.0.0/16"},
+		{name: "default's IPv6 taken", rt6: taken("fd00:e2c::/64"), want: "10.232.0.0/16"},
+		{name: "given and taken", subnet: "10.231.7.0/24", rt4: taken("10.231.0.0/16"), fail: "subnet 10.231.7.0/24 overlaps the route to 10.231.0.0/16 (dev e2cx-br)"},
+		{name: "all taken", rt4: taken("10.0.0.0/8"), fail: "and so do 10.232.0.0/16 to 10.254.0.0/16: set a subnet"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := Options{Name: "x", Hosts: hosts}
+			if c.subnet != "" {
+				o.Subnet = netip.MustParsePrefix(c.subnet)
+			}
+			r, err := chooseSubnet(o, c.rt4, c.rt6)
+			if c.fail != "" {
+				if err == nil || !strings.Contains(err.Error(), c.fail) {
+					t.Fatalf("error %v, want %q", err, c.fail)
+				}
+				return
+			}
+			if err != nil || r.Subnet.String() != c.want || r.Hosts[0].Address4.String() != strings.TrimSuffix(c.want, "0/16")+"2" {
+				t.Fatalf("record %+v, %v; want subnet %s", r, err, c.want)
+			}
+		})
+	}
+}
