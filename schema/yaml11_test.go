@@ -51,7 +51,7 @@ func TestYAML11AsPyYAML(t *testing.T) {
 		docs = append(docs, "v: "+tt.text)
 	}
 	in, _ := json.Marshal(docs)
-	cmd := exec.Command("python3", "-c", `import json, sys, yaml
+	cmd := exec.Command(ansiblePython, "-c", `import json, sys, yaml
 print(json.dumps([yaml.safe_load(d)["v"] for d in json.load(sys.stdin)], default=str))`)
 	cmd.Stdin = strings.NewReader(string(in))
 	out, err := cmd.Output()
