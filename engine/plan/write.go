@@ -128,6 +128,9 @@ func describeTask(t *Task) string {
 	if t.RunOnce {
 		b.WriteString("  [run_once]")
 	}
+	if t.NoLog {
+		b.WriteString("  [no_log]")
+	}
 	if len(t.Until) > 0 {
 		fmt.Fprintf(&b, "  [until=%s retries=%d delay=%d]", strings.Join(t.Until, " and "), t.Retries, t.Delay)
 	}
