@@ -346,22 +346,31 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 }
 
 // integer reads a whole number from min to max, refusing floats that
-// yaml.v3 would otherwise truncate (quantity: 2.5 is not 2).
+// yaml.v3 would otherwise truncate (quantity: 2.5 is not 2). Quoted digits
+// are accepted too, as Ansible's keywords take "5".
 func (d *decoder) integer(n *yaml.Node, what string, min, max int) int {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && !digits.MatchString(n.Value) {
+	v, err := yaml11(n)
+	if s, ok := v.(string); ok && n.Kind == yaml.ScalarNode && !plain(n) && digits.MatchString(s) {
+		x, perr := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+		v, err = int(x), perr
+	}
+	i, ok := v.(int)
+	switch {
+	case n.Kind != yaml.ScalarNode || err == nil && !ok:
 		d.errorf(n, "%s: found %s, expected a whole number", what, describe(n))
 		return min
-	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-	if err != nil || v < int64(min) || v > int64(max) {
+	case err != nil && !errors.Is(err, errTooBig) && !errors.Is(err, strconv.ErrRange):
+		d.errorf(n, "%s: %v", what, err)
+		return min
+	case err != nil || i < min || i > max:
 		d.errorf(n, "%s: found %s, expected a whole number from %d to %d", what, n.Value, min, max)
 		return min
 	}
-	return int(v)
+	return i
 }
 
-// boolean accepts YAML booleans and the YAML 1.1 words Ansible users write
-// (yes/no/on/off), which yaml.v3 leaves as strings.
+// boolean reads a keyword's boolean: YAML's, and Ansible's spellings
+// (yes/no/on/off, y/n, 1/0), quoted or not, as Ansible's keywords take them.
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	if n.Kind == yaml.ScalarNode {
 		if b, ok := ParseBool(n.Value); ok {
@@ -372,12 +381,13 @@ func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	return false
 }
 
-// ParseBool reads the spellings of a boolean that YAML 1.1 and Ansible accept.
+// ParseBool reads the spellings of a boolean that YAML 1.1 and Ansible
+// accept for keywords and module arguments (Ansible's boolean()).
 func ParseBool(s string) (value, ok bool) {
 	switch strings.ToLower(s) {
-	case "true", "yes", "on", "y":
+	case "true", "yes", "on", "y", "t", "1":
 		return true, true
-	case "false", "no", "off", "n":
+	case "false", "no", "off", "n", "f", "0":
 		return false, true
 	}
 	return false, false
@@ -424,23 +434,7 @@ func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 		}
 		return out
 	}
-	switch n.Tag {
-	case "!!null":
-		return nil
-	case "!!bool":
-		b, _ := ParseBool(n.Value)
-		return b
-	case "!!int":
-		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
-			return int(v)
-		}
-	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err == nil {
-			return f
-		}
-	}
-	return n.Value
+	return d.scalar(n, what)
 }
 
 // stringMap reads a mapping of names to scalars, such as environment

@@ -17,8 +17,8 @@ type module struct {
 // Modules e2c runs, with Ansible's argument names.
 var modules = map[string]module{
 	"debug":    {args: []string{"msg", "var"}, oneOf: []string{"msg", "var"}},
-	"shell":    {args: []string{"cmd", "chdir"}, required: []string{"cmd"}, freeForm: true},
-	"command":  {args: []string{"cmd", "chdir"}, required: []string{"cmd"}, freeForm: true},
+	"shell":    {args: []string{"cmd", "chdir", "creates", "removes"}, required: []string{"cmd"}, freeForm: true},
+	"command":  {args: []string{"cmd", "chdir", "creates", "removes"}, required: []string{"cmd"}, freeForm: true},
 	"copy":     {args: []string{"src", "dest", "mode"}, required: []string{"src", "dest"}},
 	"fetch":    {args: []string{"src", "dest", "flat", "validate_checksum", "fail_on_missing"}, required: []string{"src", "dest"}, bools: []string{"flat", "validate_checksum", "fail_on_missing"}},
 	"template": {args: []string{"src", "dest", "mode"}, required: []string{"src", "dest"}},

@@ -224,10 +224,8 @@ func (b *builder) checkTemplateFile(f file, t *schema.Task, vars *scope) {
 		b.problem(pos, fmt.Sprintf("template: %s (the template of the task at %s)", msg, t.At("args.src")), "")
 		return
 	}
-	for _, r := range f.text.roots {
-		if b.registered[r] {
-			return
-		}
+	if b.reachesRuntime(f.text.roots, vars, map[string]bool{}) {
+		return
 	}
 	missing := false
 	for _, ref := range f.text.t.Refs() {
@@ -274,19 +272,19 @@ func (p *Plan) ScenarioFiles() []string {
 	for _, pl := range p.Plays {
 		for _, runs := range pl.Phases {
 			for _, r := range runs {
-				for _, t := range r.Tasks {
+				Walk(r.Tasks, func(t *Task) {
 					src, ok := t.Args["src"].(string)
 					if t.Module != "template" || t.Deferred || !ok {
-						continue
+						return
 					}
 					path := p.local(src)
 					if !inside(p.Scenario, path) || p.Artifacts != "" && inside(p.Artifacts, path) {
-						continue
+						return
 					}
 					if rel, err := filepath.Rel(p.Scenario, path); err == nil {
 						seen[filepath.ToSlash(rel)] = true
 					}
-				}
+				})
 			}
 		}
 	}

@@ -25,6 +25,7 @@ type Command struct {
 	Env    map[string]string // exported before the script, values single-quoted; names must match ^[A-Za-z_][A-Za-z0-9_]*$
 	Dir    string            // working directory; "" = the runner's default directory
 	Sudo   bool              // run through `sudo -n` (fails instead of prompting), keeping Env and Dir
+	User   string            // with Sudo, the user to run as (`sudo -n -u User`) instead of root
 	Stdout io.Writer         // optional: receives the output as it arrives, in whole lines (a last unterminated line gets a newline)
 	Stderr io.Writer         // optional: like Stdout; the two may be written concurrently
 }
