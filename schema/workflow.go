@@ -266,8 +266,7 @@ func (d *decoder) task(n *yaml.Node) Task {
 			calls = append(calls, f)
 			continue
 		}
-		d.errorf(f.k, "task: unknown module or keyword %q%s; supported modules: %s; task keywords: %s", f.key,
-			suggest.Hint(moduleName(f.key), append(ModuleNames(), taskKeys...)), strings.Join(ModuleNames(), ", "), strings.Join(taskKeys, ", "))
+		d.errorf(f.k, "%s", unknownModule(f.key))
 	}
 	switch {
 	case len(mods) == 0:
@@ -281,50 +280,9 @@ func (d *decoder) task(n *yaml.Node) Task {
 	return t
 }
 
-// moduleName accepts Ansible's fully qualified module names.
-func moduleName(key string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(key, "ansible.builtin."), "ansible.legacy.")
-}
-
 // moduleCall reads `module: args` for a supported module, recording each
 // argument's position in t as "args.<name>".
 func (d *decoder) moduleCall(f field, t Node) (string, map[string]any) {
 	name := moduleName(f.key)
-	spec := modules[name]
-	what := name
-	args := map[string]any{}
-	v := resolve(f.v)
-	switch {
-	case spec.freeForm && v.Kind == yaml.ScalarNode && !isNull(v):
-		t.keys["args.cmd"] = d.pos(v)
-		args["cmd"] = v.Value
-	case v.Kind == yaml.MappingNode:
-		fs, node := d.fields(v, what, spec.args)
-		for _, g := range fs {
-			t.keys["args."+g.key] = d.pos(g.v)
-			args[g.key] = d.value(g.v, what+"."+g.key)
-			if contains(spec.bools, g.key) && g.v.Kind == yaml.ScalarNode && !strings.Contains(g.v.Value, "{{") {
-				args[g.key] = d.boolean(g.v, what+"."+g.key)
-			}
-		}
-		d.require(node, what, spec.required...)
-		if len(spec.oneOf) > 0 {
-			n := 0
-			for _, k := range spec.oneOf {
-				if node.Has(k) {
-					n++
-				}
-			}
-			if n != 1 {
-				d.errs.At(node.Pos, "%s: expected exactly one of %s", what, strings.Join(spec.oneOf, ", "))
-			}
-		}
-	default:
-		form := "a mapping of arguments"
-		if spec.freeForm {
-			form = "a command line or " + form
-		}
-		d.errorf(v, "%s: found %s, expected %s (%s)", what, describe(v), form, strings.Join(spec.args, ", "))
-	}
-	return name, args
+	return name, d.moduleArgs(name, resolve(f.v), t)
 }
