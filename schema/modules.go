@@ -44,8 +44,8 @@ var modules = map[string]module{
 	"raw":     {args: []string{"cmd", "executable"}, required: []string{"cmd"}, freeForm: true, freeOpts: []string{"executable"}},
 	"script": {args: []string{"cmd", "chdir", "creates", "removes", "executable"}, required: []string{"cmd"}, freeForm: true,
 		freeOpts: []string{"chdir", "creates", "removes", "executable"}},
-	"copy": {args: withFileArgs("src", "content", "dest", "force", "remote_src"), required: []string{"dest"}, oneOf: []string{"src", "content"},
-		bools: []string{"force", "remote_src"}},
+	"copy": {args: withFileArgs("src", "content", "dest", "force"), required: []string{"dest"}, oneOf: []string{"src", "content"},
+		bools: []string{"force"}},
 	"template": {args: withFileArgs("src", "dest", "force"), required: []string{"src", "dest"}, bools: []string{"force"}},
 	"fetch": {args: []string{"src", "dest", "flat", "validate_checksum", "fail_on_missing"}, required: []string{"src", "dest"},
 		bools: []string{"flat", "validate_checksum", "fail_on_missing"}},
@@ -105,6 +105,23 @@ var moduleAliases = map[string]string{
 var refused = map[string]string{
 	"community.docker.docker_container": "containers come with the services of layers_services.yaml (issue 12), not as a task module yet",
 	"docker_container":                  "containers come with the services of layers_services.yaml (issue 12), not as a task module yet",
+}
+
+// Sets lists the variables the task gives its host when it runs: its
+// register name and, for set_fact, the facts it sets.
+func (t Task) Sets() []string {
+	var names []string
+	if t.Register != "" {
+		names = append(names, t.Register)
+	}
+	if t.Module == "set_fact" {
+		for _, k := range slices.Sorted(maps.Keys(t.Args)) {
+			if k != "cacheable" {
+				names = append(names, k)
+			}
+		}
+	}
+	return names
 }
 
 // ModuleNames lists the supported modules, sorted.

@@ -312,6 +312,7 @@ func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run 
 			}
 			out["failed"] = err != nil
 			e.register(run.Host, rt, vars, out)
+			e.keepFacts(run.Host, rt, vars, out)
 			if err != nil {
 				if rt.IgnoreErrors {
 					e.logf(run.Host, "failed, ignored: %v", err)

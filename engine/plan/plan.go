@@ -436,20 +436,23 @@ func (b *builder) reportProblems() {
 	}
 }
 
-// registeredNames collects the variables tasks register anywhere in the
-// workflow; they exist only at run time.
+// registeredNames collects the variables tasks register (or set_fact
+// sets) anywhere in the workflow; they exist only at run time.
 func registeredNames(w *schema.Workflow, errs *schema.Errors) map[string]bool {
 	names := map[string]bool{}
 	for _, p := range w.Plays {
 		for _, phase := range schema.Phases {
 			for _, t := range p.Tasks[phase] {
-				if t.Register == "" {
-					continue
+				for _, name := range t.Sets() {
+					if reserved[name] {
+						key, what := "args."+name, "set_fact"
+						if name == t.Register {
+							key, what = "register", "register"
+						}
+						errs.At(t.At(key), "%s: %q would hide the variable e2c sets under that name", what, name)
+					}
+					names[name] = true
 				}
-				if reserved[t.Register] {
-					errs.At(t.At("register"), "register: %q would hide the variable e2c sets under that name", t.Register)
-				}
-				names[t.Register] = true
 			}
 		}
 	}
