@@ -23,8 +23,8 @@ e2c_stat() {
   L=; [ "$1" = -L ] && { L=-L; shift; }
   if [ -n "$L" ]; then [ -e "$1" ] || { echo absent; return 0; }
   else [ -e "$1" ] || [ -L "$1" ] || { echo absent; return 0; }; fi
-  s=$(stat $L -c '%f:%a:%u:%g:%s:%h:%i:%d:%b:%B:%.9X:%.9Y:%.9Z:%t:%T:%U:%G' -- "$1" 2>/dev/null) ||
-  s=$(stat $L -c '%f:%a:%u:%g:%s:%h:%i:%d:%b:%B:%X:%Y:%Z:%t:%T:%U:%G' -- "$1") || return 1
+  s=$(stat $L -c '%f:%a:%u:%g:%s:%h:%i:%d:%b:%o:%.9X:%.9Y:%.9Z:%t:%T:%U:%G' -- "$1" 2>/dev/null) ||
+  s=$(stat $L -c '%f:%a:%u:%g:%s:%h:%i:%d:%b:%o:%X:%Y:%Z:%t:%T:%U:%G' -- "$1") || return 1
   a=; [ -r "$1" ] && a=r; [ -w "$1" ] && a=${a}w; [ -x "$1" ] && a=${a}x
   printf 'stat %s:%s\n' "$s" "$a"
   if [ -L "$1" ]; then printf 'target %s\n' "$(readlink -- "$1")"; printf 'source %s\n' "$(readlink -f -- "$1")"; fi
@@ -169,13 +169,13 @@ func (s hostStat) state() string {
 	return "file"
 }
 
-// modeString writes permissions as Ansible does: "0644", "4755".
-func (s hostStat) modeString() string { return fmt.Sprintf("%04o", s.perm) }
+// modeString writes permissions as Ansible's modules report a path's:
+// "0644", "04755".
+func (s hostStat) modeString() string { return fmt.Sprintf("0%03o", s.perm) }
 
-// addFileKeys adds what Ansible's file modules return about a path.
+// addFileKeys adds what Ansible's modules return about a path that exists.
 func (s hostStat) addFileKeys(m map[string]any) {
 	if !s.exists {
-		m["state"] = "absent"
 		return
 	}
 	m["uid"], m["gid"], m["owner"], m["group"] = s.uid, s.gid, s.owner, s.group
@@ -217,6 +217,16 @@ func hostError(res transport.Result, err error) error {
 func (s hostStat) changed() bool {
 	for _, l := range s.lines {
 		if l == "changed" {
+			return true
+		}
+	}
+	return false
+}
+
+// copied reports whether a script printed "copied".
+func (s hostStat) copied() bool {
+	for _, l := range s.lines {
+		if l == "copied" {
 			return true
 		}
 	}

@@ -131,22 +131,20 @@ func (c *call) send(src, shown, target string) (map[string]any, error) {
 		if s, err := c.probe("e2c_stat " + quote(target)); err != nil {
 			return nil, err
 		} else if s.exists {
-			res := map[string]any{"changed": false, "dest": target, "path": target}
-			s.addFileKeys(res)
-			return res, nil
+			return map[string]any{"changed": false, "dest": target, "src": shown}, nil
 		}
 	}
 	asRoot, err := c.needsSudo()
 	if err != nil {
 		return nil, err
 	}
-	var changed bool
+	var changed, copied bool
 	var final string
 	var s hostStat
 	if asRoot {
 		s, err = c.sendAsRoot(src, target, mode, numeric)
 		if err == nil {
-			final, changed = s.path, s.changed()
+			final, changed, copied = s.path, s.changed(), s.copied()
 		}
 	} else {
 		var st transport.PutStats
@@ -164,7 +162,8 @@ func (c *call) send(src, shown, target string) (map[string]any, error) {
 		if post != "" {
 			s, err = c.probe(post)
 		}
-		changed = st.Copied > 0 || s.changed()
+		copied = st.Copied > 0
+		changed = copied || st.Chmodded > 0 || s.changed()
 	}
 	if err != nil {
 		return nil, err
@@ -178,10 +177,10 @@ func (c *call) send(src, shown, target string) (map[string]any, error) {
 	}
 	s.addFileKeys(res)
 	res["checksum"], err = localSum(src, sha1.New)
-	if changed && err == nil {
+	if copied && err == nil {
 		res["md5sum"], err = localSum(src, md5.New)
 	}
-	if !changed {
+	if !copied {
 		res["path"] = final
 	}
 	return res, err
@@ -236,7 +235,7 @@ trap 'rm -rf -- "$S"' EXIT
 S=$S/%s D=%s M=%s
 e2c_put1() {
   mkdir -p -- "$(dirname -- "$2")" || return 1
-  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then :; else e2c_write "$2" < "$1" || return 1; echo changed; fi
+  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then :; else e2c_write "$2" < "$1" || return 1; echo changed; echo copied; fi
   m=$M; [ "$m" = source ] && m=$(stat -c %%a -- "$1")
   e2c_attrs "$2" "$m" %s %s 0
 }

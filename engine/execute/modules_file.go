@@ -35,10 +35,10 @@ func (c *call) file() (map[string]any, error) {
 		state = "file"
 	}
 	if recurse && state != "directory" {
-		return failed(map[string]any{"path": p}, "recurse option requires state to be 'directory'")
+		return c.failedAt(map[string]any{"path": p}, "recurse option requires state to be 'directory'")
 	}
 	if src != "" && state != "link" && state != "hard" {
-		return failed(map[string]any{"path": p}, "src option requires state to be 'link' or 'hard'")
+		return c.failedAt(map[string]any{"path": p}, "src option requires state to be 'link' or 'hard'")
 	}
 	// Links are followed for file and directory: their target is changed.
 	if follow && prev == "link" && (state == "file" || state == "directory") {
@@ -53,13 +53,13 @@ func (c *call) file() (map[string]any, error) {
 		res := map[string]any{"path": p, "changed": prev != "absent", "state": "absent"}
 		if prev != "absent" {
 			if _, err := c.probe("rm -rf -- " + quote(p)); err != nil {
-				return failed(res, "rmtree failed: %v", err)
+				return c.failedAt(res, "rmtree failed: %v", err)
 			}
 		}
 		return res, nil
 	case "file":
 		if prev != "file" && prev != "hard" {
-			return failed(map[string]any{"path": p, "state": prev}, "file (%s) is %s, cannot continue", p, prev)
+			return c.failedAt(map[string]any{"path": p, "state": prev}, "file (%s) is %s, cannot continue", p, prev)
 		}
 		return c.fileDone(map[string]any{"path": p}, p, false, "")
 	case "directory":
@@ -74,7 +74,7 @@ func (c *call) file() (map[string]any, error) {
 		case "directory":
 			return c.fileDone(map[string]any{"path": p}, p, recurse, "")
 		}
-		return failed(map[string]any{"path": p}, "%s already exists as a %s", p, prev)
+		return c.failedAt(map[string]any{"path": p}, "%s already exists as a %s", p, prev)
 	case "touch":
 		return c.fileDone(map[string]any{"dest": p}, p, false, fmt.Sprintf("touch -- %s || exit 1; echo changed", quote(p)))
 	case "link":
@@ -93,13 +93,25 @@ func (c *call) fileDone(res map[string]any, p string, recurse bool, action strin
 	s, err := c.probe(script)
 	res["changed"] = s.changed()
 	if err != nil {
-		if _, ok := res["path"]; !ok {
-			res["path"] = p
-		}
-		return failed(res, "%v", err)
+		return c.failedAt(map[string]any{"path": p, "changed": false}, "%v", err)
 	}
 	s.addFileKeys(res)
 	return res, nil
+}
+
+// failedAt fails a file task as Ansible does, its result telling what the
+// path (or dest) it names is.
+func (c *call) failedAt(res map[string]any, format string, a ...any) (map[string]any, error) {
+	p, ok := res["path"].(string)
+	if !ok {
+		p, ok = res["dest"].(string)
+	}
+	if ok {
+		if s, err := c.probe("e2c_stat " + quote(p)); err == nil {
+			s.addFileKeys(res)
+		}
+	}
+	return failed(res, format, a...)
 }
 
 // parents lists p and the folders above it, outermost first.
@@ -132,14 +144,14 @@ func (c *call) link(p, src string, cur hostStat, follow, force bool) (map[string
 			return nil, err
 		}
 		if !force && !target.exists {
-			return failed(map[string]any{"path": p, "src": src}, `src file does not exist, use "force=yes" if you really want to create the link: %s`, abs)
+			return c.failedAt(map[string]any{"path": p, "src": src}, `src file does not exist, use "force=yes" if you really want to create the link: %s`, abs)
 		}
 	}
 	switch {
 	case prev == "directory" && !force, (prev == "file" || prev == "hard") && !force:
-		return failed(map[string]any{"path": p}, "refusing to convert from %s to symlink for %s", prev, p)
+		return c.failedAt(map[string]any{"path": p}, "refusing to convert from %s to symlink for %s", prev, p)
 	case prev != "link" && src == "":
-		return failed(map[string]any{"path": p}, "src is required for creating new symlinks")
+		return c.failedAt(map[string]any{"path": p}, "src is required for creating new symlinks")
 	}
 	action := ""
 	if prev != "link" || cur.target != src {
@@ -161,7 +173,7 @@ rmdir -- %s || exit 1
 	s, err := c.probe(script + "e2c_stat " + quote(p))
 	res["changed"] = s.changed()
 	if err != nil {
-		return failed(res, "Error while linking: %v", err)
+		return c.failedAt(res, "Error while linking: %v", err)
 	}
 	s.addFileKeys(res)
 	return res, nil
@@ -171,7 +183,7 @@ rmdir -- %s || exit 1
 func (c *call) hardLink(p, src string, cur hostStat, force bool) (map[string]any, error) {
 	prev := cur.state()
 	if prev != "hard" && src == "" {
-		return failed(nil, "src is required for creating new hardlinks")
+		return c.failedAt(nil, "src is required for creating new hardlinks")
 	}
 	res := map[string]any{"dest": p, "src": src}
 	if src == "" {
@@ -183,7 +195,7 @@ func (c *call) hardLink(p, src string, cur hostStat, force bool) (map[string]any
 		return nil, err
 	}
 	if !from.exists {
-		return failed(map[string]any{"dest": p, "src": src}, "src does not exist")
+		return c.failedAt(map[string]any{"dest": p, "src": src}, "src does not exist")
 	}
 	link := false
 	switch prev {
@@ -198,7 +210,7 @@ func (c *call) hardLink(p, src string, cur hostStat, force bool) (map[string]any
 			if prev != "hard" {
 				what = prev
 			}
-			return failed(map[string]any{"dest": p, "src": src}, "Cannot link, %s exists at destination", what)
+			return c.failedAt(map[string]any{"dest": p, "src": src}, "Cannot link, %s exists at destination", what)
 		}
 	}
 	action := ""
@@ -232,11 +244,15 @@ func (c *call) stat() (map[string]any, error) {
 	}
 	script := "e2c_stat " + flag + quote(p) + "\n"
 	if c.a.boolean("get_checksum", true) {
-		script += fmt.Sprintf("[ -f %s ] && [ -r %s ] && printf 'sum %%s\\n' \"$(%ssum -- %s | cut -d' ' -f1)\"\n", quote(p), quote(p), algo, quote(p))
+		regular := fmt.Sprintf("[ -f %s ]", quote(p))
+		if flag == "" {
+			regular += fmt.Sprintf(" && ! [ -L %s ]", quote(p))
+		}
+		script += fmt.Sprintf("%s && [ -r %s ] && printf 'sum %%s\\n' \"$(%ssum -- %s | cut -d' ' -f1)\"\n", regular, quote(p), algo, quote(p))
 	}
 	if c.a.boolean("get_mime", true) {
-		script += fmt.Sprintf("command -v file >/dev/null 2>&1 && printf 'mime %%s %%s\\n' \"$(file %s -b --mime-type -- %s)\" \"$(file %s -b --mime-encoding -- %s)\"\n",
-			strings.TrimSpace(flag), quote(p), strings.TrimSpace(flag), quote(p))
+		// As Ansible: file(1) on the path itself, links not followed.
+		script += fmt.Sprintf("command -v file >/dev/null 2>&1 && printf 'mime %%s %%s\\n' \"$(file -b --mime-type -- %s)\" \"$(file -b --mime-encoding -- %s)\"\n", quote(p), quote(p))
 	}
 	s, err := c.probe(script + "exit 0")
 	if err != nil {
@@ -247,7 +263,7 @@ func (c *call) stat() (map[string]any, error) {
 	}
 	perm := s.perm
 	st := map[string]any{
-		"exists": true, "path": p, "mode": s.modeString(),
+		"exists": true, "path": p, "mode": fmt.Sprintf("%04o", s.perm),
 		"isdir": s.mode.IsDir(), "isreg": s.mode.IsRegular(), "islnk": s.mode&fs.ModeSymlink != 0,
 		"isblk": s.mode&fs.ModeDevice != 0 && s.mode&fs.ModeCharDevice == 0, "ischr": s.mode&fs.ModeCharDevice != 0,
 		"isfifo": s.mode&fs.ModeNamedPipe != 0, "issock": s.mode&fs.ModeSocket != 0,

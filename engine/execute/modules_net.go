@@ -67,24 +67,23 @@ dir=0; [ -d "$d" ] && dir=1
 set --
 if [ $dir = 0 ] && [ -e "$d" ] && [ $force = 0 ]; then
   if [ -n "$want" ] && [ "$(e2c_sum "$d")" = "$want" ]; then
-    echo "msg0 file already exists"; %s e2c_stat "$d"; exit 0
+    echo "msg0 file already exists"; echo nosums; %s e2c_stat "$d"; exit 0
   fi
   [ -n "$want" ] || set -- -z "$d"
 fi
 t=$(mktemp) && h=$(mktemp) || exit 1
 trap 'rm -f -- "$t" "$h" "$h.err"' EXIT
 code=$(e2c_get "$u" "$t" "$h" "$@" %s) || { [ -s "$h.err" ] && echo "msg Request failed: $(tail -n 1 "$h.err")"; exit 5; }
-echo "status $code"
 reason=$(e2c_reason "$h")
 case $code in
-304) echo "msg0 HTTP Error 304: Not Modified"; e2c_stat "$d"; exit 0 ;;
+304) echo "status $code"; echo "msg0 HTTP Error 304: Not Modified"; e2c_stat "$d"; exit 0 ;;
 200) ;;
-*) echo "response HTTP Error $code: $reason"; echo "msg Request failed"; exit 5 ;;
+*) echo "status $code"; echo "response HTTP Error $code: $reason"; echo "msg Request failed"; exit 5 ;;
 esac
 if [ $dir = 1 ]; then
   n=$(grep -i '^content-disposition:.*filename=' "$h" | tail -n 1 | sed 's/.*filename="\{0,1\}\([^";]*\)"\{0,1\}.*/\1/' | tr -d '\r')
   [ -n "$n" ] || n=$(basename -- "${u%%%%[?#]*}")
-  d=$d/$n
+  d=${d%%/}/$n
 fi
 echo "path $d"
 printf 'sum_src %%s\n' "$(sha1sum -- "$t" | cut -d' ' -f1)"
@@ -98,7 +97,9 @@ if [ -n "$want" ] && [ "$(e2c_sum "$d")" != "$want" ]; then
   got=$(e2c_sum "$d"); rm -f -- "$d"
   echo "msg The checksum for $d did not match $want; it was $got."; exit 5
 fi
+echo "status $code"
 echo "msg0 OK ($(wc -c < "$d" | tr -d ' ') bytes)"
+printf 'md5 %%s\n' "$(md5sum -- "$d" | cut -d' ' -f1)"
 %s e2c_stat "$d"`, quote(url), quote(dest), force, quote(algo), quote(want), c.attrsFor(`"$d"`, false), quoteWords(opts), c.attrsFor(`"$d"`, false))
 	s, err := c.probe(script)
 	res := map[string]any{"url": url, "dest": dest, "changed": s.changed(), "elapsed": 0}
@@ -112,9 +113,13 @@ echo "msg0 OK ($(wc -c < "$d" | tr -d ' ') bytes)"
 		case "response":
 			res["response"] = v
 		case "sum_src":
-			res["checksum_src"] = v
+			res["checksum_src"], res["checksum_dest"] = v, nil
 		case "sum_dest":
 			res["checksum_dest"] = v
+		case "md5":
+			res["md5sum"] = v
+		case "nosums":
+			res["checksum_src"], res["checksum_dest"] = nil, nil
 		}
 	}
 	if s.path != "" {
@@ -122,11 +127,6 @@ echo "msg0 OK ($(wc -c < "$d" | tr -d ' ') bytes)"
 	}
 	if err != nil {
 		return failed(res, "%v", err)
-	}
-	if _, ok := res["checksum_src"]; ok {
-		if _, ok := res["checksum_dest"]; !ok {
-			res["checksum_dest"] = nil
-		}
 	}
 	s.addFileKeys(res)
 	return res, nil
@@ -223,9 +223,10 @@ if ! [ -e "$d" ] || ! cmp -s -- "$b" "$d"; then e2c_write "$d" < "$b" || exit 1;
 e2c_stat "$d"
 `, quote(dest), quote(strings.TrimRight(url, "/")))
 	}
-	if c.a.boolean("return_content", false) {
-		script += `echo body; cat -- "$b"`
-	}
+	// The body comes back when it is read: asked for, JSON, or an error's.
+	script += fmt.Sprintf(`case %t:$(grep -i '^content-type:' "$h" | tail -n 1):${w%%%% *} in
+true:*|*json*|*:[45]??) echo body; cat -- "$b" ;;
+esac`, c.a.boolean("return_content", false))
 	script += "\nprintf %s " + endMark
 	res, err := c.r.Run(c.ctx, transport.Command{Script: script, Env: c.t.Environment, Sudo: c.t.Become, Stdout: &out})
 	if err != nil {
@@ -280,14 +281,19 @@ e2c_stat "$d"
 		result["path"] = s.path
 		s.addFileKeys(result)
 	}
-	if hasBody {
-		result["content"] = string(content)
-		if ct, _ := result["content_type"].(string); strings.Contains(ct, "json") {
-			var v any
-			if json.Unmarshal(content, &v) == nil {
-				result["json"] = v
-			}
+	ct, _ := result["content_type"].(string)
+	isJSON := strings.Contains(strings.ToLower(ct), "json")
+	if hasBody && isJSON {
+		var v any
+		if json.Unmarshal(content, &v) == nil {
+			result["json"] = v
 		}
+	}
+	switch {
+	case c.a.boolean("return_content", false):
+		result["content"] = string(content)
+	case hasBody && status >= 400 && !isJSON && slices.Contains(want, status):
+		result["body"] = string(content) // as Ansible leaves an accepted error's body
 	}
 	if !slices.Contains(want, status) {
 		return failed(result, "Status code was %d and not %s: %s", status, pyIntList(want), result["msg"])

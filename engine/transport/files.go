@@ -30,6 +30,7 @@ type hostFS interface {
 	write(ctx context.Context, name string, r io.Reader, perm fs.FileMode, mtime time.Time) error
 	// read copies the file name to w and returns its permissions.
 	read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error)
+	chmod(ctx context.Context, name string, perm fs.FileMode) error
 }
 
 // hostEntry is what the host has at a path.
@@ -131,12 +132,12 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 		}
 		return 0o644
 	}
-	todo, err := changed(ctx, files, v.have, perm, mode != KeepMode)
+	todo, chmods, err := changed(ctx, files, v.have, perm, mode != KeepMode)
 	if err != nil {
 		return st, err
 	}
-	st.Skipped = len(files) - len(todo)
-	if len(todo) == 0 && len(mkdirs) == 0 {
+	st.Skipped = len(files) - len(todo) - len(chmods)
+	if len(todo) == 0 && len(chmods) == 0 && len(mkdirs) == 0 {
 		return st, nil
 	}
 	err = open(func(h hostFS) error {
@@ -144,6 +145,12 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 			if err := mk(h); err != nil {
 				return fmt.Errorf("put: %w", err)
 			}
+		}
+		for _, f := range chmods {
+			if err := h.chmod(ctx, path.Join(root, f.rel), perm(f)); err != nil {
+				return fmt.Errorf("put: %w", err)
+			}
+			st.Chmodded++
 		}
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
@@ -168,16 +175,16 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 	return st, err
 }
 
-// changed returns the files the host lacks: missing, of other size or
-// content, or (when permsCount) of other permissions than perm gives.
-// Candidates are hashed here in parallel.
-func changed(ctx context.Context, files []localFile, have map[string]hostEntry, perm func(localFile) fs.FileMode, permsCount bool) ([]localFile, error) {
+// changed returns the files the host lacks (missing, or of other size or
+// content) and, when permsCount, those it has with other permissions
+// than perm gives. Candidates are hashed here in parallel.
+func changed(ctx context.Context, files []localFile, have map[string]hostEntry, perm func(localFile) fs.FileMode, permsCount bool) (todo, chmods []localFile, err error) {
 	same := make([]bool, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(putParallel)
 	for i, f := range files {
 		e, ok := have[f.rel]
-		if !ok || !e.mode.IsRegular() || permsCount && e.mode.Perm() != perm(f) || e.size != f.info.Size() || e.sum == "" {
+		if !ok || !e.mode.IsRegular() || e.size != f.info.Size() || e.sum == "" {
 			continue
 		}
 		g.Go(func() error {
@@ -190,15 +197,17 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var todo []localFile
 	for i, f := range files {
-		if !same[i] {
+		switch {
+		case !same[i]:
 			todo = append(todo, f)
+		case permsCount && have[f.rel].mode.Perm() != perm(f):
+			chmods = append(chmods, f)
 		}
 	}
-	return todo, nil
+	return todo, chmods, nil
 }
 
 // fileSum is the SHA-256 of a local file, in hex.
@@ -366,6 +375,10 @@ func (l localFS) write(ctx context.Context, name string, r io.Reader, perm fs.Fi
 		return err
 	}
 	return os.Rename(f.Name(), name)
+}
+
+func (l localFS) chmod(_ context.Context, name string, perm fs.FileMode) error {
+	return os.Chmod(l.abs(name), perm)
 }
 
 func (l localFS) read(_ context.Context, name string, w io.Writer) (fs.FileMode, error) {

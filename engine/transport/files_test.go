@@ -141,8 +141,12 @@ func testPutGet(t *testing.T, r Runner) {
 	put(src, dst, KeepMode, 0, 5)
 	check("a.txt", 0o640)
 
-	// SourceMode gives src's permissions, so every file changes.
-	put(src, dst, SourceMode, 5, 0)
+	// SourceMode gives src's permissions: every file's content is there,
+	// only their permissions are set.
+	st, err = r.Put(ctx, src, dst, SourceMode)
+	if err != nil || st.Copied != 0 || st.Chmodded != 5 || st.Skipped != 0 {
+		t.Errorf("Put with SourceMode: %+v %v, want 5 chmodded", st, err)
+	}
 	check("a.txt", 0o644)
 
 	// A single file to a path whose parents are missing.

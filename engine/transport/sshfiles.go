@@ -211,6 +211,10 @@ func (f sftpFS) rename(from, to string) error {
 	return f.c.Rename(from, to)
 }
 
+func (f sftpFS) chmod(_ context.Context, name string, perm fs.FileMode) error {
+	return f.c.Chmod(name, perm)
+}
+
 func (f sftpFS) read(_ context.Context, name string, w io.Writer) (fs.FileMode, error) {
 	r, err := f.c.Open(name)
 	if err != nil {
@@ -271,6 +275,10 @@ func (f shellFS) write(ctx context.Context, name string, r io.Reader, perm fs.Fi
 		`: > "$t" && chmod %o "$t" && cat > "$t" && TZ=UTC0 touch -t %s "$t" && mv -f -- "$t" %s`,
 		quote(tempName(name)), perm, mtime.UTC().Format("200601021504.05"), quote(name))
 	return f.sh(ctx, script, r, nil)
+}
+
+func (f shellFS) chmod(ctx context.Context, name string, perm fs.FileMode) error {
+	return f.sh(ctx, fmt.Sprintf("chmod %o -- %s", perm, quote(name)), nil, nil)
 }
 
 func (f shellFS) read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error) {

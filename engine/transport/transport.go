@@ -57,6 +57,7 @@ func (e *ExitError) Error() string {
 // PutStats says what a Put transferred.
 type PutStats struct {
 	Copied, Skipped int
+	Chmodded        int // files already there whose permissions alone were set
 	Bytes           int64
 	Path            string // where src went: dst, or dst/<name of src> for a file put into a directory
 }
@@ -82,18 +83,19 @@ type Runner interface {
 	// file to the file dst (or into dst if that is a directory on the
 	// host), a directory to the directory dst, mirroring src's tree (files
 	// on the host that src lacks are left alone). Missing parents are
-	// created. Files already identical on the host (same content, by
-	// SHA-256 computed there, and the permissions mode asks for, if any)
-	// are skipped, as Ansible's copy does: one command surveys the whole
-	// tree, and the host's sftp is opened only if something is left to
-	// copy (hosts without sha256sum or stat -c get every file). Copied
-	// files get src's modification time. mode is KeepMode (Ansible's
-	// default), SourceMode, or permissions given to every file copied; new
-	// directories get 0755 (less the host's umask), existing ones keep
-	// theirs. Each file is written to a temporary name in its directory
-	// and renamed, so nobody reads a half file; a cancelled Put may leave
-	// such temporary files (.NAME.e2c-*). Links in src are followed for
-	// files; special files and linked directories are skipped.
+	// created. Files whose content is already on the host (by SHA-256,
+	// computed there) are not sent, as Ansible's copy does; with
+	// permissions as mode, those of other permissions get them (counted
+	// as Chmodded). One command surveys the whole tree, and the host's
+	// sftp is opened only if something is left to do (hosts without
+	// sha256sum or stat -c get every file). Copied files get src's
+	// modification time. mode is KeepMode (Ansible's default), SourceMode,
+	// or permissions given to every file; new directories get 0755 (less
+	// the host's umask), existing ones keep theirs. Each file is written to
+	// a temporary name in its directory and renamed, so nobody reads a
+	// half file; a cancelled Put may leave such temporary files
+	// (.NAME.e2c-*). Links in src are followed for files; special files
+	// and linked directories are skipped.
 	Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error)
 	// Get copies the remote file src to the local file dst, creating dst's
 	// parents and writing through a temporary file and a rename.
