@@ -146,8 +146,7 @@ func (d *decoder) task(n *yaml.Node, depth int) Task {
 				continue
 			}
 			unknown = true
-			d.errorf(f.k, "task: unknown module or keyword %q%s; supported modules: %s; task keywords: %s", f.key,
-				suggest.Hint(moduleName(f.key), append(ModuleNames(), taskKeys...)), strings.Join(ModuleNames(), ", "), strings.Join(taskKeys, ", "))
+			d.errorf(f.k, "%s", unknownModule(f.key))
 		}
 	}
 	if node.Has("async") && !node.Has("poll") {
@@ -349,11 +348,6 @@ func isModule(key string) bool {
 	return ok
 }
 
-// moduleName accepts Ansible's fully qualified module names.
-func moduleName(key string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(key, "ansible.builtin."), "ansible.legacy.")
-}
-
 // moduleCall reads the module of a task and its arguments, in any of
 // Ansible's forms: `module: {key: value}`, `module: key=value ...`, a
 // command line for shell and command (with Ansible's chdir=... options
@@ -375,59 +369,37 @@ func (d *decoder) moduleCall(f field, extra *yaml.Node, t Node) (string, map[str
 		return "", nil
 	}
 	t.keys[name] = d.pos(f.v) // found by its canonical name too
-	args := map[string]any{}
+	r := d.argReader(name, t)
 	if extra != nil {
 		if extra.Kind != yaml.MappingNode {
 			d.errorf(extra, "args: found %s, expected a mapping of the module's arguments", describe(extra))
 		} else {
-			d.argMap(extra, name, spec, args, t)
+			r.mapping(extra)
 		}
 	}
 	switch {
 	case v == nil: // local_action with its arguments as text only
 	case v.Kind == yaml.MappingNode:
-		d.argMap(v, name, spec, args, t)
+		r.mapping(v)
 	case v.Kind == yaml.ScalarNode && !isNull(v):
 		kv, hasKV = v.Value, true
 	case isNull(v):
 	default:
-		d.errorf(v, "%s: found %s, expected %s (%s)", name, describe(v), form(spec), strings.Join(spec.args, ", "))
+		form := "a mapping of arguments or key=value pairs"
+		if spec.freeForm {
+			form = "a command line or a mapping of arguments"
+		}
+		d.errorf(v, "%s: found %s, expected %s (%s)", name, describe(v), form, strings.Join(spec.args, ", "))
 	}
 	if hasKV {
 		at := f.v
 		if v != nil {
 			at = v
 		}
-		d.argText(kv, at, name, spec, args, t)
+		r.text(kv, at)
 	}
-	missing := false
-	for _, k := range spec.required {
-		if _, ok := args[k]; !ok {
-			d.errs.At(t.At(name), "%s: missing required key %q", name, k)
-			missing = true
-		}
-	}
-	if n := countKeys(args, spec.oneOf); len(spec.oneOf) > 0 && n != 1 && !missing {
-		d.errs.At(t.At(name), "%s: expected exactly one of %s", name, strings.Join(spec.oneOf, ", "))
-	}
-	return name, args
-}
-
-func form(spec module) string {
-	if spec.freeForm {
-		return "a command line or a mapping of arguments"
-	}
-	return "a mapping of arguments or key=value pairs"
-}
-
-func countKeys(args map[string]any, keys []string) int {
-	n := 0
-	for _, k := range keys {
-		if _, ok := args[k]; ok {
-			n++
-		}
-	}
-	return n
+	r.check(t.At(name))
+	return name, r.args
 }
 
 // action reads local_action (or action): "module key=value ..." or a
@@ -468,50 +440,4 @@ func (d *decoder) action(f field) (name string, args *yaml.Node, kv string, hasK
 		kv, hasKV = strings.Join(words[1:], " "), true
 	}
 	return name, args, kv, hasKV
-}
-
-// argMap reads a mapping of a module's arguments into args.
-func (d *decoder) argMap(n *yaml.Node, name string, spec module, args map[string]any, t Node) {
-	fs, _ := d.fields(n, name, spec.args)
-	for _, g := range fs {
-		t.keys["args."+g.key] = d.pos(g.v)
-		args[g.key] = d.value(g.v, name+"."+g.key)
-		if contains(spec.bools, g.key) && g.v.Kind == yaml.ScalarNode && !strings.Contains(g.v.Value, "{{") {
-			args[g.key] = d.boolean(g.v, name+"."+g.key)
-		}
-	}
-}
-
-// argText reads arguments written as text: key=value pairs, and for
-// shell and command the command line with Ansible's options (chdir=,
-// creates=, ...) taken out of it, so that they never run as part of it.
-func (d *decoder) argText(text string, at *yaml.Node, name string, spec module, args map[string]any, t Node) {
-	options, raw, err := parseKV(text, spec.freeForm)
-	if err != nil {
-		d.errorf(at, "%s: %v", name, err)
-		return
-	}
-	switch {
-	case raw != "" && spec.freeForm:
-		args["cmd"] = raw
-		t.keys["args.cmd"] = d.pos(at)
-	case raw != "":
-		d.errorf(at, "%s: %q is not a key=value pair; write the arguments as key=value pairs or as a mapping (%s)", name, raw, strings.Join(spec.args, ", "))
-	}
-	for k, v := range options {
-		if !contains(spec.args, k) || spec.freeForm && k == "cmd" {
-			d.errorf(at, "%s: unknown argument %q (from %s=... in %q)%s; e2c's %s takes: %s", name, k, k, text,
-				suggest.Hint(k, spec.args), name, strings.Join(spec.args, ", "))
-			continue
-		}
-		t.keys["args."+k] = d.pos(at)
-		args[k] = v
-		if contains(spec.bools, k) && !strings.Contains(v, "{{") {
-			b, ok := ParseBool(v)
-			if !ok {
-				d.errorf(at, "%s.%s: found %q, expected true or false", name, k, v)
-			}
-			args[k] = b
-		}
-	}
 }

@@ -242,8 +242,8 @@ func TestDecodeKeywords(t *testing.T) {
 
 func TestDecodeKeywordErrors(t *testing.T) {
 	tests := []struct{ name, tasks, want string }{
-		{"free-form option e2c lacks", "  - shell: echo $0 executable=/bin/bash\n",
-			`x.yaml:3:12: shell: unknown argument "executable" (from executable=... in "echo $0 executable=/bin/bash"); e2c's shell takes: cmd, chdir, creates, removes`},
+		{"free-form option e2c lacks", "  - shell: echo hi warn=no\n",
+			`x.yaml:3:12: shell: unknown argument "warn" (from warn=... in "echo hi warn=no"); e2c's shell takes: cmd, chdir, creates, removes, executable, stdin, stdin_add_newline, strip_empty_ends`},
 		{"warn", "  - command: ls warn=no\n", `command: unknown argument "warn"`},
 		{"not key=value", "  - copy: src=a dest=b extra\n", `x.yaml:3:11: copy: "extra" is not a key=value pair`},
 		{"unbalanced", "  - shell: echo \"{{ x }}\n", "shell: unbalanced quotes"},

@@ -315,10 +315,7 @@ func (h *hostRun) module(ctx context.Context, r transport.Runner, t *plan.Task, 
 	if t.BecomeUser != "" {
 		r = becomeUser{r, t.BecomeUser}
 	}
-	out, skipped, err := commandGuard(ctx, r, t)
-	if !skipped && err == nil {
-		out, err = e.module(ctx, r, h.host, h.phase, t, sc.Map())
-	}
+	out, err := e.module(ctx, r, h.host, h.phase, t, sc)
 	if out == nil {
 		out = map[string]any{}
 	}
@@ -351,55 +348,6 @@ func (b becomeUser) Run(ctx context.Context, c transport.Command) (transport.Res
 		c.User = b.user
 	}
 	return b.Runner.Run(ctx, c)
-}
-
-// commandGuard applies shell's and command's creates and removes: when
-// the path (a glob, relative to chdir) exists, or does not, the command
-// does not run, and the task reports that as Ansible does.
-func commandGuard(ctx context.Context, r transport.Runner, t *plan.Task) (map[string]any, bool, error) {
-	a := args(t.Args)
-	if t.Module != "shell" && t.Module != "command" || a.str("creates") == "" && a.str("removes") == "" {
-		return nil, false, nil
-	}
-	dir := t.Chdir
-	if d := a.str("chdir"); d != "" {
-		dir = d
-	}
-	for _, g := range []struct {
-		arg, verb string
-		skipIf    bool // whether the path existing skips the command
-	}{{"creates", "exists", true}, {"removes", "does not exist", false}} {
-		path := a.str(g.arg)
-		if path == "" {
-			continue
-		}
-		res, err := r.Run(ctx, transport.Command{Dir: dir, Sudo: t.Become, Script: `IFS=; set -- ` + globWord(path) + `; [ -e "$1" ] || [ -L "$1" ]`})
-		var ee *transport.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return nil, false, fmt.Errorf("%s: %w", g.arg, err)
-		}
-		if exists := res.Code == 0 && err == nil; exists == g.skipIf {
-			cmd := a.str("cmd")
-			return map[string]any{"changed": false, "rc": 0, "cmd": cmd, "stdout": "skipped, since " + path + " " + g.verb, "stderr": "",
-				"stdout_lines": []any{"skipped, since " + path + " " + g.verb}, "stderr_lines": []any{},
-				"msg": "Did not run command since '" + path + "' " + g.verb}, true, nil
-		}
-	}
-	return nil, false, nil
-}
-
-// globWord quotes path for sh so that only its glob characters (* ? [)
-// stay special, as Python's glob reads it.
-func globWord(path string) string {
-	var b strings.Builder
-	for _, c := range path {
-		if strings.ContainsRune("*?[]", c) {
-			b.WriteRune(c)
-		} else {
-			b.WriteString(quote(string(c)))
-		}
-	}
-	return b.String()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -545,7 +545,8 @@ func workflowPlays(w *schema.Workflow) []*schema.Play {
 }
 
 // runtimeNames collects the variables that exist only at run time: those
-// tasks register anywhere (in blocks too), and those set_fact sets.
+// tasks register or set_fact sets anywhere (in blocks too), and the
+// rescue's.
 func runtimeNames(plays []*schema.Play, errs *schema.Errors) map[string]bool {
 	names := map[string]bool{}
 	for _, v := range rescueVars {
@@ -558,18 +559,16 @@ func runtimeNames(plays []*schema.Play, errs *schema.Errors) map[string]bool {
 			walk(t.Block)
 			walk(t.Rescue)
 			walk(t.Always)
-			if t.Module == "set_fact" {
-				for k := range t.Args {
-					names[k] = k != "cacheable"
+			for _, name := range t.Sets() {
+				if reserved[name] {
+					key, what := "args."+name, "set_fact"
+					if name == t.Register {
+						key, what = "register", "register"
+					}
+					errs.At(t.At(key), "%s: %q would hide the variable e2c sets under that name", what, name)
 				}
+				names[name] = true
 			}
-			if t.Register == "" {
-				continue
-			}
-			if reserved[t.Register] {
-				errs.At(t.At("register"), "register: %q would hide the variable e2c sets under that name", t.Register)
-			}
-			names[t.Register] = true
 		}
 	}
 	for _, p := range plays {
