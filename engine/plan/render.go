@@ -175,7 +175,7 @@ func (b *builder) checkSyntax(t *schema.Task) {
 }
 
 // readsRegistered reports whether any template of t reads a variable a
-// task registers.
+// task registers, under default or a defined test too.
 func (b *builder) readsRegistered(t *schema.Task) bool {
 	if len(b.registered) == 0 {
 		return false
@@ -183,10 +183,8 @@ func (b *builder) readsRegistered(t *schema.Task) bool {
 	found := false
 	walkStrings([]any{t.Name, t.Args, t.Chdir, t.Loop, t.Environment, conditions(t.When)}, func(s string) {
 		if p := b.parse(s); p.t != nil {
-			for _, ref := range p.t.Refs() {
-				if b.registered[root(ref)] {
-					found = true
-				}
+			for _, r := range p.roots {
+				found = found || b.registered[r]
 			}
 		}
 	})
@@ -317,13 +315,15 @@ func undefined(err error) []*tmpl.UndefinedError {
 	return out
 }
 
-// parse compiles a template once per distinct text.
+// parse compiles a template once per distinct text. Its roots are the
+// variables it reads, those it may read undefined (Optional) too, so that
+// they are passed in when they are defined.
 func (b *builder) parse(s string) parsed {
 	p, ok := b.templates[s]
 	if !ok {
 		p.t, p.err = tmpl.Parse(s)
 		if p.t != nil {
-			for _, ref := range p.t.Refs() {
+			for _, ref := range append(p.t.Refs(), p.t.Optional()...) {
 				if r := root(ref); !slices.Contains(p.roots, r) {
 					p.roots = append(p.roots, r)
 				}
