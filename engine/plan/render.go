@@ -480,7 +480,9 @@ func undefined(err error) []*tmpl.UndefinedError {
 	return out
 }
 
-// parse compiles a template once per distinct text.
+// parse compiles a template once per distinct text. Its roots are the
+// variables it reads, those it may read undefined (Optional) too, so that
+// they are passed in when they are defined.
 func (b *builder) parse(s string) parsed {
 	p, ok := b.templates[s]
 	if !ok {
@@ -494,7 +496,7 @@ func parseTemplate(s string) parsed {
 	var p parsed
 	p.t, p.err = tmpl.Parse(s)
 	if p.t != nil {
-		for _, ref := range p.t.Refs() {
+		for _, ref := range slices.Concat(p.t.Refs(), p.t.Optional()) {
 			if r := root(ref); !slices.Contains(p.roots, r) {
 				p.roots = append(p.roots, r)
 			}

@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,7 @@ import (
 // FuzzRender checks that no template text can crash the engine: Parse,
 // Render and Value either succeed or return *Error / *UndefinedError.
 func FuzzRender(f *testing.F) {
-	for _, tt := range renderTests {
+	for _, tt := range ansibleCases {
 		f.Add(tt.src)
 	}
 	for _, s := range []string{
@@ -23,7 +24,7 @@ func FuzzRender(f *testing.F) {
 		f.Add(s)
 	}
 	// Every filter, with arguments for the fuzzer to grow.
-	for _, name := range filterNames() {
+	for _, name := range slices.Sorted(maps.Keys(filters)) {
 		for _, arg := range []string{"", "(3)", "(-2)", "('1:2')", "('%5d')", "('b,i')", "(1.5)"} {
 			f.Add("{{ a|" + name + arg + " }} {{ xs|" + name + arg + " }} {{ half|" + name + arg + " }}")
 		}
