@@ -86,7 +86,9 @@ func (c *Case) runE2C(ctx context.Context, dir string, subnet netip.Prefix) (*re
 	if err := c.writeFiles(work); err != nil {
 		return nil, err
 	}
-	os.MkdirAll(scenario, 0o755)
+	if err := os.MkdirAll(scenario, 0o755); err != nil {
+		return nil, err
+	}
 	for name, text := range map[string]string{
 		"layers_services.yaml": fmt.Sprintf(layersServices, c.Name, subnet),
 		"workflow.yaml":        c.workflow(),
@@ -97,55 +99,56 @@ func (c *Case) runE2C(ctx context.Context, dir string, subnet netip.Prefix) (*re
 	}
 	var out strings.Builder
 	runs, deployErr := experiment.Deploy(ctx, experiment.Options{ScenarioDir: scenario, ArtifactsDir: work, Out: &out})
-	res := &result{hosts: map[string]*hostResult{}}
+	defer func() { os.WriteFile(filepath.Join(dir, "output.txt"), []byte(out.String()), 0o644) }()
 	st, err := experiment.LoadState(scenario)
 	if err != nil {
 		return nil, err
 	}
-	if r := st.Reservations["netns"]; r != nil {
+	r := st.Reservations["netns"]
+	if r != nil {
 		defer func() {
 			if err := experiment.Destroy(context.WithoutCancel(ctx), scenario, &out); err != nil {
 				fmt.Fprintf(&out, "destroy: %v\n", err)
 			}
 		}()
-		var lab netns.Lab
-		if err := json.Unmarshal(r.State, &lab); err != nil {
+	}
+	res := &result{hosts: map[string]*hostResult{}, output: out.String()}
+	switch {
+	case deployErr != nil && strings.HasPrefix(deployErr.Error(), "reserve:"):
+		return nil, fmt.Errorf("e2c could not reserve its hosts: %v\n%s", deployErr, out.String())
+	case deployErr != nil && len(runs) == 0:
+		res.refused = c.positions(deployErr.Error(), "workflow.yaml")
+		return res, c.cleanup(ctx)
+	case r == nil:
+		return nil, fmt.Errorf("e2c ran the case but kept no hosts: %v\n%s", deployErr, out.String())
+	}
+	var lab netns.Lab
+	if err := json.Unmarshal(r.State, &lab); err != nil {
+		return nil, err
+	}
+	registered := map[string]map[string]any{}
+	if st.Memory != nil {
+		registered = st.Memory.Registered
+	}
+	for _, h := range Hosts {
+		hr := &hostResult{vars: map[string]any{}}
+		if hr.files, err = snapshot(hostOpt(lab.StateDir(), h)); err != nil {
 			return nil, err
 		}
-		for _, h := range Hosts {
-			hr := &hostResult{vars: map[string]any{}}
-			if hr.files, err = snapshot(hostOpt(lab.StateDir(), h)); err != nil {
-				return nil, err
-			}
-			if st.Memory != nil {
-				for _, name := range c.vars() {
-					if v, ok := st.Memory.Registered[h][name]; ok {
-						if hr.vars[name], err = toJSONValue(v); err != nil {
-							return nil, err
-						}
-					}
+		for _, name := range c.vars() {
+			if v, ok := registered[h][name]; ok {
+				if hr.vars[name], err = toJSONValue(v); err != nil {
+					return nil, err
 				}
 			}
-			res.hosts[h] = hr
 		}
+		res.hosts[h] = hr
 	}
 	if res.work, err = snapshot(work); err != nil {
 		return nil, err
 	}
-	switch {
-	case deployErr == nil:
-	case len(runs) == 0 && len(res.hosts) == 0 && !strings.HasPrefix(deployErr.Error(), "reserve:"):
-		res.refused = c.positions(deployErr.Error(), "workflow.yaml")
-	case len(res.hosts) == 0:
-		return nil, fmt.Errorf("e2c could not run the case: %v\n%s", deployErr, out.String())
-	default:
+	if deployErr != nil {
 		c.e2cFailures(deployErr.Error(), res)
-	}
-	res.output = out.String()
-	for _, run := range runs {
-		if log, err := os.ReadFile(filepath.Join(run, "e2c.log")); err == nil {
-			res.output += string(log)
-		}
 	}
 	return res, c.cleanup(ctx)
 }
@@ -225,6 +228,7 @@ func (c *Case) runAnsible(ctx context.Context, dir string, subnet netip.Prefix) 
 	out, runErr := r.Playbook(ctx, filepath.Join(work, playbookName), []string{"-e", "@" + filepath.Join(dir, "extra_vars.json")},
 		[]string{"E2C_DIFF_OUT=" + report, "E2C_DIFF_VARS=" + strings.Join(c.vars(), ",")})
 	r.Close()
+	os.WriteFile(filepath.Join(dir, "output.txt"), out, 0o644)
 	var exit *exec.ExitError
 	if runErr != nil && !errors.As(runErr, &exit) {
 		return nil, runErr

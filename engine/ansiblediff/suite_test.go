@@ -22,7 +22,8 @@ const caseTimeout = 5 * time.Minute
 // and fails for each case whose results differ, unless the case says e2c
 // differs on purpose. It prints a table of every case. Environment:
 // E2C_DIFF_PARALLEL, cases run at once (default 4); E2C_DIFF_DIR, a
-// folder that keeps each case's files, both tools' (default: removed).
+// folder that keeps each case's files, both tools' (scenario, playbook,
+// what they printed, Ansible's report); by default they are removed.
 func TestSameAsAnsible(t *testing.T) {
 	cases, err := LoadCases("testdata")
 	if err != nil {
@@ -87,6 +88,10 @@ func TestSameAsAnsible(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 			defer cancel()
 			dir := filepath.Join(root, j.out.Case.Name)
+			if err := os.RemoveAll(dir); err != nil { // E2C_DIFF_DIR's earlier run
+				j.out.Err = err
+				return
+			}
 			j.out = j.out.Case.Run(ctx, dir, subnet)
 		}()
 	}

@@ -22,6 +22,9 @@ func Available() error {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		return errors.New("ansible-playbook not found (Debian: apt-get install ansible-core)")
 	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		return errors.New("ssh not found, which ansible-playbook connects with (Debian: apt-get install openssh-client)")
+	}
 	return nil
 }
 
