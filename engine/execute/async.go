@@ -52,7 +52,7 @@ func (c *call) async() (map[string]any, error) {
 	c.e.logf(host, "started in the background (killed after %ds): %s", t.Async, dirOnHost)
 	ids := map[string]any{"ansible_job_id": dirOnHost, "results_file": dirOnHost + "/rc", "started": 1}
 	if t.Poll == 0 {
-		ids["finished"], ids["changed"] = 0, true
+		ids["finished"], ids["changed"], ids["failed"] = 0, true, 0 // as Ansible's async_wrapper writes them
 		return ids, nil
 	}
 	deadline := time.Now().Add(time.Duration(t.Async)*time.Second + 10*time.Second)

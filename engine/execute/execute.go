@@ -229,13 +229,20 @@ func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs
 	)
 	var g errgroup.Group
 	g.SetLimit(e.opt.Forks)
-	once := &onceTasks{}
+	var active []string
+	for _, run := range runs {
+		if !failed[run.Host] {
+			active = append(active, run.Host)
+		}
+	}
+	once := newOnceTasks(active)
 	for i, run := range runs {
 		if failed[run.Host] {
 			rep.Hosts[i] = HostResult{Host: run.Host, Err: fmt.Errorf("%s: skipped: failed earlier in %s", run.Host, phase)}
 			continue
 		}
 		g.Go(func() error {
+			defer once.leave(run.Host)
 			mu.Lock()
 			started[run.Host] = time.Now()
 			mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -327,7 +328,9 @@ func (h *hostRun) module(ctx context.Context, r transport.Runner, t *plan.Task, 
 		maps.Copy(h.e.registered[h.host], facts)
 		h.e.mu.Unlock()
 	}
-	out["failed"] = err != nil
+	if _, ok := out["failed"]; !ok || err != nil {
+		out["failed"] = err != nil
+	}
 	if _, ok := out["changed"]; !ok {
 		out["changed"] = false
 	}
@@ -380,45 +383,70 @@ func (e *Executor) runner(ctx context.Context, host string) (transport.Runner, e
 	return e.local[dir], nil
 }
 
-// onceTasks are the run_once tasks of a play: the first host to reach one
-// runs it, and every host of the play takes its result.
+// onceTasks are the run_once tasks of a play. As in Ansible, each runs on
+// the first host of the play still running (the same host every run, for
+// reproducibility), and every host of the play takes its result.
 type onceTasks struct {
 	mu    sync.Mutex
+	cond  *sync.Cond
+	hosts []string // the hosts still running the play, in play order
 	tasks map[string]*onceTask
 }
 
 type onceTask struct {
-	done   chan struct{}
 	host   string
+	done   bool
 	result map[string]any
 	err    error
 }
 
-func (o *onceTasks) run(ctx context.Context, h *hostRun, t *plan.Task) (map[string]any, *plan.Task, error) {
+func newOnceTasks(hosts []string) *onceTasks {
+	o := &onceTasks{hosts: hosts, tasks: map[string]*onceTask{}}
+	o.cond = sync.NewCond(&o.mu)
+	return o
+}
+
+// leave says host runs no more of the play: the run_once tasks it has not
+// begun fall to the next host.
+func (o *onceTasks) leave(host string) {
 	o.mu.Lock()
-	if o.tasks == nil {
-		o.tasks = map[string]*onceTask{}
+	defer o.mu.Unlock()
+	o.hosts = slices.DeleteFunc(o.hosts, func(h string) bool { return h == host })
+	o.cond.Broadcast()
+}
+
+func (o *onceTasks) run(ctx context.Context, h *hostRun, t *plan.Task) (map[string]any, *plan.Task, error) {
+	stop := context.AfterFunc(ctx, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.cond.Broadcast()
+	})
+	defer stop()
+	o.mu.Lock()
+	for {
+		ot := o.tasks[t.Pos]
+		switch {
+		case ot == nil && len(o.hosts) > 0 && o.hosts[0] == h.host:
+			ot = &onceTask{host: h.host}
+			o.tasks[t.Pos] = ot
+			o.mu.Unlock()
+			result, failed, err := h.run(ctx, t)
+			o.mu.Lock()
+			ot.result, ot.err, ot.done = result, err, true
+			o.cond.Broadcast()
+			o.mu.Unlock()
+			return result, failed, err
+		case ot != nil && ot.done:
+			o.mu.Unlock()
+			h.e.logf(h.host, "TASK %s: run once, on %s", describe(t), ot.host)
+			if ot.err != nil {
+				return ot.result, t, fmt.Errorf("run once on %s: %w", ot.host, ot.err)
+			}
+			return ot.result, nil, nil
+		case ctx.Err() != nil:
+			o.mu.Unlock()
+			return nil, t, ctx.Err()
+		}
+		o.cond.Wait()
 	}
-	ot, started := o.tasks[t.Pos]
-	if !started {
-		ot = &onceTask{done: make(chan struct{}), host: h.host}
-		o.tasks[t.Pos] = ot
-	}
-	o.mu.Unlock()
-	if !started {
-		var failed *plan.Task
-		ot.result, failed, ot.err = h.run(ctx, t)
-		close(ot.done)
-		return ot.result, failed, ot.err
-	}
-	select {
-	case <-ot.done:
-	case <-ctx.Done():
-		return nil, t, ctx.Err()
-	}
-	h.e.logf(h.host, "TASK %s: run once, on %s", describe(t), ot.host)
-	if ot.err != nil {
-		return ot.result, t, fmt.Errorf("run once on %s: %w", ot.host, ot.err)
-	}
-	return ot.result, nil, nil
 }
