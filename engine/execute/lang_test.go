@@ -67,6 +67,14 @@ func TestLanguage(t *testing.T) {
 		registered  map[string]map[string]any
 		output      []string // lines the output has
 	}{
+		{name: "default takes the value when there is one", tasks: `
+  - shell: echo hi
+    register: r
+  - shell: echo "{{ r.stdout | default('none') }} {{ enabled | default(true) }} {{ nope | default('fb') }}" > def.txt
+  - shell: echo {{ item }} >> items.txt
+    loop: "{{ r.stdout_lines | default([]) }}"`,
+			files: map[string]string{"def.txt": "hi False fb\n", "items.txt": "hi\n"},
+		},
 		{name: "with_items flattens one level", tasks: `
   - shell: echo {{ item }} >> items.txt
     with_items: [[1, 2], [3], 4]
@@ -247,6 +255,8 @@ func TestLanguage(t *testing.T) {
     with_sequence: start=1 end=10 stride=3 format=n%02d
   - shell: echo {{ item.key }} >> vars-dict.txt
     with_dict: "{{ {'y': 1, 'x': 2} }}"`,
+			// Ansible gives y, x: a mapping from a template keeps no order in
+			// e2c (README, Differences from Ansible).
 			files: map[string]string{"dict.txt": "b=1\na=2\n", "seq.txt": "n01\nn04\nn07\nn10\n", "vars-dict.txt": "x\ny\n"},
 		},
 		{name: "deferred loop over registered results", tasks: `

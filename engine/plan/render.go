@@ -494,7 +494,7 @@ func parseTemplate(s string) parsed {
 	var p parsed
 	p.t, p.err = tmpl.Parse(s)
 	if p.t != nil {
-		for _, ref := range p.t.Refs() {
+		for _, ref := range append(p.t.Refs(), p.t.Soft()...) {
 			if r := root(ref); !slices.Contains(p.roots, r) {
 				p.roots = append(p.roots, r)
 			}

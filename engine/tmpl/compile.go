@@ -20,6 +20,7 @@ type compiler struct {
 	out    strings.Builder
 	spans  []span
 	refs   map[string]ref
+	soft   map[string]bool   // names read only under default: used when set
 	scopes []map[string]bool // names bound by for, set and with; [0] is the template
 	blocks []block
 	loops  int // open for-loops, inside which "loop" is Jinja's loop variable
@@ -85,7 +86,7 @@ func compile(src string) (c *compiler, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &compiler{src: src, refs: map[string]ref{}, scopes: []map[string]bool{{}}}
+	c = &compiler{src: src, refs: map[string]ref{}, soft: map[string]bool{}, scopes: []map[string]bool{{}}}
 	exprs, other := 0, 0
 	for _, s := range segs {
 		switch s.kind {
@@ -356,12 +357,15 @@ func (c *compiler) bound(name string) bool {
 }
 
 // collect records the free variable paths n reads. A path read directly
-// under the default filter is optional and not recorded.
+// under the default filter is optional: not a ref, but its name is noted
+// in soft.
 func (c *compiler) collect(n *node, optional bool) {
 	switch n.kind {
 	case kName, kGet:
 		if segs, ok := c.path(n, optional); ok && !optional {
 			c.addRef(segs, n)
+		} else if ok {
+			c.soft[segs[0].key] = true
 		}
 		return
 	case kFilter:
@@ -410,6 +414,8 @@ func (c *compiler) path(n *node, optional bool) ([]seg, bool) {
 		}
 		if ok && !optional {
 			c.addRef(segs, n)
+		} else if ok {
+			c.soft[segs[0].key] = true
 		}
 		return nil, false
 	}

@@ -68,6 +68,7 @@ type Template struct {
 	spans  []span
 	refs   []string
 	paths  []ref // of refs, in the same order
+	soft   []string
 	single bool
 	pt     *pongo2.Template
 }
@@ -136,6 +137,10 @@ func Parse(src string) (t *Template, err error) {
 		t.refs = append(t.refs, name)
 	}
 	sort.Strings(t.refs)
+	for name := range c.soft {
+		t.soft = append(t.soft, name)
+	}
+	sort.Strings(t.soft)
 	for _, name := range t.refs {
 		t.paths = append(t.paths, c.refs[name])
 	}
@@ -157,6 +162,11 @@ func (t *Template) Source() string { return t.src }
 // left out. A name bound by set counts as bound from the set to the end of
 // its block, even in branches that did not run.
 func (t *Template) Refs() []string { return append([]string(nil), t.refs...) }
+
+// Soft lists, sorted, the variables the template reads only under the
+// default filter (x in x | default(y)): the caller passes them when they
+// are defined, or the fallback is taken even where x has a value.
+func (t *Template) Soft() []string { return append([]string(nil), t.soft...) }
 
 // Render renders to text. It first checks every ref against vars: an
 // undefined variable is an error, never an empty string. The error is an

@@ -298,6 +298,29 @@ func TestRefs(t *testing.T) {
 	}
 }
 
+// TestSoft: what is read only under default is listed, so that callers
+// pass it when it is defined (the fallback is for undefined values only).
+func TestSoft(t *testing.T) {
+	tests := []struct {
+		src  string
+		want []string
+	}{
+		{"{{ x.y | default('z') }} {{ d | default(fallback) }} {{ e | upper | default('') }}", []string{"d", "x"}},
+		{"{{ a[b] | default(1) }} {% for i in xs %}{{ i | default(0) }}{% endfor %}", []string{"a"}},
+		{"{{ r.stdout }} {{ w | default(2) }}", []string{"w"}},
+		{"{{ e | upper }}", nil},
+	}
+	for _, tt := range tests {
+		tpl, err := Parse(tt.src)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.src, err)
+		}
+		if got := tpl.Soft(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Soft(%q) = %q, want %q", tt.src, got, tt.want)
+		}
+	}
+}
+
 func TestUndefined(t *testing.T) {
 	tests := []struct {
 		src, name, hint string
