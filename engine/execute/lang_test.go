@@ -315,15 +315,17 @@ func TestLoopControlPause(t *testing.T) {
 }
 
 // TestDelegateAndRunOnce checks delegate_to (another host of the plan,
-// and this machine in the run's folder "localhost") and run_once (one
+// and this machine in the run's folder "localhost"; the result is the
+// delegating host's) and run_once (one
 // host runs it, every host gets its result).
 func TestDelegateAndRunOnce(t *testing.T) {
 	shared := filepath.Join(t.TempDir(), "once.txt")
 	ex, out, homes, err := run(t, 3, `
 - hosts: all
   launch:
-  - shell: echo {{ inventory_hostname }} >> delegated.txt
+  - shell: echo {{ inventory_hostname }} >> delegated.txt; echo {{ inventory_hostname }}
     delegate_to: edge.node.1.3
+    register: dl
   - local_action: shell echo {{ inventory_hostname }} > from-{{ inventory_hostname }}.txt
   - shell: echo {{ inventory_hostname }} >> `+shared+`; echo {{ inventory_hostname }}
     run_once: true
@@ -342,6 +344,9 @@ func TestDelegateAndRunOnce(t *testing.T) {
 	for _, h := range []string{"edge-node-1-1", "edge-node-1-2", "edge-node-1-3"} {
 		if got := read(t, filepath.Join(homes["run"], "localhost", "from-"+h+".txt")); got != h+"\n" {
 			t.Errorf("local_action of %s wrote %q", h, got)
+		}
+		if got := registered(t, ex, h, "dl")["stdout"]; got != h {
+			t.Errorf("%s registered the delegated task's stdout %v, want its own", h, got)
 		}
 	}
 	ran := strings.Fields(read(t, shared))
