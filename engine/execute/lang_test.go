@@ -248,6 +248,15 @@ func TestLanguage(t *testing.T) {
     args: {chdir: /nonexistent, creates: never}`,
 			files: map[string]string{"d/p.txt": "{{home}}/d\n"},
 		},
+		{name: "args alone, local_action as a mapping", tasks: `
+  - shell: mkdir -p d
+  - shell: pwd > q.txt
+    args: {chdir: d}
+  - local_action: {module: debug, msg: "from {{ inventory_hostname }}"}
+    register: la`,
+			files:      map[string]string{"d/q.txt": "{{home}}/d\n"},
+			registered: map[string]map[string]any{"la": {"msg": "from " + h1, "failed": false, "changed": false}},
+		},
 		{name: "with_dict and with_sequence", tasks: `
   - shell: echo {{ item.key }}={{ item.value }} >> dict.txt
     with_dict: {b: 1, a: 2}
@@ -302,15 +311,26 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
-// TestLoopControlPause checks that loop_control.pause waits between items
-// (not after the last).
-func TestLoopControlPause(t *testing.T) {
-	start := time.Now()
-	if _, out, _, err := run(t, 1, "- hosts: all\n  launch:\n  - debug: {msg: x}\n    loop: [1, 2, 3]\n    loop_control: {pause: 0.4}\n"); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+// TestWaits checks that loop_control.pause waits between items (not after
+// the last), and until's delay between attempts.
+func TestWaits(t *testing.T) {
+	tests := []struct {
+		name, tasks string
+		least       time.Duration
+	}{
+		{"pause", "  - debug: {msg: x}\n    loop: [1, 2, 3]\n    loop_control: {pause: 0.4}\n", 800 * time.Millisecond},
+		{"delay", "  - {shell: echo x >> n; wc -l < n, register: r, until: r.stdout|int == 2, delay: 1}\n", time.Second},
 	}
-	if took := time.Since(start); took < 800*time.Millisecond {
-		t.Errorf("3 items with pause 0.4 took %v, want at least 0.8 s", took)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			if _, out, _, err := run(t, 1, "- hosts: all\n  launch:\n"+tt.tasks); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if took := time.Since(start); took < tt.least {
+				t.Errorf("took %v, want at least %v", took, tt.least)
+			}
+		})
 	}
 }
 
