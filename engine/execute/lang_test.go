@@ -46,13 +46,27 @@ func registered(t *testing.T, ex *Executor, host, name string) map[string]any {
 }
 
 // pick keeps the keys of m that want has, to compare results whose other
-// keys (stdout_lines, rc...) are the modules' business.
+// keys (stdout_lines, rc...) are the modules' business; in the items of a
+// loop's results too.
 func pick(m map[string]any, want map[string]any) map[string]any {
 	out := map[string]any{}
-	for k := range want {
-		if v, ok := m[k]; ok {
-			out[k] = v
+	for k, w := range want {
+		v, ok := m[k]
+		if !ok {
+			continue
 		}
+		items, _ := v.([]any)
+		wants, _ := w.([]any)
+		if len(items) > 0 && len(items) == len(wants) {
+			picked := make([]any, len(items))
+			for i := range items {
+				im, _ := items[i].(map[string]any)
+				wm, _ := wants[i].(map[string]any)
+				picked[i] = pick(im, wm)
+			}
+			v = picked
+		}
+		out[k] = v
 	}
 	return out
 }
@@ -235,6 +249,22 @@ func TestLanguage(t *testing.T) {
 				"fw2": {"changed": true, "failed": true, "failed_when_result": true},
 				"cw":  {"changed": true, "failed": false},
 			},
+		},
+		{name: "conditions per task and per item", tasks: `
+  - block:
+    - shell: echo 1
+      register: x
+    - shell: touch second.txt
+    when: x | default('') == ''
+  - shell: "false"
+    loop: [1, 2]
+    failed_when: [item == 2, true]
+    register: fl
+    ignore_errors: yes`,
+			files: map[string]string{"second.txt": "-"},
+			registered: map[string]map[string]any{"fl": {"changed": true, "failed": true, "msg": "One or more items failed", "results": []any{
+				map[string]any{"changed": true, "failed": false, "failed_when_result": false, "item": 1.0, "rc": 1.0},
+				map[string]any{"changed": true, "failed": true, "failed_when_result": true, "item": 2.0, "rc": 1.0}}}},
 		},
 		{name: "task vars", tasks: `
   - debug: {msg: "{{ v1 }} {{ v2 }}"}
