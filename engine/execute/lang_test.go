@@ -180,9 +180,15 @@ func TestLanguage(t *testing.T) {
     - shell: echo "{{ ansible_failed_result.rc }}" > outer-rescue.txt
   - block:
     - shell: touch skipped.txt
-    when: enabled`,
+    when: enabled
+  - block:
+    - shell: touch ok.txt
+    rescue:
+    - shell: touch ok-rescued.txt
+    always:
+    - shell: touch ok-always.txt`,
 			files: map[string]string{"block.txt": "in\n", "not-reached.txt": "-", "rescue.txt": "2 shell 2\n", "always.txt": "", "after.txt": "",
-				"inner-always.txt": "", "outer-rescue.txt": "4\n", "skipped.txt": "-"},
+				"inner-always.txt": "", "outer-rescue.txt": "4\n", "skipped.txt": "-", "ok.txt": "", "ok-rescued.txt": "-", "ok-always.txt": ""},
 		},
 		{name: "a failing rescue fails the host after always", tasks: `
   - block:
@@ -194,6 +200,15 @@ func TestLanguage(t *testing.T) {
   - shell: touch after.txt`,
 			fails: "exit status 3",
 			files: map[string]string{"always.txt": "", "after.txt": "-"},
+		},
+		{name: "a failing always fails the host", tasks: `
+  - block:
+    - shell: touch ok.txt
+    always:
+    - shell: exit 3
+  - shell: touch after.txt`,
+			fails: "exit status 3",
+			files: map[string]string{"ok.txt": "", "after.txt": "-"},
 		},
 		{name: "block keywords", tasks: `
   - block:
