@@ -106,12 +106,19 @@ func TestPlanDeferral(t *testing.T) {
     when: r.rc == 0
   - debug: {msg: "{{ plain }}"}
     delegate_to: "{{ r.stdout }}"
+  - debug: {msg: "{{ r.stdout | default('none') }}"}
+  - debug: {msg: "{{ item }}"}
+    loop: "{{ r.stdout_lines | default([]) }}"
+  - debug: {msg: "{{ plain | default('none') }} {{ nothing | default('none') }}"}
 `)
-	want := []bool{false, true, false, true, false, true, true}
+	want := []bool{false, true, false, true, false, true, true, true, true, false}
 	var got []bool
 	Walk(tasks, func(t *Task) { got = append(got, t.Deferred) })
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("deferred = %v, want %v", got, want)
+	}
+	if msg := tasks[len(tasks)-1].Args["msg"]; msg != "x none" {
+		t.Errorf("default over a play var and an undefined one = %q, want %q", msg, "x none")
 	}
 }
 
