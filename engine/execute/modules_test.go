@@ -1,0 +1,270 @@
+package execute
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// moduleCase runs tasks twice on one real local host: want is checked on
+// the host's files after both runs, first and again on what the tasks
+// registered after the first and the second run (dotted paths, printed).
+type moduleCase struct {
+	name   string
+	before map[string]string // host files, relative to its home
+	tasks  string            // launch tasks, indented as list items
+	want   map[string]string // host files after the runs
+	modes  map[string]os.FileMode
+	fails  string            // the first run fails with this, when set
+	first  map[string]string // registered values after the first run
+	again  map[string]string // and after the second
+}
+
+// runModuleCase runs c and returns the host's home.
+func runModuleCase(t *testing.T, c moduleCase, prepare func(home, artifacts string)) string {
+	t.Helper()
+	ex, out, homes := setup(t, 1, "- hosts: all\n  launch:\n"+c.tasks)
+	home := homes["edge-node-1-1"]
+	for p, content := range c.before {
+		os.MkdirAll(filepath.Dir(filepath.Join(home, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(home, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if prepare != nil {
+		prepare(home, homes["artifacts"])
+	}
+	for run, want := range []map[string]string{c.first, c.again} {
+		_, err := ex.Phase(context.Background(), "launch")
+		switch {
+		case c.fails != "" && (err == nil || !strings.Contains(err.Error(), c.fails)):
+			t.Fatalf("run %d: error %v, want one with %q\n%s", run+1, err, c.fails, out)
+		case c.fails == "" && err != nil:
+			t.Fatalf("run %d: %v\n%s", run+1, err, out)
+		}
+		reg := ex.Memory().Registered["edge-node-1-1"]
+		for path, v := range want {
+			if got := lookup(reg, path); got != v {
+				t.Errorf("run %d: %s = %s, want %s", run+1, path, got, v)
+			}
+		}
+	}
+	for p, content := range c.want {
+		if got := read(t, filepath.Join(home, p)); got != content {
+			t.Errorf("%s = %q, want %q", p, got, content)
+		}
+	}
+	for p, mode := range c.modes {
+		st, err := os.Lstat(filepath.Join(home, p))
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if st.Mode() != mode {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode(), mode)
+		}
+	}
+	return home
+}
+
+// lookup is the value at a dotted path of registered results, printed;
+// <none> when there is none.
+func lookup(v any, path string) string {
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			if l, isList := v.([]any); isList {
+				var i int
+				if _, err := fmt.Sscan(k, &i); err == nil && i < len(l) {
+					v = l[i]
+					continue
+				}
+			}
+			return "<none>"
+		}
+		if v, ok = m[k]; !ok {
+			return "<none>"
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func TestFileModules(t *testing.T) {
+	for _, c := range []moduleCase{
+		{
+			name: "file",
+			tasks: `  - file: {path: d/e, state: directory, mode: "0750"}
+    register: dir
+  - file: {path: d/e/f, state: touch, mode: "0600"}
+    register: touch
+  - file: {path: d/link, src: e/f, state: link}
+    register: link
+  - file: {path: gone, state: absent}
+    register: gone
+`,
+			before: map[string]string{"gone/x": "x"},
+			want:   map[string]string{"d/link": ""},
+			modes:  map[string]os.FileMode{"d/e": os.ModeDir | 0o750, "d/e/f": 0o600, "d/link": os.ModeSymlink | 0o777},
+			first: map[string]string{"dir.changed": "true", "dir.state": "directory", "dir.mode": "0750",
+				"touch.changed": "true", "link.changed": "true", "link.state": "link", "link.src": "e/f",
+				"gone.changed": "true", "gone.state": "absent"},
+			again: map[string]string{"dir.changed": "false", "touch.changed": "true", "link.changed": "false", "gone.changed": "false"},
+		},
+		{
+			name:   "stat",
+			before: map[string]string{"s.txt": "hello\n"},
+			tasks: `  - stat: {path: s.txt}
+    register: s
+  - stat: {path: nothing}
+    register: n
+`,
+			first: map[string]string{"s.changed": "false", "s.stat.exists": "true", "s.stat.size": "6",
+				"s.stat.isreg": "true", "s.stat.mode": "0644", "s.stat.checksum": "f572d396fae9206628714fb2ce00f72e94f2258f",
+				"n.stat.exists": "false"},
+			again: map[string]string{"s.stat.exists": "true"},
+		},
+		{
+			name:   "lineinfile",
+			before: map[string]string{"conf": "a=1\nport=80\n# end\n"},
+			tasks: `  - lineinfile: {path: conf, regexp: "^port=", line: "port=8080"}
+    register: replaced
+  - lineinfile: {path: conf, line: "b=2", insertafter: "^a="}
+    register: added
+  - lineinfile: {path: conf, regexp: "^# end", state: absent}
+    register: removed
+  - lineinfile: {path: new.conf, line: "x", create: yes, mode: "0600"}
+    register: created
+`,
+			want:  map[string]string{"conf": "a=1\nb=2\nport=8080\n", "new.conf": "x\n"},
+			modes: map[string]os.FileMode{"new.conf": 0o600},
+			first: map[string]string{"replaced.changed": "true", "replaced.msg": "line replaced",
+				"added.changed": "true", "added.msg": "line added", "removed.changed": "true", "removed.found": "1",
+				"created.changed": "true"},
+			again: map[string]string{"replaced.changed": "false", "replaced.msg": "", "added.changed": "false",
+				"removed.changed": "false", "removed.found": "0", "created.changed": "false"},
+		},
+		{
+			name:  "lineinfile missing file",
+			tasks: "  - lineinfile: {path: none, line: x}\n    register: r\n    ignore_errors: yes\n",
+			first: map[string]string{"r.failed": "true", "r.rc": "257", "r.msg": "Destination none does not exist !"},
+			again: map[string]string{"r.failed": "true"},
+		},
+		{
+			name:   "blockinfile",
+			before: map[string]string{"hosts": "127.0.0.1 localhost\n"},
+			tasks: `  - blockinfile:
+      path: hosts
+      block: |
+        10.0.0.1 a
+        10.0.0.2 b
+    register: b
+  - blockinfile: {path: other, block: "x", marker: "## {mark} e2c", create: yes}
+    register: o
+`,
+			want: map[string]string{
+				"hosts": "127.0.0.1 localhost\n# BEGIN ANSIBLE MANAGED BLOCK\n10.0.0.1 a\n10.0.0.2 b\n# END ANSIBLE MANAGED BLOCK\n",
+				"other": "## BEGIN e2c\nx\n## END e2c\n"},
+			first: map[string]string{"b.changed": "true", "b.msg": "Block inserted", "o.changed": "true", "o.msg": "File created"},
+			again: map[string]string{"b.changed": "false", "b.msg": "", "o.changed": "false"},
+		},
+		{
+			name:  "copy content",
+			tasks: "  - copy: {content: \"hi\\n\", dest: c.txt}\n    register: c\n",
+			want:  map[string]string{"c.txt": "hi\n"},
+			modes: map[string]os.FileMode{"c.txt": 0o644},
+			first: map[string]string{"c.changed": "true", "c.checksum": "55ca6286e3e4f4fba5d0448333fa99fc5a404a73"},
+			again: map[string]string{"c.changed": "false"},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) { runModuleCase(t, c, nil) })
+	}
+}
+
+func TestFactModules(t *testing.T) {
+	for _, c := range []moduleCase{
+		{
+			name: "set_fact and assert",
+			tasks: `  - set_fact: {port: 8080, url: "http://{{ inventory_hostname }}:8080"}
+  - assert:
+      that: ["port == 8080", "':8080' in url"]
+      success_msg: ports fine
+    register: ok
+  - debug: {msg: "{{ url }}"}
+    register: shown
+`,
+			first: map[string]string{"ok.changed": "false", "ok.msg": "ports fine", "shown.msg": "http://edge-node-1-1:8080"},
+			again: map[string]string{"ok.msg": "ports fine"},
+		},
+		{
+			name: "assert fails",
+			tasks: `  - assert: {that: "1 == 2", fail_msg: "one is not two"}
+    register: a
+    ignore_errors: yes
+`,
+			first: map[string]string{"a.failed": "true", "a.msg": "one is not two", "a.assertion": "1 == 2", "a.evaluated_to": "false"},
+			again: map[string]string{"a.failed": "true"},
+		},
+		{
+			name:  "fail",
+			tasks: "  - fail: {msg: stop here}\n",
+			fails: "stop here",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) { runModuleCase(t, c, nil) })
+	}
+}
+
+func TestCommandModules(t *testing.T) {
+	script := func(home, artifacts string) {
+		os.WriteFile(filepath.Join(artifacts, "s.sh"), []byte("#!/bin/sh\necho \"args: $*\"\necho oops >&2\npwd > where\nexit ${CODE:-0}\n"), 0o644)
+	}
+	for _, c := range []moduleCase{
+		{
+			name:  "raw",
+			tasks: "  - raw: echo one; echo two >&2; printf 'a\\r\\nb'\n    register: r\n",
+			first: map[string]string{"r.changed": "true", "r.rc": "0", "r.stdout": "one\na\r\nb", "r.stdout_lines.1": "a",
+				"r.stdout_lines.2": "b", "r.stderr": "two\n"},
+			again: map[string]string{"r.changed": "true"},
+		},
+		{
+			name: "raw fails",
+			tasks: `  - raw: exit 4
+    register: r
+    ignore_errors: yes
+`,
+			first: map[string]string{"r.rc": "4", "r.failed": "true", "r.msg": "non-zero return code"},
+			again: map[string]string{"r.rc": "4"},
+		},
+		{
+			name: "script",
+			tasks: `  - script: s.sh "a b" c
+    register: s
+  - script: s.sh again creates=where
+    register: skipped
+`,
+			first: map[string]string{"s.changed": "true", "s.rc": "0", "s.stdout": "args: a b c\n", "s.stderr": "oops\n",
+				"skipped.changed": "false", "skipped.skipped": "true", "skipped.msg": "where exists, matching creates option"},
+			again: map[string]string{"s.changed": "true"},
+		},
+		{
+			name: "script fails",
+			tasks: `  - script: s.sh
+    environment: {CODE: "3"}
+    register: s
+    ignore_errors: yes
+`,
+			first: map[string]string{"s.rc": "3", "s.failed": "true", "s.msg": "non-zero return code"},
+			again: map[string]string{"s.rc": "3"},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			home := runModuleCase(t, c, script)
+			if c.name == "script" {
+				if got := read(t, filepath.Join(home, "where")); got != home+"\n" {
+					t.Errorf("the script ran in %q, want the host's home", got)
+				}
+			}
+		})
+	}
+}
