@@ -3,10 +3,15 @@ package execute
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // moduleCase runs tasks twice on one real local host: want is checked on
@@ -263,6 +268,98 @@ func TestCommandModules(t *testing.T) {
 			if c.name == "script" {
 				if got := read(t, filepath.Join(home, "where")); got != home+"\n" {
 					t.Errorf("the script ran in %q, want the host's home", got)
+				}
+			}
+		})
+	}
+}
+
+func TestTransferModules(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/f.txt": // answers If-Modified-Since, as Python's http.server
+			http.ServeContent(w, r, "f.txt", time.Unix(1e9, 0), strings.NewReader("hello\n"))
+		case "/api":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"ok": true, "n": 2}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	archives := func(home, artifacts string) {
+		src := filepath.Join(artifacts, "tree")
+		for name, flag := range map[string]string{"t.tgz": "-z", "t.tar.bz2": "-j"} {
+			if out, err := exec.Command("tar", "-c", flag, "-f", filepath.Join(artifacts, name), "-C", src, ".").CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v: %s", err, out)
+			}
+		}
+		os.MkdirAll(filepath.Join(home, "x"), 0o755)
+		os.MkdirAll(filepath.Join(home, "y"), 0o755)
+	}
+	for _, c := range []moduleCase{
+		{
+			name: "get_url",
+			tasks: `  - get_url: {url: "` + srv.URL + `/f.txt", dest: f.txt, mode: "0640"}
+    register: g
+  - get_url: {url: "` + srv.URL + `/missing", dest: m.txt}
+    register: m
+    ignore_errors: yes
+`,
+			want:  map[string]string{"f.txt": "hello\n"},
+			modes: map[string]os.FileMode{"f.txt": 0o640},
+			first: map[string]string{"g.changed": "true", "g.status_code": "200", "g.msg": "OK (6 bytes)",
+				"g.checksum_dest": "<nil>", "g.checksum_src": "f572d396fae9206628714fb2ce00f72e94f2258f",
+				"m.failed": "true", "m.status_code": "404"},
+			again: map[string]string{"g.changed": "false", "g.msg": "HTTP Error 304: Not Modified"},
+		},
+		{
+			name: "uri",
+			tasks: `  - uri: {url: "` + srv.URL + `/api", return_content: yes}
+    register: u
+  - uri: {url: "` + srv.URL + `/missing"}
+    register: m
+    ignore_errors: yes
+`,
+			first: map[string]string{"u.changed": "false", "u.status": "200", "u.json.ok": "true", "u.json.n": "2",
+				"u.content": `{"ok": true, "n": 2}`, "m.failed": "true", "m.status": "404"},
+			again: map[string]string{"u.status": "200"},
+		},
+		{
+			name: "unarchive",
+			tasks: `  - unarchive: {src: t.tgz, dest: x}
+    register: z
+  - unarchive: {src: t.tar.bz2, dest: y}
+    register: j
+  - unarchive: {src: t.tgz, dest: nodir}
+    register: bad
+    ignore_errors: yes
+`,
+			want: map[string]string{"x/a.txt": "a", "x/sub/b.txt": "b", "y/sub/b.txt": "b"},
+			first: map[string]string{"z.changed": "true", "z.handler": "TgzArchive", "z.dest": "x",
+				// GNU tar reads any compression, so Ansible's TarArchive comes before TarBzipArchive.
+				"j.changed": "true", "j.handler": "TarArchive",
+				"bad.failed": "true", "bad.msg": "dest 'nodir' must be an existing dir", "bad.handler": "<none>", "bad.dest": "<none>"},
+			again: map[string]string{"z.changed": "false", "j.changed": "false"},
+		},
+		{
+			name: "synchronize",
+			tasks: `  - synchronize: {src: tree/, dest: mirror, delete: yes}
+    register: s
+  - synchronize: {src: mirror/sub, dest: "{{ working_dir }}/pulled/", mode: pull}
+    register: p
+`,
+			before: map[string]string{"mirror/stale.txt": "old"},
+			want:   map[string]string{"mirror/a.txt": "a", "mirror/sub/b.txt": "b"},
+			first:  map[string]string{"s.changed": "true", "s.rc": "0", "s.stdout_lines.0": "deleting stale.txt", "p.changed": "true"},
+			again:  map[string]string{"s.changed": "false", "s.stdout_lines": "[]", "p.changed": "false"},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			home := runModuleCase(t, c, archives)
+			if c.name == "synchronize" {
+				if _, err := os.Stat(filepath.Join(home, "mirror/stale.txt")); err == nil {
+					t.Error("delete: yes left mirror/stale.txt")
 				}
 			}
 		})
