@@ -365,3 +365,99 @@ func TestTransferModules(t *testing.T) {
 		})
 	}
 }
+
+// installed is the version of a Debian package this machine has, "" for none.
+func installed(pkg string) string {
+	out, _ := exec.Command("dpkg-query", "-W", "-f=${Status} ${Version}", pkg).Output()
+	v, _ := strings.CutPrefix(string(out), "install ok installed ")
+	if v == string(out) {
+		return ""
+	}
+	return v
+}
+
+// TestAptModules installs and removes Debian's small "hello" package on
+// this machine for real, from its configured mirror.
+func TestAptModules(t *testing.T) {
+	if _, err := exec.LookPath("apt-get"); err != nil || os.Geteuid() != 0 {
+		t.Skip("apt needs apt-get and root")
+	}
+	if installed("hello") != "" {
+		t.Skip("the package hello is already installed here: the test would remove it")
+	}
+	if out, err := exec.Command("apt-get", "install", "-y", "-q", "--download-only", "hello").CombinedOutput(); err != nil {
+		t.Skipf("no reachable Debian mirror to install from: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("apt-get", "purge", "-y", "-q", "hello").Run() })
+	for _, c := range []moduleCase{
+		{
+			name: "absent and missing",
+			tasks: `  - apt: {name: hello, state: absent}
+    register: a
+  - package: {name: e2c-no-such-package, state: present}
+    register: bad
+    ignore_errors: yes
+`,
+			first: map[string]string{"a.changed": "false", "a.cache_updated": "<none>", "a.failed": "false",
+				"bad.failed": "true", "bad.msg": "No package matching 'e2c-no-such-package' is available", "bad.cache_updated": "<none>"},
+			again: map[string]string{"a.changed": "false"},
+		},
+		{
+			name:  "install",
+			tasks: "  - apt: {name: hello, install_recommends: no}\n    register: i\n",
+			first: map[string]string{"i.changed": "true", "i.cache_updated": "false", "i.failed": "false"},
+			again: map[string]string{"i.changed": "false", "i.stdout": "<none>"},
+		},
+		{
+			name:  "remove",
+			tasks: "  - package: {name: hello, state: absent}\n    register: r\n",
+			first: map[string]string{"r.changed": "true", "r.cache_updated": "<none>"},
+			again: map[string]string{"r.changed": "false"},
+		},
+	} {
+		runModuleCase(t, c, nil)
+		if got := installed("hello"); (got != "") != (c.name == "install") {
+			t.Errorf("%s: hello installed = %q", c.name, got)
+		}
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// TestUserModule creates and removes users of this machine for real.
+func TestUserModule(t *testing.T) {
+	if _, err := exec.LookPath("useradd"); err != nil || os.Geteuid() != 0 {
+		t.Skip("user needs useradd and root")
+	}
+	const made, gone = "e2c-modtest-a", "e2c-modtest-b"
+	for _, u := range []string{made, gone} {
+		if exec.Command("getent", "passwd", u).Run() == nil {
+			t.Skipf("user %s already exists here", u)
+		}
+		t.Cleanup(func() { exec.Command("userdel", "-r", u).Run() })
+	}
+	if out, err := exec.Command("useradd", "-M", gone).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v: %s", err, out)
+	}
+	runModuleCase(t, moduleCase{
+		tasks: `  - user: {name: ` + made + `, shell: /bin/sh, comment: e2c test, home: /tmp/` + made + `}
+    register: u
+  - user: {name: ` + gone + `, state: absent}
+    register: g
+`,
+		first: map[string]string{"u.changed": "true", "u.name": made, "u.shell": "/bin/sh", "u.comment": "e2c test",
+			"u.home": "/tmp/" + made, "u.create_home": "true", "u.state": "present", "g.changed": "true", "g.state": "absent"},
+		again: map[string]string{"u.changed": "false", "u.create_home": "<none>", "u.append": "false", "g.changed": "false"},
+	}, nil)
+	out, err := exec.Command("getent", "passwd", made).Output()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), ":e2c test:/tmp/"+made+":/bin/sh") {
+		t.Errorf("passwd entry of %s = %q (%v)", made, out, err)
+	}
+	if st, err := os.Stat("/tmp/" + made); err != nil || !st.IsDir() {
+		t.Errorf("home of %s: %v", made, err)
+	}
+	if exec.Command("getent", "passwd", gone).Run() == nil {
+		t.Errorf("%s is still a user", gone)
+	}
+}
