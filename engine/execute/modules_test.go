@@ -461,3 +461,69 @@ func TestUserModule(t *testing.T) {
 		t.Errorf("%s is still a user", gone)
 	}
 }
+
+// TestServiceModules runs a real init script of this machine with service;
+// systemd is checked for what it says where systemd does not run.
+func TestServiceModules(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("service needs root to write /etc/init.d")
+	}
+	const name = "e2c-modtest"
+	script, pid := "/etc/init.d/"+name, "/run/"+name+".pid"
+	if _, err := os.Stat(script); err == nil {
+		t.Skipf("%s already exists here", script)
+	}
+	body := `#!/bin/sh
+p=` + pid + `
+case "$1" in
+start) sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > $p ;;
+stop) kill "$(cat $p)" && rm -f $p ;;
+status) [ -f $p ] && kill -0 "$(cat $p)" 2>/dev/null ;;
+restart) "$0" stop; "$0" start ;;
+esac
+`
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command(script, "stop").Run()
+		os.Remove(script)
+	})
+	running := func() bool { return exec.Command(script, "status").Run() == nil }
+	runModuleCase(t, moduleCase{
+		tasks: "  - service: {name: " + name + ", state: started}\n    register: s\n",
+		first: map[string]string{"s.changed": "true", "s.name": name, "s.state": "started", "s.status": "<none>"},
+		again: map[string]string{"s.changed": "false"},
+	}, nil)
+	if !running() {
+		t.Error("service started: the script's status says it is not running")
+	}
+	runModuleCase(t, moduleCase{
+		tasks: "  - service: {name: " + name + ", state: stopped}\n    register: s\n",
+		first: map[string]string{"s.changed": "true", "s.state": "stopped"},
+		again: map[string]string{"s.changed": "false"},
+	}, nil)
+	if running() {
+		t.Error("service stopped: the script's status says it runs")
+	}
+	runModuleCase(t, moduleCase{
+		tasks: "  - service: {name: e2c-no-such-service, state: started}\n    register: s\n    ignore_errors: yes\n",
+		first: map[string]string{"s.failed": "true", "s.msg": "Could not find the requested service e2c-no-such-service: host"},
+		again: map[string]string{"s.failed": "true"},
+	}, nil)
+
+}
+
+// TestSystemdModule checks what systemd says where systemd does not run;
+// units are started for real only where it does.
+func TestSystemdModule(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Skip("systemd runs here: starting and enabling real units is not tested, so as not to change this machine's services")
+	}
+	ex, out, _ := setup(t, 1, "- hosts: all\n  launch:\n  - systemd: {name: ssh, state: started}\n")
+	_, err := ex.Phase(context.Background(), "launch")
+	if err == nil || !strings.Contains(err.Error(), "systemd is not running on the host") {
+		t.Errorf("systemd where it does not run: %v\n%s", err, out)
+	}
+	t.Skip("systemd is not PID 1 here: only its refusal was tested; starting, stopping and enabling units was not run")
+}
