@@ -490,6 +490,23 @@ func commandCases() []moduleCase {
 			again: map[string]string{"s.changed": "true"},
 		},
 		{
+			name: "async",
+			tasks: `  - shell: sleep 1
+    async: 10
+    poll: 0
+    register: bg
+  - shell: echo polled; exit 2
+    async: 10
+    poll: 1
+    register: p
+    ignore_errors: yes
+`,
+			first: map[string]string{"bg.started": "1", "bg.finished": "0", "bg.changed": "true", "bg.rc": "<none>",
+				"p.started": "1", "p.finished": "1", "p.rc": "2", "p.stdout": "polled", "p.stdout_lines.0": "polled",
+				"p.cmd": "echo polled; exit 2", "p.failed": "true", "p.msg": "non-zero return code", "p.changed": "true"},
+			again: map[string]string{"bg.started": "1", "p.finished": "1"},
+		},
+		{
 			name: "script fails",
 			tasks: `  - script: s.sh
     environment: {CODE: "3"}
