@@ -59,7 +59,7 @@ func (c *call) unarchive() (map[string]any, error) {
 [ -d "$d" ] || { echo "msg dest '$d' must be an existing dir"; exit 5; }
 h=
 if command -v unzip >/dev/null 2>&1 && unzip -Z1 "$s" >/dev/null 2>&1; then h=ZipArchive
-else for f in z:TgzArchive j:TarBzipArchive J:TarXzArchive :TarArchive; do
+else for f in z:TgzArchive :TarArchive j:TarBzipArchive J:TarXzArchive; do
   tar -t${f%%%%:*}f "$s" >/dev/null 2>&1 && { h=${f#*:}; z=${f%%%%:*}; break; }
 done; fi
 [ -n "$h" ] || { echo "msg Failed to find handler for \"$s\". Make sure the required command to extract the file is installed."; exit 5; }
@@ -113,6 +113,9 @@ e2c_stat "$d"`, remote, quote(dest), quote(c.modeArg()), quote(c.a.str("owner"))
 		res["extract_results"] = map[string]any{"cmd": cmd, "rc": rc, "out": strings.TrimSpace(strings.Join(out, "\n")), "err": strings.TrimSpace(strings.Join(errOut, "\n"))}
 	}
 	if err != nil {
+		if cmd == "" {
+			res = nil // Ansible's result of a check that failed says no more
+		}
 		return failed(res, "%v", err)
 	}
 	s.addFileKeys(res)

@@ -71,7 +71,7 @@ apt-get %s %s -- "$@"`, quoteWords(names), opts, remove)
 for p in %s; do
   n=${p%%%%=*} v=; [ "$n" = "$p" ] || v=${p#*=}
   i=$(e2c_version "$n")
-  if [ -z "$i" ] || [ -n "$v" ] && [ "$i" != "$v" ]; then set -- "$@" "$p"
+  if [ -z "$i" ] || { [ -n "$v" ] && [ "$i" != "$v" ]; }; then set -- "$@" "$p"
   elif [ %s = latest ] && [ -n "$(apt-cache policy -- "$n" | sed -n 's/^ *Candidate: //p' | grep -vxF -- "$i" | grep -vx '(none)')" ]; then set -- "$@" "$n"; fi
 done
 [ $# = 0 ] && exit 0
@@ -95,10 +95,15 @@ apt-get install %s -- "$@"`, quoteWords(names), state, opts)
 			lines = append(lines, l)
 		}
 	}
-	if update && len(names) == 0 && deb == "" {
+	switch {
+	case deb == "" && len(names) == 0:
 		out["changed"] = out["cache_updated"]
+	case deb != "" || state == "absent":
+		// Ansible tells the cache only where it looks packages up.
+		delete(out, "cache_updated")
+		delete(out, "cache_update_time")
 	}
-	if s.changed() {
+	if s.changed() || deb != "" {
 		text := strings.Join(lines, "\n")
 		if text != "" {
 			text += "\n"
@@ -109,9 +114,10 @@ apt-get install %s -- "$@"`, quoteWords(names), state, opts)
 	if err != nil {
 		for _, l := range s.lines {
 			if msg, ok := strings.CutPrefix(l, "msg "); ok {
-				return failed(out, "%s", msg)
+				return failed(nil, "%s", msg)
 			}
 		}
+		out = map[string]any{"rc": res.Code, "stdout": out["stdout"], "stderr": stderr.String()}
 		return failed(out, "%v", hostError(res, err))
 	}
 	return out, nil
