@@ -196,6 +196,17 @@ func TestCompare(t *testing.T) {
 	if d := c.compare(mk(0, "a", "", 0), &result{refused: "2 problems:\n  c.yml:4:5: x\n  c.yml:6:5: y"}, "/a", "/e"); !slices.Equal(d, []string{"e2c refuses the case: c.yml:4:5: x; c.yml:6:5: y"}) {
 		t.Errorf("a refusal: %q", d)
 	}
+	a, e := mk(2, "a", "", json.Number("0")), mk(3, "a", "", json.Number("0"))
+	e.work = tree{"fetched/x": {kind: "file", mode: 0o644, owner: "0:0", data: "y"}}
+	d = c.compare(a, e, "/a", "/e")
+	for _, want := range []string{
+		Hosts[0] + ": ansible failed at line 2 (why), e2c failed at line 3 (why)",
+		`working folder: fetched/x: ansible missing, e2c file 0644 "y"`,
+	} {
+		if !slices.Contains(d, want) {
+			t.Errorf("missing %q in\n%s", want, strings.Join(d, "\n"))
+		}
+	}
 	c.Compare = []string{"r.missing"}
 	if d := c.compare(mk(0, "a", "", json.Number("0")), mk(0, "a", "", json.Number("2")), "/a", "/e"); len(d) != 0 {
 		t.Errorf("only the case's paths are compared: %q", d)
