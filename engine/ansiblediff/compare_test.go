@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -195,8 +196,42 @@ func TestCompare(t *testing.T) {
 	if d := c.compare(mk(0, "a", "", 0), &result{refused: "2 problems:\n  c.yml:4:5: x\n  c.yml:6:5: y"}, "/a", "/e"); !slices.Equal(d, []string{"e2c refuses the case: c.yml:4:5: x; c.yml:6:5: y"}) {
 		t.Errorf("a refusal: %q", d)
 	}
+	a, e := mk(2, "a", "", json.Number("0")), mk(3, "a", "", json.Number("0"))
+	e.work = tree{"fetched/x": {kind: "file", mode: 0o644, owner: "0:0", data: "y"}}
+	d = c.compare(a, e, "/a", "/e")
+	for _, want := range []string{
+		Hosts[0] + ": ansible failed at line 2 (why), e2c failed at line 3 (why)",
+		`working folder: fetched/x: ansible missing, e2c file 0644 "y"`,
+	} {
+		if !slices.Contains(d, want) {
+			t.Errorf("missing %q in\n%s", want, strings.Join(d, "\n"))
+		}
+	}
 	c.Compare = []string{"r.missing"}
 	if d := c.compare(mk(0, "a", "", json.Number("0")), mk(0, "a", "", json.Number("2")), "/a", "/e"); len(d) != 0 {
 		t.Errorf("only the case's paths are compared: %q", d)
+	}
+}
+
+// TestPrintTable: the count is of the cases that ran, and every case that
+// differs or errs is listed by name.
+func TestPrintTable(t *testing.T) {
+	outs := []Outcome{
+		{Case: &Case{Name: "same"}},
+		{Case: &Case{Name: "diff"}, Differences: []string{"h: ansible ok, e2c failed"}},
+		{Case: &Case{Name: "skip"}, Skip: "needs systemd"},
+		{Case: &Case{Name: "broken"}, Err: errors.New("no lab")},
+	}
+	var b strings.Builder
+	printTable(&b, outs, time.Second, 4)
+	for _, want := range []string{
+		"1 of 3 cases give the same results (1 different, 1 errors; 1 skipped); 1s, 4 at a time\n",
+		"differing: diff, broken\n",
+		"needs systemd",
+		"error: no lab",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
 	}
 }

@@ -3,6 +3,7 @@ package ansiblediff
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,8 @@ func TestSameAsAnsible(t *testing.T) {
 		t.Skip(err)
 	}
 	root := os.Getenv("E2C_DIFF_DIR")
-	if root == "" {
+	keep := root != ""
+	if !keep {
 		root = t.TempDir()
 	}
 	parallel := 4
@@ -56,7 +58,14 @@ func TestSameAsAnsible(t *testing.T) {
 		for _, j := range jobs {
 			outs = append(outs, j.out)
 		}
-		printTable(outs, time.Since(start), parallel)
+		var table strings.Builder
+		printTable(&table, outs, time.Since(start), parallel)
+		fmt.Print(table.String())
+		if keep {
+			if err := os.WriteFile(filepath.Join(root, "summary.txt"), []byte(table.String()), 0o644); err != nil {
+				t.Error(err)
+			}
+		}
 	})
 	for i, c := range cases {
 		j := &job{i: i, out: Outcome{Case: c}, done: make(chan struct{})}
@@ -97,17 +106,25 @@ func TestSameAsAnsible(t *testing.T) {
 	}
 }
 
-// printTable prints every case's result, and the count of same results.
-func printTable(outs []Outcome, took time.Duration, parallel int) {
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+// printTable writes every case's result, the count of same results and
+// the list of cases that differ.
+func printTable(out io.Writer, outs []Outcome, took time.Duration, parallel int) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "case\tresult\tansible\te2c\twhat differs")
 	count := map[string]int{}
+	var differ []string
 	for _, o := range outs {
 		count[o.Status()]++
+		if o.Status() == "different" || o.Status() == "error" {
+			differ = append(differ, o.Case.Name)
+		}
 		fmt.Fprintf(w, "%s\t%s\t%.1fs\t%.1fs\t%s\n", o.Case.Name, o.Status(), o.Ansible.Seconds(), o.E2C.Seconds(), o.Summary())
 	}
 	w.Flush()
 	ran := len(outs) - count["skipped"]
-	fmt.Printf("%d of %d cases give the same results (%d different, %d errors; %d skipped); %s, %d at a time\n",
+	fmt.Fprintf(out, "%d of %d cases give the same results (%d different, %d errors; %d skipped); %s, %d at a time\n",
 		count["same"], ran, count["different"], count["error"], count["skipped"], took.Round(100*time.Millisecond), parallel)
+	if len(differ) > 0 {
+		fmt.Fprintf(out, "differing: %s\n", strings.Join(differ, ", "))
+	}
 }
