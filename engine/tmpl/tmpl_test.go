@@ -283,7 +283,7 @@ func TestParseErrors(t *testing.T) {
 		{"{{ range() }}", 1, 4, `function range: missing required argument "start"`},
 		{"{{ range(n=3) }}", 1, 4, `function range: got an unexpected keyword argument "n"`},
 		{"{{ replace(s, 'a', 'b') }}", 1, 4, `function "replace" does not exist; use the filter: x | replace(...)`},
-		{"{{ x.format(1) }}", 1, 6, "method .format() is not supported; use a filter"},
+		{"{{ x.zfill(3) }}", 1, 6, "method .zfill() is not supported; use a filter"},
 		{"{{ x.split(1, 2, 3) }}", 1, 6, "method .split(): takes at most 2 positional arguments (3 given)"},
 		{"{{ [1]() }}", 1, 7, "only functions and methods can be called"},
 		{"{{ lookup('file', '/etc/passwd') }}", 1, 4, "templates cannot read files"},
