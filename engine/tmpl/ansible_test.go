@@ -420,28 +420,59 @@ var ansibleCases = []struct {
 	{`{{ '{} {}'.format(1) }}`, `ERROR`}, // IndexError: Replacement index 1 out of range for positional args tuple
 }
 
-// TestAnsibleCases renders every case with e2c.
-func TestAnsibleCases(t *testing.T) {
-	vars := testVars()
-	same := 0
-	for _, tt := range ansibleCases {
-		got, err := render(tt.src, vars)
-		switch {
-		case tt.want == "ERROR" && err == nil:
-			t.Errorf("Render(%q) = %q, want an error (Ansible fails)", tt.src, got)
-		case tt.want != "ERROR" && err != nil:
-			t.Errorf("Render(%q): %v; Ansible gives %q", tt.src, err, tt.want)
-		case tt.want != "ERROR" && got != tt.want:
-			t.Errorf("Render(%q) = %q, Ansible gives %q", tt.src, got, tt.want)
-		default:
-			same++
-		}
-	}
-	t.Logf("%d of %d templates render as in Ansible", same, len(ansibleCases))
+// ansibleFieldCases are templates as task fields, which Ansible renders
+// with templar.template (backslashes in the string literals of {{ }} are
+// doubled first), and what ansible-core 2.14 renders them as, produced and
+// checked as ansibleCases are.
+var ansibleFieldCases = []struct {
+	src, want string
+}{
+	{`{{ 'a\nb' }}`, `a\nb`},
+	{`{{ hosts | join('\n') }}`, `h1\nh2\nh3`},
+	{`{% set x = 'a\nb' %}{{ x }}`, "a\nb"},
+	{`{{ 'a\\b' }}`, `a\\b`},
+	{`{{ 'it\'s' }}`, `ERROR`}, // AnsibleError: template error while templating string: expected token 'end of print stateme
+	{`{{ 'a1b2' | regex_replace('(\d)', '<\1>') }}`, `a<1>b<2>`},
+	{`{{ 'a1b2' | regex_replace('(\\d)', '<\\1>') }}`, `a1b2`},
+	{`{{ 'John Smith' | regex_replace('(?P<f>\w+) (?P<l>\w+)', '\g<l> \g<f>') }}`, `Smith John`},
+	{`{{ 'server-42' | regex_search('(\w+)-(\d+)', '\2') }}`, `['42']`},
+	{`{{ 'a.b' | regex_escape }} {{ 'x' is match('\w') }}`, `a\.b True`},
+	{`x\y {{ a }}`, `x\y foo`},
+	{`{{ 'a\tb' }} {{ "q\"" }}`, `ERROR`}, // AnsibleError: template error while templating string: unexpected char '"' at 22. String: {
+	{`{% if 'a\nb' | length == 3 %}three{% endif %} {{ 'a\nb' | length }}`, `three 4`},
+	{`{{ a }}\n`, `foo\n`},
+	{`{{ '\x41' }}`, `\x41`},
 }
 
-func render(src string, vars map[string]any) (string, error) {
-	tpl, err := Parse(src)
+// TestAnsibleCases renders every case with e2c, as a template file
+// (Parse) or as a task's field (ParseField).
+func TestAnsibleCases(t *testing.T) {
+	vars := testVars()
+	same, all := 0, 0
+	for _, mode := range []struct {
+		parse func(string) (*Template, error)
+		cases []struct{ src, want string }
+	}{{Parse, ansibleCases}, {ParseField, ansibleFieldCases}} {
+		for _, tt := range mode.cases {
+			all++
+			got, err := render(mode.parse, tt.src, vars)
+			switch {
+			case tt.want == "ERROR" && err == nil:
+				t.Errorf("Render(%q) = %q, want an error (Ansible fails)", tt.src, got)
+			case tt.want != "ERROR" && err != nil:
+				t.Errorf("Render(%q): %v; Ansible gives %q", tt.src, err, tt.want)
+			case tt.want != "ERROR" && got != tt.want:
+				t.Errorf("Render(%q) = %q, Ansible gives %q", tt.src, got, tt.want)
+			default:
+				same++
+			}
+		}
+	}
+	t.Logf("%d of %d templates render as in Ansible", same, all)
+}
+
+func render(parse func(string) (*Template, error), src string, vars map[string]any) (string, error) {
+	tpl, err := parse(src)
 	if err != nil {
 		return "", err
 	}
@@ -464,8 +495,14 @@ func TestAnsibleAgrees(t *testing.T) {
 		Cases []map[string]string `json:"cases"`
 	}
 	req := request{Vars: json.RawMessage(vars.String())}
+	var wants []string
 	for _, tt := range ansibleCases {
 		req.Cases = append(req.Cases, map[string]string{"src": tt.src, "mode": "file"})
+		wants = append(wants, tt.want)
+	}
+	for _, tt := range ansibleFieldCases {
+		req.Cases = append(req.Cases, map[string]string{"src": tt.src, "mode": "task"})
+		wants = append(wants, tt.want)
 	}
 	in, err := json.Marshal(req)
 	if err != nil {
@@ -484,13 +521,13 @@ func TestAnsibleAgrees(t *testing.T) {
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatal(err)
 	}
-	for i, tt := range ansibleCases {
+	for i, c := range req.Cases {
 		got := "ERROR"
 		if r := results[i]; r.Out != nil {
 			got = *r.Out
 		}
-		if got != tt.want {
-			t.Errorf("Ansible renders %q as %q; the table says %q", tt.src, got, tt.want)
+		if got != wants[i] {
+			t.Errorf("Ansible renders %q (%s) as %q; the table says %q", c["src"], c["mode"], got, wants[i])
 		}
 	}
 }

@@ -302,7 +302,7 @@ func sig(spec string) *signature {
 		case !hasDef:
 			s.params = append(s.params, param{name: name, required: true})
 		default:
-			s.params = append(s.params, param{name: name, def: literal(def)})
+			s.params = append(s.params, param{name: name, def: pyLiteral(def)})
 		}
 	}
 	return s
@@ -328,7 +328,7 @@ func splitParams(spec string) []string {
 	return out
 }
 
-func literal(s string) any {
+func pyLiteral(s string) any {
 	switch s {
 	case "None":
 		return nil
@@ -344,7 +344,7 @@ func literal(s string) any {
 		return f
 	}
 	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') {
-		out, _, _ := lexString(s, 0)
+		out, _, _ := lexString(s, 0, false)
 		return out
 	}
 	panic("tmpl: bad default " + s)

@@ -127,14 +127,26 @@ func Has(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
 }
 
-// Parse compiles src. Errors are *Error.
-func Parse(src string) (t *Template, err error) {
+// Parse compiles src as Ansible's template module reads a template file,
+// and as it reads a when condition written as "{{ " + condition + " }}":
+// string literals have Jinja's (Python's) escapes, '\n' is a line break.
+// Errors are *Error.
+func Parse(src string) (*Template, error) { return parse(src, false) }
+
+// ParseField compiles src as Ansible templates a task's field or a
+// variable's value written in YAML: inside "{{ }}", backslashes in string
+// literals are plain characters ('\n' is a backslash and an n, and
+// regex_replace('(\d)', '<\1>') refers to the group), because Ansible
+// doubles them before Jinja reads them. Errors are *Error.
+func ParseField(src string) (*Template, error) { return parse(src, true) }
+
+func parse(src string, literal bool) (t *Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
 		}
 	}()
-	c, err := compile(src)
+	c, err := compile(src, literal)
 	if err != nil {
 		return nil, err
 	}
