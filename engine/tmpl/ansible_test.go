@@ -418,6 +418,11 @@ var ansibleCases = []struct {
 	{`{{ '{!r} {!s}'.format('a', 'b') }} {{ '{{x}}'.format() }} {{ '{:d}'.format(true) }} {{ '{}'.format(true) }}`, `'a' b {x} 1 True`},
 	{`{{ '{:=+8.2f}|{:08.3f}|{:-^9d}'.format(3.14159, -2.5, 7) }}`, `+   3.14|-002.500|----7----`},
 	{`{{ '{} {}'.format(1) }}`, `ERROR`}, // IndexError: Replacement index 1 out of range for positional args tuple
+	{`{{ '{:5}|{:d}|{}'.format(true, false, false) }} {{ '{:.2f}|{:e}'.format(3, 5) }}`, `    1|0|False 3.00|5.000000e+00`},
+	{`{{ '{:.2}'.format(5) }}`, `ERROR`},          // ValueError: Precision not allowed in integer format specifier
+	{`{{ '{:>6}'.format(none) }}`, `ERROR`},       // TypeError: unsupported format string passed to NoneType.__format__
+	{`{{ '{:>4}'.format([1]) }}`, `ERROR`},        // TypeError: unsupported format string passed to list.__format__
+	{`{{ '{a.b}'.format(a={'b': 1}) }}`, `ERROR`}, // AttributeError: 'dict' object has no attribute 'b'
 }
 
 // ansibleFieldCases are templates as task fields, which Ansible renders

@@ -467,22 +467,21 @@ func strFormat(format string, args []any, kw *dict) (string, error) {
 			v = x
 		}
 		for rest := name[len(first):]; rest != ""; {
-			var key any
 			if rest[0] == '.' {
-				k := strings.IndexAny(rest[1:], ".[")
-				if k < 0 {
-					k = len(rest) - 1
-				}
-				key, rest = rest[1:1+k], rest[1+k:]
-			} else {
-				k := strings.IndexByte(rest, ']')
-				if k < 0 {
-					return "", errors.New("Missing ']' in format string")
-				}
-				key, rest = rest[1:k], rest[k+1:]
-				if n, err := strconv.Atoi(key.(string)); err == nil {
-					key = n
-				}
+				// Python's getattr: a dict's keys, a list's items are no
+				// attributes, and e2c's values have no others to offer.
+				attr, _, _ := strings.Cut(rest[1:], ".")
+				attr, _, _ = strings.Cut(attr, "[")
+				return "", fmt.Errorf("AttributeError: '%s' object has no attribute %s", typeName(v), pyRepr(attr))
+			}
+			k := strings.IndexByte(rest, ']')
+			if k < 0 {
+				return "", errors.New("Missing ']' in format string")
+			}
+			var key any
+			key, rest = rest[1:k], rest[k+1:]
+			if n, err := strconv.Atoi(key.(string)); err == nil {
+				key = n
 			}
 			x, ok := item(v, key)
 			if !ok {
@@ -537,12 +536,11 @@ func formatSpec(v any, spec string) (string, error) {
 	n, isNum := toNum(v)
 	s, isS := asStr(v)
 	switch {
-	case isS || (!isNum && typ == ""):
+	case spec == "" && (isBool(v) || !isS && !isNum):
+		return pyStr(v), nil
+	case isS:
 		if typ != "" && typ != "s" {
 			return "", fmt.Errorf("Unknown format code '%s' for object of type 'str'", typ)
-		}
-		if !isS {
-			s = pyStr(v)
 		}
 		if prec != "" {
 			p, _ := strconv.Atoi(prec)
@@ -554,10 +552,9 @@ func formatSpec(v any, spec string) (string, error) {
 			align = "<"
 		}
 		body = s
-	case isNum:
-		if isBool(v) && typ == "" {
-			body = pyStr(v)
-			break
+	case isNum: // a bool with a spec is formatted as the int it is
+		if n.isInt && prec != "" && strings.Contains("dnbcoxX", typ) {
+			return "", errors.New("Precision not allowed in integer format specifier")
 		}
 		neg := n.isInt && n.i < 0 || !n.isInt && math.Signbit(n.f)
 		switch {
