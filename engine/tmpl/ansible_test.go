@@ -423,6 +423,7 @@ var ansibleCases = []struct {
 	{`{{ '{:>6}'.format(none) }}`, `ERROR`},       // TypeError: unsupported format string passed to NoneType.__format__
 	{`{{ '{:>4}'.format([1]) }}`, `ERROR`},        // TypeError: unsupported format string passed to list.__format__
 	{`{{ '{a.b}'.format(a={'b': 1}) }}`, `ERROR`}, // AttributeError: 'dict' object has no attribute 'b'
+	{`{{ '{:c}'.format(-1) }}`, `ERROR`},          // OverflowError: %c arg not in range(0x110000)
 }
 
 // ansibleFieldCases are templates as task fields, which Ansible renders

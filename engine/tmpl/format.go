@@ -572,6 +572,9 @@ func formatSpec(v any, spec string) (string, error) {
 			}
 			base := map[string]int{"d": 10, "n": 10, "b": 2, "o": 8, "x": 16, "X": 16}[typ]
 			if typ == "c" {
+				if n.i < 0 || n.i > unicode.MaxRune {
+					return "", errors.New("OverflowError: %c arg not in range(0x110000)")
+				}
 				body = string(rune(n.i))
 				signStr = ""
 				break
