@@ -197,7 +197,7 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 	if err := t.check(vars); err != nil {
 		return "", err
 	}
-	s, err := t.exec(vars, func(v any) { _ = v })
+	s, err := t.exec(vars, func(any) error { return nil })
 	if err != nil {
 		return "", err
 	}
@@ -224,11 +224,14 @@ func (t *Template) Value(vars map[string]any) (any, error) {
 		return nil, err
 	}
 	var got any
-	_, err := t.exec(vars, func(v any) { got = v })
+	_, err := t.exec(vars, func(v any) (err error) {
+		got, err = plain(v)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return plain(got)
+	return got, nil
 }
 
 // outStr prints a value as Ansible does: like Python's str(), except that
@@ -241,8 +244,8 @@ func outStr(v any) string {
 }
 
 // exec runs the pongo2 template; seen is given the value of every
-// "{{ }}", so that Value can capture it.
-func (t *Template) exec(vars map[string]any, seen func(any)) (s string, err error) {
+// "{{ }}", so that Value can capture it; its error fails the render there.
+func (t *Template) exec(vars map[string]any, seen func(any) error) (s string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = "", &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
@@ -270,12 +273,19 @@ func (t *Template) exec(vars map[string]any, seen func(any)) (s string, err erro
 		}
 		return pongo2.AsValue(&missing{name: name.String(), pos: pos.Integer(), parent: vars, key: name.String()})
 	}
-	ctx["e2c_out"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
+	ctx["e2c_out"] = func(pos, v *pongo2.Value) (*pongo2.Value, error) {
 		x := v.Interface()
 		if err := raise(x, false); err != nil {
 			return nil, err
 		}
-		seen(x)
+		if err := seen(x); err != nil {
+			var e *Error
+			var u *UndefinedError
+			if raised = err; !errors.As(err, &e) && !errors.As(err, &u) {
+				raised = errAt(t.src, pos.Integer(), err.Error())
+			}
+			return nil, raised
+		}
 		return pongo2.AsSafeValue(outStr(x)), nil
 	}
 	ctx["e2c_cond"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
