@@ -424,6 +424,25 @@ var ansibleCases = []struct {
 	{`{{ '{:>4}'.format([1]) }}`, `ERROR`},        // TypeError: unsupported format string passed to list.__format__
 	{`{{ '{a.b}'.format(a={'b': 1}) }}`, `ERROR`}, // AttributeError: 'dict' object has no attribute 'b'
 	{`{{ '{:c}'.format(-1) }}`, `ERROR`},          // OverflowError: %c arg not in range(0x110000)
+	{`{{ '%s-%d' % ('a', 3) }}`, `a-3`},
+	{`{{ 'abc'[::-1] }} {{ 'abc'[-1] }} {{ 'abcdef'[1:-1:2] }}`, `cba c bd`},
+	{`{{ 'a,b,,c' | split(',') }} {{ ' a  b ' | split }} {{ 'a b c' | split(' ', 1) }}`, `['a', 'b', '', 'c'] ['a', 'b'] ['a', 'b c']`},
+	{`{{ xs | select('odd') | list }} {{ xs | reject('even') | list }}`, `[1, 3] [1, 3]`},
+	{`{{ conf | dict2items(key_name='k', value_name='v') }}`, `[{'k': 'a', 'v': 1}, {'k': 'b', 'v': 2}]`},
+	{`{{ [1, [2, [3, [4]]]] | flatten(levels=1) }} {{ [1, [2, [3]], none] | flatten }}`, `[1, 2, [3, [4]]] [1, 2, 3]`},
+	{`{{ 'x' | regex_search('y') }}|{{ 'AbC' | regex_replace('b', 'x', ignorecase=true) }}|{{ 'a1b22' | regex_search('\\d+') }}`, `|AxC|1`},
+	{`{{ true | ternary('a', 'b') }} {{ none | ternary('a', 'b', 'c') }} {{ '' | ternary(1, 2) }}`, `a c 2`},
+	{`{{ '{"a": [1, 2.5, null]}' | from_json }}`, `{'a': [1, 2.5, None]}`},
+	{`{{ {'b': 1, 'a': [1, {}]} | to_nice_json }}`, "{\n    \"a\": [\n        1,\n        {}\n    ],\n    \"b\": 1\n}"},
+	{`{{ ['b', 'A', 'c'] | sort }} {{ ['b', 'A', 'c'] | sort(case_sensitive=true) }} {{ xs | sort(reverse=true) }}`, `['A', 'b', 'c'] ['A', 'b', 'c'] [3, 2, 1]`},
+	{`{{ {'a': {'x': 1}, 'l': [1]} | combine({'a': {'y': 2}, 'l': [2]}, recursive=true) }} {{ {'a': 1} | combine({'b': 2}, {'a': 3}) }}`, `{'a': {'x': 1, 'y': 2}, 'l': [2]} {'a': 3, 'b': 2}`},
+	{`{{ nodes | selectattr('name', 'equalto', 'n1') | map(attribute='ip') | first }} {{ nodes | map(attribute='zz', default='-') | list }}`, `10.0.0.1 ['-', '-']`},
+	{`{{ 'a b' | replace(' ', '_') }} {{ 'aaa' | replace('a', 'b', 2) }}`, `a_b bba`},
+	{`{{ '%05.1f|%-4d|%x|%r|%c' % (3.14159, 7, 255, 'q', 65) }} {{ '%(a)s' % {'a': 1} }}`, `003.1|7   |ff|'q'|A 1`},
+	{`{{ x | default('d') }} {{ x | default(none) }}|{{ '' | default('e') }}|{{ 0 | default('z', true) }}|{{ false | default('f', boolean=true) }}`, `d ||z|f`},
+	{`{{ 3 in xs }} {{ 'h1' not in hosts }} {{ 'a' in 'cat' }} {{ 'url' in kafka }}`, `True False True True`},
+	{`{{ hosts is defined }} {{ nothing is undefined }} {{ nope is defined }} {{ nope.x is undefined }}`, `True False False True`},
+	{`{{ '%s' | format([1]) }} {{ '%d%%' | format(5) }} {{ '%s and %s' | format('a', 'b') }}`, `[1] 5% a and b`},
 }
 
 // ansibleFieldCases are templates as task fields, which Ansible renders
