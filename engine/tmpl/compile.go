@@ -73,7 +73,7 @@ var (
 		"as": true, "export": true, "is": true, "if": true, "else": true, "none": true, "None": true, "True": true, "False": true}
 )
 
-func compile(src string) (c *compiler, err error) {
+func compile(src string, literal bool) (c *compiler, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			e, ok := r.(*Error)
@@ -92,7 +92,7 @@ func compile(src string) (c *compiler, err error) {
 	case strings.HasSuffix(src, "\n"), strings.HasSuffix(src, "\r"):
 		body = src[:len(src)-1]
 	}
-	segs, err := scan(body)
+	segs, err := scan(body, literal)
 	if err != nil {
 		return nil, err
 	}

@@ -175,7 +175,7 @@ func init() {
 		}),
 		"list":       f("", func(in any, _ []any) (any, error) { return toList(in) }),
 		"lower":      strF("", func(s string, _ []any) (any, error) { return strings.ToLower(s), nil }),
-		"upper":      strF("", func(s string, _ []any) (any, error) { return strings.ToUpper(s), nil }),
+		"upper":      strF("", func(s string, _ []any) (any, error) { return pyUpper(s), nil }),
 		"map":        f("*args, **kwargs", fnMap),
 		"max":        f("case_sensitive=False, attribute=None", func(in any, a []any) (any, error) { return minMax(in, a, 1) }),
 		"min":        f("case_sensitive=False, attribute=None", func(in any, a []any) (any, error) { return minMax(in, a, -1) }),

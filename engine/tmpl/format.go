@@ -3,8 +3,10 @@ package tmpl
 // Python's text formats: json.dumps and the % operator.
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -401,4 +403,272 @@ func signPad(neg bool, digits, flags, width string) string {
 		return sign + prefix + strings.Repeat("0", w-n) + digits
 	}
 	return strings.Repeat(" ", w-n) + sign + digits
+}
+
+// strFormat is Python's str.format: "{}", "{0}", "{name}", "{0[key]}",
+// "{x.attr}", conversions !r !s !a and format specs such as {:>8}, {:05d}
+// or {:.2f}.
+func strFormat(format string, args []any, kw *dict) (string, error) {
+	var b strings.Builder
+	auto := 0
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		switch {
+		case c == '}' && i+1 < len(format) && format[i+1] == '}', c == '{' && i+1 < len(format) && format[i+1] == '{':
+			b.WriteByte(c)
+			i++
+			continue
+		case c == '}':
+			return "", errors.New("Single '}' encountered in format string")
+		case c != '{':
+			b.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(format[i:], '}')
+		if end < 0 {
+			return "", errors.New("Single '{' encountered in format string")
+		}
+		field := format[i+1 : i+end]
+		i += end
+		if strings.Contains(field, "{") {
+			return "", errors.New("nested replacement fields are not supported")
+		}
+		name, spec, _ := strings.Cut(field, ":")
+		name, conv, _ := strings.Cut(name, "!")
+		first := name
+		if k := strings.IndexAny(name, ".["); k >= 0 {
+			first = name[:k]
+		}
+		var v any
+		switch n, err := strconv.Atoi(first); {
+		case first == "":
+			if auto < 0 {
+				return "", errors.New("cannot switch from manual field specification to automatic field numbering")
+			}
+			if auto >= len(args) {
+				return "", fmt.Errorf("Replacement index %d out of range for positional args tuple", auto)
+			}
+			v = args[auto]
+			auto++
+		case err == nil:
+			if auto > 0 {
+				return "", errors.New("cannot switch from automatic field numbering to manual field specification")
+			}
+			auto = -1
+			if n >= len(args) {
+				return "", fmt.Errorf("Replacement index %d out of range for positional args tuple", n)
+			}
+			v = args[n]
+		default:
+			x, ok := kw.m[first]
+			if !ok {
+				return "", fmt.Errorf("KeyError: %s", pyRepr(first))
+			}
+			v = x
+		}
+		for rest := name[len(first):]; rest != ""; {
+			if rest[0] == '.' {
+				// Python's getattr: a dict's keys, a list's items are no
+				// attributes, and e2c's values have no others to offer.
+				attr, _, _ := strings.Cut(rest[1:], ".")
+				attr, _, _ = strings.Cut(attr, "[")
+				return "", fmt.Errorf("AttributeError: '%s' object has no attribute %s", typeName(v), pyRepr(attr))
+			}
+			k := strings.IndexByte(rest, ']')
+			if k < 0 {
+				return "", errors.New("Missing ']' in format string")
+			}
+			var key any
+			key, rest = rest[1:k], rest[k+1:]
+			if n, err := strconv.Atoi(key.(string)); err == nil {
+				key = n
+			}
+			x, ok := item(v, key)
+			if !ok {
+				return "", fmt.Errorf("%s has no item or attribute %s", typeName(v), pyRepr(key))
+			}
+			v = x
+		}
+		switch conv {
+		case "", "s":
+			if conv == "s" {
+				v = pyStr(v)
+			}
+		case "r", "a":
+			v = pyRepr(v)
+		default:
+			return "", fmt.Errorf("Unknown conversion specifier %s", conv)
+		}
+		s, err := formatSpec(v, spec)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s)
+		if b.Len() > maxSize {
+			return "", errTooLarge
+		}
+	}
+	return b.String(), nil
+}
+
+var specRE = regexp.MustCompile(`^(?:(.)?([<>=^]))?([-+ ])?(#)?(0)?([0-9]*)([,_])?(?:\.([0-9]+))?([bcdeEfFgGnosxX%])?$`)
+
+// formatSpec is Python's format(v, spec), the format spec mini-language.
+func formatSpec(v any, spec string) (string, error) {
+	m := specRE.FindStringSubmatch(spec)
+	if m == nil || utf8.RuneCountInString(m[1]) > 1 {
+		return "", fmt.Errorf("Invalid format specifier '%s'", spec)
+	}
+	fill, align, sign, alt, zero, width, group, prec, typ := m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]
+	if w, _ := strconv.Atoi(width); w > maxSize {
+		return "", fmt.Errorf("width %s is beyond e2c's bound of %d", width, maxSize)
+	}
+	if p, _ := strconv.Atoi(prec); p > maxSize {
+		return "", fmt.Errorf("precision %s is beyond e2c's bound of %d", prec, maxSize)
+	}
+	if fill == "" {
+		fill = " "
+	}
+	if zero != "" && align == "" {
+		fill, align = "0", "="
+	}
+	var body, signStr string
+	n, isNum := toNum(v)
+	s, isS := asStr(v)
+	switch {
+	case spec == "" && (isBool(v) || !isS && !isNum):
+		return pyStr(v), nil
+	case isS:
+		if typ != "" && typ != "s" {
+			return "", fmt.Errorf("Unknown format code '%s' for object of type 'str'", typ)
+		}
+		if prec != "" {
+			p, _ := strconv.Atoi(prec)
+			if r := []rune(s); len(r) > p {
+				s = string(r[:p])
+			}
+		}
+		if align == "" {
+			align = "<"
+		}
+		body = s
+	case isNum: // a bool with a spec is formatted as the int it is
+		if n.isInt && prec != "" && strings.Contains("dnbcoxX", typ) {
+			return "", errors.New("Precision not allowed in integer format specifier")
+		}
+		neg := n.isInt && n.i < 0 || !n.isInt && math.Signbit(n.f)
+		switch {
+		case neg:
+			signStr = "-"
+		case sign == "+":
+			signStr = "+"
+		case sign == " ":
+			signStr = " "
+		}
+		switch typ {
+		case "d", "n", "b", "o", "x", "X", "c":
+			if !n.isInt {
+				return "", fmt.Errorf("Unknown format code '%s' for object of type 'float'", typ)
+			}
+			base := map[string]int{"d": 10, "n": 10, "b": 2, "o": 8, "x": 16, "X": 16}[typ]
+			if typ == "c" {
+				if n.i < 0 || n.i > unicode.MaxRune {
+					return "", errors.New("OverflowError: %c arg not in range(0x110000)")
+				}
+				body = string(rune(n.i))
+				signStr = ""
+				break
+			}
+			body = strconv.FormatInt(abs64(n.i), base)
+			if typ == "X" {
+				body = strings.ToUpper(body)
+			}
+			if alt != "" && base != 10 {
+				body = map[int]string{2: "0b", 8: "0o", 16: "0x"}[base] + body
+				if typ == "X" {
+					body = "0X" + body[2:]
+				}
+			}
+		case "", "e", "E", "f", "F", "g", "G", "%":
+			f := math.Abs(n.f)
+			switch {
+			case typ == "" && n.isInt:
+				body = strconv.FormatInt(abs64(n.i), 10)
+			case math.IsInf(f, 0):
+				body = "inf"
+			case math.IsNaN(f):
+				body = "nan"
+			case typ == "" && prec == "":
+				body = pyFloat(f)
+			default:
+				p := 6
+				if prec != "" {
+					p, _ = strconv.Atoi(prec)
+				}
+				verb := byte(strings.ToLower(typ + "g")[0])
+				if typ == "%" {
+					f, verb = f*100, 'f'
+				}
+				if typ == "" {
+					verb = 'g' // like g, but keeps a digit after the point
+				}
+				if verb == 'g' && p == 0 {
+					p = 1
+				}
+				body = strconv.FormatFloat(f, verb, p, 64)
+				if typ == "" && !strings.ContainsAny(body, ".e") {
+					body += ".0"
+				}
+				if typ == "%" {
+					body += "%"
+				}
+			}
+			if typ == "E" || typ == "F" || typ == "G" {
+				body = strings.ToUpper(body)
+			}
+		default:
+			return "", fmt.Errorf("Unknown format code '%s' for object of type '%s'", typ, typeName(v))
+		}
+		if group != "" {
+			body = groupDigits(body, group)
+		}
+		if align == "" {
+			align = ">"
+		}
+	default:
+		return "", fmt.Errorf("unsupported format string passed to %s.__format__", typeName(v))
+	}
+	w, _ := strconv.Atoi(width)
+	pad := w - utf8.RuneCountInString(signStr+body)
+	if pad <= 0 {
+		return signStr + body, nil
+	}
+	fills := strings.Repeat(fill, pad)
+	switch align {
+	case "<":
+		return signStr + body + fills, nil
+	case "^":
+		left := strings.Repeat(fill, pad/2)
+		return left + signStr + body + strings.Repeat(fill, pad-pad/2), nil
+	case "=":
+		return signStr + fills + body, nil
+	}
+	return fills + signStr + body, nil
+}
+
+// groupDigits puts sep between thousands of the integer part of digits.
+func groupDigits(digits, sep string) string {
+	intEnd := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+	if intEnd < 0 {
+		intEnd = len(digits)
+	}
+	ip := digits[:intEnd]
+	var b strings.Builder
+	for i, r := range ip {
+		if i > 0 && (len(ip)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + digits[intEnd:]
 }

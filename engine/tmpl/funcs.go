@@ -302,7 +302,7 @@ func sig(spec string) *signature {
 		case !hasDef:
 			s.params = append(s.params, param{name: name, required: true})
 		default:
-			s.params = append(s.params, param{name: name, def: literal(def)})
+			s.params = append(s.params, param{name: name, def: pyLiteral(def)})
 		}
 	}
 	return s
@@ -328,7 +328,7 @@ func splitParams(spec string) []string {
 	return out
 }
 
-func literal(s string) any {
+func pyLiteral(s string) any {
 	switch s {
 	case "None":
 		return nil
@@ -344,7 +344,7 @@ func literal(s string) any {
 		return f
 	}
 	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') {
-		out, _, _ := lexString(s, 0)
+		out, _, _ := lexString(s, 0, false)
 		return out
 	}
 	panic("tmpl: bad default " + s)
@@ -804,13 +804,16 @@ var methods = map[string]*callable{
 	"lstrip":     strMethod("chars=None", func(s string, a []any) (any, error) { return pyStrip(s, a[0], true, false) }),
 	"rstrip":     strMethod("chars=None", func(s string, a []any) (any, error) { return pyStrip(s, a[0], false, true) }),
 	"lower":      strMethod("", func(s string, _ []any) (any, error) { return strings.ToLower(s), nil }),
-	"upper":      strMethod("", func(s string, _ []any) (any, error) { return strings.ToUpper(s), nil }),
+	"upper":      strMethod("", func(s string, _ []any) (any, error) { return pyUpper(s), nil }),
 	"startswith": strMethod("prefix", func(s string, a []any) (any, error) { return affix(s, a[0], strings.HasPrefix) }),
 	"endswith":   strMethod("suffix", func(s string, a []any) (any, error) { return affix(s, a[0], strings.HasSuffix) }),
 	"replace": strMethod("old, new, count=-1", func(s string, a []any) (any, error) {
 		return pyReplace(s, a[0], a[1], a[2])
 	}),
 	"splitlines": strMethod("", func(s string, _ []any) (any, error) { return splitLines(s), nil }),
+	"format": strMethod("*args, **kwargs", func(s string, a []any) (any, error) {
+		return strFormat(s, a[0].([]any), a[1].(*dict))
+	}),
 }
 
 func strMethod(spec string, fn func(s string, a []any) (any, error)) *callable {
@@ -954,6 +957,9 @@ func splitLines(s string) []any {
 	}
 	return out
 }
+
+// pyUpper is Python's str.upper, which writes ß as SS.
+func pyUpper(s string) string { return strings.ReplaceAll(strings.ToUpper(s), "ß", "SS") }
 
 // capitalize is Python's str.capitalize.
 func capitalize(s string) string {

@@ -45,22 +45,29 @@ func FuzzRender(f *testing.F) {
 	}
 	vars := testVars()
 	f.Fuzz(func(t *testing.T, src string) {
-		tpl, err := Parse(src)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || strings.HasPrefix(e.Msg, internal) {
-				t.Fatalf("Parse(%q): %T %v, want *Error", src, err, err)
-			}
-			return
-		}
-		if refs := tpl.Refs(); !slices.IsSorted(refs) || len(slices.Compact(slices.Clone(refs))) != len(refs) {
-			t.Fatalf("Refs(%q) = %q: not sorted and unique", src, refs)
-		}
-		_, err = tpl.Render(vars)
-		checkRenderErr(t, src, err)
-		_, err = tpl.Value(vars)
-		checkRenderErr(t, src, err)
+		fuzzOne(t, src, vars, Parse)
+		fuzzOne(t, src, vars, ParseField)
 	})
+}
+
+// fuzzOne checks src read by parse (Parse or ParseField).
+func fuzzOne(t *testing.T, src string, vars map[string]any, parse func(string) (*Template, error)) {
+	t.Helper()
+	tpl, err := parse(src)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || strings.HasPrefix(e.Msg, internal) {
+			t.Fatalf("Parse(%q): %T %v, want *Error", src, err, err)
+		}
+		return
+	}
+	if refs := tpl.Refs(); !slices.IsSorted(refs) || len(slices.Compact(slices.Clone(refs))) != len(refs) {
+		t.Fatalf("Refs(%q) = %q: not sorted and unique", src, refs)
+	}
+	_, err = tpl.Render(vars)
+	checkRenderErr(t, src, err)
+	_, err = tpl.Value(vars)
+	checkRenderErr(t, src, err)
 }
 
 func checkRenderErr(t *testing.T, src string, err error) {

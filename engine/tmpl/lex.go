@@ -59,7 +59,11 @@ var endRaw = regexp.MustCompile(`\{%([-+]?)\s*endraw\s*([-+]?)%\}`)
 // Ansible configures Jinja: "-" strips all whitespace on its side of a tag,
 // and (trim_blocks) the first newline after a block or comment tag is
 // removed unless the tag ends in "+%}"; lstrip_blocks is off.
-func scan(src string) ([]segment, error) {
+//
+// With literal, as Ansible templates a task's field, backslashes in the
+// string literals of "{{ }}" are plain characters (Ansible doubles them
+// before Jinja reads them).
+func scan(src string, literal bool) ([]segment, error) {
 	var segs []segment
 	lead := 0 // what to strip from the next text: 1 one newline, 2 all whitespace
 	text := func(pos int, t string) {
@@ -132,7 +136,7 @@ func scan(src string) ([]segment, error) {
 		if src[j+1] == '%' {
 			seg.kind, closer = segStmt, "%}"
 		}
-		toks, end, mod, err := lexTag(src, j, p, closer)
+		toks, end, mod, err := lexTag(src, j, p, closer, literal && seg.kind == segExpr)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +188,7 @@ func openAt(src string, i int) int {
 // literal's "}}" does not end an expression early, as in Jinja. A tag that
 // runs into the end of the text, a lone "}" or another tag is reported as
 // unclosed, at its opener.
-func lexTag(src string, open, p int, closer string) (toks []token, end int, mod byte, err error) {
+func lexTag(src string, open, p int, closer string, literal bool) (toks []token, end int, mod byte, err error) {
 	unclosed := func(found string) error {
 		msg := fmt.Sprintf("unclosed %q (missing %q)", src[open:open+2], closer)
 		if found != "" {
@@ -239,7 +243,7 @@ func lexTag(src string, open, p int, closer string) (toks []token, end int, mod 
 			p += n
 			toks = append(toks, token{kind: kind, val: strings.ReplaceAll(src[start:p], "_", ""), pos: start})
 		case c == '\'' || c == '"':
-			s, n, ok := lexString(src, p)
+			s, n, ok := lexString(src, p, literal)
 			if !ok {
 				return nil, 0, 0, lexErr(p, "unclosed string literal")
 			}
@@ -293,8 +297,10 @@ func where(src string, pos int) string {
 // lexString decodes a quoted literal as Jinja does (Python's
 // unicode-escape: \n, \x41, \u00e9, octal...); an unknown escape keeps its
 // backslash, so regex patterns like '\d+' work as in Jinja. Line breaks
-// inside the literal are read as "\n".
-func lexString(src string, p int) (string, int, bool) {
+// inside the literal are read as "\n". With literal, a backslash is a
+// plain character and the first quote ends the string, which is what
+// Jinja reads once Ansible has doubled every backslash.
+func lexString(src string, p int, literal bool) (string, int, bool) {
 	q := src[p]
 	var b strings.Builder
 	for i := p + 1; i < len(src); i++ {
@@ -307,7 +313,7 @@ func lexString(src string, p int) (string, int, bool) {
 			if i+1 < len(src) && src[i+1] == '\n' {
 				i++
 			}
-		case c == '\\' && i+1 < len(src):
+		case c == '\\' && i+1 < len(src) && !literal:
 			i++
 			if r, n := escape(src[i:]); n > 0 {
 				if r >= 0 {

@@ -127,14 +127,26 @@ func Has(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
 }
 
-// Parse compiles src. Errors are *Error.
-func Parse(src string) (t *Template, err error) {
+// Parse compiles src as Ansible's template module reads a template file,
+// and as it reads a when condition written as "{{ " + condition + " }}":
+// string literals have Jinja's (Python's) escapes, '\n' is a line break.
+// Errors are *Error.
+func Parse(src string) (*Template, error) { return parse(src, false) }
+
+// ParseField compiles src as Ansible templates a task's field or a
+// variable's value written in YAML: inside "{{ }}", backslashes in string
+// literals are plain characters ('\n' is a backslash and an n, and
+// regex_replace('(\d)', '<\1>') refers to the group), because Ansible
+// doubles them before Jinja reads them. Errors are *Error.
+func ParseField(src string) (*Template, error) { return parse(src, true) }
+
+func parse(src string, literal bool) (t *Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
 		}
 	}()
-	c, err := compile(src)
+	c, err := compile(src, literal)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +197,7 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 	if err := t.check(vars); err != nil {
 		return "", err
 	}
-	s, err := t.exec(vars, func(v any) { _ = v })
+	s, err := t.exec(vars, func(any) error { return nil })
 	if err != nil {
 		return "", err
 	}
@@ -212,11 +224,14 @@ func (t *Template) Value(vars map[string]any) (any, error) {
 		return nil, err
 	}
 	var got any
-	_, err := t.exec(vars, func(v any) { got = v })
+	_, err := t.exec(vars, func(v any) (err error) {
+		got, err = plain(v)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return plain(got)
+	return got, nil
 }
 
 // outStr prints a value as Ansible does: like Python's str(), except that
@@ -229,8 +244,8 @@ func outStr(v any) string {
 }
 
 // exec runs the pongo2 template; seen is given the value of every
-// "{{ }}", so that Value can capture it.
-func (t *Template) exec(vars map[string]any, seen func(any)) (s string, err error) {
+// "{{ }}", so that Value can capture it; its error fails the render there.
+func (t *Template) exec(vars map[string]any, seen func(any) error) (s string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = "", &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
@@ -258,12 +273,19 @@ func (t *Template) exec(vars map[string]any, seen func(any)) (s string, err erro
 		}
 		return pongo2.AsValue(&missing{name: name.String(), pos: pos.Integer(), parent: vars, key: name.String()})
 	}
-	ctx["e2c_out"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
+	ctx["e2c_out"] = func(pos, v *pongo2.Value) (*pongo2.Value, error) {
 		x := v.Interface()
 		if err := raise(x, false); err != nil {
 			return nil, err
 		}
-		seen(x)
+		if err := seen(x); err != nil {
+			var e *Error
+			var u *UndefinedError
+			if raised = err; !errors.As(err, &e) && !errors.As(err, &u) {
+				raised = errAt(t.src, pos.Integer(), err.Error())
+			}
+			return nil, raised
+		}
 		return pongo2.AsSafeValue(outStr(x)), nil
 	}
 	ctx["e2c_cond"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
