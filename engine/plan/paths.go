@@ -201,7 +201,7 @@ func (b *builder) file(module, src string) file {
 	f.path, f.err = b.plan.Source(module, src)
 	if f.err == nil && module == "template" {
 		if data, err := os.ReadFile(f.path); err == nil {
-			p := b.parse(string(data))
+			p := b.parseText(string(data))
 			f.text = &p
 		}
 	}

@@ -201,7 +201,7 @@ type builder struct {
 	plan      *Plan // its folders, for the paths tasks use
 	inv       *inventory
 	errs      *schema.Errors
-	templates map[string]parsed    // parsed once per distinct text
+	templates map[tmplKey]parsed   // parsed once per distinct text and kind
 	files     map[string]file      // controller files tasks read, checked once per module and src
 	problems  map[problem][]string // template problems and the hosts they hit, reported once
 	runtime   map[string]bool      // names that exist only when tasks run (register): templates reading them are deferred
@@ -227,7 +227,7 @@ type problem struct {
 // found is returned at once, each at its position in the scenario.
 func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
 	var errs schema.Errors
-	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, files: map[string]file{},
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[tmplKey]parsed{}, files: map[string]file{},
 		problems: map[problem][]string{}}
 	instances := Expand(sc.LayersServices)
 	deploy := deployPlays(instances, defs)

@@ -244,7 +244,7 @@ func (b *builder) renderFields(rt *Task, t *schema.Task, c *context, vars *scope
 func (b *builder) holds(conds []string, pos schema.Pos, vars *scope) bool {
 	ok := true
 	for _, c := range conds {
-		v := b.render("{{ "+c+" }}", pos, vars)
+		v := b.renderParsed(b.parseText("{{ "+c+" }}"), pos, vars)
 		ok = ok && (v == nil || tmpl.Truthy(v))
 	}
 	return ok
@@ -386,7 +386,10 @@ func (b *builder) renderString(s string, pos schema.Pos, vars *scope) any {
 	if !tmpl.Has(s) {
 		return s
 	}
-	p := b.parse(s)
+	return b.renderParsed(b.parse(s), pos, vars)
+}
+
+func (b *builder) renderParsed(p parsed, pos schema.Pos, vars *scope) any {
 	if p.err != nil {
 		b.problem(pos, "template: "+p.err.Error(), "")
 		return nil
@@ -480,21 +483,38 @@ func undefined(err error) []*tmpl.UndefinedError {
 	return out
 }
 
-// parse compiles a template once per distinct text. Its roots are the
-// variables it reads, those it may read undefined (Optional) too, so that
-// they are passed in when they are defined.
-func (b *builder) parse(s string) parsed {
-	p, ok := b.templates[s]
+// tmplKey is a template's text and whether it is a task's field or a
+// variable's value (as opposed to a condition or a template file), which
+// Ansible reads with other escapes and types (tmpl.ParseField).
+type tmplKey struct {
+	text  string
+	field bool
+}
+
+// parse compiles a field's template once per distinct text. Its roots are
+// the variables it reads, those it may read undefined (Optional) too, so
+// that they are passed in when they are defined.
+func (b *builder) parse(s string) parsed { return b.parseAs(tmplKey{s, true}) }
+
+// parseText compiles a condition or a template file.
+func (b *builder) parseText(s string) parsed { return b.parseAs(tmplKey{s, false}) }
+
+func (b *builder) parseAs(k tmplKey) parsed {
+	p, ok := b.templates[k]
 	if !ok {
-		p = parseTemplate(s)
-		b.templates[s] = p
+		p = parseTemplate(k)
+		b.templates[k] = p
 	}
 	return p
 }
 
-func parseTemplate(s string) parsed {
+func parseTemplate(k tmplKey) parsed {
 	var p parsed
-	p.t, p.err = tmpl.Parse(s)
+	if k.field {
+		p.t, p.err = tmpl.ParseField(k.text)
+	} else {
+		p.t, p.err = tmpl.Parse(k.text)
+	}
 	if p.t != nil {
 		for _, ref := range slices.Concat(p.t.Refs(), p.t.Optional()) {
 			if r := root(ref); !slices.Contains(p.roots, r) {

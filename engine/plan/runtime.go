@@ -104,26 +104,28 @@ func (s *Scope) Get(name string) (any, bool, error) {
 
 // Value renders every string inside v, as the builder does at plan time.
 func (s *Scope) Value(v any) (any, error) {
-	return mapStrings(v, func(text string) (any, error) {
-		if !tmpl.Has(text) {
-			return text, nil
+	return mapStrings(v, func(text string) (any, error) { return s.render(tmplKey{text, true}) })
+}
+
+func (s *Scope) render(k tmplKey) (any, error) {
+	if !tmpl.Has(k.text) {
+		return k.text, nil
+	}
+	p := cachedParse(k)
+	if p.err != nil {
+		return nil, p.err
+	}
+	ctx := make(map[string]any, len(p.roots))
+	for _, r := range p.roots {
+		v, ok, err := s.Get(r)
+		if err != nil {
+			return nil, err
 		}
-		p := cachedParse(text)
-		if p.err != nil {
-			return nil, p.err
+		if ok {
+			ctx[r] = v
 		}
-		ctx := make(map[string]any, len(p.roots))
-		for _, r := range p.roots {
-			v, ok, err := s.Get(r)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				ctx[r] = v
-			}
-		}
-		return p.t.Value(ctx)
-	})
+	}
+	return p.t.Value(ctx)
 }
 
 // Text renders s to text.
@@ -139,7 +141,7 @@ func (s *Scope) Text(text string) (string, error) {
 // (out.rc == 0); all must hold.
 func (s *Scope) Holds(conds []string) (bool, error) {
 	for _, c := range conds {
-		v, err := s.Value("{{ " + c + " }}")
+		v, err := s.render(tmplKey{"{{ " + c + " }}", false})
 		if err != nil {
 			return false, fmt.Errorf("the condition %q: %w", c, err)
 		}
@@ -336,13 +338,13 @@ var strTemplate = func() *tmpl.Template {
 }()
 
 // The templates tasks render when they run, parsed once.
-var runTemplates sync.Map // string -> parsed
+var runTemplates sync.Map // tmplKey -> parsed
 
-func cachedParse(s string) parsed {
-	if p, ok := runTemplates.Load(s); ok {
+func cachedParse(k tmplKey) parsed {
+	if p, ok := runTemplates.Load(k); ok {
 		return p.(parsed)
 	}
-	p := parseTemplate(s)
-	runTemplates.Store(s, p)
+	p := parseTemplate(k)
+	runTemplates.Store(k, p)
 	return p
 }

@@ -69,6 +69,8 @@ type Template struct {
 	optional []string
 	newlines int // the line breaks that end src, which Render keeps
 	single   bool
+	field    bool   // from ParseField: Value gives what Ansible's templar gives
+	bare     string // the variable of a field that is exactly "{{ name }}"
 	pt       *pongo2.Template
 }
 
@@ -150,7 +152,10 @@ func parse(src string, literal bool) (t *Template, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t = &Template{src: src, out: c.out.String(), spans: c.spans, single: c.single}
+	t = &Template{src: src, out: c.out.String(), spans: c.spans, single: c.single, field: literal}
+	if m := bareVar.FindStringSubmatch(src); literal && m != nil {
+		t.bare = m[1]
+	}
 	t.newlines = len(src) - len(strings.TrimRight(src, "\n"))
 	required, optional := c.refs()
 	for name := range required {
@@ -211,9 +216,27 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 // source is one expression "{{ expr }}" (surrounding whitespace allowed) it
 // returns the expression's value as plain data (a list as []any, a mapping
 // as map[string]any, int, float64, bool, string or nil); otherwise it
-// returns Render's string.
+// returns Render's string. A template from ParseField gives what Ansible
+// gives a task field instead: text, except for lists, mappings and
+// booleans (and text that reads as one of them).
 func (t *Template) Value(vars map[string]any) (any, error) {
-	if !t.single {
+	v, err := t.value(vars)
+	if err != nil || !t.field {
+		return v, err
+	}
+	if x, ok := vars[t.bare]; ok && t.bare != "" {
+		if _, num := toNum(x); num || x == nil {
+			return v, nil // Ansible passes a number, a boolean or None named alone as it is
+		}
+	}
+	return fieldValue(v), nil
+}
+
+// bareVar is Ansible's SINGLE_VAR: a field that is one variable's name.
+var bareVar = regexp.MustCompile(`^\{\{\s*(\w*)\s*\}\}$`)
+
+func (t *Template) value(vars map[string]any) (any, error) {
+	if !t.single || t.field && strings.TrimSpace(t.src) != t.src { // Ansible keeps a field's spaces
 		s, err := t.Render(vars)
 		if err != nil {
 			return nil, err

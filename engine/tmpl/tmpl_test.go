@@ -738,3 +738,45 @@ func BenchmarkLargeLists(b *testing.B) {
 		})
 	}
 }
+
+// TestFieldValue: a task field's value is what ansible-core 2.14's templar
+// gives (checked with ansible localhost -m debug -a 'var=...' over set_fact
+// values): text, but lists, mappings and booleans, also when they come as
+// text.
+func TestFieldValue(t *testing.T) {
+	vars := map[string]any{"port": 8080, "ports": []any{80, 443}, "conf": map[string]any{"a": 1}, "none": nil, "text": "[1, 'a']", "flag": true}
+	for _, c := range []struct {
+		src  string
+		want any
+	}{
+		{"{{ port + 1 }}", "8081"},
+		{"{{ 1.5 }}", "1.5"},
+		{"{{ port > 1 }}", true},
+		{"{{ ports + [port] }}", []any{80, 443, 8080}},
+		{"{{ conf }}", map[string]any{"a": 1}},
+		{"{{ none }}", nil},
+		{"{{ port }}", 8080},
+		{"{{port}}", 8080},
+		{" {{ port }}", " 8080"},
+		{"{{ (none) }}", ""},
+		{"{{ port }} ", "8080 "},
+		{"{{ flag }}", true},
+		{"{{ 'x' | regex_search('y') }}", ""},
+		{"{{ text }}", []any{1, "a"}},
+		{"[{{ port }}, -2, null]", []any{8080, -2, nil}},
+		{"{'k': {{ port }}}", map[string]any{"k": 8080}},
+		{"[INFO] {{ port }}", "[INFO] 8080"},
+		{"[{{ port }}] | length", "[8080] | length"},
+		{"{{ 'True' }}", true},
+		{"port {{ port }}", "port 8080"},
+	} {
+		tpl, err := ParseField(c.src)
+		if err != nil {
+			t.Fatalf("ParseField(%q): %v", c.src, err)
+		}
+		got, err := tpl.Value(vars)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Value(%q) = %#v, %v; want %#v", c.src, got, err, c.want)
+		}
+	}
+}
