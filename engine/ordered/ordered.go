@@ -7,6 +7,8 @@ package ordered
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 )
 
 // Map is a mapping from strings to values that remembers the order in
@@ -18,6 +20,15 @@ type Map struct {
 
 // New returns an empty Map with room for n keys.
 func New(n int) *Map { return &Map{keys: make([]string, 0, n), m: make(map[string]any, n)} }
+
+// Of returns a Map of the keys and values given in turn: Of("b", 1, "a", 2).
+func Of(kv ...any) *Map {
+	d := New(len(kv) / 2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		d.Set(kv[i].(string), kv[i+1])
+	}
+	return d
+}
 
 // Set sets k to v; a new key goes last, an existing one keeps its place.
 func (d *Map) Set(k string, v any) {
@@ -41,6 +52,21 @@ func (d *Map) Keys() []string { return d.keys }
 
 // Len returns the number of keys.
 func (d *Map) Len() int { return len(d.keys) }
+
+// String prints d as fmt prints a Go map, with the keys in order:
+// map[zeta:1 alpha:[1 2]].
+func (d *Map) String() string {
+	var b strings.Builder
+	b.WriteString("map[")
+	for i, k := range d.keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s:%v", k, d.m[k])
+	}
+	b.WriteByte(']')
+	return b.String()
+}
 
 // MarshalJSON writes the keys in order. Values are written without
 // escaping HTML; the encoder that called it escapes them if it does.

@@ -2,6 +2,7 @@ package ordered
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -23,13 +24,7 @@ func TestSetKeepsFirstPlace(t *testing.T) {
 }
 
 func TestMarshalJSONInOrder(t *testing.T) {
-	inner := New(2)
-	inner.Set("b", "<x>")
-	inner.Set("a", nil)
-	d := New(3)
-	d.Set("zeta", 1)
-	d.Set("alpha", []any{1, inner})
-	d.Set("mid", map[string]any{"y": 1, "x": 2})
+	d := Of("zeta", 1, "alpha", []any{1, Of("b", "<x>", "a", nil)}, "mid", map[string]any{"y": 1, "x": 2})
 	for _, tc := range []struct {
 		name       string
 		escapeHTML bool
@@ -52,5 +47,13 @@ func TestMarshalJSONInOrder(t *testing.T) {
 	}
 	if got, _ := json.Marshal(&Map{}); string(got) != "{}" {
 		t.Errorf("empty map = %s, want {}", got)
+	}
+}
+
+func TestStringLikeAGoMap(t *testing.T) {
+	d := Of("zeta", 1, "alpha", []any{1, 2}, "mid", Of("b", "x"))
+	item := map[string]any{"key": "k", "value": d}
+	if got, want := fmt.Sprint(item), "map[key:k value:map[zeta:1 alpha:[1 2] mid:map[b:x]]]"; got != want {
+		t.Errorf("Sprint = %s, want %s", got, want)
 	}
 }
