@@ -455,8 +455,8 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// plain converts v to the plain data types of YAML/JSON: map[string]any,
-// []any, string, int, float64, bool and nil. It fails beyond maxSize
+// plain converts v to the plain data types of YAML/JSON: *ordered.Map
+// (keys in v's order), []any, string, int, float64, bool and nil. It fails beyond maxSize
 // values, which a template can reach by nesting one list in another many
 // times ({% set b = [a, a] %}).
 func plain(v any) (any, error) {
@@ -496,14 +496,14 @@ func plainB(v any, budget *int) (any, error) {
 		return out, nil
 	}
 	if keys, ok := keysOf(v); ok {
-		out := make(map[string]any, len(keys))
+		out := newDict(len(keys))
 		for _, k := range keys {
 			e, _, _ := getKey(v, k)
 			p, err := plainB(e, budget)
 			if err != nil {
 				return nil, err
 			}
-			out[k] = p
+			out.Set(k, p)
 		}
 		return out, nil
 	}
