@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
 )
 
@@ -283,9 +284,8 @@ esac`, c.a.boolean("return_content", false))
 	ct, _ := result["content_type"].(string)
 	isJSON := strings.Contains(strings.ToLower(ct), "json")
 	if hasBody && isJSON {
-		var v any
-		if json.Unmarshal(content, &v) == nil {
-			result["json"] = v
+		if v, err := tmpl.FromJSON(string(content)); err == nil {
+			result["json"] = v // as Python's json.loads: keys in order, integers as int
 		}
 	}
 	switch {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
@@ -104,6 +105,12 @@ func runModuleCaseOn(t *testing.T, on moduleHost, c moduleCase, prepare func(hom
 // <none> when there is none.
 func lookup(v any, path string) string {
 	for _, k := range strings.Split(path, ".") {
+		if d, isOrdered := v.(*ordered.Map); isOrdered {
+			if v, isOrdered = d.Get(k); !isOrdered {
+				return "<none>"
+			}
+			continue
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			if l, isList := v.([]any); isList {
@@ -549,7 +556,9 @@ func transferCases(url string) []moduleCase {
     ignore_errors: yes
   - uri: {url: "` + url + `/echo", method: POST, headers: {X-Test: sent}, body_format: json, body: {zeta: 1, alpha: [2]}, return_content: yes}
     register: e
+  - shell: echo '{{ u.json | to_json }}' > uri.json
 `,
+			want: map[string]string{"uri.json": `{"ok": true, "n": 2}` + "\n"}, // the server's order
 			first: map[string]string{"u.changed": "false", "u.status": "200", "u.json.ok": "true", "u.json.n": "2",
 				"u.content": `{"ok": true, "n": 2}`, "m.failed": "true", "m.status": "404",
 				"e.content": `X-Test=sent type=application/json body={"zeta":1,"alpha":[2]}`},

@@ -294,7 +294,7 @@ func init() {
 			st.indent = max(n, 0)
 			return toJSON(in, st, a[2].(*dict))
 		}),
-		"from_json": strF("", func(s string, _ []any) (any, error) { return fromJSON(s) }),
+		"from_json": strF("", func(s string, _ []any) (any, error) { return FromJSON(s) }),
 		"to_yaml": f("**kwargs", func(in any, a []any) (any, error) {
 			return toYAML(in, yamlStyle{indent: 2, width: 80, flow: flowAuto, sortKeys: true}, a[0].(*dict))
 		}),

@@ -796,8 +796,9 @@ func yamlScalar(tag, s string) (any, error) {
 	return nil, fmt.Errorf("cannot read %q as %s", s, strings.TrimPrefix(tag, "!!"))
 }
 
-// fromJSON is Python's json.loads, objects in their order.
-func fromJSON(s string) (any, error) {
+// FromJSON reads JSON text as from_json (Python's json.loads) does: a
+// mapping as an *ordered.Map, its keys in order, an integer as int.
+func FromJSON(s string) (any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	v, err := jsonValue(dec, 0)
