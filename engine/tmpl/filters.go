@@ -134,10 +134,10 @@ func init() {
 		"int": f("default=0, base=10", fnInt),
 		"format": f("*args, **kwargs", func(in any, a []any) (any, error) {
 			args, kw := a[0].([]any), a[1].(*dict)
-			if len(args) > 0 && len(kw.Keys()) > 0 {
+			if len(args) > 0 && kw.Len() > 0 {
 				return nil, errors.New("can't handle positional and keyword arguments at the same time")
 			}
-			if len(kw.Keys()) > 0 {
+			if kw.Len() > 0 {
 				return percent(pyStr(in), kw)
 			}
 			return percent(pyStr(in), tuple(args))
@@ -1423,8 +1423,8 @@ func fnCombine(in any, a []any) (any, error) {
 
 // mergeHash is Ansible's merge_hash: y's keys over x's.
 func mergeHash(x, y *dict, recursive bool, listMerge string) *dict {
-	out := newDict(len(x.Keys()) + len(y.Keys()))
-	if len(x.Keys()) == 0 || pyEqual(x, y) {
+	out := newDict(x.Len() + y.Len())
+	if x.Len() == 0 || pyEqual(x, y) {
 		for _, k := range y.Keys() {
 			out.Set(k, val(y, k))
 		}

@@ -178,7 +178,7 @@ func length(v any) (int, bool) {
 		return len([]rune(s)), true
 	}
 	if d, ok := v.(*dict); ok {
-		return len(d.Keys()), true
+		return d.Len(), true
 	}
 	switch rv := reflect.ValueOf(v); rv.Kind() {
 	case reflect.Slice, reflect.Array, reflect.Map:
@@ -456,9 +456,9 @@ func typeName(v any) string {
 }
 
 // plain converts v to the plain data types of YAML/JSON: *ordered.Map
-// (keys in v's order), []any, string, int, float64, bool and nil. It fails beyond maxSize
-// values, which a template can reach by nesting one list in another many
-// times ({% set b = [a, a] %}).
+// (keys in v's order), []any, string, int, float64, bool and nil. It fails
+// beyond maxSize values, which a template can reach by nesting one list in
+// another many times ({% set b = [a, a] %}).
 func plain(v any) (any, error) {
 	budget := maxSize
 	return plainB(v, &budget)

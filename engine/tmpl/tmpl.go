@@ -217,9 +217,9 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 // source is one expression "{{ expr }}" (surrounding whitespace allowed) it
 // returns the expression's value as plain data (a list as []any, a mapping
 // as *ordered.Map in its keys' order, int, float64, bool, string or nil);
-// otherwise it returns Render's string. A template from ParseField gives what Ansible
-// gives a task field instead: text, except for lists, mappings and
-// booleans (and text that reads as one of them).
+// otherwise it returns Render's string. A template from ParseField gives
+// what Ansible gives a task field instead: text, except for lists,
+// mappings and booleans (and text that reads as one of them).
 func (t *Template) Value(vars map[string]any) (any, error) {
 	v, err := t.value(vars)
 	if err != nil || !t.field {
