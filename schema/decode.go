@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/suggest"
 	"gopkg.in/yaml.v3"
 )
@@ -410,8 +411,22 @@ func (d *decoder) strings(n *yaml.Node, what string) []string {
 }
 
 // value converts a node into plain data: string, int, float64, bool, nil,
-// []any and map[string]any, the shapes templates and encoding/json handle.
+// []any and *ordered.Map (a mapping, in its written order, as Ansible keeps
+// it), the shapes templates and encoding/json handle.
 func (d *decoder) value(n *yaml.Node, what string) any { return d.valueAt(n, what, 0) }
+
+// mapping reads a mapping of names to values; it is nil if n is not one.
+func (d *decoder) mapping(n *yaml.Node, what string) map[string]any {
+	if resolve(n).Kind != yaml.MappingNode {
+		return nil
+	}
+	fs, _ := d.fields(n, what, nil)
+	out := make(map[string]any, len(fs))
+	for _, f := range fs {
+		out[f.key] = d.value(f.v, what+"."+f.key)
+	}
+	return out
+}
 
 func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 	n = resolve(n)
@@ -428,9 +443,9 @@ func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 		return out
 	case yaml.MappingNode:
 		fs, _ := d.fields(n, what, nil)
-		out := make(map[string]any, len(fs))
+		out := ordered.New(len(fs))
 		for _, f := range fs {
-			out[f.key] = d.valueAt(f.v, what+"."+f.key, depth+1)
+			out.Set(f.key, d.valueAt(f.v, what+"."+f.key, depth+1))
 		}
 		return out
 	}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -319,4 +320,47 @@ func exampleDirs(t *testing.T, root string) []string {
 		t.Fatalf("found only %v under %s", dirs, root)
 	}
 	return dirs
+}
+
+// TestMappingsKeepTheirOrder: a mapping inside a value is read in the order
+// it was written, as Ansible (Python's dict) keeps it, wherever it is.
+func TestMappingsKeepTheirOrder(t *testing.T) {
+	w, err := DecodeWorkflow("wf.yaml", []byte(`
+- hosts: edge.*
+  vars: {conf: {zeta: 1, alpha: [1, {b: x, a: y}]}}
+  launch:
+  - set_fact: {f: {zeta: 1, alpha: 2}}
+    vars: {v: {zeta: 1, alpha: 2}}
+  - uri: {url: "http://x", body_format: json, body: {zeta: 1, alpha: 2}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := DecodeLayersServices("ls.yaml", []byte(`environment: {g5k: {monitor: {zeta: 1, alpha: 2}}}
+layers:
+- name: a
+  services:
+  - {name: s, env: {e: {zeta: 1, alpha: 2}}, extra: {zeta: 1, alpha: 2}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, s := w.Plays[0], ls.Layers[0].Services[0]
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"play vars", p.Vars["conf"], `{"zeta":1,"alpha":[1,{"b":"x","a":"y"}]}`},
+		{"module args", p.Tasks[Launch][0].Args["f"], `{"zeta":1,"alpha":2}`},
+		{"task vars", p.Tasks[Launch][0].Vars["v"], `{"zeta":1,"alpha":2}`},
+		{"uri body", p.Tasks[Launch][1].Args["body"], `{"zeta":1,"alpha":2}`},
+		{"service env", s.Env["e"], `{"zeta":1,"alpha":2}`},
+		{"service key", s.Extra["extra"], `{"zeta":1,"alpha":2}`},
+		{"testbed setting", ls.Environment.Testbed("g5k").Settings["monitor"], `{"zeta":1,"alpha":2}`},
+	} {
+		if got, err := json.Marshal(tc.v); err != nil || string(got) != tc.want {
+			t.Errorf("%s = %s (%v), want %s", tc.name, got, err, tc.want)
+		}
+	}
 }

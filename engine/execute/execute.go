@@ -5,6 +5,7 @@ package execute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
@@ -44,6 +46,36 @@ type Options struct {
 type Memory struct {
 	Registered map[string]map[string]any `json:"registered,omitempty"`
 	Jobs       Jobs                      `json:"jobs,omitempty"`
+}
+
+// UnmarshalJSON reads the registered values as the tasks left them:
+// mappings in their saved order and whole numbers as int (encoding/json
+// alone would sort the keys, and give float64: an rc of 0 would render as
+// 0.0 in the next step).
+func (m *Memory) UnmarshalJSON(data []byte) error {
+	type memory Memory // without this method
+	aux := struct {
+		*memory
+		Registered map[string]map[string]json.RawMessage `json:"registered"`
+	}{memory: (*memory)(m)}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	m.Registered = nil
+	if aux.Registered != nil {
+		m.Registered = make(map[string]map[string]any, len(aux.Registered))
+	}
+	for h, vars := range aux.Registered {
+		m.Registered[h] = make(map[string]any, len(vars))
+		for k, raw := range vars {
+			v, err := tmpl.FromJSON(string(raw))
+			if err != nil {
+				return fmt.Errorf("registered %s of %s: %w", k, h, err)
+			}
+			m.Registered[h][k] = v
+		}
+	}
+	return nil
 }
 
 // Jobs are background jobs by host: their folders, relative to the host's

@@ -309,9 +309,22 @@ func TestLanguage(t *testing.T) {
     with_sequence: start=1 end=10 stride=3 format=n%02d
   - shell: echo {{ item.key }} >> vars-dict.txt
     with_dict: "{{ {'y': 1, 'x': 2} }}"`,
-			// Ansible gives y, x: a mapping from a template keeps no order in
-			// e2c (README, Differences from Ansible).
-			files: map[string]string{"dict.txt": "b=1\na=2\n", "seq.txt": "n01\nn04\nn07\nn10\n", "vars-dict.txt": "x\ny\n"},
+			files: map[string]string{"dict.txt": "b=1\na=2\n", "seq.txt": "n01\nn04\nn07\nn10\n", "vars-dict.txt": "y\nx\n"},
+		},
+		{name: "mappings keep their written order through set_fact", tasks: `
+  - set_fact:
+      conf: {zeta: 1, alpha: [1, 2], mid: {b: x, a: y}}
+      built: "{{ {'z': 1} | combine({'y': 2}) }}"
+  - shell: echo '{{ conf | to_json }} {{ built | to_json }}' > order.txt
+  - shell: echo {{ item.key }} >> keys.txt
+    loop: "{{ conf | dict2items }}"
+  - shell: echo {{ item.key }} >> built.txt
+    with_dict: "{{ built }}"`,
+			files: map[string]string{
+				"order.txt": `{"zeta": 1, "alpha": [1, 2], "mid": {"b": "x", "a": "y"}} {"z": 1, "y": 2}` + "\n",
+				"keys.txt":  "zeta\nalpha\nmid\n",
+				"built.txt": "z\ny\n",
+			},
 		},
 		{name: "deferred loop over registered results", tasks: `
   - shell: echo {{ item }}

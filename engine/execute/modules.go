@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -100,6 +101,22 @@ func (a args) str(k string) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// mapping reads a mapping argument, as written (an *ordered.Map) or built
+// in Go; it is nil if the argument is not one.
+func (a args) mapping(k string) map[string]any {
+	switch v := a[k].(type) {
+	case map[string]any:
+		return v
+	case *ordered.Map:
+		m := make(map[string]any, v.Len())
+		for _, key := range v.Keys() {
+			m[key], _ = v.Get(key)
+		}
+		return m
+	}
+	return nil
 }
 
 func (a args) has(k string) bool { _, ok := a[k]; return ok && a[k] != nil }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
 )
 
@@ -56,7 +57,7 @@ func (c *call) getURL() (map[string]any, error) {
 	if !c.a.boolean("validate_certs", true) {
 		opts = append(opts, "-k")
 	}
-	opts = append(opts, headerOpts(c.a["headers"])...)
+	opts = append(opts, headerOpts(c.a.mapping("headers"))...)
 	force := "0"
 	if c.a.boolean("force", false) {
 		force = "1"
@@ -133,8 +134,7 @@ printf 'md5 %%s\n' "$(md5sum -- "$d" | cut -d' ' -f1)"
 }
 
 // headerOpts are curl's options for a mapping of request headers.
-func headerOpts(h any) []string {
-	m, _ := h.(map[string]any)
+func headerOpts(m map[string]any) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, "-H", fmt.Sprintf("%s: %v", k, m[k]))
@@ -179,7 +179,7 @@ func (c *call) uri() (map[string]any, error) {
 	if !c.a.boolean("validate_certs", true) {
 		opts = append(opts, "-k")
 	}
-	headers, _ := c.a["headers"].(map[string]any)
+	headers := c.a.mapping("headers")
 	body := ""
 	if c.a.has("body") {
 		body = c.a.str("body")
@@ -284,9 +284,8 @@ esac`, c.a.boolean("return_content", false))
 	ct, _ := result["content_type"].(string)
 	isJSON := strings.Contains(strings.ToLower(ct), "json")
 	if hasBody && isJSON {
-		var v any
-		if json.Unmarshal(content, &v) == nil {
-			result["json"] = v
+		if v, err := tmpl.FromJSON(string(content)); err == nil {
+			result["json"] = v // as Python's json.loads: keys in order, integers as int
 		}
 	}
 	switch {

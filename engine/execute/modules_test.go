@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
@@ -104,6 +105,12 @@ func runModuleCaseOn(t *testing.T, on moduleHost, c moduleCase, prepare func(hom
 // <none> when there is none.
 func lookup(v any, path string) string {
 	for _, k := range strings.Split(path, ".") {
+		if d, isOrdered := v.(*ordered.Map); isOrdered {
+			if v, isOrdered = d.Get(k); !isOrdered {
+				return "<none>"
+			}
+			continue
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			if l, isList := v.([]any); isList {
@@ -149,6 +156,9 @@ func moduleServer(t *testing.T, addr string) string {
 		case "/api":
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"ok": true, "n": 2}`)
+		case "/echo": // what the request's headers and body were
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "X-Test=%s type=%s body=%s", r.Header.Get("X-Test"), r.Header.Get("Content-Type"), body)
 		default:
 			http.NotFound(w, r)
 		}
@@ -528,8 +538,9 @@ func transferCases(url string) []moduleCase {
   - get_url: {url: "` + url + `/missing", dest: m.txt}
     register: m
     ignore_errors: yes
+  - get_url: {url: "` + url + `/echo", dest: e.txt, headers: {X-Test: sent}}
 `,
-			want:  map[string]string{"f.txt": "hello\n"},
+			want:  map[string]string{"f.txt": "hello\n", "e.txt": "X-Test=sent type= body="},
 			modes: map[string]os.FileMode{"f.txt": 0o640},
 			first: map[string]string{"g.changed": "true", "g.status_code": "200", "g.msg": "OK (6 bytes)",
 				"g.checksum_dest": "<nil>", "g.checksum_src": "f572d396fae9206628714fb2ce00f72e94f2258f",
@@ -543,9 +554,14 @@ func transferCases(url string) []moduleCase {
   - uri: {url: "` + url + `/missing"}
     register: m
     ignore_errors: yes
+  - uri: {url: "` + url + `/echo", method: POST, headers: {X-Test: sent}, body_format: json, body: {zeta: 1, alpha: [2]}, return_content: yes}
+    register: e
+  - shell: echo '{{ u.json | to_json }}' > uri.json
 `,
+			want: map[string]string{"uri.json": `{"ok": true, "n": 2}` + "\n"}, // the server's order
 			first: map[string]string{"u.changed": "false", "u.status": "200", "u.json.ok": "true", "u.json.n": "2",
-				"u.content": `{"ok": true, "n": 2}`, "m.failed": "true", "m.status": "404"},
+				"u.content": `{"ok": true, "n": 2}`, "m.failed": "true", "m.status": "404",
+				"e.content": `X-Test=sent type=application/json body={"zeta":1,"alpha":[2]}`},
 			again: map[string]string{"u.status": "200"},
 		},
 		{

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -145,7 +146,7 @@ func TestPlanLoops(t *testing.T) {
 		}
 		return out
 	}
-	for i, want := range [][]any{{[]any{"a", "b"}, "c", "d"}, {"h01", "h02", "h03"}, {"al", "bob"}, {"x", "{{ item.a }}"}} {
+	for i, want := range [][]any{{[]any{"a", "b"}, "c", "d"}, {"h01", "h02", "h03"}, {"bob", "al"} /* as written, as Ansible */, {"x", "{{ item.a }}"}} {
 		if got := items(tasks[i]); !reflect.DeepEqual(got, want) {
 			t.Errorf("task %d items = %v, want %v", i, got, want)
 		}
@@ -198,5 +199,33 @@ func TestPlanLanguageErrors(t *testing.T) {
 				t.Errorf("err = %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPlanKeepsMappingOrder: mappings keep their written order from the
+// scenario through templates (a var that names another, a filter's
+// result) and back into templates, as in Ansible.
+func TestPlanKeepsMappingOrder(t *testing.T) {
+	tasks := launch(t, `
+- hosts: cloud.*
+  vars: {conf: {zeta: 1, alpha: [1, 2], mid: {b: x, a: y}}, again: "{{ conf }}", both: "{{ conf.mid | combine({'c': 1}) }}"}
+  launch:
+  - debug: {msg: "{{ again | to_json }} {{ both | dict2items | map(attribute='key') | list }}"}
+  - debug: {msg: "{{ item.key }}={{ item.value }}"}
+    with_dict: "{{ again.mid }}"
+  - uri: {url: "http://x", body_format: json, body: {zeta: "{{ both }}", alpha: 2}}
+`)
+	if got, want := tasks[0].Args["msg"], `{"zeta": 1, "alpha": [1, 2], "mid": {"b": "x", "a": "y"}} ['b', 'a', 'c']`; got != want {
+		t.Errorf("msg = %v, want %v", got, want)
+	}
+	var items []any
+	for _, it := range tasks[1].Items {
+		items = append(items, it.Args["msg"])
+	}
+	if want := []any{"b=x", "a=y"}; !reflect.DeepEqual(items, want) {
+		t.Errorf("with_dict items = %v, want %v", items, want)
+	}
+	if got, _ := json.Marshal(tasks[2].Args["body"]); string(got) != `{"zeta":{"b":"x","a":"y","c":1},"alpha":2}` {
+		t.Errorf("uri body = %s, want the written order", got)
 	}
 }

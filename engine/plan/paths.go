@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
@@ -246,6 +247,8 @@ func defined(ref string, vars *scope) bool {
 		switch c := cur.(type) {
 		case map[string]any:
 			cur, ok = c[p]
+		case *ordered.Map:
+			cur, ok = c.Get(p)
 		case []any:
 			i, err := strconv.Atoi(p)
 			ok = err == nil && i >= 0 && i < len(c)

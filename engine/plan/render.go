@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -455,6 +456,17 @@ func mapStrings(v any, f func(string) (any, error)) (any, error) {
 			out[k] = r
 		}
 		return out, nil
+	case *ordered.Map:
+		out := ordered.New(x.Len())
+		for _, k := range x.Keys() {
+			e, _ := x.Get(k)
+			r, err := mapStrings(e, f)
+			if err != nil {
+				return nil, err
+			}
+			out.Set(k, r)
+		}
+		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
@@ -549,6 +561,11 @@ func walkStrings(v any, f func(string)) {
 		}
 	case map[string]any:
 		for _, e := range x {
+			walkStrings(e, f)
+		}
+	case *ordered.Map:
+		for _, k := range x.Keys() {
+			e, _ := x.Get(k)
 			walkStrings(e, f)
 		}
 	case []any:

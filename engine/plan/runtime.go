@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/pattern"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/schema"
@@ -239,18 +240,24 @@ func LoopList(with string, v any) ([]any, error) {
 				}
 			}
 			return out, nil
-		case map[string]any:
+		case map[string]any, *ordered.Map:
 			return nil, fmt.Errorf("with_items: %s is a mapping, expected a list (use with_dict for its keys and values)", pyText(v))
 		}
 		return []any{v}, nil
 	case "dict":
-		m, ok := v.(map[string]any)
-		if !ok {
+		out := []any{}
+		switch m := v.(type) {
+		case *ordered.Map:
+			for _, k := range m.Keys() {
+				e, _ := m.Get(k)
+				out = append(out, map[string]any{"key": k, "value": e})
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				out = append(out, map[string]any{"key": k, "value": m[k]})
+			}
+		default:
 			return nil, fmt.Errorf("with_dict: %s is not a mapping", pyText(v))
-		}
-		out := make([]any, 0, len(m))
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			out = append(out, map[string]any{"key": k, "value": m[k]})
 		}
 		return out, nil
 	case "sequence":

@@ -443,6 +443,15 @@ var ansibleCases = []struct {
 	{`{{ 3 in xs }} {{ 'h1' not in hosts }} {{ 'a' in 'cat' }} {{ 'url' in kafka }}`, `True False True True`},
 	{`{{ hosts is defined }} {{ nothing is undefined }} {{ nope is defined }} {{ nope.x is undefined }}`, `True False False True`},
 	{`{{ '%s' | format([1]) }} {{ '%d%%' | format(5) }} {{ '%s and %s' | format('a', 'b') }}`, `[1] 5% a and b`},
+	// A mapping keeps the order it was written in; to_nice_json and to_yaml sort.
+	{`{{ written }}`, `{'zeta': 1, 'alpha': [1, 2], 'mid': {'b': 'x', 'a': 'y'}}`},
+	{`{{ written | to_json }}`, `{"zeta": 1, "alpha": [1, 2], "mid": {"b": "x", "a": "y"}}`},
+	{`{{ written | to_nice_json }}`, "{\n    \"alpha\": [\n        1,\n        2\n    ],\n    \"mid\": {\n        \"a\": \"y\",\n        \"b\": \"x\"\n    },\n    \"zeta\": 1\n}"},
+	{`{{ written | to_yaml }}`, "alpha: [1, 2]\nmid: {a: y, b: x}\nzeta: 1\n"},
+	{`{{ written.mid | dict2items }}`, `[{'key': 'b', 'value': 'x'}, {'key': 'a', 'value': 'y'}]`},
+	{`{{ written.keys() | list }} {{ written.mid.values() | list }} {{ written | list }}`, `['zeta', 'alpha', 'mid'] ['x', 'y'] ['zeta', 'alpha', 'mid']`},
+	{`{% for k, v in written.mid.items() %}{{ k }}={{ v }};{% endfor %}{% for k in written %}{{ k }},{% endfor %}`, `b=x;a=y;zeta,alpha,mid,`},
+	{`{{ written.mid | combine({'c': 1, 'b': 0}) }}`, `{'b': 0, 'a': 'y', 'c': 1}`},
 }
 
 // ansibleFieldCases are templates as task fields, which Ansible renders

@@ -12,7 +12,7 @@ func fieldValue(v any) any {
 	switch x := v.(type) {
 	case nil:
 		return ""
-	case bool, []any, map[string]any:
+	case bool, []any, map[string]any, *dict:
 		return x // their text reads back as the same value
 	case string:
 		if strings.HasPrefix(x, "{") || strings.HasPrefix(x, "[") || x == "True" || x == "False" {
@@ -72,16 +72,18 @@ func literal(n *node) (any, bool) {
 		}
 		return out, true
 	case kDict:
-		out := make(map[string]any, len(n.kids)/2)
+		out := newDict(len(n.kids) / 2)
 		for i := 0; i+1 < len(n.kids); i += 2 {
 			k, ok := literal(n.kids[i])
 			key, isText := k.(string)
 			if !ok || !isText {
 				return nil, false
 			}
-			if out[key], ok = literal(n.kids[i+1]); !ok {
+			v, ok := literal(n.kids[i+1])
+			if !ok {
 				return nil, false
 			}
+			out.Set(key, v)
 		}
 		return out, true
 	}

@@ -134,10 +134,10 @@ func init() {
 		"int": f("default=0, base=10", fnInt),
 		"format": f("*args, **kwargs", func(in any, a []any) (any, error) {
 			args, kw := a[0].([]any), a[1].(*dict)
-			if len(args) > 0 && len(kw.keys) > 0 {
+			if len(args) > 0 && kw.Len() > 0 {
 				return nil, errors.New("can't handle positional and keyword arguments at the same time")
 			}
-			if len(kw.keys) > 0 {
+			if kw.Len() > 0 {
 				return percent(pyStr(in), kw)
 			}
 			return percent(pyStr(in), tuple(args))
@@ -294,7 +294,7 @@ func init() {
 			st.indent = max(n, 0)
 			return toJSON(in, st, a[2].(*dict))
 		}),
-		"from_json": strF("", func(s string, _ []any) (any, error) { return fromJSON(s) }),
+		"from_json": strF("", func(s string, _ []any) (any, error) { return FromJSON(s) }),
 		"to_yaml": f("**kwargs", func(in any, a []any) (any, error) {
 			return toYAML(in, yamlStyle{indent: 2, width: 80, flow: flowAuto, sortKeys: true}, a[0].(*dict))
 		}),
@@ -824,13 +824,13 @@ func fnMap(in any, a []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if attr, ok := kw.m["attribute"]; ok && len(args) == 0 {
-		for _, k := range kw.keys {
+	if attr, ok := kw.Get("attribute"); ok && len(args) == 0 {
+		for _, k := range kw.Keys() {
 			if k != "attribute" && k != "default" {
 				return nil, fmt.Errorf("unexpected keyword argument %q", k)
 			}
 		}
-		get := attrGetter(attr, kw.m["default"], false)
+		get := attrGetter(attr, val(kw, "default"), false)
 		out := make([]any, len(l))
 		for i, v := range l {
 			out[i] = get(v)
@@ -846,8 +846,8 @@ func fnMap(in any, a []any) (any, error) {
 		return nil, fmt.Errorf("no filter named %s", pyRepr(args[0]))
 	}
 	rest := append([]any{}, args[1:]...)
-	for _, k := range kw.keys {
-		rest = append(rest, kwarg{k, kw.m[k]})
+	for _, k := range kw.Keys() {
+		rest = append(rest, kwarg{k, val(kw, k)})
 	}
 	out := make([]any, len(l))
 	for i, v := range l {
@@ -882,8 +882,8 @@ func selectItems(in any, a []any, keep, attr bool) (any, error) {
 			return nil, fmt.Errorf("no test named %s", pyRepr(args[0]))
 		}
 		rest = append(rest, args[1:]...)
-		for _, k := range kw.keys {
-			rest = append(rest, kwarg{k, kw.m[k]})
+		for _, k := range kw.Keys() {
+			rest = append(rest, kwarg{k, val(kw, k)})
 		}
 	}
 	out := []any{}
@@ -1328,7 +1328,7 @@ func fnRegexSearch(s string, a []any) (any, error) {
 			return nil, errors.New("Unknown argument")
 		}
 	}
-	re, err := compileRegex(a[0], truthy(kw.m["ignorecase"]), truthy(kw.m["multiline"]))
+	re, err := compileRegex(a[0], truthy(val(kw, "ignorecase")), truthy(val(kw, "multiline")))
 	if err != nil {
 		return nil, err
 	}
@@ -1386,12 +1386,12 @@ func fnCombine(in any, a []any) (any, error) {
 	terms := append([]any{in}, a[0].([]any)...)
 	kw := a[1].(*dict)
 	recursive, listMerge := false, "replace"
-	for _, k := range kw.keys {
+	for _, k := range kw.Keys() {
 		switch k {
 		case "recursive":
-			recursive = truthy(kw.m[k])
+			recursive = truthy(val(kw, k))
 		case "list_merge":
-			listMerge = pyStr(kw.m[k])
+			listMerge = pyStr(val(kw, k))
 		default:
 			return nil, errors.New("'recursive' and 'list_merge' are the only valid keyword arguments")
 		}
@@ -1423,28 +1423,28 @@ func fnCombine(in any, a []any) (any, error) {
 
 // mergeHash is Ansible's merge_hash: y's keys over x's.
 func mergeHash(x, y *dict, recursive bool, listMerge string) *dict {
-	out := newDict(len(x.keys) + len(y.keys))
-	if len(x.keys) == 0 || pyEqual(x, y) {
-		for _, k := range y.keys {
-			out.set(k, y.m[k])
+	out := newDict(x.Len() + y.Len())
+	if x.Len() == 0 || pyEqual(x, y) {
+		for _, k := range y.Keys() {
+			out.Set(k, val(y, k))
 		}
 		return out
 	}
-	for _, k := range x.keys {
-		out.set(k, x.m[k])
+	for _, k := range x.Keys() {
+		out.Set(k, val(x, k))
 	}
-	for _, k := range y.keys {
-		yv := y.m[k]
-		xv, ok := out.m[k]
+	for _, k := range y.Keys() {
+		yv := val(y, k)
+		xv, ok := out.Get(k)
 		if !ok {
-			out.set(k, yv)
+			out.Set(k, yv)
 			continue
 		}
 		xd, xIsMap := toDict(xv)
 		yd, yIsMap := toDict(yv)
 		switch {
 		case xIsMap && yIsMap && recursive:
-			out.set(k, mergeHash(xd, yd, recursive, listMerge))
+			out.Set(k, mergeHash(xd, yd, recursive, listMerge))
 		case isList(xv) && isList(yv) && !(xIsMap || yIsMap):
 			xl, _ := asList(xv)
 			yl, _ := asList(yv)
@@ -1459,18 +1459,18 @@ func mergeHash(x, y *dict, recursive bool, listMerge string) *dict {
 			}
 			switch listMerge {
 			case "replace":
-				out.set(k, yv)
+				out.Set(k, yv)
 			case "append":
-				out.set(k, slices.Concat(xl, yl))
+				out.Set(k, slices.Concat(xl, yl))
 			case "prepend":
-				out.set(k, slices.Concat(yl, xl))
+				out.Set(k, slices.Concat(yl, xl))
 			case "append_rp":
-				out.set(k, slices.Concat(notInY(), yl))
+				out.Set(k, slices.Concat(notInY(), yl))
 			case "prepend_rp":
-				out.set(k, slices.Concat(yl, notInY()))
+				out.Set(k, slices.Concat(yl, notInY()))
 			}
 		default:
-			out.set(k, yv)
+			out.Set(k, yv)
 		}
 	}
 	return out
@@ -1526,8 +1526,8 @@ func fnDict2Items(in any, a []any) (any, error) {
 	for i, k := range keys {
 		v, _, _ := getKey(in, k)
 		d := newDict(2)
-		d.set(pyStr(a[0]), k)
-		d.set(pyStr(a[1]), v)
+		d.Set(pyStr(a[0]), k)
+		d.Set(pyStr(a[1]), v)
 		out[i] = d
 	}
 	return out, nil
@@ -1548,7 +1548,7 @@ func fnItems2Dict(in any, a []any) (any, error) {
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("items2dict requires each dictionary in the list to contain the keys '%s' and '%s', got %s instead.", pyStr(a[0]), pyStr(a[1]), pyStr(in))
 		}
-		out.set(pyStr(k), v)
+		out.Set(pyStr(k), v)
 	}
 	return out, nil
 }
@@ -1741,8 +1741,8 @@ func combinatorics(in, rArg any, perm bool) (any, error) {
 // toJSON is Ansible's to_json and to_nice_json: json.dumps with st, or
 // the keyword arguments given.
 func toJSON(in any, st jsonStyle, kw *dict) (any, error) {
-	for _, k := range kw.keys {
-		v := kw.m[k]
+	for _, k := range kw.Keys() {
+		v := val(kw, k)
 		switch k {
 		case "sort_keys":
 			st.sortKeys = truthy(v)
@@ -1758,7 +1758,7 @@ func toJSON(in any, st jsonStyle, kw *dict) (any, error) {
 				return nil, err
 			}
 			st.indent = max(n, 0)
-			if _, given := kw.m["separators"]; !given {
+			if _, given := kw.Get("separators"); !given {
 				st.item = ","
 			}
 		case "separators":

@@ -460,7 +460,7 @@ func strFormat(format string, args []any, kw *dict) (string, error) {
 			}
 			v = args[n]
 		default:
-			x, ok := kw.m[first]
+			x, ok := kw.Get(first)
 			if !ok {
 				return "", fmt.Errorf("KeyError: %s", pyRepr(first))
 			}

@@ -167,7 +167,7 @@ func fnDict(vs ...*pongo2.Value) *pongo2.Value {
 	}
 	d := newDict(len(a) / 2)
 	for i := 0; i+1 < len(a); i += 2 {
-		d.set(pyStr(a[i]), a[i+1])
+		d.Set(pyStr(a[i]), a[i+1])
 	}
 	return pongo2.AsValue(d)
 }
@@ -383,10 +383,10 @@ func (s *signature) bind(pos []any, kw []kwarg) ([]any, error) {
 			if extra == nil {
 				extra = newDict(len(kw))
 			}
-			if _, dup := extra.m[k.name]; dup {
+			if _, dup := extra.Get(k.name); dup {
 				return nil, fmt.Errorf("got multiple values for argument %q", k.name)
 			}
-			extra.set(k.name, k.val)
+			extra.Set(k.name, k.val)
 		default:
 			return nil, fmt.Errorf("got an unexpected keyword argument %q", k.name)
 		}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/e2c-dev/e2c/engine/ordered"
 )
 
 // tuple is a Python tuple: (a, b) in a template, or what items() and
@@ -20,29 +22,19 @@ import (
 type tuple []any
 
 // dict is a mapping that keeps its keys in the order they were set, as
-// Python's dict does: dict literals, combine, from_json and from_yaml give
-// one. Mappings from outside (map[string]any) have no order; they are read
-// in sorted key order.
-type dict struct {
-	keys []string
-	m    map[string]any
-}
+// Python's dict does: scenario mappings, dict literals, combine, from_json
+// and from_yaml give one, and values leave templates as one. Other Go maps
+// (map[string]any) have no order; they are read in sorted key order.
+type dict = ordered.Map
 
-func newDict(n int) *dict { return &dict{keys: make([]string, 0, n), m: make(map[string]any, n)} }
-
-func (d *dict) set(k string, v any) {
-	if _, ok := d.m[k]; !ok {
-		d.keys = append(d.keys, k)
-	}
-	d.m[k] = v
-}
+var newDict = ordered.New
 
 // keysOf returns the keys of a mapping in iteration order, and whether v is
 // one.
 func keysOf(v any) ([]string, bool) {
 	switch m := v.(type) {
 	case *dict:
-		return m.keys, true
+		return m.Keys(), true
 	case map[string]any:
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -67,7 +59,7 @@ func keysOf(v any) ([]string, bool) {
 func getKey(v any, k string) (val any, found, isMap bool) {
 	switch m := v.(type) {
 	case *dict:
-		val, found = m.m[k]
+		val, found = m.Get(k)
 		return val, found, true
 	case map[string]any:
 		val, found = m[k]
@@ -104,7 +96,7 @@ func toDict(v any) (*dict, bool) {
 	d := newDict(len(keys))
 	for _, k := range keys {
 		e, _, _ := getKey(v, k)
-		d.set(k, e)
+		d.Set(k, e)
 	}
 	return d, true
 }
@@ -186,7 +178,7 @@ func length(v any) (int, bool) {
 		return len([]rune(s)), true
 	}
 	if d, ok := v.(*dict); ok {
-		return len(d.keys), true
+		return d.Len(), true
 	}
 	switch rv := reflect.ValueOf(v); rv.Kind() {
 	case reflect.Slice, reflect.Array, reflect.Map:
@@ -463,10 +455,10 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// plain converts v to the plain data types of YAML/JSON: map[string]any,
-// []any, string, int, float64, bool and nil. It fails beyond maxSize
-// values, which a template can reach by nesting one list in another many
-// times ({% set b = [a, a] %}).
+// plain converts v to the plain data types of YAML/JSON: *ordered.Map
+// (keys in v's order), []any, string, int, float64, bool and nil. It fails
+// beyond maxSize values, which a template can reach by nesting one list in
+// another many times ({% set b = [a, a] %}).
 func plain(v any) (any, error) {
 	budget := maxSize
 	return plainB(v, &budget)
@@ -504,14 +496,14 @@ func plainB(v any, budget *int) (any, error) {
 		return out, nil
 	}
 	if keys, ok := keysOf(v); ok {
-		out := make(map[string]any, len(keys))
+		out := newDict(len(keys))
 		for _, k := range keys {
 			e, _, _ := getKey(v, k)
 			p, err := plainB(e, budget)
 			if err != nil {
 				return nil, err
 			}
-			out[k] = p
+			out.Set(k, p)
 		}
 		return out, nil
 	}
@@ -764,4 +756,10 @@ func pySlice(v, start, stop, step any) (any, error) {
 		return tuple(out), nil
 	}
 	return out, nil
+}
+
+// val returns k's value in d, or nil.
+func val(d *dict, k string) any {
+	v, _ := d.Get(k)
+	return v
 }

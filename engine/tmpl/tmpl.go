@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -215,10 +216,10 @@ func (t *Template) Render(vars map[string]any) (string, error) {
 // Value is Render for fields that must keep their type: when the whole
 // source is one expression "{{ expr }}" (surrounding whitespace allowed) it
 // returns the expression's value as plain data (a list as []any, a mapping
-// as map[string]any, int, float64, bool, string or nil); otherwise it
-// returns Render's string. A template from ParseField gives what Ansible
-// gives a task field instead: text, except for lists, mappings and
-// booleans (and text that reads as one of them).
+// as *ordered.Map in its keys' order, int, float64, bool, string or nil);
+// otherwise it returns Render's string. A template from ParseField gives
+// what Ansible gives a task field instead: text, except for lists,
+// mappings and booleans (and text that reads as one of them).
 func (t *Template) Value(vars map[string]any) (any, error) {
 	v, err := t.value(vars)
 	if err != nil || !t.field {
@@ -427,6 +428,13 @@ func step(cur any, s seg) (any, []string, bool) {
 		}
 		sort.Strings(keys)
 		return nil, keys, false
+	case *dict:
+		if v, ok := c.Get(s.key); ok && !s.isIdx {
+			return v, nil, true
+		}
+		keys := slices.Clone(c.Keys())
+		sort.Strings(keys)
+		return nil, keys, false
 	case []any:
 		if s.isIdx && s.idx < len(c) {
 			return c[s.idx], nil, true
@@ -443,7 +451,7 @@ func step(cur any, s seg) (any, []string, bool) {
 	// Other map and slice types, as pongo2 reads them.
 	p, _ := plain(cur)
 	switch p := p.(type) {
-	case map[string]any, []any:
+	case *dict, []any:
 		return step(p, s)
 	}
 	return nil, nil, false

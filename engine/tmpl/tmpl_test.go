@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e2c-dev/e2c/engine/ordered"
 )
 
 // testVars is shaped like the variables the engine passes: decoded YAML.
@@ -36,6 +38,7 @@ func testVars() map[string]any {
 		"kafka":          map[string]any{"url": "k:9092", "port": 9092},
 		"nothing":        nil,
 		"conf":           map[string]any{"b": 2, "a": 1},
+		"written":        ordered.Of("zeta", 1, "alpha", []any{1, 2}, "mid", ordered.Of("b", "x", "a", "y")), // as a scenario's YAML is read
 		"nodes":          []any{map[string]any{"name": "n1", "ip": "10.0.0.1"}, map[string]any{"name": "n2", "ip": "10.0.0.2"}},
 		"bad-key":        "ignored", // not an identifier: must not break rendering
 	}
@@ -65,8 +68,9 @@ func TestValue(t *testing.T) {
 		{"{{ name }}", "kafka"},
 		{"{{ nothing }}", nil},
 		{"{{ xs }}", []any{1, 2, 3}},
-		{"{{ conf }}", map[string]any{"a": 1, "b": 2}},
-		{"{{ nodes[0] }}", map[string]any{"name": "n1", "ip": "10.0.0.1"}},
+		{"{{ conf }}", ordered.Of("a", 1, "b", 2)}, // a Go map is read in sorted order
+		{"{{ written.mid }}", ordered.Of("b", "x", "a", "y")},
+		{"{{ nodes[0] }}", ordered.Of("ip", "10.0.0.1", "name", "n1")},
 		{"{{ [1, 'a'] }}", []any{1, "a"}},
 		{"{# note #}{{ xs|length }}", 3},
 		{"x{{ env_rate }}", "x10"},
@@ -74,8 +78,8 @@ func TestValue(t *testing.T) {
 		{"{% if yes %}{{ env_rate }}{% endif %}", "10"},
 		{"plain", "plain"},
 		{"{{ (1, 'a') }}", []any{1, "a"}},
-		{"{{ {'b': 1, 'a': 2} }}", map[string]any{"a": 2, "b": 1}},
-		{"{{ conf | combine({'c': [3]}) }}", map[string]any{"a": 1, "b": 2, "c": []any{3}}},
+		{"{{ {'b': 1, 'a': 2} }}", ordered.Of("b", 1, "a", 2)},
+		{"{{ conf | combine({'c': [3]}) }}", ordered.Of("a", 1, "b", 2, "c", []any{3})},
 		{"{{ x | default(xs) }}", []any{1, 2, 3}},
 	}
 	for _, tt := range tests {
@@ -425,7 +429,7 @@ func TestOtherTypes(t *testing.T) {
 	if got, err := tpl.Render(vars); err != nil || got != "vb80.53['a', 'b']" {
 		t.Errorf("Render = %q, %v", got, err)
 	}
-	for src, want := range map[string]any{"{{ l }}": []any{"a", "b"}, "{{ i }}": 7, "{{ m }}": map[string]any{"k": "v"}} {
+	for src, want := range map[string]any{"{{ l }}": []any{"a", "b"}, "{{ i }}": 7, "{{ m }}": ordered.Of("k", "v")} {
 		tpl, err := Parse(src)
 		if err != nil {
 			t.Fatal(err)
@@ -753,7 +757,7 @@ func TestFieldValue(t *testing.T) {
 		{"{{ 1.5 }}", "1.5"},
 		{"{{ port > 1 }}", true},
 		{"{{ ports + [port] }}", []any{80, 443, 8080}},
-		{"{{ conf }}", map[string]any{"a": 1}},
+		{"{{ conf }}", ordered.Of("a", 1)},
 		{"{{ none }}", nil},
 		{"{{ port }}", 8080},
 		{"{{port}}", 8080},
@@ -764,7 +768,7 @@ func TestFieldValue(t *testing.T) {
 		{"{{ 'x' | regex_search('y') }}", ""},
 		{"{{ text }}", []any{1, "a"}},
 		{"[{{ port }}, -2, null]", []any{8080, -2, nil}},
-		{"{'k': {{ port }}}", map[string]any{"k": 8080}},
+		{"{'k': {{ port }}}", ordered.Of("k", 8080)},
 		{"[INFO] {{ port }}", "[INFO] 8080"},
 		{"[{{ port }}] | length", "[8080] | length"},
 		{"{{ 'True' }}", true},

@@ -35,8 +35,8 @@ type yamlStyle struct {
 // toYAML is Ansible's to_yaml and to_nice_yaml with st, or the keyword
 // arguments given.
 func toYAML(in any, st yamlStyle, kw *dict) (any, error) {
-	for _, k := range kw.keys {
-		v := kw.m[k]
+	for _, k := range kw.Keys() {
+		v := val(kw, k)
 		switch k {
 		case "indent", "width":
 			n, ok := toNum(v)
@@ -696,12 +696,12 @@ func yamlValue(n *yaml.Node, budget *int, depth int) (any, error) {
 				}
 				continue
 			}
-			d.set(pyStr(k), v)
+			d.Set(pyStr(k), v)
 		}
 		for _, m := range merged { // explicit keys win over merged ones, the first merge over later ones
-			for _, k := range m.keys {
-				if _, ok := d.m[k]; !ok {
-					d.set(k, m.m[k])
+			for _, k := range m.Keys() {
+				if _, ok := d.Get(k); !ok {
+					d.Set(k, val(m, k))
 				}
 			}
 		}
@@ -796,8 +796,9 @@ func yamlScalar(tag, s string) (any, error) {
 	return nil, fmt.Errorf("cannot read %q as %s", s, strings.TrimPrefix(tag, "!!"))
 }
 
-// fromJSON is Python's json.loads, objects in their order.
-func fromJSON(s string) (any, error) {
+// FromJSON reads JSON text as from_json (Python's json.loads) does: a
+// mapping as an *ordered.Map, its keys in order, an integer as int.
+func FromJSON(s string) (any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	v, err := jsonValue(dec, 0)
@@ -842,7 +843,7 @@ func jsonValue(dec *json.Decoder, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.set(k.(string), v)
+			d.Set(k.(string), v)
 		}
 		_, err := dec.Token()
 		return d, err
