@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 
 AGENT_ARCHS ?= arm64 arm
 
-.PHONY: build agents test lint bench bench-ansible fuzz clean
+.PHONY: build agents test lint ansible-diff bench bench-ansible fuzz clean
 
 # Static (CGO_ENABLED=0): e2c copies itself to the hosts to measure the
 # network, and a static binary runs whatever their C library.
@@ -18,6 +18,11 @@ agents: build ## e2c for other hosts' architectures beside bin/e2c (bin/e2c-linu
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
+
+# In its own folder, so that go test prints the table even when every case
+# gives the same results.
+ansible-diff: ## the differential suite alone: every case run by ansible-playbook and by e2c, compared (root; 2 minutes)
+	cd engine/ansiblediff && $(GO) test -count=1 -run '^TestSameAsAnsible$$'
 
 lint: ## formatting and vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/suggest"
 	"gopkg.in/yaml.v3"
 )
@@ -346,22 +347,31 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 }
 
 // integer reads a whole number from min to max, refusing floats that
-// yaml.v3 would otherwise truncate (quantity: 2.5 is not 2).
+// yaml.v3 would otherwise truncate (quantity: 2.5 is not 2). Quoted digits
+// are accepted too, as Ansible's keywords take "5".
 func (d *decoder) integer(n *yaml.Node, what string, min, max int) int {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && !digits.MatchString(n.Value) {
+	v, err := yaml11(n)
+	if s, ok := v.(string); ok && n.Kind == yaml.ScalarNode && !plain(n) && digits.MatchString(s) {
+		x, perr := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+		v, err = int(x), perr
+	}
+	i, ok := v.(int)
+	switch {
+	case n.Kind != yaml.ScalarNode || err == nil && !ok:
 		d.errorf(n, "%s: found %s, expected a whole number", what, describe(n))
 		return min
-	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-	if err != nil || v < int64(min) || v > int64(max) {
+	case err != nil && !errors.Is(err, errTooBig) && !errors.Is(err, strconv.ErrRange):
+		d.errorf(n, "%s: %v", what, err)
+		return min
+	case err != nil || i < min || i > max:
 		d.errorf(n, "%s: found %s, expected a whole number from %d to %d", what, n.Value, min, max)
 		return min
 	}
-	return int(v)
+	return i
 }
 
-// boolean accepts YAML booleans and the YAML 1.1 words Ansible users write
-// (yes/no/on/off), which yaml.v3 leaves as strings.
+// boolean reads a keyword's boolean: YAML's, and Ansible's spellings
+// (yes/no/on/off, y/n, 1/0), quoted or not, as Ansible's keywords take them.
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	if n.Kind == yaml.ScalarNode {
 		if b, ok := ParseBool(n.Value); ok {
@@ -372,12 +382,13 @@ func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	return false
 }
 
-// ParseBool reads the spellings of a boolean that YAML 1.1 and Ansible accept.
+// ParseBool reads the spellings of a boolean that YAML 1.1 and Ansible
+// accept for keywords and module arguments (Ansible's boolean()).
 func ParseBool(s string) (value, ok bool) {
 	switch strings.ToLower(s) {
-	case "true", "yes", "on", "y":
+	case "true", "yes", "on", "y", "t", "1":
 		return true, true
-	case "false", "no", "off", "n":
+	case "false", "no", "off", "n", "f", "0":
 		return false, true
 	}
 	return false, false
@@ -400,8 +411,22 @@ func (d *decoder) strings(n *yaml.Node, what string) []string {
 }
 
 // value converts a node into plain data: string, int, float64, bool, nil,
-// []any and map[string]any, the shapes templates and encoding/json handle.
+// []any and *ordered.Map (a mapping, in its written order, as Ansible keeps
+// it), the shapes templates and encoding/json handle.
 func (d *decoder) value(n *yaml.Node, what string) any { return d.valueAt(n, what, 0) }
+
+// mapping reads a mapping of names to values; it is nil if n is not one.
+func (d *decoder) mapping(n *yaml.Node, what string) map[string]any {
+	if resolve(n).Kind != yaml.MappingNode {
+		return nil
+	}
+	fs, _ := d.fields(n, what, nil)
+	out := make(map[string]any, len(fs))
+	for _, f := range fs {
+		out[f.key] = d.value(f.v, what+"."+f.key)
+	}
+	return out
+}
 
 func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 	n = resolve(n)
@@ -418,29 +443,13 @@ func (d *decoder) valueAt(n *yaml.Node, what string, depth int) any {
 		return out
 	case yaml.MappingNode:
 		fs, _ := d.fields(n, what, nil)
-		out := make(map[string]any, len(fs))
+		out := ordered.New(len(fs))
 		for _, f := range fs {
-			out[f.key] = d.valueAt(f.v, what+"."+f.key, depth+1)
+			out.Set(f.key, d.valueAt(f.v, what+"."+f.key, depth+1))
 		}
 		return out
 	}
-	switch n.Tag {
-	case "!!null":
-		return nil
-	case "!!bool":
-		b, _ := ParseBool(n.Value)
-		return b
-	case "!!int":
-		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
-			return int(v)
-		}
-	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err == nil {
-			return f
-		}
-	}
-	return n.Value
+	return d.scalar(n, what)
 }
 
 // stringMap reads a mapping of names to scalars, such as environment

@@ -60,7 +60,9 @@ func FuzzDecodeNetwork(f *testing.F) {
 }
 
 func FuzzDecodeWorkflow(f *testing.F) {
-	seed(f, WorkflowFile, "- hosts: a\n  depends_on: {service_selector: b, prefix: p, grouping: asarray, array_info: id}\n")
+	seed(f, WorkflowFile, "- hosts: a\n  depends_on: {service_selector: b, prefix: p, grouping: asarray, array_info: id}\n",
+		"- hosts: a\n  vars: {on: yes, t: 1:30}\n  launch:\n  - block:\n    - shell: pwd > f chdir=/tmp 'x=y' \"{{ a }}\"\n      args: {creates: /f}\n      until: r.rc == 0\n"+
+			"      with_sequence: 1-10/2:n%02d\n    rescue: [{local_action: copy src=a dest=b}]\n    always: [{debug: msg=x, with_dict: {b: 1}, loop_control: {loop_var: v, pause: 0.5}}]\n    when: no\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := DecodeWorkflow("f.yaml", data)
 		checkPositioned(t, err)

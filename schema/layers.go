@@ -292,7 +292,7 @@ func (d *decoder) service(n *yaml.Node) Service {
 			s.Roles = d.strings(f.v, key)
 		case "env":
 			if !isNull(f.v) {
-				s.Env, _ = d.value(f.v, key).(map[string]any)
+				s.Env = d.mapping(f.v, key)
 				if s.Env == nil {
 					d.errorf(f.v, "%s: found %s, expected a mapping", key, describe(f.v))
 				}

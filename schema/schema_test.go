@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -106,13 +107,14 @@ func TestErrors(t *testing.T) {
 
 		{"not a list", "wf", "hosts: a\n", []string{"x.yaml:1:1: workflow: found a mapping, expected a list of plays"}},
 		{"unknown module", "wf", "- hosts: a\n  launch:\n  - shel: ls\n", []string{`x.yaml:3:5: task: unknown module or keyword "shel" (did you mean "shell"?)`}},
-		{"unsupported module", "wf", "- hosts: a\n  launch:\n  - apt: {name: x}\n", []string{`unknown module or keyword "apt"; supported modules: command, copy, debug, fetch, shell, template, wait_for`}},
+		{"unsupported module", "wf", "- hosts: a\n  launch:\n  - community.docker.docker_container: {name: x}\n",
+			[]string{`x.yaml:3:5: task: module "community.docker.docker_container" is not supported: containers come with the services of layers_services.yaml (issue 12)`}},
 		{"two modules", "wf", "- hosts: a\n  launch:\n  - shell: ls\n    debug: {msg: x}\n", []string{`x.yaml:4:5: task: "shell" and "debug" are both modules`}},
 		{"keyword typo", "wf", "- hosts: a\n  launch:\n  - shell: ls\n    asynk: 10\n", []string{`x.yaml:4:5: task: unknown module or keyword "asynk" (did you mean "async"?)`}},
 		{"no module", "wf", "- hosts: a\n  launch:\n  - name: nothing\n", []string{"task: no module"}},
 		{"copy without dest", "wf", "- hosts: a\n  prepare:\n  - copy: {src: x}\n", []string{`copy: missing required key "dest"`}},
 		{"copy unknown arg", "wf", "- hosts: a\n  prepare:\n  - copy: {src: x, dst: y}\n", []string{`copy: unknown key "dst" (did you mean "dest"?)`}},
-		{"debug both", "wf", "- hosts: a\n  prepare:\n  - debug: {msg: x, var: y}\n", []string{"debug: expected exactly one of msg, var"}},
+		{"debug both", "wf", "- hosts: a\n  prepare:\n  - debug: {msg: x, var: y}\n", []string{"x.yaml:3:12: debug: msg and var cannot be given together"}},
 		{"bad grouping", "wf", "- hosts: a\n  depends_on: {service_selector: b, prefix: p, grouping: roundrobin}\n",
 			[]string{`depends_on.grouping: unknown value "roundrobin" (did you mean "round_robin"?)`}},
 		{"array_info without asarray", "wf", "- hosts: a\n  depends_on: {service_selector: b, prefix: p, array_info: id}\n",
@@ -124,7 +126,7 @@ func TestErrors(t *testing.T) {
 		{"missing hosts", "wf", "- launch: []\n", []string{`play: missing required key "hosts"`}},
 		{"bad loop", "wf", "- hosts: a\n  launch:\n  - {shell: ls, loop: 3}\n", []string{"task.loop: found 3, expected a list or a template"}},
 		{"validate_checksum", "wf", "- hosts: a\n  finalize:\n  - fetch: {src: a, dest: b, validate_checksum: maybe}\n",
-			[]string{`fetch.validate_checksum: found "maybe", expected true or false`}},
+			[]string{`x.yaml:3:49: fetch.validate_checksum: found "maybe", expected a boolean (yes, no, true, false, 1, 0)`}},
 
 		{"env nested", "env", "low: {clients: [1, 2]}\n", []string{"workflow_env.low.clients: found a list, expected a single value"}},
 		{"env key", "env", "low: {max-clients: 1}\n", []string{`"max-clients" is not usable as env_max-clients`}},
@@ -318,4 +320,47 @@ func exampleDirs(t *testing.T, root string) []string {
 		t.Fatalf("found only %v under %s", dirs, root)
 	}
 	return dirs
+}
+
+// TestMappingsKeepTheirOrder: a mapping inside a value is read in the order
+// it was written, as Ansible (Python's dict) keeps it, wherever it is.
+func TestMappingsKeepTheirOrder(t *testing.T) {
+	w, err := DecodeWorkflow("wf.yaml", []byte(`
+- hosts: edge.*
+  vars: {conf: {zeta: 1, alpha: [1, {b: x, a: y}]}}
+  launch:
+  - set_fact: {f: {zeta: 1, alpha: 2}}
+    vars: {v: {zeta: 1, alpha: 2}}
+  - uri: {url: "http://x", body_format: json, body: {zeta: 1, alpha: 2}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := DecodeLayersServices("ls.yaml", []byte(`environment: {g5k: {monitor: {zeta: 1, alpha: 2}}}
+layers:
+- name: a
+  services:
+  - {name: s, env: {e: {zeta: 1, alpha: 2}}, extra: {zeta: 1, alpha: 2}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, s := w.Plays[0], ls.Layers[0].Services[0]
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"play vars", p.Vars["conf"], `{"zeta":1,"alpha":[1,{"b":"x","a":"y"}]}`},
+		{"module args", p.Tasks[Launch][0].Args["f"], `{"zeta":1,"alpha":2}`},
+		{"task vars", p.Tasks[Launch][0].Vars["v"], `{"zeta":1,"alpha":2}`},
+		{"uri body", p.Tasks[Launch][1].Args["body"], `{"zeta":1,"alpha":2}`},
+		{"service env", s.Env["e"], `{"zeta":1,"alpha":2}`},
+		{"service key", s.Extra["extra"], `{"zeta":1,"alpha":2}`},
+		{"testbed setting", ls.Environment.Testbed("g5k").Settings["monitor"], `{"zeta":1,"alpha":2}`},
+	} {
+		if got, err := json.Marshal(tc.v); err != nil || string(got) != tc.want {
+			t.Errorf("%s = %s (%v), want %s", tc.name, got, err, tc.want)
+		}
+	}
 }

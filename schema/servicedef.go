@@ -135,7 +135,7 @@ func DecodeServiceDef(file string, data []byte) (*ServiceDef, error) {
 		case "subservices":
 			def.Subservices = d.subservices(f.v)
 		case "deploy":
-			def.Deploy = d.tasks(f.v, "deploy")
+			def.Deploy = d.tasks(f.v, "deploy", 0)
 		default:
 			d.info(f, &def.Info)
 		}
@@ -152,7 +152,7 @@ func (d *decoder) info(f field, in *Info) {
 	case "container":
 		in.Container = d.str(f.v, "container")
 	case "vars":
-		in.Vars = d.vars(f.v, "vars")
+		in.Vars = d.vars(f.v, "vars", Node{})
 	}
 }
 

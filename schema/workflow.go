@@ -36,8 +36,9 @@ type Play struct {
 	DependsOn   []DependsOn
 	Tasks       map[Phase][]Task
 	Vars        map[string]any
-	Environment map[string]string
+	Environment map[string]any
 	Become      bool
+	BecomeUser  string
 }
 
 // DependsOn hands each host of a play information about the services a
@@ -56,34 +57,11 @@ var (
 	ArrayInfos = []string{"id", "hostname", "g5k_ipv6_hostname"}
 )
 
-// Task is one task: a module with its arguments and Ansible's task keywords.
-type Task struct {
-	Node
-	Name   string
-	Module string
-	// Args holds the module's arguments as plain data; the free-form text
-	// of shell and command is under "cmd".
-	Args         map[string]any
-	Loop         any // a list, or a template that renders to one; nil without loop
-	Async        int // seconds; 0 runs in the foreground
-	Poll         int
-	When         []string // conditions that must all hold
-	IgnoreErrors bool
-	Register     string
-	Environment  map[string]string
-	Become       bool
-	Chdir        string
-}
-
 var (
-	playKeys = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "vars", "environment", "become"}
-	taskKeys = []string{"name", "loop", "with_items", "async", "poll", "when", "ignore_errors", "register",
-		"environment", "become", "chdir"}
+	playKeys    = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "vars", "environment", "become", "become_user"}
 	dependsKeys = []string{"service_selector", "grouping", "prefix", "array_info"}
 	identRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
-
-const maxAsync = 366 * 24 * 3600 // a year, in seconds
 
 // DecodeWorkflow reads workflow.yaml.
 func DecodeWorkflow(file string, data []byte) (*Workflow, error) {
@@ -117,13 +95,15 @@ func (d *decoder) play(n *yaml.Node) Play {
 		case "depends_on":
 			p.DependsOn = d.dependsOn(f.v)
 		case "vars":
-			p.Vars = d.vars(f.v, key)
+			p.Vars = d.vars(f.v, key, node)
 		case "environment":
-			p.Environment = d.stringMap(f.v, key)
+			p.Environment = d.envVars(f.v, key)
 		case "become":
 			p.Become = d.boolean(f.v, key)
+		case "become_user":
+			p.BecomeUser = d.userName(f.v, key)
 		default:
-			p.Tasks[Phase(f.key)] = d.tasks(f.v, f.key)
+			p.Tasks[Phase(f.key)] = d.tasks(f.v, f.key, 0)
 		}
 	}
 	d.require(node, "play", "hosts")
@@ -138,8 +118,9 @@ func (d *decoder) play(n *yaml.Node) Play {
 }
 
 // vars reads a mapping of variable names to values; names must be usable
-// in templates.
-func (d *decoder) vars(n *yaml.Node, what string) map[string]any {
+// in templates. Each value's position is recorded in owner, if it has
+// keys, as "vars.<name>".
+func (d *decoder) vars(n *yaml.Node, what string, owner Node) map[string]any {
 	fs, _ := d.fields(n, what, nil)
 	out := make(map[string]any, len(fs))
 	for _, f := range fs {
@@ -147,6 +128,28 @@ func (d *decoder) vars(n *yaml.Node, what string) map[string]any {
 			d.errorf(f.k, "%s: %q is not a valid variable name (letters, digits and '_', not starting with a digit)", what, f.key)
 		}
 		out[f.key] = d.value(f.v, what+"."+f.key)
+		if owner.keys != nil {
+			owner.keys["vars."+f.key] = d.pos(f.v)
+		}
+	}
+	return out
+}
+
+// envVars reads environment variables: names a shell takes, and
+// single values, read as YAML 1.1 (X: yes is True for Ansible).
+func (d *decoder) envVars(n *yaml.Node, what string) map[string]any {
+	fs, _ := d.fields(n, what, nil)
+	out := make(map[string]any, len(fs))
+	for _, f := range fs {
+		if !identRE.MatchString(f.key) {
+			d.errorf(f.k, "%s: %q is not a valid environment variable name (letters, digits and '_', not starting with a digit)", what, f.key)
+		}
+		v := resolve(f.v)
+		if v.Kind != yaml.ScalarNode {
+			d.errorf(v, "%s.%s: found %s, expected a single value", what, f.key, describe(v))
+			continue
+		}
+		out[f.key] = d.scalar(v, what+"."+f.key)
 	}
 	return out
 }
@@ -199,132 +202,4 @@ func (d *decoder) oneOf(n *yaml.Node, what string, choices []string) string {
 		return ""
 	}
 	return s
-}
-
-func (d *decoder) tasks(n *yaml.Node, phase string) []Task {
-	n = resolve(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "%s: found %s, expected a list of tasks", phase, describe(n))
-		return nil
-	}
-	out := make([]Task, 0, len(n.Content))
-	for _, c := range n.Content {
-		out = append(out, d.task(c))
-	}
-	return out
-}
-
-func (d *decoder) task(n *yaml.Node) Task {
-	fs, node := d.fields(n, "task", nil)
-	t := Task{Node: node}
-	var mods []field
-	for _, f := range fs {
-		key := "task." + f.key
-		switch f.key {
-		case "name":
-			t.Name = d.str(f.v, key)
-		case "loop", "with_items":
-			if t.Loop != nil {
-				d.errorf(f.k, "task: loop and with_items are the same thing; give only one")
-			}
-			t.Loop = d.value(f.v, key)
-			if _, ok := t.Loop.([]any); !ok && !strings.Contains(f.v.Value, "{{") {
-				d.errorf(f.v, "%s: found %s, expected a list or a template such as \"{{ range(1, 41)|list }}\"", key, describe(f.v))
-			}
-		case "async":
-			t.Async = d.integer(f.v, key, 0, maxAsync)
-		case "poll":
-			t.Poll = d.integer(f.v, key, 0, maxAsync)
-		case "when":
-			t.When = d.strings(f.v, key)
-		case "ignore_errors":
-			t.IgnoreErrors = d.boolean(f.v, key)
-		case "register":
-			t.Register = d.str(f.v, key)
-			if t.Register != "" && !identRE.MatchString(t.Register) {
-				d.errorf(f.v, "%s: %q is not a valid variable name", key, t.Register)
-			}
-		case "environment":
-			t.Environment = d.stringMap(f.v, key)
-		case "become":
-			t.Become = d.boolean(f.v, key)
-		case "chdir":
-			t.Chdir = d.str(f.v, key)
-		default:
-			mods = append(mods, f)
-		}
-	}
-	if node.Has("async") && !node.Has("poll") {
-		t.Poll = 15 // Ansible's default
-	}
-	var calls []field
-	for _, f := range mods {
-		if _, ok := modules[moduleName(f.key)]; ok {
-			calls = append(calls, f)
-			continue
-		}
-		d.errorf(f.k, "task: unknown module or keyword %q%s; supported modules: %s; task keywords: %s", f.key,
-			suggest.Hint(moduleName(f.key), append(ModuleNames(), taskKeys...)), strings.Join(ModuleNames(), ", "), strings.Join(taskKeys, ", "))
-	}
-	switch {
-	case len(mods) == 0:
-		d.errs.At(node.Pos, "task: no module; expected one of: %s", strings.Join(ModuleNames(), ", "))
-	case len(calls) == 1:
-		t.Module, t.Args = d.moduleCall(calls[0], node)
-		node.keys[t.Module] = d.pos(calls[0].v) // found by its canonical name too
-	case len(calls) > 1:
-		d.errorf(calls[1].k, "task: %q and %q are both modules; a task runs one module", calls[0].key, calls[1].key)
-	}
-	return t
-}
-
-// moduleName accepts Ansible's fully qualified module names.
-func moduleName(key string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(key, "ansible.builtin."), "ansible.legacy.")
-}
-
-// moduleCall reads `module: args` for a supported module, recording each
-// argument's position in t as "args.<name>".
-func (d *decoder) moduleCall(f field, t Node) (string, map[string]any) {
-	name := moduleName(f.key)
-	spec := modules[name]
-	what := name
-	args := map[string]any{}
-	v := resolve(f.v)
-	switch {
-	case spec.freeForm && v.Kind == yaml.ScalarNode && !isNull(v):
-		t.keys["args.cmd"] = d.pos(v)
-		args["cmd"] = v.Value
-	case v.Kind == yaml.MappingNode:
-		fs, node := d.fields(v, what, spec.args)
-		for _, g := range fs {
-			t.keys["args."+g.key] = d.pos(g.v)
-			args[g.key] = d.value(g.v, what+"."+g.key)
-			if contains(spec.bools, g.key) && g.v.Kind == yaml.ScalarNode && !strings.Contains(g.v.Value, "{{") {
-				args[g.key] = d.boolean(g.v, what+"."+g.key)
-			}
-		}
-		d.require(node, what, spec.required...)
-		if len(spec.oneOf) > 0 {
-			n := 0
-			for _, k := range spec.oneOf {
-				if node.Has(k) {
-					n++
-				}
-			}
-			if n != 1 {
-				d.errs.At(node.Pos, "%s: expected exactly one of %s", what, strings.Join(spec.oneOf, ", "))
-			}
-		}
-	default:
-		form := "a mapping of arguments"
-		if spec.freeForm {
-			form = "a command line or " + form
-		}
-		d.errorf(v, "%s: found %s, expected %s (%s)", what, describe(v), form, strings.Join(spec.args, ", "))
-	}
-	return name, args
 }

@@ -169,7 +169,7 @@ func TestDeployDryRun(t *testing.T) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != 1 || len(p.Hosts) != 15 || p.ExtraVars["finalize"]["working_dir"] != runs[0] || p.ExtraVars["finalize"]["repeat_count"] != 2.0 {
+	if p.Version != plan.Version || len(p.Hosts) != 15 || p.ExtraVars["finalize"]["working_dir"] != runs[0] || p.ExtraVars["finalize"]["repeat_count"] != 2.0 {
 		t.Errorf("plan: version %d, %d hosts, extra vars %v", p.Version, len(p.Hosts), p.ExtraVars["finalize"])
 	}
 	for _, f := range []string{"layers_services-validate.yaml", "workflow-validate.out"} {
@@ -504,7 +504,7 @@ func TestQuickstartTwice(t *testing.T) {
 	for _, pl := range p.Plays {
 		for phase, runs := range pl.Phases {
 			for _, r := range runs {
-				for _, task := range r.Tasks {
+				plan.Walk(r.Tasks, func(task *plan.Task) {
 					texts := []string{task.Chdir}
 					for _, v := range task.Args {
 						texts = append(texts, fmt.Sprint(v))
@@ -517,7 +517,7 @@ func TestQuickstartTwice(t *testing.T) {
 							}
 						}
 					}
-				}
+				})
 			}
 		}
 	}

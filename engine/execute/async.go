@@ -3,13 +3,13 @@ package execute
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"golang.org/x/sync/errgroup"
 )
@@ -26,38 +26,43 @@ func NewJobFolder() string {
 // async starts a command as a background job, as Ansible's async does:
 // killed with its whole process group after t.Async seconds. With poll 0
 // it returns at once; otherwise it checks every poll seconds until the
-// command ends.
-func (e *Executor) async(ctx context.Context, r transport.Runner, host string, t *plan.Task, a args) (map[string]any, error) {
-	script, dir, err := commandLine(t, a)
+// command ends. The job's folder is its ansible_job_id; its rc file,
+// written when it ends, is its results_file.
+func (c *call) async() (map[string]any, error) {
+	t, host := c.t, c.host
+	cmd, err := commandLine(t, c.a)
 	if err != nil {
 		return nil, err
 	}
 	// Known before it starts, so that no crash can hide it.
 	job := NewJobFolder()
-	if e.opt.JobStarting != nil {
-		if err := e.opt.JobStarting(host, job); err != nil {
+	if c.e.opt.JobStarting != nil {
+		if err := c.e.opt.JobStarting(host, job); err != nil {
 			return nil, fmt.Errorf("recording the background job: %w", err)
 		}
 	}
-	e.mu.Lock()
-	e.jobs[host] = append(e.jobs[host], job)
-	e.mu.Unlock()
-	dirOnHost, err := StartJob(ctx, r, job, transport.Command{Script: script, Dir: dir, Env: t.Environment, Sudo: t.Become}, t.Async)
+	c.e.mu.Lock()
+	c.e.jobs[host] = append(c.e.jobs[host], job)
+	c.e.mu.Unlock()
+	start := time.Now()
+	dirOnHost, err := StartJob(c.ctx, c.r, job, transport.Command{Script: cmd.script, Dir: cmd.dir, Env: t.Environment, Sudo: t.Become}, t.Async)
 	if err != nil {
 		return nil, err
 	}
-	e.logf(host, "started in the background (killed after %ds): %s", t.Async, dirOnHost)
+	c.e.logf(host, "started in the background (killed after %ds): %s", t.Async, dirOnHost)
+	ids := map[string]any{"ansible_job_id": dirOnHost, "results_file": dirOnHost + "/rc", "started": 1}
 	if t.Poll == 0 {
-		return map[string]any{"started": true, "finished": false, "ansible_job_id": dirOnHost, "changed": true}, nil
+		ids["finished"], ids["changed"], ids["failed"] = 0, true, 0 // as Ansible's async_wrapper writes them
+		return ids, nil
 	}
 	deadline := time.Now().Add(time.Duration(t.Async)*time.Second + 10*time.Second)
 	for {
 		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, c.ctx.Err()
 		case <-time.After(time.Duration(t.Poll) * time.Second):
 		}
-		res, err := r.Run(ctx, transport.Command{Script: fmt.Sprintf(`d=%s; [ -f "$d/rc" ] || exit 3; cat "$d/rc"; cat "$d/out"; cat "$d/err" >&2`, quote(dirOnHost))})
+		res, err := c.r.Run(c.ctx, transport.Command{Script: fmt.Sprintf(`d=%s; [ -f "$d/rc" ] || exit 3; cat "$d/rc"; cat "$d/out"; cat "$d/err" >&2`, quote(dirOnHost)), Sudo: t.Become})
 		if code := exitCode(err); code == 3 {
 			if time.Now().After(deadline) {
 				return nil, fmt.Errorf("still running after async %ds", t.Async)
@@ -66,14 +71,22 @@ func (e *Executor) async(ctx context.Context, r transport.Runner, host string, t
 		} else if err != nil {
 			return nil, err
 		}
+		end := time.Now()
 		rcLine, out, _ := strings.Cut(res.Stdout, "\n")
 		res.Stdout = out
 		fmt.Sscan(rcLine, &res.Code)
-		for _, l := range lines(out) {
-			e.logf(host, "%s", l)
+		for _, l := range splitLines(strings.TrimRight(out, "\r\n")) {
+			c.e.logf(host, "%s", l)
 		}
-		result := commandResult(res)
+		result := commandResult(res, c.a.boolean("strip_empty_ends", true))
+		maps.Copy(result, ids)
+		result["finished"], result["cmd"] = 1, cmd.shown
+		result["start"], result["end"], result["delta"] = pyTime(start), pyTime(end), pyDelta(end.Sub(start))
+		if name, ok := notFound(res); ok {
+			return notFoundResult(result, cmd.shown, name)
+		}
 		if res.Code != 0 {
+			result["msg"] = "non-zero return code"
 			return result, fmt.Errorf("exit status %d: %s", res.Code, lastLine(res.Stderr))
 		}
 		return result, nil

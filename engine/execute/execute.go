@@ -5,6 +5,7 @@ package execute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
@@ -44,6 +46,36 @@ type Options struct {
 type Memory struct {
 	Registered map[string]map[string]any `json:"registered,omitempty"`
 	Jobs       Jobs                      `json:"jobs,omitempty"`
+}
+
+// UnmarshalJSON reads the registered values as the tasks left them:
+// mappings in their saved order and whole numbers as int (encoding/json
+// alone would sort the keys, and give float64: an rc of 0 would render as
+// 0.0 in the next step).
+func (m *Memory) UnmarshalJSON(data []byte) error {
+	type memory Memory // without this method
+	aux := struct {
+		*memory
+		Registered map[string]map[string]json.RawMessage `json:"registered"`
+	}{memory: (*memory)(m)}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	m.Registered = nil
+	if aux.Registered != nil {
+		m.Registered = make(map[string]map[string]any, len(aux.Registered))
+	}
+	for h, vars := range aux.Registered {
+		m.Registered[h] = make(map[string]any, len(vars))
+		for k, raw := range vars {
+			v, err := tmpl.FromJSON(string(raw))
+			if err != nil {
+				return fmt.Errorf("registered %s of %s: %w", k, h, err)
+			}
+			m.Registered[h][k] = v
+		}
+	}
+	return nil
 }
 
 // Jobs are background jobs by host: their folders, relative to the host's
@@ -92,8 +124,9 @@ type Executor struct {
 // shared is what executors of one run share across configurations.
 type shared struct {
 	mu         sync.Mutex
-	registered map[string]map[string]any // host -> variable -> value
-	jobs       Jobs                      // to stop on interrupt
+	registered map[string]map[string]any   // host -> variable -> value (what tasks register, and set_fact)
+	jobs       Jobs                        // to stop on interrupt
+	local      map[string]transport.Runner // this machine, for delegate_to localhost, by folder
 }
 
 // New returns an Executor of p reaching hosts through connect.
@@ -228,16 +261,24 @@ func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs
 	)
 	var g errgroup.Group
 	g.SetLimit(e.opt.Forks)
+	var active []string
+	for _, run := range runs {
+		if !failed[run.Host] {
+			active = append(active, run.Host)
+		}
+	}
+	once := newOnceTasks(active)
 	for i, run := range runs {
 		if failed[run.Host] {
 			rep.Hosts[i] = HostResult{Host: run.Host, Err: fmt.Errorf("%s: skipped: failed earlier in %s", run.Host, phase)}
 			continue
 		}
 		g.Go(func() error {
+			defer once.leave(run.Host)
 			mu.Lock()
 			started[run.Host] = time.Now()
 			mu.Unlock()
-			res := e.host(ctx, phase, play, run, func() {
+			res := e.host(ctx, phase, play, run, once, func() {
 				mu.Lock()
 				started[run.Host] = time.Now()
 				mu.Unlock()
@@ -260,94 +301,35 @@ func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs
 }
 
 // host runs a play's tasks on one host, in order.
-func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run *plan.Run, nextTask func()) HostResult {
+func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run *plan.Run, once *onceTasks, nextTask func()) HostResult {
 	start := time.Now()
 	res := HostResult{Host: run.Host}
 	defer func() { res.Took = time.Since(start) }()
-	fail := func(t *plan.Task, err error) HostResult {
-		res.Err = &TaskError{Host: run.Host, Phase: phase, Task: t, Err: err}
-		res.Took = time.Since(start)
-		return res
-	}
 	r, err := e.connect(ctx, run.Host)
 	if err != nil {
 		err = fmt.Errorf("unreachable: %w", err)
-		if len(run.Tasks) > 0 {
-			return fail(run.Tasks[0], err) // the task it was about to run
+		if t := firstTask(run.Tasks); t != nil {
+			res.Err = &TaskError{Host: run.Host, Phase: phase, Task: t, Err: err} // the task it was about to run
+		} else {
+			res.Err = fmt.Errorf("%s: %w", run.Host, err)
 		}
-		res.Err = fmt.Errorf("%s: %w", run.Host, err)
 		return res
 	}
-	vars := e.plan.Vars(play, phase, run.Host)
-	e.mu.Lock()
-	maps.Copy(vars, e.registered[run.Host])
-	e.mu.Unlock()
-	for _, t := range run.Tasks {
-		tasks, err := plan.Render(t, vars)
-		if err != nil {
-			return fail(t, err)
-		}
-		for _, rt := range tasks {
-			if err := ctx.Err(); err != nil {
-				return fail(rt, err)
-			}
-			nextTask()
-			v := vars
-			if rt.Item != nil {
-				v = maps.Clone(vars)
-				v["item"] = rt.Item
-			}
-			if ok, err := plan.When(rt.When, v); err != nil {
-				return fail(rt, err)
-			} else if !ok {
-				res.Skipped++
-				e.register(run.Host, rt, vars, map[string]any{"skipped": true, "changed": false})
-				continue
-			}
-			res.Tasks++
-			e.logf(run.Host, "TASK %s", describe(rt))
-			out, err := e.module(ctx, r, run.Host, phase, rt, v)
-			if out == nil {
-				out = map[string]any{}
-			}
-			out["failed"] = err != nil
-			e.register(run.Host, rt, vars, out)
-			if err != nil {
-				if rt.IgnoreErrors {
-					e.logf(run.Host, "failed, ignored: %v", err)
-					continue
-				}
-				return fail(rt, err)
-			}
-		}
+	h := &hostRun{e: e, phase: phase, play: play, host: run.Host, r: r, res: &res, once: once, next: nextTask}
+	if err := h.tasks(ctx, run.Tasks); err != nil {
+		res.Err = err
 	}
 	return res
 }
 
-// register stores a task's result under its register name, for later tasks
-// of the host (in this play, later plays and later phases). A looped task
-// registers {"results": [...]}, as in Ansible.
-func (e *Executor) register(host string, t *plan.Task, vars map[string]any, result map[string]any) {
-	if t.Register == "" {
-		return
-	}
-	value := any(result)
-	if t.Item != nil {
-		prev, _ := vars[t.Register].(map[string]any)
-		list, _ := prev["results"].([]any)
-		if prev == nil || prev["e2c_task"] != t.Pos {
-			list = nil
+func firstTask(tasks []*plan.Task) *plan.Task {
+	var first *plan.Task
+	plan.Walk(tasks, func(t *plan.Task) {
+		if first == nil {
+			first = t
 		}
-		result["item"] = t.Item
-		value = map[string]any{"results": append(list, result), "e2c_task": t.Pos}
-	}
-	vars[t.Register] = value
-	e.mu.Lock()
-	if e.registered[host] == nil {
-		e.registered[host] = map[string]any{}
-	}
-	e.registered[host][t.Register] = value
-	e.mu.Unlock()
+	})
+	return first
 }
 
 // TaskError is a task that failed on a host.
@@ -355,28 +337,50 @@ type TaskError struct {
 	Host, Phase string
 	Task        *plan.Task
 	Err         error
+	Result      map[string]any // what the task registers, which a rescue reads as ansible_failed_result
 }
 
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("%s: %s task %d (%s, %s): %v", e.Host, e.Phase, e.Task.Index+1, describe(e.Task), e.Task.Pos, e.Err)
+	return fmt.Sprintf("%s: %s task %d (%s, %s): %v", e.Host, e.Phase, e.Task.Index+1, describe(e.Task), e.Task.Pos, hidden(e.Task, e.Err))
 }
 
 func (e *TaskError) Unwrap() error { return e.Err }
 
 // describe names a task in progress lines and errors: its name, else its
-// module and what it works on (a shell task's command line, shortened).
+// module and what it works on (a shell task's command line, shortened),
+// and its loop item (or label). A no_log task shows neither what it works
+// on nor its item.
 func describe(t *plan.Task) string {
 	s := t.Name
-	if s == "" {
+	switch {
+	case s != "":
+	case t.IsBlock():
+		s = "block"
+	case t.NoLog:
+		s = t.Module
+	default:
 		s = t.Module
 		if what := subject(t); what != "" {
 			s += ": " + what
 		}
 	}
-	if t.Item != nil {
+	switch {
+	case t.NoLog:
+	case t.Label != "":
+		s += " [item=" + t.Label + "]"
+	case t.Item != nil:
 		s += fmt.Sprintf(" [item=%v]", t.Item)
 	}
 	return s
+}
+
+// hidden is err, or for a no_log task a mention that it is hidden: the
+// module's errors may quote its output or arguments.
+func hidden(t *plan.Task, err error) error {
+	if t.NoLog && !IsCancel(err) {
+		return errors.New("the error is hidden (no_log: true)")
+	}
+	return err
 }
 
 // subject is what an unnamed task works on, as written (a secret

@@ -3,43 +3,90 @@ package execute
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
-	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
+// call is one module call: a rendered task on one host.
+type call struct {
+	e     *Executor
+	ctx   context.Context
+	r     transport.Runner
+	host  string
+	phase string
+	t     *plan.Task
+	a     args
+	scope *plan.Scope    // the variables of the task, lazily rendered
+	vars  map[string]any // all of them, for modules that read any
+}
+
+// moduleFuncs run the modules of schema's table.
+var moduleFuncs = map[string]func(*call) (map[string]any, error){
+	"debug":       (*call).debug,
+	"shell":       (*call).shell,
+	"command":     (*call).shell,
+	"raw":         (*call).raw,
+	"script":      (*call).script,
+	"copy":        (*call).copy,
+	"template":    (*call).template,
+	"fetch":       (*call).fetch,
+	"wait_for":    (*call).waitFor,
+	"file":        (*call).file,
+	"stat":        (*call).stat,
+	"lineinfile":  (*call).lineinfile,
+	"blockinfile": (*call).blockinfile,
+	"set_fact":    (*call).setFact,
+	"assert":      (*call).assert,
+	"fail":        (*call).fail,
+	"get_url":     (*call).getURL,
+	"uri":         (*call).uri,
+	"unarchive":   (*call).unarchive,
+	"synchronize": (*call).synchronize,
+	"apt":         (*call).apt,
+	"package":     (*call).pkg,
+	"systemd":     (*call).systemd,
+	"service":     (*call).service,
+	"user":        (*call).user,
+}
+
 // module runs one rendered task on a host and returns what register stores.
-func (e *Executor) module(ctx context.Context, r transport.Runner, host, phase string, t *plan.Task, vars map[string]any) (map[string]any, error) {
-	a := args(t.Args)
-	if t.Async > 0 && (t.Module == "shell" || t.Module == "command") {
-		return e.async(ctx, r, host, t, a)
+func (e *Executor) module(ctx context.Context, r transport.Runner, host, phase string, t *plan.Task, sc *plan.Scope) (map[string]any, error) {
+	c := &call{e: e, ctx: ctx, r: r, host: host, phase: phase, t: t, a: args(t.Args), scope: sc, vars: sc.Map()}
+	if t.Async > 0 {
+		if t.Module != "shell" && t.Module != "command" {
+			return nil, fmt.Errorf("async: e2c runs shell and command tasks in the background, not %s", t.Module)
+		}
+		return c.async()
 	}
-	switch t.Module {
-	case "debug":
-		return e.debug(host, a, vars)
-	case "shell", "command":
-		return e.shell(ctx, r, host, t, a)
-	case "copy":
-		return e.copy(ctx, r, a)
-	case "fetch":
-		return e.fetch(ctx, r, host, phase, a)
-	case "template":
-		return e.template(ctx, r, a, vars)
-	case "wait_for":
-		return e.waitFor(ctx, r, host, a)
+	run, ok := moduleFuncs[t.Module]
+	if !ok {
+		return nil, fmt.Errorf("module %q is not supported", t.Module)
 	}
-	return nil, fmt.Errorf("module %q is not supported", t.Module)
+	return run(c)
+}
+
+// failed returns the result of a module that failed, with Ansible's msg,
+// and the error saying it.
+func failed(result map[string]any, format string, a ...any) (map[string]any, error) {
+	msg := fmt.Sprintf(format, a...)
+	if result == nil {
+		result = map[string]any{}
+	}
+	result["msg"] = msg
+	if _, ok := result["changed"]; !ok {
+		result["changed"] = false
+	}
+	return result, errors.New(msg)
 }
 
 // args reads module arguments with Ansible's loose typing.
@@ -56,16 +103,48 @@ func (a args) str(k string) string {
 	}
 }
 
-func (a args) boolean(k string, def bool) bool {
+// mapping reads a mapping argument, as written (an *ordered.Map) or built
+// in Go; it is nil if the argument is not one.
+func (a args) mapping(k string) map[string]any {
 	switch v := a[k].(type) {
-	case bool:
+	case map[string]any:
 		return v
-	case string:
-		if b, ok := schema.ParseBool(v); ok {
-			return b
+	case *ordered.Map:
+		m := make(map[string]any, v.Len())
+		for _, key := range v.Keys() {
+			m[key], _ = v.Get(key)
 		}
+		return m
+	}
+	return nil
+}
+
+func (a args) has(k string) bool { _, ok := a[k]; return ok && a[k] != nil }
+
+func (a args) boolean(k string, def bool) bool {
+	if b, ok := schema.ModuleBool(a[k]); ok {
+		return b
 	}
 	return def
+}
+
+// list reads a list argument: a list, or a string of comma-separated items.
+func (a args) list(k string) []string {
+	var out []string
+	switch v := a[k].(type) {
+	case nil:
+	case []any:
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+	default:
+		for _, x := range strings.Split(fmt.Sprint(v), ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 func (a args) seconds(k string, def time.Duration) (time.Duration, error) {
@@ -81,214 +160,67 @@ func (a args) seconds(k string, def time.Duration) (time.Duration, error) {
 }
 
 // mode reads a file mode written as Ansible does ("0644"); a YAML number
-// written 0644 has already been read as octal.
-func (a args) mode() (fs.FileMode, error) {
+// written 0644 has already been read as octal. ok is false for a
+// symbolic mode ("u+x"), which chmod on the host applies.
+func (a args) mode() (m fs.FileMode, ok bool, err error) {
 	switch v := a["mode"].(type) {
 	case nil:
-		return 0, nil
+		return 0, true, nil
 	case int:
-		return fs.FileMode(v), nil
+		return fs.FileMode(v), true, nil
 	case string:
+		if v == "preserve" {
+			return transport.SourceMode, true, nil
+		}
+		if strings.Trim(v, "01234567") != "" {
+			return 0, false, nil
+		}
 		m, err := strconv.ParseUint(v, 8, 32)
 		if err != nil {
-			return 0, fmt.Errorf("mode: %q is not an octal mode such as \"0644\"", v)
+			return 0, false, fmt.Errorf("mode: %q is not an octal mode such as \"0644\"", v)
 		}
-		return fs.FileMode(m), nil
+		return fs.FileMode(m), true, nil
 	}
-	return 0, fmt.Errorf("mode: %v is not an octal mode such as \"0644\"", a["mode"])
+	return 0, false, fmt.Errorf("mode: %v is not an octal mode such as \"0644\"", a["mode"])
 }
 
-func (e *Executor) debug(host string, a args, vars map[string]any) (map[string]any, error) {
-	if name := a.str("var"); name != "" {
+// debug prints a message, or a variable as JSON ("VARIABLE IS NOT
+// DEFINED!" for one that is not, as in Ansible).
+func (c *call) debug() (map[string]any, error) {
+	if name := c.a.str("var"); name != "" {
 		t, err := tmpl.Parse("{{ " + name + " }}")
 		if err != nil {
 			return nil, err
 		}
-		v, err := t.Value(vars)
+		v, err := t.Value(c.vars)
+		var undef *tmpl.UndefinedError
+		if errors.As(err, &undef) {
+			v, err = "VARIABLE IS NOT DEFINED!", nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		data, _ := json.Marshal(v)
-		e.logf(host, "%s = %s", name, data)
+		c.e.logf(c.host, "%s = %s", name, data)
 		return map[string]any{name: v, "changed": false}, nil
 	}
-	msg := a.str("msg")
-	e.logf(host, "%s", msg)
+	msg := c.a["msg"]
+	if msg == nil {
+		msg = "Hello world!"
+	}
+	if s, ok := msg.(string); ok {
+		c.e.logf(c.host, "%s", s)
+	} else {
+		data, _ := json.Marshal(msg)
+		c.e.logf(c.host, "%s", data)
+	}
 	return map[string]any{"msg": msg, "changed": false}, nil
-}
-
-// shell runs shell (through sh) and command (the words of the line, no
-// shell features, as Ansible's command module does).
-func (e *Executor) shell(ctx context.Context, r transport.Runner, host string, t *plan.Task, a args) (map[string]any, error) {
-	script, dir, err := commandLine(t, a)
-	if err != nil {
-		return nil, err
-	}
-	stdout := &hostLines{out: e.out, host: host}
-	stderr := &hostLines{out: e.out, host: host}
-	res, err := r.Run(ctx, transport.Command{Script: script, Env: t.Environment, Dir: dir, Sudo: t.Become, Stdout: stdout, Stderr: stderr})
-	stdout.flush()
-	stderr.flush()
-	return commandResult(res), err
-}
-
-// commandLine is the script and working directory of a shell or command
-// task: command runs the words of its line without a shell.
-func commandLine(t *plan.Task, a args) (script, dir string, err error) {
-	script = a.str("cmd")
-	if t.Module == "command" {
-		words, err := splitWords(script)
-		if err != nil {
-			return "", "", err
-		}
-		script = "exec " + quoteWords(words)
-	}
-	dir = t.Chdir
-	if d := a.str("chdir"); d != "" {
-		dir = d
-	}
-	return script, dir, nil
-}
-
-func commandResult(res transport.Result) map[string]any {
-	return map[string]any{
-		"rc": res.Code, "stdout": strings.TrimRight(res.Stdout, "\n"), "stderr": strings.TrimRight(res.Stderr, "\n"),
-		"stdout_lines": lines(res.Stdout), "stderr_lines": lines(res.Stderr), "changed": true,
-	}
-}
-
-func lines(s string) []any {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return []any{}
-	}
-	parts := strings.Split(s, "\n")
-	out := make([]any, len(parts))
-	for i, p := range parts {
-		out[i] = p
-	}
-	return out
-}
-
-// copy follows Ansible: a directory src ending in "/" copies its contents
-// into dest; without the slash the directory itself goes under dest; a file
-// goes to dest, or into it when dest ends in "/".
-func (e *Executor) copy(ctx context.Context, r transport.Runner, a args) (map[string]any, error) {
-	// Checked now, whatever validate found: files change, and a deferred
-	// task's src is known only now.
-	src, err := e.plan.Source("copy", a.str("src"))
-	if err != nil {
-		return nil, fmt.Errorf("copy: %w", err)
-	}
-	dest := a.str("dest")
-	mode, err := a.mode()
-	if err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(src)
-	if err != nil {
-		return nil, fmt.Errorf("copy: %w", err)
-	}
-	target := dest
-	switch {
-	case st.IsDir() && !strings.HasSuffix(a.str("src"), "/"):
-		target = path.Join(dest, filepath.Base(src))
-	case !st.IsDir() && strings.HasSuffix(dest, "/"):
-		target = path.Join(dest, filepath.Base(src))
-	}
-	stats, err := r.Put(ctx, src, target, mode)
-	if err != nil {
-		return nil, fmt.Errorf("copy %s to %s: %w", src, target, err)
-	}
-	return map[string]any{"dest": target, "changed": stats.Copied > 0, "copied": stats.Copied, "skipped": stats.Skipped}, nil
-}
-
-// fetch stores the remote src at dest/<host>/<src path>, or with flat at
-// dest (or dest/<name of src> when dest ends in "/"). The remote path can
-// never make the file land outside dest.
-func (e *Executor) fetch(ctx context.Context, r transport.Runner, host, phase string, a args) (map[string]any, error) {
-	src, dest := a.str("src"), a.str("dest")
-	rel := host + "/" + strings.TrimPrefix(path.Clean("/"+src), "/")
-	if a.boolean("flat", false) {
-		rel = path.Base(src)
-		if !strings.HasSuffix(dest, "/") {
-			dest, rel = filepath.Dir(dest), filepath.Base(dest)
-		}
-	}
-	local, err := e.plan.FetchPath(phase, dest, rel)
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", src, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		return nil, err
-	}
-	if err := r.Get(ctx, src, local); err != nil {
-		if !a.boolean("fail_on_missing", true) {
-			e.logf(host, "fetch %s: %v (fail_on_missing: no)", src, err)
-			return map[string]any{"changed": false, "file": src, "missing": true}, nil
-		}
-		return nil, fmt.Errorf("fetch %s: %w", src, err)
-	}
-	if a.boolean("validate_checksum", true) {
-		res, err := r.Run(ctx, transport.Command{Script: "sha256sum -- " + quote(src)})
-		if err != nil {
-			return nil, fmt.Errorf("fetch %s: checksum on the host: %w", src, err)
-		}
-		remote, _, _ := strings.Cut(res.Stdout, " ")
-		if sum, err := results.FileSHA256(local); err != nil || sum != remote {
-			return nil, fmt.Errorf("fetch %s: checksum differs after transfer (host %s, local %s)", src, remote, sum)
-		}
-	}
-	return map[string]any{"changed": true, "dest": local}, nil
-}
-
-// template renders a controller file with the task's variables and puts
-// the result at dest.
-func (e *Executor) template(ctx context.Context, r transport.Runner, a args, vars map[string]any) (map[string]any, error) {
-	src, err := e.plan.Source("template", a.str("src"))
-	if err != nil {
-		return nil, fmt.Errorf("template: %w", err)
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return nil, fmt.Errorf("template: %w", err)
-	}
-	t, err := tmpl.Parse(string(data))
-	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", src, err)
-	}
-	text, err := t.Render(vars)
-	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", src, err)
-	}
-	tmp, err := os.CreateTemp("", "e2c-template-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	mode, err := a.mode()
-	if err != nil {
-		return nil, err
-	}
-	if mode == 0 {
-		mode = 0o644
-	}
-	if _, err := r.Put(ctx, tmp.Name(), a.str("dest"), mode); err != nil {
-		return nil, fmt.Errorf("template to %s: %w", a.str("dest"), err)
-	}
-	return map[string]any{"changed": true, "dest": a.str("dest")}, nil
 }
 
 // waitFor waits on the host for a port to accept (or stop accepting)
 // connections, or a path to appear (or disappear).
-func (e *Executor) waitFor(ctx context.Context, r transport.Runner, host string, a args) (map[string]any, error) {
+func (c *call) waitFor() (map[string]any, error) {
+	a := c.a
 	timeout, err := a.seconds("timeout", 300*time.Second)
 	if err != nil {
 		return nil, err
@@ -335,7 +267,7 @@ while :; do
   sleep 0.2
 done`, delay.Seconds(), int(timeout.Seconds()), check, want, timeout)
 	start := time.Now()
-	res, err := r.Run(ctx, transport.Command{Script: script})
+	res, err := c.r.Run(c.ctx, transport.Command{Script: script})
 	if err != nil {
 		return nil, fmt.Errorf("wait_for %s: %w", strings.TrimSpace(res.Stderr), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/ansiblediff/ansible"
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
@@ -82,8 +83,8 @@ func BenchmarkVersusAnsible(b *testing.B) {
 	if err := netns.Preflight(); err != nil {
 		b.Skip(err)
 	}
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		b.Skip("ansible-playbook not found (Debian: apt-get install ansible-core)")
+	if err := ansible.Available(); err != nil {
+		b.Skip(err)
 	}
 	for _, n := range []int{8, 32, 64} {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) { versus(b, n) })
@@ -127,23 +128,13 @@ func versus(b *testing.B, n int) {
 	os.WriteFile(filepath.Join(scenarioDir, schema.WorkflowFile), []byte(versusWorkflow), 0o644)
 	playbook := filepath.Join(root, "playbook.yaml")
 	os.WriteFile(playbook, []byte(strings.NewReplacer("ARTIFACTS", artifacts, "FETCHED", filepath.Join(root, "ansible-fetched")).Replace(versusPlaybook)), 0o644)
-	inventory := filepath.Join(root, "inventory.ini")
-	os.WriteFile(inventory, []byte("[all]\n"+strings.Join(addrs, "\n")+"\n"), 0o644)
-	cfg := filepath.Join(root, "ansible.cfg")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[defaults]
-forks = %d
-host_key_checking = True
-interpreter_python = /usr/bin/python3
-remote_user = root
-private_key_file = %s
-stdout_callback = minimal
-[ssh_connection]
-pipelining = True
-ssh_args = -F none -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=%s
-control_path_dir = %s
-`, n, lab.KeyFile(), lab.KnownHostsFile(), filepath.Join(root, "cp"))), 0o644)
+	tuned, err := ansible.Setup(filepath.Join(root, "ansible"), lab, ansible.Options{StdoutCallback: "minimal"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tuned.Close()
 
-	var e2c, ansible, openssh time.Duration
+	var e2c, ansibleTook, openssh time.Duration
 	var peak uint64
 	for b.Loop() {
 		// e2c: plan and run, with fresh connections.
@@ -178,15 +169,13 @@ control_path_dir = %s
 		os.RemoveAll(filepath.Join(artifacts, "fetched"))
 
 		start = time.Now()
-		cmd := exec.Command("ansible-playbook", "-i", inventory, playbook)
-		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+cfg, "ANSIBLE_LOCAL_TEMP="+filepath.Join(root, "ansible-tmp"))
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := tuned.Playbook(context.Background(), playbook, nil, nil); err != nil {
 			b.Fatalf("ansible-playbook: %v\n%s", err, out)
 		}
-		ansible += time.Since(start)
+		ansibleTook += time.Since(start)
 
 		start = time.Now()
-		cmd = exec.Command("bash", "-c", versusScript)
+		cmd := exec.Command("bash", "-c", versusScript)
 		sshTmp := filepath.Join(root, "ssh")
 		os.MkdirAll(sshTmp, 0o755)
 		cmd.Env = append(os.Environ(), "HOSTS="+strings.Join(addrs, " "), "KEY="+lab.KeyFile(), "KNOWN="+lab.KnownHostsFile(),
@@ -198,9 +187,9 @@ control_path_dir = %s
 	}
 	runs := float64(b.N)
 	b.ReportMetric(e2c.Seconds()/runs, "e2c-s")
-	b.ReportMetric(ansible.Seconds()/runs, "ansible-s")
+	b.ReportMetric(ansibleTook.Seconds()/runs, "ansible-s")
 	b.ReportMetric(openssh.Seconds()/runs, "openssh-s")
-	b.ReportMetric(ansible.Seconds()/e2c.Seconds(), "ansible/e2c")
+	b.ReportMetric(ansibleTook.Seconds()/e2c.Seconds(), "ansible/e2c")
 	b.ReportMetric(openssh.Seconds()/e2c.Seconds(), "openssh/e2c")
 	b.ReportMetric(float64(peak)/(1<<20), "e2c-peak-heap-MB")
 }

@@ -69,7 +69,7 @@ func BenchmarkBuild10k(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if len(p.Services) != 10000 || len(p.Plays[0].Phases["finalize"][7999].Tasks) != 2 {
+	if len(p.Services) != 10000 || len(p.Plays[0].Phases["finalize"][7999].Tasks[0].Items) != 2 {
 		b.Fatalf("plan has %d services", len(p.Services))
 	}
 	runtime.GC()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
@@ -201,7 +202,7 @@ func (b *builder) file(module, src string) file {
 	f.path, f.err = b.plan.Source(module, src)
 	if f.err == nil && module == "template" {
 		if data, err := os.ReadFile(f.path); err == nil {
-			p := b.parse(string(data))
+			p := b.parseText(string(data))
 			f.text = &p
 		}
 	}
@@ -224,10 +225,8 @@ func (b *builder) checkTemplateFile(f file, t *schema.Task, vars *scope) {
 		b.problem(pos, fmt.Sprintf("template: %s (the template of the task at %s)", msg, t.At("args.src")), "")
 		return
 	}
-	for _, r := range f.text.roots {
-		if b.registered[r] {
-			return
-		}
+	if b.reachesRuntime(f.text.roots, vars, map[string]bool{}) {
+		return
 	}
 	missing := false
 	for _, ref := range f.text.t.Refs() {
@@ -248,6 +247,8 @@ func defined(ref string, vars *scope) bool {
 		switch c := cur.(type) {
 		case map[string]any:
 			cur, ok = c[p]
+		case *ordered.Map:
+			cur, ok = c.Get(p)
 		case []any:
 			i, err := strconv.Atoi(p)
 			ok = err == nil && i >= 0 && i < len(c)
@@ -274,19 +275,19 @@ func (p *Plan) ScenarioFiles() []string {
 	for _, pl := range p.Plays {
 		for _, runs := range pl.Phases {
 			for _, r := range runs {
-				for _, t := range r.Tasks {
+				Walk(r.Tasks, func(t *Task) {
 					src, ok := t.Args["src"].(string)
 					if t.Module != "template" || t.Deferred || !ok {
-						continue
+						return
 					}
 					path := p.local(src)
 					if !inside(p.Scenario, path) || p.Artifacts != "" && inside(p.Artifacts, path) {
-						continue
+						return
 					}
 					if rel, err := filepath.Rel(p.Scenario, path); err == nil {
 						seen[filepath.ToSlash(rel)] = true
 					}
-				}
+				})
 			}
 		}
 	}

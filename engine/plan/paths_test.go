@@ -24,6 +24,7 @@ func folders(t *testing.T) (scenario, artifacts, run string) {
 		filepath.Join(artifacts, "include.j2"):          "a\n{% include 'x' %}\n",
 		filepath.Join(artifacts, "typo.j2"):             "one\nurl {{ _self.ulr }}\n",
 		filepath.Join(artifacts, "registered.j2"):       "{{ out.stdout }}\n",
+		filepath.Join(artifacts, "via-vars.j2"):         "{{ result }}\n",
 		filepath.Join(scenario, "templates", "conf.j2"): "{{ inventory_hostname }}\n",
 		outside: "secret",
 	} {
@@ -56,6 +57,7 @@ func TestPathsAtValidate(t *testing.T) {
 		want        []string // nil: valid
 	}{
 		{"artifacts", `
+  vars: {result: "{{ out.stdout }}"}
   prepare:
   - copy: {src: tree/, dest: /opt/}
   - copy: {src: not-made-yet.jar, dest: /opt/}
@@ -63,6 +65,7 @@ func TestPathsAtValidate(t *testing.T) {
   - template: {src: "{{ scenario_dir }}/templates/conf.j2", dest: /etc/conf}
   - {shell: ls, register: out}
   - template: {src: registered.j2, dest: /tmp/r}
+  - template: {src: via-vars.j2, dest: /tmp/r}
   - fetch: {src: /x, dest: "{{ working_dir }}/in-artifacts/"}
   finalize:
   - fetch: {src: /x, dest: "{{ working_dir }}/results/"}

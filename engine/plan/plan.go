@@ -21,7 +21,7 @@ import (
 )
 
 // Version is the version of the plan.json format.
-const Version = 1
+const Version = 2
 
 // Plan is the whole deployment plan of one run.
 type Plan struct {
@@ -43,6 +43,8 @@ type Plan struct {
 	// TC holds the tc batches of every host, when computed (the dry run
 	// does, with the device left as DEV).
 	TC []*netem.Rules `json:"tc,omitempty"`
+
+	inv *inventory // where delegate_to finds hosts
 }
 
 // Play is a play of workflow.yaml resolved to hosts, with each host's
@@ -78,27 +80,95 @@ type Run struct {
 	Tasks []*Task `json:"tasks"`
 }
 
-// Task is one task rendered for one host (and one loop item).
+// Task is one task rendered for one host; a looped task holds one per
+// item, and a block the tasks of its block, rescue and always.
 type Task struct {
-	Index        int               `json:"index"` // position in the play's phase
-	Pos          string            `json:"pos"`
-	Name         string            `json:"name,omitempty"`
-	Module       string            `json:"module"`
-	Args         map[string]any    `json:"args"`
-	Written      map[string]any    `json:"-"` // the args as written, unrendered: progress lines and errors show these, never a secret templated in
-	Item         any               `json:"item,omitempty"`
-	Loop         any               `json:"loop,omitempty"` // deferred tasks only: the loop as written
-	Async        int               `json:"async,omitempty"`
-	Poll         int               `json:"poll,omitempty"`
+	Index   int            `json:"index"` // position in the play's phase, blocks and their tasks counted in written order
+	Pos     string         `json:"pos"`
+	Name    string         `json:"name,omitempty"`
+	Module  string         `json:"module,omitempty"` // "" for a block
+	Args    map[string]any `json:"args,omitempty"`
+	Written map[string]any `json:"-"` // the args as written, unrendered: progress lines and errors show these, never a secret templated in
+	Item    any            `json:"item,omitempty"`
+	Label   string         `json:"label,omitempty"` // loop_control's label, rendered for the item: shown in place of it
+	// Loop is the loop as written (LoopWith: "items", "dict", "sequence"
+	// for with_<name>); Items the task rendered for each item, none until
+	// it runs for a deferred task.
+	Loop        any          `json:"loop,omitempty"`
+	LoopWith    string       `json:"loop_with,omitempty"`
+	LoopControl *LoopControl `json:"loop_control,omitempty"`
+	Items       []*Task      `json:"items,omitempty"`
+	Async       int          `json:"async,omitempty"`
+	Poll        int          `json:"poll,omitempty"`
+	// When holds the task's conditions after its blocks'. Skipped: they
+	// are false already, and the task was left as written.
 	When         []string          `json:"when,omitempty"`
+	Skipped      bool              `json:"skipped,omitempty"`
+	Until        []string          `json:"until,omitempty"`
+	Retries      int               `json:"retries,omitempty"` // with until: attempts after the first
+	Delay        int               `json:"delay,omitempty"`   // with until: seconds between attempts
+	FailedWhen   []string          `json:"failed_when,omitempty"`
+	ChangedWhen  []string          `json:"changed_when,omitempty"`
 	IgnoreErrors bool              `json:"ignore_errors,omitempty"`
 	Register     string            `json:"register,omitempty"`
 	Environment  map[string]string `json:"environment,omitempty"`
+	Vars         map[string]any    `json:"vars,omitempty"` // the task's and its blocks' vars, as written
 	Become       bool              `json:"become,omitempty"`
+	BecomeUser   string            `json:"become_user,omitempty"`
+	DelegateTo   string            `json:"delegate_to,omitempty"` // a host of the plan, or Localhost
+	RunOnce      bool              `json:"run_once,omitempty"`
+	NoLog        bool              `json:"no_log,omitempty"`
 	Chdir        string            `json:"chdir,omitempty"`
 	// Deferred tasks read a variable registered by an earlier task: they are
 	// rendered when they run, and hold their templates as written here.
 	Deferred bool `json:"deferred,omitempty"`
+	// A block's tasks.
+	Block  []*Task `json:"block,omitempty"`
+	Rescue []*Task `json:"rescue,omitempty"`
+	Always []*Task `json:"always,omitempty"`
+}
+
+// Walk calls f on every task of tasks that runs a module: a looped task
+// and each of its items, and the tasks of blocks.
+func Walk(tasks []*Task, f func(*Task)) {
+	for _, t := range tasks {
+		if t.IsBlock() {
+			Walk(t.Block, f)
+			Walk(t.Rescue, f)
+			Walk(t.Always, f)
+			continue
+		}
+		f(t)
+		Walk(t.Items, f)
+	}
+}
+
+// LoopControl is a task's loop_control.
+type LoopControl struct {
+	Var      string  `json:"loop_var,omitempty"`
+	IndexVar string  `json:"index_var,omitempty"`
+	Label    string  `json:"label,omitempty"`
+	Pause    float64 `json:"pause,omitempty"`
+}
+
+// IsBlock reports whether t is a block.
+func (t *Task) IsBlock() bool { return t.Module == "" }
+
+// LoopVar is the name the loop item has: item, or loop_control's loop_var.
+func (t *Task) LoopVar() string {
+	if t.LoopControl != nil && t.LoopControl.Var != "" {
+		return t.LoopControl.Var
+	}
+	return "item"
+}
+
+// ItemVars are the variables a looped task sets for its item at index i.
+func (t *Task) ItemVars(item any, i int) map[string]any {
+	vars := map[string]any{t.LoopVar(): item}
+	if t.LoopControl != nil && t.LoopControl.IndexVar != "" {
+		vars[t.LoopControl.IndexVar] = i
+	}
+	return vars
 }
 
 // Link is a network.yaml entry resolved to hosts.
@@ -126,15 +196,15 @@ type Options struct {
 
 // builder holds the state of one Build.
 type builder struct {
-	sc         *schema.Scenario
-	opt        Options
-	plan       *Plan // its folders, for the paths tasks use
-	inv        *inventory
-	errs       *schema.Errors
-	templates  map[string]parsed    // parsed once per distinct text
-	files      map[string]file      // controller files tasks read, checked once per module and src
-	problems   map[problem][]string // template problems and the hosts they hit, reported once
-	registered map[string]bool      // names tasks register: templates reading them are deferred
+	sc        *schema.Scenario
+	opt       Options
+	plan      *Plan // its folders, for the paths tasks use
+	inv       *inventory
+	errs      *schema.Errors
+	templates map[tmplKey]parsed   // parsed once per distinct text and kind
+	files     map[string]file      // controller files tasks read, checked once per module and src
+	problems  map[problem][]string // template problems and the hosts they hit, reported once
+	runtime   map[string]bool      // names that exist only when tasks run (register): templates reading them are deferred
 	// broken holds the depends_on prefixes of the current play whose entry
 	// is in error: templates reading them would only repeat that error.
 	broken map[string]bool
@@ -157,15 +227,17 @@ type problem struct {
 // found is returned at once, each at its position in the scenario.
 func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, opt Options) (*Plan, error) {
 	var errs schema.Errors
-	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[string]parsed{}, files: map[string]file{},
-		problems: map[problem][]string{}, registered: registeredNames(sc.Workflow, &errs)}
+	b := &builder{sc: sc, opt: opt, errs: &errs, templates: map[tmplKey]parsed{}, files: map[string]file{},
+		problems: map[problem][]string{}}
 	instances := Expand(sc.LayersServices)
+	deploy := deployPlays(instances, defs)
+	b.runtime = runtimeNames(append(workflowPlays(sc.Workflow), deploy...), &errs)
 	if len(machines) != len(instances) {
 		return nil, fmt.Errorf("plan: %d machine lists for %d service instances", len(machines), len(instances))
 	}
 	b.inv = register(instances, machines, defs, &errs)
 	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Run: opt.RunDir, Repeat: opt.Repeat,
-		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services}
+		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services, inv: b.inv}
 	b.plan = p
 	if opt.AppConf != "" {
 		if _, ok := sc.WorkflowEnv[opt.AppConf]; !ok {
@@ -179,7 +251,7 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 	for i := range sc.Workflow.Plays {
 		p.Plays = append(p.Plays, b.play(i, &sc.Workflow.Plays[i]))
 	}
-	for _, sp := range deployPlays(instances, defs) {
+	for _, sp := range deploy {
 		p.Plays = append(p.Plays, b.play(len(p.Plays), sp))
 	}
 	var entries []netem.Entry
@@ -327,12 +399,15 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 	for _, phase := range allPhases {
 		for i := range sp.Tasks[phase] {
 			b.checkSyntax(&sp.Tasks[phase][i])
+			b.checkVarNames(&sp.Tasks[phase][i])
 		}
 	}
+	pos := map[string]schema.Pos{}
 	for k := range sp.Vars {
 		if reserved[k] {
-			b.errs.At(sp.At("vars"), "vars: %q would hide the variable e2c sets under that name", k)
+			b.errs.At(sp.At("vars."+k), "vars: %q would hide the variable e2c sets under that name", k)
 		}
+		pos[k] = sp.At("vars." + k)
 	}
 	b.broken = map[string]bool{}
 	hosts, self := b.selectHosts(sp.Hosts, sp.At("hosts"), "hosts")
@@ -358,12 +433,33 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 		for i, h := range hosts {
 			host := b.inv.hosts[h]
 			sc := &scope{b: b, phase: phase, common: common, host: p.HostVars[host.Name], name: host.Name,
-				vars: sp.Vars, varsPos: sp.At("vars"), rendered: map[string]any{}}
-			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, sp)}
+				defs: sp.Vars, pos: pos, rendered: map[string]any{}}
+			index := 0
+			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, playContext(sp), &index)}
 		}
 		p.Phases[string(phase)] = runs
 	}
 	return p
+}
+
+// checkVarNames refuses task and block vars and loop variables that would
+// hide e2c's own variables.
+func (b *builder) checkVarNames(t *schema.Task) {
+	for k := range t.Vars {
+		if reserved[k] {
+			b.errs.At(t.At("vars."+k), "vars: %q would hide the variable e2c sets under that name", k)
+		}
+	}
+	for _, v := range []string{t.LoopControl.Var, t.LoopControl.IndexVar} {
+		if reserved[v] && v != "item" {
+			b.errs.At(t.At("loop_control"), "loop_control: %q would hide the variable e2c sets under that name", v)
+		}
+	}
+	for _, list := range [][]schema.Task{t.Block, t.Rescue, t.Always} {
+		for i := range list {
+			b.checkVarNames(&list[i])
+		}
+	}
 }
 
 // allPhases are the services step's deploy and the workflow's phases.
@@ -436,21 +532,48 @@ func (b *builder) reportProblems() {
 	}
 }
 
-// registeredNames collects the variables tasks register anywhere in the
-// workflow; they exist only at run time.
-func registeredNames(w *schema.Workflow, errs *schema.Errors) map[string]bool {
+// Runtime variables besides what tasks register: the failed task and its
+// result, which a rescue reads.
+var rescueVars = []string{"ansible_failed_task", "ansible_failed_result"}
+
+func workflowPlays(w *schema.Workflow) []*schema.Play {
+	out := make([]*schema.Play, len(w.Plays))
+	for i := range w.Plays {
+		out[i] = &w.Plays[i]
+	}
+	return out
+}
+
+// runtimeNames collects the variables that exist only at run time: those
+// tasks register or set_fact sets anywhere (in blocks too), and the
+// rescue's.
+func runtimeNames(plays []*schema.Play, errs *schema.Errors) map[string]bool {
 	names := map[string]bool{}
-	for _, p := range w.Plays {
-		for _, phase := range schema.Phases {
-			for _, t := range p.Tasks[phase] {
-				if t.Register == "" {
-					continue
+	for _, v := range rescueVars {
+		names[v] = true
+	}
+	var walk func(tasks []schema.Task)
+	walk = func(tasks []schema.Task) {
+		for i := range tasks {
+			t := &tasks[i]
+			walk(t.Block)
+			walk(t.Rescue)
+			walk(t.Always)
+			for _, name := range t.Sets() {
+				if reserved[name] {
+					key, what := "args."+name, "set_fact"
+					if name == t.Register {
+						key, what = "register", "register"
+					}
+					errs.At(t.At(key), "%s: %q would hide the variable e2c sets under that name", what, name)
 				}
-				if reserved[t.Register] {
-					errs.At(t.At("register"), "register: %q would hide the variable e2c sets under that name", t.Register)
-				}
-				names[t.Register] = true
+				names[name] = true
 			}
+		}
+	}
+	for _, p := range plays {
+		for _, phase := range allPhases {
+			walk(p.Tasks[phase])
 		}
 	}
 	return names

@@ -285,8 +285,10 @@ func TestTemplatesAndVars(t *testing.T) {
 		t.Errorf("finalize working_dir: %v", fin[0].Args)
 	}
 	var cmds []any
-	for _, task := range fin[1:6] {
-		cmds = append(cmds, task.Args["cmd"])
+	for _, loop := range fin[1:3] {
+		for _, task := range loop.Items {
+			cmds = append(cmds, task.Args["cmd"])
+		}
 	}
 	if want := []any{"echo 1", "echo 2", "echo 3", "echo x", "echo y"}; !reflect.DeepEqual(cmds, want) {
 		t.Errorf("loops = %v", cmds)
@@ -449,10 +451,10 @@ func TestCCTVGolden(t *testing.T) {
 		}
 	}
 	for i, run := range producers.Phases["launch"] {
-		shell := run.Tasks[1]
+		loop := run.Tasks[1]
 		want := "tcp://fog-mosquitto-" + string(rune('1'+i%4)) + "-1:1883"
-		if cmd := shell.Args["cmd"].(string); !strings.Contains(cmd, want) || len(run.Tasks) != 41 {
-			t.Errorf("%s: %d tasks, first producer %q; want 40 producers talking to %s", run.Host, len(run.Tasks)-1, cmd, want)
+		if cmd := loop.Items[0].Args["cmd"].(string); !strings.Contains(cmd, want) || len(loop.Items) != 40 {
+			t.Errorf("%s: %d items, first producer %q; want 40 producers talking to %s", run.Host, len(loop.Items), cmd, want)
 		}
 	}
 	jm := p.Plays[1]

@@ -71,9 +71,7 @@ func (p *Plan) WriteWorkflow(w io.Writer, phase schema.Phase, result func(play i
 			fmt.Fprintf(w, "HOSTS: %s\n", strings.Join(play.Hosts, " "))
 			for _, r := range runs {
 				fmt.Fprintf(w, "  %s:\n", r.Host)
-				for _, t := range r.Tasks {
-					fmt.Fprintf(w, "    - %s\n", describeTask(t))
-				}
+				writeTasks(w, r.Tasks, "    ")
 			}
 			if _, err := fmt.Fprintf(w, "RETURN: %s\n", result(play.Index)); err != nil {
 				return err
@@ -81,6 +79,34 @@ func (p *Plan) WriteWorkflow(w io.Writer, phase schema.Phase, result func(play i
 		}
 	}
 	return nil
+}
+
+// writeTasks writes one line per task, per loop item, and a block's
+// tasks indented below it.
+func writeTasks(w io.Writer, tasks []*Task, indent string) {
+	for _, t := range tasks {
+		switch {
+		case t.IsBlock():
+			fmt.Fprintf(w, "%s- block: %s\n", indent, t.Name)
+			writeTasks(w, t.Block, indent+"    ")
+			for _, part := range []struct {
+				name  string
+				tasks []*Task
+			}{{"rescue", t.Rescue}, {"always", t.Always}} {
+				if len(part.tasks) > 0 {
+					fmt.Fprintf(w, "%s  %s:\n", indent, part.name)
+					writeTasks(w, part.tasks, indent+"    ")
+				}
+			}
+		case t.Loop != nil && !t.Deferred:
+			if len(t.Items) == 0 {
+				fmt.Fprintf(w, "%s- %s: no items\n", indent, t.Module)
+			}
+			writeTasks(w, t.Items, indent)
+		default:
+			fmt.Fprintf(w, "%s- %s\n", indent, describeTask(t))
+		}
+	}
 }
 
 func describeTask(t *Task) string {
@@ -95,6 +121,21 @@ func describeTask(t *Task) string {
 	}
 	if t.Async > 0 {
 		fmt.Fprintf(&b, "  [async=%d poll=%d]", t.Async, t.Poll)
+	}
+	if t.DelegateTo != "" {
+		fmt.Fprintf(&b, "  [delegate_to=%s]", t.DelegateTo)
+	}
+	if t.RunOnce {
+		b.WriteString("  [run_once]")
+	}
+	if t.NoLog {
+		b.WriteString("  [no_log]")
+	}
+	if len(t.Until) > 0 {
+		fmt.Fprintf(&b, "  [until=%s retries=%d delay=%d]", strings.Join(t.Until, " and "), t.Retries, t.Delay)
+	}
+	if t.Skipped {
+		b.WriteString("  [skipped: its when is false]")
 	}
 	if t.Deferred {
 		b.WriteString("  [rendered at run time: reads a registered variable]")

@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,7 @@ import (
 // FuzzRender checks that no template text can crash the engine: Parse,
 // Render and Value either succeed or return *Error / *UndefinedError.
 func FuzzRender(f *testing.F) {
-	for _, tt := range renderTests {
+	for _, tt := range ansibleCases {
 		f.Add(tt.src)
 	}
 	for _, s := range []string{
@@ -23,7 +24,7 @@ func FuzzRender(f *testing.F) {
 		f.Add(s)
 	}
 	// Every filter, with arguments for the fuzzer to grow.
-	for _, name := range filterNames() {
+	for _, name := range slices.Sorted(maps.Keys(filters)) {
 		for _, arg := range []string{"", "(3)", "(-2)", "('1:2')", "('%5d')", "('b,i')", "(1.5)"} {
 			f.Add("{{ a|" + name + arg + " }} {{ xs|" + name + arg + " }} {{ half|" + name + arg + " }}")
 		}
@@ -44,22 +45,29 @@ func FuzzRender(f *testing.F) {
 	}
 	vars := testVars()
 	f.Fuzz(func(t *testing.T, src string) {
-		tpl, err := Parse(src)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || strings.HasPrefix(e.Msg, internal) {
-				t.Fatalf("Parse(%q): %T %v, want *Error", src, err, err)
-			}
-			return
-		}
-		if refs := tpl.Refs(); !slices.IsSorted(refs) || len(slices.Compact(slices.Clone(refs))) != len(refs) {
-			t.Fatalf("Refs(%q) = %q: not sorted and unique", src, refs)
-		}
-		_, err = tpl.Render(vars)
-		checkRenderErr(t, src, err)
-		_, err = tpl.Value(vars)
-		checkRenderErr(t, src, err)
+		fuzzOne(t, src, vars, Parse)
+		fuzzOne(t, src, vars, ParseField)
 	})
+}
+
+// fuzzOne checks src read by parse (Parse or ParseField).
+func fuzzOne(t *testing.T, src string, vars map[string]any, parse func(string) (*Template, error)) {
+	t.Helper()
+	tpl, err := parse(src)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || strings.HasPrefix(e.Msg, internal) {
+			t.Fatalf("Parse(%q): %T %v, want *Error", src, err, err)
+		}
+		return
+	}
+	if refs := tpl.Refs(); !slices.IsSorted(refs) || len(slices.Compact(slices.Clone(refs))) != len(refs) {
+		t.Fatalf("Refs(%q) = %q: not sorted and unique", src, refs)
+	}
+	_, err = tpl.Render(vars)
+	checkRenderErr(t, src, err)
+	_, err = tpl.Value(vars)
+	checkRenderErr(t, src, err)
 }
 
 func checkRenderErr(t *testing.T, src string, err error) {

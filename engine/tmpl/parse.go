@@ -20,6 +20,10 @@ const (
 	kNeg                    // kids: operand
 	kCat                    // kids: operands of ~
 	kCond                   // kids: condition, then[, else]
+	kTuple                  // kids: items
+	kSlice                  // kids: object, start, stop, step (absent: nil)
+	kTest                   // name; kids: input, args... ("x is name(args)")
+	kKw                     // name; kids: value (a keyword argument name=value)
 )
 
 // node is an expression in Jinja's grammar, one struct for all kinds to keep
@@ -138,6 +142,24 @@ func (p *parser) expr() *node {
 		n = &node{kind: kCond, pos: pos, kids: kids}
 	}
 	return n
+}
+
+// tupleOf parses f, or several separated by commas: a tuple without
+// parentheses ({{ a, b }}, {% set t = 1, 2 %}).
+func (p *parser) tupleOf(f func() *node) *node {
+	n := f()
+	if !p.isOp(",") {
+		return n
+	}
+	t := &node{kind: kTuple, pos: n.pos, kids: []*node{n}}
+	for p.isOp(",") {
+		p.next()
+		if p.peek().kind == tEnd {
+			break
+		}
+		t.kids = append(t.kids, f())
+	}
+	return t
 }
 
 func (p *parser) or() *node {
@@ -286,11 +308,11 @@ func (p *parser) primary() *node {
 		}
 		return &node{kind: kConst, pos: t.pos, val: s}
 	case tInt:
-		i, err := strconv.Atoi(t.val)
+		i, err := strconv.ParseInt(t.val, 0, 64)
 		if err != nil {
 			p.fail(t.pos, "number too large: "+t.val)
 		}
-		return &node{kind: kConst, pos: t.pos, val: i}
+		return &node{kind: kConst, pos: t.pos, val: int(i)}
 	case tFloat:
 		f, err := strconv.ParseFloat(t.val, 64)
 		if err != nil {
@@ -302,7 +324,7 @@ func (p *parser) primary() *node {
 		case "(":
 			if p.isOp(")") { // () is an empty tuple
 				p.next()
-				return &node{kind: kList, pos: t.pos}
+				return &node{kind: kTuple, pos: t.pos}
 			}
 			n := p.expr()
 			if !p.isOp(",") {
@@ -310,11 +332,11 @@ func (p *parser) primary() *node {
 				return n
 			}
 			p.next()
-			l := &node{kind: kList, pos: t.pos, kids: []*node{n}}
-			l.kids = append(l.kids, p.items(")")...)
+			l := &node{kind: kTuple, pos: t.pos, kids: []*node{n}}
+			l.kids = append(l.kids, p.items(")", false)...)
 			return l
 		case "[":
-			return &node{kind: kList, pos: t.pos, kids: p.items("]")}
+			return &node{kind: kList, pos: t.pos, kids: p.items("]", false)}
 		case "{":
 			d := &node{kind: kDict, pos: t.pos}
 			for !p.isOp("}") {
@@ -335,14 +357,30 @@ func (p *parser) primary() *node {
 }
 
 // items parses comma-separated expressions up to and including the closing
-// bracket; a trailing comma is allowed.
-func (p *parser) items(closing string) []*node {
+// bracket; a trailing comma is allowed. With kw, the arguments of a call,
+// name=value arguments may follow the positional ones.
+func (p *parser) items(closing string, kw bool) []*node {
 	var kids []*node
+	named := false
 	for !p.isOp(closing) {
-		if t := p.peek(); t.kind == tName && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].val == "=" {
-			p.fail(t.pos, "keyword arguments are not supported")
+		t := p.peek()
+		if t.kind == tOp && (t.val == "*" || t.val == "**") && kw {
+			p.fail(t.pos, "*args and **kwargs in calls are not supported")
 		}
-		kids = append(kids, p.expr())
+		if t.kind == tName && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].val == "=" {
+			if !kw {
+				p.fail(t.pos, `unexpected "="`)
+			}
+			p.next()
+			p.next()
+			kids = append(kids, &node{kind: kKw, pos: t.pos, name: t.val, kids: []*node{p.expr()}})
+			named = true
+		} else {
+			if named {
+				p.fail(t.pos, "positional argument follows keyword argument")
+			}
+			kids = append(kids, p.expr())
+		}
 		if !p.isOp(",") {
 			break
 		}
@@ -371,42 +409,98 @@ func (p *parser) postfix(n *node) *node {
 				p.fail(t.pos, "expected a name after \".\", found "+describe(t))
 			}
 		case p.isOp("["):
-			pos := p.next().pos
-			if p.isOp(":") {
-				p.fail(p.peek().pos, "slices are not supported")
-			}
-			idx := p.expr()
-			if p.isOp(":") {
-				p.fail(p.peek().pos, "slices are not supported")
-			}
-			p.expectOp("]")
-			n = &node{kind: kGet, pos: pos, kids: []*node{n, idx}}
+			n = p.subscript(n)
 		case p.isOp("("):
 			pos := p.next().pos
-			n = &node{kind: kCall, pos: pos, kids: append([]*node{n}, p.items(")")...)}
+			n = &node{kind: kCall, pos: pos, kids: append([]*node{n}, p.items(")", true)...)}
 		default:
 			return n
 		}
 	}
 }
 
+// subscript parses [index] or a slice [start:stop:step], any part left out.
+func (p *parser) subscript(n *node) *node {
+	pos := p.next().pos
+	var parts []*node
+	slice := false
+	for {
+		if p.isOp(":") || p.isOp("]") {
+			parts = append(parts, &node{kind: kConst, pos: p.peek().pos})
+		} else {
+			parts = append(parts, p.expr())
+		}
+		if !p.isOp(":") || len(parts) == 3 {
+			break
+		}
+		p.next()
+		slice = true
+	}
+	p.expectOp("]")
+	if !slice {
+		return &node{kind: kGet, pos: pos, kids: []*node{n, parts[0]}}
+	}
+	for len(parts) < 3 {
+		parts = append(parts, &node{kind: kConst, pos: pos})
+	}
+	return &node{kind: kSlice, pos: pos, kids: append([]*node{n}, parts...)}
+}
+
+// name parses a filter or test name, which may be dotted
+// (ansible.builtin.to_json).
+func (p *parser) name(what string) token {
+	t := p.next()
+	if t.kind != tName {
+		p.fail(t.pos, fmt.Sprintf("expected a %s name, found %s", what, describe(t)))
+	}
+	for p.isOp(".") {
+		p.next()
+		n := p.next()
+		if n.kind != tName {
+			p.fail(n.pos, fmt.Sprintf("expected a %s name, found %s", what, describe(n)))
+		}
+		t.val += "." + n.val
+	}
+	return t
+}
+
+// filters parses the filters and tests after an operand: "x | f(args)",
+// "x is t", "x is not t(args)" or "x is t arg", as Jinja's parser does.
 func (p *parser) filters(n *node) *node {
 	for {
 		switch {
 		case p.isOp("|"):
 			p.next()
-			t := p.next()
-			if t.kind != tName {
-				p.fail(t.pos, "expected a filter name after \"|\", found "+describe(t))
-			}
+			t := p.name("filter")
 			f := &node{kind: kFilter, pos: t.pos, name: t.val, kids: []*node{n}}
 			if p.isOp("(") {
 				p.next()
-				f.kids = append(f.kids, p.items(")")...)
+				f.kids = append(f.kids, p.items(")", true)...)
 			}
 			n = f
 		case p.isName("is"):
-			p.fail(p.peek().pos, `tests ("x is defined", "x is none", ...) are not supported; use the default filter instead, e.g. "x | default('')"`)
+			is := p.next()
+			negated := p.isName("not")
+			if negated {
+				p.next()
+			}
+			t := p.name("test")
+			test := &node{kind: kTest, pos: t.pos, name: t.val, kids: []*node{n}}
+			next := p.peek()
+			switch {
+			case p.isOp("("):
+				p.next()
+				test.kids = append(test.kids, p.items(")", true)...)
+			case next.kind == tName && next.val == "is":
+				p.fail(next.pos, `tests cannot be chained ("x is a is b")`)
+			case next.kind == tStr || next.kind == tInt || next.kind == tFloat || p.isOp("[") || p.isOp("{") ||
+				next.kind == tName && next.val != "else" && next.val != "or" && next.val != "and" && next.val != "if":
+				test.kids = append(test.kids, p.postfix(p.primary()))
+			}
+			n = test
+			if negated {
+				n = &node{kind: kNot, pos: is.pos, kids: []*node{n}}
+			}
 		default:
 			return n
 		}

@@ -4,18 +4,17 @@
 //
 // pongo2 speaks Django, not Jinja, so Parse reads each expression with a
 // small Jinja parser and re-emits it as pongo2 calls to e2c_* helpers that
-// give operators and printing Python's semantics. The same parser lists the
-// variables a template reads, so that an undefined variable is an error
-// (pongo2 would print an empty string). Templates cannot read files, and one
-// parsed Template may be rendered from many goroutines at once.
+// give operators, filters, tests and printing the semantics of Jinja2 as
+// Ansible configures it. The same parser lists the variables a template
+// reads, so that an undefined variable is an error (pongo2 would print an
+// empty string). Templates cannot read files, and one parsed Template may
+// be rendered from many goroutines at once.
 package tmpl
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -63,13 +62,17 @@ func (e *UndefinedError) Error() string {
 
 // Template is a parsed template. It is safe for concurrent use.
 type Template struct {
-	src    string
-	out    string // the generated pongo2 source
-	spans  []span
-	refs   []string
-	paths  []ref // of refs, in the same order
-	single bool
-	pt     *pongo2.Template
+	src      string
+	out      string // the generated pongo2 source
+	spans    []span
+	refs     []string
+	paths    []ref // of refs, in the same order
+	optional []string
+	newlines int // the line breaks that end src, which Render keeps
+	single   bool
+	field    bool   // from ParseField: Value gives what Ansible's templar gives
+	bare     string // the variable of a field that is exactly "{{ name }}"
+	pt       *pongo2.Template
 }
 
 var (
@@ -89,21 +92,19 @@ func (noFiles) Get(path string) (io.Reader, error) {
 
 // newSet configures pongo2 once. The bans guard against tags that read
 // files (ssi even bypasses the loader), that are not reproducible (now,
-// lorem, random) or that mutate the parsed template while it renders, which
-// would race (cycle, ifchanged), and against pongo2's filters under their
-// own names, which are not bounded (compiled templates call the e2c_
-// wrappers). Parse refuses these itself; the set's bans are a second line.
+// lorem) or that mutate the parsed template while it renders, which would
+// race (cycle, ifchanged), and against pongo2's filters, which are not
+// bounded and are not Jinja's (compiled templates call e2c_filter). Parse
+// refuses these itself; the set's bans are a second line.
 func newSet() *pongo2.TemplateSet {
 	pongo2.SetAutoescape(false)
-	registerFilters()
 	s := pongo2.NewSet("e2c", noFiles{})
-	for _, tag := range []string{"include", "import", "extends", "ssi", "now", "cycle", "ifchanged", "lorem", "macro"} {
+	for _, tag := range []string{"include", "import", "extends", "ssi", "now", "cycle", "ifchanged", "lorem", "macro", "filter"} {
 		if err := s.BanTag(tag); err != nil {
 			panic(err)
 		}
 	}
-	names := slices.Concat(pongoFilters, slices.Collect(maps.Keys(filterFuncs)), slices.Collect(maps.Keys(refusedFilters)))
-	for _, name := range names {
+	for _, name := range pongoFilters {
 		if pongo2.FilterExists(name) {
 			if err := s.BanFilter(name); err != nil {
 				panic(err)
@@ -114,31 +115,58 @@ func newSet() *pongo2.TemplateSet {
 	return s
 }
 
+// pongoFilters are pongo2's own filters, which the set bans.
+var pongoFilters = []string{"escape", "e", "safe", "escapejs", "add", "addslashes", "capfirst", "center",
+	"cut", "date", "default", "default_if_none", "divisibleby", "first", "floatformat", "get_digit",
+	"iriencode", "join", "last", "length", "length_is", "linebreaks", "linebreaksbr", "linenumbers",
+	"ljust", "lower", "make_list", "pluralize", "random", "removetags", "rjust", "slice", "split",
+	"stringformat", "striptags", "time", "title", "truncatechars", "truncatechars_html", "truncatewords",
+	"truncatewords_html", "upper", "urlencode", "urlize", "urlizetrunc", "wordcount", "wordwrap", "yesno",
+	"float", "integer"}
+
 // Has reports whether s contains template markup ("{{", "{%" or "{#");
 // strings without it are plain text and need no parsing.
 func Has(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
 }
 
-// Parse compiles src. Errors are *Error.
-func Parse(src string) (t *Template, err error) {
+// Parse compiles src as Ansible's template module reads a template file,
+// and as it reads a when condition written as "{{ " + condition + " }}":
+// string literals have Jinja's (Python's) escapes, '\n' is a line break.
+// Errors are *Error.
+func Parse(src string) (*Template, error) { return parse(src, false) }
+
+// ParseField compiles src as Ansible templates a task's field or a
+// variable's value written in YAML: inside "{{ }}", backslashes in string
+// literals are plain characters ('\n' is a backslash and an n, and
+// regex_replace('(\d)', '<\1>') refers to the group), because Ansible
+// doubles them before Jinja reads them. Errors are *Error.
+func ParseField(src string) (*Template, error) { return parse(src, true) }
+
+func parse(src string, literal bool) (t *Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
 		}
 	}()
-	c, err := compile(src)
+	c, err := compile(src, literal)
 	if err != nil {
 		return nil, err
 	}
-	t = &Template{src: src, out: c.out.String(), spans: c.spans, single: c.single}
-	for name := range c.refs {
+	t = &Template{src: src, out: c.out.String(), spans: c.spans, single: c.single, field: literal}
+	if m := bareVar.FindStringSubmatch(src); literal && m != nil {
+		t.bare = m[1]
+	}
+	t.newlines = len(src) - len(strings.TrimRight(src, "\n"))
+	required, optional := c.refs()
+	for name := range required {
 		t.refs = append(t.refs, name)
 	}
 	sort.Strings(t.refs)
 	for _, name := range t.refs {
-		t.paths = append(t.paths, c.refs[name])
+		t.paths = append(t.paths, required[name])
 	}
+	t.optional = optional
 	parseMu.Lock()
 	t.pt, err = set.FromString(t.out)
 	parseMu.Unlock()
@@ -151,33 +179,65 @@ func Parse(src string) (t *Template, err error) {
 // Source returns the template text as given to Parse.
 func (t *Template) Source() string { return t.src }
 
-// Refs lists the free variable paths the template reads, sorted, e.g.
-// ["item", "kafka.url", "working_dir"]. Names the template binds (for, set,
-// with, loop, forloop) and paths read directly under the default filter are
-// left out. A name bound by set counts as bound from the set to the end of
-// its block, even in branches that did not run.
+// Refs lists the free variable paths the template reads and that must be
+// defined, sorted, e.g. ["item", "kafka.url", "working_dir"]. Names the
+// template binds (for, set, with, loop) are left out, and so are the paths
+// Optional lists. A name bound by set counts as bound from the set to the
+// end of its block, even in branches that did not run.
 func (t *Template) Refs() []string { return append([]string(nil), t.refs...) }
+
+// Optional lists, sorted, the free variable paths the template reads that
+// may be undefined: those read under the default filter or the defined and
+// undefined tests ("r.stdout | default(”)", "x is defined"), and the
+// paths under them ("x.y" after "x is defined"). The caller passes them
+// when they are defined; reading one that is not is an error only where
+// its value is used.
+func (t *Template) Optional() []string { return append([]string(nil), t.optional...) }
 
 // Render renders to text. It first checks every ref against vars: an
 // undefined variable is an error, never an empty string. The error is an
 // *UndefinedError, or when several refs fail, their errors.Join in sorted
-// order (errors.As finds the first).
+// order (errors.As finds the first). As Ansible does, the line breaks
+// that end the template end the text too (Jinja would drop the last).
 func (t *Template) Render(vars map[string]any) (string, error) {
 	if err := t.check(vars); err != nil {
 		return "", err
 	}
-	return t.exec(vars, func(v *pongo2.Value) *pongo2.Value {
-		return pongo2.AsSafeValue(outStr(v.Interface()))
-	})
+	s, err := t.exec(vars, func(any) error { return nil })
+	if err != nil {
+		return "", err
+	}
+	if n := t.newlines - (len(s) - len(strings.TrimRight(s, "\n"))); n > 0 {
+		s += strings.Repeat("\n", n)
+	}
+	return s, nil
 }
 
 // Value is Render for fields that must keep their type: when the whole
 // source is one expression "{{ expr }}" (surrounding whitespace allowed) it
 // returns the expression's value as plain data (a list as []any, a mapping
-// as map[string]any, int, float64, bool, string or nil); otherwise it
-// returns Render's string.
+// as *ordered.Map in its keys' order, int, float64, bool, string or nil);
+// otherwise it returns Render's string. A template from ParseField gives
+// what Ansible gives a task field instead: text, except for lists,
+// mappings and booleans (and text that reads as one of them).
 func (t *Template) Value(vars map[string]any) (any, error) {
-	if !t.single {
+	v, err := t.value(vars)
+	if err != nil || !t.field {
+		return v, err
+	}
+	if x, ok := vars[t.bare]; ok && t.bare != "" {
+		if _, num := toNum(x); num || x == nil {
+			return v, nil // Ansible passes a number, a boolean or None named alone as it is
+		}
+	}
+	return fieldValue(v), nil
+}
+
+// bareVar is Ansible's SINGLE_VAR: a field that is one variable's name.
+var bareVar = regexp.MustCompile(`^\{\{\s*(\w*)\s*\}\}$`)
+
+func (t *Template) value(vars map[string]any) (any, error) {
+	if !t.single || t.field && strings.TrimSpace(t.src) != t.src { // Ansible keeps a field's spaces
 		s, err := t.Render(vars)
 		if err != nil {
 			return nil, err
@@ -188,14 +248,14 @@ func (t *Template) Value(vars map[string]any) (any, error) {
 		return nil, err
 	}
 	var got any
-	_, err := t.exec(vars, func(v *pongo2.Value) *pongo2.Value {
-		got = v.Interface()
-		return pongo2.AsSafeValue("")
+	_, err := t.exec(vars, func(v any) (err error) {
+		got, err = plain(v)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return plain(got), nil
+	return got, nil
 }
 
 // outStr prints a value as Ansible does: like Python's str(), except that
@@ -207,53 +267,106 @@ func outStr(v any) string {
 	return pyStr(v)
 }
 
-// exec runs the pongo2 template; out is the e2c_out function every
-// "{{ }}" calls, given per render so that Value can capture its argument.
-func (t *Template) exec(vars map[string]any, out func(*pongo2.Value) *pongo2.Value) (s string, err error) {
+// exec runs the pongo2 template; seen is given the value of every
+// "{{ }}", so that Value can capture it; its error fails the render there.
+func (t *Template) exec(vars map[string]any, seen func(any) error) (s string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = "", &Error{Msg: fmt.Sprintf("%s: %v", internal, r)}
 		}
 	}()
-	ctx := make(pongo2.Context, len(vars)+1)
-	for k, v := range vars {
-		// pongo2 rejects contexts with other keys; templates cannot name them anyway.
-		if isIdent(k) && !strings.HasPrefix(k, "e2c_") {
-			ctx[k] = v
+	ctx := make(pongo2.Context, 6)
+	// A value that is an error, or undefined, fails the render where it is
+	// used: printed, tested, looped over or assigned. raised keeps the
+	// error with its position; pongo2 would keep only its text.
+	var raised error
+	raise := func(v any, undefinedOK bool) error {
+		if _, ok := v.(*missing); ok && undefinedOK {
+			return nil
 		}
-	}
-	ctx["e2c_out"] = out
-	// Loops and output are bounded per render, so that no template can
-	// exhaust memory or loop for ever (nested loops count every step).
-	steps := 0
-	count := func(n int) error {
-		if steps += n; steps > maxSteps {
-			return fmt.Errorf("loops run more than %d steps", maxSteps)
+		if f := use(v); f != nil {
+			raised = t.positioned(f)
+			return raised
 		}
 		return nil
 	}
-	ctx["e2c_iter"] = func(v *pongo2.Value) (*pongo2.Value, error) {
-		l, err := toList(v.Interface())
-		if err == nil {
-			err = count(len(l))
-		}
-		return pongo2.AsValue(l), err
-	}
-	ctx["e2c_items"] = func(v *pongo2.Value) (*pongo2.Value, error) {
-		m, err := fnItems(v)
-		if err == nil {
-			err = count(reflect.ValueOf(m.Interface()).Len())
-		}
-		return m, err
-	}
 	var buf cappedBuffer
+	ctx["e2c_var"] = func(pos, name *pongo2.Value) *pongo2.Value {
+		if v, ok := vars[name.String()]; ok {
+			return pongo2.AsValue(v)
+		}
+		return pongo2.AsValue(&missing{name: name.String(), pos: pos.Integer(), parent: vars, key: name.String()})
+	}
+	ctx["e2c_out"] = func(pos, v *pongo2.Value) (*pongo2.Value, error) {
+		x := v.Interface()
+		if err := raise(x, false); err != nil {
+			return nil, err
+		}
+		if err := seen(x); err != nil {
+			var e *Error
+			var u *UndefinedError
+			if raised = err; !errors.As(err, &e) && !errors.As(err, &u) {
+				raised = errAt(t.src, pos.Integer(), err.Error())
+			}
+			return nil, raised
+		}
+		return pongo2.AsSafeValue(outStr(x)), nil
+	}
+	ctx["e2c_cond"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
+		x := v.Interface()
+		if err := raise(x, false); err != nil {
+			return nil, err
+		}
+		return pongo2.AsValue(truthy(x)), nil
+	}
+	ctx["e2c_set"] = func(_, v *pongo2.Value) (*pongo2.Value, error) {
+		return v, raise(v.Interface(), true)
+	}
+	// Loops and output are bounded per render, so that no template can
+	// exhaust memory or loop for ever (nested loops count every step).
+	steps := 0
+	ctx["e2c_iter"] = func(vs ...*pongo2.Value) (*pongo2.Value, error) {
+		pos, x := vs[0].Integer(), vs[1].Interface()
+		if err := raise(x, false); err != nil {
+			return nil, err
+		}
+		l, err := toList(x)
+		if err == nil && len(vs) > 2 {
+			l, err = unpack(l, vs[2].Integer(), x)
+		}
+		if err == nil {
+			if steps += len(l); steps > maxSteps {
+				err = fmt.Errorf("loops run more than %d steps", maxSteps)
+			}
+		}
+		if err != nil {
+			raised = errAt(t.src, pos, err.Error())
+			return nil, raised
+		}
+		return pongo2.AsValue(l), nil
+	}
 	if err := t.pt.ExecuteWriterUnbuffered(ctx, &buf); err != nil {
+		if raised != nil {
+			return "", raised
+		}
 		return "", t.mapErr(err)
 	}
 	if buf.over {
 		return "", &Error{Msg: fmt.Sprintf("output larger than %d bytes", maxSize)}
 	}
 	return buf.String(), nil
+}
+
+// positioned gives f's error the template position it happened at.
+func (t *Template) positioned(f *failed) error {
+	at := errAt(t.src, f.pos, f.err.Error())
+	var u *UndefinedError
+	if errors.As(f.err, &u) {
+		c := *u
+		c.Line, c.Col = at.Line, at.Col
+		return &c
+	}
+	return at
 }
 
 // maxSteps bounds the loop steps of one render.
@@ -315,17 +428,30 @@ func step(cur any, s seg) (any, []string, bool) {
 		}
 		sort.Strings(keys)
 		return nil, keys, false
+	case *dict:
+		if v, ok := c.Get(s.key); ok && !s.isIdx {
+			return v, nil, true
+		}
+		keys := slices.Clone(c.Keys())
+		sort.Strings(keys)
+		return nil, keys, false
 	case []any:
 		if s.isIdx && s.idx < len(c) {
 			return c[s.idx], nil, true
+		}
+		return nil, nil, false
+	case string:
+		if r := []rune(c); s.isIdx && s.idx < len(r) {
+			return string(r[s.idx]), nil, true
 		}
 		return nil, nil, false
 	case nil:
 		return nil, nil, false
 	}
 	// Other map and slice types, as pongo2 reads them.
-	switch p := plain(cur).(type) {
-	case map[string]any, []any:
+	p, _ := plain(cur)
+	switch p := p.(type) {
+	case *dict, []any:
 		return step(p, s)
 	}
 	return nil, nil, false

@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,7 @@ type hostFS interface {
 	write(ctx context.Context, name string, r io.Reader, perm fs.FileMode, mtime time.Time) error
 	// read copies the file name to w and returns its permissions.
 	read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error)
+	chmod(ctx context.Context, name string, perm fs.FileMode) error
 }
 
 // hostEntry is what the host has at a path.
@@ -37,11 +40,16 @@ type hostEntry struct {
 	sum  string // a regular file's SHA-256 in hex; "" if it could not be read
 }
 
+// view is what a survey found on the host.
+type view struct {
+	have  map[string]hostEntry // by name; missing names are absent
+	known bool                 // false when the host cannot tell (no stat -c or sha256sum): then every file is copied
+	umask fs.FileMode          // of the host's commands, which new files get with KeepMode
+}
+
 // surveyor tells, in one round trip, what the host has at each of names
-// (slash-separated, relative to root; "." is root itself): missing names
-// are absent from the map. known is false when the host cannot tell (no
-// stat -c or sha256sum): then every file is copied.
-type surveyor func(ctx context.Context, root string, names []string) (have map[string]hostEntry, known bool, err error)
+// (slash-separated, relative to root; "." is root itself).
+type surveyor func(ctx context.Context, root string, names []string) (view, error)
 
 // putParallel is how many files one Put hashes or transfers at once. Over
 // sftp the files share one session, so this hides round trips, not adds
@@ -56,13 +64,13 @@ type localFile struct {
 }
 
 // put copies src to dst: it surveys what the host already has (one round
-// trip for the whole tree), skips the files whose content (SHA-256) and
-// permissions are already there, as Ansible's copy does, and opens the
-// host's file system only if something is left to do. Sizes and
-// modification times alone cannot tell: a file written again within the
-// same second with the same size looks unchanged.
+// trip for the whole tree), skips the files whose content (SHA-256) and,
+// for an explicit mode, permissions are already there, as Ansible's copy
+// does, and opens the host's file system only if something is left to do.
+// Sizes and modification times alone cannot tell: a file written again
+// within the same second with the same size looks unchanged.
 func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, src, dst string, mode fs.FileMode) (PutStats, error) {
-	var st PutStats
+	st := PutStats{Path: dst}
 	fi, err := os.Stat(src)
 	if err != nil {
 		return st, err
@@ -83,18 +91,26 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 	for _, f := range files {
 		names = append(names, f.rel)
 	}
-	have, known, err := survey(ctx, root, names)
+	v, err := survey(ctx, root, names)
 	if err != nil {
 		return st, err
+	}
+	if !fi.IsDir() && v.have[files[0].rel].mode.IsDir() {
+		// A file put onto a directory goes into it, as with cp.
+		st.Path = path.Join(dst, path.Base(src))
+		root, files[0].rel = dst, path.Base(src)
+		if v, err = survey(ctx, root, []string{".", files[0].rel}); err != nil {
+			return st, err
+		}
 	}
 
 	// Directories in walk order, parents first.
 	var mkdirs []func(hostFS) error
 	for _, d := range dirs {
 		rd := path.Join(root, d)
-		e, ok := have[d]
+		e, ok := v.have[d]
 		switch {
-		case !known || (d == "." && !ok):
+		case !v.known || (d == "." && !ok):
 			mkdirs = append(mkdirs, func(h hostFS) error { return h.mkdirAll(ctx, rd) })
 		case !ok:
 			mkdirs = append(mkdirs, func(h hostFS) error { return h.mkdir(ctx, rd) })
@@ -102,12 +118,26 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 			return st, fmt.Errorf("put %s: not a directory on the host", rd)
 		}
 	}
-	todo, err := changed(ctx, files, have, mode)
+	perm := func(f localFile) fs.FileMode {
+		e, exists := v.have[f.rel]
+		switch {
+		case mode == SourceMode:
+			return f.info.Mode().Perm()
+		case mode != KeepMode:
+			return mode.Perm()
+		case exists && e.mode.IsRegular():
+			return e.mode.Perm()
+		case v.known:
+			return 0o666 &^ v.umask
+		}
+		return 0o644
+	}
+	todo, chmods, err := changed(ctx, files, v.have, perm, mode != KeepMode)
 	if err != nil {
 		return st, err
 	}
-	st.Skipped = len(files) - len(todo)
-	if len(todo) == 0 && len(mkdirs) == 0 {
+	st.Skipped = len(files) - len(todo) - len(chmods)
+	if len(todo) == 0 && len(chmods) == 0 && len(mkdirs) == 0 {
 		return st, nil
 	}
 	err = open(func(h hostFS) error {
@@ -116,12 +146,18 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 				return fmt.Errorf("put: %w", err)
 			}
 		}
+		for _, f := range chmods {
+			if err := h.chmod(ctx, path.Join(root, f.rel), perm(f)); err != nil {
+				return fmt.Errorf("put: %w", err)
+			}
+			st.Chmodded++
+		}
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(putParallel)
 		for _, f := range todo {
 			g.Go(func() error {
-				if err := putFile(gctx, h, f, path.Join(root, f.rel), perm(f, mode)); err != nil {
+				if err := putFile(gctx, h, f, path.Join(root, f.rel), perm(f)); err != nil {
 					return err
 				}
 				mu.Lock()
@@ -139,23 +175,16 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 	return st, err
 }
 
-// perm is the permissions f gets on the host.
-func perm(f localFile, mode fs.FileMode) fs.FileMode {
-	if mode != 0 {
-		return mode.Perm()
-	}
-	return f.info.Mode().Perm()
-}
-
-// changed returns the files the host lacks: missing, of other permissions,
-// size or content. Candidates are hashed here in parallel.
-func changed(ctx context.Context, files []localFile, have map[string]hostEntry, mode fs.FileMode) ([]localFile, error) {
+// changed returns the files the host lacks (missing, or of other size or
+// content) and, when permsCount, those it has with other permissions
+// than perm gives. Candidates are hashed here in parallel.
+func changed(ctx context.Context, files []localFile, have map[string]hostEntry, perm func(localFile) fs.FileMode, permsCount bool) (todo, chmods []localFile, err error) {
 	same := make([]bool, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(putParallel)
 	for i, f := range files {
 		e, ok := have[f.rel]
-		if !ok || !e.mode.IsRegular() || e.mode.Perm() != perm(f, mode) || e.size != f.info.Size() || e.sum == "" {
+		if !ok || !e.mode.IsRegular() || e.size != f.info.Size() || e.sum == "" {
 			continue
 		}
 		g.Go(func() error {
@@ -168,15 +197,17 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var todo []localFile
 	for i, f := range files {
-		if !same[i] {
+		switch {
+		case !same[i]:
 			todo = append(todo, f)
+		case permsCount && have[f.rel].mode.Perm() != perm(f):
+			chmods = append(chmods, f)
 		}
 	}
-	return todo, nil
+	return todo, chmods, nil
 }
 
 // fileSum is the SHA-256 of a local file, in hex.
@@ -279,11 +310,11 @@ func (l localFS) abs(name string) string {
 }
 
 // survey looks at names under root, hashing the regular files.
-func (l localFS) survey(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
-	have := map[string]hostEntry{}
+func (l localFS) survey(ctx context.Context, root string, names []string) (view, error) {
+	v := view{have: map[string]hostEntry{}, known: true, umask: processUmask()}
 	for _, n := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, false, err
+			return view{}, err
 		}
 		p := filepath.Join(l.abs(root), filepath.FromSlash(n))
 		fi, err := os.Lstat(p)
@@ -294,9 +325,24 @@ func (l localFS) survey(ctx context.Context, root string, names []string) (map[s
 		if fi.Mode().IsRegular() {
 			e.sum, _ = fileSum(p)
 		}
-		have[n] = e
+		v.have[n] = e
 	}
-	return have, true, nil
+	return v, nil
+}
+
+// processUmask reads this process's umask from /proc (Linux 4.7 and
+// later), which setting it to read it would change for every thread;
+// 022 where /proc does not tell.
+func processUmask() fs.FileMode {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return fs.FileMode(m)
+			}
+		}
+	}
+	return 0o022
 }
 
 func (l localFS) mkdir(_ context.Context, dir string) error { return os.Mkdir(l.abs(dir), 0o755) }
@@ -329,6 +375,10 @@ func (l localFS) write(ctx context.Context, name string, r io.Reader, perm fs.Fi
 		return err
 	}
 	return os.Rename(f.Name(), name)
+}
+
+func (l localFS) chmod(_ context.Context, name string, perm fs.FileMode) error {
+	return os.Chmod(l.abs(name), perm)
 }
 
 func (l localFS) read(_ context.Context, name string, w io.Writer) (fs.FileMode, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,7 +94,7 @@ func testPutGet(t *testing.T, r Runner) {
 	for _, c := range files {
 		total += int64(len(c))
 	}
-	if st != (PutStats{Copied: 5, Bytes: total}) {
+	if st != (PutStats{Copied: 5, Bytes: total, Path: dst}) {
 		t.Errorf("first Put: %+v, want 5 copied, %d bytes", st, total)
 	}
 	for name := range files {
@@ -135,8 +136,17 @@ func testPutGet(t *testing.T, r Runner) {
 	put(src, dst, 0o640, 1, 4)
 	check("sub/b.txt", 0o640)
 
-	// A mode of 0 keeps src's permissions, so every file changes.
-	put(src, dst, 0, 5, 0)
+	// KeepMode, as Ansible's copy without mode: permissions on the host
+	// are kept and do not count, so nothing is copied.
+	put(src, dst, KeepMode, 0, 5)
+	check("a.txt", 0o640)
+
+	// SourceMode gives src's permissions: every file's content is there,
+	// only their permissions are set.
+	st, err = r.Put(ctx, src, dst, SourceMode)
+	if err != nil || st.Copied != 0 || st.Chmodded != 5 || st.Skipped != 0 {
+		t.Errorf("Put with SourceMode: %+v %v, want 5 chmodded", st, err)
+	}
 	check("a.txt", 0o644)
 
 	// A single file to a path whose parents are missing.
@@ -144,11 +154,36 @@ func testPutGet(t *testing.T, r Runner) {
 	if err := os.Chmod(filepath.Join(src, "a.txt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	put(filepath.Join(src, "a.txt"), one, 0, 1, 0)
+	put(filepath.Join(src, "a.txt"), one, SourceMode, 1, 0)
 	if fi, err := os.Stat(one); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s: %v %v, want mode 0600", one, fi, err)
 	}
-	put(filepath.Join(src, "a.txt"), one, 0, 0, 1)
+	put(filepath.Join(src, "a.txt"), one, SourceMode, 0, 1)
+
+	// KeepMode gives a new file 0666 less the umask of the host's
+	// commands, whatever the source's permissions.
+	res, err := r.Run(ctx, Command{Script: "umask"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	umask, err := strconv.ParseUint(strings.TrimSpace(res.Stdout), 8, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(host, "fresh.txt")
+	put(filepath.Join(src, "a.txt"), fresh, KeepMode, 1, 0)
+	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o666&^fs.FileMode(umask) {
+		t.Errorf("%s: %v %v, want mode %o", fresh, fi, err, 0o666&^umask)
+	}
+
+	// A file put onto a directory goes into it.
+	st, err = r.Put(ctx, filepath.Join(src, "a.txt"), filepath.Join(dst, "sub"), KeepMode)
+	if want := filepath.Join(dst, "sub", "a.txt"); err != nil || st.Path != want || st.Copied != 1 {
+		t.Errorf("Put onto a directory: %+v %v, want %s copied", st, err, want)
+	}
+	if fi, err := os.Stat(st.Path); err != nil || fi.Mode().Perm() != 0o666&^fs.FileMode(umask) {
+		t.Errorf("%s: %v %v, want mode %o", st.Path, fi, err, 0o666&^umask)
+	}
 
 	// Get, into a directory that does not exist yet.
 	got := filepath.Join(local, "got dir", "d copy.txt")
@@ -204,7 +239,7 @@ func TestLocalRelativePaths(t *testing.T) {
 
 // localSurvey runs surveyScript in a local sh with PATH set to path.
 func localSurvey(path string) surveyor {
-	return func(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
+	return func(ctx context.Context, root string, names []string) (view, error) {
 		return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
 			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", surveyScript, "sh", root)
 			cmd.Env = []string{"PATH=" + path}
@@ -230,10 +265,14 @@ func TestSurveyScript(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	have, known, err := localSurvey(os.Getenv("PATH"))(ctx, root, []string{".", "sub", "a.txt", "sub/with space.txt", `back\slash.txt`, "-dash", "fifo", "missing"})
-	if err != nil || !known {
-		t.Fatalf("survey: %v, known %v", err, known)
+	v, err := localSurvey(os.Getenv("PATH"))(ctx, root, []string{".", "sub", "a.txt", "sub/with space.txt", `back\slash.txt`, "-dash", "fifo", "missing"})
+	if err != nil || !v.known {
+		t.Fatalf("survey: %v, known %v", err, v.known)
 	}
+	if v.umask != processUmask() {
+		t.Errorf("umask %o, want %o", v.umask, processUmask())
+	}
+	have := v.have
 	for _, name := range []string{"a.txt", "sub/with space.txt", "-dash"} {
 		want, _ := fileSum(filepath.Join(root, name))
 		if e := have[name]; !e.mode.IsRegular() || e.sum != want || e.size != int64(len(readTestFile(t, root, name))) {
@@ -254,8 +293,8 @@ func TestSurveyScript(t *testing.T) {
 	if _, ok := have["missing"]; ok {
 		t.Error("missing: reported")
 	}
-	if have, known, err := localSurvey(os.Getenv("PATH"))(ctx, filepath.Join(root, "nope"), []string{"."}); err != nil || !known || len(have) != 0 {
-		t.Errorf("missing root: %v %v %v", have, known, err)
+	if v, err := localSurvey(os.Getenv("PATH"))(ctx, filepath.Join(root, "nope"), []string{"."}); err != nil || !v.known || len(v.have) != 0 {
+		t.Errorf("missing root: %+v %v", v, err)
 	}
 }
 
@@ -287,7 +326,7 @@ func TestPutWithoutSurvey(t *testing.T) {
 	open := func(f func(hostFS) error) error { return f(h) }
 	ctx := context.Background()
 	for range 2 {
-		st, err := put(ctx, localSurvey(bin), open, src, dst, 0)
+		st, err := put(ctx, localSurvey(bin), open, src, dst, KeepMode)
 		if err != nil || st.Copied != 2 || st.Skipped != 0 {
 			t.Fatalf("put: %+v %v, want 2 copied", st, err)
 		}
@@ -308,8 +347,8 @@ func TestSurveyReadsAllItsInput(t *testing.T) {
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%05d", strings.Repeat("n", 200), i)
 	}
-	have, known, err := r.survey(context.Background(), filepath.Join(t.TempDir(), "missing"), names)
-	if err != nil || !known || len(have) != 0 {
-		t.Fatalf("survey of a missing folder: %v known %v, %d entries", err, known, len(have))
+	v, err := r.survey(context.Background(), filepath.Join(t.TempDir(), "missing"), names)
+	if err != nil || !v.known || len(v.have) != 0 {
+		t.Fatalf("survey of a missing folder: %v known %v, %d entries", err, v.known, len(v.have))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -44,7 +45,12 @@ func (l *localRunner) Run(ctx context.Context, c Command) (Result, error) {
 		return Result{}, err
 	}
 	argv := []string{"/bin/sh", "-s"}
-	if c.Sudo && os.Geteuid() != 0 {
+	switch {
+	case c.Sudo && c.User != "":
+		if u, err := user.Current(); err != nil || u.Username != c.User {
+			argv = append([]string{"sudo", "-n", "-u", c.User}, argv...)
+		}
+	case c.Sudo && os.Geteuid() != 0:
 		argv = append([]string{"sudo", "-n"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

@@ -87,7 +87,9 @@ func testRun(t *testing.T, r Runner) {
 	}
 	if os.Geteuid() == 0 {
 		tests = append(tests, runCase{name: "sudo keeps env and dir", cmd: Command{Script: `echo "$(id -u) $V $(pwd)"`, Sudo: true, Dir: dir, Env: map[string]string{"V": "v"}},
-			stdout: "0 v " + dir + "\n"})
+			stdout: "0 v " + dir + "\n"},
+			runCase{name: "sudo as another user keeps env", cmd: Command{Script: `echo "$(id -un) $V"`, Sudo: true, User: "nobody", Env: map[string]string{"V": "v"}},
+				stdout: "nobody v\n"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

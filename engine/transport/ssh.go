@@ -22,26 +22,32 @@ type sshRunner struct{ h *hostConn }
 // is kept), making the script the leader of a process group that a cancelled
 // Run can kill as a whole: without a PTY, closing the SSH session kills
 // nothing. Where setsid lacks -w (busybox) the script runs without it.
-func launcher(sudo bool) string {
-	s := "S=; "
-	if sudo {
-		s += `[ "$(id -u)" = 0 ] || S='sudo -n'; `
-	}
+func launcher(sudo bool, user string) string {
+	s := "S=; " + sudoAs(sudo, user)
 	s += "if setsid -w true </dev/null >/dev/null 2>&1; then exec $S setsid -w sh -s; fi; exec $S sh -s"
 	return "sh -c " + quote(s)
 }
 
 // killer is the command line that ends the process group pgid: TERM, up to
 // 3s for it to go, then KILL. dash's kill takes no "--", hence -TERM -pgid.
-func killer(pgid int, sudo bool) string {
-	s := "S=; "
-	if sudo {
-		s += `[ "$(id -u)" = 0 ] || S='sudo -n'; `
-	}
+func killer(pgid int, sudo bool, user string) string {
+	s := "S=; " + sudoAs(sudo, user)
 	s += fmt.Sprintf("$S kill -TERM -%[1]d 2>/dev/null || $S kill -TERM %[1]d 2>/dev/null; "+
 		"i=0; while $S kill -0 -%[1]d 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; "+
 		"$S kill -KILL -%[1]d 2>/dev/null; exit 0", pgid)
 	return "sh -c " + quote(s)
+}
+
+// sudoAs sets S to the sudo command that runs as user (root if ""),
+// unless the login user is that user already.
+func sudoAs(sudo bool, user string) string {
+	switch {
+	case sudo && user != "":
+		return fmt.Sprintf(`[ "$(id -un)" = %[1]s ] || S="sudo -n -u "%[1]s; `, quote(user))
+	case sudo:
+		return `[ "$(id -u)" = 0 ] || S='sudo -n'; `
+	}
+	return ""
 }
 
 func (r *sshRunner) Run(ctx context.Context, c Command) (Result, error) {
@@ -58,7 +64,7 @@ func (r *sshRunner) Run(ctx context.Context, c Command) (Result, error) {
 	pg := &pgidFilter{w: stderr, found: make(chan struct{})}
 	s.Stdin = strings.NewReader(script)
 	s.Stdout, s.Stderr = stdout, pg
-	if err := s.Start(launcher(c.Sudo)); err != nil {
+	if err := s.Start(launcher(c.Sudo, c.User)); err != nil {
 		s.Close()
 		return Result{}, r.h.errorf("start: %w", err)
 	}
@@ -68,7 +74,7 @@ func (r *sshRunner) Run(ctx context.Context, c Command) (Result, error) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		r.kill(ctx, cn, s, pg, done, c.Sudo)
+		r.kill(ctx, cn, s, pg, done, c)
 		pg.flush()
 		stdout.flush()
 		stderr.flush()
@@ -110,7 +116,7 @@ func (c *conn) lost() bool {
 // session against MaxSessions until its process ends. Kills take one lane
 // per connection beyond the session slots, so that cancelling commands
 // holding every slot cannot deadlock, nor exceed sshd's limit.
-func (r *sshRunner) kill(ctx context.Context, cn *conn, s *ssh.Session, pg *pgidFilter, done <-chan error, sudo bool) {
+func (r *sshRunner) kill(ctx context.Context, cn *conn, s *ssh.Session, pg *pgidFilter, done <-chan error, c Command) {
 	finished := false
 	select { // the process group comes first on stderr; it may still be on its way
 	case <-pg.found:
@@ -123,7 +129,7 @@ func (r *sshRunner) kill(ctx context.Context, cn *conn, s *ssh.Session, pg *pgid
 		select {
 		case cn.kills <- struct{}{}:
 			if ks, err := newSession(kctx, cn); err == nil {
-				_ = r.execOn(kctx, ks, killer(pgid, sudo), nil, nil)
+				_ = r.execOn(kctx, ks, killer(pgid, c.Sudo, c.User), nil, nil)
 			}
 			<-cn.kills
 		case <-kctx.Done():

@@ -69,13 +69,15 @@ func (r *sshRunner) wrap(ctx context.Context, err error) error {
 	return r.h.errorf("%w", err)
 }
 
-// surveyScript prints, for each name read from stdin (one per line,
-// relative to $1), a line of statFormat, then the SHA-256 of the regular
-// files as sha256sum writes it. Only builtins run per name: one stat and
-// one sha256sum (through xargs) do the whole tree. Exit status 4: the host
-// lacks stat -c or sha256sum. The names are read first: a command that
-// exits with its input unread fails the SSH session (EOF writing stdin).
+// surveyScript prints the umask of the host's commands, then, for each
+// name read from stdin (one per line, relative to $1), a line of
+// statFormat, then the SHA-256 of the regular files as sha256sum writes
+// it. Only builtins run per name: one stat and one sha256sum (through
+// xargs) do the whole tree. Exit status 4: the host lacks stat -c or
+// sha256sum. The names are read first: a command that exits with its input
+// unread fails the SSH session (EOF writing stdin).
 const surveyScript = `names=$(cat)
+printf 'umask %s\n' "$(umask)"
 cd -- "$1" 2>/dev/null || exit 0
 { stat -c %s . && command -v sha256sum; } >/dev/null 2>&1 || exit 4
 printf '%s\n' "$names" | tr '\n' '\0' | xargs -0 -r ` + statFormat + `2>/dev/null
@@ -84,52 +86,61 @@ printf '%s\n' "$names" | while IFS= read -r n; do [ -f "$n" ] && printf '%s\n' "
 exit 0`
 
 // survey asks the host, in one command, what it has at names under root.
-func (r *sshRunner) survey(ctx context.Context, root string, names []string) (map[string]hostEntry, bool, error) {
+func (r *sshRunner) survey(ctx context.Context, root string, names []string) (view, error) {
 	return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
 		return r.wrap(ctx, r.exec(ctx, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout))
 	}, names)
 }
 
 // surveyWith runs surveyScript through run and reads its output.
-func surveyWith(run func(stdin io.Reader, stdout io.Writer) error, names []string) (map[string]hostEntry, bool, error) {
+func surveyWith(run func(stdin io.Reader, stdout io.Writer) error, names []string) (view, error) {
 	for _, n := range names {
 		if strings.Contains(n, "\n") {
-			return nil, false, nil // one name per line: such a tree is copied whole
+			return view{}, nil // one name per line: such a tree is copied whole
 		}
 	}
 	var out bytes.Buffer
 	err := run(strings.NewReader(strings.Join(names, "\n")), &out)
 	var ee *ExitError
 	if errors.As(err, &ee) && ee.Code == 4 {
-		return nil, false, nil
+		return view{umask: parseUmask(&out)}, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return view{}, err
 	}
-	return parseSurvey(&out), true, nil
+	return parseSurvey(&out), nil
+}
+
+// parseUmask reads the first line of surveyScript's output.
+func parseUmask(out *bytes.Buffer) fs.FileMode {
+	line, _ := out.ReadString('\n')
+	if m, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "umask ")), 8, 32); err == nil && strings.HasPrefix(line, "umask ") {
+		return fs.FileMode(m)
+	}
+	return 0o022
 }
 
 // parseSurvey reads surveyScript's output. A hash line starts with 64 hex
 // digits and two spaces; sha256sum escapes names with a backslash by
 // starting the line with one, and such files keep no sum (they are copied).
-func parseSurvey(r io.Reader) map[string]hostEntry {
-	have := map[string]hostEntry{}
-	sc := bufio.NewScanner(r)
+func parseSurvey(out *bytes.Buffer) view {
+	v := view{have: map[string]hostEntry{}, known: true, umask: parseUmask(out)}
+	sc := bufio.NewScanner(out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if len(line) > 66 && line[64:66] == "  " && isHex(line[:64]) {
-			if e, ok := have[line[66:]]; ok && e.mode.IsRegular() {
+			if e, ok := v.have[line[66:]]; ok && e.mode.IsRegular() {
 				e.sum = line[:64]
-				have[line[66:]] = e
+				v.have[line[66:]] = e
 			}
 			continue
 		}
 		for _, fi := range parseStat(strings.NewReader(line)) {
-			have[fi.Name()] = hostEntry{mode: fi.Mode(), size: fi.Size()}
+			v.have[fi.Name()] = hostEntry{mode: fi.Mode(), size: fi.Size()}
 		}
 	}
-	return have
+	return v
 }
 
 func isHex(s string) bool {
@@ -200,6 +211,10 @@ func (f sftpFS) rename(from, to string) error {
 	return f.c.Rename(from, to)
 }
 
+func (f sftpFS) chmod(_ context.Context, name string, perm fs.FileMode) error {
+	return f.c.Chmod(name, perm)
+}
+
 func (f sftpFS) read(_ context.Context, name string, w io.Writer) (fs.FileMode, error) {
 	r, err := f.c.Open(name)
 	if err != nil {
@@ -260,6 +275,10 @@ func (f shellFS) write(ctx context.Context, name string, r io.Reader, perm fs.Fi
 		`: > "$t" && chmod %o "$t" && cat > "$t" && TZ=UTC0 touch -t %s "$t" && mv -f -- "$t" %s`,
 		quote(tempName(name)), perm, mtime.UTC().Format("200601021504.05"), quote(name))
 	return f.sh(ctx, script, r, nil)
+}
+
+func (f shellFS) chmod(ctx context.Context, name string, perm fs.FileMode) error {
+	return f.sh(ctx, fmt.Sprintf("chmod %o -- %s", perm, quote(name)), nil, nil)
 }
 
 func (f shellFS) read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error) {

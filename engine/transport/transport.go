@@ -25,6 +25,7 @@ type Command struct {
 	Env    map[string]string // exported before the script, values single-quoted; names must match ^[A-Za-z_][A-Za-z0-9_]*$
 	Dir    string            // working directory; "" = the runner's default directory
 	Sudo   bool              // run through `sudo -n` (fails instead of prompting), keeping Env and Dir
+	User   string            // with Sudo, the user to run as (`sudo -n -u User`) instead of root
 	Stdout io.Writer         // optional: receives the output as it arrives, in whole lines (a last unterminated line gets a newline)
 	Stderr io.Writer         // optional: like Stdout; the two may be written concurrently
 }
@@ -57,8 +58,21 @@ func (e *ExitError) Error() string {
 // PutStats says what a Put transferred.
 type PutStats struct {
 	Copied, Skipped int
+	Chmodded        int // files already there whose permissions alone were set
 	Bytes           int64
+	Path            string // where src went: dst, or dst/<name of src> for a file put into a directory
 }
+
+// Modes of Put beyond plain permissions.
+const (
+	// KeepMode copies as Ansible's copy does without mode: a file written
+	// over one on the host keeps that file's permissions, a new one gets
+	// 0666 less the umask of the host's commands, and permissions play no
+	// part in telling which files are already there.
+	KeepMode fs.FileMode = 0
+	// SourceMode gives each file its source's permissions (rsync -p).
+	SourceMode fs.FileMode = fs.ModeIrregular
+)
 
 // Runner runs commands and moves files on one host. Safe for concurrent use.
 type Runner interface {
@@ -66,21 +80,23 @@ type Runner interface {
 	// ctx is cancelled the command's process group is killed (TERM, then
 	// KILL) and Run returns ctx's error.
 	Run(ctx context.Context, c Command) (Result, error)
-	// Put copies the local file or directory src to exactly dst on the host:
-	// a file to the file dst, a directory to the directory dst, mirroring
-	// src's tree (files on the host that src lacks are left alone). Missing
-	// parents are created. Files already identical on the host (same
-	// content, by SHA-256 computed there, and permissions) are skipped,
-	// as Ansible's copy does: one command surveys the whole tree, and the
-	// host's sftp is opened only if something is left to copy (hosts
-	// without sha256sum or stat -c get every file). Copied files get src's
-	// modification time. mode, if non-zero, is applied to the files copied, otherwise
-	// they keep src's permissions; new directories get 0755 (less the
-	// host's umask), existing ones keep theirs. Each file is written to a
-	// temporary name in its directory and renamed, so nobody reads a half
-	// file; a cancelled Put may leave such temporary files (.NAME.e2c-*).
-	// Links in src are followed for files; special files and linked
-	// directories are skipped.
+	// Put copies the local file or directory src to dst on the host: a
+	// file to the file dst (or into dst if that is a directory on the
+	// host), a directory to the directory dst, mirroring src's tree (files
+	// on the host that src lacks are left alone). Missing parents are
+	// created. Files whose content is already on the host (by SHA-256,
+	// computed there) are not sent, as Ansible's copy does; with
+	// permissions as mode, those of other permissions get them (counted
+	// as Chmodded). One command surveys the whole tree, and the host's
+	// sftp is opened only if something is left to do (hosts without
+	// sha256sum or stat -c get every file). Copied files get src's
+	// modification time. mode is KeepMode (Ansible's default), SourceMode,
+	// or permissions given to every file; new directories get 0755 (less
+	// the host's umask), existing ones keep theirs. Each file is written to
+	// a temporary name in its directory and renamed, so nobody reads a
+	// half file; a cancelled Put may leave such temporary files
+	// (.NAME.e2c-*). Links in src are followed for files; special files
+	// and linked directories are skipped.
 	Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error)
 	// Get copies the remote file src to the local file dst, creating dst's
 	// parents and writing through a temporary file and a rename.
