@@ -83,13 +83,16 @@ type Service struct {
 	Environment string
 	Cluster     string
 	Servers     []string
-	Extra       map[string]any
+	// Image replaces the image of the containers its definition runs:
+	// under "" every one, else the named sub-service's.
+	Image map[string]string
+	Extra map[string]any
 }
 
 var (
 	// EnvironmentKeys are the environment's shared keys; every other key is a testbed.
 	EnvironmentKeys = []string{"job_name", "walltime", "cluster"}
-	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers"}
+	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers", "image"}
 	monitoringKeys  = []string{"type", "provider", "cluster", "servers", "network", "agent_conf", "options", "ipv", "interval"}
 	nameRE          = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -303,6 +306,8 @@ func (d *decoder) service(n *yaml.Node) Service {
 			s.Cluster = d.str(f.v, key)
 		case "servers":
 			s.Servers = d.strings(f.v, key)
+		case "image":
+			s.Image = d.serviceImage(f.v, key)
 		default:
 			// Free keys are service metadata; one that is a near miss
 			// of a known key is far more likely a typo.
@@ -319,6 +324,24 @@ func (d *decoder) service(n *yaml.Node) Service {
 		d.errs.At(node.At("cluster"), "service %s: both cluster and servers are given; E2Clab would take the cluster and ignore servers: keep one", s.Name)
 	}
 	return s
+}
+
+// serviceImage reads a service's image: one for every container of its
+// definition, or a mapping of sub-service names to images.
+func (d *decoder) serviceImage(n *yaml.Node, what string) map[string]string {
+	if n = resolve(n); n.Kind == yaml.ScalarNode {
+		return map[string]string{"": d.image(n, what)}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: found %s, expected an image (name:tag) or a mapping of sub-services to images", what, describe(n))
+		return nil
+	}
+	fs, _ := d.fields(n, what, nil)
+	out := map[string]string{}
+	for _, f := range fs {
+		out[strings.ToLower(f.key)] = d.image(f.v, what+"."+f.key)
+	}
+	return out
 }
 
 // checkServices checks what needs the whole file: layer names unique, and

@@ -142,7 +142,7 @@ func mergeInfo(base, over schema.Info) schema.Info {
 	if over.Port != 0 {
 		out.Port = over.Port
 	}
-	if over.Container != "" {
+	if over.Container != nil {
 		out.Container = over.Container
 	}
 	if len(over.Vars) > 0 {
@@ -193,8 +193,8 @@ func hostInfo(in Instance, machine int, m Machine, def schema.Info) map[string]a
 	if def.Port != 0 {
 		info["port"] = def.Port
 	}
-	if def.Container != "" {
-		info["container"] = def.Container
+	if def.Container != nil {
+		info["container"] = def.Container.Name
 	}
 	return info
 }
