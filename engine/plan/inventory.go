@@ -19,6 +19,9 @@ type Host struct {
 	Testbed  string   `json:"testbed"`
 	Groups   []string `json:"groups"` // layer, service, ids, roles, testbed: sorted
 	Keys     []string `json:"keys"`   // the service keys registered on it, in key order
+	// Containers are what the services step starts on it, in key order
+	// (a service's sub-services in their definition's order).
+	Containers []*Container `json:"containers,omitempty"`
 }
 
 // Service is one registered service key and the information templates read
@@ -28,8 +31,11 @@ type Service struct {
 	Host string         `json:"host"`
 	Info map[string]any `json:"info"`
 
-	host  int      // index into the plan's hosts
-	names []string // every name a host pattern may use for it
+	host      int      // index into the plan's hosts
+	names     []string // every name a host pattern may use for it
+	instance  int      // index into the plan's instances
+	sub       string   // its sub-service, if any
+	container *schema.Container
 }
 
 // inventory is the registered services of a plan and the pattern indexes
@@ -97,7 +103,7 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 					h.Groups = append(h.Groups, id)
 				}
 				inv.services = append(inv.services, &Service{
-					Key: key, Host: h.Name, host: first + m,
+					Key: key, Host: h.Name, host: first + m, instance: i, sub: sub.Name, container: info.Container,
 					Info: hostInfo(in, n+1, h.Machine, info),
 				})
 			}

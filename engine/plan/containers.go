@@ -1,0 +1,187 @@
+package plan
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// Container is a container the services step starts on a host for one
+// service key, its templates rendered.
+type Container struct {
+	Name    string   `json:"name"` // what self_container is on the key's host
+	Key     string   `json:"key"`  // the service key it serves
+	Pos     string   `json:"pos"`  // where its definition is
+	Image   string   `json:"image,omitempty"`
+	Archive string   `json:"archive,omitempty"` // the docker save file on this machine, inside ARTIFACTS_DIR
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
+	// Env is the definition's variables with the service's env over them.
+	Env         map[string]string `json:"env,omitempty"`
+	Ports       []schema.Port     `json:"ports,omitempty"`
+	Volumes     []string          `json:"volumes,omitempty"`
+	NetworkMode string            `json:"network_mode"`
+	Readiness   Readiness         `json:"readiness"`
+
+	def *schema.Container // what it was rendered from, for positions
+}
+
+// Readiness is when a started container counts as ready: Port accepts a
+// TCP connection on its host, or Command exits 0 inside it, or (neither)
+// it runs; within Timeout (a Go duration, "2m0s").
+type Readiness struct {
+	Port    int      `json:"port,omitempty"`
+	Command []string `json:"command,omitempty"`
+	Timeout string   `json:"timeout"`
+}
+
+// Wait is how long the container may take to be ready.
+func (r Readiness) Wait() time.Duration {
+	d, _ := time.ParseDuration(r.Timeout)
+	return d
+}
+
+// containers renders the container of every service key whose definition
+// runs one onto its host, and checks what needs the hosts: two containers
+// of one host asking the same host port or the same name.
+func (b *builder) containers(instances []Instance, defs servicedef.Registry) {
+	subs := map[int]map[string][]any{} // per instance, each sub-service's keys' info
+	for _, s := range b.inv.services {
+		if subs[s.instance] == nil {
+			subs[s.instance] = map[string][]any{}
+		}
+		if s.sub != "" {
+			subs[s.instance][s.sub] = append(subs[s.instance][s.sub], s.Info)
+		}
+	}
+	for i := range instances {
+		b.checkImage(&instances[i], defs[instances[i].Name])
+	}
+	common := b.phaseVars(schema.Deploy)
+	for _, s := range b.inv.services {
+		def := s.container
+		if !def.Runs() {
+			continue
+		}
+		host := b.inv.hosts[s.host]
+		in := &instances[s.instance]
+		sc := &scope{b: b, phase: schema.Deploy, common: common, name: host.Name, rendered: map[string]any{},
+			host: HostVar{"_self": s.Info, "self_container": def.Name, "subservices": subs[s.instance]}}
+		host.Containers = append(host.Containers, b.container(s, in, def, sc))
+	}
+	for _, h := range b.inv.hosts {
+		b.checkHost(h)
+	}
+}
+
+// container renders one container of service key s.
+func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc *scope) *Container {
+	text := func(v any, key string) string { return pyText(b.render(v, def.At(key), sc)) }
+	list := func(vs []string, key string) []string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, text(v, key))
+		}
+		return out
+	}
+	c := &Container{def: def, Name: def.Name, Key: s.Key, Pos: def.Pos.String(), Image: text(def.Image, "image"),
+		Command: list(def.Command, "command"), Args: list(def.Args, "args"), Volumes: list(def.Volumes, "volumes"),
+		Ports: def.Ports, NetworkMode: def.NetworkMode,
+		Readiness: Readiness{Port: def.Readiness.Port, Command: list(def.Readiness.Command, "readiness"), Timeout: def.Readiness.Timeout.String()}}
+	if tmplIn(def.Image) {
+		if err := schema.CheckImage(c.Image); err != nil {
+			b.problem(def.At("image"), fmt.Sprintf("container %s: image: %v", def.Name, err), sc.name)
+		}
+	}
+	// The service's image replaces the definition's, and its archive.
+	img, ok := in.Service.Image[s.sub]
+	if !ok || s.sub == "" {
+		img, ok = in.Service.Image[""]
+	}
+	if ok {
+		c.Image = img
+	}
+	if def.Archive != "" && !ok {
+		archive := text(def.Archive, "archive")
+		path, err := b.plan.Source("archive", archive)
+		if err != nil {
+			b.problem(def.At("archive"), fmt.Sprintf("container %s: archive: %v", def.Name, err), sc.name)
+		}
+		c.Archive = path
+	}
+	c.Env = environment(def.Env, func(v any) any { return b.render(v, def.At("env"), sc) })
+	own := environment(in.Service.Env, func(v any) any { return b.render(v, in.Service.At("env"), sc) })
+	if len(own) > 0 && c.Env == nil {
+		c.Env = map[string]string{}
+	}
+	maps.Copy(c.Env, own)
+	return c
+}
+
+func tmplIn(s string) bool { return strings.Contains(s, "{{") }
+
+// checkImage refuses an image: in layers_services.yaml that replaces
+// nothing: the service's definition runs no container, or none of the
+// named sub-service.
+func (b *builder) checkImage(in *Instance, def *schema.ServiceDef) {
+	if len(in.Service.Image) == 0 {
+		return
+	}
+	runs := map[string]bool{}
+	if def != nil {
+		for _, sub := range def.Subservices {
+			runs[sub.Name] = sub.Info.Container.Runs()
+		}
+		if len(def.Subservices) == 0 {
+			runs[""] = def.Info.Container.Runs()
+		}
+	}
+	maps.DeleteFunc(runs, func(_ string, v bool) bool { return !v })
+	at := in.Service.At("image")
+	if len(runs) == 0 {
+		b.problem(at, fmt.Sprintf("service %s: image: its definition runs no container (only flink, kafka, mosquitto and definitions in services/ with a container image do)", in.Service.Name), "")
+		return
+	}
+	names := slices.Sorted(maps.Keys(runs))
+	for sub := range in.Service.Image {
+		if sub != "" && !runs[sub] {
+			b.problem(at, fmt.Sprintf("service %s: image: no sub-service %q runs a container%s; expected one of: %s",
+				in.Service.Name, sub, suggest.Hint(sub, names), strings.Join(names, ", ")), "")
+		}
+	}
+}
+
+// checkHost refuses two containers of a host that take the same host
+// port or the same name.
+func (b *builder) checkHost(h *Host) {
+	type hostPort struct {
+		port  int
+		proto string
+	}
+	ports := map[hostPort]*Container{}
+	names := map[string]*Container{}
+	for _, c := range h.Containers {
+		def := c.def
+		if first := names[c.Name]; first != nil {
+			b.problem(def.Pos, fmt.Sprintf("container %s (%s): the name is already taken by the container of %s on this host", c.Name, c.Key, first.Key), h.Name)
+		}
+		names[c.Name] = c
+		if c.NetworkMode == "none" {
+			continue
+		}
+		for i, p := range c.Ports {
+			hp := hostPort{p.Host, p.Protocol}
+			if first := ports[hp]; first != nil && first != c {
+				b.problem(def.Ports[i].Pos, fmt.Sprintf("container %s (%s): host port %d/%s is already taken by container %s (%s) on this host",
+					c.Name, c.Key, p.Host, p.Protocol, first.Name, first.Key), h.Name)
+			}
+			ports[hp] = c
+		}
+	}
+}
