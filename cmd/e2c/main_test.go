@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,6 +172,23 @@ func TestDeployDryRun(t *testing.T) {
 	}
 	if p.Version != plan.Version || len(p.Hosts) != 15 || p.ExtraVars["finalize"]["working_dir"] != runs[0] || p.ExtraVars["finalize"]["repeat_count"] != 2.0 {
 		t.Errorf("plan: version %d, %d hosts, extra vars %v", p.Version, len(p.Hosts), p.ExtraVars["finalize"])
+	}
+	// The containers the workflow addresses, in plan.json and printed.
+	var names []string
+	for _, h := range p.Hosts {
+		for _, c := range h.Containers {
+			names = append(names, h.Name+"/"+c.Name)
+		}
+	}
+	if want := []string{"cloud-flink-1-1/job_manager", "cloud-flink-1-1/task_manager", "cloud-kafka-2-1/zookeeper", "cloud-kafka-2-1/leader"}; len(names) != 8 || !slices.Equal(names[:4], want) {
+		t.Errorf("containers in plan.json: %v, want %v and 4 mosquitto", names, want)
+	}
+	for _, line := range []string{"containers: 8, started by the services step",
+		"  leader: confluentinc/cp-kafka:6.2.1, network host, ports 9092/tcp, ready when port 9092 answers within 3m0s  on cloud-kafka-2-1\n",
+		"  mosquitto: eclipse-mosquitto:2.0.18, network host, ports 1883/tcp, ready when port 1883 answers within 2m0s  on fog-mosquitto-1-1 fog-mosquitto-2-1 fog-mosquitto-3-1 ... (4 hosts)\n"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
 	}
 	for _, f := range []string{"layers_services-validate.yaml", "workflow-validate.out"} {
 		if st, err := os.Stat(filepath.Join(runs[0], f)); err != nil || st.Size() == 0 {

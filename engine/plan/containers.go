@@ -75,8 +75,17 @@ func (b *builder) containers(instances []Instance, defs servicedef.Registry) {
 			host: HostVar{"_self": s.Info, "self_container": def.Name, "subservices": subs[s.instance]}}
 		host.Containers = append(host.Containers, b.container(s, in, def, sc))
 	}
+	// By name: a machine given to two instances is two hosts of the plan.
+	var names []string
+	onHost := map[string][]*Container{}
 	for _, h := range b.inv.hosts {
-		b.checkHost(h)
+		if _, ok := onHost[h.Name]; !ok {
+			names = append(names, h.Name)
+		}
+		onHost[h.Name] = append(onHost[h.Name], h.Containers...)
+	}
+	for _, name := range names {
+		b.checkHost(name, onHost[name])
 	}
 }
 
@@ -159,17 +168,17 @@ func (b *builder) checkImage(in *Instance, def *schema.ServiceDef) {
 
 // checkHost refuses two containers of a host that take the same host
 // port or the same name.
-func (b *builder) checkHost(h *Host) {
+func (b *builder) checkHost(host string, containers []*Container) {
 	type hostPort struct {
 		port  int
 		proto string
 	}
 	ports := map[hostPort]*Container{}
 	names := map[string]*Container{}
-	for _, c := range h.Containers {
+	for _, c := range containers {
 		def := c.def
 		if first := names[c.Name]; first != nil {
-			b.problem(def.Pos, fmt.Sprintf("container %s (%s): the name is already taken by the container of %s on this host", c.Name, c.Key, first.Key), h.Name)
+			b.problem(def.Pos, fmt.Sprintf("container %s (%s): the name is already taken by the container of %s on this host", c.Name, c.Key, first.Key), host)
 		}
 		names[c.Name] = c
 		if c.NetworkMode == "none" {
@@ -179,9 +188,18 @@ func (b *builder) checkHost(h *Host) {
 			hp := hostPort{p.Host, p.Protocol}
 			if first := ports[hp]; first != nil && first != c {
 				b.problem(def.Ports[i].Pos, fmt.Sprintf("container %s (%s): host port %d/%s is already taken by container %s (%s) on this host",
-					c.Name, c.Key, p.Host, p.Protocol, first.Name, first.Key), h.Name)
+					c.Name, c.Key, p.Host, p.Protocol, first.Name, first.Key), host)
 			}
 			ports[hp] = c
 		}
 	}
+}
+
+// ContainerCount is the number of containers the plan starts.
+func (p *Plan) ContainerCount() int {
+	n := 0
+	for _, h := range p.Hosts {
+		n += len(h.Containers)
+	}
+	return n
 }

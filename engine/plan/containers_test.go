@@ -192,3 +192,22 @@ func TestContainerRendering(t *testing.T) {
 		t.Errorf("archive = %+v, want the file inside ARTIFACTS_DIR", c)
 	}
 }
+
+func TestContainerSummary(t *testing.T) {
+	tests := []struct {
+		c    Container
+		want string
+	}{
+		{Container{Name: "leader", Image: "k:1", NetworkMode: "host", Ports: []schema.Port{{Container: 9092, Host: 9092, Protocol: "tcp"}}, Readiness: Readiness{Port: 9092, Timeout: "3m0s"}},
+			"leader: k:1, network host, ports 9092/tcp, ready when port 9092 answers within 3m0s"},
+		{Container{Name: "a", Archive: "/art/a.tar", NetworkMode: "bridge", Ports: []schema.Port{{Container: 53, Host: 1053, Protocol: "udp"}}, Readiness: Readiness{Command: []string{"test", "-f", "/ok"}, Timeout: "10s"}},
+			`a: archive /art/a.tar, network bridge, ports 1053:53/udp, ready when "test -f /ok" exits 0 within 10s`},
+		{Container{Name: "tm", Image: "f:1", NetworkMode: "host", Readiness: Readiness{Timeout: "2m0s"}},
+			"tm: f:1, network host, ready when running within 2m0s"},
+	}
+	for _, tt := range tests {
+		if got := tt.c.Summary(); got != tt.want {
+			t.Errorf("Summary() = %q\nwant %q", got, tt.want)
+		}
+	}
+}
