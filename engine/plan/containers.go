@@ -9,6 +9,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -99,30 +100,35 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 		}
 		return out
 	}
-	c := &Container{def: def, Name: def.Name, Key: s.Key, Pos: def.Pos.String(), Image: text(def.Image, "image"),
+	c := &Container{def: def, Name: def.Name, Key: s.Key, Pos: def.Pos.String(),
 		Command: list(def.Command, "command"), Args: list(def.Args, "args"), Volumes: list(def.Volumes, "volumes"),
 		Ports: def.Ports, NetworkMode: def.NetworkMode,
 		Readiness: Readiness{Port: def.Readiness.Port, Command: list(def.Readiness.Command, "readiness"), Timeout: def.Readiness.Timeout.String()}}
-	if tmplIn(def.Image) {
-		if err := schema.CheckImage(c.Image); err != nil {
-			b.problem(def.At("image"), fmt.Sprintf("container %s: image: %v", def.Name, err), sc.name)
-		}
-	}
-	// The service's image replaces the definition's, and its archive.
+	// The service's image: replaces the definition's image and archive.
 	img, ok := in.Service.Image[s.sub]
-	if !ok || s.sub == "" {
+	if !ok {
 		img, ok = in.Service.Image[""]
 	}
-	if ok {
-		c.Image = img
-	}
-	if def.Archive != "" && !ok {
-		archive := text(def.Archive, "archive")
-		path, err := b.plan.Source("archive", archive)
-		if err != nil {
-			b.problem(def.At("archive"), fmt.Sprintf("container %s: archive: %v", def.Name, err), sc.name)
+	image := func(v string, at schema.Pos) string {
+		out := pyText(b.render(v, at, sc))
+		if tmpl.Has(v) { // a template's value is checked here; the text as written, by schema
+			if err := schema.CheckImage(out); err != nil {
+				b.problem(at, fmt.Sprintf("container %s: image: %v", def.Name, err), sc.name)
+			}
 		}
-		c.Archive = path
+		return out
+	}
+	if ok {
+		c.Image = image(img, in.Service.At("image"))
+	} else {
+		c.Image = image(def.Image, def.At("image"))
+		if def.Archive != "" {
+			path, err := b.plan.Source("archive", text(def.Archive, "archive"))
+			if err != nil {
+				b.problem(def.At("archive"), fmt.Sprintf("container %s: archive: %v", def.Name, err), sc.name)
+			}
+			c.Archive = path
+		}
 	}
 	c.Env = environment(def.Env, func(v any) any { return b.render(v, def.At("env"), sc) })
 	own := environment(in.Service.Env, func(v any) any { return b.render(v, in.Service.At("env"), sc) })
@@ -132,8 +138,6 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 	maps.Copy(c.Env, own)
 	return c
 }
-
-func tmplIn(s string) bool { return strings.Contains(s, "{{") }
 
 // checkImage refuses an image: in layers_services.yaml that replaces
 // nothing: the service's definition runs no container, or none of the

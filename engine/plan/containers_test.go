@@ -120,6 +120,8 @@ func TestContainerPlanErrors(t *testing.T) {
 			`service kafka: image: no sub-service "leadr" runs a container (did you mean "leader"?); expected one of: follower, leader, zookeeper`},
 		{"undefined variable in env", env + "layers:\n- {name: l, services: [{name: app, env: {X: \"{{ nope }}\"}}]}\n", map[string]string{"app.yaml": "name: app\ncontainer: {image: \"app:1\"}\n"},
 			`layers_services.yaml:3:41: undefined variable "nope" (on host l-app-1-1)`},
+		{"templated service image without tag", env + "layers:\n- {name: l, services: [{name: mosquitto, image: \"{{ inventory_hostname }}\"}]}\n", nil,
+			`layers_services.yaml:3:49: container mosquitto: image: "l-mosquitto-1-1" has no tag`},
 		{"templated image without tag", env + "layers:\n- {name: l, services: [{name: app}]}\n", map[string]string{"app.yaml": "name: app\ncontainer: {image: \"{{ inventory_hostname }}\"}\n"},
 			`services/app.yaml:2:20: container app: image: "l-app-1-1" has no tag`},
 	}
