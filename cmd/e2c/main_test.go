@@ -88,6 +88,36 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestValidateContainers: a scenario's own definition with container
+// mistakes, each reported at its place, those found with the hosts too.
+func TestValidateContainers(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	os.Mkdir(filepath.Join(dir, "services"), 0o755)
+	os.WriteFile(filepath.Join(dir, "services", "flink.yaml"), []byte(`name: flink
+container: {image: "flink:1.20.4"}
+subservices:
+  - name: job_manager
+    hosts: "0"
+    container: {ports: [8081], readiness: {port: 0}}
+  - name: task_manager
+    hosts: "0"
+    container: {ports: [8081], imgae: "flink:1.19"}
+`), 0o644)
+	_, err := run(t, "validate", dir)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"services/flink.yaml:6:50: container.readiness.port: found 0, expected a whole number from 1 to 65535",
+		`services/flink.yaml:9:32: container: unknown key "imgae" (did you mean "image"?)`,
+		"services/flink.yaml:9:25: container task_manager (cloud.flink.1.task_manager.1): host port 8081/tcp is already taken by container job_manager (cloud.flink.1.job_manager.1) on this host (on host cloud-flink-1-1)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
 // TestValidateExamples: every example validates as shipped.
 func TestValidateExamples(t *testing.T) {
 	scenarios, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "layers_services.yaml"))
