@@ -1,6 +1,9 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -46,6 +49,15 @@ type Readiness struct {
 func (r Readiness) Wait() time.Duration {
 	d, _ := time.ParseDuration(r.Timeout)
 	return d
+}
+
+// Fingerprint names everything that makes the container what it is (its
+// plan.json entry), so that a container kept from an earlier deploy can be
+// told from one whose definition changed since.
+func (c *Container) Fingerprint() string {
+	data, _ := json.Marshal(c) // plain data: cannot fail
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // containers renders the container of every service key whose definition

@@ -217,3 +217,25 @@ func TestContainerSummary(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerFingerprint(t *testing.T) {
+	base := func() *Container {
+		return &Container{Name: "leader", Key: "k", Image: "k:1", Env: map[string]string{"A": "1", "B": "2"}, NetworkMode: "host", Readiness: Readiness{Port: 9092, Timeout: "2m0s"}}
+	}
+	first := base().Fingerprint()
+	if again := base().Fingerprint(); again != first || len(first) != 64 {
+		t.Fatalf("fingerprints of one container: %s, %s", first, again)
+	}
+	for name, change := range map[string]func(*Container){
+		"image":     func(c *Container) { c.Image = "k:2" },
+		"env":       func(c *Container) { c.Env["A"] = "3" },
+		"readiness": func(c *Container) { c.Readiness.Timeout = "3m0s" },
+		"ports":     func(c *Container) { c.Ports = []schema.Port{{Container: 1, Host: 1, Protocol: "tcp"}} },
+	} {
+		c := base()
+		change(c)
+		if c.Fingerprint() == first {
+			t.Errorf("a changed %s keeps the fingerprint", name)
+		}
+	}
+}
