@@ -88,8 +88,7 @@ func CheckImage(s string) error {
 func (d *decoder) container(n *yaml.Node) *Container {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode {
-		c := &Container{Node: Node{Pos: d.pos(n), keys: map[string]Pos{"name": d.pos(n)}}, Name: d.containerName(n)}
-		return c
+		return &Container{Node: Node{Pos: d.pos(n), keys: map[string]Pos{"name": d.pos(n)}}, Name: d.containerName(n)}
 	}
 	fs, node := d.fields(n, "container", containerKeys)
 	c := &Container{Node: node}
@@ -249,9 +248,10 @@ func (d *decoder) duration(n *yaml.Node, what string) time.Duration {
 	return t
 }
 
-// withDefaults fills what a container leaves out: its name (name), host
-// networking, and the readiness check (its first TCP port, if it has one)
-// and timeout. It reports what only the whole container shows.
+// withDefaults fills what a container leaves out: its name (the
+// sub-service's or service's, given), host networking, and the readiness
+// check (its first TCP port, if it has one) and timeout. It reports what
+// only the whole container shows, once merged.
 func (d *decoder) withDefaults(c *Container, name string) {
 	if c.Name == "" {
 		c.Name = name
