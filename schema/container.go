@@ -200,12 +200,14 @@ func (d *decoder) volumes(n *yaml.Node) []string {
 	}
 	for i, v := range vs {
 		parts := strings.Split(v, ":")
-		ok := (len(parts) == 2 || len(parts) == 3) && parts[0] != "" && strings.HasPrefix(parts[1], "/")
+		src := parts[0]
+		ok := (len(parts) == 2 || len(parts) == 3) && strings.HasPrefix(parts[1], "/") &&
+			(strings.HasPrefix(src, "/") || nameOK.MatchString(src) || strings.HasPrefix(src, "{{"))
 		if ok && len(parts) == 3 {
 			ok = parts[2] == "ro" || parts[2] == "rw"
 		}
 		if !ok && i < len(items) {
-			d.errorf(resolve(items[i]), "container.volumes: found %q, expected SOURCE:/path/in/container[:ro], SOURCE a host path or a volume name", v)
+			d.errorf(resolve(items[i]), "container.volumes: found %q, expected SOURCE:/path/in/container[:ro], SOURCE an absolute host path or a volume name", v)
 		}
 	}
 	return vs
@@ -267,6 +269,9 @@ func (d *decoder) withDefaults(c *Container, name string) {
 	}
 	if c.NetworkMode == "" {
 		c.NetworkMode = "host"
+	}
+	if c.NetworkMode == "none" && (len(c.Ports) > 0 || c.Readiness.Port != 0) {
+		d.errs.At(c.At("network_mode"), "container %s: network_mode none has no network, so no ports and no readiness port: remove them, or check readiness with a command", c.Name)
 	}
 	for _, p := range c.Ports {
 		if c.NetworkMode == "host" && p.Host != p.Container {

@@ -25,6 +25,8 @@ func TestContainerErrors(t *testing.T) {
 		{"network mode", sub + "    network_mode: hots\n", `x.yaml:6:19: container.network_mode: unknown value "hots" (did you mean "host"?)`},
 		{"volume", sub + "    volumes: [/data]\n", `x.yaml:6:15: container.volumes: found "/data", expected SOURCE:/path/in/container[:ro]`},
 		{"volume mode", sub + "    volumes: [\"/d:/data:rx\"]\n", `x.yaml:6:15: container.volumes: found "/d:/data:rx"`},
+		{"relative volume source", sub + "    volumes: [\"./data:/data\"]\n", `x.yaml:6:15: container.volumes: found "./data:/data", expected SOURCE:/path/in/container[:ro], SOURCE an absolute host path or a volume name`},
+		{"ports without network", sub + "    network_mode: none\n    ports: [80]\n", "x.yaml:6:19: container a: network_mode none has no network, so no ports"},
 		{"no image", "name: x\ncontainer: {name: y, ports: [80]}\n", "x.yaml:2:12: container y: no image or archive, expected image: name:tag"},
 		{"name", "name: x\ncontainer: {name: \"-y\", image: \"a:1\"}\n", `x.yaml:2:19: container.name: "-y" is not a container name`},
 		{"env value", sub + "    env: {A: [1]}\n", "x.yaml:6:14: container.env.A: found a list, expected a single value"},
@@ -43,6 +45,7 @@ func TestContainerMerge(t *testing.T) {
 	def, err := DecodeServiceDef("x.yaml", []byte(`name: svc
 container:
   image: base:1
+  volumes: ["/srv/data:/data:ro", "cache:/cache", "/srv/{{ inventory_hostname }}:/conf"]
   env: {A: "1", B: "2"}
   ports: [7000]
 subservices:
