@@ -38,11 +38,11 @@ debootstrap --variant=minbase --arch="$arch" --include=mosquitto,mosquitto-clien
   "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 20 "$work/debootstrap.log" >&2; exit 1; }
 
-# A broker any host may reach, logging to stdout for `docker logs`.
+# A broker any host may reach, logging to stderr (unbuffered) for `docker logs`.
 cat >"$root/etc/mosquitto/e2c-test.conf" <<'CONF'
 listener 1883
 allow_anonymous true
-log_dest stdout
+log_dest stderr
 CONF
 # What an image needs not carry: documentation, apt's lists and cache.
 rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/* \
@@ -67,4 +67,6 @@ mv "$work/config.json" "$img/$cfg.json"
 printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$tag" "$diff" >"$img/manifest.json"
 tar --numeric-owner -C "$img" -cf "$out.part" manifest.json "$cfg.json" "$diff"
 mv "$out.part" "$out"
+# Archives of older keys are of no more use.
+find "$cache" -maxdepth 1 -name 'mosquitto-*.tar' ! -path "$out" -delete
 echo "$out"

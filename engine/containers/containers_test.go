@@ -1,0 +1,294 @@
+package containers_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/containers"
+	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers/netns"
+)
+
+// The labs of these tests live in 10.237.0.0/16.
+const labSubnet = "10.237.1.0/24"
+
+// newLab starts the emulated hosts fog and edge, removed when the test ends.
+func newLab(t *testing.T) *netns.Lab {
+	t.Helper()
+	if err := netns.Preflight(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	name := fmt.Sprintf("containers-test-%d", os.Getpid())
+	t.Cleanup(func() {
+		if err := netns.Cleanup(context.Background(), name); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lab, err := netns.Create(ctx, netns.Options{
+		Name: name, Hosts: []string{"fog", "edge"},
+		Subnet: netip.MustParsePrefix(labSubnet), StateDir: filepath.Join(t.TempDir(), "lab"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lab
+}
+
+func endpoint(lab *netns.Lab, h netns.Host) transport.Endpoint {
+	return transport.Endpoint{Host: h.Address4.String(), User: "root",
+		KeyFiles: []string{lab.KeyFile()}, KnownHosts: lab.KnownHostsFile()}
+}
+
+// configDigest reads, from a docker save archive, the image ID the daemon
+// must give it: the digest of its config file.
+func configDigest(t *testing.T, archive string) string {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hd, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: no manifest.json: %v", archive, err)
+		}
+		if hd.Name == "manifest.json" {
+			var m []struct{ Config string }
+			if err := json.NewDecoder(tr).Decode(&m); err != nil || len(m) != 1 {
+				t.Fatalf("%s: manifest.json: %v (%d images)", archive, err, len(m))
+			}
+			return "sha256:" + strings.TrimSuffix(m[0].Config, ".json")
+		}
+	}
+}
+
+// mqttConnect opens an MQTT 3.1.1 session over c and returns the broker's
+// CONNACK (0x20 0x02 flags code).
+func mqttConnect(c net.Conn) ([]byte, error) {
+	const id = "e2c-test"
+	pkt := []byte{0x10, byte(10 + 2 + len(id)), 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30, 0, byte(len(id))}
+	pkt = append(pkt, id...)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(pkt); err != nil {
+		return nil, err
+	}
+	ack := make([]byte, 4)
+	_, err := io.ReadFull(c, ack)
+	return ack, err
+}
+
+// docker runs Debian's docker CLI against the daemon, to do what e2c must
+// not: make a container without e2c's label.
+func docker(t *testing.T, d *dockerdtest.Daemon, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command("docker", append([]string{"--host", "unix://" + d.Socket}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestLifecycle runs e2c's client over the real sshd of an emulated host
+// against the dockerd of that host: the image is loaded, mosquitto started
+// in network mode host, reached from the other host, its log read, and
+// everything removed. One lab and daemon serve the subtests, in turn.
+func TestLifecycle(t *testing.T) {
+	archive, ref := dockerdtest.Image(t)
+	lab := newLab(t)
+	fog, edge := lab.Hosts()[0], lab.Hosts()[1]
+	d := dockerdtest.Start(t, lab, fog)
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("skipping: no docker CLI (docker.io) to make a container e2c did not")
+	}
+	pool := transport.NewPool(transport.PoolOptions{})
+	t.Cleanup(func() { pool.Close() })
+	ctx := context.Background()
+
+	h, daemon, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if daemon.Arch != runtime.GOARCH || daemon.OS != "linux" || daemon.Version == "" || daemon.APIVersion == "" {
+		t.Fatalf("daemon %+v, want linux/%s with versions", daemon, runtime.GOARCH)
+	}
+
+	t.Run("load", func(t *testing.T) {
+		if img, err := h.Image(ctx, ref); err != nil || img != nil {
+			t.Fatalf("before loading: %+v, %v; want not there", img, err)
+		}
+		f, err := os.Open(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		loaded, err := h.LoadImage(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(loaded) != 1 || loaded[0] != ref {
+			t.Errorf("loaded %q, want [%s]", loaded, ref)
+		}
+		img, err := h.Image(ctx, ref)
+		if err != nil || img == nil {
+			t.Fatalf("after loading: %v, %v", img, err)
+		}
+		if want := configDigest(t, archive); img.ID != want || img.Arch != runtime.GOARCH {
+			t.Errorf("image %+v, want ID %s, arch %s", img, want, runtime.GOARCH)
+		}
+		if _, err := h.LoadImage(ctx, strings.NewReader("not a tar")); err == nil {
+			t.Error("loading garbage: no error")
+		}
+	})
+
+	foreign := docker(t, d, "create", "--name", "by-hand", ref)
+
+	t.Run("mosquitto", func(t *testing.T) {
+		bind := t.TempDir() // on this machine: dockerd shares its mounts
+		if err := os.WriteFile(filepath.Join(bind, "marker"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		id, err := h.Start(ctx, containers.Spec{
+			Name: "broker", Image: ref, Experiment: "exp-a",
+			Env:   map[string]string{"E2C_TEST": "it is set"},
+			Binds: []string{bind + ":/e2c-bind:ro"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Remove(context.Background(), id, time.Second) })
+		// The command sees the environment and the bind mount.
+		if err := h.WaitReady(ctx, id, containers.Ready{Timeout: 20 * time.Second,
+			Exec: []string{"sh", "-c", `test "$E2C_TEST" = "it is set" && test -f /e2c-bind/marker`}}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := h.WaitReady(ctx, id, containers.Ready{Port: 1883, Timeout: 20 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("port 1883 ready %v after the exec check", time.Since(start).Round(time.Millisecond))
+
+		// Network mode host: the broker listens on fog's own address,
+		// which edge reaches over the lab's bridge.
+		ec, err := pool.SSHClient(ctx, endpoint(lab, edge))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ec.DialContext(ctx, "tcp", net.JoinHostPort(fog.Address4.String(), "1883"))
+		if err != nil {
+			t.Fatalf("edge cannot reach fog:1883: %v", err)
+		}
+		ack, err := mqttConnect(conn)
+		conn.Close()
+		if err != nil || !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+			t.Fatalf("CONNACK % x, %v; want 20 02 00 00", ack, err)
+		}
+
+		list, err := h.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != id || list[0].Name != "broker" || list[0].State != "running" || list[0].Experiment != "exp-a" {
+			t.Errorf("listed %+v, want only broker, running, of exp-a (not by-hand)", list)
+		}
+		if l, _ := h.List(ctx, "exp-b"); len(l) != 0 {
+			t.Errorf("exp-b lists %+v", l)
+		}
+
+		// The broker's log shows edge's connection, by edge's address.
+		var logs bytes.Buffer
+		if err := h.Logs(ctx, id, &logs); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"mosquitto version", "New client connected from " + edge.Address4.String()} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, logs.String())
+			}
+		}
+
+		if err := h.Remove(ctx, id, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Remove(ctx, id, 5*time.Second); err != nil {
+			t.Errorf("removing again: %v", err)
+		}
+		if l, err := h.List(ctx, ""); err != nil || len(l) != 0 {
+			t.Errorf("after remove: %+v, %v", l, err)
+		}
+	})
+
+	t.Run("not ready", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			cmd   []string
+			ready containers.Ready
+			want  []string
+		}{
+			{"timeout", []string{"sleep", "60"}, containers.Ready{Port: 1, Timeout: time.Second},
+				[]string{"not-ready-timeout not ready after 1s"}},
+			{"early exit", []string{"sh", "-c", "echo it went wrong >&2; exit 3"}, containers.Ready{Port: 1883, Timeout: 20 * time.Second},
+				[]string{"not-ready-early-exit not ready: it exited (code 3)", "last log lines:\nit went wrong"}},
+			{"command fails", []string{"sleep", "60"}, containers.Ready{Exec: []string{"false"}, Timeout: time.Second},
+				[]string{"not ready after 1s"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				name := "not-ready-" + strings.ReplaceAll(tc.name, " ", "-")
+				id, err := h.Start(ctx, containers.Spec{Name: name, Image: ref, Cmd: tc.cmd, Experiment: "exp-a"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Remove(ctx, id, 0)
+				err = h.WaitReady(ctx, id, tc.ready)
+				if !errors.Is(err, containers.ErrNotReady) {
+					t.Fatalf("got %v, want ErrNotReady", err)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("start fails", func(t *testing.T) {
+		_, err := h.Start(ctx, containers.Spec{Name: "no-such-command", Image: ref, Cmd: []string{"/nonexistent"}, Experiment: "exp-a"})
+		if err == nil || !strings.Contains(err.Error(), "docker on fog: starting container no-such-command") {
+			t.Fatalf("got %v", err)
+		}
+		_, err = h.Start(ctx, containers.Spec{Name: "by-hand", Image: ref, Experiment: "exp-a"})
+		if err == nil || !strings.Contains(err.Error(), "creating container by-hand") {
+			t.Fatalf("name taken: got %v", err)
+		}
+		if l, err := h.List(ctx, ""); err != nil || len(l) != 0 {
+			t.Errorf("a failed start left %+v, %v", l, err)
+		}
+	})
+
+	// The container made by hand is still there: e2c never touched it.
+	if got := docker(t, d, "inspect", "--format", "{{.Id}}", "by-hand"); got != foreign {
+		t.Errorf("by-hand is %q, want %q", got, foreign)
+	}
+}
