@@ -129,9 +129,10 @@ func (h *Host) ping(ctx context.Context) (*Daemon, error) {
 	return &Daemon{Version: v.Version, APIVersion: p.APIVersion, OS: v.Os, Arch: v.Arch}, nil
 }
 
-// LoadImage sends a `docker save` archive to the daemon, which keeps every
-// image in it, and returns the names the daemon says it loaded. An archive
-// the daemon refuses is an error with the daemon's message.
+// LoadImage streams a `docker save` archive to the daemon, which keeps
+// every image in it, and returns the names the daemon says it loaded. An
+// archive the daemon refuses is an error with the daemon's message. If
+// archive is an io.Closer it is closed (the HTTP client closes what it sent).
 func (h *Host) LoadImage(ctx context.Context, archive io.Reader) ([]string, error) {
 	res, err := h.cli.ImageLoad(ctx, archive)
 	if err != nil {

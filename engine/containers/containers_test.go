@@ -144,9 +144,14 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
+		start := time.Now()
 		loaded, err := h.LoadImage(ctx, f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if fi, err := os.Stat(archive); err == nil {
+			took := time.Since(start)
+			t.Logf("loaded %d MB over ssh in %v (%.0f MB/s)", fi.Size()>>20, took.Round(time.Millisecond), float64(fi.Size())/(1<<20)/took.Seconds())
 		}
 		if len(loaded) != 1 || loaded[0] != ref {
 			t.Errorf("loaded %q, want [%s]", loaded, ref)
