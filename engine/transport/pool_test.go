@@ -313,7 +313,7 @@ func TestKeepaliveClosesDeadLink(t *testing.T) {
 }
 
 func TestBastion(t *testing.T) {
-	b := startSSHD(t, sshdConfig{})
+	b := startSSHD(t, sshdConfig{debug: true})
 	bpx := newProxy(t, b.ports[0])
 	targets := startSSHD(t, sshdConfig{ports: 3})
 	bastion := b.endpoint(t, bpx.port())
