@@ -27,7 +27,6 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"golang.org/x/crypto/ssh"
 
@@ -189,16 +188,21 @@ type Spec struct {
 	Image      string            // name:tag or ID, already on the host
 	Cmd        []string          // nil: the image's own command
 	Env        map[string]string // given in name order
-	Ports      map[int]int       // container port -> host port (TCP); not with network mode host, where the container's ports are the host's
 	Binds      []string          // host-path:container-path[:ro], as docker run -v
-	Network    string            // network mode; "" is host, as in E2Clab
+	Network    string            // network mode: "" is host, as in E2Clab, where the container's ports are the host's; "none" has only loopback
 	Experiment string            // the value of Label
 }
+
+// Ports are not published: in network mode host a container listens on the
+// host's own ports, and the emulated hosts' daemons have no bridge to
+// publish through.
 
 // Start creates and starts the container s, labelled with the experiment.
 // A container of the same name already on the host is an error (the caller
 // decides whether to remove it). If it cannot be started, the created
-// container is removed again, so that a failed Start leaves nothing.
+// container is removed again, so that a failed Start leaves nothing; if ctx
+// ends while the daemon creates it, it may exist, and List finds it by its
+// label.
 func (h *Host) Start(ctx context.Context, s Spec) (string, error) {
 	if s.Experiment == "" {
 		return "", h.errorf("container %s: no experiment to label it with", s.Name)
@@ -206,9 +210,6 @@ func (h *Host) Start(ctx context.Context, s Spec) (string, error) {
 	mode := s.Network
 	if mode == "" {
 		mode = "host"
-	}
-	if mode == "host" && len(s.Ports) > 0 {
-		return "", h.errorf("container %s: ports are published only outside network mode host", s.Name)
 	}
 	cfg := &container.Config{
 		Image:  s.Image,
@@ -219,17 +220,6 @@ func (h *Host) Start(ctx context.Context, s Spec) (string, error) {
 		cfg.Env = append(cfg.Env, k+"="+s.Env[k])
 	}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(mode), Binds: s.Binds}
-	for _, cp := range sortedKeys(s.Ports) {
-		p, err := network.ParsePort(strconv.Itoa(cp) + "/tcp")
-		if err != nil {
-			return "", h.errorf("container %s: %w", s.Name, err)
-		}
-		if cfg.ExposedPorts == nil {
-			cfg.ExposedPorts, hc.PortBindings = network.PortSet{}, network.PortMap{}
-		}
-		cfg.ExposedPorts[p] = struct{}{}
-		hc.PortBindings[p] = []network.PortBinding{{HostPort: strconv.Itoa(s.Ports[cp])}}
-	}
 	c, err := h.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: cfg, HostConfig: hc})
 	if err != nil {
 		return "", h.errorf("creating container %s: %w", s.Name, err)
@@ -439,8 +429,8 @@ func name(n, id string) string {
 	return id
 }
 
-func sortedKeys[K int | string, V any](m map[K]V) []K {
-	ks := make([]K, 0, len(m))
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
 	}

@@ -115,13 +115,13 @@ func docker(t *testing.T, d *dockerdtest.Daemon, args ...string) string {
 // in network mode host, reached from the other host, its log read, and
 // everything removed. One lab and daemon serve the subtests, in turn.
 func TestLifecycle(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("skipping: no docker CLI (docker.io) to make a container e2c did not")
+	}
 	archive, ref := dockerdtest.Image(t)
 	lab := newLab(t)
 	fog, edge := lab.Hosts()[0], lab.Hosts()[1]
 	d := dockerdtest.Start(t, lab, fog)
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("skipping: no docker CLI (docker.io) to make a container e2c did not")
-	}
 	pool := transport.NewPool(transport.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
 	ctx := context.Background()
@@ -184,9 +184,10 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = h.Remove(context.Background(), id, time.Second) })
-		// The command sees the environment and the bind mount.
+		// The command sees the environment, the bind mount, and fog's
+		// interfaces only.
 		if err := h.WaitReady(ctx, id, containers.Ready{Timeout: 20 * time.Second,
-			Exec: []string{"sh", "-c", `test "$E2C_TEST" = "it is set" && test -f /e2c-bind/marker`}}); err != nil {
+			Exec: []string{"sh", "-c", `test "$E2C_TEST" = "it is set" && test -f /e2c-bind/marker && test "$(echo $(ls /sys/class/net))" = "eth0 lo"`}}); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -275,6 +276,18 @@ func TestLifecycle(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("network none", func(t *testing.T) {
+		id, err := h.Start(ctx, containers.Spec{Name: "alone", Image: ref, Cmd: []string{"sleep", "60"}, Network: "none", Experiment: "exp-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Remove(ctx, id, 0)
+		if err := h.WaitReady(ctx, id, containers.Ready{Timeout: 10 * time.Second,
+			Exec: []string{"sh", "-c", `test "$(ls /sys/class/net)" = lo`}}); err != nil {
+			t.Fatal(err)
 		}
 	})
 
