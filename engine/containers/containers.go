@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -180,6 +181,63 @@ func (h *Host) Image(ctx context.Context, ref string) (*Image, error) {
 		return nil, h.errorf("image %s: %w", ref, err)
 	}
 	return &Image{ID: res.ID, Arch: res.Architecture, Size: res.Size}, nil
+}
+
+// EnsureImage makes the host hold img under all its tags, sending the
+// archive open gives (which holds img, see ReadArchive) only if the host
+// lacks it: a host holding img's ID under every tag is sent nothing. It
+// returns the bytes sent; progress, if not nil, is given the bytes sent so
+// far as they go.
+func (h *Host) EnsureImage(ctx context.Context, img ArchiveImage, open func() (io.ReadCloser, error), progress func(sent int64)) (int64, error) {
+	if ok, err := h.holds(ctx, img); err != nil || ok {
+		return 0, err
+	}
+	rc, err := open()
+	if err != nil {
+		return 0, h.errorf("image %s: %w", img.ID, err)
+	}
+	cr := &countingReader{r: rc, progress: progress}
+	_, err = h.LoadImage(ctx, cr)
+	rc.Close()
+	sent := cr.n.Load()
+	if err != nil {
+		return sent, err
+	}
+	if ok, err := h.holds(ctx, img); err != nil || !ok {
+		if err == nil {
+			err = h.errorf("image %s %v: the archive sent does not hold it", img.ID, img.Tags)
+		}
+		return sent, err
+	}
+	return sent, nil
+}
+
+// holds tells whether the host has img's ID under each of its tags.
+func (h *Host) holds(ctx context.Context, img ArchiveImage) (bool, error) {
+	for _, ref := range append([]string{img.ID}, img.Tags...) {
+		got, err := h.Image(ctx, ref)
+		if err != nil || got == nil || got.ID != img.ID {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// countingReader counts what is read through it (by the HTTP client's
+// goroutine, hence atomic).
+type countingReader struct {
+	r        io.Reader
+	n        atomic.Int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	total := c.n.Add(int64(n))
+	if n > 0 && c.progress != nil {
+		c.progress(total)
+	}
+	return n, err
 }
 
 // Spec is a container to start.

@@ -1,10 +1,8 @@
 package containers_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,29 +54,19 @@ func endpoint(lab *netns.Lab, h netns.Host) transport.Endpoint {
 		KeyFiles: []string{lab.KeyFile()}, KnownHosts: lab.KnownHostsFile()}
 }
 
-// configDigest reads, from a docker save archive, the image ID the daemon
-// must give it: the digest of its config file.
-func configDigest(t *testing.T, archive string) string {
+// readArchive is the one image of a docker save archive.
+func readArchive(t *testing.T, archive string) containers.ArchiveImage {
 	t.Helper()
 	f, err := os.Open(archive)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hd, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: no manifest.json: %v", archive, err)
-		}
-		if hd.Name == "manifest.json" {
-			var m []struct{ Config string }
-			if err := json.NewDecoder(tr).Decode(&m); err != nil || len(m) != 1 {
-				t.Fatalf("%s: manifest.json: %v (%d images)", archive, err, len(m))
-			}
-			return "sha256:" + strings.TrimSuffix(m[0].Config, ".json")
-		}
+	imgs, err := containers.ReadArchive(f)
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("%s: %v, %v", archive, imgs, err)
 	}
+	return imgs[0]
 }
 
 // mqttConnect opens an MQTT 3.1.1 session over c and returns the broker's
@@ -160,11 +148,43 @@ func TestLifecycle(t *testing.T) {
 		if err != nil || img == nil {
 			t.Fatalf("after loading: %v, %v", img, err)
 		}
-		if want := configDigest(t, archive); img.ID != want || img.Arch != runtime.GOARCH {
-			t.Errorf("image %+v, want ID %s, arch %s", img, want, runtime.GOARCH)
+		// The ID read from the archive without a daemon is the daemon's.
+		if want := readArchive(t, archive); img.ID != want.ID || img.Arch != runtime.GOARCH {
+			t.Errorf("image %+v, want ID %s, arch %s", img, want.ID, runtime.GOARCH)
 		}
 		if _, err := h.LoadImage(ctx, strings.NewReader("not a tar")); err == nil {
 			t.Error("loading garbage: no error")
+		}
+	})
+
+	t.Run("ensure", func(t *testing.T) {
+		img := readArchive(t, archive)
+		fi, err := os.Stat(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened := 0
+		open := func() (io.ReadCloser, error) { opened++; return os.Open(archive) }
+		ensure := func(img containers.ArchiveImage) (sent, shown int64, err error) {
+			sent, err = h.EnsureImage(ctx, img, open, func(n int64) { shown = n })
+			return sent, shown, err
+		}
+		// Present: nothing sent, the archive not even opened.
+		if sent, _, err := ensure(img); err != nil || sent != 0 || opened != 0 {
+			t.Fatalf("present: sent %d, opened %d, %v", sent, opened, err)
+		}
+		docker(t, d, "rmi", ref)
+		sent, shown, err := ensure(img)
+		if err != nil || sent != fi.Size() || shown != sent || opened != 1 {
+			t.Fatalf("missing: sent %d (progress said %d) of %d, opened %d, %v", sent, shown, fi.Size(), opened, err)
+		}
+		if sent, _, err := ensure(img); err != nil || sent != 0 {
+			t.Fatalf("sent again: %d, %v", sent, err)
+		}
+		// An archive without the image asked for is an error once sent.
+		other := containers.ArchiveImage{ID: "sha256:" + strings.Repeat("0", 64), Tags: []string{"e2c-test/none:1"}}
+		if _, _, err := ensure(other); err == nil || !strings.Contains(err.Error(), "the archive sent does not hold it") {
+			t.Fatalf("wrong archive: %v", err)
 		}
 	})
 
