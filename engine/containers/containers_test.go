@@ -26,7 +26,7 @@ import (
 const labSubnet = "10.237.1.0/24"
 
 // newLab starts the emulated hosts fog and edge, removed when the test ends.
-func newLab(t *testing.T) *netns.Lab {
+func newLab(t testing.TB) *netns.Lab {
 	t.Helper()
 	if err := netns.Preflight(); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -55,7 +55,7 @@ func endpoint(lab *netns.Lab, h netns.Host) transport.Endpoint {
 }
 
 // readArchive is the one image of a docker save archive.
-func readArchive(t *testing.T, archive string) containers.ArchiveImage {
+func readArchive(t testing.TB, archive string) containers.ArchiveImage {
 	t.Helper()
 	f, err := os.Open(archive)
 	if err != nil {
@@ -86,7 +86,7 @@ func mqttConnect(c net.Conn) ([]byte, error) {
 
 // docker runs Debian's docker CLI against the daemon, to do what e2c must
 // not: make a container without e2c's label.
-func docker(t *testing.T, d *dockerdtest.Daemon, args ...string) string {
+func docker(t testing.TB, d *dockerdtest.Daemon, args ...string) string {
 	t.Helper()
 	var stderr bytes.Buffer
 	cmd := exec.Command("docker", append([]string{"--host", "unix://" + d.Socket}, args...)...)
@@ -329,4 +329,52 @@ func TestLifecycle(t *testing.T) {
 	if got := docker(t, d, "inspect", "--format", "{{.Id}}", "by-hand"); got != foreign {
 		t.Errorf("by-hand is %q, want %q", got, foreign)
 	}
+}
+
+// BenchmarkEnsureImage sends the test image over a host's SSH connection to
+// its dockerd: cold (the host lacks it) and warm (it holds it: nothing is
+// sent).
+func BenchmarkEnsureImage(b *testing.B) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		b.Skip("skipping: no docker CLI (docker.io) to remove the image between rounds")
+	}
+	archive, ref := dockerdtest.Image(b)
+	lab := newLab(b)
+	fog := lab.Hosts()[0]
+	d := dockerdtest.Start(b, lab, fog)
+	pool := transport.NewPool(transport.PoolOptions{})
+	b.Cleanup(func() { pool.Close() })
+	ctx := context.Background()
+	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	img := readArchive(b, archive)
+	open := func() (io.ReadCloser, error) { return os.Open(archive) }
+	fi, err := os.Stat(archive)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("cold", func(b *testing.B) {
+		b.SetBytes(fi.Size())
+		for b.Loop() {
+			b.StopTimer()
+			if im, _ := h.Image(ctx, ref); im != nil {
+				docker(b, d, "rmi", ref)
+			}
+			b.StartTimer()
+			if sent, err := h.EnsureImage(ctx, img, open, nil); err != nil || sent != fi.Size() {
+				b.Fatalf("sent %d of %d: %v", sent, fi.Size(), err)
+			}
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		for b.Loop() {
+			if sent, err := h.EnsureImage(ctx, img, open, nil); err != nil || sent != 0 {
+				b.Fatalf("sent %d: %v", sent, err)
+			}
+		}
+	})
 }
