@@ -19,8 +19,9 @@ agents: build ## e2c for other hosts' architectures beside bin/e2c (bin/e2c-linu
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
 
-test-images: ## the container tests' images, built from Debian's packages (root; about 30 s, then cached in /var/cache/e2c-test-images)
-	bash engine/containers/testdata/build-image.sh
+test-images: ## the container tests' images, built from Debian's packages (root; about 80 s, then cached in /var/cache/e2c-test-images)
+	bash engine/containers/testdata/build-image.sh mosquitto
+	bash engine/containers/testdata/build-image.sh zookeeper
 
 # In its own folder, so that go test prints the table even when every case
 # gives the same results.

@@ -31,7 +31,7 @@ func newLab(t testing.TB) *netns.Lab {
 	if err := netns.Preflight(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	name := fmt.Sprintf("containers-test-%d", os.Getpid())
+	name := fmt.Sprintf("containers-%s-%d", t.Name(), os.Getpid())
 	t.Cleanup(func() {
 		if err := netns.Cleanup(context.Background(), name); err != nil {
 			t.Errorf("lab cleanup: %v", err)
@@ -106,7 +106,7 @@ func TestLifecycle(t *testing.T) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("skipping: no docker CLI (docker.io) to make a container e2c did not")
 	}
-	archive, ref := dockerdtest.Image(t)
+	archive, ref := dockerdtest.Image(t, "mosquitto")
 	lab := newLab(t)
 	fog, edge := lab.Hosts()[0], lab.Hosts()[1]
 	d := dockerdtest.Start(t, lab, fog)
@@ -338,7 +338,7 @@ func BenchmarkEnsureImage(b *testing.B) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		b.Skip("skipping: no docker CLI (docker.io) to remove the image between rounds")
 	}
-	archive, ref := dockerdtest.Image(b)
+	archive, ref := dockerdtest.Image(b, "mosquitto")
 	lab := newLab(b)
 	fog := lab.Hosts()[0]
 	d := dockerdtest.Start(b, lab, fog)
@@ -377,4 +377,64 @@ func BenchmarkEnsureImage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestZookeeper starts Debian's ZooKeeper in fog's dockerd and asks it srvr
+// from edge, as the Kafka definition's zookeeper container must answer.
+func TestZookeeper(t *testing.T) {
+	archive, ref := dockerdtest.Image(t, "zookeeper")
+	lab := newLab(t)
+	fog, edge := lab.Hosts()[0], lab.Hosts()[1]
+	d := dockerdtest.Start(t, lab, fog)
+	pool := transport.NewPool(transport.PoolOptions{})
+	t.Cleanup(func() { pool.Close() })
+	ctx := context.Background()
+	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.EnsureImage(ctx, readArchive(t, archive), func() (io.ReadCloser, error) { return os.Open(archive) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := h.Start(ctx, containers.Spec{Name: "zookeeper", Image: ref, Experiment: "exp-zk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Remove(ctx, id, 5*time.Second)
+	start := time.Now()
+	if err := h.WaitReady(ctx, id, containers.Ready{Port: 2181, Timeout: 90 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("zookeeper ready in %v", time.Since(start).Round(time.Millisecond))
+
+	ec, err := pool.SSHClient(ctx, endpoint(lab, edge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ec.DialContext(ctx, "tcp", net.JoinHostPort(fog.Address4.String(), "2181"))
+	if err != nil {
+		t.Fatalf("edge cannot reach fog:2181: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("srvr")); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Zookeeper version: 3.", "Mode: standalone"} {
+		if !strings.Contains(string(answer), want) {
+			t.Errorf("srvr answer lacks %q:\n%s", want, answer)
+		}
+	}
+	var logs bytes.Buffer
+	if err := h.Logs(ctx, id, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "2181") {
+		t.Errorf("log does not mention port 2181:\n%s", logs.String())
+	}
 }

@@ -267,11 +267,12 @@ func tailOf(path string) string {
 	return strings.Join(lines, "\n")
 }
 
-// Image returns the test image archive (a docker save archive of Debian's
-// mosquitto, built by testdata/build-image.sh on first use and cached) and
-// the name:tag it holds. It skips the test when the image cannot be built
-// here for want of root or debootstrap.
-func Image(t testing.TB) (archive, ref string) {
+// Image returns the archive of test image name ("mosquitto" or "zookeeper":
+// a docker save archive built from Debian's packages by
+// testdata/build-image.sh on first use, then cached) and the name:tag it
+// holds. It skips the test when the image cannot be built here for want of
+// root or debootstrap.
+func Image(t testing.TB, name string) (archive, ref string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: building the test image needs root")
@@ -281,16 +282,16 @@ func Image(t testing.TB) (archive, ref string) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(file), "..", "testdata", "build-image.sh")
-	out, err := exec.Command("bash", script).Output()
+	out, err := exec.Command("bash", script, name).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
-		t.Fatalf("building the test image: %v", err)
+		t.Fatalf("building the test image %s: %v", name, err)
 	}
 	archive = strings.TrimSpace(string(out))
-	// mosquitto-KEY.tar holds e2c-test/mosquitto:KEY.
-	key := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(archive), "mosquitto-"), ".tar")
-	return archive, "e2c-test/mosquitto:" + key
+	// NAME-KEY.tar holds e2c-test/NAME:KEY.
+	key := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(archive), name+"-"), ".tar")
+	return archive, "e2c-test/" + name + ":" + key
 }

@@ -23,7 +23,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	archive, ref := Image(t)
+	archive, ref := Image(t, "mosquitto")
 	name := fmt.Sprintf("dockerdtest-%d", os.Getpid())
 	t.Cleanup(func() {
 		if err := netns.Cleanup(context.Background(), name); err != nil {
