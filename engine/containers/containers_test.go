@@ -114,7 +114,7 @@ func TestLifecycle(t *testing.T) {
 	t.Cleanup(func() { pool.Close() })
 	ctx := context.Background()
 
-	h, daemon, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	h, daemon, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.HostSocket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +122,16 @@ func TestLifecycle(t *testing.T) {
 	if daemon.Arch != runtime.GOARCH || daemon.OS != "linux" || daemon.Version == "" || daemon.APIVersion == "" {
 		t.Fatalf("daemon %+v, want linux/%s with versions", daemon, runtime.GOARCH)
 	}
+
+	t.Run("no daemon", func(t *testing.T) {
+		// edge runs sshd but no dockerd, and does not see fog's socket:
+		// the error names the host and the socket, and suggests causes.
+		_, _, err := containers.Connect(ctx, "edge", containers.PoolDialer(pool, endpoint(lab, edge)), d.HostSocket)
+		if err == nil || !strings.Contains(err.Error(), "docker on edge: ") ||
+			!strings.Contains(err.Error(), "forwarding "+d.HostSocket+" over ssh") || !strings.Contains(err.Error(), "is Docker running") {
+			t.Fatalf("got %v", err)
+		}
+	})
 
 	t.Run("load", func(t *testing.T) {
 		if img, err := h.Image(ctx, ref); err != nil || img != nil {
@@ -345,7 +355,7 @@ func BenchmarkEnsureImage(b *testing.B) {
 	pool := transport.NewPool(transport.PoolOptions{})
 	b.Cleanup(func() { pool.Close() })
 	ctx := context.Background()
-	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.HostSocket)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -389,7 +399,7 @@ func TestZookeeper(t *testing.T) {
 	pool := transport.NewPool(transport.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
 	ctx := context.Background()
-	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.Socket)
+	h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, endpoint(lab, fog)), d.HostSocket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,9 @@
 //
 // Each dockerd runs in its host's network namespace only (nsenter --net:
 // `ip netns exec` remounts /sys and hides the cgroups dockerd needs), with
-// its own data root, exec root, pid file and socket, no bridge and no
-// iptables rules, so that it touches neither this machine's network nor
+// its own data root, exec root, pid file and socket (in the host's /root,
+// so that only that host's sshd reaches it), no bridge and no iptables
+// rules, so that it touches neither this machine's network nor
 // another daemon. It shares this machine's mount namespace: bind mounts of
 // its containers name this machine's paths, not the host's /tmp or /opt.
 package dockerdtest
@@ -34,12 +35,16 @@ import (
 
 // Daemon is a dockerd started by Start.
 type Daemon struct {
-	Socket  string // its unix socket, at the same path for this machine and for the host's sshd
-	Log     string // its log file
-	cmd     *exec.Cmd
-	execDir string // exec root, pid file and socket
-	dataDir string // data root
-	cgroup  string // the cgroup parent of its containers
+	// Socket is its unix socket on this machine, in the host's own /root,
+	// where the host's sshd sees it at HostSocket and no other host's
+	// does (they all share this machine's /run).
+	Socket     string
+	HostSocket string
+	Log        string // its log file
+	cmd        *exec.Cmd
+	execDir    string // exec root and pid file
+	dataDir    string // data root
+	cgroup     string // the cgroup parent of its containers
 }
 
 // Start starts a dockerd in host h of lab and stops it when the test ends,
@@ -58,13 +63,16 @@ func Start(t testing.TB, lab *netns.Lab, h netns.Host) *Daemon {
 		dataDir: filepath.Join(lab.StateDir(), "hosts", h.Name, "docker"),
 		cgroup:  "e2c-" + id,
 	}
-	d.Socket = filepath.Join(d.execDir, "docker.sock")
-	d.Log = filepath.Join(d.dataDir, "dockerd.log")
-	if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
-		t.Fatal(err)
+	d.Socket = filepath.Join(lab.StateDir(), "hosts", h.Name, "root", ".e2c-docker", "docker.sock")
+	d.HostSocket = "/root/.e2c-docker/docker.sock"
+	if len(d.Socket) > 107 {
+		t.Fatalf("dockerd socket path %s: longer than a unix socket's 107 bytes (use a shorter lab state directory)", d.Socket)
 	}
-	if err := os.MkdirAll(d.execDir, 0o700); err != nil {
-		t.Fatal(err)
+	d.Log = filepath.Join(d.dataDir, "dockerd.log")
+	for _, dir := range []string{d.dataDir, d.execDir, filepath.Dir(d.Socket)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Its own (empty) configuration, not this machine's daemon.json.
 	conf := filepath.Join(d.dataDir, "daemon.json")
@@ -181,7 +189,7 @@ func (d *Daemon) stop(t testing.TB, exited <-chan struct{}) {
 			errs = append(errs, fmt.Errorf("cgroup %s: %w", dir, err))
 		}
 	}
-	for _, dir := range []string{d.execDir, filepath.Join(d.dataDir, "root")} {
+	for _, dir := range []string{d.execDir, filepath.Join(d.dataDir, "root"), filepath.Dir(d.Socket)} {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}

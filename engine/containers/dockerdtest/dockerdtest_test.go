@@ -80,7 +80,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup)); len(cg) > 0 {
 		t.Errorf("cgroups left: %v", cg)
 	}
-	for _, p := range []string{d.execDir, filepath.Join(d.dataDir, "root")} {
+	for _, p := range []string{d.execDir, filepath.Join(d.dataDir, "root"), filepath.Dir(d.Socket)} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left (%v)", p, err)
 		}
