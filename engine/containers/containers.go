@@ -187,7 +187,7 @@ func (h *Host) Image(ctx context.Context, ref string) (*Image, error) {
 // archive open gives (which holds img, see ReadArchive) only if the host
 // lacks it: a host holding img's ID under every tag is sent nothing. It
 // returns the bytes sent; progress, if not nil, is given the bytes sent so
-// far as they go.
+// far as they go, from the goroutine of the HTTP client that sends them.
 func (h *Host) EnsureImage(ctx context.Context, img ArchiveImage, open func() (io.ReadCloser, error), progress func(sent int64)) (int64, error) {
 	if ok, err := h.holds(ctx, img); err != nil || ok {
 		return 0, err
