@@ -31,6 +31,9 @@ type Host struct {
 	// WorkDir is the host's own working area on this machine when SSH is
 	// nil, so that hosts sharing a machine never clobber each other's files.
 	WorkDir string `json:"work_dir,omitempty"`
+	// DockerSocket is where the host's Docker Engine listens, when not at
+	// the default /var/run/docker.sock.
+	DockerSocket string `json:"docker_socket,omitempty"`
 }
 
 // Request is what one testbed is asked for.

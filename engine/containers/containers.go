@@ -244,11 +244,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type Spec struct {
 	Name       string            // the container's name, which workflows address (docker exec NAME)
 	Image      string            // name:tag or ID, already on the host
+	Entrypoint []string          // nil: the image's own entrypoint
 	Cmd        []string          // nil: the image's own command
 	Env        map[string]string // given in name order
 	Binds      []string          // host-path:container-path[:ro], as docker run -v
 	Network    string            // network mode: "" is host, as in E2Clab, where the container's ports are the host's; "none" has only loopback
 	Experiment string            // the value of Label
+	Labels     map[string]string // more labels, such as what the container was made from
 }
 
 // Ports are not published: in network mode host a container listens on the
@@ -270,10 +272,15 @@ func (h *Host) Start(ctx context.Context, s Spec) (string, error) {
 		mode = "host"
 	}
 	cfg := &container.Config{
-		Image:  s.Image,
-		Cmd:    s.Cmd,
-		Labels: map[string]string{Label: s.Experiment},
+		Image:      s.Image,
+		Entrypoint: s.Entrypoint,
+		Cmd:        s.Cmd,
+		Labels:     map[string]string{},
 	}
+	for k, v := range s.Labels {
+		cfg.Labels[k] = v
+	}
+	cfg.Labels[Label] = s.Experiment
 	for _, k := range sortedKeys(s.Env) {
 		cfg.Env = append(cfg.Env, k+"="+s.Env[k])
 	}
@@ -450,6 +457,7 @@ type Container struct {
 	ImageID    string
 	State      string // created, running, exited, ...
 	Experiment string // its Label
+	Labels     map[string]string
 }
 
 // List returns the containers carrying Label, running or not, of the
@@ -473,7 +481,7 @@ func (h *Host) List(ctx context.Context, experiment string) ([]Container, error)
 			n = strings.TrimPrefix(c.Names[0], "/")
 		}
 		out = append(out, Container{ID: c.ID, Name: n, Image: c.Image, ImageID: c.ImageID,
-			State: string(c.State), Experiment: c.Labels[Label]})
+			State: string(c.State), Experiment: c.Labels[Label], Labels: c.Labels})
 	}
 	slices.SortFunc(out, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

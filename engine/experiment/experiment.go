@@ -430,6 +430,9 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 // reservation and forgets it.
 func (x *experiment) release(ctx context.Context) error {
 	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
+	if err := removeContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out); err != nil {
+		fmt.Fprintf(x.o.Out, "%v\n", err)
+	}
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
 }
 
@@ -452,6 +455,9 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 	if len(st.Reservations) == 0 && st.Memory != nil {
 		st.Memory.Jobs = nil
 	}
+	if len(st.Reservations) == 0 {
+		st.Containers = nil // their hosts are gone, or out of reach
+	}
 	errs = append(errs, st.Save(scenario))
 	return errors.Join(errs...)
 }
@@ -461,7 +467,7 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 // reserve that died had started to create.
 func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 	return withState(scenario, out, func(st *State) error {
-		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 {
+		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 {
 			fmt.Fprintln(out, "nothing to release")
 			return nil
 		}
@@ -471,6 +477,9 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 		defer pool.Close()
 		connect := stateConnect(st, pool)
 		stopAllJobs(ctx, st, scenario, connect, out)
+		if err := removeContainers(ctx, st, scenario, pool, out); err != nil {
+			fmt.Fprintf(out, "%v\n", err)
+		}
 		if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
 			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 			st.Network = nil // the hosts are released: nothing left to reset through them

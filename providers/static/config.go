@@ -42,6 +42,9 @@ type hostBlock struct {
 	User    string `yaml:"user"`
 	Port    int    `yaml:"port"`
 	KeyFile string `yaml:"keyfile"`
+	// DockerSocket is where the host's Docker Engine listens, if not at
+	// /var/run/docker.sock.
+	DockerSocket string `yaml:"docker_socket"`
 }
 
 // hostKeys is the host_keys policy; YAML 1.1's bare off means off.
@@ -63,7 +66,7 @@ func (h *hostKeys) UnmarshalText(b []byte) error {
 // applied.
 type hostSpec struct {
 	Address, Alias, Cluster, Arch string
-	User, KeyFile                 string
+	User, KeyFile, DockerSocket   string
 	Port                          int
 }
 
@@ -109,10 +112,14 @@ func parseConfig(tb *schema.Testbed) (config, error) {
 	names := map[string]int{} // alias or address -> host number + 1
 	for i, hb := range b.Hosts {
 		h := hostSpec{Address: hb.Address, Alias: hb.Alias, Cluster: hb.Cluster, Arch: hb.Arch,
-			User: cmp.Or(hb.User, b.User), KeyFile: cmp.Or(hb.KeyFile, b.KeyFile), Port: cmp.Or(hb.Port, b.Port)}
+			User: cmp.Or(hb.User, b.User), KeyFile: cmp.Or(hb.KeyFile, b.KeyFile), Port: cmp.Or(hb.Port, b.Port),
+			DockerSocket: hb.DockerSocket}
 		errs.Add(parsePort(hb.Node, hb.Port))
 		if h.Address == "" {
 			errs.At(hb.Pos, "static.hosts: this host has no address")
+		}
+		if h.DockerSocket != "" && !filepath.IsAbs(h.DockerSocket) {
+			errs.At(hb.At("docker_socket"), "static.hosts.docker_socket: %q: expected an absolute path on the host", h.DockerSocket)
 		}
 		if h.Arch != "" && !slices.Contains(arches, h.Arch) {
 			errs.At(hb.At("arch"), "static.hosts.arch: %q: expected arm, arm64 or amd64", h.Arch)

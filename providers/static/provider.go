@@ -86,7 +86,7 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		for _, i := range idx {
 			h := c.hosts[i]
 			e := c.endpoint(h, req.StateDir)
-			res.Hosts[n] = append(res.Hosts[n], providers.Host{Machine: c.machine(h), SSH: e})
+			res.Hosts[n] = append(res.Hosts[n], providers.Host{Machine: c.machine(h), SSH: e, DockerSocket: h.DockerSocket})
 			st.Hosts = append(st.Hosts, hostState{Name: h.name(), Address: h.Address, Arch: h.Arch, SSH: *e})
 		}
 	}
