@@ -57,15 +57,15 @@ func (x *experiment) fetchContainerLogs(ctx context.Context, rec *Record, out io
 	}
 }
 
-// removeContainers removes the containers e2c labelled on the hosts the
-// state names, and forgets the hosts whose containers are gone.
-func removeContainers(ctx context.Context, st *State, scenario string, pool *transport.Pool, out io.Writer) error {
-	if len(st.Containers) == 0 {
-		return nil
-	}
-	reach := reachIn(pool, slices.Collect(maps.Values(st.Reservations))...)
+// removeContainers removes the containers e2c labelled on the hosts of rs
+// that the state names, and forgets the hosts whose containers are gone.
+func removeContainers(ctx context.Context, st *State, scenario string, pool *transport.Pool, out io.Writer, rs ...*providers.Reservation) error {
+	reach := reachIn(pool, rs...)
 	var errs []error
 	for _, host := range slices.Sorted(maps.Keys(st.Containers)) {
+		if !slices.ContainsFunc(rs, func(r *providers.Reservation) bool { _, ok := hostOf(r, host); return ok }) {
+			continue
+		}
 		n, err := services.Remove(ctx, []string{host}, reach, st.Containers[host])
 		if err != nil {
 			errs = append(errs, err)
@@ -74,13 +74,22 @@ func removeContainers(ctx context.Context, st *State, scenario string, pool *tra
 		fmt.Fprintf(out, "services: removed %d containers on %s\n", n, host)
 		delete(st.Containers, host)
 	}
-	if err := st.Save(scenario); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("removing containers: %w", errors.Join(errs...))
+	errs = append(errs, st.Save(scenario))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing containers: %w", err)
 	}
 	return nil
+}
+
+// removeAllContainers removes the containers of every kept reservation's
+// hosts; a failure is said, since the hosts are released anyway.
+func removeAllContainers(ctx context.Context, st *State, scenario string, pool *transport.Pool, out io.Writer) {
+	if len(st.Containers) == 0 {
+		return
+	}
+	if err := removeContainers(ctx, st, scenario, pool, out, slices.Collect(maps.Values(st.Reservations))...); err != nil {
+		fmt.Fprintf(out, "warning: %v\n", err)
+	}
 }
 
 // reachIn reaches the Docker Engine of the hosts of reservations rs.

@@ -1,0 +1,171 @@
+package services_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/containers"
+	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/services"
+	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers/netns"
+)
+
+// TestStart runs the services step's containers against a real dockerd in
+// an emulated host, reached over its sshd: one lab and daemon serve the
+// subtests, in turn.
+func TestStart(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	archive, _ := dockerdtest.Image(t, "mosquitto")
+	name := fmt.Sprintf("services-%d", os.Getpid())
+	t.Cleanup(func() {
+		if err := netns.Cleanup(context.Background(), name); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	ctx := context.Background()
+	lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: []string{"fog"},
+		Subnet: netip.MustParsePrefix("10.237.51.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fog := lab.Hosts()[0]
+	d := dockerdtest.Start(t, lab, fog)
+	pool := transport.NewPool(transport.PoolOptions{})
+	t.Cleanup(func() { pool.Close() })
+	e := transport.Endpoint{Host: fog.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()}, KnownHosts: lab.KnownHostsFile()}
+	reach := func(host string) (containers.Dialer, string, error) {
+		if host != "fog" {
+			return nil, "", fmt.Errorf("no host %s", host)
+		}
+		return containers.PoolDialer(pool, e), d.HostSocket, nil
+	}
+	const exp = "exp-services"
+	t.Cleanup(func() { services.Remove(context.Background(), []string{"fog"}, reach, exp) })
+
+	broker := func(name string, port int, timeout string, command ...string) *plan.Container {
+		return &plan.Container{Name: name, Key: "fog.testbroker.1", Archive: archive, Command: command,
+			NetworkMode: "host", Readiness: plan.Readiness{Port: port, Timeout: timeout}}
+	}
+	start := func(cs ...*plan.Container) ([]services.Record, string, error) {
+		var out strings.Builder
+		p := &plan.Plan{Hosts: []*plan.Host{{Machine: plan.Machine{Name: "fog"}, Containers: cs}}}
+		recs, err := services.Start(ctx, p, reach, services.Options{Experiment: exp, Out: &out})
+		return recs, out.String(), err
+	}
+
+	t.Run("kept, then replaced when its definition changes", func(t *testing.T) {
+		c := broker("broker", 1883, "30s")
+		first, out, err := start(c)
+		if err != nil || len(first) != 1 || first[0].Kept || first[0].State != "running" || first[0].Ready == nil {
+			t.Fatalf("first start: %+v, %v\n%s", first, err, out)
+		}
+		if !strings.Contains(out, "image "+filepath.Base(archive)+" sent") {
+			t.Errorf("the first start did not send the image:\n%s", out)
+		}
+		again, out, err := start(c)
+		if err != nil || len(again) != 1 || !again[0].Kept || again[0].ID != first[0].ID {
+			t.Fatalf("second start: %+v, %v\n%s", again, err, out)
+		}
+		if strings.Contains(out, "sent") {
+			t.Errorf("the image was sent again:\n%s", out)
+		}
+		changed := broker("broker", 1883, "30s")
+		changed.Env = map[string]string{"E2C_CHANGED": "1"}
+		third, out, err := start(changed)
+		if err != nil || len(third) != 1 || third[0].Kept || third[0].ID == first[0].ID || third[0].State != "running" {
+			t.Fatalf("start of a changed definition: %+v, %v\n%s", third, err, out)
+		}
+		if !strings.Contains(out, "replacing container broker (its definition changed)") {
+			t.Errorf("output:\n%s", out)
+		}
+		if n, err := services.Remove(ctx, []string{"fog"}, reach, exp); err != nil || n != 1 {
+			t.Fatalf("remove: %d, %v", n, err)
+		}
+	})
+
+	t.Run("an early exit fails with its log, and the next container is not started", func(t *testing.T) {
+		bad := broker("early", 1883, "30s", "sh", "-c", "echo broken configuration >&2; exit 3")
+		next := broker("next", 1884, "30s")
+		recs, _, err := start(bad, next)
+		if err == nil || !strings.Contains(err.Error(), "fog: ") || !strings.Contains(err.Error(), "container early") ||
+			!strings.Contains(err.Error(), "exited (code 3)") || !strings.Contains(err.Error(), "broken configuration") {
+			t.Fatalf("got %v", err)
+		}
+		if len(recs) != 2 || recs[0].State != "exited" || recs[0].Error == "" || recs[0].Ready != nil || recs[1].ID != "" {
+			t.Fatalf("records %+v", recs)
+		}
+		dir := t.TempDir()
+		if err := services.Logs(ctx, recs, reach, dir); err != nil {
+			t.Fatal(err)
+		}
+		if log, err := os.ReadFile(filepath.Join(dir, "services", "fog", "early.log")); err != nil || string(log) != "broken configuration\n" {
+			t.Errorf("early.log: %q, %v", log, err)
+		}
+	})
+
+	t.Run("a readiness timeout", func(t *testing.T) {
+		start0 := time.Now()
+		recs, _, err := start(broker("deaf", 1999, "2s", "sleep", "600"))
+		if err == nil || !strings.Contains(err.Error(), "container deaf not ready after 2s") {
+			t.Fatalf("got %v", err)
+		}
+		if len(recs) != 1 || recs[0].State != "running" || recs[0].Ready != nil {
+			t.Fatalf("records %+v", recs)
+		}
+		if el := time.Since(start0); el < 2*time.Second {
+			t.Errorf("failed after %v, before its timeout", el)
+		}
+	})
+
+	t.Run("an image the host lacks, without an archive", func(t *testing.T) {
+		c := &plan.Container{Name: "pulled", Image: "e2c-test/absent:1", NetworkMode: "host", Readiness: plan.Readiness{Timeout: "5s"}}
+		_, _, err := start(c)
+		if err == nil || !strings.Contains(err.Error(), "the host has no image e2c-test/absent:1, and e2c does not pull from registries yet") {
+			t.Fatalf("got %v", err)
+		}
+	})
+
+	t.Run("remove leaves other experiments' containers", func(t *testing.T) {
+		h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, e), d.HostSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		other, err := h.Start(ctx, containers.Spec{Name: "other", Image: readArchiveID(t, archive), Cmd: []string{"sleep", "600"}, Network: "none", Experiment: "exp-other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Remove(ctx, other, 0)
+		if _, err := services.Remove(ctx, []string{"fog"}, reach, exp); err != nil {
+			t.Fatal(err)
+		}
+		all, err := h.List(ctx, "")
+		if err != nil || len(all) != 1 || all[0].ID != other {
+			t.Fatalf("after remove: %+v, %v", all, err)
+		}
+	})
+}
+
+func readArchiveID(t *testing.T, archive string) string {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	imgs, err := containers.ReadArchive(f)
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("%s: %v, %v", archive, imgs, err)
+	}
+	return imgs[0].ID
+}
