@@ -142,7 +142,7 @@ func TestValidateTestbedBlocks(t *testing.T) {
 		want              string
 	}{
 		{"misspelt key of a static host", "static:\n    hosts:\n    - {adress: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 1,
-			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`},
+			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile, docker_socket`},
 		{"too few static hosts", "static:\n    hosts:\n    - {address: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 3,
 			`layers_services.yaml:9:28: static: edge.node.1 (service node) asks for 3 host(s) from any host; 2 left: a, 10.0.0.2 (each host serves one instance)`},
 		{"misspelt testbed", "locl: {}", 1,

@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -124,6 +125,30 @@ func TestStart(t *testing.T) {
 		}
 		if el := time.Since(start0); el < 2*time.Second {
 			t.Errorf("failed after %v, before its timeout", el)
+		}
+	})
+
+	t.Run("interrupted while waiting: the container is removed", func(t *testing.T) {
+		p := &plan.Plan{Hosts: []*plan.Host{{Machine: plan.Machine{Name: "fog"}, Containers: []*plan.Container{broker("cut", 1998, "60s", "sleep", "600")}}}}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		recs, err := services.Start(cctx, p, reach, services.Options{Experiment: exp})
+		if !errors.Is(err, context.DeadlineExceeded) || len(recs) != 1 || recs[0].ID != "" {
+			t.Fatalf("got %+v, %v", recs, err)
+		}
+		h, _, err := containers.Connect(ctx, "fog", containers.PoolDialer(pool, e), d.HostSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		all, err := h.List(ctx, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range all {
+			if c.Name == "cut" {
+				t.Errorf("the interrupted container is still there: %+v", c)
+			}
 		}
 	})
 
