@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,21 +75,51 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	}
 	s := &starter{o: o, archives: map[string]*archive{}}
 	recs := make([][]Record, len(names))
-	errs := make([]error, len(names))
-	var g errgroup.Group
-	g.SetLimit(o.Forks)
 	for i, name := range names {
-		g.Go(func() error {
-			recs[i], errs[i] = s.host(ctx, name, byHost[name], reach)
-			return nil
-		})
+		for _, c := range byHost[name] {
+			recs[i] = append(recs[i], Record{Host: name, Name: c.Name, Key: c.Key, Image: c.Image})
+		}
+	}
+	all := func() []Record { return slices.Concat(recs...) }
+	// Every host's daemon is reached before anything starts, and every
+	// host that cannot be is reported at once.
+	hosts := make([]*containers.Host, len(names))
+	errs := make([]error, len(names))
+	forEach(names, o.Forks, func(i int, name string) {
+		dial, socket, err := reach(name)
+		if err == nil {
+			hosts[i], _, err = containers.Connect(ctx, name, dial, socket)
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", name, err)
+		}
+	})
+	defer func() {
+		for _, h := range hosts {
+			if h != nil {
+				h.Close()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return all(), fmt.Errorf("nothing started: %w", err)
+	}
+	forEach(names, o.Forks, func(i int, name string) {
+		if err := s.host(ctx, hosts[i], byHost[name], recs[i]); err != nil {
+			errs[i] = fmt.Errorf("%s: %w", name, err)
+		}
+	})
+	return all(), errors.Join(errs...)
+}
+
+// forEach runs f for each name, at most limit at once.
+func forEach(names []string, limit int, f func(int, string)) {
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i, name := range names {
+		g.Go(func() error { f(i, name); return nil })
 	}
 	g.Wait()
-	var all []Record
-	for _, r := range recs {
-		all = append(all, r...)
-	}
-	return all, errors.Join(errs...)
 }
 
 type starter struct {
@@ -142,30 +173,16 @@ func (s *starter) readArchive(path string) (containers.ArchiveImage, error) {
 	return a.img, a.err
 }
 
-// host starts the containers of one host in order, stopping at the first
-// that fails: the next may need it.
-func (s *starter) host(ctx context.Context, name string, cs []*plan.Container, reach Reach) ([]Record, error) {
-	var recs []Record
-	for _, c := range cs {
-		recs = append(recs, Record{Host: name, Name: c.Name, Key: c.Key, Image: c.Image})
-	}
-	fail := func(err error) ([]Record, error) { return recs, fmt.Errorf("%s: %w", name, err) }
-	dial, socket, err := reach(name)
-	if err != nil {
-		return fail(err)
-	}
-	h, _, err := containers.Connect(ctx, name, dial, socket)
-	if err != nil {
-		return fail(err)
-	}
-	defer h.Close()
+// host starts the containers of one host in order, into recs, stopping at
+// the first that fails: the next may need it.
+func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Container, recs []Record) error {
 	existing, err := h.List(ctx, s.o.Experiment)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	for i, c := range cs {
 		r := &recs[i]
-		err := s.container(ctx, h, name, c, existing, r)
+		err := s.container(ctx, h, r.Host, c, existing, r)
 		if err != nil {
 			r.Error = err.Error()
 		}
@@ -179,10 +196,10 @@ func (s *starter) host(ctx context.Context, name string, cs []*plan.Container, r
 			}
 		}
 		if err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	return recs, nil
+	return nil
 }
 
 // container makes c run and be ready on h.
@@ -292,14 +309,7 @@ func Logs(ctx context.Context, recs []Record, reach Reach, dir string) error {
 		byHost[r.Host] = append(byHost[r.Host], r)
 	}
 	errs := make([]error, len(names))
-	var g errgroup.Group
-	for i, name := range names {
-		g.Go(func() error {
-			errs[i] = hostLogs(ctx, name, byHost[name], reach, dir)
-			return nil
-		})
-	}
-	g.Wait()
+	forEach(names, 256, func(i int, name string) { errs[i] = hostLogs(ctx, name, byHost[name], reach, dir) })
 	return errors.Join(errs...)
 }
 

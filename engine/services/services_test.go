@@ -152,6 +152,20 @@ func TestStart(t *testing.T) {
 		}
 	})
 
+	t.Run("a host out of reach: nothing starts anywhere", func(t *testing.T) {
+		p := &plan.Plan{Hosts: []*plan.Host{
+			{Machine: plan.Machine{Name: "fog"}, Containers: []*plan.Container{broker("unstarted", 1883, "30s")}},
+			{Machine: plan.Machine{Name: "ghost"}, Containers: []*plan.Container{broker("unreached", 1883, "30s")}},
+		}}
+		recs, err := services.Start(ctx, p, reach, services.Options{Experiment: exp})
+		if err == nil || !strings.Contains(err.Error(), "nothing started: ghost: no host ghost") {
+			t.Fatalf("got %v", err)
+		}
+		if len(recs) != 2 || recs[0].ID != "" || recs[1].ID != "" {
+			t.Fatalf("records %+v", recs)
+		}
+	})
+
 	t.Run("an image the host lacks, without an archive", func(t *testing.T) {
 		c := &plan.Container{Name: "pulled", Image: "e2c-test/absent:1", NetworkMode: "host", Readiness: plan.Readiness{Timeout: "5s"}}
 		_, _, err := start(c)
