@@ -21,8 +21,9 @@ import (
 // emulated host running its own dockerd (the static provider reaches the
 // lab's hosts, the broker's with docker_socket): the broker is ready on
 // 1883, a launch task on the other host gets an MQTT CONNACK from it, the
-// container is kept for the second run of --repeat, its log is in each run
-// folder, and destroy removes it and only it.
+// container is kept for the second run of --repeat and by the step
+// commands, its log is in each run folder, and destroy removes it and only
+// it.
 func TestContainersEndToEnd(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
@@ -144,6 +145,26 @@ container:
 	}
 	if len(ids) != 2 || ids[0] != ids[1] {
 		t.Errorf("container IDs of the two runs: %v, want one container kept", ids)
+	}
+
+	// The step commands: layers-services finds the container kept, and
+	// the finalize that closes the run fetches its log.
+	out.Reset()
+	stepDir, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	if err != nil {
+		t.Fatalf("layers-services: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "services: broker: container testbroker kept from an earlier run") {
+		t.Errorf("layers-services said:\n%s", out.String())
+	}
+	if err := Workflow(ctx, dir, "launch", "", &out); err != nil {
+		t.Fatalf("launch: %v\n%s", err, out.String())
+	}
+	if err := Finalize(ctx, dir, "", false, &out); err != nil {
+		t.Fatalf("finalize: %v\n%s", err, out.String())
+	}
+	if log := readFile(t, filepath.Join(stepDir, "services", "broker", "testbroker.log")); !strings.Contains(log, "mosquitto") {
+		t.Errorf("step commands: the broker's log is %q", log)
 	}
 
 	foreign, err := h.Start(ctx, containers.Spec{Name: "by-hand", Image: ref, Cmd: []string{"sleep", "600"}, Network: "none", Experiment: "someone-else"})
