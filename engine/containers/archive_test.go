@@ -38,12 +38,20 @@ func TestReadArchive(t *testing.T) {
 			want: []ArchiveImage{{ID: "sha256:" + h, Tags: []string{"a/b:1"}}}},
 		{name: "oci", files: map[string]string{"oci-layout": "{}", "./manifest.json": `[{"Config":"blobs/sha256/` + h + `","RepoTags":["a/b:1","a/b:latest"]}]`},
 			want: []ArchiveImage{{ID: "sha256:" + h, Tags: []string{"a/b:1", "a/b:latest"}}}},
+		{name: "classic, its config's platform", files: map[string]string{"manifest.json": `[{"Config":"` + h + `.json","RepoTags":["a/b:1"]}]`,
+			h + ".json": `{"architecture":"arm","variant":"v7","os":"linux"}`},
+			want: []ArchiveImage{{ID: "sha256:" + h, Tags: []string{"a/b:1"}, Arch: "arm", Variant: "v7"}}},
+		{name: "oci, its config's platform", files: map[string]string{"manifest.json": `[{"Config":"blobs/sha256/` + h + `"}]`,
+			"blobs/sha256/" + h: `{"architecture":"arm64"}`},
+			want: []ArchiveImage{{ID: "sha256:" + h, Arch: "arm64"}}},
+		{name: "bad config", files: map[string]string{"manifest.json": `[{"Config":"` + h + `.json"}]`, h + ".json": `[`},
+			fail: h + ".json: unexpected end of JSON input"},
 		{name: "untagged", files: map[string]string{"manifest.json": `[{"Config":"` + h + `.json"}]`},
 			want: []ArchiveImage{{ID: "sha256:" + h}}},
 		{name: "no manifest", files: map[string]string{"layer.tar": ""}, fail: "no manifest.json"},
 		{name: "bad config name", files: map[string]string{"manifest.json": `[{"Config":"config.json"}]`}, fail: `config "config.json" is not named by its SHA-256`},
 		{name: "empty", files: map[string]string{"manifest.json": `[]`}, fail: "lists no image"},
-		{name: "bad json", files: map[string]string{"manifest.json": `{`}, fail: "manifest.json: unexpected EOF"},
+		{name: "bad json", files: map[string]string{"manifest.json": `{`}, fail: "manifest.json: unexpected end of JSON input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ReadArchive(tarOf(t, tc.files))
@@ -60,5 +68,17 @@ func TestReadArchive(t *testing.T) {
 	}
 	if _, err := ReadArchive(strings.NewReader("not a tar")); err == nil {
 		t.Error("garbage: no error")
+	}
+}
+
+func TestArch(t *testing.T) {
+	for in, want := range map[string]string{"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+		"armv7l": "arm", "arm": "arm", "riscv64": "riscv64"} {
+		if got := Arch(in); got != want {
+			t.Errorf("Arch(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := (ArchiveImage{Arch: "arm", Variant: "v7"}).Platform(); got != "arm/v7" {
+		t.Errorf("Platform: %q", got)
 	}
 }

@@ -81,18 +81,22 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 		}
 	}
 	all := func() []Record { return slices.Concat(recs...) }
-	// Every host's daemon is reached before anything starts, and every
-	// host that cannot be is reported at once.
+	// Every host's daemon is reached, and its architecture checked against
+	// its images', before anything starts; every problem of every host is
+	// reported at once.
 	hosts := make([]*containers.Host, len(names))
 	errs := make([]error, len(names))
 	forEach(names, o.Forks, func(i int, name string) {
 		dial, socket, err := reach(name)
+		var d *containers.Daemon
 		if err == nil {
-			hosts[i], _, err = containers.Connect(ctx, name, dial, socket)
+			hosts[i], d, err = containers.Connect(ctx, name, dial, socket)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", name, err)
+			return
 		}
+		errs[i] = s.preflight(name, d, byHost[name])
 	})
 	defer func() {
 		for _, h := range hosts {
@@ -171,6 +175,36 @@ func (s *starter) readArchive(path string) (containers.ArchiveImage, error) {
 		}
 	})
 	return a.img, a.err
+}
+
+// preflight checks that the daemon d of host can run the images of its
+// archives, and says every one it cannot.
+func (s *starter) preflight(host string, d *containers.Daemon, cs []*plan.Container) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.Archive == "" || seen[c.Archive] {
+			continue
+		}
+		seen[c.Archive] = true
+		img, err := s.readArchive(c.Archive)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: container %s: %w", host, c.Name, err))
+		case img.Arch != "" && containers.Arch(img.Arch) != containers.Arch(d.Arch):
+			errs = append(errs, fmt.Errorf("host %s is %s, image %s (container %s) is %s only",
+				host, containers.Arch(d.Arch), imageName(c, img), c.Name, img.Platform()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// imageName names c's image in messages: its first tag, or its archive.
+func imageName(c *plan.Container, img containers.ArchiveImage) string {
+	if len(img.Tags) > 0 {
+		return img.Tags[0]
+	}
+	return filepath.Base(c.Archive)
 }
 
 // host starts the containers of one host in order, into recs, stopping at

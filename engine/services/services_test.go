@@ -1,12 +1,16 @@
 package services_test
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +30,7 @@ func TestStart(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	archive, _ := dockerdtest.Image(t, "mosquitto")
+	archive, ref := dockerdtest.Image(t, "mosquitto")
 	name := fmt.Sprintf("services-%d", os.Getpid())
 	t.Cleanup(func() {
 		if err := netns.Cleanup(context.Background(), name); err != nil {
@@ -166,6 +170,36 @@ func TestStart(t *testing.T) {
 		}
 	})
 
+	t.Run("images of another architecture: every problem of every host, nothing started", func(t *testing.T) {
+		other, arm := "arm64", "arm"
+		if runtime.GOARCH == "arm64" || runtime.GOARCH == "arm" {
+			other, arm = "amd64", "386"
+		}
+		p := &plan.Plan{Hosts: []*plan.Host{
+			{Machine: plan.Machine{Name: "fog"}, Containers: []*plan.Container{
+				{Name: "broker64", Key: "fog.a.1", Archive: withArch(t, archive, other, ""), NetworkMode: "host"},
+				{Name: "broker32", Key: "fog.b.1", Archive: withArch(t, archive, arm, "v7"), NetworkMode: "host"},
+			}},
+			{Machine: plan.Machine{Name: "ghost"}, Containers: []*plan.Container{broker("unreached", 1883, "30s")}},
+		}}
+		var out strings.Builder
+		recs, err := services.Start(ctx, p, reach, services.Options{Experiment: exp, Out: &out})
+		host := containers.Arch(runtime.GOARCH)
+		for _, want := range []string{
+			"nothing started: ",
+			"host fog is " + host + ", image " + ref + " (container broker64) is " + other + " only",
+			"host fog is " + host + ", image " + ref + " (container broker32) is " + arm + "/v7 only",
+			"ghost: no host ghost",
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v\nwant %q", err, want)
+			}
+		}
+		if len(recs) != 3 || recs[0].ID != "" || recs[1].ID != "" || strings.Contains(out.String(), "sent") {
+			t.Fatalf("records %+v\n%s", recs, out.String())
+		}
+	})
+
 	t.Run("an image the host lacks, without an archive", func(t *testing.T) {
 		c := &plan.Container{Name: "pulled", Image: "e2c-test/absent:1", NetworkMode: "host", Readiness: plan.Readiness{Timeout: "5s"}}
 		_, _, err := start(c)
@@ -193,6 +227,64 @@ func TestStart(t *testing.T) {
 			t.Fatalf("after remove: %+v, %v", all, err)
 		}
 	})
+}
+
+// withArch copies archive into a temporary folder with its image config
+// saying arch and variant: only that label is read before an image is
+// sent, so the copy stands in for an image built for another machine.
+func withArch(t *testing.T, archive, arch, variant string) string {
+	t.Helper()
+	id := strings.TrimPrefix(readArchiveID(t, archive), "sha256:")
+	in, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	path := filepath.Join(t.TempDir(), arch+variant+".tar")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	rewritten := false
+	for {
+		hd, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSuffix(filepath.Base(hd.Name), ".json") == id {
+			var cfg map[string]any
+			if err := json.Unmarshal(body, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			cfg["architecture"], cfg["variant"] = arch, variant
+			if body, err = json.Marshal(cfg); err != nil {
+				t.Fatal(err)
+			}
+			hd.Size, rewritten = int64(len(body)), true
+		}
+		if err := tw.WriteHeader(hd); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !rewritten {
+		t.Fatalf("%s: no config %s", archive, id)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func readArchiveID(t *testing.T, archive string) string {
