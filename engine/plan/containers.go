@@ -84,6 +84,13 @@ func (b *builder) containers(instances []Instance, defs servicedef.Registry) {
 		}
 		host := b.inv.hosts[s.host]
 		in := &instances[s.instance]
+		if in.Testbed == "local" {
+			// Its hosts are all this machine: one Docker, where the
+			// containers of two hosts would take one name and one port.
+			b.problem(in.Service.At("name"), fmt.Sprintf("service %s runs container %s, and the local testbed's hosts, all this machine, run no containers: put it on emulated hosts with their own Docker (--testbed netns) or on real ones (static)",
+				in.Service.Name, def.Name), "")
+			continue
+		}
 		sc := &scope{b: b, phase: schema.Deploy, common: common, name: host.Name, rendered: map[string]any{},
 			host: HostVar{"_self": s.Info, "self_container": def.Name, "subservices": subs[s.instance]}}
 		host.Containers = append(host.Containers, b.container(s, in, def, sc))
