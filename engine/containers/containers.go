@@ -189,7 +189,7 @@ func (h *Host) Image(ctx context.Context, ref string) (*Image, error) {
 // returns the bytes sent; progress, if not nil, is given the bytes sent so
 // far as they go, from the goroutine of the HTTP client that sends them.
 func (h *Host) EnsureImage(ctx context.Context, img ArchiveImage, open func() (io.ReadCloser, error), progress func(sent int64)) (int64, error) {
-	if ok, err := h.holds(ctx, img); err != nil || ok {
+	if ok, err := h.Holds(ctx, img); err != nil || ok {
 		return 0, err
 	}
 	rc, err := open()
@@ -203,7 +203,7 @@ func (h *Host) EnsureImage(ctx context.Context, img ArchiveImage, open func() (i
 	if err != nil {
 		return sent, err
 	}
-	if ok, err := h.holds(ctx, img); err != nil || !ok {
+	if ok, err := h.Holds(ctx, img); err != nil || !ok {
 		if err == nil {
 			err = h.errorf("image %s %v: the archive sent does not hold it", img.ID, img.Tags)
 		}
@@ -212,8 +212,9 @@ func (h *Host) EnsureImage(ctx context.Context, img ArchiveImage, open func() (i
 	return sent, nil
 }
 
-// holds tells whether the host has img's ID under each of its tags.
-func (h *Host) holds(ctx context.Context, img ArchiveImage) (bool, error) {
+// Holds tells whether the host has img's ID under each of its tags: one
+// that does is sent nothing by EnsureImage.
+func (h *Host) Holds(ctx context.Context, img ArchiveImage) (bool, error) {
 	for _, ref := range append([]string{img.ID}, img.Tags...) {
 		got, err := h.Image(ctx, ref)
 		if err != nil || got == nil || got.ID != img.ID {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -96,7 +97,7 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 			errs[i] = fmt.Errorf("%s: %w", name, err)
 			return
 		}
-		errs[i] = s.preflight(name, d, byHost[name])
+		errs[i] = s.preflight(ctx, name, hosts[i], d, byHost[name])
 	})
 	defer func() {
 		for _, h := range hosts {
@@ -133,11 +134,42 @@ type starter struct {
 	outMu    sync.Mutex
 }
 
-// archive is what a docker save file holds, read once.
+// archive is what a docker save file holds, read once, and how far it is
+// sent.
 type archive struct {
 	once sync.Once
 	img  containers.ArchiveImage
 	err  error
+
+	mu         sync.Mutex
+	need, done int   // hosts lacking it, and those that have it now
+	sent       int64 // bytes, to every host
+	said       time.Time
+}
+
+func (a *archive) needs(n int) {
+	a.mu.Lock()
+	a.need += n
+	a.mu.Unlock()
+}
+
+// progressEvery is how often an image being sent is said, besides each
+// host done.
+const progressEvery = 2 * time.Second
+
+// sending adds n bytes sent and, at most every progressEvery or when a
+// host is done, gives the line to say.
+func (a *archive) sending(n int64, hostDone bool) (line string, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent += n
+	if hostDone {
+		a.done++
+	} else if time.Since(a.said) < progressEvery {
+		return "", false
+	}
+	a.said = time.Now()
+	return fmt.Sprintf("%d bytes sent, %d of %d hosts done", a.sent, a.done, a.need), true
 }
 
 func (s *starter) say(format string, a ...any) {
@@ -149,14 +181,19 @@ func (s *starter) say(format string, a ...any) {
 	fmt.Fprintf(s.o.Out, format+"\n", a...)
 }
 
-func (s *starter) readArchive(path string) (containers.ArchiveImage, error) {
+func (s *starter) archive(path string) *archive {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	a, ok := s.archives[path]
 	if !ok {
 		a = &archive{}
 		s.archives[path] = a
 	}
-	s.mu.Unlock()
+	return a
+}
+
+func (s *starter) readArchive(path string) (containers.ArchiveImage, error) {
+	a := s.archive(path)
 	a.once.Do(func() {
 		f, err := os.Open(path)
 		if err != nil {
@@ -178,8 +215,9 @@ func (s *starter) readArchive(path string) (containers.ArchiveImage, error) {
 }
 
 // preflight checks that the daemon d of host can run the images of its
-// archives, and says every one it cannot.
-func (s *starter) preflight(host string, d *containers.Daemon, cs []*plan.Container) error {
+// archives, and says every one it cannot; it counts the host among those
+// an image is sent to when the host lacks it.
+func (s *starter) preflight(ctx context.Context, host string, h *containers.Host, d *containers.Daemon, cs []*plan.Container) error {
 	var errs []error
 	seen := map[string]bool{}
 	for _, c := range cs {
@@ -194,6 +232,13 @@ func (s *starter) preflight(host string, d *containers.Daemon, cs []*plan.Contai
 		case img.Arch != "" && containers.Arch(img.Arch) != containers.Arch(d.Arch):
 			errs = append(errs, fmt.Errorf("host %s is %s, image %s (container %s) is %s only",
 				host, containers.Arch(d.Arch), imageName(c, img), c.Name, img.Platform()))
+		default:
+			held, err := h.Holds(ctx, img)
+			if err != nil {
+				errs = append(errs, err)
+			} else if !held {
+				s.archive(c.Archive).needs(1)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -264,12 +309,20 @@ func (s *starter) container(ctx context.Context, h *containers.Host, host string
 			ref = img.ID
 		}
 		open := func() (io.ReadCloser, error) { return os.Open(c.Archive) }
-		sent, err := h.EnsureImage(ctx, img, open, nil)
+		a, name := s.archive(c.Archive), imageName(c, img)
+		var last atomic.Int64 // what progress was last given, on the HTTP client's goroutine
+		progress := func(sent int64) {
+			if line, ok := a.sending(sent-last.Swap(sent), false); ok {
+				s.say("services: image %s: %s", name, line)
+			}
+		}
+		sent, err := h.EnsureImage(ctx, img, open, progress)
 		if err != nil {
 			return err
 		}
 		if sent > 0 {
-			s.say("services: %s: image %s sent (%d bytes)", host, filepath.Base(c.Archive), sent)
+			line, _ := a.sending(sent-last.Swap(sent), true)
+			s.say("services: image %s: %s", name, line)
 		}
 	} else {
 		img, err := h.Image(ctx, c.Image)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -68,14 +70,48 @@ func TestStart(t *testing.T) {
 		return recs, out.String(), err
 	}
 
+	st, err := os.Stat(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := st.Size()
+
+	t.Run("progress of an image sent: bytes, hosts done of those lacking it", func(t *testing.T) {
+		// fog and its alias fog2 both lack the image when it is looked
+		// for, so it is sent twice, at once, to the same daemon.
+		reach2 := func(host string) (containers.Dialer, string, error) { return reach(strings.TrimSuffix(host, "2")) }
+		idle := func(name string) []*plan.Container {
+			return []*plan.Container{{Name: name, Key: name + ".a.1", Archive: archive, Command: []string{"sleep", "600"}, NetworkMode: "none"}}
+		}
+		p := &plan.Plan{Hosts: []*plan.Host{{Machine: plan.Machine{Name: "fog"}, Containers: idle("one")}, {Machine: plan.Machine{Name: "fog2"}, Containers: idle("two")}}}
+		var out strings.Builder
+		_, err := services.Start(ctx, p, reach2, services.Options{Experiment: exp, Out: &out})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		for _, want := range []string{
+			fmt.Sprintf("services: image %s: ", ref),
+			", 1 of 2 hosts done\n",
+			fmt.Sprintf("services: image %s: %d bytes sent, 2 of 2 hosts done\n", ref, 2*size),
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("no %q in\n%s", want, out.String())
+			}
+		}
+		if _, err := services.Remove(ctx, []string{"fog"}, reach, exp); err != nil {
+			t.Fatal(err)
+		}
+		removeImage(t, d.Socket, readArchiveID(t, archive)) // for the next subtest to send it again
+	})
+
 	t.Run("kept, then replaced when its definition changes", func(t *testing.T) {
 		c := broker("broker", 1883, "30s")
 		first, out, err := start(c)
 		if err != nil || len(first) != 1 || first[0].Kept || first[0].State != "running" || first[0].Ready == nil {
 			t.Fatalf("first start: %+v, %v\n%s", first, err, out)
 		}
-		if !strings.Contains(out, "image "+filepath.Base(archive)+" sent") {
-			t.Errorf("the first start did not send the image:\n%s", out)
+		if want := fmt.Sprintf("services: image %s: %d bytes sent, 1 of 1 hosts done\n", ref, size); !strings.Contains(out, want) {
+			t.Errorf("the first start did not send the image: no %q in\n%s", want, out)
 		}
 		again, out, err := start(c)
 		if err != nil || len(again) != 1 || !again[0].Kept || again[0].ID != first[0].ID {
@@ -285,6 +321,27 @@ func withArch(t *testing.T, archive, arch, variant string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// removeImage removes image id from the daemon at socket.
+func removeImage(t *testing.T, socket, id string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	req, err := http.NewRequest(http.MethodDelete, "http://docker/images/"+id+"?force=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("removing image %s: %s: %s", id, res.Status, body)
+	}
 }
 
 func readArchiveID(t *testing.T, archive string) string {
