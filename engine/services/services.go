@@ -147,9 +147,10 @@ type archive struct {
 	said       time.Time
 }
 
-func (a *archive) needs(n int) {
+// lacked counts one more host the image is to be sent to.
+func (a *archive) lacked() {
 	a.mu.Lock()
-	a.need += n
+	a.need++
 	a.mu.Unlock()
 }
 
@@ -237,7 +238,7 @@ func (s *starter) preflight(ctx context.Context, host string, h *containers.Host
 			if err != nil {
 				errs = append(errs, err)
 			} else if !held {
-				s.archive(c.Archive).needs(1)
+				s.archive(c.Archive).lacked()
 			}
 		}
 	}
