@@ -143,8 +143,8 @@ func unknownModule(key string) string {
 		suggest.Hint(moduleName(key), append(ModuleNames(), taskKeys...)), strings.Join(ModuleNames(), ", "), strings.Join(taskKeys, ", "))
 }
 
-// ModuleBool reads a boolean as Ansible's modules do: true, yes, on, y,
-// t, 1 and their opposites, in any case.
+// ModuleBool reads a boolean as Ansible's modules do: a boolean, 0 or 1,
+// or text as ParseBool reads it.
 func ModuleBool(v any) (value, ok bool) {
 	switch x := v.(type) {
 	case bool:
@@ -154,12 +154,7 @@ func ModuleBool(v any) (value, ok bool) {
 	case float64:
 		return x == 1, x == 0 || x == 1
 	case string:
-		switch strings.ToLower(x) {
-		case "true", "yes", "on", "y", "t", "1":
-			return true, true
-		case "false", "no", "off", "n", "f", "0":
-			return false, true
-		}
+		return ParseBool(x)
 	}
 	return false, false
 }

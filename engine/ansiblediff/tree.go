@@ -78,18 +78,8 @@ func snapshot(root string, skip ...string) (tree, error) {
 // diffTrees lists how b (e2c) differs from a (Ansible), path by path;
 // where names the tree in each line.
 func diffTrees(where string, a, b tree) []string {
-	var paths []string
-	for p := range a {
-		paths = append(paths, p)
-	}
-	for p := range b {
-		if _, ok := a[p]; !ok {
-			paths = append(paths, p)
-		}
-	}
-	slices.Sort(paths)
 	var out []string
-	for _, p := range paths {
+	for _, p := range unionKeys(a, b) {
 		ea, ina := a[p]
 		eb, inb := b[p]
 		switch {

@@ -140,15 +140,8 @@ func diffValues(path string, a, b any, ina, inb bool) []string {
 	ma, oka := a.(map[string]any)
 	mb, okb := b.(map[string]any)
 	if oka && okb {
-		keys := slices.Sorted(maps.Keys(ma))
-		for k := range mb {
-			if _, ok := ma[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
 		var out []string
-		for _, k := range keys {
+		for _, k := range unionKeys(ma, mb) {
 			va, ina := ma[k]
 			vb, inb := mb[k]
 			out = append(out, diffValues(path+"."+k, va, vb, ina, inb)...)
@@ -184,4 +177,16 @@ func render(v any) string {
 		return string(data[:max]) + "..."
 	}
 	return string(data)
+}
+
+// unionKeys is the keys of a and b together, sorted.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
