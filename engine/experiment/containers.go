@@ -37,12 +37,52 @@ func (x *experiment) startContainers(ctx context.Context, p *plan.Plan, rec *Rec
 		return n, err
 	}
 	fmt.Fprintf(out, "services: %d containers\n", n)
+	if err := x.provideDocker(ctx, p, out); err != nil {
+		return n, err
+	}
 	recs, err := services.Start(ctx, p, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...),
 		services.Options{Experiment: jobName(x.sc.LayersServices.Environment, x.o.ScenarioDir), Forks: x.o.Forks, Out: out})
 	rec.mu.Lock()
 	rec.Containers = recs
 	rec.mu.Unlock()
 	return n, err
+}
+
+// provideDocker asks the providers that can to give the hosts of p that
+// run containers a Docker Engine, and saves what they changed in their
+// reservations (the hosts' sockets, the daemons started).
+func (x *experiment) provideDocker(ctx context.Context, p *plan.Plan, out io.Writer) error {
+	need := map[string][]string{} // testbed → hosts
+	for _, h := range p.Hosts {
+		if len(h.Containers) > 0 {
+			need[x.testbeds[h.Name]] = append(need[x.testbeds[h.Name]], h.Name)
+		}
+	}
+	var errs []error
+	for _, testbed := range slices.Sorted(maps.Keys(need)) {
+		pr, err := providers.Get(testbed)
+		if err != nil {
+			return err
+		}
+		d, ok := pr.(providers.DockerProvider)
+		r := x.st.Reservations[testbed]
+		if !ok || r == nil {
+			continue
+		}
+		if err := d.ProvideDocker(ctx, r, need[testbed], x.sc.LayersServices.Environment.Testbed(testbed), out); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", testbed, err))
+		}
+		for _, hs := range r.Hosts {
+			for _, h := range hs {
+				if _, ok := x.hosts[h.Name]; ok {
+					x.hosts[h.Name] = h
+				}
+			}
+		}
+	}
+	// Saved even after an error: what was started is released by destroy.
+	errs = append(errs, x.st.Save(x.o.ScenarioDir))
+	return errors.Join(errs...)
 }
 
 // fetchContainerLogs writes the log of each container of the run into its
