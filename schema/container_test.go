@@ -106,16 +106,22 @@ func TestParsePort(t *testing.T) {
 func TestServiceImage(t *testing.T) {
 	const head = "environment: {local: {}}\nlayers:\n- name: l\n  services:\n  - name: kafka\n"
 	tests := []struct {
-		yaml string
-		want map[string]string
-		err  string
+		yaml    string
+		want    map[string]string
+		archive map[string]string
+		err     string
 	}{
-		{head + "    image: my/kafka:2.8\n", map[string]string{"": "my/kafka:2.8"}, ""},
-		{head + "    image: {Leader: my/kafka:2.8, zookeeper: zookeeper:3.6.4}\n", map[string]string{"leader": "my/kafka:2.8", "zookeeper": "zookeeper:3.6.4"}, ""},
-		{head + "    image: my/kafka\n", nil, `layers.yaml:6:12: service.image: "my/kafka" has no tag`},
-		{head + "    image: {leader: kafka}\n", nil, `layers.yaml:6:21: service.image.leader: "kafka" has no tag`},
-		{head + "    image: [a:1]\n", nil, "layers.yaml:6:12: service.image: found a list, expected an image (name:tag) or a mapping"},
-		{head + "    imag: a:1\n", nil, `layers.yaml:6:5: service: unknown key "imag" (did you mean "image"?)`},
+		{head + "    image: my/kafka:2.8\n", map[string]string{"": "my/kafka:2.8"}, nil, ""},
+		{head + "    image: {Leader: my/kafka:2.8, zookeeper: zookeeper:3.6.4}\n", map[string]string{"leader": "my/kafka:2.8", "zookeeper": "zookeeper:3.6.4"}, nil, ""},
+		{head + "    image: my/kafka\n", nil, nil, `layers.yaml:6:12: service.image: "my/kafka" has no tag`},
+		{head + "    image: {leader: kafka}\n", nil, nil, `layers.yaml:6:21: service.image.leader: "kafka" has no tag`},
+		{head + "    image: [a:1]\n", nil, nil, "layers.yaml:6:12: service.image: found a list, expected an image (name:tag) or a mapping"},
+		{head + "    imag: a:1\n", nil, nil, `layers.yaml:6:5: service: unknown key "imag" (did you mean "image"?)`},
+		{head + "    archive: kafka.tar\n", nil, map[string]string{"": "kafka.tar"}, ""},
+		{head + "    image: {zookeeper: zookeeper:3.6.4}\n    archive: {Leader: kafka.tar}\n", map[string]string{"zookeeper": "zookeeper:3.6.4"}, map[string]string{"leader": "kafka.tar"}, ""},
+		{head + "    image: my/kafka:2.8\n    archive: {leader: kafka.tar}\n", nil, nil, "layers.yaml:7:14: service kafka: image and archive both replace the image of the same containers: keep one"},
+		{head + "    image: {leader: my/kafka:2.8}\n    archive: {leader: kafka.tar}\n", nil, nil, "layers.yaml:7:14: service kafka: image and archive both replace"},
+		{head + "    archive: [a.tar]\n", nil, nil, "layers.yaml:6:14: service.archive: found a list, expected an archive (a docker save file in ARTIFACTS_DIR) or a mapping"},
 	}
 	for _, tt := range tests {
 		ls, err := DecodeLayersServices("layers.yaml", []byte(tt.yaml))
@@ -131,6 +137,9 @@ func TestServiceImage(t *testing.T) {
 		}
 		if got := ls.Layers[0].Services[0].Image; !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%q: image = %v, want %v", tt.yaml, got, tt.want)
+		}
+		if got := ls.Layers[0].Services[0].Archive; !reflect.DeepEqual(got, tt.archive) {
+			t.Errorf("%q: archive = %v, want %v", tt.yaml, got, tt.archive)
 		}
 	}
 }

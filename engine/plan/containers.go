@@ -123,10 +123,14 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 		Command: list(def.Command, "command"), Args: list(def.Args, "args"), Volumes: list(def.Volumes, "volumes"),
 		Ports: def.Ports, NetworkMode: def.NetworkMode,
 		Readiness: Readiness{Port: def.Readiness.Port, Command: list(def.Readiness.Command, "readiness"), Timeout: def.Readiness.Timeout.String()}}
-	// The service's image: replaces the definition's image and archive.
-	img, ok := in.Service.Image[s.sub]
-	if !ok {
-		img, ok = in.Service.Image[""]
+	// The service's image or archive replaces the definition's image and
+	// archive.
+	pick := func(m map[string]string) (string, bool) {
+		v, ok := m[s.sub]
+		if !ok {
+			v, ok = m[""]
+		}
+		return v, ok
 	}
 	image := func(v string, at schema.Pos) string {
 		out := pyText(b.render(v, at, sc))
@@ -137,16 +141,21 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 		}
 		return out
 	}
-	if ok {
+	archive := func(v string, at schema.Pos) string {
+		path, err := b.plan.Source("archive", pyText(b.render(v, at, sc)))
+		if err != nil {
+			b.problem(at, fmt.Sprintf("container %s: archive: %v", def.Name, err), sc.name)
+		}
+		return path
+	}
+	if img, ok := pick(in.Service.Image); ok {
 		c.Image = image(img, in.Service.At("image"))
+	} else if arc, ok := pick(in.Service.Archive); ok {
+		c.Archive = archive(arc, in.Service.At("archive"))
 	} else {
 		c.Image = image(def.Image, def.At("image"))
 		if def.Archive != "" {
-			path, err := b.plan.Source("archive", text(def.Archive, "archive"))
-			if err != nil {
-				b.problem(def.At("archive"), fmt.Sprintf("container %s: archive: %v", def.Name, err), sc.name)
-			}
-			c.Archive = path
+			c.Archive = archive(def.Archive, def.At("archive"))
 		}
 	}
 	c.Env = environment(def.Env, func(v any) any { return b.render(v, def.At("env"), sc) })
@@ -158,13 +167,10 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 	return c
 }
 
-// checkImage refuses an image: in layers_services.yaml that replaces
-// nothing: the service's definition runs no container, or none of the
-// named sub-service.
+// checkImage refuses an image: or archive: in layers_services.yaml that
+// replaces nothing: the service's definition runs no container, or none of
+// the named sub-service.
 func (b *builder) checkImage(in *Instance, def *schema.ServiceDef) {
-	if len(in.Service.Image) == 0 {
-		return
-	}
 	runs := map[string]bool{}
 	if def != nil {
 		for _, sub := range def.Subservices {
@@ -175,16 +181,21 @@ func (b *builder) checkImage(in *Instance, def *schema.ServiceDef) {
 		}
 	}
 	maps.DeleteFunc(runs, func(_ string, v bool) bool { return !v })
-	at := in.Service.At("image")
-	if len(runs) == 0 {
-		b.problem(at, fmt.Sprintf("service %s: image: its definition runs no container (only flink, kafka, mosquitto and definitions in services/ with a container image do)", in.Service.Name), "")
-		return
-	}
 	names := slices.Sorted(maps.Keys(runs))
-	for sub := range in.Service.Image {
-		if sub != "" && !runs[sub] {
-			b.problem(at, fmt.Sprintf("service %s: image: no sub-service %q runs a container%s; expected one of: %s",
-				in.Service.Name, sub, suggest.Hint(sub, names), strings.Join(names, ", ")), "")
+	for _, key := range []string{"image", "archive"} {
+		m, at := in.Service.Image, in.Service.At(key)
+		if key == "archive" {
+			m = in.Service.Archive
+		}
+		if len(m) > 0 && len(runs) == 0 {
+			b.problem(at, fmt.Sprintf("service %s: %s: its definition runs no container (only flink, kafka, mosquitto and definitions in services/ with a container image do)", in.Service.Name, key), "")
+			continue
+		}
+		for sub := range m {
+			if sub != "" && !runs[sub] {
+				b.problem(at, fmt.Sprintf("service %s: %s: no sub-service %q runs a container%s; expected one of: %s",
+					in.Service.Name, key, sub, suggest.Hint(sub, names), strings.Join(names, ", ")), "")
+			}
 		}
 	}
 }

@@ -121,6 +121,12 @@ func TestContainerPlanErrors(t *testing.T) {
 			`layers_services.yaml:3:43: service web: image: its definition runs no container`},
 		{"image of an unknown sub-service", env + "layers:\n- {name: l, services: [{name: kafka, image: {leadr: \"k:1\"}}]}\n", nil,
 			`service kafka: image: no sub-service "leadr" runs a container (did you mean "leader"?); expected one of: follower, leader, zookeeper`},
+		{"archive of a plain service", env + "layers:\n- {name: l, services: [{name: web, archive: web.tar}]}\n", nil,
+			`layers_services.yaml:3:45: service web: archive: its definition runs no container`},
+		{"archive of an unknown sub-service", env + "layers:\n- {name: l, services: [{name: kafka, archive: {leadr: k.tar}}]}\n", nil,
+			`service kafka: archive: no sub-service "leadr" runs a container (did you mean "leader"?)`},
+		{"service archive outside", env + "layers:\n- {name: l, services: [{name: mosquitto, archive: ../m.tar}]}\n", nil,
+			`layers_services.yaml:3:51: container mosquitto: archive: src "../m.tar" is outside ARTIFACTS_DIR`},
 		{"undefined variable in env", env + "layers:\n- {name: l, services: [{name: app, env: {X: \"{{ nope }}\"}}]}\n", map[string]string{"app.yaml": "name: app\ncontainer: {image: \"app:1\"}\n"},
 			`layers_services.yaml:3:41: undefined variable "nope" (on host l-app-1-1)`},
 		{"templated service image without tag", env + "layers:\n- {name: l, services: [{name: mosquitto, image: \"{{ inventory_hostname }}\"}]}\n", nil,
@@ -188,6 +194,20 @@ func TestContainerRendering(t *testing.T) {
 		if c := containerOf(q, key); c == nil || c.Env["KAFKA_BROKER_ID"] != id {
 			t.Errorf("%s: broker id %v, want %s", key, c, id)
 		}
+	}
+	// The service's archive replaces the definition's image, for one
+	// sub-service or all.
+	a, err := loadDefs(t, env+"layers:\n- {name: cloud, services: [{name: kafka, archive: {zookeeper: zk.tar}}, {name: mosquitto, archive: \"{{ artifacts_dir }}/m.tar\"}]}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"cloud.kafka.1.zookeeper.1": "/artifacts/zk.tar", "cloud.mosquitto.2.1": "/artifacts/m.tar"} {
+		if c := containerOf(a, key); c == nil || c.Image != "" || !strings.HasSuffix(c.Archive, want) {
+			t.Errorf("%s: %+v, want no image and archive %s", key, c, want)
+		}
+	}
+	if c := containerOf(a, "cloud.kafka.1.leader.1"); c == nil || c.Image != "confluentinc/cp-kafka:6.2.1" || c.Archive != "" {
+		t.Errorf("leader: %+v, want the definition's image", c)
 	}
 	app := containerOf(p, "cloud.app.2.1")
 	if app == nil || app.Image != "app:2" || app.Archive != "" || !reflect.DeepEqual(app.Args, []string{"app", "cloud-app-2-1"}) {
