@@ -84,22 +84,9 @@ container:
       SH
 `,
 	}
-	for name, text := range files {
-		os.MkdirAll(filepath.Dir(name), 0o755)
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTestFiles(t, files)
 	os.MkdirAll(artifacts, 0o755)
-	if err := os.Link(archive, filepath.Join(artifacts, "mosquitto.tar")); err != nil {
-		data, rerr := os.ReadFile(archive)
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		if err := os.WriteFile(filepath.Join(artifacts, "mosquitto.tar"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	linkOrCopy(t, archive, filepath.Join(artifacts, "mosquitto.tar"))
 	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
 
 	// e2c's client to the daemon, for a container of another experiment,
