@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,4 +192,99 @@ func pidsCgroup(pid int) string {
 		}
 	}
 	return ""
+}
+
+// TestCleanupAfterDockerCrash kills a host's dockerd, as a crash would,
+// while its container runs, in a lab in 10.239.61.0/24: Cleanup, from the
+// lab's name alone, kills the container and the shim left behind and
+// removes the daemon's mounts, cgroups and files.
+func TestCleanupAfterDockerCrash(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if err := netns.CheckDocker(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	archive, ref := dockerdtest.Image(t, "mosquitto")
+	name := fmt.Sprintf("test-docker-crash-%d", os.Getpid())
+	t.Cleanup(func() { netns.Cleanup(context.Background(), name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stateDir := filepath.Join(t.TempDir(), "lab")
+	lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: []string{"a"}, StateDir: stateDir,
+		Subnet: netip.MustParsePrefix("10.239.61.0/24"), Subnet6: netip.MustParsePrefix("fd00:e2c:a:ef3d::/64")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := lab.Hosts()[0]
+	d, started, err := lab.Docker(ctx, a)
+	if err != nil || !started {
+		t.Fatalf("Docker: %v, started %v", err, started)
+	}
+	pool := transport.NewPool(transport.PoolOptions{})
+	defer pool.Close()
+	e := transport.Endpoint{Host: a.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()}, KnownHosts: lab.KnownHostsFile()}
+	h, _, err := containers.Connect(ctx, a.Name, containers.PoolDialer(pool, e), d.HostSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.LoadImage(ctx, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := fmt.Sprintf("%d", 610000+os.Getpid()%1000)
+	if _, err := h.Start(ctx, containers.Spec{Name: "left", Image: ref, Entrypoint: []string{"sleep"}, Cmd: []string{marker}, Experiment: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sleeps := pidsNaming("sleep " + marker)
+	if len(sleeps) != 1 {
+		t.Fatalf("the container's sleep: pids %v, want one", sleeps)
+	}
+	cgroup := pidsCgroup(sleeps[0])
+	h.Close()
+	pool.Close()
+
+	// The daemon dies; its container and shim stay.
+	for _, pid := range pidsNaming("--host unix://" + d.Socket) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if len(pidsNaming("sleep "+marker)) != 1 || len(pidsNaming("containerd-shim")) == 0 {
+		t.Fatalf("after killing dockerd, want its container and shim running; got %v and %v", pidsNaming("sleep "+marker), pidsNaming("containerd-shim"))
+	}
+
+	if err := netns.Cleanup(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Dir(filepath.Dir(d.Socket))
+	for _, s := range []string{"sleep " + marker, "containerd-shim", run + "/", stateDir} {
+		if pids := pidsNaming(s); len(pids) > 0 {
+			t.Errorf("processes naming %s left: %v", s, pids)
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{stateDir, run} {
+		if bytes.Contains(mounts, []byte(s)) {
+			t.Errorf("mounts of %s left:\n%s", s, mounts)
+		}
+	}
+	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup)); cgroup == "" || len(cg) > 0 {
+		t.Errorf("cgroups left: %v", cg)
+	}
+	for _, p := range []string{run, stateDir} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
 }
