@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,9 +71,11 @@ func TestProvideDocker(t *testing.T) {
 	dp := p.(providers.DockerProvider)
 
 	var out bytes.Buffer
+	start := time.Now()
 	if err := dp.ProvideDocker(ctx, res, []string{fog}, nil, &out); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("starting a dockerd: %v", time.Since(start))
 	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "netns: started dockerd in host "+fog+" (log ") {
 		t.Errorf("ProvideDocker said %q, want one line for %s", out.String(), fog)
 	}
@@ -90,9 +93,11 @@ func TestProvideDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
+	start = time.Now()
 	if err := dp.ProvideDocker(ctx, &again, []string{fog}, nil, &out); err != nil || out.Len() > 0 {
 		t.Errorf("second ProvideDocker: %v, said %q; want nothing", err, out.String())
 	}
+	t.Logf("finding it answering: %v", time.Since(start))
 	if s := again.Hosts[0][0].DockerSocket; s != netns.DockerHostSocket {
 		t.Errorf("second ProvideDocker: %s: socket %q", fog, s)
 	}
@@ -134,17 +139,36 @@ func TestProvideDocker(t *testing.T) {
 	if !strings.HasPrefix(cgroup, "e2c-") {
 		t.Errorf("container's cgroup %q, want it below an e2c- parent", cgroup)
 	}
+	// The lab's own view of the daemon: already running.
+	var lab netns.Lab
+	if err := json.Unmarshal(res.State, &lab); err != nil {
+		t.Fatal(err)
+	}
+	d, started, err := lab.Docker(ctx, lab.Hosts()[0])
+	if err != nil || started || d.HostSocket != netns.DockerHostSocket {
+		t.Fatalf("Lab.Docker: %+v, started %v, %v", d, started, err)
+	}
+	if !slices.ContainsFunc(pidsNaming(filepath.Dir(filepath.Dir(d.Socket))+"/"), func(pid int) bool {
+		return strings.Contains(cmdline(pid), "containerd-shim")
+	}) {
+		t.Errorf("no containerd-shim naming the exec root of %s", d.Socket)
+	}
 	h.Close()
 	pool.Close()
 
 	out.Reset()
+	start = time.Now()
 	if err := p.Release(context.Background(), &again, &out); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("releasing the lab with a container running: %v", time.Since(start))
 	if out.Len() > 0 {
 		t.Errorf("Release had to kill:\n%s", out.String())
 	}
-	for _, s := range []string{"sleep " + marker, "containerd-shim", req.StateDir, "/run/e2c-docker/"} {
+	// The daemon's exec root, which containerd and its shims name, is
+	// the socket's grandparent, RUN/host/docker.sock.
+	run := filepath.Dir(filepath.Dir(d.Socket))
+	for _, s := range []string{"sleep " + marker, run + "/", req.StateDir} {
 		if pids := pidsNaming(s); len(pids) > 0 {
 			t.Errorf("processes naming %s left: %v", s, pids)
 		}
@@ -153,7 +177,7 @@ func TestProvideDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{req.StateDir, "/run/e2c-docker/"} {
+	for _, s := range []string{req.StateDir, run} {
 		if bytes.Contains(mounts, []byte(s)) {
 			t.Errorf("mounts of %s left:\n%s", s, mounts)
 		}
@@ -175,12 +199,16 @@ func pidsNaming(s string) []int {
 		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
 			continue
 		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if bytes.Contains(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}), []byte(s)) && syscall.Kill(pid, 0) == nil {
+		if strings.Contains(cmdline(pid), s) && syscall.Kill(pid, 0) == nil {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 }
 
 // pidsCgroup is the top cgroup of process pid in the pids hierarchy.
@@ -257,15 +285,16 @@ func TestCleanupAfterDockerCrash(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	if len(pidsNaming("sleep "+marker)) != 1 || len(pidsNaming("containerd-shim")) == 0 {
-		t.Fatalf("after killing dockerd, want its container and shim running; got %v and %v", pidsNaming("sleep "+marker), pidsNaming("containerd-shim"))
+	run := filepath.Dir(filepath.Dir(d.Socket))
+	shims := slices.DeleteFunc(pidsNaming(run+"/"), func(pid int) bool { return !strings.Contains(cmdline(pid), "containerd-shim") })
+	if len(pidsNaming("sleep "+marker)) != 1 || len(shims) == 0 {
+		t.Fatalf("after killing dockerd, want its container and shim running; got %v and %v", pidsNaming("sleep "+marker), shims)
 	}
 
 	if err := netns.Cleanup(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
-	run := filepath.Dir(filepath.Dir(d.Socket))
-	for _, s := range []string{"sleep " + marker, "containerd-shim", run + "/", stateDir} {
+	for _, s := range []string{"sleep " + marker, run + "/", stateDir} {
 		if pids := pidsNaming(s); len(pids) > 0 {
 			t.Errorf("processes naming %s left: %v", s, pids)
 		}
