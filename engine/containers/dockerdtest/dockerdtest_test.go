@@ -1,6 +1,7 @@
 package dockerdtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -40,11 +41,13 @@ func TestStopLeavesNothing(t *testing.T) {
 
 	var d *Daemon
 	var pid int
+	var cgroup string // the container's, below the daemon's cgroup parent
+	h := lab.Hosts()[0]
 	t.Run("running", func(t *testing.T) {
 		if _, err := exec.LookPath("docker"); err != nil {
 			t.Skip("skipping: no docker CLI (docker.io)")
 		}
-		d = Start(t, lab, lab.Hosts()[0])
+		d = Start(t, lab, h)
 		docker := func(args ...string) string {
 			out, err := exec.Command("docker", append([]string{"--host", "unix://" + d.Socket}, args...)...).Output()
 			if err != nil {
@@ -64,6 +67,16 @@ func TestStopLeavesNothing(t *testing.T) {
 		if its == "" || its == self {
 			t.Errorf("container's network namespace %q, this machine's %q", its, self)
 		}
+		// pids:/e2c-…/ID: the top one is the daemon's cgroup parent.
+		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		for _, l := range strings.Split(string(cg), "\n") {
+			if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[1] == "pids" {
+				cgroup = strings.Split(strings.TrimPrefix(f[2], "/"), "/")[0]
+			}
+		}
+		if !strings.HasPrefix(cgroup, "e2c-") {
+			t.Errorf("container's cgroups %q, want them below an e2c- parent", cg)
+		}
 	})
 	if d == nil || t.Failed() {
 		return
@@ -71,26 +84,29 @@ func TestStopLeavesNothing(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("the container's process %d is still running", pid)
 	}
-	if pids := pidsNaming(d.execDir); len(pids) > 0 {
-		t.Errorf("processes left: %v", pids)
-	}
-	if m := mountsUnder(d.execDir, d.dataDir); len(m) > 0 {
-		t.Errorf("mounts left: %v", m)
-	}
-	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup)); len(cg) > 0 {
-		t.Errorf("cgroups left: %v", cg)
-	}
-	for _, p := range []string{d.execDir, filepath.Join(d.dataDir, "root"), filepath.Dir(d.Socket)} {
-		if _, err := os.Stat(p); !os.IsNotExist(err) {
-			t.Errorf("%s left (%v)", p, err)
+	// The daemon's exec root is the socket's grandparent, RUN/host/docker.sock.
+	run := filepath.Dir(filepath.Dir(d.Socket))
+	hostDir := filepath.Join(lab.StateDir(), "hosts", h.Name)
+	data := filepath.Join(hostDir, "docker")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if bytes.Contains(cmd, []byte(run+"/")) || bytes.Contains(cmd, []byte(data)) {
+			t.Errorf("process left: %s: %q", e.Name(), cmd)
 		}
 	}
-}
-
-func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/x\134y`: `/x\y`, `/end\04`: `/end\04`} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, s := range []string{run, data} {
+		if bytes.Contains(mounts, []byte(s)) {
+			t.Errorf("mounts of %s left:\n%s", s, mounts)
+		}
+	}
+	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup)); cgroup == "" || len(cg) > 0 {
+		t.Errorf("cgroups left: %v", cg)
+	}
+	for _, p := range []string{run, filepath.Join(data, "root"), filepath.Join(hostDir, "root", ".e2c-docker")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left (%v)", p, err)
 		}
 	}
 }
