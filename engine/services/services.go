@@ -168,7 +168,7 @@ func noDaemon(names []string, errs []error) error {
 type starter struct {
 	o      Options
 	mu     sync.Mutex
-	images map[string]*image // by imageKey
+	images map[string]*image // by archive or name, see image
 	outMu  sync.Mutex
 
 	// This machine's Docker Engine, reached once when a host lacks an
@@ -371,7 +371,7 @@ func (s *starter) fetch(ctx context.Context) []error {
 		hosts := strings.Join(im.lacking, ", ")
 		if s.localErr != nil {
 			im.pull = true
-			s.say("services: image %s: no Docker Engine on this machine (%v): %s pull it from its registry themselves", im.ref, s.localErr, hosts)
+			s.say("services: image %s: no Docker Engine on this machine (%v): the hosts lacking it pull it from its registry themselves: %s", im.ref, s.localErr, hosts)
 			continue
 		}
 		got, err := s.local.Image(ctx, im.ref)

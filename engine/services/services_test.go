@@ -242,7 +242,7 @@ func TestStart(t *testing.T) {
 		c := &plan.Container{Name: "pulled", Image: "e2c-test/absent:1", NetworkMode: "host", Readiness: plan.Readiness{Timeout: "5s"}}
 		_, out, err := start(c)
 		if !strings.Contains(out, "services: image e2c-test/absent:1: no Docker Engine on this machine (") ||
-			!strings.Contains(out, "): fog pull it from its registry themselves\n") {
+			!strings.Contains(out, "): the hosts lacking it pull it from its registry themselves: fog\n") {
 			t.Errorf("output:\n%s", out)
 		}
 		// No registry is reachable here: the pull fails with the
