@@ -41,6 +41,10 @@ const Label = "dev.e2c.experiment"
 // DefaultSocket is where Docker Engine listens on a host by default.
 const DefaultSocket = "/var/run/docker.sock"
 
+// ErrNoDaemon is wrapped by Connect's error when the host's SSH
+// connection works but nothing answers on the daemon's socket.
+var ErrNoDaemon = errors.New("no Docker Engine answers")
+
 // Dialer returns the SSH connection to a host. It is asked again for each
 // new stream to the daemon, so that a connection replaced after a break is
 // used; it must not hand out a connection the caller should close.
@@ -104,7 +108,7 @@ func (h *Host) dialSocket(ctx context.Context, _, _ string) (net.Conn, error) {
 	conn, err := c.DialContext(ctx, "unix", h.socket)
 	if err != nil {
 		// sshd says only "open failed": name what it could not open.
-		return nil, fmt.Errorf("forwarding %s over ssh: %w (is Docker running, and does sshd allow stream forwarding?)", h.socket, err)
+		return nil, fmt.Errorf("%w: forwarding %s over ssh: %w (is Docker running, and does sshd allow stream forwarding?)", ErrNoDaemon, h.socket, err)
 	}
 	return conn, nil
 }
@@ -165,9 +169,10 @@ func (h *Host) LoadImage(ctx context.Context, archive io.Reader) ([]string, erro
 
 // Image is what a host holds of an image.
 type Image struct {
-	ID   string // the digest of its config (sha256:...), equal on every host that holds the same image
-	Arch string
-	Size int64
+	ID      string // the digest of its config (sha256:...), equal on every host that holds the same image
+	Arch    string
+	Variant string
+	Size    int64 // bytes its layers take unpacked
 }
 
 // Image tells whether the host holds ref (name:tag or ID); nil, nil means
@@ -180,7 +185,41 @@ func (h *Host) Image(ctx context.Context, ref string) (*Image, error) {
 	if err != nil {
 		return nil, h.errorf("image %s: %w", ref, err)
 	}
-	return &Image{ID: res.ID, Arch: res.Architecture, Size: res.Size}, nil
+	return &Image{ID: res.ID, Arch: res.Architecture, Variant: res.Variant, Size: res.Size}, nil
+}
+
+// Pull makes the daemon pull ref from its registry. A failure is the
+// daemon's or the registry's own message.
+func (h *Host) Pull(ctx context.Context, ref string) error {
+	res, err := h.cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return h.errorf("pulling %s: %w", ref, err)
+	}
+	defer res.Close()
+	for m, err := range res.JSONMessages(ctx) {
+		if err != nil {
+			return h.errorf("pulling %s: %w", ref, err)
+		}
+		if m.Error != nil {
+			return h.errorf("pulling %s: %s", ref, m.Error.Message)
+		}
+	}
+	return nil
+}
+
+// Save writes the `docker save` archive of ref to w as the daemon streams
+// it, and returns its size.
+func (h *Host) Save(ctx context.Context, ref string, w io.Writer) (int64, error) {
+	res, err := h.cli.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return 0, h.errorf("saving %s: %w", ref, err)
+	}
+	defer res.Close()
+	n, err := io.Copy(w, res)
+	if err != nil {
+		return n, h.errorf("saving %s: %w", ref, err)
+	}
+	return n, nil
 }
 
 // EnsureImage makes the host hold img under all its tags, sending the

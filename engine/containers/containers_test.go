@@ -127,7 +127,7 @@ func TestLifecycle(t *testing.T) {
 		// edge runs sshd but no dockerd, and does not see fog's socket:
 		// the error names the host and the socket, and suggests causes.
 		_, _, err := containers.Connect(ctx, "edge", containers.PoolDialer(pool, endpoint(lab, edge)), d.HostSocket)
-		if err == nil || !strings.Contains(err.Error(), "docker on edge: ") ||
+		if !errors.Is(err, containers.ErrNoDaemon) || !strings.Contains(err.Error(), "docker on edge: ") ||
 			!strings.Contains(err.Error(), "forwarding "+d.HostSocket+" over ssh") || !strings.Contains(err.Error(), "is Docker running") {
 			t.Fatalf("got %v", err)
 		}

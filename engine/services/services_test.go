@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func TestStart(t *testing.T) {
 	})
 	ctx := context.Background()
 	lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: []string{"fog"},
-		Subnet: netip.MustParsePrefix("10.237.51.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+		Subnet: netip.MustParsePrefix("10.237.51.0/24"), StateDir: labDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +237,20 @@ func TestStart(t *testing.T) {
 		}
 	})
 
-	t.Run("an image the host lacks, without an archive", func(t *testing.T) {
+	t.Run("an image by name the host lacks, and no Docker Engine on this machine: the host pulls it", func(t *testing.T) {
+		t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 		c := &plan.Container{Name: "pulled", Image: "e2c-test/absent:1", NetworkMode: "host", Readiness: plan.Readiness{Timeout: "5s"}}
-		_, _, err := start(c)
-		if err == nil || !strings.Contains(err.Error(), "the host has no image e2c-test/absent:1, and e2c does not pull from registries yet") {
+		_, out, err := start(c)
+		if !strings.Contains(out, "services: image e2c-test/absent:1: no Docker Engine on this machine (") ||
+			!strings.Contains(out, "): the hosts lacking it pull it from its registry themselves: fog\n") {
+			t.Errorf("output:\n%s", out)
+		}
+		// No registry is reachable here: the pull fails with the
+		// daemon's own message, naming the host.
+		if err == nil || !strings.Contains(err.Error(), "fog: container pulled: docker on fog: pulling e2c-test/absent:1: ") {
 			t.Fatalf("got %v", err)
 		}
+		t.Logf("the host's pull: %v", err)
 	})
 
 	t.Run("remove leaves other experiments' containers", func(t *testing.T) {
@@ -263,6 +272,19 @@ func TestStart(t *testing.T) {
 			t.Fatalf("after remove: %+v, %v", all, err)
 		}
 	})
+}
+
+// labDir is a lab's state directory outside /tmp, which the lab's hosts
+// replace with their own: the daemons' root dirs are under it, and the
+// free space in them is read through the hosts' shells.
+func labDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/tmp", "e2c-services-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "lab")
 }
 
 // withArch copies archive into a temporary folder with its image config
@@ -356,4 +378,180 @@ func readArchiveID(t *testing.T, archive string) string {
 		t.Fatalf("%s: %v, %v", archive, imgs, err)
 	}
 	return imgs[0].ID
+}
+
+// TestImages gets images given by name from this machine's Docker Engine:
+// here the dockerd of lab host ctl, which DOCKER_HOST names and which holds
+// the test image, as a researcher's laptop would. Host far lacks it, host
+// bare has no dockerd, and host small keeps its images on a 64 MiB tmpfs.
+func TestImages(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	archive, ref := dockerdtest.Image(t, "mosquitto")
+	ctx := context.Background()
+	newLab := func(name, subnet, dir string, hosts ...string) *netns.Lab {
+		name = fmt.Sprintf("%s-%d", name, os.Getpid())
+		t.Cleanup(func() {
+			if err := netns.Cleanup(context.Background(), name); err != nil {
+				t.Errorf("lab cleanup: %v", err)
+			}
+		})
+		lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: hosts, Subnet: netip.MustParsePrefix(subnet), StateDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lab
+	}
+	lab := newLab("images", "10.237.60.0/24", labDir(t), "ctl", "far", "bare")
+	// The whole state directory of small's lab is the tmpfs, so that its
+	// daemon's root dir, under it, is on the tmpfs both for this machine
+	// and for small's sshd, whose mount namespace copied it.
+	small := labDir(t)
+	if err := os.MkdirAll(small, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=64m,mode=0700"); err != nil {
+		t.Skipf("skipping: mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(small, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", small, err)
+		}
+	})
+	smallLab := newLab("images-small", "10.237.61.0/24", small, "small")
+
+	pool := transport.NewPool(transport.PoolOptions{})
+	t.Cleanup(func() { pool.Close() })
+	type hostOf struct {
+		lab  *netns.Lab
+		host netns.Host
+		d    *dockerdtest.Daemon
+	}
+	hosts := map[string]hostOf{}
+	for _, l := range []*netns.Lab{lab, smallLab} {
+		for _, h := range l.Hosts() {
+			hosts[h.Name] = hostOf{lab: l, host: h}
+		}
+	}
+	for _, name := range []string{"ctl", "far", "small"} {
+		h := hosts[name]
+		h.d = dockerdtest.Start(t, h.lab, h.host)
+		hosts[name] = h
+	}
+	reach := func(name string) (containers.Dialer, string, error) {
+		h, ok := hosts[name]
+		if !ok {
+			return nil, "", fmt.Errorf("no host %s", name)
+		}
+		socket := "/root/.e2c-docker/docker.sock" // where bare would have one
+		if h.d != nil {
+			socket = h.d.HostSocket
+		}
+		e := transport.Endpoint{Host: h.host.Address4.String(), User: "root", KeyFiles: []string{h.lab.KeyFile()}, KnownHosts: h.lab.KnownHostsFile()}
+		return containers.PoolDialer(pool, e), socket, nil
+	}
+	const exp = "exp-images"
+	t.Cleanup(func() { services.Remove(context.Background(), []string{"far", "small"}, reach, exp) })
+
+	// This machine's engine is ctl's, holding the test image by its name.
+	t.Setenv("DOCKER_HOST", "unix://"+hosts["ctl"].d.Socket)
+	local, _, err := containers.Local(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.LoadImage(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	held, err := local.Image(ctx, ref)
+	if err != nil || held == nil {
+		t.Fatalf("the controller's image: %+v, %v", held, err)
+	}
+
+	idle := func(host, name, image string) *plan.Plan {
+		return &plan.Plan{Hosts: []*plan.Host{{Machine: plan.Machine{Name: host}, Containers: []*plan.Container{
+			{Name: name, Key: host + ".a.1", Image: image, Command: []string{"sleep", "600"}, NetworkMode: "none"}}}}}
+	}
+	start := func(p *plan.Plan) ([]services.Record, string, error) {
+		var out strings.Builder
+		recs, err := services.Start(ctx, p, reach, services.Options{Experiment: exp, Out: &out})
+		return recs, out.String(), err
+	}
+	temps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(os.TempDir(), "e2c-image-*.tar"))
+		return m
+	}
+
+	t.Run("an image by name a host lacks is sent from this machine's engine, once", func(t *testing.T) {
+		before := temps()
+		recs, out, err := start(idle("far", "idle", ref))
+		if err != nil || len(recs) != 1 || recs[0].State != "running" || recs[0].ImageID != held.ID {
+			t.Fatalf("%+v, %v\n%s", recs, err, out)
+		}
+		if !strings.Contains(out, fmt.Sprintf("services: image %s: ", ref)) || !strings.Contains(out, " bytes sent, 1 of 1 hosts done\n") {
+			t.Errorf("no progress of the image sent in\n%s", out)
+		}
+		if strings.Contains(out, "pulling") {
+			t.Errorf("pulled an image this machine holds:\n%s", out)
+		}
+		t.Logf("first start:\n%s", out)
+		if got := temps(); len(got) != len(before) {
+			t.Errorf("temporary files left: %v, before %v", got, before)
+		}
+		recs, out, err = start(idle("far", "idle", ref))
+		if err != nil || len(recs) != 1 || !recs[0].Kept {
+			t.Fatalf("second start: %+v, %v\n%s", recs, err, out)
+		}
+		if strings.Contains(out, "sent") {
+			t.Errorf("sent again:\n%s", out)
+		}
+	})
+
+	t.Run("an image absent from this machine's engine: its pull fails with the registry's message", func(t *testing.T) {
+		recs, out, err := start(idle("far", "absent", "e2c-test/absent:1"))
+		for _, want := range []string{"nothing started: ", "image e2c-test/absent:1, needed by far: docker on this machine: pulling e2c-test/absent:1: "} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v\nwant %q", err, want)
+			}
+		}
+		if !strings.Contains(out, "services: image e2c-test/absent:1: pulling it on this machine\n") || len(recs) != 1 || recs[0].ID != "" {
+			t.Errorf("%+v\n%s", recs, out)
+		}
+		t.Logf("the pull: %v", err)
+	})
+
+	t.Run("a host short of space and a host without Docker: both said, nothing sent", func(t *testing.T) {
+		p := idle("small", "big", ref)
+		p.Hosts = append(p.Hosts, idle("bare", "none", ref).Hosts...)
+		recs, out, err := start(p)
+		for _, want := range []string{
+			"nothing started: ",
+			"no Docker Engine answers on bare: install and start Docker Engine there, or set `docker: install` in their testbed's block",
+			"host small has ",
+			" MiB free in " + small + "/",
+			fmt.Sprintf(" MiB to receive %s (loading unpacks an image beside its archive)", ref),
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v\nwant %q", err, want)
+			}
+		}
+		t.Logf("preflight: %v", err)
+		if strings.Contains(out, "sent") || len(recs) != 2 || recs[0].ID != "" {
+			t.Errorf("%+v\n%s", recs, out)
+		}
+		dial, socket, _ := reach("small")
+		h, _, err := containers.Connect(ctx, "small", dial, socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if img, err := h.Image(ctx, ref); err != nil || img != nil {
+			t.Errorf("small holds %+v, %v", img, err)
+		}
+	})
 }
