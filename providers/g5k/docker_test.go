@@ -85,7 +85,9 @@ func TestProvideDocker(t *testing.T) {
 	t.Run("install", func(t *testing.T) {
 		var out strings.Builder
 		done := make(chan error, 1)
-		go func() { done <- p.ProvideDocker(ctx, r, []string{"b", "c"}, testbed(t, "cluster: parasilo\ndocker: install\n"), &out) }()
+		go func() {
+			done <- p.ProvideDocker(ctx, r, []string{"b", "c"}, testbed(t, "cluster: parasilo\ndocker: install\n"), &out)
+		}()
 		for ran("b") == "" {
 			select {
 			case err := <-done:
