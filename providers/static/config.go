@@ -16,6 +16,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -30,6 +31,7 @@ type block struct {
 	KeyFile  string      `yaml:"keyfile"`
 	HostKeys hostKeys    `yaml:"host_keys"`
 	EtcHosts bool        `yaml:"etc_hosts"`
+	Docker   string      `yaml:"docker"` // install, or use (the default)
 }
 
 // hostBlock is one entry of the hosts list, as written.
@@ -84,6 +86,7 @@ type config struct {
 	cluster  string // default cluster of instances that name none
 	policy   transport.HostKeyPolicy
 	etcHosts bool
+	docker   string // the docker key, "" when absent
 }
 
 var arches = []string{"arm", "arm64", "amd64"}
@@ -97,11 +100,12 @@ func parseConfig(tb *schema.Testbed) (config, error) {
 	if tb != nil {
 		errs.Add(tb.Decode(&b))
 		errs.Add(parsePort(b.Node, b.Port))
+		errs.Add(dockerinstall.Check(b.Node, "static", b.Docker))
 	}
 	if b.HostKeys.HostKeyPolicy != "" {
 		c.policy = b.HostKeys.HostKeyPolicy
 	}
-	c.cluster, c.etcHosts = b.Cluster, b.EtcHosts
+	c.cluster, c.etcHosts, c.docker = b.Cluster, b.EtcHosts, b.Docker
 	if len(b.Hosts) == 0 {
 		at := schema.Pos{}
 		if tb != nil {

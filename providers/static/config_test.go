@@ -207,3 +207,37 @@ func TestReserveErrorsNameNoProvider(t *testing.T) {
 		t.Errorf("reserve without an experiment: %v", err)
 	}
 }
+
+// The docker key: install or use, absent meaning use; anything else is
+// refused at its position, with the accepted values.
+func TestDockerSetting(t *testing.T) {
+	for _, tc := range []struct {
+		line, want, err string
+	}{
+		{line: "docker: install\n", want: "install"},
+		{line: "docker: use\n", want: "use"},
+		{line: "", want: ""},
+		{line: "docker: instal\n", err: `layers_services.yaml:2:9: static.docker: found "instal", expected install (install Docker Engine where it is missing) or use (the default: only use a daemon already there) (did you mean "install"?)`},
+		{line: "docker: yes\n", err: `layers_services.yaml:2:9: static.docker: found "yes", expected install`},
+	} {
+		text := "hosts: [{address: 10.0.0.2}]\n" + tc.line
+		tb, err := schema.TestbedBlock("layers_services.yaml", "static", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseConfig(tb)
+		if tc.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.line, err, tc.err)
+			}
+			// validate sees the same error
+			if err := (provider{}).CheckSettings(tb, nil); err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("%q: CheckSettings: %v", tc.line, err)
+			}
+			continue
+		}
+		if err != nil || c.docker != tc.want {
+			t.Errorf("%q: docker %q, %v; want %q", tc.line, c.docker, err, tc.want)
+		}
+	}
+}
