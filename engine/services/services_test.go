@@ -42,7 +42,7 @@ func TestStart(t *testing.T) {
 	})
 	ctx := context.Background()
 	lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: []string{"fog"},
-		Subnet: netip.MustParsePrefix("10.237.51.0/24"), StateDir: labDir(t)})
+		Subnet: netip.MustParsePrefix("10.237.51.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,19 +274,6 @@ func TestStart(t *testing.T) {
 	})
 }
 
-// labDir is a lab's state directory outside /tmp, which the lab's hosts
-// replace with their own: the daemons' root dirs are under it, and the
-// free space in them is read through the hosts' shells.
-func labDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/var/tmp", "e2c-services-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "lab")
-}
-
 // withArch copies archive into a temporary folder with its image config
 // saying arch and variant: only that label is read before an image is
 // sent, so the copy stands in for an image built for another machine.
@@ -390,24 +377,24 @@ func TestImages(t *testing.T) {
 	}
 	archive, ref := dockerdtest.Image(t, "mosquitto")
 	ctx := context.Background()
-	newLab := func(name, subnet, dir string, hosts ...string) *netns.Lab {
-		name = fmt.Sprintf("%s-%d", name, os.Getpid())
+	newLab := func(name, subnet string, hosts ...string) *netns.Lab {
 		t.Cleanup(func() {
 			if err := netns.Cleanup(context.Background(), name); err != nil {
 				t.Errorf("lab cleanup: %v", err)
 			}
 		})
-		lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: hosts, Subnet: netip.MustParsePrefix(subnet), StateDir: dir})
+		lab, err := netns.Create(ctx, netns.Options{Name: name, Hosts: hosts, Subnet: netip.MustParsePrefix(subnet), StateDir: filepath.Join(t.TempDir(), "lab")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return lab
 	}
-	lab := newLab("images", "10.237.60.0/24", labDir(t), "ctl", "far", "bare")
-	// The whole state directory of small's lab is the tmpfs, so that its
-	// daemon's root dir, under it, is on the tmpfs both for this machine
-	// and for small's sshd, whose mount namespace copied it.
-	small := labDir(t)
+	lab := newLab(fmt.Sprintf("images-%d", os.Getpid()), "10.237.60.0/24", "ctl", "far", "bare")
+	// The data folder of small's lab's daemons is the tmpfs, mounted
+	// before the lab is made, so that small's sshd, whose mount namespace
+	// copies this machine's, sees it too.
+	smallName := fmt.Sprintf("images-small-%d", os.Getpid())
+	small := netns.DockerDataDir(smallName)
 	if err := os.MkdirAll(small, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -418,8 +405,9 @@ func TestImages(t *testing.T) {
 		if err := syscall.Unmount(small, syscall.MNT_DETACH); err != nil {
 			t.Errorf("unmounting %s: %v", small, err)
 		}
+		os.Remove(small)
 	})
-	smallLab := newLab("images-small", "10.237.61.0/24", small, "small")
+	smallLab := newLab(smallName, "10.237.61.0/24", "small")
 
 	pool := transport.NewPool(transport.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })

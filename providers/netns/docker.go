@@ -32,6 +32,17 @@ import (
 // is on tmpfs, like the namespaces.
 const dockerRunDir = "/run/e2c-docker"
 
+// dockerDataDir holds each daemon's data root (images, containers) and
+// configuration, below a directory per lab: outside the directories each
+// host has its own (/tmp, /opt, /root), so that the host's shell sees the
+// path the daemon writes to, as on a real machine (df there tells its
+// free space), and with the machine's other daemons' data.
+const dockerDataDir = "/var/lib/e2c-docker"
+
+// DockerDataDir is where the dockerds of lab name keep their data, a
+// folder per host below it.
+func DockerDataDir(name string) string { return filepath.Join(dockerDataDir, labID(name)) }
+
 // DockerHostSocket is where a host's sshd sees its dockerd's socket: in
 // the host's own /root, which no other host's sshd sees there.
 const DockerHostSocket = "/root/.e2c-docker/docker.sock"
@@ -54,7 +65,8 @@ type Docker struct {
 // dockerd names what the daemon of one host has on the machine.
 type dockerd struct {
 	run    string // /run/e2c-docker/LAB/N: exec root, pid file, and the link "host" to the socket's directory
-	host   string // the host's directory in the lab's state; "" when unknown
+	data   string // /var/lib/e2c-docker/LAB/N: data root and configuration
+	host   string // the host's directory in the lab's state (socket, log); "" when unknown
 	cgroup string // the cgroup parent of its containers
 }
 
@@ -65,20 +77,20 @@ func dockerdOf(r *record, i int) dockerd {
 	n := strconv.Itoa(i + 1)
 	return dockerd{
 		run:    filepath.Join(dockerRunDir, r.ID, n),
+		data:   filepath.Join(dockerDataDir, r.ID, n),
 		host:   r.hostDir(r.Hosts[i].Name),
 		cgroup: "e2c-" + r.ID + "-" + n,
 	}
 }
 
 func (d dockerd) socketDir() string { return filepath.Join(d.host, "root", ".e2c-docker") }
-func (d dockerd) dataDir() string   { return filepath.Join(d.host, "docker") }
 
 // socket is the daemon's socket reached through run, whatever the length
 // of the state directory's path.
 func (d dockerd) socket() string { return filepath.Join(d.run, "host", "docker.sock") }
 
 func (d dockerd) info() *Docker {
-	return &Docker{Socket: d.socket(), HostSocket: DockerHostSocket, Log: filepath.Join(d.dataDir(), "dockerd.log")}
+	return &Docker{Socket: d.socket(), HostSocket: DockerHostSocket, Log: filepath.Join(d.host, "dockerd.log")}
 }
 
 // CheckDocker tells whether this machine can run a dockerd in emulated
@@ -154,7 +166,7 @@ func (d dockerd) start(ctx context.Context, h Host) error {
 	if err != nil {
 		return fmt.Errorf("no dockerd (apt-get install docker.io): %w", err)
 	}
-	for _, dir := range []string{d.run, d.dataDir(), d.socketDir()} {
+	for _, dir := range []string{d.run, d.data, d.socketDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
@@ -165,7 +177,7 @@ func (d dockerd) start(ctx context.Context, h Host) error {
 		return err
 	}
 	// Its own (empty) configuration, not this machine's daemon.json.
-	conf := filepath.Join(d.dataDir(), "daemon.json")
+	conf := filepath.Join(d.data, "daemon.json")
 	if err := os.WriteFile(conf, []byte("{}\n"), 0o600); err != nil {
 		return err
 	}
@@ -177,7 +189,7 @@ func (d dockerd) start(ctx context.Context, h Host) error {
 	// Not CommandContext: the daemon outlives this process.
 	cmd := exec.Command("nsenter", "--net="+filepath.Join(netnsDir, h.Namespace), bin,
 		"--config-file", conf,
-		"--data-root", filepath.Join(d.dataDir(), "root"),
+		"--data-root", filepath.Join(d.data, "root"),
 		"--exec-root", filepath.Join(d.run, "exec"),
 		"--pidfile", filepath.Join(d.run, "dockerd.pid"),
 		"--host", "unix://"+d.socket(),
@@ -254,11 +266,7 @@ func (d dockerd) stop(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	var errs []error
-	dirs := []string{d.run}
-	if d.host != "" {
-		dirs = append(dirs, d.dataDir())
-	}
-	for _, m := range mountsUnder(dirs...) {
+	for _, m := range mountsUnder(d.run, d.data) {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 		}
@@ -271,9 +279,9 @@ func (d dockerd) stop(ctx context.Context, out io.Writer) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("stopping dockerd: %w", errors.Join(errs...))
 	}
-	rm := []string{d.run}
+	rm := []string{d.run, d.data}
 	if d.host != "" {
-		rm = append(rm, filepath.Join(d.dataDir(), "root"), d.socketDir())
+		rm = append(rm, d.socketDir())
 	}
 	for _, dir := range rm {
 		if err := os.RemoveAll(dir); err != nil {
@@ -281,8 +289,9 @@ func (d dockerd) stop(ctx context.Context, out io.Writer) error {
 		}
 	}
 	// The lab's and the machine's directories, if no other daemon uses them.
-	_ = os.Remove(filepath.Dir(d.run))
-	_ = os.Remove(dockerRunDir)
+	for _, dir := range []string{filepath.Dir(d.run), dockerRunDir, filepath.Dir(d.data), dockerDataDir} {
+		_ = os.Remove(dir)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("stopping dockerd: %w", errors.Join(errs...))
 	}
@@ -342,16 +351,24 @@ func (d dockerd) cgroups() []string {
 }
 
 // stopDockers stops every daemon of lab r that the machine holds, found
-// from the exec roots below the lab's run directory, at once.
+// from their directories below dockerRunDir and dockerDataDir, at once.
 func stopDockers(ctx context.Context, r *record, out io.Writer) error {
+	// By the exec roots, and by the data roots a reboot left without one.
 	runs, _ := filepath.Glob(filepath.Join(dockerRunDir, r.ID, "*"))
+	datas, _ := filepath.Glob(filepath.Join(dockerDataDir, r.ID, "*"))
+	for _, data := range datas {
+		if run := filepath.Join(dockerRunDir, r.ID, filepath.Base(data)); !slices.Contains(runs, run) {
+			runs = append(runs, run)
+		}
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
 	for _, run := range runs {
-		d := dockerd{run: run, cgroup: "e2c-" + r.ID + "-" + filepath.Base(run)}
+		n := filepath.Base(run)
+		d := dockerd{run: run, data: filepath.Join(dockerDataDir, r.ID, n), cgroup: "e2c-" + r.ID + "-" + n}
 		// The link to the socket's directory, HOST/root/.e2c-docker,
 		// locates the host's files even without the lab's record.
 		if target, err := os.Readlink(filepath.Join(run, "host")); err == nil && filepath.IsAbs(target) {
@@ -369,6 +386,7 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 	}
 	wg.Wait()
 	_ = os.Remove(filepath.Join(dockerRunDir, r.ID))
+	_ = os.Remove(filepath.Join(dockerDataDir, r.ID))
 	return errors.Join(errs...)
 }
 

@@ -87,7 +87,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	// The daemon's exec root is the socket's grandparent, RUN/host/docker.sock.
 	run := filepath.Dir(filepath.Dir(d.Socket))
 	hostDir := filepath.Join(lab.StateDir(), "hosts", h.Name)
-	data := filepath.Join(hostDir, "docker")
+	data := filepath.Join(netns.DockerDataDir(name), filepath.Base(run))
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
@@ -104,7 +104,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup)); cgroup == "" || len(cg) > 0 {
 		t.Errorf("cgroups left: %v", cg)
 	}
-	for _, p := range []string{run, filepath.Join(data, "root"), filepath.Join(hostDir, "root", ".e2c-docker")} {
+	for _, p := range []string{run, data, filepath.Join(hostDir, "root", ".e2c-docker")} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left (%v)", p, err)
 		}

@@ -5,7 +5,8 @@
 # and the Engine API's image load take.
 #
 # Usage: build-image.sh [IMAGE]   (as root; prints the archive's path)
-#   mosquitto (default)  Debian's mosquitto and its clients; listens on 1883
+#   mosquitto (default)  Debian's mosquitto and its clients; listens on 1883,
+#                        also with eclipse-mosquitto's command and file
 #   zookeeper            Debian's ZooKeeper on a headless JRE, standalone,
 #                        on 2181, answering the srvr and ruok commands
 #
@@ -61,12 +62,15 @@ debootstrap --variant=minbase --arch="$arch" --include="$include" \
 
 case $image in
 mosquitto)
-  # A broker any host may reach, logging to stderr (unbuffered) for `docker logs`.
+  # A broker any host may reach, logging to stderr (unbuffered) for `docker logs`;
+  # also where eclipse-mosquitto's image has it, whose command (`mosquitto -c
+  # /mosquitto-no-auth.conf`, e2c's built-in definition) this image then runs.
   cat >"$root/etc/mosquitto/e2c-test.conf" <<'CONF'
 listener 1883
 allow_anonymous true
 log_dest stderr
 CONF
+  cp "$root/etc/mosquitto/e2c-test.conf" "$root/mosquitto-no-auth.conf"
   ;;
 zookeeper)
   # Other SLF4J bindings and bridges, which would swallow the log or
