@@ -19,9 +19,14 @@ import (
 // Container is a container the services step starts on a host for one
 // service key, its templates rendered.
 type Container struct {
-	Name    string   `json:"name"` // what self_container is on the key's host
-	Key     string   `json:"key"`  // the service key it serves
-	Pos     string   `json:"pos"`  // where its definition is
+	Name string `json:"name"` // what self_container is on the key's host
+	Key  string `json:"key"`  // the service key it serves
+	// Stage is its sub-service's position in the definition: the services
+	// step has every container of a stage, on every host, ready before it
+	// starts one of the next (Kafka's zookeeper, then leader, then
+	// followers, whichever hosts they are on).
+	Stage   int      `json:"stage,omitempty"`
+	Pos     string   `json:"pos"` // where its definition is
 	Image   string   `json:"image,omitempty"`
 	Archive string   `json:"archive,omitempty"` // the docker save file on this machine, inside ARTIFACTS_DIR
 	Command []string `json:"command,omitempty"`
@@ -119,7 +124,7 @@ func (b *builder) container(s *Service, in *Instance, def *schema.Container, sc 
 		}
 		return out
 	}
-	c := &Container{def: def, Name: def.Name, Key: s.Key, Pos: def.Pos.String(),
+	c := &Container{def: def, Name: def.Name, Key: s.Key, Stage: s.stage, Pos: def.Pos.String(),
 		Command: list(def.Command, "command"), Args: list(def.Args, "args"), Volumes: list(def.Volumes, "volumes"),
 		Ports: def.Ports, NetworkMode: def.NetworkMode,
 		Readiness: Readiness{Port: def.Readiness.Port, Command: list(def.Readiness.Command, "readiness"), Timeout: def.Readiness.Timeout.String()}}

@@ -35,6 +35,7 @@ type Service struct {
 	names     []string // every name a host pattern may use for it
 	instance  int      // index into the plan's instances
 	sub       string   // its sub-service, if any
+	stage     int      // its sub-service's position in the definition
 	container *schema.Container
 }
 
@@ -76,7 +77,7 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 		if len(subs) == 0 {
 			subs = []schema.Subservice{{Hosts: schema.Slice{Text: ":"}}}
 		}
-		for _, sub := range subs {
+		for stage, sub := range subs {
 			picked := sub.Hosts.Pick(len(machines[i]))
 			if len(picked) == 0 && sub.Fallback.Text != "" {
 				picked = sub.Fallback.Pick(len(machines[i]))
@@ -103,7 +104,7 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 					h.Groups = append(h.Groups, id)
 				}
 				inv.services = append(inv.services, &Service{
-					Key: key, Host: h.Name, host: first + m, instance: i, sub: sub.Name, container: info.Container,
+					Key: key, Host: h.Name, host: first + m, instance: i, sub: sub.Name, stage: stage, container: info.Container,
 					Info: hostInfo(in, n+1, h.Machine, info),
 				})
 			}

@@ -55,8 +55,9 @@ type Options struct {
 	Out        io.Writer
 }
 
-// Start starts every container of p: hosts in parallel, a host's
-// containers in key order, each ready before the next starts. A container
+// Start starts every container of p: stage by stage (plan.Container.Stage),
+// a stage on every host in parallel, a host's containers in key order, each
+// ready before the next starts. A container
 // already running with the same fingerprint is kept; one of the experiment
 // with another is replaced. It returns a record of every container, the
 // failed ones too, and every host's error.
@@ -128,13 +129,51 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	if err := errors.Join(problems...); err != nil {
 		return all(), fmt.Errorf("nothing started: %w", err)
 	}
+	// The images every host lacks, all at once: a later stage's image is
+	// not waited for. Then the stages in order, each on every host at
+	// once; a failure stops the stages after its own.
 	clear(errs)
 	forEach(names, o.Forks, func(i int, name string) {
-		if err := s.host(ctx, hosts[i], byHost[name], recs[i]); err != nil {
-			errs[i] = fmt.Errorf("%s: %w", name, err)
+		for _, im := range lacks[i] {
+			if err := s.ensure(ctx, hosts[i], name, im); err != nil {
+				errs[i] = fmt.Errorf("%s: image %s: %w", name, im.name(), err)
+				return
+			}
 		}
 	})
-	return all(), errors.Join(errs...)
+	for _, stage := range stages(byHost) {
+		if errors.Join(errs...) != nil {
+			break
+		}
+		forEach(names, o.Forks, func(i int, name string) {
+			if err := s.host(ctx, hosts[i], byHost[name], recs[i], stage); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", name, err)
+			}
+		})
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		for i := range recs {
+			for j := range recs[i] {
+				if r := &recs[i][j]; r.Start.IsZero() {
+					r.Error = "not started: an earlier container failed"
+				}
+			}
+		}
+	}
+	return all(), err
+}
+
+// stages lists the stages of the containers of byHost, in order.
+func stages(byHost map[string][]*plan.Container) []int {
+	var out []int
+	for _, cs := range byHost {
+		for _, c := range cs {
+			out = append(out, c.Stage)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // forEach runs f for each name, at most limit at once.
@@ -434,14 +473,17 @@ func (s *starter) fits(ctx context.Context, host string, h *containers.Host, d *
 // mib writes n bytes in MiB, as people read disk space.
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// host starts the containers of one host in order, into recs, stopping at
-// the first that fails: the next may need it.
-func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Container, recs []Record) error {
+// host starts the containers of one host of the given stage in order, into
+// recs, stopping at the first that fails: the next may need it.
+func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Container, recs []Record, stage int) error {
 	existing, err := h.List(ctx, s.o.Experiment)
 	if err != nil {
 		return err
 	}
 	for i, c := range cs {
+		if c.Stage != stage {
+			continue
+		}
 		r := &recs[i]
 		err := s.container(ctx, h, r.Host, c, existing, r)
 		if err != nil {

@@ -10,11 +10,16 @@ export LC_ALL=C # EPOCHREALTIME's decimal point
 rm -f done
 interval=$(awk -v r="$rate" 'BEGIN { printf "%.6f", 1 / r }')
 echo sensor,seq,sent_unix >sent.csv
-for ((i = 1; i <= count; i++)); do
-  t=$EPOCHREALTIME
-  echo "$id,$i,$t" >>sent.csv
-  echo "$id $i $t"
-  sleep "$interval"
-done | mosquitto_pub -h "$gw" -t "e2c/sensors/$id" -q 1 -l -i "sensor-$id"
+# The first second lets the client connect: a reading stamped before
+# would count the connection in its latency.
+{
+  sleep 1
+  for ((i = 1; i <= count; i++)); do
+    t=$EPOCHREALTIME
+    echo "$id,$i,$t" >>sent.csv
+    echo "$id $i $t"
+    sleep "$interval"
+  done
+} | mosquitto_pub -h "$gw" -t "e2c/sensors/$id" -q 1 -l -i "sensor-$id"
 echo "$count readings sent to $gw"
 touch done
