@@ -46,8 +46,9 @@ esac`
 // host; the brokers, job manager and task manager are the stand-in above,
 // which shows that each container got its definition's name, environment
 // and arguments, started after what it needs (the leader after
-// zookeeper, on one host; the task manager after the job manager, on
-// another) and reached it at the address the plan gave it.
+// zookeeper, on one host; the follower after both, and the task manager
+// after the job manager, on others) and reached it at the address the plan
+// gave it; and a task on the leader's host reaches it with docker exec.
 func TestKafkaFlinkStandIns(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
@@ -86,6 +87,10 @@ layers:
   launch:
   - shell: |
       bash -c 'exec 3<>/dev/tcp/{{ zk.__address__ }}/2181; echo srvr >&3; cat <&3'
+- hosts: cloud.kafka.*.leader
+  launch:
+  - shell: |
+      docker exec leader sh -c 'echo "leader env: $KAFKA_ZOOKEEPER_CONNECT"'
 `,
 	})
 	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
@@ -97,6 +102,11 @@ layers:
 	}
 	if !strings.Contains(out.String(), "Zookeeper version:") {
 		t.Errorf("ZooKeeper did not answer srvr from the edge host:\n%s", out.String())
+	}
+	// The docker CLI of a host's session reaches its own daemon, as the
+	// CCTV workflow's docker exec leader does.
+	if !strings.Contains(out.String(), "leader env: 10.237.52.") {
+		t.Errorf("docker exec leader on its host:\n%s", out.String())
 	}
 	var rec Record
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "run.json"))), &rec); err != nil {
@@ -136,7 +146,7 @@ layers:
 }
 
 // linkOrCopy puts file at dst, hard-linked where it can be.
-func linkOrCopy(t *testing.T, file, dst string) {
+func linkOrCopy(t testing.TB, file, dst string) {
 	t.Helper()
 	if os.Link(file, dst) == nil {
 		return
@@ -151,7 +161,7 @@ func linkOrCopy(t *testing.T, file, dst string) {
 }
 
 // writeTestFiles writes each file's text, with its folders.
-func writeTestFiles(t *testing.T, files map[string]string) {
+func writeTestFiles(t testing.TB, files map[string]string) {
 	t.Helper()
 	for name, text := range files {
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {

@@ -152,11 +152,12 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 		})
 	}
 	err := errors.Join(errs...)
-	if err != nil {
-		for i := range recs {
-			for j := range recs[i] {
-				if r := &recs[i][j]; r.Start.IsZero() {
-					r.Error = "not started: an earlier container failed"
+	for i := range recs {
+		for j := range recs[i] {
+			if r := &recs[i][j]; err != nil && r.Start.IsZero() {
+				r.Error = "not started: an earlier stage failed"
+				if errs[i] != nil {
+					r.Error = "not started: " + errs[i].Error()
 				}
 			}
 		}

@@ -247,7 +247,7 @@ func TestStart(t *testing.T) {
 		}
 		// No registry is reachable here: the pull fails with the
 		// daemon's own message, naming the host.
-		if err == nil || !strings.Contains(err.Error(), "fog: container pulled: docker on fog: pulling e2c-test/absent:1: ") {
+		if err == nil || !strings.Contains(err.Error(), "fog: image e2c-test/absent:1: docker on fog: pulling e2c-test/absent:1: ") {
 			t.Fatalf("got %v", err)
 		}
 		t.Logf("the host's pull: %v", err)

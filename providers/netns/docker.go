@@ -288,10 +288,6 @@ func (d dockerd) stop(ctx context.Context, out io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
-	// The lab's and the machine's directories, if no other daemon uses them.
-	for _, dir := range []string{filepath.Dir(d.run), dockerRunDir, filepath.Dir(d.data), dockerDataDir} {
-		_ = os.Remove(dir)
-	}
 	if len(errs) > 0 {
 		return fmt.Errorf("stopping dockerd: %w", errors.Join(errs...))
 	}
@@ -385,8 +381,11 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 		}()
 	}
 	wg.Wait()
-	_ = os.Remove(filepath.Join(dockerRunDir, r.ID))
-	_ = os.Remove(filepath.Join(dockerDataDir, r.ID))
+	// The lab's and the machine's directories, if no other daemon uses
+	// them; not when one daemon stops: another of the lab may be starting.
+	for _, dir := range []string{filepath.Join(dockerRunDir, r.ID), dockerRunDir, filepath.Join(dockerDataDir, r.ID), dockerDataDir} {
+		_ = os.Remove(dir)
+	}
 	return errors.Join(errs...)
 }
 
