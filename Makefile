@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 
 AGENT_ARCHS ?= arm64 arm
 
-.PHONY: build agents test lint ansible-diff bench bench-ansible fuzz clean
+.PHONY: build agents test test-images example-mqtt lint ansible-diff bench bench-ansible fuzz clean
 
 # Static (CGO_ENABLED=0): e2c copies itself to the hosts to measure the
 # network, and a static binary runs whatever their C library.
@@ -18,6 +18,18 @@ agents: build ## e2c for other hosts' architectures beside bin/e2c (bin/e2c-linu
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...
+
+test-images: ## the container tests' images, built from Debian's packages (root; about 80 s, then cached in /var/cache/e2c-test-images)
+	bash engine/containers/testdata/build-image.sh mosquitto
+	bash engine/containers/testdata/build-image.sh zookeeper
+
+# The Debian-built broker stands in for eclipse-mosquitto (same command and
+# configuration paths); delay and loss only where the kernel has sch_netem.
+example-mqtt: build ## the MQTT example on emulated hosts with their own Docker (root; docker.io, debootstrap, mosquitto-clients)
+	mkdir -p examples/mqtt/artifacts/images
+	cp $$(bash engine/containers/testdata/build-image.sh mosquitto) examples/mqtt/artifacts/images/mosquitto.tar
+	./bin/e2c deploy examples/mqtt examples/mqtt/artifacts --duration 15 --destroy \
+	  $$( { [ -e /sys/module/sch_netem ] || ls /lib/modules/$$(uname -r)/kernel/net/sched/sch_netem* ; } >/dev/null 2>&1 || echo --network rates-only)
 
 # In its own folder, so that go test prints the table even when every case
 # gives the same results.

@@ -27,7 +27,7 @@ func TestCheck(t *testing.T) {
 		{"static host typo", "{static: {hosts: [{adress: 10.0.0.1}]}}", "[{name: s}]",
 			[]string{"2 problems:",
 				"x.yaml:1:32: static.hosts: this host has no address",
-				`x.yaml:1:33: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`}},
+				`x.yaml:1:33: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile, docker_socket`}},
 		{"too few static hosts", "{static: {hosts: [{address: 10.0.0.1}]}}", "[{name: s, quantity: 2}]",
 			[]string{"x.yaml:2:51: static: a.s.1 (service s) asks for 2 host(s) from any host; 1 left: 10.0.0.1 (each host serves one instance)"}},
 		{"static unknown server", "{static: {hosts: [{address: 10.0.0.1, alias: pi-1}]}}", "[{name: s, servers: [pi-2]}]",

@@ -31,6 +31,9 @@ type Host struct {
 	// WorkDir is the host's own working area on this machine when SSH is
 	// nil, so that hosts sharing a machine never clobber each other's files.
 	WorkDir string `json:"work_dir,omitempty"`
+	// DockerSocket is where the host's Docker Engine listens, when not at
+	// the default /var/run/docker.sock.
+	DockerSocket string `json:"docker_socket,omitempty"`
 }
 
 // Request is what one testbed is asked for.
@@ -101,6 +104,20 @@ type SettingsChecker interface {
 	// instances the scenario places on the testbed. It touches nothing
 	// outside this process.
 	CheckSettings(tb *schema.Testbed, instances []plan.Instance) error
+}
+
+// A DockerProvider gives hosts of its reservations a Docker Engine, before
+// the services step starts containers on them.
+type DockerProvider interface {
+	// ProvideDocker makes a Docker Engine answer on each of the named hosts
+	// of r that has none, as tb (the testbed's block, nil when none was
+	// written) allows, and sets those hosts' DockerSocket in r where it is
+	// not the default. It is called before every services step: a host
+	// whose engine already answers is left as it is. It says on out what it
+	// starts or installs, and nothing when it does nothing; its error names
+	// every host it could not serve, and why. What it starts, Release
+	// stops.
+	ProvideDocker(ctx context.Context, r *Reservation, hosts []string, tb *schema.Testbed, out io.Writer) error
 }
 
 // A Verifier tells whether a reservation kept by an earlier deploy can

@@ -68,3 +68,19 @@ func FuzzDecodeWorkflow(f *testing.F) {
 		checkPositioned(t, err)
 	})
 }
+
+func FuzzDecodeServiceDef(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join("..", "engine", "servicedef", "builtin", "*.yaml"))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("name: x\ncontainer: &c {image: \"a:1\", ports: [\"1:2/udp\"], volumes: [\"v:/d:ro\"], readiness: {timeout: 2m}}\nsubservices:\n- {name: a, container: *c}\n- {name: b, container: b}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := DecodeServiceDef("f.yaml", data)
+		checkPositioned(t, err)
+	})
+}

@@ -83,13 +83,19 @@ type Service struct {
 	Environment string
 	Cluster     string
 	Servers     []string
-	Extra       map[string]any
+	// Image replaces the image of the containers its definition runs:
+	// under "" every one, else the named sub-service's.
+	Image map[string]string
+	// Archive does the same with docker save files in ARTIFACTS_DIR,
+	// whose images replace the definition's.
+	Archive map[string]string
+	Extra   map[string]any
 }
 
 var (
 	// EnvironmentKeys are the environment's shared keys; every other key is a testbed.
 	EnvironmentKeys = []string{"job_name", "walltime", "cluster"}
-	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers"}
+	serviceKeys     = []string{"name", "quantity", "repeat", "roles", "env", "environment", "cluster", "servers", "image", "archive"}
 	monitoringKeys  = []string{"type", "provider", "cluster", "servers", "network", "agent_conf", "options", "ipv", "interval"}
 	nameRE          = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -303,6 +309,10 @@ func (d *decoder) service(n *yaml.Node) Service {
 			s.Cluster = d.str(f.v, key)
 		case "servers":
 			s.Servers = d.strings(f.v, key)
+		case "image":
+			s.Image = d.serviceImage(f.v, key, "an image (name:tag)", d.image)
+		case "archive":
+			s.Archive = d.serviceImage(f.v, key, "an archive (a docker save file in ARTIFACTS_DIR)", d.str)
 		default:
 			// Free keys are service metadata; one that is a near miss
 			// of a known key is far more likely a typo.
@@ -314,11 +324,49 @@ func (d *decoder) service(n *yaml.Node) Service {
 		}
 	}
 	d.require(node, "service", "name")
+	if overlap(s.Image, s.Archive) {
+		d.errs.At(node.At("archive"), "service %s: image and archive both replace the image of the same containers: keep one", s.Name)
+	}
 	if node.Has("cluster") && node.Has("servers") {
 		// E2Clab silently ignores servers then; neither reading is safe.
 		d.errs.At(node.At("cluster"), "service %s: both cluster and servers are given; E2Clab would take the cluster and ignore servers: keep one", s.Name)
 	}
 	return s
+}
+
+// serviceImage reads a service's image or archive: one for every container
+// of its definition, or a mapping of sub-service names to them, each read
+// by one; expect says what one reads.
+func (d *decoder) serviceImage(n *yaml.Node, what, expect string, one func(*yaml.Node, string) string) map[string]string {
+	if n = resolve(n); n.Kind == yaml.ScalarNode {
+		return map[string]string{"": one(n, what)}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: found %s, expected %s or a mapping of sub-services to them", what, describe(n), expect)
+		return nil
+	}
+	fs, _ := d.fields(n, what, nil)
+	out := map[string]string{}
+	for _, f := range fs {
+		out[strings.ToLower(f.key)] = one(f.v, what+"."+f.key)
+	}
+	return out
+}
+
+// overlap reports whether a service's image and archive name the same
+// containers ("" naming every one).
+func overlap(image, archive map[string]string) bool {
+	if len(image) == 0 || len(archive) == 0 {
+		return false
+	}
+	_, all := image[""]
+	_, all2 := archive[""]
+	for sub := range archive {
+		if _, ok := image[sub]; ok {
+			return true
+		}
+	}
+	return all || all2
 }
 
 // checkServices checks what needs the whole file: layer names unique, and

@@ -37,7 +37,7 @@ type Subservice struct {
 // Info is what a definition declares about each registered host.
 type Info struct {
 	Port      int            // makes url address:port
-	Container string         // exposed as self_container
+	Container *Container     // its name is exposed as self_container; nil: none
 	Vars      map[string]any // added to the host's information
 }
 
@@ -141,6 +141,17 @@ func DecodeServiceDef(file string, data []byte) (*ServiceDef, error) {
 		}
 	}
 	d.require(node, "service definition", "name")
+	// A sub-service's container is its service's with its own fields over
+	// it; each is complete from here on.
+	for i := range def.Subservices {
+		sub := &def.Subservices[i]
+		if sub.Info.Container = merged(def.Info.Container, sub.Info.Container); sub.Info.Container != nil {
+			d.withDefaults(sub.Info.Container, sub.Name)
+		}
+	}
+	if def.Info.Container != nil && len(def.Subservices) == 0 {
+		d.withDefaults(def.Info.Container, def.Name)
+	}
 	return def, errs.Err()
 }
 
@@ -150,7 +161,7 @@ func (d *decoder) info(f field, in *Info) {
 	case "port":
 		in.Port = d.integer(f.v, "port", 1, 65535)
 	case "container":
-		in.Container = d.str(f.v, "container")
+		in.Container = d.container(f.v)
 	case "vars":
 		in.Vars = d.vars(f.v, "vars", Node{})
 	}

@@ -128,6 +128,12 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 		}
 	}
 	fmt.Fprintf(w, "dry run of %s: %d hosts, %d plays, %d runs with --repeat %d\n", scenario, len(p.Hosts), len(p.Plays), repeat+1, repeat)
+	if n := p.ContainerCount(); n > 0 {
+		fmt.Fprintf(w, "containers: %d, started by the services step (each with its env in plan.json, \"hosts\"):\n", n)
+		if err := p.WriteContainers(w); err != nil {
+			return err
+		}
+	}
 	if len(p.Constraints) > 0 {
 		fmt.Fprintf(w, "network: %d constraints, one tc batch per host in plan.json (\"tc\"; DEV is the device routing to each destination, found on the host)\n", len(p.Constraints))
 	}

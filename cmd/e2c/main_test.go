@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,36 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestValidateContainers: a scenario's own definition with container
+// mistakes, each reported at its place, those found with the hosts too.
+func TestValidateContainers(t *testing.T) {
+	dir := copyScenario(t, "cctv")
+	os.Mkdir(filepath.Join(dir, "services"), 0o755)
+	os.WriteFile(filepath.Join(dir, "services", "flink.yaml"), []byte(`name: flink
+container: {image: "flink:1.20.4"}
+subservices:
+  - name: job_manager
+    hosts: "0"
+    container: {ports: [8081], readiness: {port: 0}}
+  - name: task_manager
+    hosts: "0"
+    container: {ports: [8081], imgae: "flink:1.19"}
+`), 0o644)
+	_, err := run(t, "validate", dir)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"services/flink.yaml:6:50: container.readiness.port: found 0, expected a whole number from 1 to 65535",
+		`services/flink.yaml:9:32: container: unknown key "imgae" (did you mean "image"?)`,
+		"services/flink.yaml:9:25: container task_manager (cloud.flink.1.task_manager.1): host port 8081/tcp is already taken by container job_manager (cloud.flink.1.job_manager.1) on this host (on host cloud-flink-1-1)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
 // TestValidateExamples: every example validates as shipped.
 func TestValidateExamples(t *testing.T) {
 	scenarios, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "layers_services.yaml"))
@@ -111,7 +142,7 @@ func TestValidateTestbedBlocks(t *testing.T) {
 		want              string
 	}{
 		{"misspelt key of a static host", "static:\n    hosts:\n    - {adress: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 1,
-			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`},
+			`layers_services.yaml:4:8: static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile, docker_socket`},
 		{"too few static hosts", "static:\n    hosts:\n    - {address: 10.0.0.1, alias: a}\n    - {address: 10.0.0.2}", 3,
 			`layers_services.yaml:9:28: static: edge.node.1 (service node) asks for 3 host(s) from any host; 2 left: a, 10.0.0.2 (each host serves one instance)`},
 		{"misspelt testbed", "locl: {}", 1,
@@ -171,6 +202,23 @@ func TestDeployDryRun(t *testing.T) {
 	}
 	if p.Version != plan.Version || len(p.Hosts) != 15 || p.ExtraVars["finalize"]["working_dir"] != runs[0] || p.ExtraVars["finalize"]["repeat_count"] != 2.0 {
 		t.Errorf("plan: version %d, %d hosts, extra vars %v", p.Version, len(p.Hosts), p.ExtraVars["finalize"])
+	}
+	// The containers the workflow addresses, in plan.json and printed.
+	var names []string
+	for _, h := range p.Hosts {
+		for _, c := range h.Containers {
+			names = append(names, h.Name+"/"+c.Name)
+		}
+	}
+	if want := []string{"cloud-flink-1-1/job_manager", "cloud-flink-1-1/task_manager", "cloud-kafka-2-1/zookeeper", "cloud-kafka-2-1/leader"}; len(names) != 8 || !slices.Equal(names[:4], want) {
+		t.Errorf("containers in plan.json: %v, want %v and 4 mosquitto", names, want)
+	}
+	for _, line := range []string{"containers: 8, started by the services step",
+		"  leader: confluentinc/cp-kafka:6.2.1, network host, ports 9092/tcp, ready when port 9092 answers within 3m0s  on cloud-kafka-2-1\n",
+		"  mosquitto: eclipse-mosquitto:2.0.18, network host, ports 1883/tcp, ready when port 1883 answers within 2m0s  on fog-mosquitto-1-1 fog-mosquitto-2-1 fog-mosquitto-3-1 ... (4 hosts)\n"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
 	}
 	for _, f := range []string{"layers_services-validate.yaml", "workflow-validate.out"} {
 		if st, err := os.Stat(filepath.Join(runs[0], f)); err != nil || st.Size() == 0 {

@@ -379,6 +379,9 @@ func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed s
 		fmt.Fprintf(x.o.Out, "warning: %v; forgotten with the %s reservation\n", err, testbed)
 	}
 	x.st.jobs().Drop(jobs)
+	if err := removeContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out, r); err != nil {
+		fmt.Fprintf(x.o.Out, "warning: %v; forgotten with the %s reservation\n", err, testbed)
+	}
 	if err := p.Release(ctx, r, x.o.Out); err != nil {
 		return fmt.Errorf("releasing the kept %s reservation: %w", testbed, err)
 	}
@@ -430,6 +433,7 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 // reservation and forgets it.
 func (x *experiment) release(ctx context.Context) error {
 	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
+	removeAllContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out)
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
 }
 
@@ -452,6 +456,9 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 	if len(st.Reservations) == 0 && st.Memory != nil {
 		st.Memory.Jobs = nil
 	}
+	if len(st.Reservations) == 0 {
+		st.Containers = nil // their hosts are gone, or out of reach
+	}
 	errs = append(errs, st.Save(scenario))
 	return errors.Join(errs...)
 }
@@ -461,7 +468,7 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 // reserve that died had started to create.
 func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 	return withState(scenario, out, func(st *State) error {
-		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 {
+		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 {
 			fmt.Fprintln(out, "nothing to release")
 			return nil
 		}
@@ -471,6 +478,7 @@ func Destroy(ctx context.Context, scenario string, out io.Writer) error {
 		defer pool.Close()
 		connect := stateConnect(st, pool)
 		stopAllJobs(ctx, st, scenario, connect, out)
+		removeAllContainers(ctx, st, scenario, pool, out)
 		if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
 			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 			st.Network = nil // the hosts are released: nothing left to reset through them

@@ -166,7 +166,8 @@ layers:
 // Grid'5000 API with its 15 nodes emulated: layers_services.yaml as
 // published (but for the key to install), its network.yaml (rates only
 // where the kernel has no sch_netem), and the published workflow with
-// shell stand-ins for Docker and Java. Every gateway's and producer's
+// shell stand-ins for Docker and Java (and the service definitions'
+// containers only named). Every gateway's and producer's
 // metrics are fetched into the run folder.
 func TestG5kCCTV(t *testing.T) {
 	api, _, lab := g5kTestbed(t, "10.232.7.0/24", 15)
@@ -176,6 +177,13 @@ func TestG5kCCTV(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte(layers), 0o644)
 	workflow, _ := os.ReadFile("testdata/cctv-workflow.yaml")
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), workflow, 0o644)
+	// The built-in definitions with their containers only named: the
+	// emulated nodes have no Docker (TestContainersEndToEnd starts real ones).
+	os.MkdirAll(filepath.Join(dir, "services"), 0o755)
+	for _, name := range []string{"flink", "kafka", "mosquitto"} {
+		def, _ := os.ReadFile(filepath.Join("testdata", "cctv-services", name+".yaml"))
+		os.WriteFile(filepath.Join(dir, "services", name+".yaml"), def, 0o644)
+	}
 	out, _ := exec.Command("sh", "-c", netem.PreflightScript).Output()
 	hasNetem := netem.ParsePreflight(string(out)).Netem
 	mode := NetworkFull

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/services"
 	"github.com/e2c-dev/e2c/results"
 )
 
@@ -49,7 +50,9 @@ type Record struct {
 	End         *time.Time     `json:"end,omitempty"`
 	Steps       []*Step        `json:"steps"`
 	Hosts       []HostRecord   `json:"hosts"`
-	Error       string         `json:"error,omitempty"`
+	// Containers are what the services step started, or tried to.
+	Containers []services.Record `json:"containers,omitempty"`
+	Error      string            `json:"error,omitempty"`
 	// Owner is the e2c process working on the run, while it does. A run
 	// still running whose owner is gone crashed; between two step
 	// commands a run has no owner, and is not crashed.

@@ -91,13 +91,23 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 		})
 	}
 
-	// The services step comes first: the definitions' own deploy tasks.
-	if !hasPhase(first, schema.Deploy) {
-		rec.step(ctx, "services", "", func(s *Step) error {
-			s.Note = "no service definition used declares deploy tasks"
-			return nil
-		})
-	} else if err := phase(ctx, exec, first, "deploy", ""); err != nil {
+	// The services step comes first: the definitions' containers, then
+	// their own deploy tasks.
+	err = rec.step(ctx, "services", "", func(s *Step) error {
+		n, err := x.startContainers(ctx, first, rec, out)
+		if err != nil || !hasPhase(first, schema.Deploy) {
+			if err == nil && n == 0 {
+				s.Note = "no service definition used declares containers or deploy tasks"
+			}
+			return err
+		}
+		fmt.Fprintln(out, "DEPLOY")
+		reps, err := exec.Phase(ctx, string(schema.Deploy))
+		reports = append(reports, reps...)
+		appendWorkflow(dir, "", first, string(schema.Deploy), reps)
+		return err
+	})
+	if err != nil {
 		errs = append(errs, fmt.Errorf("services: %w", err))
 	}
 	if len(errs) == 0 {
@@ -153,6 +163,8 @@ func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (d
 			errs = append(errs, fmt.Errorf("finalize%s: %w", confLabel(conf), err))
 		}
 	}
+	// The containers' logs, even of a run that failed or was interrupted.
+	x.fetchContainerLogs(context.WithoutCancel(ctx), rec, out)
 	// Sampling went on through every app_conf; it ends after the last
 	// finalize, interrupted or not.
 	if err := x.stopMonitoring(context.WithoutCancel(ctx), mon, dir); err != nil {

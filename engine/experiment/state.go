@@ -41,6 +41,9 @@ type State struct {
 	// Testbed is the testbed of every service of the current run when
 	// layers-services was given --testbed, for the step commands.
 	Testbed string `json:"testbed,omitempty"`
+	// Containers are the hosts the services step started containers on,
+	// each with the label value they carry, until destroy removes them.
+	Containers map[string]string `json:"containers,omitempty"`
 
 	mu sync.Mutex // Save may run while hosts start background jobs
 }

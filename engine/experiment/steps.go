@@ -81,9 +81,12 @@ func LayersServices(ctx context.Context, o Options) (dir string, err error) {
 	}
 	x.st.remember(&execute.Memory{})
 	err = rec.step(ctx, "services", "", func(s *Step) error {
-		if !hasPhase(p, schema.Deploy) {
-			s.Note = "no service definition used declares deploy tasks"
-			return nil
+		n, err := x.startContainers(ctx, p, rec, o.Out)
+		if err != nil || !hasPhase(p, schema.Deploy) {
+			if err == nil && n == 0 {
+				s.Note = "no service definition used declares containers or deploy tasks"
+			}
+			return err
 		}
 		w := &lineWriter{w: o.Out}
 		ex := execute.New(p, x.connect, execute.Options{Output: w, Progress: progress(w), JobStarting: x.jobStarting})
@@ -178,6 +181,7 @@ func step(ctx context.Context, scenario, appConf string, so StepOptions, last bo
 	defer x.close()
 	err = f(x, rec)
 	if last {
+		x.fetchContainerLogs(context.WithoutCancel(ctx), rec, so.Out)
 		return rec.finish(outcome(ctx, rec.Steps, err), err)
 	}
 	return errors.Join(err, rec.pause())

@@ -19,6 +19,9 @@ type Host struct {
 	Testbed  string   `json:"testbed"`
 	Groups   []string `json:"groups"` // layer, service, ids, roles, testbed: sorted
 	Keys     []string `json:"keys"`   // the service keys registered on it, in key order
+	// Containers are what the services step starts on it, in key order
+	// (a service's sub-services in their definition's order).
+	Containers []*Container `json:"containers,omitempty"`
 }
 
 // Service is one registered service key and the information templates read
@@ -28,8 +31,12 @@ type Service struct {
 	Host string         `json:"host"`
 	Info map[string]any `json:"info"`
 
-	host  int      // index into the plan's hosts
-	names []string // every name a host pattern may use for it
+	host      int      // index into the plan's hosts
+	names     []string // every name a host pattern may use for it
+	instance  int      // index into the plan's instances
+	sub       string   // its sub-service, if any
+	stage     int      // its sub-service's position in the definition
+	container *schema.Container
 }
 
 // inventory is the registered services of a plan and the pattern indexes
@@ -70,7 +77,7 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 		if len(subs) == 0 {
 			subs = []schema.Subservice{{Hosts: schema.Slice{Text: ":"}}}
 		}
-		for _, sub := range subs {
+		for stage, sub := range subs {
 			picked := sub.Hosts.Pick(len(machines[i]))
 			if len(picked) == 0 && sub.Fallback.Text != "" {
 				picked = sub.Fallback.Pick(len(machines[i]))
@@ -97,7 +104,7 @@ func register(instances []Instance, machines [][]Machine, defs servicedef.Regist
 					h.Groups = append(h.Groups, id)
 				}
 				inv.services = append(inv.services, &Service{
-					Key: key, Host: h.Name, host: first + m,
+					Key: key, Host: h.Name, host: first + m, instance: i, sub: sub.Name, stage: stage, container: info.Container,
 					Info: hostInfo(in, n+1, h.Machine, info),
 				})
 			}
@@ -142,7 +149,7 @@ func mergeInfo(base, over schema.Info) schema.Info {
 	if over.Port != 0 {
 		out.Port = over.Port
 	}
-	if over.Container != "" {
+	if over.Container != nil {
 		out.Container = over.Container
 	}
 	if len(over.Vars) > 0 {
@@ -193,8 +200,8 @@ func hostInfo(in Instance, machine int, m Machine, def schema.Info) map[string]a
 	if def.Port != 0 {
 		info["port"] = def.Port
 	}
-	if def.Container != "" {
-		info["container"] = def.Container
+	if def.Container != nil {
+		info["container"] = def.Container.Name
 	}
 	return info
 }

@@ -239,6 +239,7 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 	p := &Plan{Version: Version, Scenario: opt.ScenarioDir, Artifacts: opt.ArtifactsDir, Run: opt.RunDir, Repeat: opt.Repeat,
 		AppConf: opt.AppConf, Hosts: b.inv.hosts, Services: b.inv.services, inv: b.inv}
 	b.plan = p
+	b.containers(instances, defs)
 	if opt.AppConf != "" {
 		if _, ok := sc.WorkflowEnv[opt.AppConf]; !ok {
 			errs.At(schema.Pos{File: filepath.Join(sc.Dir, schema.WorkflowEnvFile)}, "app_conf %q is not defined in workflow_env.yaml", opt.AppConf)

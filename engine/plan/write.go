@@ -150,3 +150,67 @@ func oneLine(v any) string {
 	}
 	return string(data)
 }
+
+// WriteContainers writes what the services step starts: one line per
+// container that is the same on several hosts (name, image, ports,
+// readiness), with how many hosts and the first of them.
+func (p *Plan) WriteContainers(w io.Writer) error {
+	type group struct {
+		line  string
+		hosts []string
+	}
+	var groups []*group
+	byLine := map[string]*group{}
+	for _, h := range p.Hosts {
+		for _, c := range h.Containers {
+			line := c.Summary()
+			g := byLine[line]
+			if g == nil {
+				g = &group{line: line}
+				byLine[line] = g
+				groups = append(groups, g)
+			}
+			g.hosts = append(g.hosts, h.Name)
+		}
+	}
+	for _, g := range groups {
+		hosts := strings.Join(g.hosts[:min(len(g.hosts), 3)], " ")
+		if len(g.hosts) > 3 {
+			hosts += fmt.Sprintf(" ... (%d hosts)", len(g.hosts))
+		}
+		if _, err := fmt.Fprintf(w, "  %s  on %s\n", g.line, hosts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Summary says in one line what a container is: its name, image (or
+// archive), network, ports and readiness check.
+func (c *Container) Summary() string {
+	var b strings.Builder
+	image := c.Image
+	if image == "" {
+		image = "archive " + c.Archive
+	}
+	fmt.Fprintf(&b, "%s: %s, network %s", c.Name, image, c.NetworkMode)
+	if len(c.Ports) > 0 {
+		ports := make([]string, len(c.Ports))
+		for i, p := range c.Ports {
+			ports[i] = fmt.Sprintf("%d/%s", p.Host, p.Protocol)
+			if p.Host != p.Container {
+				ports[i] = fmt.Sprintf("%d:%d/%s", p.Host, p.Container, p.Protocol)
+			}
+		}
+		fmt.Fprintf(&b, ", ports %s", strings.Join(ports, " "))
+	}
+	switch r := c.Readiness; {
+	case r.Port != 0:
+		fmt.Fprintf(&b, ", ready when port %d answers within %s", r.Port, r.Timeout)
+	case len(r.Command) > 0:
+		fmt.Fprintf(&b, ", ready when %q exits 0 within %s", strings.Join(r.Command, " "), r.Timeout)
+	default:
+		fmt.Fprintf(&b, ", ready when running within %s", r.Timeout)
+	}
+	return b.String()
+}

@@ -7,17 +7,56 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
+// TestBuiltin checks the layout the CCTV workflow relies on: sub-services
+// and container names, images, ports, and where the service's env goes.
 func TestBuiltin(t *testing.T) {
 	r := New(nil)
 	if got := r.Names(); !reflect.DeepEqual(got, []string{"flink", "kafka", "mosquitto"}) {
 		t.Fatalf("names = %v", got)
 	}
-	flink := r["flink"]
-	if len(flink.Subservices) != 2 || flink.Subservices[0].Name != "job_manager" || flink.Subservices[0].Info.Container != "job_manager" {
-		t.Errorf("flink = %+v", flink)
+	type want struct {
+		image     string
+		ports     []int
+		readiness int
 	}
-	if r["mosquitto"].Info.Port != 1883 {
-		t.Errorf("mosquitto port = %d", r["mosquitto"].Info.Port)
+	tests := []struct {
+		service, sub string
+		want         want
+	}{
+		{"flink", "job_manager", want{"flink:1.20.4-scala_2.12-java11", []int{6123, 6124, 8081}, 8081}},
+		{"flink", "task_manager", want{"flink:1.20.4-scala_2.12-java11", nil, 0}},
+		{"kafka", "zookeeper", want{"confluentinc/cp-zookeeper:6.2.1", []int{2181}, 2181}},
+		{"kafka", "leader", want{"confluentinc/cp-kafka:6.2.1", []int{9092}, 9092}},
+		{"kafka", "follower", want{"confluentinc/cp-kafka:6.2.1", []int{9092}, 9092}},
+		{"mosquitto", "", want{"eclipse-mosquitto:2.0.18", []int{1883}, 1883}},
+	}
+	for _, tt := range tests {
+		def := r[tt.service]
+		c := def.Info.Container
+		for _, sub := range def.Subservices {
+			if sub.Name == tt.sub {
+				c = sub.Info.Container
+			}
+		}
+		name := tt.sub
+		if name == "" {
+			name = tt.service
+		}
+		if c == nil || !c.Runs() {
+			t.Errorf("%s %s: no container that runs: %+v", tt.service, tt.sub, c)
+			continue
+		}
+		var ports []int
+		for _, p := range c.Ports {
+			ports = append(ports, p.Host)
+		}
+		got := want{c.Image, ports, c.Readiness.Port}
+		if c.Name != name || c.NetworkMode != "host" || !reflect.DeepEqual(got, tt.want) || c.Readiness.Timeout == 0 {
+			t.Errorf("%s %s: name %q, network %q, %+v (timeout %v), want %q, host, %+v", tt.service, tt.sub, c.Name, c.NetworkMode, got, c.Readiness.Timeout, name, tt.want)
+		}
+		if err := schema.CheckImage(c.Image); err != nil {
+			t.Errorf("%s %s: %v", tt.service, tt.sub, err)
+		}
 	}
 }
 

@@ -81,18 +81,42 @@ func NewPool(o PoolOptions) *Pool {
 // command cut by the break is not retried. Close of the Runner does nothing:
 // the Pool owns the connection.
 func (p *Pool) Runner(ctx context.Context, e Endpoint) (Runner, error) {
-	t, err := p.resolve(e, 0)
+	h, _, err := p.connect(ctx, e)
 	if err != nil {
-		return nil, fmt.Errorf("ssh %s: %w", e.Host, err)
-	}
-	h, err := p.host(t)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.get(ctx); err != nil {
 		return nil, err
 	}
 	return h.runner, nil
+}
+
+// SSHClient returns the live SSH connection of e, dialling it as Runner
+// does, for protocols carried over it (such as the Docker Engine API through
+// a forwarded unix socket). The Pool owns it: callers must not close it,
+// and should ask again for each new stream, since a connection seen broken
+// is replaced by a new one (a stream opened as it breaks fails; it is not
+// retried).
+func (p *Pool) SSHClient(ctx context.Context, e Endpoint) (*ssh.Client, error) {
+	_, c, err := p.connect(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return c.Client, nil
+}
+
+// connect returns e's pooled host and its live connection.
+func (p *Pool) connect(ctx context.Context, e Endpoint) (*hostConn, *conn, error) {
+	t, err := p.resolve(e, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssh %s: %w", e.Host, err)
+	}
+	h, err := p.host(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := h.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, c, nil
 }
 
 // Close closes every connection of the pool.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -352,5 +353,78 @@ func TestBastion(t *testing.T) {
 		if !strings.Contains(string(known), fmt.Sprintf("[127.0.0.1]:%d ", port)) {
 			t.Errorf("port %d missing from known hosts:\n%s", port, known)
 		}
+	}
+}
+
+// TestSSHClient: the pooled connection carries a stream to a unix socket on
+// the host (as the Docker Engine API is reached), shares the Runner's
+// login, and is replaced after a break.
+func TestSSHClient(t *testing.T) {
+	s := startSSHD(t, sshdConfig{})
+	px := newProxy(t, s.ports[0])
+	ep := s.endpoint(t, px.port())
+	p := newTestPool(t, PoolOptions{})
+	ctx := context.Background()
+
+	sock := filepath.Join(t.TempDir(), "echo.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	echo := func() *ssh.Client {
+		t.Helper()
+		c, err := p.SSHClient(ctx, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := c.DialContext(ctx, "unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte("ping\n")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(conn, got); err != nil || string(got) != "ping\n" {
+			t.Fatalf("echo: %q, %v", got, err)
+		}
+		return c
+	}
+
+	r, err := p.Runner(ctx, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOK(t, r, "true")
+	old := echo()
+	if n := s.accepted(); n != 1 {
+		t.Errorf("sshd accepted %d logins, want 1 shared by Runner and SSHClient", n)
+	}
+	// Once the pool has seen the connection end (a moment after the
+	// client has), it hands out a new one.
+	px.drop()
+	_ = old.Wait()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := p.SSHClient(ctx, ep); err == nil && c != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broken connection is still handed out 2s after it ended")
+		}
+	}
+	echo()
+	if n := px.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one re-dial after the break)", n)
 	}
 }

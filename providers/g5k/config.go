@@ -15,6 +15,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
 	"gopkg.in/yaml.v3"
 )
@@ -117,6 +118,7 @@ type config struct {
 	Project     string
 	IPv6        bool
 	Gateway     string // auto, always, never
+	Docker      string // the docker key: install, or use ("" when absent)
 }
 
 // block is the g5k block of layers_services.yaml, as written.
@@ -135,6 +137,7 @@ type block struct {
 	IPv6          bool            `yaml:"ipv6"`
 	Project       string          `yaml:"project"`
 	Gateway       string          `yaml:"gateway"`
+	Docker        string          `yaml:"docker"`
 }
 
 var (
@@ -161,6 +164,8 @@ func parseConfig(req providers.Request) (config, error) {
 	c.Cluster = cmp.Or(b.Cluster, c.Cluster)
 	c.Queue, c.Reservation, c.Types, c.EnvName, c.KeyName, c.Project, c.IPv6 = b.Queue, b.Reservation, b.JobType, b.EnvName, b.KeyName, b.Project, b.IPv6
 	c.Gateway = cmp.Or(b.Gateway, c.Gateway)
+	c.Docker = b.Docker
+	errs.Add(dockerinstall.Check(b.Node, "g5k", b.Docker))
 	if c.Queue != "" && !slices.Contains(queues, c.Queue) {
 		errs.At(b.At("queue"), "g5k.queue: unknown queue %q%s; expected one of: %s", c.Queue, suggest.Hint(c.Queue, queues), strings.Join(queues, ", "))
 	}

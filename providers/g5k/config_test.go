@@ -167,3 +167,29 @@ func TestNodeCompare(t *testing.T) {
 		t.Errorf("got %q", nodes)
 	}
 }
+
+func TestDockerSetting(t *testing.T) {
+	for _, tc := range []struct {
+		text, want, err string
+	}{
+		{text: "cluster: parasilo\ndocker: install\n", want: "install"},
+		{text: "docker: use\n", want: "use"},
+		{text: "cluster: parasilo\n", want: ""},
+		{text: "cluster: parasilo\ndocker: isntall\n", err: `g5k.yaml:2:9: g5k.docker: found "isntall", expected install (install Docker Engine where it is missing) or use (the default: only use a daemon already there) (did you mean "install"?)`},
+	} {
+		tb := testbed(t, tc.text)
+		c, err := parseConfig(providers.Request{Settings: tb})
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: error %v, want %q", tc.text, err, tc.err)
+			}
+			if err := (&Provider{}).CheckSettings(tb, nil); err == nil || err.Error() != tc.err {
+				t.Errorf("%q: CheckSettings: %v", tc.text, err)
+			}
+			continue
+		}
+		if err != nil || c.Docker != tc.want {
+			t.Errorf("%q: docker %q, %v; want %q", tc.text, c.Docker, err, tc.want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ type Provider struct {
 	// Reach, when set, decides how a node is reached: the address the plan
 	// gives it and the SSH endpoint. Tests point nodes at emulated hosts.
 	Reach func(fqdn string, e transport.Endpoint) (address string, _ transport.Endpoint)
+	// SetupDocker, when set, is the path of g5k-setup-docker on the nodes
+	// (default: /grid5000/code/bin/g5k-setup-docker); tests point it at a stand-in.
+	SetupDocker string
 	// Inside, when set, says whether e2c runs inside Grid'5000 (nil: this
 	// machine's name ends in .grid5000.fr).
 	Inside func() bool

@@ -235,7 +235,10 @@ func newKey(comment string) (ssh.PublicKey, []byte, error) {
 
 // sshdConfig is the configuration of h's sshd. Its paths are seen through
 // viewDir, since the sshd's /tmp and /opt may hide the state directory.
-// Limits are raised because e2c opens many sessions at once.
+// Limits are raised because e2c opens many sessions at once. DOCKER_HOST
+// points every session's docker CLI at the host's own dockerd, as
+// /var/run/docker.sock does on a real machine (a workflow's `docker exec
+// leader ...`).
 func (l *Lab) sshdConfig(h Host) string {
 	r := &l.rec
 	return fmt.Sprintf(`# Written by e2c for host %s of the netns lab %q.
@@ -255,10 +258,11 @@ PrintMotd no
 MaxStartups 100
 MaxSessions 64
 Subsystem sftp internal-sftp
+SetEnv DOCKER_HOST=unix://%s
 `, h.Name, r.Name, h.Address4, h.Address6,
 		r.viewFile("hosts", h.Name, "ssh_host_ed25519_key"),
 		r.viewFile("hosts", h.Name, "sshd.pid"),
-		r.viewFile("authorized_keys"))
+		r.viewFile("authorized_keys"), DockerHostSocket)
 }
 
 // createBridge makes the bridge, gives it the first address of each

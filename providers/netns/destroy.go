@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 // already gone is skipped, so it can be called again, or on a lab a crash
 // left half built.
 func (l *Lab) Destroy(ctx context.Context) error {
-	return teardown(ctx, &l.rec)
+	return teardown(ctx, &l.rec, io.Discard)
 }
 
 // Cleanup removes every leftover of the lab called name, as after a crash
@@ -32,16 +33,24 @@ func Cleanup(ctx context.Context, name string) error {
 			r = &l.rec
 		}
 	}
-	return teardown(ctx, r)
+	return teardown(ctx, r, io.Discard)
 }
 
 // teardown removes what r names, and whatever else the system holds under
-// its prefix.
-func teardown(ctx context.Context, r *record) error {
+// its prefix. out receives what had to be killed.
+func teardown(ctx context.Context, r *record, out io.Writer) error {
 	var errs []error
 	nss, err := namespaces(r.prefix())
 	if err != nil {
 		return err
+	}
+	// Each dockerd first, while it can stop its containers: killed with
+	// the other processes of its host, it would leave them running, and
+	// its mounts and cgroups behind. Files under a mount that is left are
+	// not removed.
+	dockerErr := stopDockers(ctx, r, out)
+	if dockerErr != nil {
+		errs = append(errs, dockerErr)
 	}
 	// Processes first: a namespace lives on as long as one of its
 	// processes does, and the sshds hold the hosts' mounts.
@@ -91,8 +100,10 @@ func teardown(ctx context.Context, r *record) error {
 		return errors.Join(append(errs, err)...)
 	}
 
-	if err := removeFiles(r); err != nil {
-		errs = append(errs, err)
+	if dockerErr == nil {
+		if err := removeFiles(r); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("netns: destroying lab %q: %w", r.Name, errors.Join(errs...))

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -15,6 +18,8 @@ import (
 )
 
 func init() { providers.Register("netns", provider{}) }
+
+var _ providers.DockerProvider = provider{}
 
 // provider reserves one lab per experiment, with a host per machine of
 // every instance.
@@ -136,16 +141,85 @@ func options(req providers.Request) (Options, error) {
 	return Options{Name: req.Experiment + "@" + req.StateDir, StateDir: req.StateDir, Subnet: s.Subnet.Prefix, Subnet6: s.Subnet6.Prefix}, nil
 }
 
-func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
-	if len(r.State) == 0 {
-		return errors.New("netns: the reservation has no state; cannot tell which lab to release")
-	}
-	var lab Lab
-	if err := json.Unmarshal(r.State, &lab); err != nil {
+func (provider) Release(ctx context.Context, r *providers.Reservation, out io.Writer) error {
+	lab, err := labOf(r)
+	if err != nil {
 		return err
 	}
-	err := lab.Destroy(ctx)
+	err = teardown(ctx, &lab.rec, out)
 	// Cleanup catches what the record does not name, such as a lab
 	// created again under the same name by a crashed run.
 	return errors.Join(err, Cleanup(ctx, lab.Name()))
+}
+
+// labOf is the lab a reservation holds.
+func labOf(r *providers.Reservation) (*Lab, error) {
+	if len(r.State) == 0 {
+		return nil, errors.New("netns: the reservation has no state; cannot tell which lab it holds")
+	}
+	var lab Lab
+	if err := json.Unmarshal(r.State, &lab); err != nil {
+		return nil, err
+	}
+	return &lab, nil
+}
+
+// ProvideDocker starts a dockerd (see Lab.Docker) in each named host whose
+// daemon does not answer, several at once, and points the hosts of r at
+// its socket. The netns block has no setting for it.
+func (provider) ProvideDocker(ctx context.Context, r *providers.Reservation, hosts []string, _ *schema.Testbed, out io.Writer) error {
+	lab, err := labOf(r)
+	if err != nil {
+		return err
+	}
+	var in []Host
+	for _, name := range hosts {
+		i := slices.IndexFunc(lab.rec.Hosts, func(h Host) bool { return h.Name == name })
+		if i < 0 {
+			return fmt.Errorf("netns: lab %q has no host %q", lab.Name(), name)
+		}
+		in = append(in, lab.rec.Hosts[i])
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	if err := CheckDocker(); err != nil {
+		return fmt.Errorf("netns: hosts %s need a Docker Engine, but %w", strings.Join(hosts, ", "), err)
+	}
+	type result struct {
+		d       *Docker
+		started bool
+		err     error
+	}
+	results := make([]result, len(in))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, workers)
+	for i, h := range in {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d, started, err := lab.Docker(ctx, h)
+			results[i] = result{d, started, err}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for i, res := range results {
+		if res.err != nil {
+			errs = append(errs, res.err)
+			continue
+		}
+		if res.started {
+			fmt.Fprintf(out, "netns: started dockerd in host %s (log %s)\n", in[i].Name, res.d.Log)
+		}
+		for j := range r.Hosts {
+			for k := range r.Hosts[j] {
+				if r.Hosts[j][k].Name == in[i].Name {
+					r.Hosts[j][k].DockerSocket = res.d.HostSocket
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -144,6 +144,42 @@ func TestProviderSettings(t *testing.T) {
 	}
 }
 
+// TestProvideDockerMissing checks that without dockerd on this machine
+// ProvideDocker names the hosts and the fix, and changes nothing.
+func TestProvideDockerMissing(t *testing.T) {
+	rec, err := newRecord(Options{Name: "x", Hosts: []string{"a", "b", "c"}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := json.Marshal(&Lab{rec: *rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &providers.Reservation{Provider: "netns", State: state, Hosts: [][]providers.Host{
+		{{Machine: plan.Machine{Name: "a"}}, {Machine: plan.Machine{Name: "b"}}}, {{Machine: plan.Machine{Name: "c"}}}}}
+	t.Setenv("PATH", t.TempDir())
+	var out strings.Builder
+	err = provider{}.ProvideDocker(context.Background(), r, []string{"a", "c"}, nil, &out)
+	if err == nil || !strings.Contains(err.Error(), "netns: hosts a, c need a Docker Engine") ||
+		!strings.Contains(err.Error(), "dockerd: apt-get install docker.io") {
+		t.Errorf("got %v", err)
+	}
+	if out.Len() > 0 || r.Hosts[0][0].DockerSocket != "" || r.Hosts[1][0].DockerSocket != "" {
+		t.Errorf("said %q, hosts %+v", out.String(), r.Hosts)
+	}
+	if err := (provider{}).ProvideDocker(context.Background(), r, []string{"d"}, nil, &out); err == nil || !strings.Contains(err.Error(), `no host "d"`) {
+		t.Errorf("unknown host: %v", err)
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/x\134y`: `/x\y`, `/end\04`: `/end\04`} {
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // block is a netns block of layers_services.yaml written as text.
 func block(t *testing.T, text string) *schema.Testbed {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -30,6 +31,7 @@ type block struct {
 	KeyFile  string      `yaml:"keyfile"`
 	HostKeys hostKeys    `yaml:"host_keys"`
 	EtcHosts bool        `yaml:"etc_hosts"`
+	Docker   string      `yaml:"docker"` // install, or use (the default)
 }
 
 // hostBlock is one entry of the hosts list, as written.
@@ -42,6 +44,9 @@ type hostBlock struct {
 	User    string `yaml:"user"`
 	Port    int    `yaml:"port"`
 	KeyFile string `yaml:"keyfile"`
+	// DockerSocket is where the host's Docker Engine listens, if not at
+	// /var/run/docker.sock.
+	DockerSocket string `yaml:"docker_socket"`
 }
 
 // hostKeys is the host_keys policy; YAML 1.1's bare off means off.
@@ -63,7 +68,7 @@ func (h *hostKeys) UnmarshalText(b []byte) error {
 // applied.
 type hostSpec struct {
 	Address, Alias, Cluster, Arch string
-	User, KeyFile                 string
+	User, KeyFile, DockerSocket   string
 	Port                          int
 }
 
@@ -81,6 +86,7 @@ type config struct {
 	cluster  string // default cluster of instances that name none
 	policy   transport.HostKeyPolicy
 	etcHosts bool
+	docker   string // the docker key, "" when absent
 }
 
 var arches = []string{"arm", "arm64", "amd64"}
@@ -94,11 +100,12 @@ func parseConfig(tb *schema.Testbed) (config, error) {
 	if tb != nil {
 		errs.Add(tb.Decode(&b))
 		errs.Add(parsePort(b.Node, b.Port))
+		errs.Add(dockerinstall.Check(b.Node, "static", b.Docker))
 	}
 	if b.HostKeys.HostKeyPolicy != "" {
 		c.policy = b.HostKeys.HostKeyPolicy
 	}
-	c.cluster, c.etcHosts = b.Cluster, b.EtcHosts
+	c.cluster, c.etcHosts, c.docker = b.Cluster, b.EtcHosts, b.Docker
 	if len(b.Hosts) == 0 {
 		at := schema.Pos{}
 		if tb != nil {
@@ -109,10 +116,14 @@ func parseConfig(tb *schema.Testbed) (config, error) {
 	names := map[string]int{} // alias or address -> host number + 1
 	for i, hb := range b.Hosts {
 		h := hostSpec{Address: hb.Address, Alias: hb.Alias, Cluster: hb.Cluster, Arch: hb.Arch,
-			User: cmp.Or(hb.User, b.User), KeyFile: cmp.Or(hb.KeyFile, b.KeyFile), Port: cmp.Or(hb.Port, b.Port)}
+			User: cmp.Or(hb.User, b.User), KeyFile: cmp.Or(hb.KeyFile, b.KeyFile), Port: cmp.Or(hb.Port, b.Port),
+			DockerSocket: hb.DockerSocket}
 		errs.Add(parsePort(hb.Node, hb.Port))
 		if h.Address == "" {
 			errs.At(hb.Pos, "static.hosts: this host has no address")
+		}
+		if h.DockerSocket != "" && !filepath.IsAbs(h.DockerSocket) {
+			errs.At(hb.At("docker_socket"), "static.hosts.docker_socket: %q: expected an absolute path on the host", h.DockerSocket)
 		}
 		if h.Arch != "" && !slices.Contains(arches, h.Arch) {
 			errs.At(hb.At("arch"), "static.hosts.arch: %q: expected arm, arm64 or amd64", h.Arch)

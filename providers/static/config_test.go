@@ -88,14 +88,15 @@ func TestAssign(t *testing.T) {
 		{name: "unknown keys in block and host, all reported",
 			settings: map[string]any{"walltime": "1:00:00", "hosts": append(pis(), map[string]any{"adress": "10.0.0.9"})},
 			err: []string{`static: unknown key "walltime"; expected one of: job_name, cluster, hosts, user, port, keyfile, host_keys, etc_hosts`,
-				`static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile`,
+				`static.hosts: unknown key "adress" (did you mean "address"?); expected one of: address, alias, cluster, arch, user, port, keyfile, docker_socket`,
 				"static.hosts: this host has no address"}},
 		{name: "duplicate alias",
 			settings: map[string]any{"hosts": append(pis(), map[string]any{"address": "10.0.0.9", "alias": "picol-1"})},
 			err:      []string{`static.hosts: "picol-1" also names the host at line 6`}},
 		{name: "bad values",
-			settings: map[string]any{"port": 70000, "host_keys": "maybe", "hosts": []any{map[string]any{"alias": "x", "arch": "mips"}}},
-			err:      []string{"static.port: found 70000", `static.host_keys: found "maybe", expected strict, accept-new or off`, `static.hosts.arch: "mips": expected arm, arm64 or amd64`}},
+			settings: map[string]any{"port": 70000, "host_keys": "maybe", "hosts": []any{map[string]any{"alias": "x", "arch": "mips", "docker_socket": "run/docker.sock"}}},
+			err: []string{"static.port: found 70000", `static.host_keys: found "maybe", expected strict, accept-new or off`, `static.hosts.arch: "mips": expected arm, arm64 or amd64`,
+				`static.hosts.docker_socket: "run/docker.sock": expected an absolute path on the host`}},
 		{name: "etc_hosts needs IP addresses",
 			settings: map[string]any{"etc_hosts": true, "hosts": []any{map[string]any{"address": "pi.lan", "alias": "pi"}}},
 			err:      []string{`static.hosts.address: "pi.lan": etc_hosts needs IP addresses`}},
@@ -204,5 +205,39 @@ func TestReserveErrorsNameNoProvider(t *testing.T) {
 	}
 	if _, err := p.Reserve(context.Background(), providers.Request{}); err == nil || strings.HasPrefix(err.Error(), "static") {
 		t.Errorf("reserve without an experiment: %v", err)
+	}
+}
+
+// The docker key: install or use, absent meaning use; anything else is
+// refused at its position, with the accepted values.
+func TestDockerSetting(t *testing.T) {
+	for _, tc := range []struct {
+		line, want, err string
+	}{
+		{line: "docker: install\n", want: "install"},
+		{line: "docker: use\n", want: "use"},
+		{line: "", want: ""},
+		{line: "docker: instal\n", err: `layers_services.yaml:2:9: static.docker: found "instal", expected install (install Docker Engine where it is missing) or use (the default: only use a daemon already there) (did you mean "install"?)`},
+		{line: "docker: yes\n", err: `layers_services.yaml:2:9: static.docker: found "yes", expected install`},
+	} {
+		text := "hosts: [{address: 10.0.0.2}]\n" + tc.line
+		tb, err := schema.TestbedBlock("layers_services.yaml", "static", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseConfig(tb)
+		if tc.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.line, err, tc.err)
+			}
+			// validate sees the same error
+			if err := (provider{}).CheckSettings(tb, nil); err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("%q: CheckSettings: %v", tc.line, err)
+			}
+			continue
+		}
+		if err != nil || c.docker != tc.want {
+			t.Errorf("%q: docker %q, %v; want %q", tc.line, c.docker, err, tc.want)
+		}
 	}
 }

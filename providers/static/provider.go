@@ -16,12 +16,15 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
 )
 
 func init() { providers.Register("static", provider{}) }
 
 type provider struct{}
+
+var _ providers.DockerProvider = provider{}
 
 // Bounds of the SSH work of Reserve and Release: a board that hangs must
 // not hang the scenario, and hundreds of hosts must not open hundreds of
@@ -86,7 +89,7 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		for _, i := range idx {
 			h := c.hosts[i]
 			e := c.endpoint(h, req.StateDir)
-			res.Hosts[n] = append(res.Hosts[n], providers.Host{Machine: c.machine(h), SSH: e})
+			res.Hosts[n] = append(res.Hosts[n], providers.Host{Machine: c.machine(h), SSH: e, DockerSocket: h.DockerSocket})
 			st.Hosts = append(st.Hosts, hostState{Name: h.name(), Address: h.Address, Arch: h.Arch, SSH: *e})
 		}
 	}
@@ -124,6 +127,21 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		return nil, err
 	}
 	return res, nil
+}
+
+// ProvideDocker installs Docker Engine from Debian's docker.io on the
+// hosts whose engine does not answer, when the block says docker: install.
+// What it installs stays: the machines are the user's.
+func (provider) ProvideDocker(ctx context.Context, r *providers.Reservation, hosts []string, tb *schema.Testbed, out io.Writer) error {
+	c, err := parseConfig(tb)
+	if err != nil {
+		return err
+	}
+	hs, err := dockerinstall.Hosts(r, hosts)
+	if err != nil {
+		return err
+	}
+	return dockerinstall.Provide(ctx, hs, dockerinstall.Options{Install: c.docker == dockerinstall.Install, Parallel: parallel, Out: out})
 }
 
 func (provider) Release(ctx context.Context, r *providers.Reservation, _ io.Writer) error {
