@@ -81,22 +81,31 @@ func Connect(ctx context.Context, name string, dial Dialer, socket string) (*Hos
 		socket = DefaultSocket
 	}
 	h := &Host{name: name, socket: socket, dial: dial}
-	cli, err := client.New(
+	d, err := h.open(ctx,
 		// The host part of the URL is never dialled: every connection
 		// is a stream forwarded to socket.
 		client.WithHost("http://docker"),
 		client.WithDialContext(h.dialSocket),
 	)
 	if err != nil {
-		return nil, nil, h.errorf("%w", err)
+		return nil, nil, err
+	}
+	return h, d, nil
+}
+
+// open makes h's client with opts and asks the daemon who it is.
+func (h *Host) open(ctx context.Context, opts ...client.Opt) (*Daemon, error) {
+	cli, err := client.New(opts...)
+	if err != nil {
+		return nil, h.errorf("%w", err)
 	}
 	h.cli = cli
 	d, err := h.ping(ctx)
 	if err != nil {
 		cli.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return h, d, nil
+	return d, nil
 }
 
 // dialSocket opens a stream to the daemon's socket through sshd.

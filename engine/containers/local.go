@@ -13,14 +13,8 @@ import (
 // it has no SSH connection for readiness checks or Free.
 func Local(ctx context.Context) (*Host, *Daemon, error) {
 	h := &Host{name: "this machine"}
-	cli, err := client.New(client.FromEnv)
+	d, err := h.open(ctx, client.FromEnv)
 	if err != nil {
-		return nil, nil, h.errorf("%w", err)
-	}
-	h.cli = cli
-	d, err := h.ping(ctx)
-	if err != nil {
-		cli.Close()
 		return nil, nil, err
 	}
 	return h, d, nil
