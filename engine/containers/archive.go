@@ -97,17 +97,3 @@ func ReadArchive(r io.Reader) ([]ArchiveImage, error) {
 	}
 	return out, nil
 }
-
-// Arch names a machine architecture as Go and OCI images do: Docker
-// reports uname's (x86_64, aarch64, armv7l) in some places.
-func Arch(name string) string {
-	switch name {
-	case "x86_64", "x86-64":
-		return "amd64"
-	case "aarch64", "armv8", "armv8l":
-		return "arm64"
-	case "armv7l", "armv7", "armv6l", "armhf":
-		return "arm"
-	}
-	return name
-}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/probe"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -156,7 +157,7 @@ func (n *Network) agent(ctx context.Context, host string) (transport.Runner, err
 	if err != nil {
 		return nil, err
 	}
-	arch := probe.GOARCH(n.pre[host].Arch)
+	arch := arch.Of(n.pre[host].Arch)
 	local, err := n.o.Agent(arch)
 	if err != nil {
 		return nil, err

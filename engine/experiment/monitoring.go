@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/probe"
@@ -115,7 +116,7 @@ func (x *experiment) startSampler(ctx context.Context, host string, r transport.
 	tool = strings.TrimSpace(res.Stdout)
 	cmd := fmt.Sprintf("exec dstat %s --output %s %d >/dev/null", probe.DstatFlags(mon.stats), mon.remote, interval)
 	if tool != "dstat" {
-		local, err := x.o.agent()(probe.GOARCH(x.facts[host].Arch))
+		local, err := x.o.agent()(arch.Of(x.facts[host].Arch))
 		if err == nil {
 			err = probe.Install(ctx, r, local)
 		}

@@ -115,19 +115,3 @@ func Install(ctx context.Context, r transport.Runner, local string) error {
 	_, err := r.Put(ctx, local, AgentPath, 0o755)
 	return err
 }
-
-// GOARCH maps a host's uname -m to Go's name of its architecture.
-func GOARCH(machine string) string {
-	switch machine {
-	case "x86_64", "amd64":
-		return "amd64"
-	case "aarch64", "arm64":
-		return "arm64"
-	case "i386", "i686":
-		return "386"
-	}
-	if strings.HasPrefix(machine, "armv") {
-		return "arm"
-	}
-	return machine
-}

@@ -164,11 +164,3 @@ func TestMonitorStats(t *testing.T) {
 		t.Errorf("net only:\n%s", out.String())
 	}
 }
-
-func TestGOARCH(t *testing.T) {
-	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "riscv64": "riscv64"} {
-		if got := GOARCH(in); got != want {
-			t.Errorf("GOARCH(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

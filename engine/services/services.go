@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/containers"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/results"
@@ -384,13 +385,13 @@ func (s *starter) survey(ctx context.Context, host string, h *containers.Host, d
 }
 
 // archProblem says when host's daemon d cannot run image im of container
-// c, built for arch and variant ("" if unsaid).
-func archProblem(host string, d *containers.Daemon, im *image, c *plan.Container, arch, variant string) error {
-	if arch == "" || containers.Arch(arch) == containers.Arch(d.Arch) {
+// c, built for architecture a and variant ("" if unsaid).
+func archProblem(host string, d *containers.Daemon, im *image, c *plan.Container, a, variant string) error {
+	if a == "" || arch.Of(a) == arch.Of(d.Arch) {
 		return nil
 	}
-	platform := containers.ArchiveImage{Arch: arch, Variant: variant}.Platform()
-	return fmt.Errorf("host %s is %s, image %s (container %s) is %s only", host, containers.Arch(d.Arch), im.name(), c.Name, platform)
+	platform := containers.ArchiveImage{Arch: a, Variant: variant}.Platform()
+	return fmt.Errorf("host %s is %s, image %s (container %s) is %s only", host, arch.Of(d.Arch), im.name(), c.Name, platform)
 }
 
 // fetch gets, once, each image by name that a host lacks, on this

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/containers"
 	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -221,7 +222,7 @@ func TestStart(t *testing.T) {
 		}}
 		var out strings.Builder
 		recs, err := services.Start(ctx, p, reach, services.Options{Experiment: exp, Out: &out})
-		host := containers.Arch(runtime.GOARCH)
+		host := arch.Of(runtime.GOARCH)
 		for _, want := range []string{
 			"nothing started: ",
 			"host fog is " + host + ", image " + ref + " (container broker64) is " + other + " only",

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
@@ -213,11 +214,6 @@ df -Pk /tmp | awk 'NR == 2 { print "tmp=" $4 }'
 if [ "$(id -u)" = 0 ] || sudo -n true >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi
 `
 
-// archOf maps uname -m to the architectures a scenario names.
-var archOf = map[string]string{
-	"armv6l": "arm", "armv7l": "arm", "aarch64": "arm64", "arm64": "arm64", "x86_64": "amd64",
-}
-
 // preflight logs into every host and checks it can serve: architecture,
 // and sudo when /etc/hosts must be written. It fills the hosts' summaries
 // and reports every problem of every host at once, so that a cluster of
@@ -242,7 +238,7 @@ func preflight(ctx context.Context, pool *transport.Pool, hosts []hostState, nee
 		var problems []string
 		want := h.Arch
 		h.Arch = kv["arch"]
-		if want != "" && archOf[h.Arch] != want {
+		if want != "" && arch.Of(h.Arch) != want {
 			problems = append(problems, fmt.Sprintf("architecture is %s, the scenario says %s", h.Arch, want))
 		}
 		h.MemKB, _ = strconv.ParseInt(kv["mem"], 10, 64)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
@@ -139,7 +140,7 @@ func TestSSH(t *testing.T) {
 			t.Fatalf("state: %+v", st)
 		}
 		for _, h := range st.Hosts {
-			if archOf[h.Arch] != runtime.GOARCH || h.MemKB <= 0 || h.RootKB <= 0 || h.TmpKB <= 0 || !h.Root || !h.Sudo || h.EtcHosts {
+			if arch.Of(h.Arch) != runtime.GOARCH || h.MemKB <= 0 || h.RootKB <= 0 || h.TmpKB <= 0 || !h.Root || !h.Sudo || h.EtcHosts {
 				t.Errorf("summary of %s: %+v", h.Name, h)
 			}
 		}
