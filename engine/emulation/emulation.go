@@ -23,12 +23,9 @@ import (
 	"github.com/e2c-dev/e2c/engine/transport"
 )
 
-// Connect returns the transport of a host.
-type Connect func(ctx context.Context, host string) (transport.Runner, error)
-
 // Options configure an emulation.
 type Options struct {
-	Connect Connect
+	Connect transport.Connector
 	Forks   int       // hosts worked on at once; default 64
 	Out     io.Writer // progress and the validation table
 	// Agent gives the local path of an e2c binary for linux/<goarch>, copied
@@ -189,7 +186,7 @@ func (n *Network) byHost() map[string][]*netem.Rules {
 
 // Reset removes what Apply installed, on every host at once; a host
 // already clean is no error. It returns the hosts still shaped.
-func Reset(ctx context.Context, a Applied, connect Connect, forks int) (Applied, error) {
+func Reset(ctx context.Context, a Applied, connect transport.Connector, forks int) (Applied, error) {
 	var mu sync.Mutex
 	left := Applied{}
 	err := each(ctx, connect, forks, slices.Sorted(maps.Keys(a)), func(ctx context.Context, h string, r transport.Runner) error {
@@ -209,7 +206,7 @@ func Reset(ctx context.Context, a Applied, connect Connect, forks int) (Applied,
 
 // each runs f on every host, at most forks at once, and returns every
 // host's error, each named by its host.
-func each(ctx context.Context, connect Connect, forks int, hosts []string, f func(context.Context, string, transport.Runner) error) error {
+func each(ctx context.Context, connect transport.Connector, forks int, hosts []string, f func(context.Context, string, transport.Runner) error) error {
 	sem := make(chan struct{}, max(forks, 1))
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup

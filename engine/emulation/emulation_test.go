@@ -77,7 +77,7 @@ func layered(layers, perLayer int) *plan.Plan {
 	return p
 }
 
-func connectAll(hosts map[string]*answering) Connect {
+func connectAll(hosts map[string]*answering) transport.Connector {
 	return func(_ context.Context, h string) (transport.Runner, error) {
 		if r, ok := hosts[h]; ok {
 			return r, nil

@@ -154,7 +154,7 @@ func (e *Executor) StopJobs(ctx context.Context) error {
 // running: jobs an earlier e2c process recorded and may not have stopped.
 // It returns those that are now stopped or had ended; the error names the
 // others: jobs of hosts it could not reach, or that are still running.
-func StopJobs(ctx context.Context, connect Connector, jobs Jobs) (stopped Jobs, err error) {
+func StopJobs(ctx context.Context, connect transport.Connector, jobs Jobs) (stopped Jobs, err error) {
 	var (
 		mu   sync.Mutex
 		errs []string
@@ -188,7 +188,7 @@ func StopJobs(ctx context.Context, connect Connector, jobs Jobs) (stopped Jobs, 
 }
 
 // stopOn stops the jobs dirs of host and returns those it could not stop.
-func stopOn(ctx context.Context, connect Connector, host string, dirs []string) ([]string, error) {
+func stopOn(ctx context.Context, connect transport.Connector, host string, dirs []string) ([]string, error) {
 	r, err := connect(ctx, host)
 	if err != nil {
 		return dirs, err

@@ -22,9 +22,6 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Connector returns the transport of a host of the plan, by name.
-type Connector func(ctx context.Context, host string) (transport.Runner, error)
-
 // Options tune an Executor.
 type Options struct {
 	Forks  int       // hosts of a play run at once; default 256
@@ -114,7 +111,7 @@ type Progress struct {
 // and the background jobs they started.
 type Executor struct {
 	plan    *plan.Plan
-	connect Connector
+	connect transport.Connector
 	opt     Options
 	out     *lockedWriter
 
@@ -130,7 +127,7 @@ type shared struct {
 }
 
 // New returns an Executor of p reaching hosts through connect.
-func New(p *plan.Plan, connect Connector, o Options) *Executor {
+func New(p *plan.Plan, connect transport.Connector, o Options) *Executor {
 	if o.Forks <= 0 {
 		o.Forks = 256
 	}

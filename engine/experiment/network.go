@@ -157,7 +157,7 @@ func (x *experiment) emulate(ctx context.Context, p *plan.Plan, dir string, out 
 
 // resetNetwork removes the emulation recorded in the state, keeping in it
 // the hosts where that failed.
-func resetNetwork(ctx context.Context, st *State, scenario string, connect emulation.Connect, out io.Writer) error {
+func resetNetwork(ctx context.Context, st *State, scenario string, connect transport.Connector, out io.Writer) error {
 	if len(st.Network) == 0 {
 		return nil
 	}
@@ -187,12 +187,12 @@ func DestroyNetwork(ctx context.Context, scenario string, out io.Writer) error {
 }
 
 // stateConnect reaches the hosts of the saved reservations.
-func stateConnect(st *State, pool *transport.Pool) emulation.Connect {
+func stateConnect(st *State, pool *transport.Pool) transport.Connector {
 	return connectTo(pool, slices.Collect(maps.Values(st.Reservations))...)
 }
 
 // connectTo reaches the hosts of reservations rs.
-func connectTo(pool *transport.Pool, rs ...*providers.Reservation) emulation.Connect {
+func connectTo(pool *transport.Pool, rs ...*providers.Reservation) transport.Connector {
 	return func(ctx context.Context, name string) (transport.Runner, error) {
 		for _, r := range rs {
 			if h, ok := hostOf(r, name); ok {

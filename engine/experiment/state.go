@@ -15,6 +15,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/emulation"
 	"github.com/e2c-dev/e2c/engine/execute"
+	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
 )
@@ -143,11 +144,11 @@ func (st *State) jobsOn(keep func(host string) bool) execute.Jobs {
 // stopJobs stops the recorded background jobs of which, forgets those it
 // stopped or found ended, and saves. The others stay recorded, named by
 // the error. It returns the jobs stopped.
-func (st *State) stopJobs(ctx context.Context, scenario string, connect emulation.Connect, which execute.Jobs) (execute.Jobs, error) {
+func (st *State) stopJobs(ctx context.Context, scenario string, connect transport.Connector, which execute.Jobs) (execute.Jobs, error) {
 	if len(which) == 0 {
 		return nil, nil
 	}
-	stopped, err := execute.StopJobs(ctx, execute.Connector(connect), which)
+	stopped, err := execute.StopJobs(ctx, connect, which)
 	st.mu.Lock()
 	st.jobs().Drop(stopped)
 	st.mu.Unlock()
@@ -157,7 +158,7 @@ func (st *State) stopJobs(ctx context.Context, scenario string, connect emulatio
 // stopAllJobs stops every background job recorded (an earlier run's,
 // maybe of an e2c that crashed), before the hosts are released. What it
 // cannot stop is a warning: the release goes on.
-func stopAllJobs(ctx context.Context, st *State, scenario string, connect emulation.Connect, out io.Writer) {
+func stopAllJobs(ctx context.Context, st *State, scenario string, connect transport.Connector, out io.Writer) {
 	stopped, err := st.stopJobs(ctx, scenario, connect, st.jobs().Clone())
 	sayStopped(out, stopped)
 	if err != nil {

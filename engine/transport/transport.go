@@ -74,6 +74,9 @@ const (
 	SourceMode fs.FileMode = fs.ModeIrregular
 )
 
+// Connector gives the Runner of a host, by its name in the plan.
+type Connector func(ctx context.Context, host string) (Runner, error)
+
 // Runner runs commands and moves files on one host. Safe for concurrent use.
 type Runner interface {
 	// Run runs c. A non-zero exit gives the Result and an *ExitError. When
