@@ -17,6 +17,16 @@ import (
 // TimeLayout names run folders, in local time as E2Clab does.
 const TimeLayout = "20060102-150405"
 
+// The files and folders of a run folder that e2c writes (the artifacts
+// manifest is ManifestFile).
+const (
+	RecordFile         = "run.json"                      // the run's record: steps, hosts, containers, status
+	PlanFile           = "plan.json"                     // the plan it ran
+	LayersServicesFile = "layers_services-validate.yaml" // the hosts as E2Clab's layers_services-validate.yaml
+	WorkflowFile       = "workflow-validate.out"         // each task as it was rendered and what it did
+	ServicesDir        = "services"                      // services/<host>/<container>.log
+)
+
 // NewRunDir creates a new run folder in scenarioDir named after now. If a
 // run already took that second, -2, -3, ... are appended: creation is an
 // atomic mkdir, so two e2c processes can never share a folder and an

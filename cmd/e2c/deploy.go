@@ -116,9 +116,9 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 		name  string
 		write func(io.Writer) error
 	}{
-		{"plan.json", p.WriteJSON},
-		{"layers_services-validate.yaml", p.WriteLayersServices},
-		{"workflow-validate.out", func(w io.Writer) error {
+		{results.PlanFile, p.WriteJSON},
+		{results.LayersServicesFile, p.WriteLayersServices},
+		{results.WorkflowFile, func(w io.Writer) error {
 			return p.WriteWorkflow(w, "", func(int) string { return "dry run: nothing executed" })
 		}},
 	}

@@ -109,7 +109,7 @@ type HostRecord struct {
 // kept: the run's outcome carries it (see finish), since a record that
 // says "running" forever misleads whoever reads it.
 func (r *Record) save() {
-	err := results.WriteJSON(r.dir, "run.json", r)
+	err := results.WriteJSON(r.dir, results.RecordFile, r)
 	if err != nil && r.saveErr == nil {
 		r.saveErr = err
 		if r.out != nil {
@@ -218,14 +218,14 @@ func markCrashed(scenario string, out io.Writer) error {
 		if rec.Status != Running || rec.Owner == nil {
 			continue
 		}
-		fi, err := os.Stat(filepath.Join(rec.dir, "run.json"))
+		fi, err := os.Stat(filepath.Join(rec.dir, results.RecordFile))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		rec.crash(fi.ModTime())
 		fmt.Fprintf(out, "run %s: marked crashed: %s\n", filepath.Base(rec.dir), rec.Error)
-		if err := results.WriteJSON(rec.dir, "run.json", rec); err != nil {
+		if err := results.WriteJSON(rec.dir, results.RecordFile, rec); err != nil {
 			errs = append(errs, err)
 		}
 	}

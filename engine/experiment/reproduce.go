@@ -97,19 +97,19 @@ func (r *Record) showCrash() {
 	if r.Status != Running || r.Owner == nil || !r.Owner.gone() {
 		return
 	}
-	if fi, err := os.Stat(filepath.Join(r.dir, "run.json")); err == nil {
+	if fi, err := os.Stat(filepath.Join(r.dir, results.RecordFile)); err == nil {
 		r.crash(fi.ModTime())
 	}
 }
 
 func readRecord(dir string) (*Record, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	data, err := os.ReadFile(filepath.Join(dir, results.RecordFile))
 	if err != nil {
 		return nil, err
 	}
 	rec := &Record{dir: dir}
 	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "run.json"), err)
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, results.RecordFile), err)
 	}
 	return rec, nil
 }

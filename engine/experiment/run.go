@@ -329,16 +329,16 @@ func (x *experiment) recordHosts(rec *Record, p *plan.Plan) {
 
 // writeFiles writes the run's validate files and plan.
 func writeFiles(dir string, p *plan.Plan) error {
-	if err := results.WriteFile(dir, "layers_services-validate.yaml", p.WriteLayersServices); err != nil {
+	if err := results.WriteFile(dir, results.LayersServicesFile, p.WriteLayersServices); err != nil {
 		return err
 	}
-	return results.WriteFile(dir, "plan.json", p.WriteJSON)
+	return results.WriteFile(dir, results.PlanFile, p.WriteJSON)
 }
 
 // appendWorkflow adds a phase's rendered plays and their outcome to
 // workflow-validate.out (in the app_conf's folder for its phases).
 func appendWorkflow(dir, conf string, p *plan.Plan, phase string, reps []execute.PlayReport) {
-	name := filepath.Join(dir, conf, "workflow-validate.out")
+	name := filepath.Join(dir, conf, results.WorkflowFile)
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return

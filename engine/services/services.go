@@ -685,7 +685,7 @@ func hostLogs(ctx context.Context, name string, recs []Record, reach Reach, dir 
 	defer h.Close()
 	var errs []error
 	for _, r := range recs {
-		rel := filepath.Join("services", name, r.Name+".log")
+		rel := filepath.Join(results.ServicesDir, name, r.Name+".log")
 		errs = append(errs, results.WriteFile(dir, rel, func(w io.Writer) error { return h.Logs(ctx, r.ID, w) }))
 	}
 	return errors.Join(errs...)
