@@ -288,6 +288,9 @@ func TestLifecycle(t *testing.T) {
 				[]string{"not-ready-early-exit not ready: it exited (code 3)", "last log lines:\nit went wrong"}},
 			{"command fails", []string{"sleep", "60"}, containers.Ready{Exec: []string{"false"}, Timeout: time.Second},
 				[]string{"not ready after 1s"}},
+			// No check: running is ready, but one that exits at once is not.
+			{"exits at once", []string{"sh", "-c", "echo bad config >&2; exit 1"}, containers.Ready{Timeout: 20 * time.Second},
+				[]string{"not-ready-exits-at-once not ready: it exited (code 1)", "bad config"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				name := "not-ready-" + strings.ReplaceAll(tc.name, " ", "-")
@@ -306,6 +309,17 @@ func TestLifecycle(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("running is ready without a check", func(t *testing.T) {
+		id, err := h.Start(ctx, containers.Spec{Name: "runs", Image: ref, Cmd: []string{"sleep", "60"}, Experiment: "exp-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Remove(ctx, id, 0)
+		if err := h.WaitReady(ctx, id, containers.Ready{Timeout: 10 * time.Second}); err != nil {
+			t.Fatal(err)
 		}
 	})
 

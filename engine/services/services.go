@@ -633,13 +633,11 @@ func (s *starter) close() {
 	}
 }
 
-// ready waits for c's readiness check; without one, running is ready.
+// ready waits for c's readiness check; without one, for it to run.
 func (s *starter) ready(ctx context.Context, h *containers.Host, c *plan.Container, r *Record) error {
 	rd := c.Readiness
-	if rd.Port != 0 || len(rd.Command) > 0 {
-		if err := h.WaitReady(ctx, r.ID, containers.Ready{Port: rd.Port, Exec: rd.Command, Timeout: rd.Wait()}); err != nil {
-			return err
-		}
+	if err := h.WaitReady(ctx, r.ID, containers.Ready{Port: rd.Port, Exec: rd.Command, Timeout: rd.Wait()}); err != nil {
+		return err
 	}
 	now := time.Now()
 	r.Ready = &now
