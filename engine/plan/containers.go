@@ -58,9 +58,12 @@ func (r Readiness) Wait() time.Duration {
 
 // Fingerprint names everything that makes the container what it is (its
 // plan.json entry), so that a container kept from an earlier deploy can be
-// told from one whose definition changed since.
+// told from one whose definition changed since. Where the definition is
+// written (Pos) is not part of it: moving a line changes no container.
 func (c *Container) Fingerprint() string {
-	data, _ := json.Marshal(c) // plain data: cannot fail
+	what := *c
+	what.Pos = ""
+	data, _ := json.Marshal(&what) // plain data: cannot fail
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }

@@ -261,4 +261,9 @@ func TestContainerFingerprint(t *testing.T) {
 			t.Errorf("a changed %s keeps the fingerprint", name)
 		}
 	}
+	moved := base()
+	moved.Pos = "services/app.yaml:9:3"
+	if moved.Fingerprint() != first {
+		t.Error("a definition moved in its file changes the fingerprint")
+	}
 }

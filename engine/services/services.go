@@ -507,24 +507,13 @@ func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Conta
 	return nil
 }
 
-// container makes c run and be ready on h.
+// container makes c run and be ready on h: the container of the
+// experiment named c.Name is kept when it runs with c's fingerprint and
+// the image the host now holds for c (a rebuilt archive or a moved tag
+// replaces it), and replaced otherwise.
 func (s *starter) container(ctx context.Context, h *containers.Host, host string, c *plan.Container, existing []containers.Container, r *Record) error {
 	r.Start = time.Now()
 	fp := c.Fingerprint()
-	for _, e := range existing {
-		if e.Name != c.Name {
-			continue
-		}
-		if e.Labels[FingerprintLabel] == fp && e.State == "running" {
-			r.ID, r.Kept = e.ID, true
-			s.say("services: %s: container %s kept from an earlier run", host, c.Name)
-			return s.ready(ctx, h, c, r)
-		}
-		s.say("services: %s: replacing container %s (%s)", host, c.Name, why(e, fp))
-		if err := h.Remove(ctx, e.ID, 10*time.Second); err != nil {
-			return err
-		}
-	}
 	im := s.image(c)
 	if err := s.ensure(ctx, h, host, im); err != nil {
 		return fmt.Errorf("container %s: %w", c.Name, err)
@@ -534,6 +523,27 @@ func (s *starter) container(ctx context.Context, h *containers.Host, host string
 		ref = im.info.ID
 	}
 	r.Image = ref
+	held, err := h.Image(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	if held == nil {
+		return fmt.Errorf("container %s: image %s is not on the host after it was sent", c.Name, ref)
+	}
+	for _, e := range existing {
+		if e.Name != c.Name {
+			continue
+		}
+		if e.Labels[FingerprintLabel] == fp && e.ImageID == held.ID && e.State == "running" {
+			r.ID, r.Kept = e.ID, true
+			s.say("services: %s: container %s kept from an earlier run", host, c.Name)
+			return s.ready(ctx, h, c, r)
+		}
+		s.say("services: %s: replacing container %s (%s)", host, c.Name, why(e, fp, held.ID))
+		if err := h.Remove(ctx, e.ID, 10*time.Second); err != nil {
+			return err
+		}
+	}
 	spec := containers.Spec{Name: c.Name, Image: ref, Entrypoint: c.Command, Cmd: c.Args, Env: c.Env,
 		Binds: c.Volumes, Network: c.NetworkMode, Experiment: s.o.Experiment,
 		Labels: map[string]string{FingerprintLabel: fp}}
@@ -542,6 +552,10 @@ func (s *starter) container(ctx context.Context, h *containers.Host, host string
 	}
 	id, err := h.Start(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted while the daemon created it: it may exist.
+			s.removeNamed(ctx, h, c.Name)
+		}
 		return err
 	}
 	r.ID = id
@@ -644,12 +658,31 @@ func (s *starter) ready(ctx context.Context, h *containers.Host, c *plan.Contain
 	return nil
 }
 
-// why a kept container is replaced.
-func why(e containers.Container, fp string) string {
-	if e.Labels[FingerprintLabel] != fp {
+// why a container of an earlier run is replaced.
+func why(e containers.Container, fp, image string) string {
+	switch {
+	case e.Labels[FingerprintLabel] != fp:
 		return "its definition changed"
+	case e.ImageID != image:
+		return "its image changed"
 	}
 	return "it is " + e.State
+}
+
+// removeNamed removes the container of the experiment named name, if
+// there is one, even when ctx has ended.
+func (s *starter) removeNamed(ctx context.Context, h *containers.Host, name string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	all, err := h.List(rctx, s.o.Experiment)
+	if err != nil {
+		return
+	}
+	for _, e := range all {
+		if e.Name == name {
+			_ = h.Remove(rctx, e.ID, time.Second)
+		}
+	}
 }
 
 // Logs writes the log of every container recorded that was created to

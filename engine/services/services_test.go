@@ -136,6 +136,32 @@ func TestStart(t *testing.T) {
 		}
 	})
 
+	t.Run("replaced when its archive is rebuilt, the definition unchanged", func(t *testing.T) {
+		rebuilt := filepath.Join(t.TempDir(), "broker.tar")
+		linkOrCopy(t, archive, rebuilt)
+		c := broker("rebuilt", 1883, "30s")
+		c.Archive = rebuilt
+		first, out, err := start(c)
+		if err != nil || len(first) != 1 {
+			t.Fatalf("first start: %+v, %v\n%s", first, err, out)
+		}
+		// The same tag, the same path, another image.
+		os.Remove(rebuilt)
+		dockerdtest.Derive(t, archive, rebuilt, ref, func(cfg map[string]any) {
+			cfg["config"].(map[string]any)["Labels"] = map[string]string{"rebuilt": "1"}
+		})
+		again, out, err := start(c)
+		if err != nil || len(again) != 1 || again[0].Kept || again[0].ID == first[0].ID {
+			t.Fatalf("start after the rebuild: %+v, %v\n%s", again, err, out)
+		}
+		if !strings.Contains(out, "replacing container rebuilt (its image changed)") {
+			t.Errorf("output:\n%s", out)
+		}
+		if _, err := services.Remove(ctx, []string{"fog"}, reach, exp); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("an early exit fails with its log, and the next container is not started", func(t *testing.T) {
 		bad := broker("early", 1883, "30s", "sh", "-c", "echo broken configuration >&2; exit 3")
 		next := broker("next", 1884, "30s")
@@ -543,4 +569,19 @@ func TestImages(t *testing.T) {
 			t.Errorf("small holds %+v, %v", img, err)
 		}
 	})
+}
+
+// linkOrCopy puts file at dst, hard-linked where it can be.
+func linkOrCopy(t *testing.T, file, dst string) {
+	t.Helper()
+	if os.Link(file, dst) == nil {
+		return
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
