@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/e2c-dev/e2c/engine/containers"
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -86,16 +87,23 @@ func (x *experiment) provideDocker(ctx context.Context, p *plan.Plan, out io.Wri
 }
 
 // fetchContainerLogs writes the log of each container of the run into its
-// folder; a failure is said, not returned: the run's results stand.
+// folder, within logsTimeout (it runs after Ctrl-C too, when a stuck
+// daemon must not hold e2c); a failure is said, not returned: the run's
+// results stand.
 func (x *experiment) fetchContainerLogs(ctx context.Context, rec *Record, out io.Writer) {
 	if len(rec.Containers) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, logsTimeout)
+	defer cancel()
 	err := services.Logs(ctx, rec.Containers, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...), rec.dir)
 	if err != nil {
 		fmt.Fprintf(out, "warning: container logs: %v\n", err)
 	}
 }
+
+// logsTimeout bounds the fetch of a run's container logs.
+const logsTimeout = 2 * time.Minute
 
 // removeContainers removes the containers e2c labelled on the hosts of rs
 // that the state names, and forgets the hosts whose containers are gone.

@@ -156,7 +156,7 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	for i := range recs {
 		for j := range recs[i] {
 			if r := &recs[i][j]; err != nil && r.Start.IsZero() {
-				r.Error = "not started: an earlier stage failed"
+				r.Error = "not started: the services step failed on another host"
 				if errs[i] != nil {
 					r.Error = "not started: " + errs[i].Error()
 				}
@@ -492,7 +492,10 @@ func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Conta
 			r.Error = err.Error()
 		}
 		if r.ID != "" {
-			if now, lerr := h.List(context.WithoutCancel(ctx), s.o.Experiment); lerr == nil {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			now, lerr := h.List(lctx, s.o.Experiment)
+			cancel()
+			if lerr == nil {
 				for _, e := range now {
 					if e.ID == r.ID {
 						r.State, r.ImageID = e.State, e.ImageID

@@ -69,6 +69,9 @@ type Options struct {
 // naming every host it could not serve, with the last lines of what
 // failed there.
 func Provide(ctx context.Context, hosts []providers.Host, o Options) error {
+	if !o.Install {
+		return nil // nothing to do: the services preflight reports an engine that does not answer
+	}
 	if o.Wait <= 0 {
 		o.Wait = 2 * time.Minute
 	}
@@ -134,8 +137,8 @@ func provide(ctx context.Context, pool *transport.Pool, h providers.Host, o Opti
 	if h.SSH == nil {
 		return "", errors.New("containers need a host reached over SSH")
 	}
-	if _, err := answers(ctx, pool, h); err == nil || !o.Install {
-		return "", nil // the services preflight reports an engine that does not answer
+	if _, err := answers(ctx, pool, h); err == nil {
+		return "", nil
 	}
 	r, err := pool.Runner(ctx, *h.SSH)
 	if err != nil {

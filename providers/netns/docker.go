@@ -304,7 +304,11 @@ func (d dockerd) killLeft(ctx context.Context, out io.Writer) error {
 		for _, dir := range d.cgroups() {
 			pids = append(pids, cgroupProcs(dir)...)
 		}
-		pids = append(pids, pidsNaming(d.run+"/")...)
+		for _, pid := range pidsNaming(d.run + "/") {
+			if daemonProcess(pid) {
+				pids = append(pids, pid)
+			}
+		}
 		pids = slices.DeleteFunc(pids, func(pid int) bool { return pid == os.Getpid() || !alive(pid) })
 		if len(pids) == 0 {
 			return nil
@@ -325,6 +329,14 @@ func (d dockerd) killLeft(ctx context.Context, out io.Writer) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// daemonProcess tells Docker's own programs (dockerd, containerd and its
+// shims, runc) from anything else that names the exec root, such as a
+// user's tail -f of a log there, which is not killed.
+func daemonProcess(pid int) bool {
+	prog := filepath.Base(strings.SplitN(cmdline(pid), " ", 2)[0])
+	return prog == "dockerd" || prog == "runc" || strings.HasPrefix(prog, "containerd") || strings.HasPrefix(prog, "docker-")
 }
 
 // cgroups lists the cgroup parent of the daemon's containers and the

@@ -177,10 +177,14 @@ func TestProvideDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{req.StateDir, run} {
+	data := netns.DockerDataDir(req.Experiment + "@" + req.StateDir) // images and containers' layers
+	for _, s := range []string{req.StateDir, run, data} {
 		if bytes.Contains(mounts, []byte(s)) {
 			t.Errorf("mounts of %s left:\n%s", s, mounts)
 		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data directory %s left: %v", data, err)
 	}
 	if cg, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup)); len(cg) > 0 {
 		t.Errorf("cgroups left: %v", cg)

@@ -54,7 +54,7 @@ flock 9
 if [ -s "$out" ]; then echo "$out"; exit 0; fi
 
 work=$(mktemp -d "$cache/build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$out.part"' EXIT
 root=$work/rootfs
 debootstrap --variant=minbase --arch="$arch" --include="$include" \
   "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
