@@ -28,6 +28,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"golang.org/x/crypto/ssh"
 
@@ -298,13 +299,35 @@ type Spec struct {
 	Env        map[string]string // given in name order
 	Binds      []string          // host-path:container-path[:ro], as docker run -v
 	Network    string            // network mode: "" is host, as in E2Clab, where the container's ports are the host's; "none" has only loopback
+	Ports      []Port            // published in network mode bridge (in host mode the container's ports are the host's)
 	Experiment string            // the value of Label
 	Labels     map[string]string // more labels, such as what the container was made from
 }
 
-// Ports are not published: in network mode host a container listens on the
-// host's own ports, and the emulated hosts' daemons have no bridge to
-// publish through.
+// Port is a container's port published on its host's, in network mode
+// bridge.
+type Port struct {
+	Host, Container int
+	Protocol        string // tcp or udp
+}
+
+// published gives the exposed ports and bindings of ports, on every
+// address of the host.
+func published(ports []Port) (network.PortSet, network.PortMap, error) {
+	if len(ports) == 0 {
+		return nil, nil, nil
+	}
+	set, bindings := network.PortSet{}, network.PortMap{}
+	for _, p := range ports {
+		port, err := network.ParsePort(fmt.Sprintf("%d/%s", p.Container, p.Protocol))
+		if err != nil {
+			return nil, nil, err
+		}
+		set[port] = struct{}{}
+		bindings[port] = append(bindings[port], network.PortBinding{HostPort: strconv.Itoa(p.Host)})
+	}
+	return set, bindings, nil
+}
 
 // Start creates and starts the container s, labelled with the experiment.
 // A container of the same name already on the host is an error (the caller
@@ -334,6 +357,12 @@ func (h *Host) Start(ctx context.Context, s Spec) (string, error) {
 		cfg.Env = append(cfg.Env, k+"="+s.Env[k])
 	}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(mode), Binds: s.Binds}
+	if mode == "bridge" {
+		var err error
+		if cfg.ExposedPorts, hc.PortBindings, err = published(s.Ports); err != nil {
+			return "", h.errorf("container %s: %w", s.Name, err)
+		}
+	}
 	c, err := h.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: s.Name, Config: cfg, HostConfig: hc})
 	if err != nil {
 		return "", h.errorf("creating container %s: %w", s.Name, err)

@@ -553,6 +553,9 @@ func (s *starter) container(ctx context.Context, h *containers.Host, host string
 	if spec.Network == "host" {
 		spec.Network = ""
 	}
+	for _, p := range c.Ports {
+		spec.Ports = append(spec.Ports, containers.Port{Host: p.Host, Container: p.Container, Protocol: p.Protocol})
+	}
 	id, err := h.Start(ctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
