@@ -1,9 +1,7 @@
 package services_test
 
 import (
-	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -301,61 +299,16 @@ func TestStart(t *testing.T) {
 	})
 }
 
-// withArch copies archive into a temporary folder with its image config
-// saying arch and variant: only that label is read before an image is
-// sent, so the copy stands in for an image built for another machine.
+// withArch derives from archive an image whose config says arch and
+// variant, with its tag: only that label is read before an image is sent,
+// so it stands in for an image built for another machine.
 func withArch(t *testing.T, archive, arch, variant string) string {
 	t.Helper()
-	id := strings.TrimPrefix(readArchiveID(t, archive), "sha256:")
-	in, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 	path := filepath.Join(t.TempDir(), arch+variant+".tar")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	tr, tw := tar.NewReader(in), tar.NewWriter(out)
-	rewritten := false
-	for {
-		hd, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimSuffix(filepath.Base(hd.Name), ".json") == id {
-			var cfg map[string]any
-			if err := json.Unmarshal(body, &cfg); err != nil {
-				t.Fatal(err)
-			}
-			cfg["architecture"], cfg["variant"] = arch, variant
-			if body, err = json.Marshal(cfg); err != nil {
-				t.Fatal(err)
-			}
-			hd.Size, rewritten = int64(len(body)), true
-		}
-		if err := tw.WriteHeader(hd); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !rewritten {
-		t.Fatalf("%s: no config %s", archive, id)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	tag := readArchiveTag(t, archive)
+	dockerdtest.Derive(t, archive, path, tag, func(cfg map[string]any) {
+		cfg["architecture"], cfg["variant"] = arch, variant
+	})
 	return path
 }
 
@@ -380,7 +333,12 @@ func removeImage(t *testing.T, socket, id string) {
 	}
 }
 
-func readArchiveID(t *testing.T, archive string) string {
+func readArchiveID(t *testing.T, archive string) string { return readArchive(t, archive).ID }
+
+func readArchiveTag(t *testing.T, archive string) string { return readArchive(t, archive).Tags[0] }
+
+// readArchive reads the one image of archive.
+func readArchive(t *testing.T, archive string) containers.ArchiveImage {
 	t.Helper()
 	f, err := os.Open(archive)
 	if err != nil {
@@ -388,10 +346,10 @@ func readArchiveID(t *testing.T, archive string) string {
 	}
 	defer f.Close()
 	imgs, err := containers.ReadArchive(f)
-	if err != nil || len(imgs) != 1 {
+	if err != nil || len(imgs) != 1 || len(imgs[0].Tags) == 0 {
 		t.Fatalf("%s: %v, %v", archive, imgs, err)
 	}
-	return imgs[0].ID
+	return imgs[0]
 }
 
 // TestImages gets images given by name from this machine's Docker Engine:
