@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
-	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/schema"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // Host is a reserved machine: what the plan needs to know of it and how to

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/e2c-dev/e2c/engine/ordered"
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"gopkg.in/yaml.v3"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"gopkg.in/yaml.v3"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"gopkg.in/yaml.v3"
 )
 

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"gopkg.in/yaml.v3"
 )
 

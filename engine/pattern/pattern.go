@@ -21,7 +21,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // cacheLimit bounds the wildcard results an Index remembers, so a long run

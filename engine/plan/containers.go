@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/servicedef"
-	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/schema"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // Container is a container the services step starts on a host for one

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // compiler translates the Jinja template into pongo2 source. Every

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"github.com/flosch/pongo2/v6"
 )
 

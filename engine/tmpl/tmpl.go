@@ -23,7 +23,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/e2c-dev/e2c/engine/suggest"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"github.com/flosch/pongo2/v6"
 )
 

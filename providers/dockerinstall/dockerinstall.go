@@ -20,10 +20,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/e2c-dev/e2c/engine/containers"
-	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // The values of a testbed block's docker key.

@@ -13,10 +13,10 @@ import (
 	_ "time/tzdata" // reservations are Europe/Paris time on any host
 
 	"github.com/e2c-dev/e2c/engine/plan"
-	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
+	"github.com/e2c-dev/e2c/schema/suggest"
 	"gopkg.in/yaml.v3"
 )
 

@@ -14,10 +14,10 @@ import (
 	"strings"
 
 	"github.com/e2c-dev/e2c/engine/plan"
-	"github.com/e2c-dev/e2c/engine/suggest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/dockerinstall"
 	"github.com/e2c-dev/e2c/schema"
+	"github.com/e2c-dev/e2c/schema/suggest"
 )
 
 // block is the static block of layers_services.yaml.
