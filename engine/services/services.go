@@ -58,9 +58,9 @@ type Options struct {
 
 // Start starts every container of p: stage by stage (plan.Container.Stage),
 // a stage on every host in parallel, a host's containers in key order, each
-// ready before the next starts. A container
-// already running with the same fingerprint is kept; one of the experiment
-// with another is replaced. It returns a record of every container, the
+// ready before the next starts. A container already running with the same
+// fingerprint and image is kept; one of the experiment with another is
+// replaced. It returns a record of every container, the
 // failed ones too, and every host's error.
 func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record, error) {
 	if o.Forks <= 0 {
@@ -517,10 +517,8 @@ func (s *starter) host(ctx context.Context, h *containers.Host, cs []*plan.Conta
 func (s *starter) container(ctx context.Context, h *containers.Host, host string, c *plan.Container, existing []containers.Container, r *Record) error {
 	r.Start = time.Now()
 	fp := c.Fingerprint()
+	// Start sent every image a host lacked before the first stage.
 	im := s.image(c)
-	if err := s.ensure(ctx, h, host, im); err != nil {
-		return fmt.Errorf("container %s: %w", c.Name, err)
-	}
 	ref := c.Image
 	if ref == "" {
 		ref = im.info.ID
