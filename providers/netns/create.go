@@ -16,11 +16,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sync/errgroup"
 )
 
 // sshdPath is where Debian's openssh-server puts sshd; sshd insists on
@@ -304,29 +304,25 @@ func (l *Lab) createHosts(ctx context.Context) error {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, workers)
-	)
-	for _, h := range l.rec.Hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			err := l.startHost(ctx, h)
-			if err == nil {
-				err = l.waitSSHD(ctx, h)
-			}
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+	return parallel(len(l.rec.Hosts), workers, func(i int) error {
+		h := l.rec.Hosts[i]
+		if err := l.startHost(ctx, h); err != nil {
+			return err
+		}
+		return l.waitSSHD(ctx, h)
+	})
+}
+
+// parallel runs f(0) ... f(n-1), at most limit at once (any number when
+// limit is negative), and joins their errors in that order.
+func parallel(n, limit int, f func(i int) error) error {
+	errs := make([]error, n)
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i := range n {
+		g.Go(func() error { errs[i] = f(i); return nil })
 	}
-	wg.Wait()
+	g.Wait()
 	return errors.Join(errs...)
 }
 

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -369,12 +368,9 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 			runs = append(runs, run)
 		}
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, run := range runs {
+	// All at once: each mostly waits for its containers to stop.
+	err := parallel(len(runs), -1, func(i int) error {
+		run := runs[i]
 		n := filepath.Base(run)
 		d := dockerd{run: run, data: filepath.Join(dockerDataDir, r.ID, n), cgroup: "e2c-" + r.ID + "-" + n}
 		// The link to the socket's directory, HOST/root/.e2c-docker,
@@ -382,23 +378,17 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 		if target, err := os.Readlink(filepath.Join(run, "host")); err == nil && filepath.IsAbs(target) {
 			d.host = filepath.Dir(filepath.Dir(target))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.stop(ctx, out); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", run, err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+		if err := d.stop(ctx, out); err != nil {
+			return fmt.Errorf("%s: %w", run, err)
+		}
+		return nil
+	})
 	// The lab's and the machine's directories, if no other daemon uses
 	// them; not when one daemon stops: another of the lab may be starting.
 	for _, dir := range []string{filepath.Join(dockerRunDir, r.ID), dockerRunDir, filepath.Join(dockerDataDir, r.ID), dockerDataDir} {
 		_ = os.Remove(dir)
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // alive tells a process that runs, not a zombie.

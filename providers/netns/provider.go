@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -192,18 +191,11 @@ func (provider) ProvideDocker(ctx context.Context, r *providers.Reservation, hos
 		err     error
 	}
 	results := make([]result, len(in))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, workers)
-	for i, h := range in {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			d, started, err := lab.Docker(ctx, h)
-			results[i] = result{d, started, err}
-		}()
-	}
-	wg.Wait()
+	parallel(len(in), workers, func(i int) error {
+		d, started, err := lab.Docker(ctx, in[i])
+		results[i] = result{d, started, err}
+		return nil
+	})
 	var errs []error
 	for i, res := range results {
 		if res.err != nil {
