@@ -47,8 +47,8 @@ func stackOnce(b *testing.B, n int, mosquitto, zk string) (cold, warm, perHost f
 	root := b.TempDir()
 	dir, artifacts := filepath.Join(root, "scenario"), filepath.Join(root, "artifacts")
 	os.MkdirAll(artifacts, 0o755)
-	linkOrCopy(b, mosquitto, filepath.Join(artifacts, "mosquitto.tar"))
-	linkOrCopy(b, zk, filepath.Join(artifacts, "zookeeper.tar"))
+	dockerdtest.PlaceImage(b, mosquitto, filepath.Join(artifacts, "mosquitto.tar"))
+	dockerdtest.PlaceImage(b, zk, filepath.Join(artifacts, "zookeeper.tar"))
 	writeTestFiles(b, map[string]string{
 		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf(`environment:
   job_name: e2c-bench-stack-%d

@@ -86,7 +86,7 @@ container:
 	}
 	writeTestFiles(t, files)
 	os.MkdirAll(artifacts, 0o755)
-	linkOrCopy(t, archive, filepath.Join(artifacts, "mosquitto.tar"))
+	dockerdtest.PlaceImage(t, archive, filepath.Join(artifacts, "mosquitto.tar"))
 	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
 
 	// e2c's client to the daemon, for a container of another experiment,

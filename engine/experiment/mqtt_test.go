@@ -35,7 +35,7 @@ func TestMQTTExample(t *testing.T) {
 	dir := copyTree(t, "../../examples/mqtt")
 	artifacts := filepath.Join(dir, "artifacts")
 	os.MkdirAll(filepath.Join(artifacts, "images"), 0o755)
-	linkOrCopy(t, archive, filepath.Join(artifacts, "images", "mosquitto.tar"))
+	dockerdtest.PlaceImage(t, archive, filepath.Join(artifacts, "images", "mosquitto.tar"))
 	// Fewer, faster readings than the example's 200 at 20/s.
 	wf := filepath.Join(dir, "workflow.yaml")
 	text := readFile(t, wf)

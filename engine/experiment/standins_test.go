@@ -58,7 +58,7 @@ func TestKafkaFlinkStandIns(t *testing.T) {
 	root := t.TempDir()
 	dir, artifacts := filepath.Join(root, "scenario"), filepath.Join(root, "artifacts")
 	os.MkdirAll(artifacts, 0o755)
-	linkOrCopy(t, zk, filepath.Join(artifacts, "zookeeper.tar"))
+	dockerdtest.PlaceImage(t, zk, filepath.Join(artifacts, "zookeeper.tar"))
 	dockerdtest.Derive(t, mosquitto, filepath.Join(artifacts, "standin.tar"), "e2c-test/standin:1", func(cfg map[string]any) {
 		c := cfg["config"].(map[string]any)
 		c["Entrypoint"], c["Cmd"] = []string{"bash", "-c", standIn, "standin"}, nil
@@ -142,21 +142,6 @@ layers:
 		if !strings.Contains(logs[tt.container], tt.want) {
 			t.Errorf("%s's log lacks %q:\n%s", tt.container, tt.want, logs[tt.container])
 		}
-	}
-}
-
-// linkOrCopy puts file at dst, hard-linked where it can be.
-func linkOrCopy(t testing.TB, file, dst string) {
-	t.Helper()
-	if os.Link(file, dst) == nil {
-		return
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -136,7 +136,7 @@ func TestStart(t *testing.T) {
 
 	t.Run("replaced when its archive is rebuilt, the definition unchanged", func(t *testing.T) {
 		rebuilt := filepath.Join(t.TempDir(), "broker.tar")
-		linkOrCopy(t, archive, rebuilt)
+		dockerdtest.PlaceImage(t, archive, rebuilt)
 		c := broker("rebuilt", 1883, "30s")
 		c.Archive = rebuilt
 		first, out, err := start(c)
@@ -527,19 +527,4 @@ func TestImages(t *testing.T) {
 			t.Errorf("small holds %+v, %v", img, err)
 		}
 	})
-}
-
-// linkOrCopy puts file at dst, hard-linked where it can be.
-func linkOrCopy(t *testing.T, file, dst string) {
-	t.Helper()
-	if os.Link(file, dst) == nil {
-		return
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

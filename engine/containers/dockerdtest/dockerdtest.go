@@ -86,3 +86,19 @@ func Image(t testing.TB, name string) (archive, ref string) {
 	key := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(archive), name+"-"), ".tar")
 	return archive, "e2c-test/" + name + ":" + key
 }
+
+// PlaceImage puts the archive of a test image at dst (in a scenario's
+// artifacts), hard-linked where it can be: the archives are large.
+func PlaceImage(t testing.TB, archive, dst string) {
+	t.Helper()
+	if os.Link(archive, dst) == nil {
+		return
+	}
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
