@@ -26,6 +26,9 @@ func BenchmarkContainerStack(b *testing.B) {
 	if err := netns.Preflight(); err != nil {
 		b.Skip(err)
 	}
+	if err := netns.CheckDocker(); err != nil {
+		b.Skip(err) // the emulated hosts' dockerd
+	}
 	mosquitto, _ := dockerdtest.Image(b, "mosquitto")
 	zk, _ := dockerdtest.Image(b, "zookeeper")
 	for _, n := range []int{2, 4, 8} {

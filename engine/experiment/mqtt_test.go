@@ -26,6 +26,9 @@ func TestMQTTExample(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
 	}
+	if err := netns.CheckDocker(); err != nil {
+		t.Skip(err) // the emulated hosts' dockerd
+	}
 	for _, p := range []string{"mosquitto_pub", "mosquitto_sub"} {
 		if _, err := exec.LookPath(p); err != nil {
 			t.Skipf("skipping: no %s (Debian: apt-get install mosquitto-clients)", p)

@@ -53,6 +53,9 @@ func TestKafkaFlinkStandIns(t *testing.T) {
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
 	}
+	if err := netns.CheckDocker(); err != nil {
+		t.Skip(err) // the emulated hosts' dockerd
+	}
 	zk, _ := dockerdtest.Image(t, "zookeeper")
 	mosquitto, _ := dockerdtest.Image(t, "mosquitto")
 	root := t.TempDir()
