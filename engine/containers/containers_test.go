@@ -427,7 +427,10 @@ func TestZookeeper(t *testing.T) {
 	}
 	defer h.Remove(ctx, id, 5*time.Second)
 	start := time.Now()
-	if err := h.WaitReady(ctx, id, containers.Ready{Port: 2181, Timeout: 90 * time.Second}); err != nil {
+	// As the built-in kafka definition checks it: its port opens before it
+	// serves requests.
+	if err := h.WaitReady(ctx, id, containers.Ready{Timeout: 90 * time.Second,
+		Exec: []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/2181 && echo srvr >&3 && grep -q Mode: <&3"}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("zookeeper ready in %v", time.Since(start).Round(time.Millisecond))

@@ -2,6 +2,7 @@ package servicedef
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/e2c-dev/e2c/schema"
@@ -25,7 +26,7 @@ func TestBuiltin(t *testing.T) {
 	}{
 		{"flink", "job_manager", want{"flink:1.20.4-scala_2.12-java11", []int{6123, 6124, 8081}, 8081}},
 		{"flink", "task_manager", want{"flink:1.20.4-scala_2.12-java11", nil, 0}},
-		{"kafka", "zookeeper", want{"confluentinc/cp-zookeeper:6.2.1", []int{2181}, 2181}},
+		{"kafka", "zookeeper", want{"confluentinc/cp-zookeeper:6.2.1", []int{2181}, 0}}, // a srvr command, below
 		{"kafka", "leader", want{"confluentinc/cp-kafka:6.2.1", []int{9092}, 9092}},
 		{"kafka", "follower", want{"confluentinc/cp-kafka:6.2.1", []int{9092}, 9092}},
 		{"mosquitto", "", want{"eclipse-mosquitto:2.0.18", []int{1883}, 1883}},
@@ -53,6 +54,9 @@ func TestBuiltin(t *testing.T) {
 		got := want{c.Image, ports, c.Readiness.Port}
 		if c.Name != name || c.NetworkMode != "host" || !reflect.DeepEqual(got, tt.want) || c.Readiness.Timeout == 0 {
 			t.Errorf("%s %s: name %q, network %q, %+v (timeout %v), want %q, host, %+v", tt.service, tt.sub, c.Name, c.NetworkMode, got, c.Readiness.Timeout, name, tt.want)
+		}
+		if tt.sub == "zookeeper" && !strings.Contains(strings.Join(c.Readiness.Command, " "), "echo srvr") {
+			t.Errorf("kafka zookeeper: readiness %v, want it to ask srvr (its port opens before it serves)", c.Readiness.Command)
 		}
 		if err := schema.CheckImage(c.Image); err != nil {
 			t.Errorf("%s %s: %v", tt.service, tt.sub, err)
