@@ -131,7 +131,7 @@ func TestProvideDocker(t *testing.T) {
 	if _, err := h.Start(ctx, containers.Spec{Name: "left", Image: ref, Entrypoint: []string{"sleep"}, Cmd: []string{marker}, Experiment: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	sleeps := pidsNaming("sleep " + marker)
+	sleeps := awaitPids("sleep " + marker)
 	if len(sleeps) != 1 {
 		t.Fatalf("the container's sleep: pids %v, want one", sleeps)
 	}
@@ -210,6 +210,20 @@ func pidsNaming(s string) []int {
 	return pids
 }
 
+// awaitPids is pidsNaming once a process names s, or after 5 s: a
+// started container's runc init execs its command a moment after the
+// start returns.
+func awaitPids(s string) []int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := pidsNaming(s)
+		if len(pids) > 0 || time.Now().After(deadline) {
+			return pids
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func cmdline(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
@@ -274,7 +288,7 @@ func TestCleanupAfterDockerCrash(t *testing.T) {
 	if _, err := h.Start(ctx, containers.Spec{Name: "left", Image: ref, Entrypoint: []string{"sleep"}, Cmd: []string{marker}, Experiment: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	sleeps := pidsNaming("sleep " + marker)
+	sleeps := awaitPids("sleep " + marker)
 	if len(sleeps) != 1 {
 		t.Fatalf("the container's sleep: pids %v, want one", sleeps)
 	}
