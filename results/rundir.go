@@ -69,7 +69,8 @@ func Path(dir, rel string) (string, error) {
 }
 
 // WriteFile writes the file rel inside dir through write, creating parent
-// folders; the file appears complete or not at all.
+// folders; the file appears complete or not at all, and is on disk when
+// WriteFile returns.
 func WriteFile(dir, rel string, write func(io.Writer) error) error {
 	path, err := Path(dir, rel)
 	if err != nil {
@@ -87,13 +88,32 @@ func WriteFile(dir, rel string, write func(io.Writer) error) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", rel, err)
 	}
+	// On disk before the rename publishes it: after a power cut the file
+	// is the old one or the new one, never an empty one.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Chmod(f.Name(), 0o644); err != nil { // CreateTemp makes it 0600
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // WriteJSON writes v as indented JSON to the file rel inside dir, complete

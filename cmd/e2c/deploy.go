@@ -25,6 +25,8 @@ func newDeploy() *cobra.Command {
 		repeat    int
 		appConf   []string
 		o         experiment.Options
+		destroy   bool
+		keep      bool
 		quiet     bool
 		logFormat string
 	)
@@ -67,19 +69,27 @@ workflow-validate.out (every task rendered for every host and phase).`,
 			if quiet {
 				o.Out = io.Discard
 			}
-			runs, err := experiment.Deploy(cmd.Context(), o)
-			if len(runs) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", strings.Join(runs, " "))
+			after := experiment.ReleaseIfInterrupted
+			if destroy {
+				after = experiment.Release
+			} else if keep {
+				after = experiment.Keep
 			}
-			return err
+			return withSession(o, func(x *experiment.Session) error {
+				runs, err := x.Deploy(cmd.Context(), after)
+				if len(runs) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", strings.Join(runs, " "))
+				}
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "compute and write the plan only; touch no machine")
 	cmd.Flags().IntVar(&repeat, "repeat", 0, "run the experiment N more times (N+1 runs)")
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "workflow_env.yaml configurations to run in turn (a,b)")
 	cmd.Flags().Var((*seconds)(&o.Duration), "duration", "how long each run waits between launch and finalize: seconds (240) or a duration (4m)")
-	cmd.Flags().BoolVar(&o.Destroy, "destroy", false, "release the hosts when the runs end")
-	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the hosts even when interrupted")
+	cmd.Flags().BoolVar(&destroy, "destroy", false, "release the hosts when the runs end")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the hosts even when interrupted")
 	cmd.Flags().BoolVar(&o.KeepNetwork, "keep-network", false, "leave the network emulation on the hosts after each run (e2c destroy --network removes it)")
 	cmd.Flags().BoolVar(&o.SkipNetworkCheck, "no-network-check", false, "apply network.yaml without measuring it")
 	cmd.Flags().IntVar(&o.Forks, "forks", 256, "hosts of a play that run at once")

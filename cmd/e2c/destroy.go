@@ -16,10 +16,12 @@ func newDestroy() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if network {
-				return experiment.DestroyNetwork(cmd.Context(), dir, cmd.OutOrStdout())
-			}
-			return experiment.Destroy(cmd.Context(), dir, cmd.OutOrStdout())
+			return withSession(experiment.Options{ScenarioDir: dir, Out: cmd.OutOrStdout()}, func(x *experiment.Session) error {
+				if network {
+					return x.DestroyNetwork(cmd.Context())
+				}
+				return x.Destroy(cmd.Context())
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&network, "network", false, "remove only the tc rules e2c installed, keeping the hosts")

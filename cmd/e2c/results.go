@@ -66,7 +66,7 @@ func newResults() *cobra.Command {
 				if d := r.Took(); d > 0 {
 					took = d.Round(time.Second).String()
 				}
-				status := r.Status
+				status := string(r.Status)
 				if r.Reproduces != "" {
 					status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
 				}
@@ -84,17 +84,17 @@ func newResults() *cobra.Command {
 
 // reproductions are the runs e2c reproduce wrote into the
 // reproduce-<run>-N folders of dir (beside its runs), and into theirs.
-func reproductions(dir string) ([]*experiment.Record, error) {
+func reproductions(dir string) ([]*results.Record, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []*experiment.Record
+	var out []*results.Record
 	for _, e := range entries {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "reproduce-") {
 			continue
 		}
-		recs, err := experiment.Runs(filepath.Join(dir, e.Name()))
+		recs, err := results.Runs(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -186,16 +186,16 @@ none in any run.`,
 // succeeded keeps the runs whose run folder's status is succeeded: a
 // failed, interrupted or crashed run's data may be partial. It also returns
 // the other run folders' records, and how many run folders there are.
-func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*experiment.Record, total int, err error) {
+func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*results.Record, total int, err error) {
 	recs, _, err := experiment.AllRuns(scenario)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	byDir := map[string]*experiment.Record{}
+	byDir := map[string]*results.Record{}
 	for _, r := range recs {
 		byDir[r.Dir()] = r
 	}
-	seen := map[*experiment.Record]bool{}
+	seen := map[*results.Record]bool{}
 	for _, r := range runs {
 		rec := byDir[r.Dir]
 		if rec == nil {
@@ -204,11 +204,11 @@ func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []
 		if !seen[rec] {
 			seen[rec] = true
 			total++
-			if rec.Status != experiment.Succeeded {
+			if rec.Status != results.Succeeded {
 				left = append(left, rec)
 			}
 		}
-		if rec.Status == experiment.Succeeded {
+		if rec.Status == results.Succeeded {
 			kept = append(kept, r)
 		}
 	}
@@ -216,12 +216,12 @@ func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []
 }
 
 // leftOut says which runs were left out and why, and how many of each status.
-func leftOut(scenario string, left []*experiment.Record) (list, counts string) {
+func leftOut(scenario string, left []*results.Record) (list, counts string) {
 	var names []string
-	n := map[string]int{}
+	n := map[results.Status]int{}
 	for _, r := range left {
 		rel, _ := filepath.Rel(scenario, r.Dir())
-		names = append(names, rel+" ("+r.Status+")")
+		names = append(names, rel+" ("+string(r.Status)+")")
 		n[r.Status]++
 	}
 	var parts []string
@@ -358,7 +358,7 @@ func newArchive() *cobra.Command {
 			if out == "" {
 				out = fmt.Sprintf("%s-%s.tar.gz", dir, time.Now().Format(results.TimeLayout))
 			}
-			if err := experiment.Archive(dir, out, artifacts); err != nil {
+			if err := results.Archive(dir, out, artifacts); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
@@ -376,9 +376,9 @@ func newCompare() *cobra.Command {
 		Short: "Show two runs' configurations and metrics side by side",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var recs [2]*experiment.Record
+			var recs [2]*results.Record
 			for i, dir := range args {
-				r, err := experiment.ReadRecord(dir)
+				r, err := results.ReadRecord(dir)
 				if err != nil {
 					return fmt.Errorf("%s is not a run folder: %w", dir, err)
 				}
@@ -388,7 +388,7 @@ func newCompare() *cobra.Command {
 			t := newTable(cmd.OutOrStdout())
 			t.Header("", filepath.Base(args[0]), filepath.Base(args[1]))
 			row := func(what, x, y string) { t.Append(what, x, y) }
-			row("status", a.Status, b.Status)
+			row("status", string(a.Status), string(b.Status))
 			row("repeat", fmt.Sprintf("%d/%d", a.Repeat+1, a.RepeatCount), fmt.Sprintf("%d/%d", b.Repeat+1, b.RepeatCount))
 			row("app_conf", strings.Join(a.AppConfs, ","), strings.Join(b.AppConfs, ","))
 			row("duration", a.Took().Round(time.Second).String(), b.Took().Round(time.Second).String())
@@ -468,7 +468,7 @@ func compareMetrics(w io.Writer, a, b string) error {
 	}
 	var runs []summary.Run
 	for _, dir := range []string{a, b} {
-		r, _ := experiment.ReadRecord(dir)
+		r, _ := results.ReadRecord(dir)
 		if len(r.AppConfs) == 0 {
 			runs = append(runs, summary.Run{ID: dir, Dir: dir})
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/spf13/cobra"
 )
@@ -22,9 +24,12 @@ func newLayersServices() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = experiment.LayersServices(cmd.Context(), experiment.Options{ScenarioDir: scenario,
-				ArtifactsDir: artifacts, AppConfs: appConf, Testbed: testbed, Out: cmd.OutOrStdout(), Version: versionString()})
-			return err
+			o := experiment.Options{ScenarioDir: scenario, ArtifactsDir: artifacts, AppConfs: appConf, Testbed: testbed,
+				Out: cmd.OutOrStdout(), Version: versionString()}
+			return withSession(o, func(x *experiment.Session) error {
+				_, err := x.LayersServices(cmd.Context())
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations")
@@ -43,7 +48,8 @@ func newNetwork() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return experiment.Network(cmd.Context(), scenario, experiment.StepOptions{Out: cmd.OutOrStdout(), Network: network})
+			o := experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout(), Network: network}
+			return withSession(o, func(x *experiment.Session) error { return x.Network(cmd.Context()) })
 		},
 	}
 	cmd.Flags().StringVar(&network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss) or off")
@@ -58,7 +64,8 @@ func newWorkflow() *cobra.Command {
 		Args:      cobra.ExactArgs(2),
 		ValidArgs: []string{"prepare", "launch", "finalize"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return experiment.Workflow(cmd.Context(), args[0], args[1], appConf, cmd.OutOrStdout())
+			o := experiment.Options{ScenarioDir: args[0], Out: cmd.OutOrStdout()}
+			return withSession(o, func(x *experiment.Session) error { return x.Phase(cmd.Context(), args[1], appConf) })
 		},
 	}
 	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration (launch and finalize)")
@@ -79,10 +86,26 @@ func newFinalize() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return experiment.Finalize(cmd.Context(), scenario, appConf, destroy, cmd.OutOrStdout())
+			return withSession(experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout()}, func(x *experiment.Session) error {
+				err := x.Finalize(cmd.Context(), appConf)
+				if destroy {
+					err = errors.Join(err, x.Destroy(cmd.Context()))
+				}
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "release the hosts afterwards")
 	return cmd
+}
+
+// withSession runs f on the experiment of o, opened for it alone.
+func withSession(o experiment.Options, f func(*experiment.Session) error) error {
+	x, err := experiment.Open(o)
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	return f(x)
 }

@@ -98,8 +98,13 @@ func (c *Case) runE2C(ctx context.Context, dir string, subnet netip.Prefix) (*re
 		}
 	}
 	var out strings.Builder
-	runs, deployErr := experiment.Deploy(ctx, experiment.Options{ScenarioDir: scenario, ArtifactsDir: work, Out: &out})
 	defer func() { os.WriteFile(filepath.Join(dir, "output.txt"), []byte(out.String()), 0o644) }()
+	x, err := experiment.Open(experiment.Options{ScenarioDir: scenario, ArtifactsDir: work, Out: &out})
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	runs, deployErr := x.Deploy(ctx, experiment.ReleaseIfInterrupted)
 	st, err := experiment.LoadState(scenario)
 	if err != nil {
 		return nil, err
@@ -107,7 +112,7 @@ func (c *Case) runE2C(ctx context.Context, dir string, subnet netip.Prefix) (*re
 	r := st.Reservations["netns"]
 	if r != nil {
 		defer func() {
-			if err := experiment.Destroy(context.WithoutCancel(ctx), scenario, &out); err != nil {
+			if err := x.Destroy(context.WithoutCancel(ctx)); err != nil {
 				fmt.Fprintf(&out, "destroy: %v\n", err)
 			}
 		}()

@@ -14,12 +14,13 @@ import (
 	"github.com/e2c-dev/e2c/engine/services"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // startContainers starts the plan's containers (the first half of the
 // services step), records them in run.json and the hosts that have them in
 // the state, for destroy. It returns how many the plan has.
-func (x *experiment) startContainers(ctx context.Context, p *plan.Plan, rec *Record, out io.Writer) (int, error) {
+func (x *Session) startContainers(ctx context.Context, p *plan.Plan, rec *recorder, out io.Writer) (int, error) {
 	n := 0
 	for _, h := range p.Hosts {
 		n += len(h.Containers)
@@ -43,16 +44,14 @@ func (x *experiment) startContainers(ctx context.Context, p *plan.Plan, rec *Rec
 	}
 	recs, err := services.Start(ctx, p, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...),
 		services.Options{Experiment: jobName(x.sc.LayersServices.Environment, x.o.ScenarioDir), Forks: x.o.Forks, Out: out})
-	rec.mu.Lock()
-	rec.Containers = recs
-	rec.mu.Unlock()
+	rec.update(func(r *results.Record) { r.Containers = recs })
 	return n, err
 }
 
 // provideDocker asks the providers that can to give the hosts of p that
 // run containers a Docker Engine, and saves what they changed in their
 // reservations (the hosts' sockets, the daemons started).
-func (x *experiment) provideDocker(ctx context.Context, p *plan.Plan, out io.Writer) error {
+func (x *Session) provideDocker(ctx context.Context, p *plan.Plan, out io.Writer) error {
 	need := map[string][]string{} // testbed → hosts
 	for _, h := range p.Hosts {
 		if len(h.Containers) > 0 {
@@ -90,13 +89,16 @@ func (x *experiment) provideDocker(ctx context.Context, p *plan.Plan, out io.Wri
 // folder, within logsTimeout (it runs after Ctrl-C too, when a stuck
 // daemon must not hold e2c); a failure is said, not returned: the run's
 // results stand.
-func (x *experiment) fetchContainerLogs(ctx context.Context, rec *Record, out io.Writer) {
-	if len(rec.Containers) == 0 {
+func (x *Session) fetchContainerLogs(ctx context.Context, rec *recorder, out io.Writer) {
+	rec.mu.Lock()
+	recs, dir := rec.rec.Containers, rec.rec.Dir()
+	rec.mu.Unlock()
+	if len(recs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, logsTimeout)
 	defer cancel()
-	err := services.Logs(ctx, rec.Containers, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...), rec.dir)
+	err := services.Logs(ctx, recs, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...), dir)
 	if err != nil {
 		fmt.Fprintf(out, "warning: container logs: %v\n", err)
 	}

@@ -67,11 +67,11 @@ subservices:
 `,
 		filepath.Join(dir, "workflow.yaml"): "[]\n",
 	})
-	defer Destroy(context.Background(), dir, &strings.Builder{})
+	defer destroy(context.Background(), dir, &strings.Builder{})
 	ctx := context.Background()
 	step := func() (float64, string) {
 		var out strings.Builder
-		run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+		run, err := layersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
 		if err != nil {
 			b.Fatalf("layers-services: %v\n%s", err, out.String())
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // TestContainersEndToEnd deploys a scenario whose own service definition
@@ -87,7 +88,7 @@ container:
 	writeTestFiles(t, files)
 	os.MkdirAll(artifacts, 0o755)
 	dockerdtest.PlaceImage(t, archive, filepath.Join(artifacts, "mosquitto.tar"))
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 
 	// e2c's client to the daemon, for a container of another experiment,
 	// which destroy must leave alone.
@@ -101,7 +102,7 @@ container:
 	defer h.Close()
 
 	var out strings.Builder
-	runs, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Out: &out})
+	runs, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Out: &out}, ReleaseIfInterrupted)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -110,7 +111,7 @@ container:
 	}
 	var ids []string
 	for i, run := range runs {
-		var rec Record
+		var rec results.Record
 		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(run, "run.json"))), &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -137,17 +138,17 @@ container:
 	// The step commands: layers-services finds the container kept, and
 	// the finalize that closes the run fetches its log.
 	out.Reset()
-	stepDir, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	stepDir, err := layersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
 	if err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "services: broker: container testbroker kept from an earlier run") {
 		t.Errorf("layers-services said:\n%s", out.String())
 	}
-	if err := Workflow(ctx, dir, "launch", "", &out); err != nil {
+	if err := workflow(ctx, dir, "launch", "", &out); err != nil {
 		t.Fatalf("launch: %v\n%s", err, out.String())
 	}
-	if err := Finalize(ctx, dir, "", false, &out); err != nil {
+	if err := finalize(ctx, dir, "", false, &out); err != nil {
 		t.Fatalf("finalize: %v\n%s", err, out.String())
 	}
 	if log := readFile(t, filepath.Join(stepDir, "services", "broker", "testbroker.log")); !strings.Contains(log, "mosquitto") {
@@ -160,7 +161,7 @@ container:
 	}
 	defer h.Remove(ctx, foreign, 0)
 	out.Reset()
-	if err := Destroy(ctx, dir, &out); err != nil {
+	if err := destroy(ctx, dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "services: removed 1 containers on broker") {

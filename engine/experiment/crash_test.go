@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // The crash tests kill a real e2c process with SIGKILL, as a power cut or a
@@ -29,9 +30,9 @@ func runChild(what string) int {
 	var err error
 	switch what {
 	case "deploy":
-		_, err = Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Out: os.Stdout})
+		_, err = deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Out: os.Stdout}, ReleaseIfInterrupted)
 	case "launch":
-		err = Workflow(ctx, dir, "launch", "", os.Stdout)
+		err = workflow(ctx, dir, "launch", "", os.Stdout)
 	default:
 		err = fmt.Errorf("unknown child %q", what)
 	}
@@ -131,7 +132,7 @@ func TestCrashDuringNetnsReserve(t *testing.T) {
 	}
 
 	var out strings.Builder
-	if err := Destroy(context.Background(), dir, &out); err != nil {
+	if err := destroy(context.Background(), dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if strings.Contains(out.String(), "nothing to release") {
@@ -142,7 +143,7 @@ func TestCrashDuringNetnsReserve(t *testing.T) {
 	}
 
 	out.Reset()
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out}); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release); err != nil {
 		t.Fatalf("the deploy after destroy: %v\n%s", err, out.String())
 	}
 }
@@ -198,7 +199,7 @@ func jobScenario(t *testing.T) (dir, artifacts string) {
   - fetch: {src: ticks.txt, dest: "{{ working_dir }}/ticks.txt", flat: yes}
 `), 0o644)
 	// No job outlives the test, however it ends.
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	return dir, artifacts
 }
 
@@ -233,11 +234,11 @@ func crashDuringWait(t *testing.T) (dir, artifacts, run string, job int) {
 // scenario records it so, with the step it died in.
 func TestCrashedRunMarked(t *testing.T) {
 	dir, artifacts, run, job := crashDuringWait(t)
-	recs, err := Runs(dir)
-	if err != nil || len(recs) != 1 || recs[0].Status != Crashed {
+	recs, err := results.Runs(dir)
+	if err != nil || len(recs) != 1 || recs[0].Status != results.Crashed {
 		t.Fatalf("the listing after the kill: %v %v", recs, err)
 	}
-	if rec, _ := readRecord(run); rec.Status != Running {
+	if rec, _ := readRecord(run); rec.Status != results.Running {
 		t.Fatalf("run.json says %s before any command: want running, as the killed e2c left it", rec.Status)
 	}
 
@@ -247,7 +248,7 @@ func TestCrashedRunMarked(t *testing.T) {
 	// The next command is a new deploy on the kept hosts: it records the
 	// crash, and stops the crashed run's job before the hosts are reused.
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Second, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Second, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -255,11 +256,11 @@ func TestCrashedRunMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := map[string]string{}
+	steps := map[string]results.Status{}
 	for _, s := range rec.Steps {
 		steps[s.Name] = s.Status
 	}
-	if rec.Status != Crashed || steps["wait"] != Crashed || steps["launch"] != Succeeded || rec.End == nil ||
+	if rec.Status != results.Crashed || steps["wait"] != results.Crashed || steps["launch"] != results.Succeeded || rec.End == nil ||
 		!strings.Contains(rec.Error, "died during step wait") || rec.Owner != nil {
 		t.Errorf("the crashed run's record: status %s, steps %v, end %v, error %q, owner %v", rec.Status, steps, rec.End, rec.Error, rec.Owner)
 	}
@@ -289,7 +290,7 @@ func TestDestroyAfterCrash(t *testing.T) {
 		t.Fatal("the background job died with e2c: nothing to test")
 	}
 	var out strings.Builder
-	if err := Destroy(context.Background(), dir, &out); err != nil {
+	if err := destroy(context.Background(), dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if alive(job) {
@@ -299,7 +300,7 @@ func TestDestroyAfterCrash(t *testing.T) {
 	if len(st.jobs()) != 0 || len(st.Reservations) != 0 {
 		t.Errorf("the state after destroy: jobs %v, reservations %v", st.jobs(), st.Reservations)
 	}
-	if rec, _ := readRecord(run); rec.Status != Crashed {
+	if rec, _ := readRecord(run); rec.Status != results.Crashed {
 		t.Errorf("destroy left the run %s", rec.Status)
 	}
 }
@@ -317,22 +318,22 @@ func TestStepModeRunNotCrashed(t *testing.T) {
   finalize:
   - fetch: {src: prepared.txt, dest: "{{ working_dir }}/prepared.txt", flat: yes}
 `), 0o644)
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	var out strings.Builder
 	ctx := context.Background()
-	run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	run, err := layersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
 	if err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
-	if err := Workflow(ctx, dir, "Prepare", "", &out); err != nil { // E2Clab's spelling
+	if err := workflow(ctx, dir, "Prepare", "", &out); err != nil { // E2Clab's spelling
 		t.Fatalf("workflow Prepare: %v\n%s", err, out.String())
 	}
 	// Any command taking the lock looks for crashed runs.
-	if err := DestroyNetwork(ctx, dir, &out); err != nil {
+	if err := destroyNetwork(ctx, dir, &out); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := Runs(dir)
-	if rec, _ := readRecord(run); rec.Status != Running || len(recs) != 1 || recs[0].Status != Running {
+	recs, _ := results.Runs(dir)
+	if rec, _ := readRecord(run); rec.Status != results.Running || len(recs) != 1 || recs[0].Status != results.Running {
 		t.Fatalf("between two step commands the run is %s (listed %v):\n%s", rec.Status, recs, out.String())
 	}
 
@@ -341,19 +342,19 @@ func TestStepModeRunNotCrashed(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, ".e2c", "local", "hosts", "edge-node-1-1", "started"))
 		return err == nil
 	})
-	if recs, _ := Runs(dir); recs[0].Status != Crashed {
+	if recs, _ := results.Runs(dir); recs[0].Status != results.Crashed {
 		t.Errorf("a step command killed in its step: listed %s", recs[0].Status)
 	}
 	out.Reset()
-	if err := Finalize(ctx, dir, "", true, &out); err != nil {
+	if err := finalize(ctx, dir, "", true, &out); err != nil {
 		t.Fatalf("finalize: %v\n%s", err, out.String())
 	}
 	rec, _ := readRecord(run)
-	status := map[string]string{}
+	status := map[string]results.Status{}
 	for _, s := range rec.Steps {
 		status[s.Name] = s.Status
 	}
-	if rec.Status != Crashed || status["launch"] != Crashed || status["finalize"] != Succeeded || readFile(t, filepath.Join(run, "prepared.txt")) != "prepared\n" {
+	if rec.Status != results.Crashed || status["launch"] != results.Crashed || status["finalize"] != results.Succeeded || readFile(t, filepath.Join(run, "prepared.txt")) != "prepared\n" {
 		t.Errorf("after finalize: status %s, steps %v\n%s", rec.Status, status, out.String())
 	}
 }
@@ -391,7 +392,7 @@ func TestRecordCannotBeWritten(t *testing.T) {
 		}
 	}()
 	var out strings.Builder
-	_, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: 2 * time.Second, Destroy: true, Out: &out})
+	_, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: 2 * time.Second, Out: &out}, Release)
 	if err == nil || !strings.Contains(err.Error(), "run.json") || !strings.Contains(err.Error(), "no space left on device") {
 		t.Errorf("deploy on a full disk: %v\n%s", err, out.String())
 	}

@@ -25,7 +25,7 @@ layers:
   services: [{name: client, quantity: 2, servers: [paravance-1, paravance-2]}]
 `), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Testbed: "local", Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Testbed: "local", Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy --testbed local: %v\n%s", err, out.String())
 	}
@@ -42,7 +42,7 @@ layers:
 	if !strings.Contains(readFile(t, filepath.Join(runs[0], "scenario", "layers_services.yaml")), "g5k:") {
 		t.Error("the run's scenario/ copy is not the file as written")
 	}
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Testbed: "nosuch", Out: &out}); err == nil ||
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Testbed: "nosuch", Out: &out}, ReleaseIfInterrupted); err == nil ||
 		!strings.Contains(err.Error(), `--testbed: no provider for testbed "nosuch" (available: `) {
 		t.Errorf("an unknown testbed: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestDeployWarnings(t *testing.T) {
   - shell: exit 3
 `), 0o644)
 	var out strings.Builder
-	_, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: empty, Repeat: 1, Destroy: true, Out: &out})
+	_, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: empty, Repeat: 1, Out: &out}, Release)
 	for _, want := range []string{
 		"warning: the artifacts folder " + empty + " is empty",
 		"warning: --duration is 0 but launch starts background jobs (" + filepath.Join(dir, "workflow.yaml") + ":3:5)",

@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/e2c-dev/e2c/providers/local"
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // copyTree copies a scenario so that run folders land in a temporary one.
@@ -35,10 +36,9 @@ func TestQuickstartLocal(t *testing.T) {
 	}
 	dir := copyTree(t, "../../examples/quickstart")
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{
+	runs, err := deploy(context.Background(), Options{
 		ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"),
-		Repeat: 1, Duration: 3 * time.Second, Destroy: true, Out: &out, Version: "test",
-	})
+		Repeat: 1, Duration: 3 * time.Second, Out: &out, Version: "test"}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -46,7 +46,7 @@ func TestQuickstartLocal(t *testing.T) {
 		t.Fatalf("runs = %v", runs)
 	}
 	for i, run := range runs {
-		var rec Record
+		var rec results.Record
 		data, err := os.ReadFile(filepath.Join(run, "run.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -54,12 +54,12 @@ func TestQuickstartLocal(t *testing.T) {
 		if err := json.Unmarshal(data, &rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec.Status != Succeeded || rec.Repeat != i || rec.RepeatCount != 2 || len(rec.Hosts) != 7 || rec.End == nil {
+		if rec.Status != results.Succeeded || rec.Repeat != i || rec.RepeatCount != 2 || len(rec.Hosts) != 7 || rec.End == nil {
 			t.Errorf("run %d record: status %s repeat %d/%d hosts %d", i, rec.Status, rec.Repeat, rec.RepeatCount, len(rec.Hosts))
 		}
 		var steps []string
 		for _, s := range rec.Steps {
-			steps = append(steps, s.Name+":"+s.Status)
+			steps = append(steps, s.Name+":"+string(s.Status))
 			// The local provider's hosts share the loopback: network.yaml
 			// is not applied, and the run says so.
 			if s.Name == "network" && !strings.Contains(s.Note, "not applied: hosts cloud-sink-1-1, ") {
@@ -144,8 +144,8 @@ func TestQuickstartNetnsTwin(t *testing.T) {
 		mode = NetworkRatesOnly
 	}
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"), Testbed: "netns", Network: mode,
-		Duration: 3 * time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"), Testbed: "netns", Network: mode,
+		Duration: 3 * time.Second, Agent: testAgent, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy --testbed netns --network %s: %v\n%s", mode, err, out.String())
 	}

@@ -124,7 +124,7 @@ layers:
 		os.WriteFile(name, []byte(text), 0o644)
 	}
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -196,7 +196,7 @@ func TestG5kCCTV(t *testing.T) {
 		os.WriteFile(filepath.Join(artifacts, f), []byte(f), 0o644)
 	}
 	var log strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Agent: testAgent, Out: &log, Network: mode})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &log, Network: mode}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, log.String())
 	}
@@ -285,17 +285,17 @@ layers:
 func TestG5kScenariosShareNoJob(t *testing.T) {
 	api, _, lab := g5kTestbed(t, "10.232.8.0/24", 3)
 	artifacts := t.TempDir()
-	deploy := func(dir string, destroy bool) (string, error) {
+	deployTo := func(dir string, after Hosts) (string, error) {
 		var out strings.Builder
-		_, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: destroy, Out: &out})
+		_, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, after)
 		return out.String(), err
 	}
 	first := g5kScenario(t, lab, "first", "shared")
-	if out, err := deploy(first, false); err != nil {
+	if out, err := deployTo(first, ReleaseIfInterrupted); err != nil {
 		t.Fatalf("first: %v\n%s", err, out)
 	}
 	second := g5kScenario(t, lab, "second", "shared")
-	out, err := deploy(second, true)
+	out, err := deployTo(second, Release)
 	if want := "rennes: job 1 is in use by the scenario " + first + " on this machine"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("second: %v, want %q\n%s", err, want, out)
 	}
@@ -305,7 +305,7 @@ func TestG5kScenariosShareNoJob(t *testing.T) {
 
 	unnamed := []string{g5kScenario(t, lab, "third", ""), g5kScenario(t, lab, "fourth", "")}
 	for _, dir := range unnamed {
-		if out, err := deploy(dir, false); err != nil {
+		if out, err := deployTo(dir, ReleaseIfInterrupted); err != nil {
 			t.Fatalf("%s: %v\n%s", dir, err, out)
 		}
 	}
@@ -315,7 +315,7 @@ func TestG5kScenariosShareNoJob(t *testing.T) {
 	}
 	for _, dir := range append(unnamed, first) {
 		var out strings.Builder
-		if err := Destroy(context.Background(), dir, &out); err != nil {
+		if err := destroy(context.Background(), dir, &out); err != nil {
 			t.Errorf("destroy %s: %v\n%s", dir, err, out.String())
 		}
 	}
@@ -334,12 +334,12 @@ func TestG5kKeptJobGone(t *testing.T) {
 	dir := g5kScenario(t, lab, "kept", "")
 	artifacts := t.TempDir()
 	var out strings.Builder
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, ReleaseIfInterrupted); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
 	}
 	api.Kill(1) // oardel on the frontend
 	out.Reset()
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out}); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, out.String())
 	}
 	// The job is finishing, or already in error.
@@ -363,7 +363,7 @@ func TestG5kDestroyAfterInterruptedReserve(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: t.TempDir(), Out: io.Discard})
+		_, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: t.TempDir(), Out: io.Discard}, ReleaseIfInterrupted)
 		done <- err
 	}()
 	defer func() { cancel(); <-done }()
@@ -379,7 +379,7 @@ func TestG5kDestroyAfterInterruptedReserve(t *testing.T) {
 	}
 	left := copyTree(t, dir)
 	var out strings.Builder
-	if err := Destroy(context.Background(), left, &out); err != nil {
+	if err := destroy(context.Background(), left, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if j := api.Jobs()[0]; !ended(j.State) || !strings.Contains(out.String(), "g5k: rennes: job 1 deleted") {

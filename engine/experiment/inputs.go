@@ -26,15 +26,6 @@ import (
 // settings (credentials live elsewhere and never get there), and what each
 // host is.
 
-// Facts is what a host is, for whoever compares numbers across runs.
-type Facts struct {
-	Arch   string `json:"arch,omitempty"`   // uname -m
-	Kernel string `json:"kernel,omitempty"` // uname -r
-	CPU    string `json:"cpu,omitempty"`    // model
-	CPUs   int    `json:"cpus,omitempty"`
-	MemKB  int64  `json:"mem_kb,omitempty"`
-}
-
 const factsScript = `echo "arch=$(uname -m)"
 echo "kernel=$(uname -r)"
 echo "cpu=$( (grep -m1 '^model name' /proc/cpuinfo || grep -m1 '^Model' /proc/cpuinfo || grep -m1 '^Hardware' /proc/cpuinfo) 2>/dev/null | cut -d: -f2-)"
@@ -42,8 +33,8 @@ echo "cpus=$(nproc 2>/dev/null)"
 echo "mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
 `
 
-func parseFacts(out string) Facts {
-	var f Facts
+func parseFacts(out string) results.Facts {
+	var f results.Facts
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), "=")
@@ -66,9 +57,9 @@ func parseFacts(out string) Facts {
 
 // learnFacts asks every host what it is, once per deploy. A host that does
 // not answer is recorded without facts; its tasks will say why.
-func (x *experiment) learnFacts(ctx context.Context) {
+func (x *Session) learnFacts(ctx context.Context) {
 	var mu sync.Mutex
-	x.facts = map[string]Facts{}
+	x.facts = map[string]results.Facts{}
 	x.eachHost(ctx, slices.Sorted(maps.Keys(x.hosts)), func(ctx context.Context, h string, r transport.Runner) error {
 		res, err := r.Run(ctx, transport.Command{Script: factsScript})
 		if err == nil {
@@ -83,7 +74,7 @@ func (x *experiment) learnFacts(ctx context.Context) {
 // writeInputs copies the scenario files as read, and the template files of
 // the scenario folder the plans read, and the artifacts manifest into a run
 // folder.
-func (x *experiment) writeInputs(dir string, plans ...*plan.Plan) error {
+func (x *Session) writeInputs(dir string, plans ...*plan.Plan) error {
 	files := maps.Clone(x.sc.Files)
 	for _, p := range plans {
 		for _, name := range p.ScenarioFiles() {
@@ -158,7 +149,7 @@ func (c artifactHashes) sums(dir string) ([]results.Sum, error) {
 }
 
 // testbedSettings are the testbed blocks of layers_services.yaml, by name.
-func (x *experiment) testbedSettings() map[string]map[string]any {
+func (x *Session) testbedSettings() map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, tb := range x.sc.LayersServices.Environment.Testbeds {
 		out[tb.Name] = tb.Settings

@@ -22,7 +22,7 @@ func TestManifestPerRun(t *testing.T) {
   - fetch: {src: out.txt, dest: "{{ working_dir }}/fetched.txt", flat: yes}
 `), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 2, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 2, Out: &out}, Release)
 	if err != nil || len(runs) != 3 {
 		t.Fatalf("deploy: %v %v\n%s", runs, err, out.String())
 	}

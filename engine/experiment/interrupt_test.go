@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e2c-dev/e2c/results"
 )
 
 // TestInterrupted cancels a deploy in the middle of launch, as Ctrl-C
@@ -41,23 +43,23 @@ func TestInterrupted(t *testing.T) {
 	}()
 	start := time.Now()
 	var out strings.Builder
-	runs, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Out: &out})
+	runs, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Out: &out}, ReleaseIfInterrupted)
 	if err == nil || !strings.Contains(err.Error(), "interrupted: interrupt received") {
 		t.Fatalf("err = %v\n%s", err, out.String())
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("took %s: the launched command was not stopped", d)
 	}
-	var rec Record
+	var rec results.Record
 	data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatal(err)
 	}
-	status := map[string]string{}
+	status := map[string]results.Status{}
 	for _, s := range rec.Steps {
 		status[s.Name] = s.Status
 	}
-	if rec.Status != Interrupted || status["launch"] != Interrupted || status["finalize"] != Succeeded {
+	if rec.Status != results.Interrupted || status["launch"] != results.Interrupted || status["finalize"] != results.Succeeded {
 		t.Errorf("status %s, steps %v", rec.Status, status)
 	}
 	for _, h := range []string{"edge-node-1-1", "edge-node-1-2"} {
@@ -95,7 +97,7 @@ deploy:
   - fetch: {src: deployed.txt, dest: "{{ working_dir }}/r/"}
 `), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -109,10 +111,10 @@ deploy:
 	if matches, _ := filepath.Glob(filepath.Join(dir, ".e2c", "local", "hosts", "fog-client-2-1", "deployed.txt")); len(matches) != 0 {
 		t.Error("deploy tasks ran on a host of another service")
 	}
-	var rec Record
+	var rec results.Record
 	data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
 	json.Unmarshal(data, &rec)
-	if len(rec.Steps) < 3 || rec.Steps[1].Name != "services" || rec.Steps[1].Status != Succeeded || rec.Steps[2].Name != "network" || rec.Steps[3].Name != "prepare" {
+	if len(rec.Steps) < 3 || rec.Steps[1].Name != "services" || rec.Steps[1].Status != results.Succeeded || rec.Steps[2].Name != "network" || rec.Steps[3].Name != "prepare" {
 		var names []string
 		for _, s := range rec.Steps {
 			names = append(names, s.Name)

@@ -42,14 +42,14 @@ func TestStepsRegisterWhileJobsStart(t *testing.T) {
 `+launch.String()), 0o644)
 	ctx := context.Background()
 	var out strings.Builder
-	if _, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}); err != nil {
+	if _, err := layersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}); err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
-	if err := Workflow(ctx, dir, "prepare", "", &out); err != nil {
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	if err := workflow(ctx, dir, "prepare", "", &out); err != nil {
 		t.Fatalf("prepare: %v\n%s", err, out.String())
 	}
-	if err := Workflow(ctx, dir, "launch", "", &out); err != nil {
+	if err := workflow(ctx, dir, "launch", "", &out); err != nil {
 		t.Fatalf("launch: %v\n%s", err, out.String())
 	}
 	st, err := LoadState(dir)
@@ -104,7 +104,7 @@ func TestReleasedKeptHostsJobsStopped(t *testing.T) {
 	}
 	t.Cleanup(func() { lab.Destroy(context.Background()) })
 	dir, artifacts := localScenario(t)
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	layers := func(quantity int, hosts ...int) {
 		var list []string
 		for _, i := range hosts {
@@ -121,7 +121,7 @@ layers:
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n"), 0o644)
 	layers(1, 0)
 	var out strings.Builder
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, ReleaseIfInterrupted); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
 	}
 	pids := jobPids(t, filepath.Join(lab.StateDir(), "hosts", "a", "root"))
@@ -131,7 +131,7 @@ layers:
 
 	layers(2, 1, 2) // a is no longer in the scenario
 	out.Reset()
-	if _, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out}); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "does not fit this scenario; releasing it") {
@@ -172,7 +172,7 @@ layers:
 		}
 	}
 	var out strings.Builder
-	if err := Destroy(context.Background(), dir, &out); err != nil {
+	if err := destroy(context.Background(), dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "stopped where still running") {

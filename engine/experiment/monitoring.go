@@ -64,7 +64,7 @@ func checkMonitoring(m *schema.Monitoring) error {
 	return nil
 }
 
-func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (*monitoring, string) {
+func (x *Session) startMonitoring(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (*monitoring, string) {
 	m := x.sc.LayersServices.Monitoring
 	if m == nil {
 		return nil, ""
@@ -108,7 +108,7 @@ func (x *experiment) startMonitoring(ctx context.Context, p *plan.Plan, dir stri
 // in the state first like the tasks' (so that e2c destroy, or the next
 // run, stops it after a crash). It returns the tool and the job, once
 // recorded.
-func (x *experiment) startSampler(ctx context.Context, host string, r transport.Runner, mon *monitoring, interval int) (tool, job string, err error) {
+func (x *Session) startSampler(ctx context.Context, host string, r transport.Runner, mon *monitoring, interval int) (tool, job string, err error) {
 	res, err := r.Run(ctx, transport.Command{Script: fmt.Sprintf("mkdir -p .cache/e2c && rm -f %s && { command -v dstat >/dev/null 2>&1 && echo dstat || echo e2c; }", mon.remote)})
 	if err != nil {
 		return "", "", err
@@ -138,7 +138,7 @@ func (x *experiment) startSampler(ctx context.Context, host string, r transport.
 // stopMonitoring ends the samplers and fetches their files; a host whose
 // file cannot be fetched is named, the others' files are kept. A sampler
 // that cannot be stopped stays recorded, for e2c destroy.
-func (x *experiment) stopMonitoring(ctx context.Context, mon *monitoring, dir string) error {
+func (x *Session) stopMonitoring(ctx context.Context, mon *monitoring, dir string) error {
 	if mon == nil {
 		return nil
 	}
@@ -163,7 +163,7 @@ func (x *experiment) stopMonitoring(ctx context.Context, mon *monitoring, dir st
 
 // eachHost runs f on hosts in parallel (at most 32 at once) and returns
 // the error of each host that had one.
-func (x *experiment) eachHost(ctx context.Context, hosts []string, f func(context.Context, string, transport.Runner) error) map[string]error {
+func (x *Session) eachHost(ctx context.Context, hosts []string, f func(context.Context, string, transport.Runner) error) map[string]error {
 	sem := make(chan struct{}, 32)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -52,8 +52,8 @@ func TestMQTTExample(t *testing.T) {
 		mode = NetworkRatesOnly
 	}
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Network: mode,
-		Duration: 2 * time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Network: mode,
+		Duration: 2 * time.Second, Agent: testAgent, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // scenario writes a scenario on the netns provider into a temporary folder.
@@ -35,7 +36,7 @@ func scenario(t *testing.T, subnet, layers, workflow string) (dir, artifacts str
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	return dir, artifacts
 }
 
@@ -76,7 +77,7 @@ func TestNetnsEndToEnd(t *testing.T) {
   - fetch: {src: /tmp/bg.txt, dest: "{{ working_dir }}/bg/{{ inventory_hostname }}.txt", flat: yes}
 `)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 2, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 2, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -144,7 +145,7 @@ func TestNetnsHostLost(t *testing.T) {
 		}
 	}()
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err == nil {
 		t.Fatalf("no error\n%s", out.String())
 	}
@@ -159,9 +160,9 @@ func TestNetnsHostLost(t *testing.T) {
 			t.Errorf("%s: done.txt = %q", h, got)
 		}
 	}
-	var rec Record
+	var rec results.Record
 	json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "run.json"))), &rec)
-	if rec.Status != Failed || !strings.Contains(rec.Error, victim) {
+	if rec.Status != results.Failed || !strings.Contains(rec.Error, victim) {
 		t.Errorf("run.json: status %s, error %q", rec.Status, rec.Error)
 	}
 }
@@ -222,7 +223,7 @@ func TestNetnsLinkCutDuringFetch(t *testing.T) {
 		}
 	}()
 	var out syncBuffer // JSON lines, with their time
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out, JSON: true})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out, JSON: true}, Release)
 	<-done
 	if cut.IsZero() {
 		t.Fatalf("the fetch was never seen in progress\n%s", out.String())
@@ -282,7 +283,7 @@ func TestNetnsSlowFetch(t *testing.T) {
 `)
 	var out strings.Builder
 	start := time.Now()
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -329,7 +330,7 @@ func TestNetnsInterruptKeepsUnreachableJobs(t *testing.T) {
 			return
 		}
 	}()
-	_, err := Deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Keep: true, Out: &out})
+	_, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Minute, Out: &out}, Keep)
 	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "stopping background jobs: "+victim+": ") {
 		t.Errorf("deploy: %v, want interrupted, and the victim's jobs not stopped\n%s", err, out.String())
 	}

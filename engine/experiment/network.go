@@ -16,6 +16,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -30,18 +31,12 @@ const (
 
 var networkModes = []string{"", NetworkFull, NetworkRatesOnly, NetworkOff}
 
-// NetworkRecord is what a run left out of network.yaml on purpose.
-type NetworkRecord struct {
-	Mode    string   `json:"mode"`
-	LeftOut []string `json:"left_out,omitempty"` // per entry: where it is written, and what was not applied
-}
-
 // limitNetwork removes from n what mode leaves out, and says what.
-func limitNetwork(n *schema.Network, mode string) *NetworkRecord {
+func limitNetwork(n *schema.Network, mode string) *results.NetworkLimit {
 	if mode == "" || mode == NetworkFull {
 		return nil
 	}
-	rec := &NetworkRecord{Mode: mode}
+	rec := &results.NetworkLimit{Mode: mode}
 	var kept []schema.Link
 	for _, l := range n.Links {
 		at := fmt.Sprintf("%s:%d:%d (%s -> %s)", schema.NetworkFile, l.Pos.Line, l.Pos.Col, l.Src, l.Dst)
@@ -71,8 +66,8 @@ func limitNetwork(n *schema.Network, mode string) *NetworkRecord {
 	return rec
 }
 
-// note says what rec left out, for the run's output.
-func (rec *NetworkRecord) note() string {
+// leftOutNote says what rec left out, for the run's output.
+func leftOutNote(rec *results.NetworkLimit) string {
 	if len(rec.LeftOut) == 0 {
 		return fmt.Sprintf("--network %s: nothing of network.yaml left out", rec.Mode)
 	}
@@ -83,11 +78,11 @@ func (rec *NetworkRecord) note() string {
 // their validation into the run folder. What it installs is recorded in the
 // state before it is, so that a crash still lets destroy remove it. It
 // returns the step's note.
-func (x *experiment) applyNetwork(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
+func (x *Session) applyNetwork(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
 	if x.network == nil {
 		return x.emulate(ctx, p, dir, out)
 	}
-	left := x.network.note()
+	left := leftOutNote(x.network)
 	fmt.Fprintf(out, "network: %s\n", left)
 	if len(p.Constraints) == 0 {
 		return left, nil
@@ -97,7 +92,7 @@ func (x *experiment) applyNetwork(ctx context.Context, p *plan.Plan, dir string,
 }
 
 // emulate applies and validates p's constraints.
-func (x *experiment) emulate(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
+func (x *Session) emulate(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
 	if len(p.Constraints) == 0 {
 		return "network.yaml has no links", nil
 	}
@@ -172,18 +167,14 @@ func resetNetwork(ctx context.Context, st *State, scenario string, connect trans
 	return err
 }
 
-// DestroyNetwork removes the network emulation a deploy or `e2c network`
-// left on the kept hosts, and keeps the hosts.
-func DestroyNetwork(ctx context.Context, scenario string, out io.Writer) error {
-	return withState(scenario, out, func(st *State) error {
-		if len(st.Network) == 0 {
-			fmt.Fprintln(out, "no network emulation to remove")
-			return nil
-		}
-		pool := transport.NewPool(transport.PoolOptions{})
-		defer pool.Close()
-		return resetNetwork(context.WithoutCancel(ctx), st, scenario, stateConnect(st, pool), out)
-	})
+// DestroyNetwork removes the network emulation a deploy or the network
+// step left on the kept hosts, and keeps the hosts.
+func (x *Session) DestroyNetwork(ctx context.Context) error {
+	if len(x.st.Network) == 0 {
+		fmt.Fprintln(x.o.Out, "no network emulation to remove")
+		return nil
+	}
+	return resetNetwork(context.WithoutCancel(ctx), x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
 }
 
 // stateConnect reaches the hosts of the saved reservations.

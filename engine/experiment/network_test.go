@@ -16,6 +16,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/probe"
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // TestMain lets this test binary be the agent e2c copies to the hosts: run
@@ -124,7 +125,7 @@ func TestNetnsNetworkRate(t *testing.T) {
 	dir, artifacts := scenario(t, "10.232.2.0/24", fourHosts, touchWorkflow)
 	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, rate: 10mbit}\n"), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, KeepNetwork: true, Agent: testAgent, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, KeepNetwork: true, Agent: testAgent, Out: &out}, ReleaseIfInterrupted)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -173,7 +174,7 @@ func TestNetnsNetworkRate(t *testing.T) {
 		t.Errorf("edge -> fog (not symmetric): %.2f Mbit/s, want unlimited", got/1e6)
 	}
 
-	if err := DestroyNetwork(context.Background(), dir, &out); err != nil {
+	if err := destroyNetwork(context.Background(), dir, &out); err != nil {
 		t.Fatal(err)
 	}
 	if s := tcState(t, fog1); strings.Contains(s, "htb") {
@@ -196,7 +197,7 @@ func TestNetnsNetworkDelay(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, delay: 20ms, loss: 1%, symmetric: true}\n"), 0o644)
 	hasNetem := kernelHasNetem(t)
 	var log strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &log})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &log}, ReleaseIfInterrupted)
 	hosts := lab(t, dir)
 	t.Run("refused without sch_netem", func(t *testing.T) {
 		if hasNetem {
@@ -215,7 +216,7 @@ func TestNetnsNetworkDelay(t *testing.T) {
 				t.Errorf("%s: launch ran", name)
 			}
 		}
-		var rec Record
+		var rec results.Record
 		json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "run.json"))), &rec)
 		for _, s := range rec.Steps {
 			if s.Name == "launch" || s.Name == "prepare" {
@@ -257,11 +258,11 @@ func TestNetnsNetworkStep(t *testing.T) {
 	dir, artifacts := scenario(t, "10.232.4.0/24", "layers:\n- name: fog\n  services: [{name: gw}]\n- name: edge\n  services: [{name: node}]\n", touchWorkflow)
 	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: edge, dst: fog, rate: 20mbit, symmetric: true}\n"), 0o644)
 	var out strings.Builder
-	run, err := LayersServices(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	run, err := layersServices(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
 	if err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
-	if err := Network(context.Background(), dir, StepOptions{Out: &out}); err != nil {
+	if err := network(context.Background(), dir, &out, ""); err != nil {
 		t.Fatalf("network: %v\n%s", err, out.String())
 	}
 	st, _ := LoadState(dir)
@@ -282,7 +283,7 @@ func TestNetnsNetworkStep(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "exec", fog.Namespace, "tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if err := DestroyNetwork(context.Background(), dir, &out); err != nil {
+	if err := destroyNetwork(context.Background(), dir, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range hosts {
@@ -293,7 +294,7 @@ func TestNetnsNetworkStep(t *testing.T) {
 	if out, _ := exec.Command("ip", "netns", "exec", fog.Namespace, "tc", "qdisc", "show", "dev", "lo").Output(); !strings.Contains(string(out), "htb") {
 		t.Errorf("destroy --network removed a qdisc e2c did not install: %s", out)
 	}
-	if err := DestroyNetwork(context.Background(), dir, &out); err != nil || !strings.Contains(out.String(), "no network emulation to remove") {
+	if err := destroyNetwork(context.Background(), dir, &out); err != nil || !strings.Contains(out.String(), "no network emulation to remove") {
 		t.Errorf("second destroy --network: %v", err)
 	}
 }
@@ -317,8 +318,8 @@ func TestNetnsNetworkModes(t *testing.T) {
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			var out strings.Builder
-			runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Network: c.mode,
-				KeepNetwork: true, SkipNetworkCheck: true, Agent: testAgent, Out: &out})
+			runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Network: c.mode,
+				KeepNetwork: true, SkipNetworkCheck: true, Agent: testAgent, Out: &out}, ReleaseIfInterrupted)
 			if err != nil {
 				t.Fatalf("deploy: %v\n%s", err, out.String())
 			}
@@ -336,7 +337,7 @@ func TestNetnsNetworkModes(t *testing.T) {
 					t.Errorf("%s: %s", name, s)
 				}
 			}
-			if err := DestroyNetwork(context.Background(), dir, &out); err != nil {
+			if err := destroyNetwork(context.Background(), dir, &out); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -350,12 +351,12 @@ func TestNetnsStepNetworkRecord(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "network.yaml"), []byte("networks:\n- {src: fog, dst: edge, rate: 10mbit}\n"), 0o644)
 	ctx := context.Background()
 	var out strings.Builder
-	run, err := LayersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
+	run, err := layersServices(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out})
 	if err != nil {
 		t.Fatalf("layers-services: %v\n%s", err, out.String())
 	}
 	for _, mode := range []string{NetworkOff, NetworkFull} {
-		if err := Network(ctx, dir, StepOptions{Out: &out, Network: mode}); err != nil {
+		if err := network(ctx, dir, &out, mode); err != nil {
 			t.Fatalf("network %q: %v\n%s", mode, err, out.String())
 		}
 		rec, err := readRecord(run)

@@ -2,13 +2,11 @@ package experiment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,101 +15,21 @@ import (
 	"github.com/e2c-dev/e2c/results/summary"
 )
 
-// runName is the name of a run folder: results.TimeLayout, maybe -N.
-var runName = regexp.MustCompile(`^\d{8}-\d{6}(-\d+)?$`)
-
-// Runs reads the record of every run folder of a scenario, oldest first.
-// A run still running whose e2c process is gone is shown crashed (the
-// next e2c command on the scenario records it so).
-func Runs(scenario string) ([]*Record, error) {
-	recs, err := runs(scenario)
-	for _, r := range recs {
-		r.showCrash()
-	}
-	return recs, err
-}
-
-// runs reads the records as written.
-func runs(scenario string) ([]*Record, error) {
-	entries, err := os.ReadDir(scenario)
-	if err != nil {
-		return nil, err
-	}
-	var out []*Record
-	for _, e := range entries {
-		if !e.IsDir() || !runName.MatchString(e.Name()) {
-			continue
-		}
-		rec, err := readRecord(filepath.Join(scenario, e.Name()))
-		if err != nil {
-			continue // a dry run, or a folder being created: no record yet
-		}
-		out = append(out, rec)
-	}
-	// In the order they ran: by name, 20261202-150405-10 would come
-	// before 20261202-150405-2.
-	slices.SortStableFunc(out, func(a, b *Record) int { return a.Start.Compare(b.Start) })
-	return out, nil
-}
-
 // AllRuns are the runs of a scenario and of its sweep's points, each with
 // its point ("" for the scenario's own runs).
-func AllRuns(scenario string) (runs []*Record, points []string, err error) {
-	runs, err = Runs(scenario)
+func AllRuns(scenario string) (runs []*results.Record, points []string, err error) {
+	runs, err = results.Runs(scenario)
 	if err != nil {
 		return nil, nil, err
 	}
 	points = make([]string, len(runs))
 	for _, p := range sweepPoints(scenario) {
-		prs, _ := Runs(filepath.Join(scenario, SweepDir, p))
+		prs, _ := results.Runs(filepath.Join(scenario, SweepDir, p))
 		for _, r := range prs {
 			runs, points = append(runs, r), append(points, p)
 		}
 	}
 	return runs, points, nil
-}
-
-// Dir is the run folder of a record read back.
-func (r *Record) Dir() string { return r.dir }
-
-// Took is how long the run took, up to now while it runs.
-func (r *Record) Took() time.Duration {
-	if r.End != nil {
-		return r.End.Sub(r.Start)
-	}
-	return 0
-}
-
-// ReadRecord reads the run.json of a run folder; a run whose e2c process
-// is gone is shown crashed, as in Runs.
-func ReadRecord(dir string) (*Record, error) {
-	rec, err := readRecord(dir)
-	if err == nil {
-		rec.showCrash()
-	}
-	return rec, err
-}
-
-// showCrash marks, in memory, a running record whose owner is gone.
-func (r *Record) showCrash() {
-	if r.Status != Running || r.Owner == nil || !r.Owner.gone() {
-		return
-	}
-	if fi, err := os.Stat(filepath.Join(r.dir, results.RecordFile)); err == nil {
-		r.crash(fi.ModTime())
-	}
-}
-
-func readRecord(dir string) (*Record, error) {
-	data, err := os.ReadFile(filepath.Join(dir, results.RecordFile))
-	if err != nil {
-		return nil, err
-	}
-	rec := &Record{dir: dir}
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, results.RecordFile), err)
-	}
-	return rec, nil
 }
 
 // ReproduceOptions say how to run a run folder again.
@@ -130,7 +48,7 @@ type ReproduceOptions struct {
 // against its manifest.
 // It returns the new run folder.
 func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, error) {
-	rec, err := readRecord(runDir)
+	rec, err := results.ReadRecord(runDir)
 	if err != nil {
 		return "", fmt.Errorf("%s is not a run folder: %w", runDir, err)
 	}
@@ -165,14 +83,19 @@ func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, 
 		return "", err
 	}
 	fmt.Fprintf(o.Out, "reproducing %s in %s\n", runDir, scenario)
-	only := rec.Repeat
 	network := ""
 	if rec.Network != nil {
 		network = rec.Network.Mode
 	}
-	runs, err := Deploy(ctx, Options{ScenarioDir: scenario, ArtifactsDir: artifacts, Repeat: rec.RepeatCount - 1, Only: &only,
-		Duration: time.Duration(rec.Duration * float64(time.Second)), AppConfs: rec.AppConfs, Destroy: true, Out: o.Out,
-		Version: o.Version, Agent: o.Agent, Reproduces: runDir, Testbed: rec.TestbedOverride, Network: network})
+	x, err := Open(Options{ScenarioDir: scenario, ArtifactsDir: artifacts, Repeat: rec.RepeatCount - 1,
+		Duration: time.Duration(rec.Duration * float64(time.Second)), AppConfs: rec.AppConfs, Out: o.Out,
+		Version: o.Version, Agent: o.Agent, Testbed: rec.TestbedOverride, Network: network})
+	if err != nil {
+		return "", err
+	}
+	defer x.Close()
+	only := rec.Repeat
+	runs, err := x.deploy(ctx, Release, series{only: &only, reproduces: runDir})
 	if len(runs) == 0 {
 		return "", err
 	}

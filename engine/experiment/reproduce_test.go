@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e2c-dev/e2c/results"
 )
 
 // localScenario is a small scenario on the local provider (no root).
@@ -34,7 +36,7 @@ func localScenario(t *testing.T) (dir, artifacts string) {
 func TestReproduce(t *testing.T) {
 	dir, artifacts := localScenario(t)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Out: &out}, Release)
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("deploy: %v %v\n%s", runs, err, out.String())
 	}
@@ -50,11 +52,11 @@ func TestReproduce(t *testing.T) {
 	if !strings.Contains(out.String(), "artifacts: all 1 files match the manifest") {
 		t.Errorf("no artifacts check:\n%s", out.String())
 	}
-	recs, err := Runs(filepath.Dir(again))
-	if err != nil || len(recs) != 1 || recs[0].Reproduces != runs[1] || recs[0].Repeat != 1 || recs[0].RepeatCount != 2 || recs[0].Status != Succeeded {
+	recs, err := results.Runs(filepath.Dir(again))
+	if err != nil || len(recs) != 1 || recs[0].Reproduces != runs[1] || recs[0].Repeat != 1 || recs[0].RepeatCount != 2 || recs[0].Status != results.Succeeded {
 		t.Fatalf("the reproduction's record: %+v, %v", recs, err)
 	}
-	if all, _ := Runs(dir); len(all) != 2 {
+	if all, _ := results.Runs(dir); len(all) != 2 {
 		t.Errorf("the scenario lists %d runs, want its 2", len(all))
 	}
 
@@ -96,8 +98,8 @@ layers:
 	os.WriteFile(filepath.Join(dir, "workflow_env.yaml"), []byte("a: {x: 1}\nb: {x: 2}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: sleep 1}]\n"), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, AppConfs: []string{"a", "b"},
-		Duration: 2 * time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, AppConfs: []string{"a", "b"},
+		Duration: 2 * time.Second, Agent: testAgent, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -137,7 +139,7 @@ layers:
 	write("-m -n")
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch: [{shell: sleep 1}]\n"), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Second, Destroy: true, Agent: testAgent, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: time.Second, Agent: testAgent, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -147,7 +149,7 @@ layers:
 	}
 
 	write("-c --top-cpu")
-	_, err = Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Agent: testAgent, Out: &out})
+	_, err = deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out}, Release)
 	if err == nil || !strings.Contains(err.Error(), "layers_services.yaml:4:") || !strings.Contains(err.Error(), `monitoring.options: dstat option "--top-cpu" is not supported`) {
 		t.Errorf("an option the sampler cannot honour: %v", err)
 	}
@@ -167,7 +169,7 @@ func TestReproduceScenarioTemplate(t *testing.T) {
   - fetch: {src: conf.txt, dest: "{{ working_dir }}/conf.txt", flat: yes}
 `), 0o644)
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Destroy: true, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}

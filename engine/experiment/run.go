@@ -20,193 +20,306 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-// run performs run number repeat into a new run folder. Whichever way it
-// returns, the record is closed with the run's outcome (endRun).
-func (x *experiment) run(ctx context.Context, repeat int, init func(*Record)) (dir string, err error) {
-	o := x.o
-	dir, err = results.NewRunDir(o.ScenarioDir, time.Now())
-	if err != nil {
+// A run is a list of steps that one runner (drive) performs in order and
+// records in run.json, each with its start, end and status.
+type step struct {
+	name, conf string
+	// closes names the step whose work this one ends (finalize closes
+	// launch): it runs whenever that one ran, even after a failure or an
+	// interrupt, then under a fresh time limit. Any other step runs only
+	// while every step before it succeeded.
+	closes string
+	do     func(ctx context.Context, s *results.Step) error
+}
+
+// run is a run folder being worked on: by a deploy, or by one step command.
+type run struct {
+	x       *Session
+	dir     string
+	rec     *recorder
+	plans   map[string]*plan.Plan // by application configuration
+	first   *plan.Plan            // the first configuration's: services, network, prepare
+	exec    *execute.Executor     // of first
+	out     io.Writer             // the run's e2c.log and the terminal
+	term    io.Writer             // the terminal
+	logFile *os.File
+	mon     *monitoring
+	reports []execute.PlayReport
+	// interrupted is set while a closing step runs after an interrupt.
+	interrupted bool
+}
+
+// runOnce performs run number repeat into a new run folder. Whichever way
+// it returns, the record is closed with the run's outcome.
+func (x *Session) runOnce(ctx context.Context, repeat int, init func(*results.Record)) (dir string, err error) {
+	r, err := x.newRun(ctx, repeat, init)
+	if r == nil {
 		return "", err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "e2c.log"))
-	if err != nil {
-		return dir, err
+	defer r.logFile.Close()
+	label := fmt.Sprintf("run %d of %d", repeat+1, x.o.Repeat+1)
+	fmt.Fprintf(r.out, "%s: %s\n", label, r.dir)
+	if err == nil {
+		err = r.drive(ctx, r.steps())
+		err = errors.Join(err, r.wrapUp(ctx))
 	}
-	defer logFile.Close()
-	log := &lineWriter{w: logFile, json: o.JSON}
-	term := &lineWriter{w: o.Out, json: o.JSON}
-	out := io.MultiWriter(log, term)
+	err = r.close(ctx, err)
+	fmt.Fprintf(r.out, "%s %s: %s\n", label, r.rec.rec.Status, r.dir)
+	return r.dir, err
+}
 
-	rec := x.newRecord(dir, repeat, out)
+// steps are those of a whole run: services, network, prepare, monitoring,
+// then launch, wait and finalize for each application configuration.
+func (r *run) steps() []step {
+	steps := []step{
+		{name: "services", do: r.services},
+		{name: "network", do: r.network},
+		r.phase(schema.Prepare, ""),
+	}
+	if r.x.sc.LayersServices.Monitoring != nil {
+		steps = append(steps, step{name: "monitoring", do: func(ctx context.Context, s *results.Step) error {
+			r.mon, s.Note = r.x.startMonitoring(ctx, r.first, r.dir, r.out)
+			return nil // a host that cannot be sampled is named in the note
+		}})
+	}
+	for _, conf := range confs(r.x.o.AppConfs) {
+		steps = append(steps, r.phase(schema.Launch, conf),
+			step{name: "wait", conf: conf, do: r.wait},
+			r.phase(schema.Finalize, conf))
+	}
+	return steps
+}
+
+// drive performs steps in order (see step) and returns their errors.
+func (r *run) drive(ctx context.Context, steps []step) error {
+	var errs []error
+	ran := map[[2]string]bool{}
+	for _, st := range steps {
+		sctx := ctx
+		if st.closes == "" && (len(errs) > 0 || ctx.Err() != nil) {
+			continue
+		}
+		if st.closes != "" {
+			if !ran[[2]string{st.closes, st.conf}] {
+				continue
+			}
+			if r.interrupted = ctx.Err() != nil; r.interrupted {
+				var cancel context.CancelFunc
+				sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.x.o.FinalizeTimeout)
+				defer cancel()
+			}
+		}
+		ran[[2]string{st.name, st.conf}] = true
+		s := r.rec.begin(st.name, st.conf)
+		err := st.do(sctx, s)
+		status := statusOf(sctx, err)
+		if s.Status != results.Running { // the step said (a wait cut short)
+			status = s.Status
+		}
+		r.rec.end(s, status, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%s: %w", st.name, confLabel(st.conf), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// services is the services step: the definitions' containers, then their
+// own deploy tasks.
+func (r *run) services(ctx context.Context, s *results.Step) error {
+	n, err := r.x.startContainers(ctx, r.first, r.rec, r.out)
+	if err != nil || !hasPhase(r.first, schema.Deploy) {
+		if err == nil && n == 0 {
+			s.Note = "no service definition used declares containers or deploy tasks"
+		}
+		return err
+	}
+	return r.runPhase(ctx, schema.Deploy, "")
+}
+
+// network is the network step.
+func (r *run) network(ctx context.Context, s *results.Step) (err error) {
+	fmt.Fprintln(r.out, "NETWORK")
+	s.Note, err = r.x.applyNetwork(ctx, r.first, r.dir, r.out)
+	return err
+}
+
+// phase is the step of a workflow phase under configuration conf.
+func (r *run) phase(ph schema.Phase, conf string) step {
+	st := step{name: string(ph), conf: conf, do: func(ctx context.Context, _ *results.Step) error {
+		var stopErr error
+		if ph == schema.Finalize && r.interrupted {
+			// Stop what was launched (but the samplers, which go on
+			// through finalize), then fetch what was produced.
+			fmt.Fprintf(r.out, "interrupted: stopping background jobs, then finalize (at most %s)\n", r.x.o.FinalizeTimeout)
+			_, stopErr = r.x.stopJobs(ctx, r.mon.jobs())
+		}
+		return errors.Join(stopErr, r.runPhase(ctx, ph, conf))
+	}}
+	if ph == schema.Finalize {
+		st.closes = string(schema.Launch)
+	}
+	return st
+}
+
+// runPhase runs a phase's plays and writes what they did to the run folder
+// (conf "": the phases that run once, on the first configuration's plan).
+func (r *run) runPhase(ctx context.Context, ph schema.Phase, conf string) error {
+	p, ok := r.plans[conf]
+	if !ok {
+		p = r.first
+	}
+	fmt.Fprintf(r.out, "%s%s\n", strings.ToUpper(string(ph)), confLabel(conf))
+	if conf != "" {
+		os.MkdirAll(filepath.Join(r.dir, conf), 0o755)
+	}
+	reps, err := r.exec.WithPlan(p).Phase(ctx, string(ph))
+	r.reports = append(r.reports, reps...)
+	appendWorkflow(r.dir, conf, p, string(ph), reps)
+	r.x.st.remember(r.exec.Memory())
+	return errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
+}
+
+// wait sleeps the run's duration with a visible countdown; an interrupt
+// ends the wait early and the run goes on to finalize.
+func (r *run) wait(ctx context.Context, s *results.Step) error {
+	d := r.x.o.Duration
+	end := time.Now().Add(d)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	if d > 0 {
+		fmt.Fprintf(r.out, "WAIT %s (Ctrl-C ends the wait and finalizes)\n", d)
+	}
+	for left := d; left > 0; left = time.Until(end) {
+		select {
+		case <-ctx.Done():
+			s.Note = fmt.Sprintf("cut short with %s left", left.Round(time.Second))
+			s.Status = results.Interrupted
+			return nil
+		case <-t.C:
+			if secs := int(time.Until(end).Round(time.Second).Seconds()); secs > 0 && (secs%10 == 0 || secs <= 5) {
+				fmt.Fprintf(r.out, "wait: %ds left\n", secs)
+			}
+		}
+	}
+	return nil
+}
+
+// wrapUp is what every run does last, interrupted or not: the containers'
+// logs, the samplers' files, the network emulation removed (unless kept),
+// what the tasks did, and the state saved.
+func (r *run) wrapUp(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	x := r.x
+	x.fetchContainerLogs(ctx, r.rec, r.out)
+	errs := []error{x.stopMonitoring(ctx, r.mon, r.dir)}
+	if len(x.st.Network) > 0 && !x.o.KeepNetwork {
+		// Removed even when interrupted: a shaped host misleads the next run.
+		errs = append(errs, resetNetwork(ctx, x.st, x.o.ScenarioDir, x.connect, r.out))
+	}
+	recap(r.out, r.reports)
+	return errors.Join(append(errs, x.st.Save(x.o.ScenarioDir))...)
+}
+
+// close closes the run's record with its outcome: interrupted when ctx was
+// cancelled, failed on an error, else succeeded. The returned error also
+// carries a record that could not be written.
+func (r *run) close(ctx context.Context, err error) error {
+	status := results.Succeeded
+	switch {
+	case ctx.Err() != nil:
+		status = results.Interrupted
+		err = errors.Join(err, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
+	case err != nil:
+		status = results.Failed
+	}
+	return r.rec.finish(status, err)
+}
+
+// newRun opens a new run folder, its record, log and plans, and stops what
+// an earlier run left running on the hosts. When it returns a run, the
+// caller closes it and its log, even with an error.
+func (x *Session) newRun(ctx context.Context, repeat int, init func(*results.Record)) (*run, error) {
+	o := x.o
+	dir, err := results.NewRunDir(o.ScenarioDir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	r, err := x.openRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	rec := r.rec.rec
+	rec.E2C, rec.Status, rec.Scenario, rec.Artifacts = o.Version, results.Running, o.ScenarioDir, o.ArtifactsDir
+	rec.Testbeds, rec.TestbedOverride, rec.Network = x.testbedSettings(), o.Testbed, x.network
+	rec.Repeat, rec.RepeatCount, rec.AppConfs, rec.Duration = repeat, o.Repeat+1, o.AppConfs, o.Duration.Seconds()
+	rec.Start = time.Now()
 	init(rec)
-	label := fmt.Sprintf("run %d of %d", repeat+1, o.Repeat+1)
-	fmt.Fprintf(out, "%s: %s\n", label, dir)
-	defer func() {
-		err = endRun(ctx, rec, err)
-		fmt.Fprintf(out, "%s %s: %s\n", label, rec.Status, dir)
-	}()
-	x.st.LastRun = dir
+	x.st.LastRun, x.st.Artifacts, x.st.Testbed = dir, o.ArtifactsDir, o.Testbed
+	x.st.remember(&execute.Memory{}) // a new run registers anew
 	if err := x.st.Save(o.ScenarioDir); err != nil {
-		return dir, err
+		return r, err
+	}
+	if err := r.plan(repeat, nil); err != nil {
+		return r, err
+	}
+	x.recordHosts(r.rec, r.first)
+	if err := writeFiles(dir, r.first); err != nil {
+		return r, err
+	}
+	if err := x.writeInputs(dir, slices.Collect(maps.Values(r.plans))...); err != nil {
+		return r, err
 	}
 	// The hosts may be those of an earlier run, or of an e2c that crashed:
 	// their background jobs must not mix their output into this run's.
 	stopped, err := x.stopJobs(ctx, nil)
-	sayStopped(out, stopped)
-	if err != nil {
-		return dir, err
-	}
-
-	// One plan per application configuration: env_<key> and working_dir
-	// in finalize differ.
-	plans := map[string]*plan.Plan{}
-	for _, conf := range confs(o.AppConfs) {
-		p, err := plan.Build(x.sc, x.defs, x.machines, o.planOptions(repeat, dir, conf))
-		if err != nil {
-			return dir, err
-		}
-		plans[conf] = p
-	}
-	first := plans[confs(o.AppConfs)[0]]
-	x.recordHosts(rec, first)
-	if err := writeFiles(dir, first); err != nil {
-		return dir, err
-	}
-	if err := x.writeInputs(dir, slices.Collect(maps.Values(plans))...); err != nil {
-		return dir, err
-	}
-
-	var (
-		errs    []error
-		reports []execute.PlayReport
-	)
-	exec := execute.New(first, x.connect, execute.Options{Forks: o.Forks, Output: out, Progress: progress(term), JobStarting: x.jobStarting})
-	phase := func(ctx context.Context, ex *execute.Executor, p *plan.Plan, name, conf string) error {
-		return rec.step(ctx, stepName(name), conf, func(*Step) error {
-			fmt.Fprintf(out, "%s%s\n", strings.ToUpper(name), confLabel(conf))
-			reps, err := ex.Phase(ctx, name)
-			reports = append(reports, reps...)
-			appendWorkflow(dir, conf, p, name, reps)
-			return err
-		})
-	}
-
-	// The services step comes first: the definitions' containers, then
-	// their own deploy tasks.
-	err = rec.step(ctx, "services", "", func(s *Step) error {
-		n, err := x.startContainers(ctx, first, rec, out)
-		if err != nil || !hasPhase(first, schema.Deploy) {
-			if err == nil && n == 0 {
-				s.Note = "no service definition used declares containers or deploy tasks"
-			}
-			return err
-		}
-		fmt.Fprintln(out, "DEPLOY")
-		reps, err := exec.Phase(ctx, string(schema.Deploy))
-		reports = append(reports, reps...)
-		appendWorkflow(dir, "", first, string(schema.Deploy), reps)
-		return err
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("services: %w", err))
-	}
-	if len(errs) == 0 {
-		err := rec.step(ctx, "network", "", func(s *Step) (err error) {
-			fmt.Fprintln(out, "NETWORK")
-			s.Note, err = x.applyNetwork(ctx, first, dir, out)
-			return err
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("network: %w", err))
-		}
-	}
-	if len(errs) == 0 {
-		if err := phase(ctx, exec, first, "prepare", ""); err != nil {
-			errs = append(errs, fmt.Errorf("prepare: %w", err))
-		}
-	}
-	var mon *monitoring
-	if len(errs) == 0 && ctx.Err() == nil && x.sc.LayersServices.Monitoring != nil {
-		rec.step(ctx, "monitoring", "", func(s *Step) error {
-			mon, s.Note = x.startMonitoring(ctx, first, dir, out)
-			return nil
-		})
-	}
-	for _, conf := range confs(o.AppConfs) {
-		if len(errs) > 0 || ctx.Err() != nil {
-			break
-		}
-		p := plans[conf]
-		ex := exec.WithPlan(p)
-		if conf != "" {
-			os.MkdirAll(filepath.Join(dir, conf), 0o755)
-		}
-		launchErr := phase(ctx, ex, p, "launch", conf)
-		if launchErr != nil {
-			errs = append(errs, fmt.Errorf("launch%s: %w", confLabel(conf), launchErr))
-		} else {
-			x.wait(ctx, rec, conf, out)
-		}
-		fctx := ctx
-		if ctx.Err() != nil {
-			// Interrupted: stop what was launched, then fetch what was
-			// produced, under a fresh time limit.
-			var cancel context.CancelFunc
-			fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.FinalizeTimeout)
-			defer cancel()
-			fmt.Fprintf(out, "interrupted: stopping background jobs, then finalize (at most %s)\n", o.FinalizeTimeout)
-			if _, err := x.stopJobs(fctx, mon.jobs()); err != nil { // sampling goes on through finalize
-				errs = append(errs, err)
-			}
-		}
-		if err := phase(fctx, ex, p, "finalize", conf); err != nil {
-			errs = append(errs, fmt.Errorf("finalize%s: %w", confLabel(conf), err))
-		}
-	}
-	// The containers' logs, even of a run that failed or was interrupted.
-	x.fetchContainerLogs(context.WithoutCancel(ctx), rec, out)
-	// Sampling went on through every app_conf; it ends after the last
-	// finalize, interrupted or not.
-	if err := x.stopMonitoring(context.WithoutCancel(ctx), mon, dir); err != nil {
-		errs = append(errs, err)
-	}
-	if len(x.st.Network) > 0 && !o.KeepNetwork {
-		// Removed even when interrupted: a shaped host misleads the next run.
-		if err := resetNetwork(context.WithoutCancel(ctx), x.st, o.ScenarioDir, x.connect, out); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	recap(out, reports)
-	x.st.Artifacts = o.ArtifactsDir
-	x.st.remember(exec.Memory())
-	errs = append(errs, x.st.Save(o.ScenarioDir))
-	return dir, errors.Join(errs...)
+	sayStopped(r.out, stopped)
+	return r, err
 }
 
-// endRun closes the record of a run that ended with err: interrupted when
-// ctx was cancelled, failed on an error, else succeeded. The returned
-// error also carries a record that could not be written.
-func endRun(ctx context.Context, rec *Record, err error) error {
-	status := Succeeded
-	switch {
-	case ctx.Err() != nil:
-		status = Interrupted
-		err = errors.Join(err, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
-	case err != nil:
-		status = Failed
+// openRun opens the run folder dir: its log (appended to; the caller
+// closes it) and its record, owned by this process.
+func (x *Session) openRun(dir string) (*run, error) {
+	logFile, err := os.OpenFile(filepath.Join(dir, "e2c.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
 	}
-	return rec.finish(status, err)
+	term := &lineWriter{w: x.o.Out, json: x.o.JSON}
+	r := &run{x: x, dir: dir, logFile: logFile, term: term,
+		out: io.MultiWriter(&lineWriter{w: logFile, json: x.o.JSON}, term)}
+	r.rec = &recorder{rec: results.NewRecord(dir), out: r.out}
+	r.rec.rec.Owner = results.Self()
+	return r, nil
+}
+
+// plan builds the run's plans, one per application configuration (env_<key>
+// and working_dir in finalize differ), and its executor, which starts from
+// memory (nil: nothing registered yet).
+func (r *run) plan(repeat int, memory *execute.Memory) error {
+	x := r.x
+	r.plans = map[string]*plan.Plan{}
+	for _, conf := range confs(x.o.AppConfs) {
+		p, err := plan.Build(x.sc, x.defs, x.machines, x.o.planOptions(repeat, r.dir, conf))
+		if err != nil {
+			return err
+		}
+		r.plans[conf] = p
+	}
+	r.first = r.plans[confs(x.o.AppConfs)[0]]
+	r.exec = execute.New(r.first, x.connect, execute.Options{Forks: x.o.Forks, Output: r.out,
+		Progress: progress(r.term), Memory: memory, JobStarting: x.jobStarting})
+	return nil
 }
 
 // jobStarting records a background job in the state before it starts.
-func (x *experiment) jobStarting(host, job string) error {
+func (x *Session) jobStarting(host, job string) error {
 	return x.st.addJob(x.o.ScenarioDir, host, job)
 }
 
 // stopJobs stops the background jobs the state records on the reserved
 // hosts (but those skip selects), so that they do not mix their output
 // into a new run's. Jobs of hosts no reservation holds went with it.
-func (x *experiment) stopJobs(ctx context.Context, skip execute.Jobs) (execute.Jobs, error) {
+func (x *Session) stopJobs(ctx context.Context, skip execute.Jobs) (execute.Jobs, error) {
 	held := map[string]bool{}
 	for _, r := range x.st.Reservations {
 		for _, hs := range r.Hosts {
@@ -223,7 +336,7 @@ func (x *experiment) stopJobs(ctx context.Context, skip execute.Jobs) (execute.J
 
 // warnBackgroundWithoutWait says when launch starts background jobs and
 // --duration is 0: finalize then runs right after launch.
-func (x *experiment) warnBackgroundWithoutWait() {
+func (x *Session) warnBackgroundWithoutWait() {
 	if x.o.Duration > 0 {
 		return
 	}
@@ -247,25 +360,6 @@ func (x *experiment) warnBackgroundWithoutWait() {
 	}
 }
 
-// stepStatus is the status of a step that ended with err.
-func stepStatus(ctx context.Context, err error) string {
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return Interrupted
-	case err != nil:
-		return Failed
-	}
-	return Succeeded
-}
-
-// stepName is the run.json step a phase is recorded as.
-func stepName(phase string) string {
-	if phase == string(schema.Deploy) {
-		return "services"
-	}
-	return phase
-}
-
 // hasPhase reports whether any play of p has tasks in phase.
 func hasPhase(p *plan.Plan, phase schema.Phase) bool {
 	for _, pl := range p.Plays {
@@ -276,16 +370,6 @@ func hasPhase(p *plan.Plan, phase schema.Phase) bool {
 	return false
 }
 
-// newRecord opens the record of a run in dir, owned by this process;
-// out is told if it cannot be written.
-func (x *experiment) newRecord(dir string, repeat int, out io.Writer) *Record {
-	o := x.o
-	return &Record{E2C: o.Version, Status: Running, Scenario: o.ScenarioDir, Artifacts: o.ArtifactsDir, Testbeds: x.testbedSettings(),
-		TestbedOverride: o.Testbed, Network: x.network,
-		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConfs: o.AppConfs, Duration: o.Duration.Seconds(),
-		Start: time.Now(), Owner: self(), dir: dir, out: out}
-}
-
 func confLabel(conf string) string {
 	if conf == "" {
 		return ""
@@ -293,38 +377,13 @@ func confLabel(conf string) string {
 	return " [" + conf + "]"
 }
 
-// wait sleeps the run's duration with a visible countdown; an interrupt
-// ends the wait early and the run goes on to finalize.
-func (x *experiment) wait(ctx context.Context, rec *Record, conf string, out io.Writer) {
-	s := rec.begin("wait", conf)
-	d := x.o.Duration
-	end := time.Now().Add(d)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	if d > 0 {
-		fmt.Fprintf(out, "WAIT %s (Ctrl-C ends the wait and finalizes)\n", d)
-	}
-	for left := d; left > 0; left = time.Until(end) {
-		select {
-		case <-ctx.Done():
-			s.Note = fmt.Sprintf("cut short with %s left", left.Round(time.Second))
-			rec.end(s, Interrupted, nil)
-			return
-		case <-t.C:
-			if secs := int(time.Until(end).Round(time.Second).Seconds()); secs > 0 && (secs%10 == 0 || secs <= 5) {
-				fmt.Fprintf(out, "wait: %ds left\n", secs)
-			}
+func (x *Session) recordHosts(rec *recorder, p *plan.Plan) {
+	rec.update(func(r *results.Record) {
+		for _, h := range p.Hosts {
+			r.Hosts = append(r.Hosts, results.Host{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys,
+				Facts: x.facts[h.Name]})
 		}
-	}
-	rec.end(s, Succeeded, nil)
-}
-
-func (x *experiment) recordHosts(rec *Record, p *plan.Plan) {
-	for _, h := range p.Hosts {
-		rec.Hosts = append(rec.Hosts, HostRecord{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys,
-			Facts: x.facts[h.Name]})
-	}
-	rec.save()
+	})
 }
 
 // writeFiles writes the run's validate files and plan.

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
-	"github.com/e2c-dev/e2c/engine/services"
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
 )
 
 // standIn is the entrypoint of the image that stands in for Apache
@@ -96,10 +96,10 @@ layers:
       docker exec leader sh -c 'echo "leader env: $KAFKA_ZOOKEEPER_CONNECT"'
 `,
 	})
-	t.Cleanup(func() { Destroy(context.Background(), dir, &strings.Builder{}) })
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 
 	var out strings.Builder
-	runs, err := Deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 0, Out: &out})
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 0, Out: &out}, ReleaseIfInterrupted)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -111,11 +111,11 @@ layers:
 	if !strings.Contains(out.String(), "leader env: 10.237.52.") {
 		t.Errorf("docker exec leader on its host:\n%s", out.String())
 	}
-	var rec Record
+	var rec results.Record
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(runs[0], "run.json"))), &rec); err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]services.Record{}
+	byName := map[string]results.Container{}
 	for _, c := range rec.Containers {
 		byName[c.Name] = c
 		if c.State != "running" || c.Ready == nil || c.Error != "" {

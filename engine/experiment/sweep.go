@@ -21,8 +21,8 @@ const SweepDir = "sweep"
 // runs all succeeded, so that a sweep run again skips it.
 type pointState struct {
 	sweep.Point
-	Status string   `json:"status"`
-	Runs   []string `json:"runs,omitempty"`
+	Status results.Status `json:"status"`
+	Runs   []string       `json:"runs,omitempty"`
 }
 
 // Sweep runs the full lifecycle with its repeats for every point of spec,
@@ -49,7 +49,7 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 	var todo []sweep.Point
 	for _, p := range points {
 		dir := filepath.Join(o.ScenarioDir, SweepDir, p.Name)
-		if st, err := readPoint(dir); err == nil && st.Status == Succeeded {
+		if st, err := readPoint(dir); err == nil && st.Status == results.Succeeded {
 			fmt.Fprintf(o.Out, "sweep: %s succeeded in an earlier sweep: skipped\n", p.Name)
 			continue
 		}
@@ -64,11 +64,9 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 		}
 		po := o
 		po.ScenarioDir = dir
-		x, err := open(po)
-		if err != nil {
+		if err := checkPoint(po); err != nil {
 			return nil, fmt.Errorf("point %s (%v): %w", p.Name, p.Params, err)
 		}
-		x.close()
 		todo = append(todo, p)
 	}
 	var errs []error
@@ -78,21 +76,21 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 		}
 		dir := filepath.Join(o.ScenarioDir, SweepDir, p.Name)
 		fmt.Fprintf(o.Out, "sweep: point %d of %d: %s\n", i+1, len(todo), p.Name)
-		st := pointState{Point: p, Status: Running}
+		st := pointState{Point: p, Status: results.Running}
 		if err := writePoint(dir, st); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		po := o
+		po.ScenarioDir = dir
 		// Points may differ in their hosts: each releases its own.
-		po.ScenarioDir, po.Destroy = dir, true
-		runs, err := Deploy(ctx, po)
-		st.Runs, st.Status = runs, Succeeded
+		runs, err := deployPoint(ctx, po)
+		st.Runs, st.Status = runs, results.Succeeded
 		switch {
 		case ctx.Err() != nil:
-			st.Status = Interrupted
+			st.Status = results.Interrupted
 		case err != nil:
-			st.Status = Failed
+			st.Status = results.Failed
 			errs = append(errs, fmt.Errorf("point %s: %w", p.Name, err))
 		}
 		if werr := writePoint(dir, st); werr != nil {
@@ -128,4 +126,24 @@ func sweepPoints(scenario string) []string {
 		}
 	}
 	return out
+}
+
+// checkPoint checks a point's scenario as its deploy will.
+func checkPoint(o Options) error {
+	x, err := Open(o)
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	return x.load()
+}
+
+// deployPoint runs a point's whole deploy, releasing its hosts.
+func deployPoint(ctx context.Context, o Options) ([]string, error) {
+	x, err := Open(o)
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	return x.Deploy(ctx, Release)
 }

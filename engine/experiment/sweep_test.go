@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/sweep"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/results/summary"
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -58,7 +59,7 @@ func TestSweepResumes(t *testing.T) {
 		t.Fatalf("interrupted sweep: %v\n%s", err, out.b.String())
 	}
 	first := filepath.Join(dir, SweepDir, "1-quantity=1_x=10")
-	if st, err := readPoint(first); err != nil || st.Status != Succeeded || len(st.Runs) != 1 {
+	if st, err := readPoint(first); err != nil || st.Status != results.Succeeded || len(st.Runs) != 1 {
 		t.Fatalf("first point: %+v, %v", st, err)
 	}
 
@@ -70,17 +71,17 @@ func TestSweepResumes(t *testing.T) {
 	if !strings.Contains(out.b.String(), "sweep: 1-quantity=1_x=10 succeeded in an earlier sweep: skipped") {
 		t.Errorf("not skipped:\n%s", out.b.String())
 	}
-	if runs, _ := Runs(first); len(runs) != 1 {
+	if runs, _ := results.Runs(first); len(runs) != 1 {
 		t.Errorf("the first point ran %d times", len(runs))
 	}
 	for _, p := range []string{"2-quantity=1_x=20", "3-quantity=2_x=10"} {
 		st, err := readPoint(filepath.Join(dir, SweepDir, p))
-		if err != nil || st.Status != Succeeded {
+		if err != nil || st.Status != results.Succeeded {
 			t.Errorf("%s: %+v, %v", p, st, err)
 		}
 	}
 	// The point with quantity 2 ran on two hosts, with the swept value.
-	recs, _ := Runs(filepath.Join(dir, SweepDir, "3-quantity=2_x=10"))
+	recs, _ := results.Runs(filepath.Join(dir, SweepDir, "3-quantity=2_x=10"))
 	if len(recs) != 1 || len(recs[0].Hosts) != 2 {
 		t.Fatalf("quantity 2: %+v", recs)
 	}

@@ -35,19 +35,7 @@ const FingerprintLabel = "dev.e2c.fingerprint"
 type Reach func(host string) (containers.Dialer, string, error)
 
 // Record is one container of a run, as run.json keeps it.
-type Record struct {
-	Host    string     `json:"host"`
-	Name    string     `json:"name"`
-	Key     string     `json:"key"`
-	ID      string     `json:"id,omitempty"`
-	Image   string     `json:"image"`
-	ImageID string     `json:"image_id,omitempty"`
-	Kept    bool       `json:"kept,omitempty"` // running from an earlier run, with the same definition
-	Start   time.Time  `json:"start"`
-	Ready   *time.Time `json:"ready,omitempty"`
-	State   string     `json:"state"` // the daemon's: running, exited, ...; "" when never created
-	Error   string     `json:"error,omitempty"`
-}
+type Record = results.Container
 
 // Options are what Start needs besides the plan.
 type Options struct {

@@ -25,18 +25,19 @@ import (
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
-// Options describe a deploy.
+// Options are what the user chose for an experiment.
 type Options struct {
-	ScenarioDir  string
+	ScenarioDir string
+	// ArtifactsDir is what tasks copy to the hosts; "" for the step
+	// commands after layers-services, which take the current run's.
 	ArtifactsDir string
 	Repeat       int           // extra runs: Repeat+1 runs in all
 	Duration     time.Duration // the wait between launch and finalize
 	AppConfs     []string      // workflow_env.yaml configurations, in turn
-	Destroy      bool          // release the hosts at the end
-	Keep         bool          // keep the hosts even when interrupted
 	Forks        int
 	Out          io.Writer // the terminal (io.Discard when quiet)
 	JSON         bool      // log lines as JSON objects
@@ -51,11 +52,6 @@ type Options struct {
 	// Agent finds the e2c binary for linux/<goarch> that measures the
 	// network on the hosts; nil: DefaultAgent.
 	Agent func(goarch string) (string, error)
-	// Only, when set, runs run number *Only (0-based, of Repeat+1) alone:
-	// reproduce runs one run of a series again, with its own index.
-	Only *int
-	// Reproduces is the run folder a reproduction runs again.
-	Reproduces string
 	// Testbed, when set, runs every service on this testbed with its
 	// default settings, whatever layers_services.yaml says: the emulated
 	// twin of a Grid'5000 scenario on one machine (netns, local).
@@ -65,40 +61,58 @@ type Options struct {
 	Network string
 }
 
-// Deploy runs the experiment Repeat+1 times. It returns the run folders
-// written, and an error if any run failed or was interrupted.
-func Deploy(ctx context.Context, o Options) ([]string, error) {
-	if err := o.normalize(); err != nil {
-		return nil, err
-	}
-	o.warnEmptyArtifacts()
-	x, err := open(o)
-	if err != nil {
-		return nil, err
-	}
-	defer x.close()
-	x.warnBackgroundWithoutWait()
+// Hosts says what Deploy does with the hosts once its runs are over.
+type Hosts int
 
-	reserveStart := time.Now()
-	reserveNote, err := x.reserve(ctx, false)
-	reserveEnd := time.Now()
+const (
+	// ReleaseIfInterrupted keeps them for inspection, unless interrupted.
+	ReleaseIfInterrupted Hosts = iota
+	Release                    // e2c deploy --destroy
+	Keep                       // e2c deploy --keep: even when interrupted
+)
+
+// series is what reproduce asks of a deploy beyond the user's options.
+type series struct {
+	only       *int   // run this run (0-based, of Repeat+1) alone, with its own index
+	reproduces string // the run folder a reproduction runs again
+}
+
+// Deploy reserves the hosts and runs the experiment Repeat+1 times. It
+// returns the run folders written, and an error if any run failed or was
+// interrupted.
+func (x *Session) Deploy(ctx context.Context, after Hosts) ([]string, error) {
+	return x.deploy(ctx, after, series{})
+}
+
+func (x *Session) deploy(ctx context.Context, after Hosts, sr series) ([]string, error) {
+	o := x.o
+	if err := x.needArtifacts(); err != nil {
+		return nil, err
+	}
+	if err := x.load(); err != nil {
+		return nil, err
+	}
+	x.warnBackgroundWithoutWait()
+	reserve := &results.Step{Name: "reserve", Start: time.Now()}
+	note, err := x.reserve(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("reserve: %w", err)
 	}
+	end := time.Now()
+	reserve.End, reserve.Status, reserve.Note = &end, results.Succeeded, note
 	x.learnFacts(ctx)
 	var runs []string
 	var errs []error
 	interrupted := false
 	first := 0
-	if o.Only != nil {
-		first = *o.Only
+	if sr.only != nil {
+		first = *sr.only
 	}
-	for r := first; r <= o.Repeat && !interrupted && (o.Only == nil || r == *o.Only); r++ {
-		dir, err := x.run(ctx, r, func(rec *Record) {
-			rec.Reproduces = o.Reproduces
+	for r := first; r <= o.Repeat && !interrupted && (sr.only == nil || r == *sr.only); r++ {
+		dir, err := x.runOnce(ctx, r, func(rec *results.Record) {
+			rec.Reproduces = sr.reproduces
 			if r == first { // the reservation was made for the first run
-				s := &Step{Name: "reserve", Start: reserveStart, End: &reserveEnd, Status: Succeeded, Note: reserveNote}
-				rec.Steps = append(rec.Steps, s)
+				rec.Steps = append(rec.Steps, reserve)
 			}
 		})
 		if dir != "" {
@@ -109,7 +123,7 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 			interrupted = ctx.Err() != nil
 		}
 	}
-	if o.Destroy || (interrupted && !o.Keep) {
+	if after == Release || (interrupted && after != Keep) {
 		if err := x.release(context.WithoutCancel(ctx)); err != nil {
 			errs = append(errs, err)
 		}
@@ -119,8 +133,7 @@ func Deploy(ctx context.Context, o Options) ([]string, error) {
 	return runs, errors.Join(errs...)
 }
 
-// normalize makes the folders absolute, checks the artifacts folder and
-// fills defaults.
+// normalize makes the folders absolute and fills defaults.
 func (o *Options) normalize() error {
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -132,11 +145,10 @@ func (o *Options) normalize() error {
 	if o.ScenarioDir, err = filepath.Abs(o.ScenarioDir); err != nil {
 		return err
 	}
-	if o.ArtifactsDir, err = filepath.Abs(o.ArtifactsDir); err != nil {
-		return err
-	}
-	if st, err := os.Stat(o.ArtifactsDir); err != nil || !st.IsDir() {
-		return fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", o.ArtifactsDir)
+	if o.ArtifactsDir != "" {
+		if o.ArtifactsDir, err = filepath.Abs(o.ArtifactsDir); err != nil {
+			return err
+		}
 	}
 	if o.Forks < 0 {
 		return fmt.Errorf("forks %d: expected at least 1", o.Forks)
@@ -151,32 +163,55 @@ func checkNetworkMode(mode string) error {
 	return nil
 }
 
-// warnEmptyArtifacts says so when the artifacts folder holds nothing: a
-// wrong path is more likely than a scenario that needs no file.
-func (o Options) warnEmptyArtifacts() {
-	if entries, err := os.ReadDir(o.ArtifactsDir); err == nil && len(entries) == 0 {
-		fmt.Fprintf(o.Out, "warning: the artifacts folder %s is empty\n", o.ArtifactsDir)
+// needArtifacts checks the artifacts folder a new run reads, and says so
+// when it holds nothing: a wrong path is more likely than a scenario that
+// needs no file.
+func (x *Session) needArtifacts() error {
+	dir := x.o.ArtifactsDir
+	if st, err := os.Stat(dir); dir == "" || err != nil || !st.IsDir() {
+		return fmt.Errorf("artifacts folder %s: not found (it holds what tasks copy to the hosts)", dir)
 	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+		fmt.Fprintf(x.o.Out, "warning: the artifacts folder %s is empty\n", dir)
+	}
+	return nil
 }
 
-// open takes the scenario's lock and loads what every command needs: the
-// scenario, checked on stand-in hosts for every configuration, and the
-// saved state.
-func open(o Options) (*experiment, error) {
-	unlock, err := lockScenario(o.ScenarioDir, o.Out)
+// Open opens the experiment of o.ScenarioDir: it takes the scenario's lock
+// (held until Close, so that no other e2c process works on it meanwhile),
+// marks crashed the runs whose e2c process died, and reads the saved
+// state. The scenario files are read by the first method that needs them.
+func Open(o Options) (*Session, error) {
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	unlock, err := Lock(o.ScenarioDir)
 	if err != nil {
 		return nil, err
 	}
-	x := &experiment{o: o, unlock: unlock}
-	if err := x.load(); err != nil {
+	if err := markCrashed(o.ScenarioDir, o.Out); err != nil {
+		fmt.Fprintf(o.Out, "warning: marking crashed runs: %v\n", err)
+	}
+	st, err := LoadState(o.ScenarioDir)
+	if err != nil {
 		unlock()
 		return nil, err
 	}
-	x.pool = transport.NewPool(transport.PoolOptions{})
-	return x, nil
+	if o.ArtifactsDir == "" {
+		o.ArtifactsDir = st.Artifacts
+	}
+	if o.Testbed == "" {
+		o.Testbed = st.Testbed
+	}
+	return &Session{o: o, st: st, unlock: unlock, pool: transport.NewPool(transport.PoolOptions{})}, nil
 }
 
-func (x *experiment) load() error {
+// load reads and checks the scenario, once: on stand-in hosts for every
+// configuration, before anything is reserved.
+func (x *Session) load() error {
+	if x.sc != nil {
+		return nil
+	}
 	sc, err := schema.Load(x.o.ScenarioDir)
 	if err != nil {
 		return err
@@ -184,23 +219,21 @@ func (x *experiment) load() error {
 	if x.network, err = Check(sc, x.o.Testbed, x.o.Network); err != nil {
 		return err
 	}
-	x.sc, x.defs = sc, servicedef.New(sc.ServiceDefs)
-	// Every check that needs hosts runs on stand-in hosts before anything
-	// is reserved.
+	defs := servicedef.New(sc.ServiceDefs)
 	for _, conf := range confs(x.o.AppConfs) {
-		if _, err := plan.Build(sc, x.defs, plan.Synthetic(plan.Expand(sc.LayersServices)), x.o.planOptions(0, "RUN_DIR", conf)); err != nil {
+		if _, err := plan.Build(sc, defs, plan.Synthetic(plan.Expand(sc.LayersServices)), x.o.planOptions(0, "RUN_DIR", conf)); err != nil {
 			return err
 		}
 	}
-	x.st, err = LoadState(x.o.ScenarioDir)
-	return err
+	x.sc, x.defs = sc, defs
+	return nil
 }
 
 // Check applies deploy's --testbed and --network to a loaded scenario and
 // checks what the schema cannot (the monitoring options, every testbed's
 // settings), as every command that plans a scenario does. It returns what
 // --network left out (nil when network.yaml is applied whole).
-func Check(sc *schema.Scenario, testbed, network string) (*NetworkRecord, error) {
+func Check(sc *schema.Scenario, testbed, network string) (*results.NetworkLimit, error) {
 	if err := checkNetworkMode(network); err != nil {
 		return nil, err
 	}
@@ -238,7 +271,8 @@ func overrideTestbed(ls *schema.LayersServices, name string) error {
 	return nil
 }
 
-func (x *experiment) close() {
+// Close ends the session: its connections and its lock.
+func (x *Session) Close() {
 	x.pool.Close()
 	x.unlock()
 }
@@ -255,8 +289,9 @@ func (o Options) planOptions(repeat int, runDir, conf string) plan.Options {
 		Repeat: repeat, RepeatCount: o.Repeat + 1, AppConf: conf}
 }
 
-// experiment is the state of one Deploy.
-type experiment struct {
+// Session is an experiment opened by Open: the lifecycle's steps are its
+// methods. It is used by one goroutine at a time.
+type Session struct {
 	o        Options
 	sc       *schema.Scenario
 	defs     servicedef.Registry
@@ -267,9 +302,9 @@ type experiment struct {
 	hosts    map[string]providers.Host
 	testbeds map[string]string // host -> testbed
 
-	facts   map[string]Facts // by host, learnt once per deploy
-	hashes  artifactHashes   // the artifacts', kept across the runs of a deploy
-	network *NetworkRecord   // what --network left out of network.yaml
+	facts   map[string]results.Facts // by host, learnt once per deploy
+	hashes  artifactHashes           // the artifacts', kept across the runs of a deploy
+	network *results.NetworkLimit    // what --network left out of network.yaml
 
 	mu    sync.Mutex
 	local map[string]transport.Runner
@@ -278,7 +313,7 @@ type experiment struct {
 // reserve gets hosts for every instance from its testbed's provider,
 // reusing a reservation kept from an earlier deploy when it fits; with
 // keptOnly it only reuses.
-func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error) {
+func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 	instances := plan.Expand(x.sc.LayersServices)
 	byTestbed := map[string][]int{}
 	var order []string
@@ -372,7 +407,7 @@ func (x *experiment) reserve(ctx context.Context, keptOnly bool) (string, error)
 // forget stops the background jobs of a kept reservation's hosts, which
 // may outlive it (static hosts, a reused g5k job), then releases it and
 // removes it from the state, its jobs with it.
-func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation) error {
+func (x *Session) forget(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation) error {
 	mine := func(h string) bool { _, ok := hostOf(r, h); return ok }
 	jobs := x.st.jobsOn(mine)
 	if _, err := x.st.stopJobs(ctx, x.o.ScenarioDir, connectTo(x.pool, r), jobs); err != nil {
@@ -391,7 +426,7 @@ func (x *experiment) forget(ctx context.Context, p providers.Provider, testbed s
 
 // need is how long the runs of a deploy wait at least: a kept reservation
 // that ends sooner cannot serve them.
-func (x *experiment) need() time.Duration {
+func (x *Session) need() time.Duration {
 	return x.o.Duration * time.Duration((x.o.Repeat+1)*len(confs(x.o.AppConfs)))
 }
 
@@ -431,7 +466,7 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 
 // release stops the background jobs still recorded, then frees every
 // reservation and forgets it.
-func (x *experiment) release(ctx context.Context) error {
+func (x *Session) release(ctx context.Context) error {
 	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
 	removeAllContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out)
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
@@ -464,59 +499,29 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer) err
 }
 
 // Destroy stops the background jobs recorded, removes the network
-// emulation and releases the hosts a deploy of scenario kept, or what a
-// reserve that died had started to create.
-func Destroy(ctx context.Context, scenario string, out io.Writer) error {
-	return withState(scenario, out, func(st *State) error {
-		if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 {
-			fmt.Fprintln(out, "nothing to release")
-			return nil
-		}
-		// A release half done is worse than a slow one: it is not cancelled.
-		ctx = context.WithoutCancel(ctx)
-		pool := transport.NewPool(transport.PoolOptions{})
-		defer pool.Close()
-		connect := stateConnect(st, pool)
-		stopAllJobs(ctx, st, scenario, connect, out)
-		removeAllContainers(ctx, st, scenario, pool, out)
-		if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
-			fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
-			st.Network = nil // the hosts are released: nothing left to reset through them
-		}
-		return release(ctx, st, scenario, out)
-	})
-}
-
-// lockScenario takes the scenario's lock and marks crashed the runs whose
-// e2c process died while working on them: the lock says it is gone.
-func lockScenario(scenario string, out io.Writer) (unlock func(), err error) {
-	unlock, err = Lock(scenario)
-	if err != nil {
-		return nil, err
+// emulation and releases the hosts a deploy of the scenario kept, or what
+// a reserve that died had started to create.
+func (x *Session) Destroy(ctx context.Context) error {
+	st, scenario, out := x.st, x.o.ScenarioDir, x.o.Out
+	if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 {
+		fmt.Fprintln(out, "nothing to release")
+		return nil
 	}
-	if err := markCrashed(scenario, out); err != nil {
-		fmt.Fprintf(out, "warning: marking crashed runs: %v\n", err)
+	// A release half done is worse than a slow one: it is not cancelled.
+	ctx = context.WithoutCancel(ctx)
+	connect := stateConnect(st, x.pool)
+	stopAllJobs(ctx, st, scenario, connect, out)
+	removeAllContainers(ctx, st, scenario, x.pool, out)
+	if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
+		fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
+		st.Network = nil // the hosts are released: nothing left to reset through them
 	}
-	return unlock, nil
-}
-
-// withState runs f on the saved state of scenario, under its lock.
-func withState(scenario string, out io.Writer, f func(*State) error) error {
-	unlock, err := lockScenario(scenario, out)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := LoadState(scenario)
-	if err != nil {
-		return err
-	}
-	return f(st)
+	return release(ctx, st, scenario, out)
 }
 
 // connect returns the transport of a host: this machine in the host's
 // working area, or SSH through the pool.
-func (x *experiment) connect(ctx context.Context, name string) (transport.Runner, error) {
+func (x *Session) connect(ctx context.Context, name string) (transport.Runner, error) {
 	h, ok := x.hosts[name]
 	if !ok {
 		return nil, fmt.Errorf("no host %s in the reservation", name)

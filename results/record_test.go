@@ -1,4 +1,4 @@
-package experiment
+package results
 
 import (
 	"os"
@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/e2c-dev/e2c/results"
 )
 
 // TestRunsInTheOrderTheyRan: runs of one second are listed in the order
@@ -25,7 +23,7 @@ func TestRunsInTheOrderTheyRan(t *testing.T) {
 		run := filepath.Join(dir, name)
 		os.Mkdir(run, 0o755)
 		rec := &Record{Status: Succeeded, Start: start.Add(time.Duration(i) * time.Millisecond), dir: run}
-		if err := results.WriteJSON(run, "run.json", rec); err != nil {
+		if err := WriteJSON(run, RecordFile, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
