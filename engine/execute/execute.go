@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -26,6 +27,9 @@ import (
 type Options struct {
 	Forks  int       // hosts of a play run at once; default 256
 	Output io.Writer // every host's output, as "host | line"
+	// Log, if set, takes every host's output instead of Output: a record
+	// per line, with the host as its "host" attribute.
+	Log *slog.Logger
 	// Progress, if set, is called as hosts finish.
 	Progress func(Progress)
 	// Memory, if set, is what earlier executors of the run left: step
@@ -142,7 +146,7 @@ func New(p *plan.Plan, connect transport.Connector, o Options) *Executor {
 		}
 		sh.jobs = m.Jobs.Clone()
 	}
-	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output}, shared: sh}
+	return &Executor{plan: p, connect: connect, opt: o, out: &lockedWriter{w: o.Output, log: o.Log}, shared: sh}
 }
 
 // WithPlan returns an executor of p (the same experiment under another

@@ -4,16 +4,23 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 )
 
-// lockedWriter serialises whole lines from many hosts onto one writer.
+// lockedWriter serialises whole lines from many hosts onto one writer, or
+// logs each to log.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	w   io.Writer
+	log *slog.Logger
 }
 
 func (l *lockedWriter) line(host, text string) {
+	if l.log != nil {
+		l.log.Info(text, "host", host)
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%s | %s\n", host, text)

@@ -2,16 +2,15 @@ package experiment
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/execute"
@@ -40,8 +39,9 @@ type run struct {
 	plans   map[string]*plan.Plan // by application configuration
 	first   *plan.Plan            // the first configuration's: services, network, prepare
 	exec    *execute.Executor     // of first
-	out     io.Writer             // the run's e2c.log and the terminal
-	term    io.Writer             // the terminal
+	log     *slog.Logger          // to the run's e2c.log and the terminal
+	out     io.Writer             // lines to log
+	term    io.Writer             // lines to the terminal alone (progress)
 	logFile *os.File
 	mon     *monitoring
 	reports []execute.PlayReport
@@ -284,9 +284,10 @@ func (x *Session) openRun(dir string) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	term := &lineWriter{w: x.o.Out, json: x.o.JSON}
-	r := &run{x: x, dir: dir, logFile: logFile, term: term,
-		out: io.MultiWriter(&lineWriter{w: logFile, json: x.o.JSON}, term)}
+	r := &run{x: x, dir: dir, logFile: logFile,
+		log:  newLogger(io.MultiWriter(logFile, x.o.Out), x.o.JSON),
+		term: &logLines{log: newLogger(x.o.Out, x.o.JSON)}}
+	r.out = &logLines{log: r.log}
 	r.rec = &recorder{rec: results.NewRecord(dir), out: r.out}
 	r.rec.rec.Owner = results.Self()
 	return r, nil
@@ -306,7 +307,7 @@ func (r *run) plan(repeat int, memory *execute.Memory) error {
 		r.plans[conf] = p
 	}
 	r.first = r.plans[confs(x.o.AppConfs)[0]]
-	r.exec = execute.New(r.first, x.connect, execute.Options{Forks: x.o.Forks, Output: r.out,
+	r.exec = execute.New(r.first, x.connect, execute.Options{Forks: x.o.Forks, Log: r.log,
 		Progress: progress(r.term), Memory: memory, JobStarting: x.jobStarting})
 	return nil
 }
@@ -414,35 +415,4 @@ func appendWorkflow(dir, conf string, p *plan.Plan, phase string, reps []execute
 		outcome[r.Play] = fmt.Sprintf("%d ok, %d failed %v, %s", len(r.Hosts)-len(failed), len(failed), failed, r.Took.Round(time.Millisecond))
 	}
 	p.WriteWorkflow(f, schema.Phase(phase), func(play int) string { return outcome[play] })
-}
-
-// lineWriter writes whole lines, as JSON objects when asked.
-type lineWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	json bool
-	buf  []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.json {
-		return l.w.Write(p)
-	}
-	l.buf = append(l.buf, p...)
-	for {
-		i := strings.IndexByte(string(l.buf), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := string(l.buf[:i])
-		l.buf = l.buf[i+1:]
-		entry := map[string]string{"time": time.Now().Format(time.RFC3339Nano), "msg": line}
-		if host, msg, ok := strings.Cut(line, " | "); ok && !strings.Contains(host, " ") {
-			entry["host"], entry["msg"] = host, msg
-		}
-		data, _ := json.Marshal(entry)
-		l.w.Write(append(data, '\n'))
-	}
 }
