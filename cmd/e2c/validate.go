@@ -162,7 +162,7 @@ func summarize(w io.Writer, p *plan.Plan) error {
 	for _, pl := range p.Plays {
 		var phases []string
 		for _, ph := range schema.Phases {
-			if runs := pl.Phases[string(ph)]; len(runs) > 0 {
+			if runs := pl.Phases[ph]; len(runs) > 0 {
 				phases = append(phases, fmt.Sprintf("%s(%d)", ph, len(runs[0].Tasks)))
 			}
 		}

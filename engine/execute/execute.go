@@ -19,6 +19,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/schema"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 )
@@ -106,7 +107,8 @@ func (j Jobs) Clone() Jobs {
 
 // Progress is the state of a play while it runs.
 type Progress struct {
-	Phase, Play         string
+	Phase               schema.Phase
+	Play                string
 	Done, Failed, Total int
 	Slowest             string // a host still running, the one that started its current task earliest
 }
@@ -178,7 +180,7 @@ type HostResult struct {
 
 // PlayReport is one play of one phase.
 type PlayReport struct {
-	Phase   string
+	Phase   schema.Phase
 	Play    int // 0-based
 	Pattern string
 	Hosts   []HostResult // in play order
@@ -200,7 +202,7 @@ func (r PlayReport) Failed() int {
 // own task list; the others go on, and later plays still run on every host
 // that has not failed in this phase. The error lists every failure, host by
 // host in play order.
-func (e *Executor) Phase(ctx context.Context, phase string) ([]PlayReport, error) {
+func (e *Executor) Phase(ctx context.Context, phase schema.Phase) ([]PlayReport, error) {
 	var reports []PlayReport
 	var merr *multierror.Error
 	failed := map[string]bool{}
@@ -239,7 +241,7 @@ func oneLinePerError(list []error) string {
 	return fmt.Sprintf("%d failures:\n  %s", len(list), strings.Join(lines, "\n  "))
 }
 
-func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs []*plan.Run, failed map[string]bool) PlayReport {
+func (e *Executor) play(ctx context.Context, phase schema.Phase, play *plan.Play, runs []*plan.Run, failed map[string]bool) PlayReport {
 	start := time.Now()
 	rep := PlayReport{Phase: phase, Play: play.Index, Pattern: play.Pattern, Hosts: make([]HostResult, len(runs))}
 	var (
@@ -302,7 +304,7 @@ func (e *Executor) play(ctx context.Context, phase string, play *plan.Play, runs
 }
 
 // host runs a play's tasks on one host, in order.
-func (e *Executor) host(ctx context.Context, phase string, play *plan.Play, run *plan.Run, once *onceTasks, nextTask func()) HostResult {
+func (e *Executor) host(ctx context.Context, phase schema.Phase, play *plan.Play, run *plan.Run, once *onceTasks, nextTask func()) HostResult {
 	start := time.Now()
 	res := HostResult{Host: run.Host}
 	defer func() { res.Took = time.Since(start) }()
@@ -335,10 +337,11 @@ func firstTask(tasks []*plan.Task) *plan.Task {
 
 // TaskError is a task that failed on a host.
 type TaskError struct {
-	Host, Phase string
-	Task        *plan.Task
-	Err         error
-	Result      map[string]any // what the task registers, which a rescue reads as ansible_failed_result
+	Host   string
+	Phase  schema.Phase
+	Task   *plan.Task
+	Err    error
+	Result map[string]any // what the task registers, which a rescue reads as ansible_failed_result
 }
 
 func (e *TaskError) Error() string {

@@ -302,7 +302,7 @@ func TestPathsAtRunTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex, out, homes := setup(t, 1, "- hosts: all\n  "+tt.phase+":"+tt.tasks+"\n")
-			_, err := ex.Phase(context.Background(), tt.phase)
+			_, err := ex.Phase(context.Background(), schema.Phase(tt.phase))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v\nwant it to contain %q\n%s", err, tt.want, out)
 			}

@@ -23,7 +23,7 @@ type call struct {
 	ctx   context.Context
 	r     transport.Runner
 	host  string
-	phase string
+	phase schema.Phase
 	t     *plan.Task
 	a     args
 	scope *plan.Scope    // the variables of the task, lazily rendered
@@ -60,7 +60,7 @@ var moduleFuncs = map[string]func(*call) (map[string]any, error){
 }
 
 // module runs one rendered task on a host and returns what register stores.
-func (e *Executor) module(ctx context.Context, r transport.Runner, host, phase string, t *plan.Task, sc *plan.Scope) (map[string]any, error) {
+func (e *Executor) module(ctx context.Context, r transport.Runner, host string, phase schema.Phase, t *plan.Task, sc *plan.Scope) (map[string]any, error) {
 	c := &call{e: e, ctx: ctx, r: r, host: host, phase: phase, t: t, a: args(t.Args), scope: sc, vars: sc.Map()}
 	if t.Async > 0 {
 		if t.Module != "shell" && t.Module != "command" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 // hostRun is one host running the tasks of a play's phase, with
@@ -22,7 +23,7 @@ import (
 // changed_when, delegate_to and run_once.
 type hostRun struct {
 	e      *Executor
-	phase  string
+	phase  schema.Phase
 	play   *plan.Play
 	host   string
 	r      transport.Runner

@@ -173,9 +173,9 @@ func (r *run) runPhase(ctx context.Context, ph schema.Phase, conf string) error 
 	if conf != "" {
 		os.MkdirAll(filepath.Join(r.dir, conf), 0o755)
 	}
-	reps, err := r.exec.WithPlan(p).Phase(ctx, string(ph))
+	reps, err := r.exec.WithPlan(p).Phase(ctx, ph)
 	r.reports = append(r.reports, reps...)
-	appendWorkflow(r.dir, conf, p, string(ph), reps)
+	appendWorkflow(r.dir, conf, p, ph, reps)
 	r.x.st.remember(r.exec.Memory())
 	return errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
 }
@@ -348,7 +348,7 @@ func (x *Session) warnBackgroundWithoutWait() {
 	}
 	var at []string
 	for _, pl := range p.Plays {
-		for _, run := range pl.Phases[string(schema.Launch)] {
+		for _, run := range pl.Phases[schema.Launch] {
 			for _, t := range run.Tasks {
 				if t.Async > 0 && t.Poll == 0 && !slices.Contains(at, t.Pos) {
 					at = append(at, t.Pos)
@@ -364,7 +364,7 @@ func (x *Session) warnBackgroundWithoutWait() {
 // hasPhase reports whether any play of p has tasks in phase.
 func hasPhase(p *plan.Plan, phase schema.Phase) bool {
 	for _, pl := range p.Plays {
-		if len(pl.Phases[string(phase)]) > 0 {
+		if len(pl.Phases[phase]) > 0 {
 			return true
 		}
 	}
@@ -397,7 +397,7 @@ func writeFiles(dir string, p *plan.Plan) error {
 
 // appendWorkflow adds a phase's rendered plays and their outcome to
 // workflow-validate.out (in the app_conf's folder for its phases).
-func appendWorkflow(dir, conf string, p *plan.Plan, phase string, reps []execute.PlayReport) {
+func appendWorkflow(dir, conf string, p *plan.Plan, phase schema.Phase, reps []execute.PlayReport) {
 	name := filepath.Join(dir, conf, results.WorkflowFile)
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -414,5 +414,5 @@ func appendWorkflow(dir, conf string, p *plan.Plan, phase string, reps []execute
 		}
 		outcome[r.Play] = fmt.Sprintf("%d ok, %d failed %v, %s", len(r.Hosts)-len(failed), len(failed), failed, r.Took.Round(time.Millisecond))
 	}
-	p.WriteWorkflow(f, schema.Phase(phase), func(play int) string { return outcome[play] })
+	p.WriteWorkflow(f, phase, func(play int) string { return outcome[play] })
 }

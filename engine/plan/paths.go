@@ -77,7 +77,7 @@ const sourceRule = "tasks send only the experiment's own files, which the run's 
 // cannot climb out) inside dest, relative to ARTIFACTS_DIR unless absolute.
 // It is refused unless it lies inside the run folder (or ARTIFACTS_DIR
 // before finalize, where working_dir points there), through no link.
-func (p *Plan) FetchPath(phase, dest, rel string) (string, error) {
+func (p *Plan) FetchPath(phase schema.Phase, dest, rel string) (string, error) {
 	local, err := results.Path(p.local(dest), rel)
 	if err != nil {
 		return "", err
@@ -92,9 +92,9 @@ func (p *Plan) FetchPath(phase, dest, rel string) (string, error) {
 
 // fetchRoot returns the folder of this machine that holds path, where a
 // fetch task writes, or an error saying where fetched files may go.
-func (p *Plan) fetchRoot(phase, path string) (string, error) {
+func (p *Plan) fetchRoot(phase schema.Phase, path string) (string, error) {
 	roots := []folder{{"the run folder", p.Run}}
-	if phase != string(schema.Finalize) {
+	if phase != schema.Finalize {
 		roots = append(roots, folder{"ARTIFACTS_DIR", p.Artifacts})
 	}
 	i, ok := within(roots, p.local(path))
@@ -185,7 +185,7 @@ func (b *builder) checkPaths(t *schema.Task, rt *Task, vars *scope) {
 		if !ok || dest == "" {
 			return
 		}
-		if _, err := b.plan.fetchRoot(string(vars.phase), dest); err != nil {
+		if _, err := b.plan.fetchRoot(vars.phase, dest); err != nil {
 			b.problem(t.At("args.dest"), "fetch: dest "+err.Error(), vars.name)
 		}
 	}

@@ -32,11 +32,11 @@ type Plan struct {
 	Repeat    int    `json:"current_repeat"`
 	AppConf   string `json:"app_conf,omitempty"`
 	// ExtraVars are the variables e2c sets for every host, by phase.
-	ExtraVars map[string]map[string]any `json:"extra_vars"`
-	Hosts     []*Host                   `json:"hosts"`
-	Services  []*Service                `json:"services"`
-	Plays     []*Play                   `json:"plays"`
-	Network   []*Link                   `json:"network"`
+	ExtraVars map[schema.Phase]map[string]any `json:"extra_vars"`
+	Hosts     []*Host                         `json:"hosts"`
+	Services  []*Service                      `json:"services"`
+	Plays     []*Play                         `json:"plays"`
+	Network   []*Link                         `json:"network"`
 	// Constraints are the network links merged into directed shapes
 	// between hosts: what the network step applies.
 	Constraints []netem.Constraint `json:"constraints"`
@@ -50,15 +50,15 @@ type Plan struct {
 // Play is a play of workflow.yaml resolved to hosts, with each host's
 // variables and rendered tasks.
 type Play struct {
-	Index     int                `json:"index"` // 0-based, file order
-	Name      string             `json:"name,omitempty"`
-	Pattern   string             `json:"hosts_pattern"`
-	Pos       string             `json:"pos"`
-	Hosts     []string           `json:"hosts"`
-	DependsOn []*Dependency      `json:"depends_on,omitempty"`
-	Vars      map[string]any     `json:"vars,omitempty"` // the play's own vars
-	HostVars  map[string]HostVar `json:"host_vars"`
-	Phases    map[string][]*Run  `json:"phases"`
+	Index     int                     `json:"index"` // 0-based, file order
+	Name      string                  `json:"name,omitempty"`
+	Pattern   string                  `json:"hosts_pattern"`
+	Pos       string                  `json:"pos"`
+	Hosts     []string                `json:"hosts"`
+	DependsOn []*Dependency           `json:"depends_on,omitempty"`
+	Vars      map[string]any          `json:"vars,omitempty"` // the play's own vars
+	HostVars  map[string]HostVar      `json:"host_vars"`
+	Phases    map[schema.Phase][]*Run `json:"phases"`
 }
 
 // Dependency is a depends_on entry and the service keys its selector matched.
@@ -245,9 +245,9 @@ func Build(sc *schema.Scenario, defs servicedef.Registry, machines [][]Machine, 
 			errs.At(schema.Pos{File: filepath.Join(sc.Dir, schema.WorkflowEnvFile)}, "app_conf %q is not defined in workflow_env.yaml", opt.AppConf)
 		}
 	}
-	p.ExtraVars = map[string]map[string]any{}
+	p.ExtraVars = map[schema.Phase]map[string]any{}
 	for _, phase := range allPhases {
-		p.ExtraVars[string(phase)] = b.phaseVars(phase)
+		p.ExtraVars[phase] = b.phaseVars(phase)
 	}
 	for i := range sc.Workflow.Plays {
 		p.Plays = append(p.Plays, b.play(i, &sc.Workflow.Plays[i]))
@@ -393,7 +393,7 @@ func (b *builder) names(hosts []int) []string {
 // tasks rendered for every host.
 func (b *builder) play(index int, sp *schema.Play) *Play {
 	p := &Play{Index: index, Name: sp.Name, Pattern: sp.Hosts, Pos: sp.Pos.String(), Vars: sp.Vars,
-		HostVars: map[string]HostVar{}, Phases: map[string][]*Run{}}
+		HostVars: map[string]HostVar{}, Phases: map[schema.Phase][]*Run{}}
 	if sp.Hosts == "" {
 		return p
 	}
@@ -438,7 +438,7 @@ func (b *builder) play(index int, sp *schema.Play) *Play {
 			index := 0
 			runs[i] = &Run{Host: host.Name, Tasks: b.renderTasks(tasks, sc, playContext(sp), &index)}
 		}
-		p.Phases[string(phase)] = runs
+		p.Phases[phase] = runs
 	}
 	return p
 }

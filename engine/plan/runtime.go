@@ -31,7 +31,7 @@ type Scope struct {
 // Scope returns the scope of task t (nil: none of its own) of play in
 // phase on host; each of values (what tasks registered, the loop item)
 // wins over those before it.
-func (p *Plan) Scope(play *Play, phase, host string, t *Task, values ...map[string]any) *Scope {
+func (p *Plan) Scope(play *Play, phase schema.Phase, host string, t *Task, values ...map[string]any) *Scope {
 	s := &Scope{values: maps.Clone(p.ExtraVars[phase]), defs: play.Vars}
 	if s.values == nil {
 		s.values = map[string]any{}

@@ -61,13 +61,13 @@ func (p *Plan) WriteWorkflow(w io.Writer, phase schema.Phase, result func(play i
 			continue
 		}
 		for _, play := range p.Plays {
-			runs := play.Phases[string(ph)]
+			runs := play.Phases[ph]
 			if len(runs) == 0 {
 				continue
 			}
 			fmt.Fprintf(w, "---\nTASK: %s\n", strings.ToUpper(string(ph)))
 			fmt.Fprintf(w, "PLAY: %d hosts: %s (%s)\n", play.Index+1, play.Pattern, play.Pos)
-			fmt.Fprintf(w, "EXTRA_VARS: %s\n", oneLine(p.ExtraVars[string(ph)]))
+			fmt.Fprintf(w, "EXTRA_VARS: %s\n", oneLine(p.ExtraVars[ph]))
 			fmt.Fprintf(w, "HOSTS: %s\n", strings.Join(play.Hosts, " "))
 			for _, r := range runs {
 				fmt.Fprintf(w, "  %s:\n", r.Host)
