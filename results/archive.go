@@ -3,6 +3,7 @@ package results
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,44 +16,65 @@ import (
 // Archive packs a scenario for an artifact repository into a new tar.gz
 // at out: the scenario files, every run folder, the summaries, the
 // artifacts when given, and a README saying how to reproduce the runs. The
-// scenario's .e2c state (keys, reservations) never goes in.
-func Archive(scenario, out, artifacts string) error {
+// scenario's .e2c state (keys, reservations) never goes in. An existing
+// out is never overwritten, and out appears only once complete and on
+// disk.
+func Archive(ctx context.Context, scenario, out, artifacts string) error {
 	recs, err := Runs(scenario)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s: %w", out, fs.ErrExist)
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), ".tmp-archive-*")
 	if err != nil {
 		return err
 	}
+	defer os.Remove(f.Name())
 	zw := gzip.NewWriter(f)
 	tw := tar.NewWriter(zw)
 	root := strings.TrimSuffix(filepath.Base(out), ".tar.gz")
-	err = addTree(tw, scenario, root+"/scenario", func(rel string, d fs.DirEntry) bool {
+	err = addTree(ctx, tw, scenario, root+"/scenario", func(rel string, d fs.DirEntry) bool {
 		return d.IsDir() && d.Name() == ".e2c" // state: keys and reservations, here or in a nested scenario
 	})
 	if err == nil && artifacts != "" {
-		err = addTree(tw, artifacts, root+"/artifacts", nil)
+		err = addTree(ctx, tw, artifacts, root+"/artifacts", nil)
 	}
 	if err == nil {
 		err = addFile(tw, root+"/README.md", []byte(archiveReadme(scenario, recs, artifacts != "")))
 	}
-	for _, c := range []io.Closer{tw, zw, f} {
+	for _, c := range []io.Closer{tw, zw} {
 		if cerr := c.Close(); err == nil {
 			err = cerr
 		}
 	}
-	if err != nil {
-		os.Remove(out)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
+		err = os.Link(f.Name(), out) // unlike a rename, never replaces a file made meanwhile
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(out))
 	}
 	return err
 }
 
 // addTree adds the files under dir (links followed) below prefix, leaving
 // out what skip says.
-func addTree(tw *tar.Writer, dir, prefix string, skip func(rel string, d fs.DirEntry) bool) error {
+func addTree(ctx context.Context, tw *tar.Writer, dir, prefix string, skip func(rel string, d fs.DirEntry) bool) error {
 	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)

@@ -358,7 +358,7 @@ func newArchive() *cobra.Command {
 			if out == "" {
 				out = fmt.Sprintf("%s-%s.tar.gz", dir, time.Now().Format(results.TimeLayout))
 			}
-			if err := results.Archive(dir, out, artifacts); err != nil {
+			if err := results.Archive(cmd.Context(), dir, out, artifacts); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
