@@ -260,3 +260,32 @@ func MarkCrashed(scenario string) ([]*Record, error) {
 	}
 	return marked, errors.Join(errs...)
 }
+
+// SweepDir is the folder of a scenario's sweep points, each a scenario
+// folder of its own with a PointFile.
+const SweepDir = "sweep"
+
+// PointFile is a sweep point's record: its parameters and status.
+const PointFile = "point.json"
+
+// AllRuns are the runs of a scenario and of its sweep's points, each with
+// its point ("" for the scenario's own runs).
+func AllRuns(scenario string) (runs []*Record, points []string, err error) {
+	runs, err = Runs(scenario)
+	if err != nil {
+		return nil, nil, err
+	}
+	points = make([]string, len(runs))
+	entries, _ := os.ReadDir(filepath.Join(scenario, SweepDir))
+	for _, e := range entries {
+		dir := filepath.Join(scenario, SweepDir, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, PointFile)); !e.IsDir() || err != nil {
+			continue
+		}
+		prs, _ := Runs(dir)
+		for _, r := range prs {
+			runs, points = append(runs, r), append(points, e.Name())
+		}
+	}
+	return runs, points, nil
+}

@@ -32,7 +32,7 @@ func newResults() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs, points, err := experiment.AllRuns(dir)
+			runs, points, err := results.AllRuns(dir)
 			if err != nil {
 				return err
 			}
@@ -44,7 +44,7 @@ func newResults() *cobra.Command {
 			for _, p := range slices.Compact(append([]string{""}, points...)) {
 				home := dir
 				if p != "" {
-					home = filepath.Join(dir, experiment.SweepDir, p)
+					home = filepath.Join(dir, results.SweepDir, p)
 				}
 				recs, err := reproductions(home)
 				if err != nil {
@@ -187,7 +187,7 @@ none in any run.`,
 // failed, interrupted or crashed run's data may be partial. It also returns
 // the other run folders' records, and how many run folders there are.
 func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*results.Record, total int, err error) {
-	recs, _, err := experiment.AllRuns(scenario)
+	recs, _, err := results.AllRuns(scenario)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/e2c-dev/e2c/engine/sweep"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/spf13/cobra"
 )
 
@@ -79,7 +80,7 @@ again. e2c results summarize SCENARIO_DIR compares the points.`,
 			o.ScenarioDir, o.ArtifactsDir, o.Out, o.Version = scenario, artifacts, out, versionString()
 			points, err := experiment.Sweep(cmd.Context(), spec, o)
 			if len(points) > 0 {
-				fmt.Fprintf(out, "sweep: %d points in %s; compare them with e2c results summarize %s\n", len(points), filepath.Join(scenario, experiment.SweepDir), scenario)
+				fmt.Fprintf(out, "sweep: %d points in %s; compare them with e2c results summarize %s\n", len(points), filepath.Join(scenario, results.SweepDir), scenario)
 			}
 			return err
 		},

@@ -15,23 +15,6 @@ import (
 	"github.com/e2c-dev/e2c/results/summary"
 )
 
-// AllRuns are the runs of a scenario and of its sweep's points, each with
-// its point ("" for the scenario's own runs).
-func AllRuns(scenario string) (runs []*results.Record, points []string, err error) {
-	runs, err = results.Runs(scenario)
-	if err != nil {
-		return nil, nil, err
-	}
-	points = make([]string, len(runs))
-	for _, p := range sweepPoints(scenario) {
-		prs, _ := results.Runs(filepath.Join(scenario, SweepDir, p))
-		for _, r := range prs {
-			runs, points = append(runs, r), append(points, p)
-		}
-	}
-	return runs, points, nil
-}
-
 // ReproduceOptions say how to run a run folder again.
 type ReproduceOptions struct {
 	Artifacts string    // default: the run's own artifacts folder
@@ -138,7 +121,7 @@ func newScenarioCopy(runDir string) (string, error) {
 // The runs of a sweep's points are configurations of their own, named
 // after the point (and the app_conf: point/conf).
 func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
-	recs, points, err := AllRuns(scenario)
+	recs, points, err := results.AllRuns(scenario)
 	if err != nil {
 		return nil, err
 	}

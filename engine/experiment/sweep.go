@@ -14,9 +14,6 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-// SweepDir is the folder of a scenario's sweep points.
-const SweepDir = "sweep"
-
 // pointState is point.json: a sweep point's parameters and whether its
 // runs all succeeded, so that a sweep run again skips it.
 type pointState struct {
@@ -48,7 +45,7 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 	// Write and check every point before running any.
 	var todo []sweep.Point
 	for _, p := range points {
-		dir := filepath.Join(o.ScenarioDir, SweepDir, p.Name)
+		dir := filepath.Join(o.ScenarioDir, results.SweepDir, p.Name)
 		if st, err := readPoint(dir); err == nil && st.Status == results.Succeeded {
 			fmt.Fprintf(o.Out, "sweep: %s succeeded in an earlier sweep: skipped\n", p.Name)
 			continue
@@ -74,7 +71,7 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 		if ctx.Err() != nil {
 			break
 		}
-		dir := filepath.Join(o.ScenarioDir, SweepDir, p.Name)
+		dir := filepath.Join(o.ScenarioDir, results.SweepDir, p.Name)
 		fmt.Fprintf(o.Out, "sweep: point %d of %d: %s\n", i+1, len(todo), p.Name)
 		st := pointState{Point: p, Status: results.Running}
 		if err := writePoint(dir, st); err != nil {
@@ -105,7 +102,7 @@ func Sweep(ctx context.Context, spec sweep.Spec, o Options) ([]sweep.Point, erro
 
 func readPoint(dir string) (pointState, error) {
 	var st pointState
-	data, err := os.ReadFile(filepath.Join(dir, "point.json"))
+	data, err := os.ReadFile(filepath.Join(dir, results.PointFile))
 	if err == nil {
 		err = json.Unmarshal(data, &st)
 	}
@@ -113,19 +110,7 @@ func readPoint(dir string) (pointState, error) {
 }
 
 func writePoint(dir string, st pointState) error {
-	return results.WriteJSON(dir, "point.json", st)
-}
-
-// sweepPoints lists the point folders of a scenario's sweep.
-func sweepPoints(scenario string) []string {
-	entries, _ := os.ReadDir(filepath.Join(scenario, SweepDir))
-	var out []string
-	for _, e := range entries {
-		if _, err := readPoint(filepath.Join(scenario, SweepDir, e.Name())); e.IsDir() && err == nil {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	return results.WriteJSON(dir, results.PointFile, st)
 }
 
 // checkPoint checks a point's scenario as its deploy will.

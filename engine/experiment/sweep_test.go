@@ -58,7 +58,7 @@ func TestSweepResumes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sweep interrupted") {
 		t.Fatalf("interrupted sweep: %v\n%s", err, out.b.String())
 	}
-	first := filepath.Join(dir, SweepDir, "1-quantity=1_x=10")
+	first := filepath.Join(dir, results.SweepDir, "1-quantity=1_x=10")
 	if st, err := readPoint(first); err != nil || st.Status != results.Succeeded || len(st.Runs) != 1 {
 		t.Fatalf("first point: %+v, %v", st, err)
 	}
@@ -75,13 +75,13 @@ func TestSweepResumes(t *testing.T) {
 		t.Errorf("the first point ran %d times", len(runs))
 	}
 	for _, p := range []string{"2-quantity=1_x=20", "3-quantity=2_x=10"} {
-		st, err := readPoint(filepath.Join(dir, SweepDir, p))
+		st, err := readPoint(filepath.Join(dir, results.SweepDir, p))
 		if err != nil || st.Status != results.Succeeded {
 			t.Errorf("%s: %+v, %v", p, st, err)
 		}
 	}
 	// The point with quantity 2 ran on two hosts, with the swept value.
-	recs, _ := results.Runs(filepath.Join(dir, SweepDir, "3-quantity=2_x=10"))
+	recs, _ := results.Runs(filepath.Join(dir, results.SweepDir, "3-quantity=2_x=10"))
 	if len(recs) != 1 || len(recs[0].Hosts) != 2 {
 		t.Fatalf("quantity 2: %+v", recs)
 	}
