@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/ordered"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/schema"
 )
 
 // moduleCase runs tasks twice on one real local host: want is checked on
@@ -633,5 +636,15 @@ func TestModulesOverSSH(t *testing.T) {
 		"transfer": transferCases(moduleServer(t, net.JoinHostPort(bridge.String(), "0"))),
 	} {
 		t.Run(name, func(t *testing.T) { runModuleCases(t, onSSH, cases) })
+	}
+}
+
+// TestEveryModuleHasOneImplementation: schema's table of module arguments
+// and the implementations here name the same modules, so that a module
+// validated is a module run, and a module run has its arguments checked.
+func TestEveryModuleHasOneImplementation(t *testing.T) {
+	names := schema.ModuleNames()
+	if got := slices.Sorted(maps.Keys(moduleFuncs)); !slices.Equal(got, names) {
+		t.Errorf("implemented modules %v,\nschema's %v", got, names)
 	}
 }
