@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/hostfacts"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/results"
@@ -26,45 +25,16 @@ import (
 // settings (credentials live elsewhere and never get there), and what each
 // host is.
 
-const factsScript = `echo "arch=$(uname -m)"
-echo "kernel=$(uname -r)"
-echo "cpu=$( (grep -m1 '^model name' /proc/cpuinfo || grep -m1 '^Model' /proc/cpuinfo || grep -m1 '^Hardware' /proc/cpuinfo) 2>/dev/null | cut -d: -f2-)"
-echo "cpus=$(nproc 2>/dev/null)"
-echo "mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
-`
-
-func parseFacts(out string) results.Facts {
-	var f results.Facts
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		v = strings.TrimSpace(v)
-		switch k {
-		case "arch":
-			f.Arch = v
-		case "kernel":
-			f.Kernel = v
-		case "cpu":
-			f.CPU = v
-		case "cpus":
-			f.CPUs, _ = strconv.Atoi(v)
-		case "mem_kb":
-			f.MemKB, _ = strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return f
-}
-
 // learnFacts asks every host what it is, once per deploy. A host that does
 // not answer is recorded without facts; its tasks will say why.
 func (x *Session) learnFacts(ctx context.Context) {
 	var mu sync.Mutex
 	x.facts = map[string]results.Facts{}
 	x.eachHost(ctx, slices.Sorted(maps.Keys(x.hosts)), func(ctx context.Context, h string, r transport.Runner) error {
-		res, err := r.Run(ctx, transport.Command{Script: factsScript})
+		f, err := hostfacts.Learn(ctx, r, hostfacts.Script)
 		if err == nil {
 			mu.Lock()
-			x.facts[h] = parseFacts(res.Stdout)
+			x.facts[h] = results.Facts{Arch: f.Arch, Kernel: f.Kernel, CPU: f.CPU, CPUs: f.CPUs, MemKB: f.MemKB}
 			mu.Unlock()
 		}
 		return err
