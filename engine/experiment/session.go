@@ -93,14 +93,10 @@ func (x *Session) deploy(ctx context.Context, after Hosts, sr series) ([]string,
 		return nil, err
 	}
 	x.warnBackgroundWithoutWait()
-	reserve := &results.Step{Name: "reserve", Start: time.Now()}
-	note, err := x.reserve(ctx, false)
+	reserve, err := x.reserveStep(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reserve: %w", err)
+		return nil, err
 	}
-	end := time.Now()
-	reserve.End, reserve.Status, reserve.Note = &end, results.Succeeded, note
-	x.learnFacts(ctx)
 	var runs []string
 	var errs []error
 	interrupted := false
@@ -131,6 +127,20 @@ func (x *Session) deploy(ctx context.Context, after Hosts, sr series) ([]string,
 		fmt.Fprintf(o.Out, "hosts kept for inspection; release them with: e2c destroy %s\n", o.ScenarioDir)
 	}
 	return runs, errors.Join(errs...)
+}
+
+// reserveStep gets the hosts and learns what they are. It returns the
+// reserve step, for the record of the run that follows.
+func (x *Session) reserveStep(ctx context.Context) (*results.Step, error) {
+	s := &results.Step{Name: "reserve", Start: time.Now()}
+	note, err := x.reserve(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("reserve: %w", err)
+	}
+	end := time.Now()
+	s.End, s.Status, s.Note = &end, results.Succeeded, note
+	x.learnFacts(ctx)
+	return s, nil
 }
 
 // normalize makes the folders absolute and fills defaults.
@@ -196,12 +206,6 @@ func Open(o Options) (*Session, error) {
 	if err != nil {
 		unlock()
 		return nil, err
-	}
-	if o.ArtifactsDir == "" {
-		o.ArtifactsDir = st.Artifacts
-	}
-	if o.Testbed == "" {
-		o.Testbed = st.Testbed
 	}
 	return &Session{o: o, st: st, unlock: unlock, pool: transport.NewPool(transport.PoolOptions{})}, nil
 }

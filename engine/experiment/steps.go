@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
@@ -28,14 +27,10 @@ func (x *Session) LayersServices(ctx context.Context) (string, error) {
 	if err := x.load(); err != nil {
 		return "", err
 	}
-	reserve := &results.Step{Name: "reserve", Start: time.Now()}
-	note, err := x.reserve(ctx, false)
+	reserve, err := x.reserveStep(ctx)
 	if err != nil {
-		return "", fmt.Errorf("reserve: %w", err)
+		return "", err
 	}
-	end := time.Now()
-	reserve.End, reserve.Status, reserve.Note = &end, results.Succeeded, note
-	x.learnFacts(ctx)
 	r, err := x.newRun(ctx, 0, func(rec *results.Record) { rec.Steps = append(rec.Steps, reserve) })
 	if r == nil {
 		return "", err
