@@ -224,7 +224,7 @@ func overrideTestbed(ls *schema.LayersServices, name string) error {
 		return fmt.Errorf("--testbed: %w", err)
 	}
 	env := &ls.Environment
-	tb := schema.Testbed{Name: name, Settings: map[string]any{}}
+	tb := schema.Testbed{Name: name}
 	if kept := env.Testbed(name); kept != nil {
 		tb = *kept
 	}
