@@ -61,7 +61,7 @@ func (x *experiment) provideDocker(ctx context.Context, p *plan.Plan, out io.Wri
 	}
 	var errs []error
 	for _, testbed := range slices.Sorted(maps.Keys(need)) {
-		pr, err := providers.Get(testbed)
+		pr, err := x.o.Providers.Get(testbed)
 		if err != nil {
 			return err
 		}

@@ -357,7 +357,7 @@ func TestVerify(t *testing.T) {
 	if err == nil || !errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "no longer running") || !strings.Contains(err.Error(), "down for maintenance") {
 		t.Errorf("one job deleted, the other not told: %v, want cannot serve, with both", err)
 	}
-	var _ providers.Verifier = Default
+	var _ providers.Verifier = (*Provider)(nil)
 }
 
 // A far predicted start is slept toward, but polled again every 5 PollMax:

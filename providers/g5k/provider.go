@@ -51,11 +51,6 @@ type Provider struct {
 	Outage time.Duration
 }
 
-// Default is the registered provider.
-var Default = &Provider{}
-
-func init() { providers.Register("g5k", Default) }
-
 // state is the Reservation's State: what Release needs. Reserve journals
 // it as it grows, so that an interrupted Reserve leaves it to Release.
 type state struct {
