@@ -5,7 +5,6 @@ go 1.26.8
 require (
 	github.com/containerd/errdefs v1.0.0
 	github.com/flosch/pongo2/v6 v6.0.0
-	github.com/hashicorp/go-multierror v1.1.1
 	github.com/moby/moby/api v1.57.0
 	github.com/moby/moby/client v0.6.3
 	github.com/olekukonko/tablewriter v1.1.5
@@ -37,7 +36,6 @@ require (
 	github.com/go-logr/logr v1.4.2 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/hashicorp/errwrap v1.0.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/kr/fs v0.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect

@@ -1,7 +1,8 @@
-// Package providers is the registry of testbeds e2c can run on. A provider
-// reserves machines for the planned service instances, says how to reach
-// each, and releases them; a new testbed is one package that registers
-// itself here.
+// Package providers is the contract between e2c and the testbeds it runs
+// on. A provider reserves machines for the planned service instances, says
+// how to reach each, and releases them; it reads and checks its own block
+// of layers_services.yaml. A new testbed is one package with a Provider,
+// added to the Set that e2c is given (providers/builtin).
 package providers
 
 import (
@@ -13,7 +14,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
@@ -153,20 +153,39 @@ func (e cannotServe) Unwrap() error        { return e.error }
 // unsupported are E2Clab's testbeds that e2c refuses by name.
 var unsupported = []string{"iotlab", "chameleoncloud", "chameleonedge"}
 
-// Check checks the testbed blocks of a scenario: each names a provider
-// (with the closest name as a hint), and each provider that can checks its
-// settings against the instances placed on it. Problems are *schema.Error.
-func Check(env schema.Environment, instances []plan.Instance) error {
+// Set is the providers a scenario may use, by testbed name. It is a value
+// handed to whoever reserves (builtin.Set() is e2c's own), not a registry:
+// tests give a set of their own, and run in parallel.
+type Set map[string]Provider
+
+// Get returns the provider of testbed name.
+func (s Set) Get(name string) (Provider, error) {
+	p, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("no provider for testbed %q (available: %s)", name, strings.Join(s.Names(), ", "))
+	}
+	return p, nil
+}
+
+// Names lists the set's testbeds, sorted.
+func (s Set) Names() []string { return slices.Sorted(maps.Keys(s)) }
+
+// Check checks the testbed blocks of a scenario: each names a provider of
+// the set (with the closest name as a hint), and each provider that can
+// checks its settings against the instances placed on it. Problems are
+// *schema.Error.
+func (s Set) Check(env schema.Environment, instances []plan.Instance) error {
 	var errs schema.Errors
+	names := s.Names()
 	for i := range env.Testbeds {
 		tb := &env.Testbeds[i]
-		p, err := Get(tb.Name)
+		p, err := s.Get(tb.Name)
 		switch {
 		case slices.Contains(unsupported, tb.Name):
-			errs.At(tb.NamePos, "environment: testbed %q is not supported by e2c; supported testbeds: %s", tb.Name, strings.Join(Names(), ", "))
+			errs.At(tb.NamePos, "environment: testbed %q is not supported by e2c; supported testbeds: %s", tb.Name, strings.Join(names, ", "))
 		case err != nil:
 			errs.At(tb.NamePos, "environment: unknown testbed %q%s; expected a testbed (%s) or one of: %s", tb.Name,
-				suggest.Hint(tb.Name, append(Names(), schema.EnvironmentKeys...)), strings.Join(Names(), ", "), strings.Join(schema.EnvironmentKeys, ", "))
+				suggest.Hint(tb.Name, append(slices.Clone(names), schema.EnvironmentKeys...)), strings.Join(names, ", "), strings.Join(schema.EnvironmentKeys, ", "))
 		default:
 			if c, ok := p.(SettingsChecker); ok {
 				var mine []plan.Instance
@@ -180,38 +199,4 @@ func Check(env schema.Environment, instances []plan.Instance) error {
 		}
 	}
 	return errs.Err()
-}
-
-var (
-	mu       sync.RWMutex
-	registry = map[string]Provider{}
-)
-
-// Register makes a provider available under name; it panics on a
-// duplicate, which is a programming error.
-func Register(name string, p Provider) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("providers: " + name + " registered twice")
-	}
-	registry[name] = p
-}
-
-// Get returns the provider registered under name.
-func Get(name string) (Provider, error) {
-	mu.RLock()
-	p, ok := registry[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("no provider for testbed %q (available: %s)", name, strings.Join(Names(), ", "))
-	}
-	return p, nil
-}
-
-// Names lists the registered providers, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return slices.Sorted(maps.Keys(registry))
 }

@@ -12,18 +12,20 @@ import (
 )
 
 // UpdateRecord runs f on the machine-wide record name, a JSON list that
-// the scenarios of this user share (in the user's cache folder:
-// ~/.cache/e2c/<name>, or under $XDG_CACHE_HOME), and saves the list f
-// returns. The record is read and written under an exclusive lock, so that
-// e2c processes take turns, and replaced atomically, so that a crash leaves
+// the scenarios of this user share, in dir ("": the user's cache folder,
+// ~/.cache/e2c or under $XDG_CACHE_HOME), and saves the list f returns.
+// The record is read and written under an exclusive lock, so that e2c
+// processes take turns, and replaced atomically, so that a crash leaves
 // the old list or the new one. damaged says what to do with a record that
 // cannot be read.
-func UpdateRecord[T any](name, damaged string, f func([]T) ([]T, error)) error {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return fmt.Errorf("no folder for the record %s: %w", name, err)
+func UpdateRecord[T any](dir, name, damaged string, f func([]T) ([]T, error)) error {
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("no folder for the record %s: %w", name, err)
+		}
+		dir = filepath.Join(cache, "e2c")
 	}
-	dir = filepath.Join(dir, "e2c")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

@@ -12,12 +12,13 @@ import (
 // file descriptor) take turns, so that no update is lost, and a damaged
 // record is an error saying what to do.
 func TestUpdateRecord(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Parallel()
+	dir := t.TempDir()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 25 {
-				err := UpdateRecord("r.json", "remove it", func(l []int) ([]int, error) { return append(l, w*100+i), nil })
+				err := UpdateRecord(dir, "r.json", "remove it", func(l []int) ([]int, error) { return append(l, w*100+i), nil })
 				if err != nil {
 					t.Error(err)
 				}
@@ -26,12 +27,12 @@ func TestUpdateRecord(t *testing.T) {
 	}
 	wg.Wait()
 	var got []int
-	if err := UpdateRecord("r.json", "", func(l []int) ([]int, error) { got = l; return l, nil }); err != nil || len(got) != 100 {
+	if err := UpdateRecord(dir, "r.json", "", func(l []int) ([]int, error) { got = l; return l, nil }); err != nil || len(got) != 100 {
 		t.Fatalf("%d entries, %v; want 100", len(got), err)
 	}
-	path := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "e2c", "r.json")
+	path := filepath.Join(dir, "r.json")
 	os.WriteFile(path, []byte("{"), 0o600)
-	err := UpdateRecord("r.json", "remove it", func(l []int) ([]int, error) { return l, nil })
+	err := UpdateRecord(dir, "r.json", "remove it", func(l []int) ([]int, error) { return l, nil })
 	if err == nil || !strings.Contains(err.Error(), path+" is damaged") || !strings.HasSuffix(err.Error(), ": remove it") {
 		t.Errorf("damaged record: %v", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // Pos is a place in a scenario file. Line and Col are 1-based.
@@ -46,16 +44,18 @@ func Errorf(p Pos, format string, args ...any) *Error {
 }
 
 // Errors collects the problems of a whole scenario so that they are all
-// reported at once rather than one per run.
+// reported at once rather than one per run. What Err returns is an *Errors
+// too: errors.As finds it, and Unwrap lists its problems (errors.Is and
+// errors.As look into each, as for errors.Join).
 type Errors struct{ list []error }
 
-// Add appends err unless it is nil. A multierror is flattened.
+// Add appends err unless it is nil. An *Errors is flattened.
 func (e *Errors) Add(err error) {
 	if err == nil {
 		return
 	}
-	if m, ok := err.(*multierror.Error); ok {
-		e.list = append(e.list, m.Errors...)
+	if m, ok := err.(*Errors); ok {
+		e.list = append(e.list, m.list...)
 		return
 	}
 	e.list = append(e.list, err)
@@ -67,7 +67,7 @@ func (e *Errors) At(p Pos, format string, args ...any) { e.Add(Errorf(p, format,
 // Len is the number of problems collected so far.
 func (e *Errors) Len() int { return len(e.list) }
 
-// Err returns nil or a *multierror.Error holding the problems sorted by file,
+// Err returns nil or an *Errors holding the problems sorted by file,
 // position and text (so the report is the same on every run), each printed
 // on its own line, the first maxShown of them.
 func (e *Errors) Err() error {
@@ -81,8 +81,11 @@ func (e *Errors) Err() error {
 			cmp.Compare(a.Error(), b.Error()))
 	})
 	list = slices.CompactFunc(list, func(a, b error) bool { return a.Error() == b.Error() })
-	return &multierror.Error{Errors: list, ErrorFormat: formatErrors}
+	return &Errors{list: list}
 }
+
+// Unwrap returns the problems.
+func (e *Errors) Unwrap() []error { return e.list }
 
 func posOf(err error) Pos {
 	if e, ok := err.(*Error); ok {
@@ -96,7 +99,9 @@ func posOf(err error) Pos {
 // what to fix first). The error itself keeps them all.
 const maxShown = 100
 
-func formatErrors(list []error) string {
+// Error prints each problem on its own line, the first maxShown of them.
+func (e *Errors) Error() string {
+	list := e.list
 	if len(list) == 1 {
 		return list[0].Error()
 	}

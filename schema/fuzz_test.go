@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // seed adds every example's copy of file to the corpus.
@@ -30,11 +28,11 @@ func checkPositioned(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	var m *multierror.Error
+	var m *Errors
 	if !errors.As(err, &m) {
-		t.Fatalf("error is %T, want *multierror.Error: %v", err, err)
+		t.Fatalf("error is %T, want *Errors: %v", err, err)
 	}
-	for _, e := range m.Errors {
+	for _, e := range m.Unwrap() {
 		var pe *Error
 		if !errors.As(e, &pe) || pe.Pos.File != "f.yaml" || pe.Pos.Line < 1 {
 			t.Fatalf("problem without a position: %#v", e)

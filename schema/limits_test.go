@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // bomb anchors a 1 MB string and refers to it 729 times through three
@@ -44,8 +42,8 @@ func TestLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := DecodeWorkflow("x.yaml", []byte(tt.yaml))
-			var m *multierror.Error
-			if !errors.As(err, &m) || len(m.Errors) != 1 || !strings.Contains(err.Error(), tt.want) {
+			var m *Errors
+			if !errors.As(err, &m) || len(m.Unwrap()) != 1 || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error:\n%.2000v\nwant exactly one problem containing:\n%s", err, tt.want)
 			}
 		})
@@ -79,8 +77,8 @@ func TestErrorsText(t *testing.T) {
 		errs.At(Pos{File: "w.yaml", Line: i + 1, Col: 1}, "problem %d", i)
 	}
 	err := errs.Err()
-	var m *multierror.Error
-	if !errors.As(err, &m) || len(m.Errors) != 250 {
+	var m *Errors
+	if !errors.As(err, &m) || len(m.Unwrap()) != 250 {
 		t.Fatalf("want 250 problems kept, got %v", err)
 	}
 	text := err.Error()
@@ -88,5 +86,30 @@ func TestErrorsText(t *testing.T) {
 	if lines[0] != "250 problems:" || len(lines) != 102 || lines[100] != "  w.yaml:100:1: problem 99" ||
 		lines[101] != "  ... and 150 more problems" {
 		t.Errorf("text has %d lines: first %q, last two %q", len(lines), lines[0], lines[len(lines)-2:])
+	}
+}
+
+// TestErrorsUnwrap: the list is the standard library's kind of multiple
+// error: found by errors.As inside an errors.Join, its problems found by
+// errors.Is and errors.As, and a list added to a list is flattened.
+func TestErrorsUnwrap(t *testing.T) {
+	gone := errors.New("gone")
+	var inner Errors
+	inner.At(Pos{File: "a.yaml", Line: 2}, "second")
+	inner.Add(fmt.Errorf("host: %w", gone))
+	var errs Errors
+	errs.At(Pos{File: "a.yaml", Line: 1}, "first")
+	errs.Add(inner.Err())
+	err := errors.Join(errors.New("deploy"), errs.Err())
+	var m *Errors
+	if !errors.As(err, &m) || len(m.Unwrap()) != 3 {
+		t.Fatalf("errors.As found %v in %v", m, err)
+	}
+	var pe *Error
+	if !errors.Is(err, gone) || !errors.As(err, &pe) || pe.Msg != "first" {
+		t.Errorf("errors.Is(gone) %v, errors.As(*Error) %v", errors.Is(err, gone), pe)
+	}
+	if want := "3 problems:\n  host: gone\n  a.yaml:1: first\n  a.yaml:2: second"; m.Error() != want {
+		t.Errorf("text %q, want %q", m.Error(), want)
 	}
 }

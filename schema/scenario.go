@@ -41,7 +41,7 @@ type Scenario struct {
 	Files map[string][]byte
 }
 
-// Load reads the scenario in dir. The error, if any, is a *multierror.Error
+// Load reads the scenario in dir. The error, if any, is an *Errors
 // listing every problem found in every file; the returned scenario holds what
 // could be decoded, so further checks can still run.
 func Load(dir string) (*Scenario, error) {

@@ -35,7 +35,7 @@ func TestDecodeLayersServices(t *testing.T) {
 	if got := ls.Environment.Walltime; got != 100*time.Hour {
 		t.Errorf("walltime = %v, want 100h (no 23:59:59 cap)", got)
 	}
-	if ls.Environment.Master() != "g5k" || ls.Environment.Testbeds[0].Settings["queue"] != "production" {
+	if ls.Environment.Master() != "g5k" || ls.Environment.Testbeds[0].Data()["queue"] != "production" {
 		t.Errorf("testbeds = %+v", ls.Environment.Testbeds)
 	}
 	flink := ls.Layers[0].Services[0]
@@ -357,7 +357,7 @@ layers:
 		{"uri body", p.Tasks[Launch][1].Args["body"], `{"zeta":1,"alpha":2}`},
 		{"service env", s.Env["e"], `{"zeta":1,"alpha":2}`},
 		{"service key", s.Extra["extra"], `{"zeta":1,"alpha":2}`},
-		{"testbed setting", ls.Environment.Testbed("g5k").Settings["monitor"], `{"zeta":1,"alpha":2}`},
+		{"testbed setting", ls.Environment.Testbed("g5k").Data()["monitor"], `{"zeta":1,"alpha":2}`},
 	} {
 		if got, err := json.Marshal(tc.v); err != nil || string(got) != tc.want {
 			t.Errorf("%s = %s (%v), want %s", tc.name, got, err, tc.want)

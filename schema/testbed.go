@@ -12,17 +12,16 @@ import (
 )
 
 // Testbed is one testbed block of the environment, such as g5k: {...}. The
-// schema does not know any testbed's keys: the provider of that name reads
-// the block with Decode into its own settings type, so that its mistakes are
-// reported with positions and hints like the rest of the scenario.
+// schema knows only that the block exists, where, and what was written: the
+// provider of that name reads it with Decode into its own settings type (at
+// validate, through its CheckSettings), so that its mistakes are reported
+// with positions and hints like the rest of the scenario.
 type Testbed struct {
-	Node
 	Name    string
 	NamePos Pos // where the block's name was written
-	// Settings is the block as plain data, for the run's record.
-	Settings map[string]any
-	raw      *yaml.Node
-	file     string
+	Pos     Pos // where its value starts
+	raw     *yaml.Node
+	file    string
 }
 
 // TestbedBlock decodes text as the block of testbed name, as if written in
@@ -30,7 +29,7 @@ type Testbed struct {
 func TestbedBlock(file, name, text string) (*Testbed, error) {
 	var errs Errors
 	d := &decoder{file: file, errs: &errs}
-	tb := &Testbed{Name: name, file: file, Settings: map[string]any{}}
+	tb := &Testbed{Name: name, file: file}
 	if root := d.parse([]byte(text)); root != nil {
 		*tb = d.testbed(name, Pos{File: file, Line: 1, Col: 1}, root)
 	}
@@ -38,16 +37,17 @@ func TestbedBlock(file, name, text string) (*Testbed, error) {
 }
 
 func (d *decoder) testbed(name string, at Pos, v *yaml.Node) Testbed {
-	tb := Testbed{Name: name, NamePos: at, Node: Node{Pos: d.pos(v)}, Settings: map[string]any{}, raw: v, file: d.file}
-	if isNull(v) { // "g5k:" alone takes every default
-		return tb
+	return Testbed{Name: name, NamePos: at, Pos: d.pos(v), raw: v, file: d.file}
+}
+
+// Data is the block as plain data, for the run's record: an empty map when
+// nothing (or no mapping) was written. Its problems are Decode's to report.
+func (tb *Testbed) Data() map[string]any {
+	if tb.raw == nil || resolve(tb.raw).Kind != yaml.MappingNode {
+		return map[string]any{}
 	}
-	fs, node := d.fields(v, "environment."+name, nil)
-	tb.Node = node
-	for _, f := range fs {
-		tb.Settings[f.key] = d.value(f.v, "environment."+name+"."+f.key)
-	}
-	return tb
+	d := &decoder{file: tb.file, errs: &Errors{}}
+	return d.mapping(tb.raw, tb.Name)
 }
 
 // Decode reads the block into v, a pointer to a struct. Each field with a

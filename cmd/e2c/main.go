@@ -16,9 +16,6 @@ import (
 	"syscall"
 
 	"github.com/e2c-dev/e2c/providers/g5k"
-	_ "github.com/e2c-dev/e2c/providers/local"
-	_ "github.com/e2c-dev/e2c/providers/netns"
-	_ "github.com/e2c-dev/e2c/providers/static"
 	"github.com/e2c-dev/e2c/schema/suggest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"

@@ -14,7 +14,6 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/schema"
-	"github.com/hashicorp/go-multierror"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -93,11 +92,11 @@ func dryPlan(dir string, opt plan.Options, o experiment.Options) (*plan.Plan, er
 
 // inFile reports whether err holds a problem in file.
 func inFile(err error, file string) bool {
-	var m *multierror.Error
+	var m *schema.Errors
 	if !errors.As(err, &m) {
 		return false
 	}
-	for _, e := range m.Errors {
+	for _, e := range m.Unwrap() {
 		if se, ok := e.(*schema.Error); ok && se.Pos.File == file {
 			return true
 		}

@@ -20,7 +20,6 @@ import (
 	"github.com/e2c-dev/e2c/engine/tmpl"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/schema"
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -204,7 +203,7 @@ func (r PlayReport) Failed() int {
 // host in play order.
 func (e *Executor) Phase(ctx context.Context, phase schema.Phase) ([]PlayReport, error) {
 	var reports []PlayReport
-	var merr *multierror.Error
+	var errs failures
 	failed := map[string]bool{}
 	for _, play := range e.plan.Plays {
 		runs := play.Phases[phase]
@@ -212,25 +211,31 @@ func (e *Executor) Phase(ctx context.Context, phase schema.Phase) ([]PlayReport,
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			merr = multierror.Append(merr, fmt.Errorf("%s: play %d (%s) not started: %w", phase, play.Index+1, play.Pattern, err))
+			errs = append(errs, fmt.Errorf("%s: play %d (%s) not started: %w", phase, play.Index+1, play.Pattern, err))
 			break
 		}
 		rep := e.play(ctx, phase, play, runs, failed)
 		for _, h := range rep.Hosts {
 			if h.Err != nil {
 				failed[h.Host] = true
-				merr = multierror.Append(merr, h.Err)
+				errs = append(errs, h.Err)
 			}
 		}
 		reports = append(reports, rep)
 	}
-	if merr != nil {
-		merr.ErrorFormat = oneLinePerError
+	if len(errs) == 0 {
+		return reports, nil
 	}
-	return reports, merr.ErrorOrNil()
+	return reports, errs
 }
 
-func oneLinePerError(list []error) string {
+// failures are a phase's failures, one line each. Like errors.Join's,
+// errors.Is and errors.As look into each of them.
+type failures []error
+
+func (list failures) Unwrap() []error { return list }
+
+func (list failures) Error() string {
 	lines := make([]string, len(list))
 	for i, err := range list {
 		lines[i] = err.Error()

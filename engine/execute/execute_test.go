@@ -202,6 +202,30 @@ func TestFailingHost(t *testing.T) {
 	}
 }
 
+// TestFailuresListed: a phase's failures read one a line, counted, and
+// each is found by errors.As and errors.Is, as in an errors.Join.
+func TestFailuresListed(t *testing.T) {
+	ex, _, _ := setup(t, 3, "- hosts: all\n  launch: [{shell: \"[ {{ inventory_hostname }} = edge-node-1-2 ] || exit 3\"}]\n")
+	_, err := ex.Phase(context.Background(), "launch")
+	var hosts []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var te *TaskError
+		if errors.As(e, &te) {
+			hosts = append(hosts, te.Host)
+		}
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || lines[0] != "2 failures:" || !strings.HasPrefix(lines[1], "  edge-node-1-1: launch task 1") ||
+		!strings.HasPrefix(lines[2], "  edge-node-1-3: launch task 1") || strings.Join(hosts, " ") != "edge-node-1-1 edge-node-1-3" {
+		t.Errorf("err = %v, hosts %v", err, hosts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ex.Phase(ctx, "launch"); !errors.Is(err, context.Canceled) {
+		t.Errorf("an interrupted phase: %v", err)
+	}
+}
+
 // TestUnreachable checks that a host that cannot be reached fails with the
 // task it was about to run, and the others go on.
 func TestUnreachable(t *testing.T) {

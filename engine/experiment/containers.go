@@ -60,7 +60,7 @@ func (x *Session) provideDocker(ctx context.Context, p *plan.Plan, out io.Writer
 	}
 	var errs []error
 	for _, testbed := range slices.Sorted(maps.Keys(need)) {
-		pr, err := providers.Get(testbed)
+		pr, err := x.o.Providers.Get(testbed)
 		if err != nil {
 			return err
 		}

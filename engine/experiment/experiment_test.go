@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/e2c-dev/e2c/providers/local"
 	"github.com/e2c-dev/e2c/providers/netns"
 	"github.com/e2c-dev/e2c/results"
 )

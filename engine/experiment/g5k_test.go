@@ -18,6 +18,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/emulation"
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/providers/g5k"
 	"github.com/e2c-dev/e2c/providers/g5k/g5kfake"
 	"github.com/e2c-dev/e2c/providers/netns"
@@ -26,8 +27,9 @@ import (
 // g5kTestbed is a fake Grid'5000 API whose parasilo nodes are emulated
 // hosts with sshd, one more emulated host playing access.grid5000.fr
 // (every node connection goes through it, as from a laptop), and the
-// provider pointed at them. It returns the API and the hosts by node name.
-func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string]netns.Host, *netns.Lab) {
+// provider pointed at them. It returns the API, the hosts by node name, the
+// lab and the providers to deploy with.
+func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string]netns.Host, *netns.Lab, providers.Set) {
 	t.Helper()
 	if err := netns.Preflight(); err != nil {
 		t.Skip(err)
@@ -52,19 +54,15 @@ func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string
 		Waiting:      50 * time.Millisecond, Launching: 20 * time.Millisecond, Deploying: 50 * time.Millisecond})
 	creds := filepath.Join(t.TempDir(), "creds.yaml")
 	os.WriteFile(creds, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", api.URL, api.CAFile(t)), 0o600)
-	t.Setenv("E2C_G5K_CREDENTIALS", creds)
-	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the record of the jobs scenarios hold
-
 	// The nodes' names lead to the emulated hosts; everything else is the
 	// provider's own.
-	saved := *g5k.Default
-	t.Cleanup(func() { *g5k.Default = saved })
-	g5k.Default.PollMin, g5k.Default.PollMax, g5k.Default.DeployPoll = 10*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond
+	p := &g5k.Provider{Credentials: creds, Records: t.TempDir(), // the record of the jobs scenarios hold
+		PollMin: 10 * time.Millisecond, PollMax: 50 * time.Millisecond, DeployPoll: 10 * time.Millisecond}
 	reach := func(h netns.Host) transport.Endpoint {
 		return transport.Endpoint{Host: h.Address4.String(), User: "root", KeyFiles: []string{lab.KeyFile()},
 			HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
 	}
-	g5k.Default.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
+	p.Reach = func(fqdn string, e transport.Endpoint) (string, transport.Endpoint) {
 		short, _, _ := strings.Cut(fqdn, ".")
 		h := byName[short]
 		if e.User != "root" || e.Jump == nil || e.Jump.Host != g5k.Gateway || e.Jump.User != "alice" {
@@ -74,7 +72,7 @@ func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string
 		ep.Jump = &gw
 		return h.Address4.String(), ep
 	}
-	return api, byName, lab
+	return api, byName, lab, providers.Set{"g5k": p}
 }
 
 // TestG5kEndToEnd runs a whole experiment on the g5k provider against the
@@ -83,7 +81,7 @@ func g5kTestbed(t *testing.T, subnet string, n int) (*g5kfake.Server, map[string
 // a 503 retried, the services, prepare, launch and finalize with results
 // fetched from every node, and the job deleted by --destroy.
 func TestG5kEndToEnd(t *testing.T) {
-	api, byName, lab := g5kTestbed(t, "10.232.6.0/24", 5)
+	api, byName, lab, set := g5kTestbed(t, "10.232.6.0/24", 5)
 	api.DeployKO("parasilo-2.rennes.grid5000.fr", 1)
 	api.FailNext("GET", "/stable/sites/rennes/jobs/", 503, "Service Unavailable", 1)
 
@@ -124,7 +122,7 @@ layers:
 		os.WriteFile(name, []byte(text), 0o644)
 	}
 	var out strings.Builder
-	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release)
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, Providers: set, ArtifactsDir: artifacts, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -170,7 +168,7 @@ layers:
 // containers only named). Every gateway's and producer's
 // metrics are fetched into the run folder.
 func TestG5kCCTV(t *testing.T) {
-	api, _, lab := g5kTestbed(t, "10.232.7.0/24", 15)
+	api, _, lab, set := g5kTestbed(t, "10.232.7.0/24", 15)
 	dir := copyTree(t, "../../examples/cctv")
 	layers := readFile(t, filepath.Join(dir, "layers_services.yaml"))
 	layers = strings.Replace(layers, "    cluster: parasilo\n", "    cluster: parasilo\n    key_name: "+lab.KeyFile()+".pub\n", 1)
@@ -196,7 +194,7 @@ func TestG5kCCTV(t *testing.T) {
 		os.WriteFile(filepath.Join(artifacts, f), []byte(f), 0o644)
 	}
 	var log strings.Builder
-	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &log, Network: mode}, Release)
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, Providers: set, ArtifactsDir: artifacts, Agent: testAgent, Out: &log, Network: mode}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, log.String())
 	}
@@ -283,11 +281,11 @@ layers:
 // kadeploy reinstalls the nodes the first runs on; without job_name each
 // has a name of its own, hence a job of its own.
 func TestG5kScenariosShareNoJob(t *testing.T) {
-	api, _, lab := g5kTestbed(t, "10.232.8.0/24", 3)
+	api, _, lab, set := g5kTestbed(t, "10.232.8.0/24", 3)
 	artifacts := t.TempDir()
 	deployTo := func(dir string, after Hosts) (string, error) {
 		var out strings.Builder
-		_, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, after)
+		_, err := deploy(context.Background(), Options{ScenarioDir: dir, Providers: set, ArtifactsDir: artifacts, Out: &out}, after)
 		return out.String(), err
 	}
 	first := g5kScenario(t, lab, "first", "shared")
@@ -315,7 +313,7 @@ func TestG5kScenariosShareNoJob(t *testing.T) {
 	}
 	for _, dir := range append(unnamed, first) {
 		var out strings.Builder
-		if err := destroy(context.Background(), dir, &out); err != nil {
+		if err := destroyWith(context.Background(), dir, &out, set); err != nil {
 			t.Errorf("destroy %s: %v\n%s", dir, err, out.String())
 		}
 	}
@@ -330,16 +328,16 @@ func TestG5kScenariosShareNoJob(t *testing.T) {
 // the API says their job still runs; a job deleted meanwhile is released
 // and a new one reserved.
 func TestG5kKeptJobGone(t *testing.T) {
-	api, _, lab := g5kTestbed(t, "10.232.9.0/24", 2)
+	api, _, lab, set := g5kTestbed(t, "10.232.9.0/24", 2)
 	dir := g5kScenario(t, lab, "kept", "")
 	artifacts := t.TempDir()
 	var out strings.Builder
-	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, ReleaseIfInterrupted); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, Providers: set, ArtifactsDir: artifacts, Out: &out}, ReleaseIfInterrupted); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
 	}
 	api.Kill(1) // oardel on the frontend
 	out.Reset()
-	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Release); err != nil {
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, Providers: set, ArtifactsDir: artifacts, Out: &out}, Release); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, out.String())
 	}
 	// The job is finishing, or already in error.
@@ -357,13 +355,13 @@ func TestG5kKeptJobGone(t *testing.T) {
 // reserve waits for as long as the test needs; the scenario folder, state
 // included, is copied as the dead process left it.
 func TestG5kDestroyAfterInterruptedReserve(t *testing.T) {
-	api, _, lab := g5kTestbed(t, "10.232.10.0/24", 1)
+	api, _, lab, set := g5kTestbed(t, "10.232.10.0/24", 1)
 	dir := g5kScenario(t, lab, "interrupted", "held")
 	api.HoldNext("held")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: t.TempDir(), Out: io.Discard}, ReleaseIfInterrupted)
+		_, err := deploy(ctx, Options{ScenarioDir: dir, Providers: set, ArtifactsDir: t.TempDir(), Out: io.Discard}, ReleaseIfInterrupted)
 		done <- err
 	}()
 	defer func() { cancel(); <-done }()
@@ -379,7 +377,7 @@ func TestG5kDestroyAfterInterruptedReserve(t *testing.T) {
 	}
 	left := copyTree(t, dir)
 	var out strings.Builder
-	if err := destroy(context.Background(), left, &out); err != nil {
+	if err := destroyWith(context.Background(), left, &out, set); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
 	}
 	if j := api.Jobs()[0]; !ended(j.State) || !strings.Contains(out.String(), "g5k: rennes: job 1 deleted") {

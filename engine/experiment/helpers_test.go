@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
 )
 
@@ -62,7 +63,16 @@ func finalize(ctx context.Context, scenario, conf string, destroy bool, out io.W
 }
 
 func destroy(ctx context.Context, scenario string, out io.Writer) error {
-	return stepCommand(ctx, scenario, out, "", func(x *Session) error { return x.Destroy(ctx) })
+	return destroyWith(ctx, scenario, out, nil)
+}
+
+func destroyWith(ctx context.Context, scenario string, out io.Writer, set providers.Set) error {
+	x, err := Open(Options{ScenarioDir: scenario, Out: out, Providers: set})
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	return x.Destroy(ctx)
 }
 
 func destroyNetwork(ctx context.Context, scenario string, out io.Writer) error {

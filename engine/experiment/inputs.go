@@ -122,7 +122,7 @@ func (c artifactHashes) sums(dir string) ([]results.Sum, error) {
 func (x *Session) testbedSettings() map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, tb := range x.sc.LayersServices.Environment.Testbeds {
-		out[tb.Name] = tb.Settings
+		out[tb.Name] = tb.Data()
 	}
 	return out
 }

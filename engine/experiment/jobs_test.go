@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/e2c-dev/e2c/providers/netns"
-	_ "github.com/e2c-dev/e2c/providers/static"
 )
 
 // TestStepsRegisterWhileJobsStart: in a step command one host registers

@@ -25,6 +25,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
+	"github.com/e2c-dev/e2c/providers/builtin"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -59,6 +60,8 @@ type Options struct {
 	// Network is how much of network.yaml is applied: NetworkFull (""),
 	// NetworkRatesOnly or NetworkOff.
 	Network string
+	// Providers are the testbeds' providers; nil: builtin.Set().
+	Providers providers.Set
 }
 
 // Hosts says what Deploy does with the hosts once its runs are over.
@@ -151,6 +154,9 @@ func (o *Options) normalize() error {
 	if o.FinalizeTimeout == 0 {
 		o.FinalizeTimeout = 5 * time.Minute
 	}
+	if o.Providers == nil {
+		o.Providers = builtin.Set()
+	}
 	var err error
 	if o.ScenarioDir, err = filepath.Abs(o.ScenarioDir); err != nil {
 		return err
@@ -220,7 +226,7 @@ func (x *Session) load() error {
 	if err != nil {
 		return err
 	}
-	if x.network, err = Check(sc, x.o.Testbed, x.o.Network); err != nil {
+	if x.network, err = check(sc, x.o.Testbed, x.o.Network, x.o.Providers); err != nil {
 		return err
 	}
 	defs := servicedef.New(sc.ServiceDefs)
@@ -238,17 +244,22 @@ func (x *Session) load() error {
 // settings), as every command that plans a scenario does. It returns what
 // --network left out (nil when network.yaml is applied whole).
 func Check(sc *schema.Scenario, testbed, network string) (*results.NetworkLimit, error) {
+	return check(sc, testbed, network, builtin.Set())
+}
+
+// check is Check with the providers of set.
+func check(sc *schema.Scenario, testbed, network string, set providers.Set) (*results.NetworkLimit, error) {
 	if err := checkNetworkMode(network); err != nil {
 		return nil, err
 	}
 	if testbed != "" {
-		if err := overrideTestbed(sc.LayersServices, testbed); err != nil {
+		if err := overrideTestbed(sc.LayersServices, testbed, set); err != nil {
 			return nil, err
 		}
 	}
 	var errs schema.Errors
 	errs.Add(checkMonitoring(sc.LayersServices.Monitoring))
-	errs.Add(providers.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
+	errs.Add(set.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
 	return limitNetwork(sc.Network, network), errs.Err()
 }
 
@@ -256,12 +267,12 @@ func Check(sc *schema.Scenario, testbed, network string) (*results.NetworkLimit,
 // with the scenario's block of that testbed if it has one, else with its
 // defaults. The services' cluster and servers hints name machines of the
 // scenario's own testbeds, so they are dropped.
-func overrideTestbed(ls *schema.LayersServices, name string) error {
-	if _, err := providers.Get(name); err != nil {
+func overrideTestbed(ls *schema.LayersServices, name string, set providers.Set) error {
+	if _, err := set.Get(name); err != nil {
 		return fmt.Errorf("--testbed: %w", err)
 	}
 	env := &ls.Environment
-	tb := schema.Testbed{Name: name, Settings: map[string]any{}}
+	tb := schema.Testbed{Name: name}
 	if kept := env.Testbed(name); kept != nil {
 		tb = *kept
 	}
@@ -331,7 +342,7 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 	x.hosts, x.testbeds = map[string]providers.Host{}, map[string]string{}
 	note := ""
 	for _, testbed := range order {
-		p, err := providers.Get(testbed)
+		p, err := x.o.Providers.Get(testbed)
 		if err != nil {
 			return "", err
 		}
@@ -473,15 +484,15 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 func (x *Session) release(ctx context.Context) error {
 	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
 	removeAllContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out)
-	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out)
+	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out, x.o.Providers)
 }
 
 // release frees every reservation of st and forgets it, and the background
 // jobs with it once their hosts are all released.
-func release(ctx context.Context, st *State, scenario string, out io.Writer) error {
+func release(ctx context.Context, st *State, scenario string, out io.Writer, set providers.Set) error {
 	var errs []error
 	for testbed, r := range st.Reservations {
-		p, err := providers.Get(testbed)
+		p, err := set.Get(testbed)
 		if err == nil {
 			err = p.Release(ctx, r, out)
 		}
@@ -520,7 +531,7 @@ func (x *Session) Destroy(ctx context.Context) error {
 		fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 		st.Network = nil // the hosts are released: nothing left to reset through them
 	}
-	return release(ctx, st, scenario, out)
+	return release(ctx, st, scenario, out, x.o.Providers)
 }
 
 // connect returns the transport of a host: this machine in the host's

@@ -47,12 +47,11 @@ func CredentialsFile() string {
 	return filepath.Join(home, ".python-grid5000.yaml")
 }
 
-// loadCredentials reads the credentials. Inside Grid'5000 the file may be
+// loadCredentials reads the credentials file. Inside Grid'5000 the file may be
 // missing: the API identifies the caller. Outside it must exist: unlike
 // python-grid5000, e2c does not fall back to anonymous calls that fail later.
-func loadCredentials(inside bool) (credentials, error) {
+func loadCredentials(file string, inside bool) (credentials, error) {
 	c := credentials{URI: DefaultAPI, Timeout: time.Minute}
-	file := CredentialsFile()
 	data, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) && inside {
 		return c, nil

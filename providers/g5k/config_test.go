@@ -25,6 +25,7 @@ func instances(svcs ...*schema.Service) []plan.Instance {
 }
 
 func TestResources(t *testing.T) {
+	t.Parallel()
 	cfg := config{Cluster: "parasilo"}
 	ins := instances(
 		&schema.Service{Name: "a", Quantity: 2},
@@ -66,6 +67,7 @@ func TestResources(t *testing.T) {
 }
 
 func TestAssignIsDeterministic(t *testing.T) {
+	t.Parallel()
 	cfg := config{Cluster: "parasilo"}
 	ins := instances(
 		&schema.Service{Name: "a", Quantity: 2},
@@ -91,6 +93,7 @@ func TestAssignIsDeterministic(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	c, err := parseConfig(providers.Request{Experiment: "cctv", Walltime: 2 * time.Hour, Cluster: "gros",
 		Settings: testbed(t, `{env_name: debian11-big, job_type: [exotic], walltime: "01:30:00", queue: production}`)})
 	if err != nil {
@@ -134,33 +137,37 @@ func TestCredentials(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "creds.yaml")
 	t.Setenv("E2C_G5K_CREDENTIALS", file)
-	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "outside Grid'5000, write it") {
+	if got := CredentialsFile(); got != file {
+		t.Errorf("CredentialsFile() = %s, want $E2C_G5K_CREDENTIALS", got)
+	}
+	if _, err := loadCredentials(file, false); err == nil || !strings.Contains(err.Error(), "outside Grid'5000, write it") {
 		t.Errorf("missing file outside: %v", err)
 	}
-	if c, err := loadCredentials(true); err != nil || c.URI != DefaultAPI || c.Username != "" {
+	if c, err := loadCredentials(file, true); err != nil || c.URI != DefaultAPI || c.Username != "" {
 		t.Errorf("missing file inside: %+v, %v", c, err)
 	}
 	os.WriteFile(file, []byte("username: alice\npassword: s3cret\nuri: https://127.0.0.1:1/stable/\nverify_ssl: /ca.pem\ntimeout: 5\n"), 0o600)
-	c, err := loadCredentials(false)
+	c, err := loadCredentials(file, false)
 	want := credentials{URI: "https://127.0.0.1:1/stable", Username: "alice", Password: "s3cret", CAFile: "/ca.pem", Timeout: 5 * time.Second}
 	if err != nil || c != want {
 		t.Errorf("got %+v, %v", c, err)
 	}
 	os.WriteFile(file, []byte("password: x\n"), 0o600)
-	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "has no username") {
+	if _, err := loadCredentials(file, false); err == nil || !strings.Contains(err.Error(), "has no username") {
 		t.Errorf("no username: %v", err)
 	}
 	os.WriteFile(file, []byte("username: a\nverify_ssl: 3\n"), 0o600)
-	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "verify_ssl") {
+	if _, err := loadCredentials(file, false); err == nil || !strings.Contains(err.Error(), "verify_ssl") {
 		t.Errorf("bad verify_ssl: %v", err)
 	}
 	os.WriteFile(file, []byte("username: a\ntimeout: 0\n"), 0o600)
-	if _, err := loadCredentials(false); err == nil || !strings.Contains(err.Error(), "timeout: found 0, expected a positive number of seconds") {
+	if _, err := loadCredentials(file, false); err == nil || !strings.Contains(err.Error(), "timeout: found 0, expected a positive number of seconds") {
 		t.Errorf("no timeout: %v", err)
 	}
 }
 
 func TestNodeCompare(t *testing.T) {
+	t.Parallel()
 	nodes := []string{"parasilo-10.r", "gros-3.n", "parasilo-2.r", "gros-21.n"}
 	slices.SortFunc(nodes, nodeCompare)
 	if want := []string{"gros-3.n", "gros-21.n", "parasilo-2.r", "parasilo-10.r"}; !slices.Equal(nodes, want) {
@@ -169,6 +176,7 @@ func TestNodeCompare(t *testing.T) {
 }
 
 func TestDockerSetting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		text, want, err string
 	}{

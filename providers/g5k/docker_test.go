@@ -40,6 +40,7 @@ exit 100
 // TestProvideDocker runs ProvideDocker on emulated nodes (a lab in
 // 10.235.61.0/24): b runs the stand-in setup, c a failing one.
 func TestProvideDocker(t *testing.T) {
+	t.Parallel()
 	if err := netns.Preflight(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}

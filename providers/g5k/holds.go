@@ -24,8 +24,8 @@ type hold struct {
 }
 
 // withHolds runs f on the machine-wide record of holds.
-func withHolds(f func([]hold) []hold) error {
-	return providers.UpdateRecord("g5k-holds.json", "remove it if no scenario of this machine runs on Grid'5000",
+func (p *Provider) withHolds(f func([]hold) []hold) error {
+	return providers.UpdateRecord(p.Records, "g5k-holds.json", "remove it if no scenario of this machine runs on Grid'5000",
 		func(list []hold) ([]hold, error) { return f(list), nil })
 }
 
@@ -33,7 +33,7 @@ func withHolds(f func([]hold) []hold) error {
 // machine that holds one of them (its folder still there) is named: with
 // deploying, as an error, since kadeploy would reinstall the nodes it runs
 // on; otherwise on out, and the job is shared.
-func claim(st *state, deploying bool, out io.Writer) error {
+func (p *Provider) claim(st *state, deploying bool, out io.Writer) error {
 	if st.Holder == "" {
 		return nil
 	}
@@ -42,7 +42,7 @@ func claim(st *state, deploying bool, out io.Writer) error {
 		return err
 	}
 	var errs []error
-	err := withHolds(func(list []hold) []hold {
+	err := p.withHolds(func(list []hold) []hold {
 		list = slices.DeleteFunc(list, func(h hold) bool { return !exists(h.Scenario) })
 		for _, js := range st.Jobs {
 			if js.UID == 0 {
@@ -73,11 +73,11 @@ func claim(st *state, deploying bool, out io.Writer) error {
 }
 
 // unclaim removes st's holds of the jobs it released.
-func unclaim(st *state) error {
+func (p *Provider) unclaim(st *state) error {
 	if st.Holder == "" {
 		return nil
 	}
-	return withHolds(func(list []hold) []hold { return slices.DeleteFunc(list, st.holds) })
+	return p.withHolds(func(list []hold) []hold { return slices.DeleteFunc(list, st.holds) })
 }
 
 // holds says whether h is st's hold of one of its jobs.

@@ -103,7 +103,7 @@ func (p *Provider) reuseOrSubmit(ctx context.Context, c *client, cfg config, st 
 		return err
 	}
 	if j.User != "" && j.User != st.Login {
-		return fmt.Errorf("%s: the API took you for %s, not %s: write \"username: %s\" in %s", d.site, j.User, st.Login, j.User, CredentialsFile())
+		return fmt.Errorf("%s: the API took you for %s, not %s: write \"username: %s\" in %s", d.site, j.User, st.Login, j.User, p.credentialsFile())
 	}
 	return nil
 }
@@ -237,7 +237,7 @@ func (p *Provider) open(r *providers.Reservation) (*state, *client, error) {
 	if err := json.Unmarshal(r.State, &st); err != nil {
 		return nil, nil, fmt.Errorf("the reservation's state: %w", err)
 	}
-	creds, err := loadCredentials(p.inside())
+	creds, err := p.credentials()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -262,7 +262,7 @@ func (p *Provider) Release(ctx context.Context, r *providers.Reservation, out io
 	if err := p.release(ctx, c, st, out); err != nil {
 		return err
 	}
-	return unclaim(st)
+	return p.unclaim(st)
 }
 
 // release deletes the jobs e2c created, including one whose submission was

@@ -70,6 +70,7 @@ func after(t *testing.T, cond func() bool, then func()) {
 
 // A background wait whose condition never holds ends with its test.
 func TestAfterEndsWithTheTest(t *testing.T) {
+	t.Parallel()
 	before := runtime.NumGoroutine()
 	t.Run("failing before its condition", func(t *testing.T) {
 		after(t, func() bool { return false }, func() { t.Error("then ran") })
@@ -80,7 +81,7 @@ func TestAfterEndsWithTheTest(t *testing.T) {
 
 // answered says whether the fake has answered a request of that method
 // and path prefix.
-func answered(s *g5kfake.Server, method, path string) func() bool {
+func answered(s *api, method, path string) func() bool {
 	return func() bool { return s.Count(method, path) > 0 }
 }
 
@@ -98,7 +99,7 @@ func reserveAsync(t *testing.T, p *Provider, req providers.Request) (cancel func
 	return func() error { stop(); <-done; return err }
 }
 
-func fakeJob(s *g5kfake.Server, uid int64) g5kfake.Job {
+func fakeJob(s *api, uid int64) g5kfake.Job {
 	for _, j := range s.Jobs() {
 		if j.UID == uid {
 			return j
@@ -115,13 +116,14 @@ func ended(state string) bool {
 // process releases it from there, whether the job's uid was written or
 // only the intent to submit it.
 func TestJournalLetsAnotherProcessRelease(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		left int // the journaled states written before the end
 	}{{"the job's uid journaled", 2}, {"only the intent journaled", 1}} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fake(t)
-			p := fast()
+			p := s.fast()
 			p.PollMin, p.PollMax = time.Hour, time.Hour // the wait is long: the process "dies" during it
 			req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 			var mu sync.Mutex
@@ -154,6 +156,7 @@ func TestJournalLetsAnotherProcessRelease(t *testing.T) {
 // A submission answered 5xx (the front proxy's 504: the API behind it was
 // too slow) may have made its job: it is found, journaled and deleted.
 func TestLostSubmissionAnswer(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	s.LoseAnswer("POST", "/sites/rennes/jobs", http.StatusGatewayTimeout, "Gateway Time-out", 1)
 	var out strings.Builder
@@ -161,7 +164,7 @@ func TestLostSubmissionAnswer(t *testing.T) {
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
 	req.Journal = func(state json.RawMessage) error { journal = append(journal, string(state)); return nil }
-	if _, err := fast().Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "504 Gateway Timeout") {
+	if _, err := s.fast().Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "504 Gateway Timeout") {
 		t.Fatalf("error: %v", err)
 	}
 	if j := fakeJob(s, 1); !ended(j.State) || !strings.Contains(out.String(), "g5k: rennes: job 1 deleted") {
@@ -176,6 +179,7 @@ func TestLostSubmissionAnswer(t *testing.T) {
 // submission may have made: the user's, of that name, submitted while it
 // could be accepted, not reused.
 func TestReleaseOfAnIntent(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	since := time.Now().Add(-72 * time.Hour)
 	at := func(d time.Duration) int64 { return since.Add(d).Unix() }
@@ -188,7 +192,7 @@ func TestReleaseOfAnIntent(t *testing.T) {
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "name": "e2c-test"},
 		{"site": "rennes", "uid": 0, "name": "e2c-test", "since": %d, "created": true}]}`, s.URL, reused, since.Unix())
 	var out strings.Builder
-	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state), Incomplete: true}, &out); err != nil {
+	if err := s.fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state), Incomplete: true}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for uid, want := range map[int64]string{old: "running", bobs: "running", reused: "running", made: "error", later: "running"} {
@@ -219,11 +223,10 @@ func TestLoginInside(t *testing.T) {
 	} {
 		t.Run(tt.apiUser, func(t *testing.T) {
 			s := fakeWith(t, func(c *g5kfake.Config) { c.User, c.Password = tt.apiUser, "" })
-			credentialsFor(t, s, "")
 			t.Setenv("USER", "")
 			os.Unsetenv("USER")
 			bobs := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "bob", State: "running", Types: []string{"deploy"}})
-			p := unreachable(fast())
+			p := unreachable(s.as(""))
 			p.Inside = func() bool { return true }
 			var out strings.Builder
 			req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
@@ -246,18 +249,17 @@ func TestLoginInside(t *testing.T) {
 // Another user of the platform, bob, runs e2c with the same job name:
 // alice submits her own job, and each deletes only their own.
 func TestAnotherUser(t *testing.T) {
+	t.Parallel()
 	s := fakeWith(t, func(c *g5kfake.Config) { c.Users = map[string]string{"bob": "b0b"} })
-	credentialsFor(t, s, "username: bob\npassword: b0b\n")
-	bob := fast()
+	bob := s.as("username: bob\npassword: b0b\n")
 	bob.PollMin, bob.PollMax = time.Hour, time.Hour
 	stopBob := reserveAsync(t, bob, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 	eventually(t, "bob's job", answered(s, "GET", "/sites/rennes/jobs/1"))
 
-	credentialsFor(t, s, "username: alice\npassword: s3cret\n")
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
-	if _, err := unreachable(fast()).Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "parasilo-2.rennes.grid5000.fr") {
+	if _, err := unreachable(s.fast()).Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "parasilo-2.rennes.grid5000.fr") {
 		t.Fatalf("alice: %v\n%s", err, out.String())
 	}
 	if j := fakeJob(s, 2); j.User != "alice" || !ended(j.State) || strings.Contains(out.String(), "reusing") {
@@ -277,19 +279,20 @@ func TestAnotherUser(t *testing.T) {
 // A job reused by name is never deployed anew while another scenario of
 // this machine holds it; without env_name it is shared, and said so.
 func TestJobHeldByAnotherScenario(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Types: []string{"deploy"},
 		AssignedNodes: []string{"parasilo-1.rennes.grid5000.fr"}})
 	first := filepath.Join(t.TempDir(), "first")
 	other := filepath.Join(first, ".e2c", "g5k")
 	os.MkdirAll(other, 0o700)
-	if err := claim(&state{API: s.URL, Login: "alice", Holder: other, Jobs: []jobState{{Site: "rennes", UID: uid}}}, true, io.Discard); err != nil {
+	if err := s.fast().claim(&state{API: s.URL, Login: "alice", Holder: other, Jobs: []jobState{{Site: "rennes", UID: uid}}}, true, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
 	deploy := map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key}
-	_, err := unreachable(fast()).Reserve(context.Background(), request(t, deploy, &schema.Service{Name: "a", Quantity: 1}))
+	_, err := unreachable(s.fast()).Reserve(context.Background(), request(t, deploy, &schema.Service{Name: "a", Quantity: 1}))
 	if want := fmt.Sprintf("rennes: job %d is in use by the scenario %s on this machine", uid, first); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error: %v, want %q", err, want)
 	}
@@ -300,20 +303,21 @@ func TestJobHeldByAnotherScenario(t *testing.T) {
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
-	unreachable(fast()).Reserve(context.Background(), req)
+	unreachable(s.fast()).Reserve(context.Background(), req)
 	if want := fmt.Sprintf("job %d is also used by the scenario %s on this machine", uid, first); !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 
 	// Once that scenario is gone, the job is its own again.
 	os.RemoveAll(first)
-	unreachable(fast()).Reserve(context.Background(), request(t, deploy, &schema.Service{Name: "a", Quantity: 1}))
+	unreachable(s.fast()).Reserve(context.Background(), request(t, deploy, &schema.Service{Name: "a", Quantity: 1}))
 	if n := s.Count("POST", "/sites/rennes/deployments"); n != 1 {
 		t.Errorf("%d deployments once the other scenario is gone", n)
 	}
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	node := "parasilo-1.rennes.grid5000.fr"
 	mine := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600, AssignedNodes: []string{node}})
@@ -336,7 +340,7 @@ func TestVerify(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]}]}`, s.URL, tt.uid, tt.node)
-			err := fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, tt.need)
+			err := s.fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, tt.need)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, providers.ErrCannotServe)) {
 				t.Errorf("got %v, want %q (cannot serve)", err, tt.want)
 			}
@@ -345,7 +349,7 @@ func TestVerify(t *testing.T) {
 	// An API that does not answer says nothing of the job: it is kept.
 	s.FailNext("GET", fmt.Sprintf("/sites/rennes/jobs/%d", mine), http.StatusServiceUnavailable, "down for maintenance", 100)
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]}]}`, s.URL, mine, node)
-	err := fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
+	err := s.fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
 	if err == nil || errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "could not check the kept jobs") {
 		t.Errorf("API down: %v, want an error that keeps the job", err)
 	}
@@ -353,16 +357,17 @@ func TestVerify(t *testing.T) {
 	// unanswered about the others.
 	state = fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true, "nodes": [%q]},
 		{"site": "rennes", "uid": %d, "created": true}]}`, s.URL, mine, node, killed)
-	err = fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
+	err = s.fast().Verify(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, 0)
 	if err == nil || !errors.Is(err, providers.ErrCannotServe) || !strings.Contains(err.Error(), "no longer running") || !strings.Contains(err.Error(), "down for maintenance") {
 		t.Errorf("one job deleted, the other not told: %v, want cannot serve, with both", err)
 	}
-	var _ providers.Verifier = Default
+	var _ providers.Verifier = (*Provider)(nil)
 }
 
 // A far predicted start is slept toward, but polled again every 5 PollMax:
 // a job deleted meanwhile is seen. Times show their zone.
 func TestFarStartPolledAgain(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	start := time.Now().Add(time.Hour).Unix()
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "waiting", ScheduledAt: start})
@@ -373,7 +378,7 @@ func TestFarStartPolledAgain(t *testing.T) {
 	req.Out = &out
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := fast().Reserve(ctx, req)
+	_, err := s.fast().Reserve(ctx, req)
 	if want := "ended in state error before running; OAR's events: FRAG_JOB_REQUEST: [oardel]"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error: %v, want %q", err, want)
 	}
@@ -385,6 +390,7 @@ func TestFarStartPolledAgain(t *testing.T) {
 // OAR's uids are per site: two sites' jobs of one uid each show their
 // state.
 func TestOneUIDOnTwoSites(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	for _, node := range []string{"parasilo-1.rennes.grid5000.fr", "gros-1.nancy.grid5000.fr"} {
 		site := strings.Split(node, ".")[1]
@@ -393,7 +399,7 @@ func TestOneUIDOnTwoSites(t *testing.T) {
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
 	req.Out = &out
-	unreachable(fast()).Reserve(context.Background(), req)
+	unreachable(s.fast()).Reserve(context.Background(), req)
 	for _, want := range []string{"g5k: rennes: job 7 running\n", "g5k: nancy: job 7 running\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -404,6 +410,7 @@ func TestOneUIDOnTwoSites(t *testing.T) {
 // The wait for a job bears an API that stops answering for a while (a
 // restart of the API), and gives up after Outage.
 func TestWaitOutlastsAnOutage(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		outage time.Duration
@@ -420,7 +427,7 @@ func TestWaitOutlastsAnOutage(t *testing.T) {
 			var out strings.Builder
 			req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1})
 			req.Out = &out
-			p := unreachable(fast())
+			p := unreachable(s.fast())
 			p.Outage = tt.outage
 			_, err := p.Reserve(context.Background(), req)
 			if !strings.Contains(out.String(), fmt.Sprintf("g5k: rennes: the API does not answer (GET /sites/rennes/jobs/%d: 502 Bad Gateway); still waiting for job %d\n", uid, uid)) {
@@ -436,6 +443,7 @@ func TestWaitOutlastsAnOutage(t *testing.T) {
 // Reservations are written in Paris time, as a date or a time today; e2c
 // sends the API a full date and prints it in Paris time.
 func TestReservation(t *testing.T) {
+	t.Parallel()
 	paris, _ := time.LoadLocation("Europe/Paris")
 	soon := time.Now().In(paris).Add(3 * time.Minute).Truncate(time.Minute)
 	tomorrow := time.Now().In(paris).AddDate(0, 0, 1)
@@ -459,13 +467,13 @@ func TestReservation(t *testing.T) {
 			req := request(t, map[string]any{"cluster": "parasilo", "reservation": tt.written}, &schema.Service{Name: "a", Quantity: 1})
 			req.Out = out
 			if tt.at.IsZero() {
-				_, err := fast().Reserve(context.Background(), req)
+				_, err := s.fast().Reserve(context.Background(), req)
 				if err == nil || !strings.Contains(err.Error(), "which has passed") || s.Count("POST", "") != 0 {
 					t.Errorf("error: %v", err)
 				}
 				return
 			}
-			stop := reserveAsync(t, fast(), req)
+			stop := reserveAsync(t, s.fast(), req)
 			want := "scheduled to start at " + tt.at.Format("2006-01-02 15:04:05 MST")
 			eventually(t, want, func() bool { return strings.Contains(out.String(), want) })
 			stop()
@@ -478,6 +486,7 @@ func TestReservation(t *testing.T) {
 
 // Ctrl-C during kadeploy cancels the deployment.
 func TestInterruptedDeploymentCanceled(t *testing.T) {
+	t.Parallel()
 	s := fakeWith(t, func(c *g5kfake.Config) { c.Deploying = time.Hour })
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
@@ -486,7 +495,7 @@ func TestInterruptedDeploymentCanceled(t *testing.T) {
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key}, &schema.Service{Name: "a", Quantity: 1})
 	req.Out = &out
-	if _, err := fast().Reserve(ctx, req); !errors.Is(err, context.Canceled) {
+	if _, err := s.fast().Reserve(ctx, req); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error: %v", err)
 	}
 	deps := s.Deployments()
@@ -498,14 +507,15 @@ func TestInterruptedDeploymentCanceled(t *testing.T) {
 // An exotic cluster needs the exotic type, as the reference API says:
 // e2c says so before submitting.
 func TestExoticCluster(t *testing.T) {
+	t.Parallel()
 	s := fakeWith(t, func(c *g5kfake.Config) {
 		c.Clusters = append(c.Clusters, g5kfake.Cluster{Site: "nancy", Name: "grouille", Nodes: []string{"grouille-1"}, Exotic: true})
 	})
-	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "grouille"}, &schema.Service{Name: "a", Quantity: 1}))
+	_, err := s.fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "grouille"}, &schema.Service{Name: "a", Quantity: 1}))
 	if err == nil || !strings.Contains(err.Error(), "cluster grouille is exotic") || !strings.Contains(err.Error(), "job_type: [exotic]") || s.Count("POST", "") != 0 {
 		t.Fatalf("error: %v", err)
 	}
-	unreachable(fast()).Reserve(context.Background(), request(t, map[string]any{"cluster": "grouille", "job_type": []string{"exotic"}}, &schema.Service{Name: "a", Quantity: 1}))
+	unreachable(s.fast()).Reserve(context.Background(), request(t, map[string]any{"cluster": "grouille", "job_type": []string{"exotic"}}, &schema.Service{Name: "a", Quantity: 1}))
 	if j := s.Jobs(); len(j) != 1 || !slices.Equal(j[0].AssignedNodes, []string{"grouille-1.nancy.grid5000.fr"}) {
 		t.Errorf("jobs %+v", j)
 	}
@@ -518,6 +528,7 @@ func TestExoticCluster(t *testing.T) {
 
 // OAR states the fake now imitates, and what e2c makes of them.
 func TestJobStates(t *testing.T) {
+	t.Parallel()
 	t.Run("held, then resumed", func(t *testing.T) {
 		s := fake(t)
 		s.HoldNext("e2c-test")
@@ -529,7 +540,7 @@ func TestJobStates(t *testing.T) {
 		req.Out = out
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if _, err := unreachable(fast()).Reserve(ctx, req); err == nil || !strings.Contains(err.Error(), "parasilo-1.rennes.grid5000.fr") {
+		if _, err := unreachable(s.fast()).Reserve(ctx, req); err == nil || !strings.Contains(err.Error(), "parasilo-1.rennes.grid5000.fr") {
 			t.Fatalf("error: %v (want the SSH failure of the resumed job's node)\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), "job 1 running") {
@@ -541,7 +552,7 @@ func TestJobStates(t *testing.T) {
 		uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "launching"})
 		// Once the first poll is answered (launching), the job is deleted.
 		after(t, answered(s, "GET", fmt.Sprintf("/sites/rennes/jobs/%d", uid)), func() { s.Kill(uid) })
-		_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+		_, err := s.fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 		if want := fmt.Sprintf("job %d is ending (finishing) before running; OAR's events: FRAG_JOB_REQUEST", uid); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error: %v, want %q", err, want)
 		}
@@ -549,7 +560,7 @@ func TestJobStates(t *testing.T) {
 	t.Run("launching before error", func(t *testing.T) {
 		s := fake(t)
 		s.ErrorWhileLaunching("e2c-test")
-		_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+		_, err := s.fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 		if err == nil || !strings.Contains(err.Error(), "before running; OAR's events: PROLOGUE_ERROR: ") || strings.Contains(err.Error(), "FIFO") {
 			t.Errorf("error: %v", err)
 		}
@@ -558,6 +569,7 @@ func TestJobStates(t *testing.T) {
 
 // Two sites deploy at once, and say so on the one output they share.
 func TestDeployOnTwoSites(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
@@ -565,7 +577,7 @@ func TestDeployOnTwoSites(t *testing.T) {
 	req := request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key},
 		&schema.Service{Name: "a", Quantity: 1}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
 	req.Out = &out
-	unreachable(fast()).Reserve(context.Background(), req)
+	unreachable(s.fast()).Reserve(context.Background(), req)
 	for _, site := range []string{"rennes", "nancy"} {
 		if want := "g5k: " + site + ": deploying debian11-big on 1 nodes"; !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -579,6 +591,7 @@ func TestDeployOnTwoSites(t *testing.T) {
 // A terminated deployment may have failed on every node; an error one
 // failed as a whole (its output says why).
 func TestDeploymentFailures(t *testing.T) {
+	t.Parallel()
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
 	settings := map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key}
@@ -586,7 +599,7 @@ func TestDeploymentFailures(t *testing.T) {
 		s := fake(t)
 		s.DeployKO("parasilo-1.rennes.grid5000.fr", 5)
 		s.DeployKO("parasilo-2.rennes.grid5000.fr", 5)
-		_, err := fast().Reserve(context.Background(), request(t, settings, &schema.Service{Name: "a", Quantity: 2}))
+		_, err := s.fast().Reserve(context.Background(), request(t, settings, &schema.Service{Name: "a", Quantity: 2}))
 		if err == nil || !strings.Contains(err.Error(), "kadeploy failed 2 times on 2 nodes: parasilo-1.rennes.grid5000.fr: Node not reachable") {
 			t.Fatalf("error: %v", err)
 		}
@@ -600,7 +613,7 @@ func TestDeploymentFailures(t *testing.T) {
 		s := fake(t)
 		s.DeployError("Kadeploy error #2: the environment cannot be fetched")
 		s.DeployError("Kadeploy error #2: the environment cannot be fetched")
-		_, err := fast().Reserve(context.Background(), request(t, settings, &schema.Service{Name: "a", Quantity: 1}))
+		_, err := s.fast().Reserve(context.Background(), request(t, settings, &schema.Service{Name: "a", Quantity: 1}))
 		if err == nil || !strings.Contains(err.Error(), "parasilo-1.rennes.grid5000.fr: Kadeploy error #2: the environment cannot be fetched") {
 			t.Fatalf("error: %v", err)
 		}

@@ -4,6 +4,7 @@
 package g5k
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,8 +26,15 @@ import (
 	"github.com/e2c-dev/e2c/providers"
 )
 
-// Provider reserves on Grid'5000. Its zero value is the real platform.
+// Provider reserves on Grid'5000. Its zero value is the real platform, as
+// the user's credentials file names it.
 type Provider struct {
+	// Credentials is the credentials file ("": CredentialsFile()); tests
+	// point it at a fake API (g5kfake.Server.Credentials).
+	Credentials string
+	// Records is the folder of the machine-wide record of holds ("": the
+	// user's cache folder, as for providers.UpdateRecord).
+	Records string
 	// Reach, when set, decides how a node is reached: the address the plan
 	// gives it and the SSH endpoint. Tests point nodes at emulated hosts.
 	Reach func(fqdn string, e transport.Endpoint) (address string, _ transport.Endpoint)
@@ -50,11 +58,6 @@ type Provider struct {
 	// of hours should outlast a restart of the API.
 	Outage time.Duration
 }
-
-// Default is the registered provider.
-var Default = &Provider{}
-
-func init() { providers.Register("g5k", Default) }
 
 // state is the Reservation's State: what Release needs. Reserve journals
 // it as it grows, so that an interrupted Reserve leaves it to Release.
@@ -101,6 +104,13 @@ func (p *Provider) durations() (first, most, deploy time.Duration, tries int) {
 	return
 }
 
+// credentialsFile is where the provider reads its credentials.
+func (p *Provider) credentialsFile() string { return cmp.Or(p.Credentials, CredentialsFile()) }
+
+func (p *Provider) credentials() (credentials, error) {
+	return loadCredentials(p.credentialsFile(), p.inside())
+}
+
 func (p *Provider) inside() bool {
 	if p.Inside != nil {
 		return p.Inside()
@@ -124,7 +134,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 		return nil, err
 	}
 	in := p.inside()
-	creds, err := loadCredentials(in)
+	creds, err := p.credentials()
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +142,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 	if err != nil {
 		return nil, err
 	}
-	login, err := loginOf(creds)
+	login, err := p.loginOf(creds)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +163,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 		if rerr := p.release(context.WithoutCancel(ctx), c, st, out); rerr != nil {
 			fmt.Fprintf(out, "g5k: %v\n", rerr)
 		}
-		if rerr := unclaim(st); rerr != nil {
+		if rerr := p.unclaim(st); rerr != nil {
 			fmt.Fprintf(out, "g5k: %v\n", rerr)
 		}
 	}
@@ -165,7 +175,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 			return nil, err
 		}
 	}
-	if err := claim(st, cfg.EnvName != "", out); err != nil {
+	if err := p.claim(st, cfg.EnvName != "", out); err != nil {
 		release()
 		return nil, err
 	}
@@ -209,7 +219,7 @@ func (p *Provider) Reserve(ctx context.Context, req providers.Request) (*provide
 // as, which the API's front proxy identifies a frontend's caller by
 // (ident). It is never $USER, which may be unset, or anything. The API
 // has no call that tells who the caller is.
-func loginOf(creds credentials) (string, error) {
+func (p *Provider) loginOf(creds credentials) (string, error) {
 	if creds.Username != "" {
 		return creds.Username, nil
 	}
@@ -217,7 +227,7 @@ func loginOf(creds credentials) (string, error) {
 	if name := strings.TrimSpace(string(out)); err == nil && name != "" {
 		return name, nil
 	}
-	return "", fmt.Errorf("cannot tell your Grid'5000 login (id -un: %v): write \"username: LOGIN\" in %s", err, CredentialsFile())
+	return "", fmt.Errorf("cannot tell your Grid'5000 login (id -un: %v): write \"username: LOGIN\" in %s", err, p.credentialsFile())
 }
 
 // clusters maps every cluster to its site, and tells which clusters are

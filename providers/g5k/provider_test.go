@@ -17,11 +17,18 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// fake starts the fake API with two sites and points the credentials at it.
-func fake(t *testing.T) *g5kfake.Server { return fakeWith(t, nil) }
+// api is a fake API and the record of holds its providers share.
+type api struct {
+	*g5kfake.Server
+	t       *testing.T
+	records string
+}
+
+// fake starts the fake API with two sites.
+func fake(t *testing.T) *api { return fakeWith(t, nil) }
 
 // fakeWith is fake with its configuration changed by edit first.
-func fakeWith(t *testing.T, edit func(*g5kfake.Config)) *g5kfake.Server {
+func fakeWith(t *testing.T, edit func(*g5kfake.Config)) *api {
 	t.Helper()
 	cfg := g5kfake.Config{
 		User: "alice", Password: "s3cret",
@@ -35,26 +42,20 @@ func fakeWith(t *testing.T, edit func(*g5kfake.Config)) *g5kfake.Server {
 	if edit != nil {
 		edit(&cfg)
 	}
-	s := g5kfake.New(t, cfg)
-	credentialsFor(t, s, "username: alice\npassword: s3cret\n")
-	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the record of holds
-	return s
+	return &api{Server: g5kfake.New(t, cfg), t: t, records: t.TempDir()}
 }
 
-// credentialsFor points the credentials at the fake, with the account
-// lines given ("" for none, as inside Grid'5000).
-func credentialsFor(t *testing.T, s *g5kfake.Server, account string) {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "creds.yaml")
-	os.WriteFile(file, fmt.Appendf(nil, "%suri: %s\nverify_ssl: %s\n", account, s.URL, s.CAFile(t)), 0o600)
-	t.Setenv("E2C_G5K_CREDENTIALS", file)
+// as is a provider of the account given (the credentials file's lines,
+// "" for none, as inside Grid'5000) that polls and retries quickly. Its
+// nodes are never reached (Reach fails), so these tests end before SSH
+// unless they expect to get there.
+func (a *api) as(account string) *Provider {
+	return &Provider{Credentials: a.Credentials(a.t, account), Records: a.records,
+		PollMin: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, DeployPoll: 5 * time.Millisecond, DeployTries: 2, RetryWait: time.Millisecond}
 }
 
-// fast polls and retries the fake quickly; nodes are never reached (Reach
-// fails), so these tests end before SSH unless they expect to get there.
-func fast() *Provider {
-	return &Provider{PollMin: 5 * time.Millisecond, PollMax: 20 * time.Millisecond, DeployPoll: 5 * time.Millisecond, DeployTries: 2, RetryWait: time.Millisecond}
-}
+// fast is alice's provider.
+func (a *api) fast() *Provider { return a.as("username: alice\npassword: s3cret\n") }
 
 func request(t *testing.T, settings map[string]any, svcs ...*schema.Service) providers.Request {
 	text, err := yaml.Marshal(settings)
@@ -65,13 +66,14 @@ func request(t *testing.T, settings map[string]any, svcs ...*schema.Service) pro
 }
 
 func TestSubmitRefusedOnOneSiteDeletesTheOthers(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 2}, &schema.Service{Name: "b", Quantity: 1, Cluster: "gros"})
 	req.Out = &out
 	s.RefuseSubmit("There are not enough resources")
 	// The first submission (rennes) is refused: nothing else is submitted.
-	_, err := fast().Reserve(context.Background(), req)
+	_, err := s.fast().Reserve(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "rennes: submitting {cluster='parasilo'}/nodes=2,walltime=01:00:00") || !strings.Contains(err.Error(), "There are not enough resources") {
 		t.Fatalf("error: %v", err)
 	}
@@ -80,7 +82,7 @@ func TestSubmitRefusedOnOneSiteDeletesTheOthers(t *testing.T) {
 	}
 	// Now rennes succeeds and nancy is refused: the rennes job is deleted.
 	s.FailNext("POST", "/stable/sites/nancy/jobs", 400, "Request to http://oar/jobs failed with status 400: There are not enough resources", 1)
-	_, err = fast().Reserve(context.Background(), req)
+	_, err = s.fast().Reserve(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "nancy: submitting") {
 		t.Fatalf("error: %v", err)
 	}
@@ -98,17 +100,19 @@ func TestSubmitRefusedOnOneSiteDeletesTheOthers(t *testing.T) {
 }
 
 func TestJobEndingInError(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	s.ErrorWhileWaiting("e2c-test")
-	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	_, err := s.fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 	if err == nil || !strings.Contains(err.Error(), "ended in state error before running; OAR's events: SWITCH_INTO_ERROR_STATE: ") || strings.Contains(err.Error(), "FIFO") {
 		t.Fatalf("error: %v (want OAR's events, not the scheduler's message)", err)
 	}
 }
 
 func TestInterruptedWaitDeletesOnlyItsOwnJob(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
-	p := fast()
+	p := s.fast()
 	p.PollMin, p.PollMax = time.Hour, time.Hour // the wait is long: only Ctrl-C ends it
 	ctx, cancel := context.WithCancel(context.Background())
 	// Once e2c polls its job, it is waiting for it.
@@ -123,13 +127,14 @@ func TestInterruptedWaitDeletesOnlyItsOwnJob(t *testing.T) {
 }
 
 func TestReusedJobTooSmall(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Types: []string{"deploy"}, Walltime: 3600,
 		AssignedNodes: []string{"parasilo-1.rennes.grid5000.fr"}})
 	var out strings.Builder
 	req := request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 2})
 	req.Out = &out
-	_, err := fast().Reserve(context.Background(), req)
+	_, err := s.fast().Reserve(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "lacks 2 parasilo nodes (has 1): delete it (oardel") {
 		t.Fatalf("error: %v", err)
 	}
@@ -144,12 +149,13 @@ func TestReusedJobTooSmall(t *testing.T) {
 }
 
 func TestDeploymentKOAfterRetries(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAA test\n"), 0o600)
 	s.DeployKO("parasilo-2.rennes.grid5000.fr", 5)
 	s.FailNext("GET", "/stable/sites", 503, "Service Unavailable", 1) // retried
-	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key},
+	_, err := s.fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo", "env_name": "debian11-big", "key_name": key},
 		&schema.Service{Name: "a", Quantity: 2}))
 	if err == nil || !strings.Contains(err.Error(), "kadeploy failed 2 times on 1 nodes: parasilo-2.rennes.grid5000.fr:") {
 		t.Fatalf("error: %v", err)
@@ -166,11 +172,9 @@ func TestDeploymentKOAfterRetries(t *testing.T) {
 }
 
 func TestAPIErrors(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
-	file := filepath.Join(t.TempDir(), "creds.yaml")
-	os.WriteFile(file, fmt.Appendf(nil, "username: alice\npassword: wrong\nuri: %s\nverify_ssl: %s\n", s.URL, s.CAFile(t)), 0o600)
-	t.Setenv("E2C_G5K_CREDENTIALS", file)
-	_, err := fast().Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
+	_, err := s.as("username: alice\npassword: wrong\n").Reserve(context.Background(), request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))
 	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") || !strings.Contains(err.Error(), "check username and password in ~/.python-grid5000.yaml") {
 		t.Fatalf("error: %v", err)
 	}
@@ -179,6 +183,7 @@ func TestAPIErrors(t *testing.T) {
 // Release of a saved reservation: e2c's jobs are deleted, a job already
 // ended is released already, a reused job is left running, and said so.
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600})
 	done := s.AddJob(g5kfake.Job{Site: "rennes", Name: "old", User: "alice", State: "terminated", Walltime: 3600})
@@ -186,7 +191,7 @@ func TestRelease(t *testing.T) {
 	state := fmt.Sprintf(`{"api": %q, "login": "alice", "jobs": [{"site": "rennes", "uid": %d, "created": true}, {"site": "rennes", "uid": %d, "created": true},
 		{"site": "nancy", "uid": %d}]}`, s.URL, uid, done, reused)
 	var out strings.Builder
-	if err := fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, &out); err != nil {
+	if err := s.fast().Release(context.Background(), &providers.Reservation{Provider: "g5k", State: []byte(state)}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Count("DELETE", "/stable/sites/rennes/jobs/"); n != 2 || s.Count("DELETE", "/stable/sites/nancy/") != 0 {
@@ -207,6 +212,7 @@ func unreachable(p *Provider) *Provider {
 }
 
 func TestReuseByName(t *testing.T) {
+	t.Parallel()
 	s := fake(t)
 	uid := s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600,
 		AssignedNodes: []string{"parasilo-2.rennes.grid5000.fr", "parasilo-3.rennes.grid5000.fr"}})
@@ -215,7 +221,7 @@ func TestReuseByName(t *testing.T) {
 	req.Out = &out
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := unreachable(fast()).Reserve(ctx, req)
+	_, err := unreachable(s.fast()).Reserve(ctx, req)
 	if err == nil || !strings.Contains(err.Error(), "parasilo-2.rennes.grid5000.fr") {
 		t.Fatalf("error: %v (want the SSH failure of the reused nodes)", err)
 	}
@@ -228,19 +234,17 @@ func TestReuseByName(t *testing.T) {
 	}
 	// Two jobs of that name: which one is meant cannot be told.
 	s.AddJob(g5kfake.Job{Site: "rennes", Name: "e2c-test", User: "alice", State: "running", Walltime: 3600})
-	if _, err := fast().Reserve(ctx, req); err == nil || !strings.Contains(err.Error(), "2 jobs named e2c-test") {
+	if _, err := s.fast().Reserve(ctx, req); err == nil || !strings.Contains(err.Error(), "2 jobs named e2c-test") {
 		t.Errorf("two jobs: %v", err)
 	}
 }
 
 // The job poll backs off from PollMin to PollMax.
 func TestPollBacksOff(t *testing.T) {
+	t.Parallel()
 	s2 := g5kfake.New(t, g5kfake.Config{User: "alice", Password: "s3cret", Waiting: 400 * time.Millisecond, Launching: -1})
-	file := filepath.Join(t.TempDir(), "creds.yaml")
-	os.WriteFile(file, fmt.Appendf(nil, "username: alice\npassword: s3cret\nuri: %s\nverify_ssl: %s\n", s2.URL, s2.CAFile(t)), 0o600)
-	t.Setenv("E2C_G5K_CREDENTIALS", file)
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	p := unreachable(&Provider{PollMin: 20 * time.Millisecond, PollMax: 60 * time.Millisecond})
+	p := unreachable(&Provider{Credentials: s2.Credentials(t, "username: alice\npassword: s3cret\n"), Records: t.TempDir(),
+		PollMin: 20 * time.Millisecond, PollMax: 60 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	p.Reserve(ctx, request(t, map[string]any{"cluster": "parasilo"}, &schema.Service{Name: "a", Quantity: 1}))

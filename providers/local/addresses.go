@@ -48,7 +48,7 @@ func (c claim) live() bool {
 // withClaims runs f on the claims of every scenario of this user,
 // recorded machine-wide (~/.cache/e2c/local-addresses.json).
 func withClaims(f func([]claim) ([]claim, error)) error {
-	return providers.UpdateRecord(registryName, "remove it once no local scenario keeps its hosts", f)
+	return providers.UpdateRecord("", registryName, "remove it once no local scenario keeps its hosts", f)
 }
 
 // claimBlocks records count free blocks for owner and returns the first.

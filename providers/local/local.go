@@ -25,7 +25,8 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-func init() { providers.Register("local", provider{}) }
+// New returns the local provider: services run on this machine, each host in a folder of its own.
+func New() providers.Provider { return provider{} }
 
 type provider struct{}
 

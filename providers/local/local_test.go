@@ -43,7 +43,7 @@ func instances(quantities ...int) []plan.Instance {
 // releases at the end of the test.
 func reserve(t *testing.T, state string, in []plan.Instance) *providers.Reservation {
 	t.Helper()
-	p, _ := providers.Get("local")
+	p := New()
 	r, err := p.Reserve(context.Background(), providers.Request{StateDir: state, Instances: in})
 	if err != nil {
 		t.Fatal(err)
@@ -72,10 +72,7 @@ func readClaims(t *testing.T) []claim {
 }
 
 func TestReserveRelease(t *testing.T) {
-	p, err := providers.Get("local")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New()
 	dir := t.TempDir()
 	req := providers.Request{StateDir: dir, Instances: []plan.Instance{
 		{Layer: "fog", Name: "gw", Index: 1, Service: &schema.Service{Quantity: 2}},
@@ -154,7 +151,7 @@ func TestScenariosGetTheirOwnAddresses(t *testing.T) {
 		}
 		seen[addr] = true
 	}
-	p, _ := providers.Get("local")
+	p := New()
 	if err := p.Release(context.Background(), ra, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +180,7 @@ func TestClaimedBlockIsSkipped(t *testing.T) {
 	if got := addresses(r)[0]; got == address(preferred, 0) {
 		t.Errorf("got %s, held by another live scenario", got)
 	}
-	p, _ := providers.Get("local")
+	p := New()
 	p.Release(context.Background(), r, io.Discard)
 	withClaims(func([]claim) ([]claim, error) { return []claim{{Owner: gone, First: preferred, Count: 1}}, nil })
 	r = reserve(t, mine, instances(1))
@@ -233,7 +230,7 @@ func TestReleaseStopsProcesses(t *testing.T) {
 	for _, c := range cmds {
 		go func() { waited <- c.Wait() }()
 	}
-	p, _ := providers.Get("local")
+	p := New()
 	start := time.Now()
 	if err := p.Release(context.Background(), r, io.Discard); err != nil {
 		t.Fatal(err)
@@ -286,7 +283,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestReleaseRefusesOtherFolders(t *testing.T) {
-	p, _ := providers.Get("local")
+	p := New()
 	dir := t.TempDir()
 	r := &providers.Reservation{Provider: "local", State: json.RawMessage(`{"dirs":["` + dir + `"]}`)}
 	if err := p.Release(context.Background(), r, io.Discard); err == nil {
@@ -298,7 +295,7 @@ func TestReleaseRefusesOtherFolders(t *testing.T) {
 }
 
 func TestUnknownSetting(t *testing.T) {
-	p, _ := providers.Get("local")
+	p := New()
 	_, err := p.Reserve(context.Background(), providers.Request{StateDir: t.TempDir(), Settings: block(t, "job_nme: x")})
 	want := `layers_services.yaml:1:1: local: unknown key "job_nme" (did you mean "job_name"?); expected one of: job_name`
 	if err == nil || err.Error() != want {

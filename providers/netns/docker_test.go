@@ -36,10 +36,7 @@ func TestProvideDocker(t *testing.T) {
 		t.Skipf("skipping: %v", err)
 	}
 	archive, ref := dockerdtest.Image(t, "mosquitto")
-	p, err := providers.Get("netns")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := netns.New()
 	tb, err := schema.TestbedBlock("f.yaml", "netns", "{subnet: 10.239.60.0/24, subnet6: 'fd00:e2c:a:ef3c::/64'}")
 	if err != nil {
 		t.Fatal(err)

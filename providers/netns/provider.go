@@ -16,7 +16,8 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-func init() { providers.Register("netns", provider{}) }
+// New returns the netns provider: each host an emulated machine of a lab of network namespaces.
+func New() providers.Provider { return provider{} }
 
 var _ providers.DockerProvider = provider{}
 

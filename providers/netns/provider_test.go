@@ -20,10 +20,7 @@ import (
 func TestProviderReserveRelease(t *testing.T) {
 	needLabs(t)
 	t.Parallel()
-	p, err := providers.Get("netns")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New()
 	req := providers.Request{
 		Experiment: fmt.Sprintf("test-provider-%d", os.Getpid()),
 		StateDir:   filepath.Join(t.TempDir(), "state"),
@@ -136,7 +133,7 @@ func TestProviderSettings(t *testing.T) {
 	if Preflight() != nil {
 		return
 	}
-	p, _ := providers.Get("netns")
+	p := New()
 	req.Settings = block(t, "subnet: 8.8.8.0/24")
 	req.Instances = []plan.Instance{{Layer: "l", Name: "s", Index: 1, Service: &schema.Service{Quantity: 1}}}
 	if _, err := p.Reserve(context.Background(), req); err == nil || !strings.Contains(err.Error(), "private IPv4") {

@@ -158,10 +158,7 @@ func TestEndpoints(t *testing.T) {
 // TestReleaseNothing: a reservation without /etc/hosts blocks releases
 // without touching any host.
 func TestReleaseNothing(t *testing.T) {
-	p, err := providers.Get("static")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New()
 	st := `{"experiment":"x","hosts":[{"name":"a","address":"192.0.2.1","ssh":{"host":"192.0.2.1"}}]}`
 	if err := p.Release(context.Background(), &providers.Reservation{Provider: "static", State: []byte(st)}, io.Discard); err != nil {
 		t.Error(err)
@@ -195,7 +192,7 @@ func TestReserveErrorsNameNoProvider(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	p, _ := providers.Get("static")
+	p := New()
 	req := providers.Request{Experiment: "x", StateDir: t.TempDir(), Instances: []plan.Instance{inst("a", 1, "")},
 		Settings: testbed(t, map[string]any{"user": "e2c-test", "port": port, "hosts": []any{map[string]any{"address": "127.0.0.1", "alias": "closed"}}})}
 	_, err = p.Reserve(context.Background(), req)

@@ -36,10 +36,7 @@ func TestProvideDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := providers.Get("static")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New()
 	dp := p.(providers.DockerProvider)
 	// reserve reserves hosts a and b with the block's extra keys.
 	reserve := func(t *testing.T, socket string, extra map[string]any) (*providers.Reservation, providers.Request) {

@@ -21,7 +21,8 @@ import (
 	"github.com/e2c-dev/e2c/schema"
 )
 
-func init() { providers.Register("static", provider{}) }
+// New returns the static provider: machines that already exist, listed in the scenario.
+func New() providers.Provider { return provider{} }
 
 type provider struct{}
 

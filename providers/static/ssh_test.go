@@ -90,10 +90,7 @@ func run(t *testing.T, pool *transport.Pool, lab *netns.Lab, i int, script strin
 // subtest, which run in turn since they share the hosts' /etc/hosts.
 func TestSSH(t *testing.T) {
 	lab := newLab(t)
-	p, err := providers.Get("static")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := New()
 	check := transport.NewPool(transport.PoolOptions{})
 	defer check.Close()
 	ctx := context.Background()

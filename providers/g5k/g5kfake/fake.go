@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -220,6 +221,19 @@ func (s *Server) CAFile(t testing.TB) string {
 	path := filepath.Join(t.TempDir(), "g5kfake-ca.pem")
 	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
 	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Credentials writes a credentials file (~/.python-grid5000.yaml) that
+// points at the server and trusts its certificate, with the account lines
+// given ("" for none, as inside Grid'5000), and returns its path: give it
+// to the provider (g5k.Provider.Credentials).
+func (s *Server) Credentials(t testing.TB, account string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "python-grid5000.yaml")
+	if err := os.WriteFile(path, fmt.Appendf(nil, "%suri: %s\nverify_ssl: %s\n", account, s.URL, s.CAFile(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

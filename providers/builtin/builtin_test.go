@@ -1,21 +1,19 @@
-package providers_test
+package builtin_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/plan"
-	"github.com/e2c-dev/e2c/providers"
-	_ "github.com/e2c-dev/e2c/providers/g5k"
-	_ "github.com/e2c-dev/e2c/providers/local"
-	_ "github.com/e2c-dev/e2c/providers/netns"
-	_ "github.com/e2c-dev/e2c/providers/static"
+	"github.com/e2c-dev/e2c/providers/builtin"
 	"github.com/e2c-dev/e2c/schema"
 )
 
-// TestCheck: every testbed block is checked before anything is reserved,
-// each problem at its position, with a hint for a near miss.
+// TestCheck: every testbed block is checked by its provider before
+// anything is reserved, each problem at its position, with a hint for a
+// near miss.
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, env, services string
 		want                []string // each line of the error, in order; none: valid
@@ -36,17 +34,20 @@ func TestCheck(t *testing.T) {
 			[]string{`x.yaml:1:28: g5k.queue: unknown queue "prodution" (did you mean "production"?); expected one of: default, production, besteffort, testing`}},
 		{"netns subnet too small", "{netns: {subnet: 10.9.9.0/30}}", "[{name: s, quantity: 2}]",
 			[]string{"x.yaml:1:31: netns: subnet 10.9.9.0/30 is too small for 2 hosts"}},
+		{"block not a mapping", "{netns: [10.9.9.0/24]}", "[{name: s}]",
+			[]string{"x.yaml:1:22: netns: found a list, expected a mapping"}},
 		{"local takes nothing", "{local: {cpus: 2}}", "[{name: s}]",
 			[]string{`x.yaml:1:23: local: unknown key "cpus"; expected one of: job_name`}},
 		{"valid", "{job_name: x, local: {}, static: {hosts: [{address: 10.0.0.1}]}}", "[{name: s}, {name: t, environment: static}]", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			text := "environment: " + c.env + "\nlayers: [{name: a, services: " + c.services + "}]\n"
 			ls, err := schema.DecodeLayersServices("x.yaml", []byte(text))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = providers.Check(ls.Environment, plan.Expand(ls))
+			err = builtin.Set().Check(ls.Environment, plan.Expand(ls))
 			got := ""
 			if err != nil {
 				got = err.Error()
