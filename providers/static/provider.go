@@ -1,19 +1,18 @@
 package static
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/arch"
+	"github.com/e2c-dev/e2c/engine/hostfacts"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
@@ -204,17 +203,6 @@ func forEach(ctx context.Context, hosts []hostState, f func(context.Context, *ho
 	return nil
 }
 
-// probeScript prints key=value lines of what preflight checks. It sticks
-// to POSIX sh, awk and df -P, which busybox images have too.
-const probeScript = `
-echo "arch=$(uname -m)"
-echo "uid=$(id -u)"
-awk '/^MemAvailable:/ { print "mem=" $2 }' /proc/meminfo
-df -Pk / | awk 'NR == 2 { print "root=" $4 }'
-df -Pk /tmp | awk 'NR == 2 { print "tmp=" $4 }'
-if [ "$(id -u)" = 0 ] || sudo -n true >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi
-`
-
 // preflight logs into every host and checks it can serve: architecture,
 // and sudo when /etc/hosts must be written. It fills the hosts' summaries
 // and reports every problem of every host at once, so that a cluster of
@@ -225,27 +213,18 @@ func preflight(ctx context.Context, pool *transport.Pool, hosts []hostState, nee
 		if err != nil {
 			return err
 		}
-		out, err := r.Run(ctx, transport.Command{Script: probeScript})
+		f, err := hostfacts.Learn(ctx, r, hostfacts.Script+hostfacts.Privileges)
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
-		kv := map[string]string{}
-		sc := bufio.NewScanner(strings.NewReader(out.Stdout))
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-				kv[k] = strings.TrimSpace(v)
-			}
-		}
 		var problems []string
 		want := h.Arch
-		h.Arch = kv["arch"]
+		h.Arch = f.Arch
 		if want != "" && arch.Of(h.Arch) != want {
 			problems = append(problems, fmt.Sprintf("architecture is %s, the scenario says %s", h.Arch, want))
 		}
-		h.MemKB, _ = strconv.ParseInt(kv["mem"], 10, 64)
-		h.RootKB, _ = strconv.ParseInt(kv["root"], 10, 64)
-		h.TmpKB, _ = strconv.ParseInt(kv["tmp"], 10, 64)
-		h.Root, h.Sudo = kv["uid"] == "0", kv["sudo"] == "yes"
+		h.MemKB, h.RootKB, h.TmpKB = f.MemFreeKB, f.RootFreeKB, f.TmpFreeKB
+		h.Root, h.Sudo = f.Root, f.Sudo
 		if needSudo && !h.Sudo {
 			problems = append(problems, "etc_hosts needs root or passwordless sudo, and `sudo -n true` fails for this user; allow it in /etc/sudoers.d")
 		}
