@@ -79,3 +79,16 @@ func (l *logLines) Write(p []byte) (int, error) {
 		l.buf = l.buf[i+1:]
 	}
 }
+
+// syncWriter serialises the writes of the loggers that share a writer (the
+// terminal: the run's logger and the progress lines).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

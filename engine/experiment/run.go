@@ -284,9 +284,10 @@ func (x *Session) openRun(dir string) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	terminal := &syncWriter{w: x.o.Out}
 	r := &run{x: x, dir: dir, logFile: logFile,
-		log:  newLogger(io.MultiWriter(logFile, x.o.Out), x.o.JSON),
-		term: &logLines{log: newLogger(x.o.Out, x.o.JSON)}}
+		log:  newLogger(io.MultiWriter(logFile, terminal), x.o.JSON),
+		term: &logLines{log: newLogger(terminal, x.o.JSON)}}
 	r.out = &logLines{log: r.log}
 	r.rec = &recorder{rec: results.NewRecord(dir), out: r.out}
 	r.rec.rec.Owner = results.Self()
