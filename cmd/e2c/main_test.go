@@ -306,27 +306,27 @@ func TestCommandLineMistakes(t *testing.T) {
 		want string // the whole of stderr
 	}{
 		{[]string{"deploy", "s", "a", "--repeat", "abc"}, `e2c: --repeat: "abc" is not a whole number
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"sweep", "s", "a", "--repeat", "99999999999999999999"}, `e2c: --repeat: "99999999999999999999" is out of range
-usage: e2c sweep SCENARIO_DIR ARTIFACTS_DIR [--param path=v1,v2]... [flags]
+usage: e2c sweep [SCENARIO_DIR ARTIFACTS_DIR] [--param path=v1,v2]... [flags]
 see: e2c sweep --help
 `},
 		{[]string{"deploy", "s", "a", "--duration", "soon"}, `e2c: --duration: "soon": expected seconds (240) or a duration (4m)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"deploy", "s", "a", "--repaet", "1"}, `e2c: unknown flag --repaet (did you mean "--repeat"?)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"validate"}, `e2c: missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)
-usage: e2c validate SCENARIO_DIR [flags]
+usage: e2c validate [SCENARIO_DIR] [flags]
 see: e2c validate --help
 `},
 		{[]string{"deploy", "s"}, `e2c: missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"results", "compare", "a"}, `e2c: accepts 2 arg(s), received 1
@@ -341,7 +341,11 @@ see: e2c results compare --help
 		root.SetArgs(tt.args)
 		root.SetOut(io.Discard)
 		var stderr bytes.Buffer
-		if code := execute(context.Background(), root, &stderr); code != 1 || stderr.String() != tt.want {
+		want := exitUsage
+		if !strings.Contains(tt.want, "usage: ") {
+			want = exitFailed
+		}
+		if code := execute(context.Background(), root, &stderr); code != want || stderr.String() != tt.want {
 			t.Errorf("%v: exit %d, stderr:\n%s\nwant:\n%s", tt.args, code, stderr.String(), tt.want)
 		}
 	}
