@@ -118,6 +118,8 @@ func TestFlagsExcludeEachOther(t *testing.T) {
 		{[]string{"--dry-run", "--destroy"}, "[destroy dry-run] were all set"},
 		{[]string{"--dry-run", "--keep"}, "[dry-run keep] were all set"},
 		{[]string{"--dry-run", "-q", "--log-format", "json"}, "[log-format quiet] were all set"},
+		{[]string{"--dry-run", "--keep-network"}, "[dry-run keep-network] were all set"},
+		{[]string{"--dry-run", "--no-network-check"}, "[dry-run no-network-check] were all set"},
 	} {
 		_, stderr, code := runCode(context.Background(), append([]string{"deploy", dir, t.TempDir()}, tt.flags...)...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "usage: e2c deploy") {
@@ -142,7 +144,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"results", "lsit"}, `unknown command "lsit" for "e2c results" (did you mean "list"?)`},
 		{[]string{"results", "compre", "a", "b"}, `accepts at most 1 arg(s), received 3`},
 		{[]string{"results", "compre"}, `unknown command "compre" for "e2c results" (did you mean "compare"?)`},
-		{[]string{"results", "nothing-like-it"}, `unknown command "nothing-like-it" for "e2c results"; expected one of: archive, compare, list, summarize`},
+		{[]string{"results", "nothing-like-it"}, `unknown command "nothing-like-it" for "e2c results"; expected one of: list, summarize, compare, archive`},
 		{[]string{"valdate", "x"}, `unknown command "valdate" for "e2c" (did you mean "validate"?)`},
 		{[]string{"destory"}, `unknown command "destory" for "e2c" (did you mean "destroy"?)`},
 	} {
@@ -230,13 +232,29 @@ func TestValidateJSON(t *testing.T) {
 	}
 }
 
-// TestHelp: every command has an example; e2c --help shows the groups and
-// the exit codes, which the README's command reference lists too.
+// TestHelp: every command has examples, whose flags it takes; e2c --help
+// shows the groups and the exit codes, which the README's command
+// reference lists too.
 func TestHelp(t *testing.T) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.Example == "" && c.Name() != "help" && c.Name() != "completion" {
 			t.Errorf("%s has no example", c.CommandPath())
+		}
+		for _, line := range strings.Split(c.Example, "\n") {
+			args := strings.Fields(line)
+			for len(args) > 0 && strings.Contains(args[0], "=") { // E2C_SCENARIO_DIR=...
+				args = args[1:]
+			}
+			ex, rest, err := newRoot().Find(args[1:])
+			if err == nil && !c.DisableFlagParsing {
+				if err = ex.ParseFlags(rest); err == nil {
+					err = ex.ValidateArgs(ex.Flags().Args())
+				}
+			}
+			if err != nil || !strings.HasPrefix(ex.CommandPath(), c.CommandPath()) { // a group's examples are of its commands
+				t.Errorf("example of %s: %s: %v (%s)", c.CommandPath(), line, err, ex.CommandPath())
+			}
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)
@@ -248,7 +266,7 @@ func TestHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme, _ := os.ReadFile("../../README.md")
-	for _, want := range []string{"Experiment:\n  deploy ", "Step by step (", "Results:\n  results "} {
+	for _, want := range []string{"Experiment:\n  validate ", "Step by step (", "Results:\n  results "} {
 		if !strings.Contains(help, want) {
 			t.Errorf("e2c --help lacks %q:\n%s", want, help)
 		}

@@ -42,9 +42,9 @@ hosts (one per machine each service instance needs, named after its key) and
 written to a new run folder as plan.json, layers_services-validate.yaml and
 workflow-validate.out (every task rendered for every host and phase).`,
 		Example: `  e2c deploy examples/quickstart examples/quickstart/artifacts --duration 30 --destroy
-  e2c deploy examples/cctv artifacts --repeat 4 --app-conf low,high --destroy
-  e2c deploy examples/cctv artifacts --testbed netns --network rates-only
-  e2c deploy --dry-run examples/cctv artifacts`,
+  e2c deploy my-scenario my-artifacts --repeat 4 --app-conf fast,slow --destroy
+  e2c deploy examples/cctv examples/cctv/artifacts --testbed netns --network rates-only
+  e2c deploy --dry-run examples/cctv examples/cctv/artifacts`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)
@@ -90,8 +90,9 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	testbedFlags(cmd, &o)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
-	// A dry run reserves nothing to keep or release.
-	for _, group := range [][]string{{"destroy", "keep"}, {"dry-run", "destroy"}, {"dry-run", "keep"}, {"quiet", "log-format"}} {
+	// A dry run reserves nothing to keep or release, and shapes no network.
+	for _, group := range [][]string{{"destroy", "keep"}, {"dry-run", "destroy"}, {"dry-run", "keep"}, {"dry-run", "keep-network"},
+		{"dry-run", "no-network-check"}, {"quiet", "log-format"}} {
 		cmd.MarkFlagsMutuallyExclusive(group...)
 	}
 	return cmd

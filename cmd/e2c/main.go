@@ -139,6 +139,7 @@ Exit status:` + codes.String(),
 			return nil
 		},
 	}
+	cobra.EnableCommandSorting = false // in the order they are used, steps 1 to 4 too
 	root.AddGroup(
 		&cobra.Group{ID: groupExperiment, Title: "Experiment:"},
 		&cobra.Group{ID: groupSteps, Title: "Step by step (the lifecycle one step at a time, on kept hosts):"},
@@ -148,7 +149,7 @@ Exit status:` + codes.String(),
 		group string
 		cmds  []*cobra.Command
 	}{
-		{groupExperiment, []*cobra.Command{newValidate(), newDeploy(), newSweep(), newReproduce(), newDestroy()}},
+		{groupExperiment, []*cobra.Command{newValidate(), newDeploy(), newDestroy(), newSweep(), newReproduce()}},
 		{groupSteps, []*cobra.Command{newLayersServices(), newNetwork(), newWorkflow(), newFinalize()}},
 		{groupResults, []*cobra.Command{newResults()}},
 	} {

@@ -16,7 +16,7 @@ func newLayersServices() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "layers-services [SCENARIO_DIR ARTIFACTS_DIR]",
 		Short:   "Step 1: reserve the hosts and open a new run folder",
-		Example: "  e2c layers-services examples/quickstart examples/quickstart/artifacts\n  e2c layers-services examples/cctv artifacts --testbed netns",
+		Example: "  e2c layers-services examples/quickstart examples/quickstart/artifacts\n  e2c layers-services examples/cctv examples/cctv/artifacts --testbed netns",
 		Args:    cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)
@@ -57,7 +57,7 @@ func newWorkflow() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:       "workflow [SCENARIO_DIR] prepare|launch|finalize",
 		Short:     "Step 3: run one phase of the workflow on the kept hosts",
-		Example:   "  e2c workflow examples/quickstart prepare\n  e2c workflow examples/cctv launch --app-conf low\n  E2C_SCENARIO_DIR=examples/quickstart e2c workflow launch",
+		Example:   "  e2c workflow examples/quickstart prepare\n  e2c workflow my-scenario launch --app-conf fast\n  E2C_SCENARIO_DIR=examples/quickstart e2c workflow launch",
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{"prepare", "launch", "finalize"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,7 +82,7 @@ func newFinalize() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "finalize [SCENARIO_DIR]",
 		Short:   "Step 4: run finalize, close the run's record, and with --destroy release the hosts",
-		Example: "  e2c finalize examples/quickstart --destroy\n  e2c finalize examples/cctv --app-conf low",
+		Example: "  e2c finalize examples/quickstart --destroy\n  e2c finalize my-scenario --app-conf fast",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")

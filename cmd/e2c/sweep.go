@@ -35,8 +35,8 @@ Each point gets its own scenario folder, SCENARIO_DIR/sweep/NN-<values>/,
 with its files, its point.json and its run folders. Run the same sweep again
 and the points that succeeded are skipped; failed or interrupted ones run
 again. e2c results summarize SCENARIO_DIR compares the points.`,
-		Example: `  e2c sweep examples/quickstart examples/quickstart/artifacts --param layers_services.layers.edge.services.producer.quantity=1,2,4 --destroy
-  e2c sweep examples/cctv artifacts --dry-run`,
+		Example: `  e2c sweep examples/quickstart examples/quickstart/artifacts --param layers_services.layers.edge.services.producer.repeat=1,3 --duration 30
+  e2c sweep examples/quickstart examples/quickstart/artifacts --param workflow_env.default.rate=10,100 --dry-run`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)

@@ -31,7 +31,7 @@ func newValidate() *cobra.Command {
 		Long: `Checks every file of the scenario — schema, host patterns, depends_on
 groupings, templates, network parameters — and prints every problem with its
 file:line:column. A valid scenario is summarised as tables of services and plays.`,
-		Example: "  e2c validate examples/quickstart\n  e2c validate examples/cctv --app-conf low --json",
+		Example: "  e2c validate examples/quickstart\n  e2c validate my-scenario --app-conf fast,slow --json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
