@@ -156,6 +156,13 @@ func TestDidYouMean(t *testing.T) {
 	if out, stderr, code := runCode(context.Background(), "results", scenario); code != exitOK || out != "no runs in "+scenario+" yet\n" {
 		t.Errorf("e2c results DIR: exit %d, %q %q", code, out, stderr)
 	}
+	t.Chdir(filepath.Dir(scenario))
+	if out, stderr, code := runCode(context.Background(), "results", filepath.Base(scenario)); code != exitOK || !strings.HasPrefix(out, "no runs in ") {
+		t.Errorf("e2c results FOLDER: exit %d, %q %q", code, out, stderr)
+	}
+	if _, stderr, code := runCode(context.Background(), "results", "./sumarize"); code != exitFailed || !strings.Contains(stderr, "no such file") {
+		t.Errorf("e2c results ./sumarize, a path: exit %d, %q", code, stderr)
+	}
 }
 
 // TestEnvironmentArguments: every command that takes SCENARIO_DIR or

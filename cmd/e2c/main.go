@@ -35,17 +35,16 @@ func main() {
 	os.Exit(execute(ctx, newRoot(), os.Stderr))
 }
 
-// Exit codes, told apart so that a script knows what went wrong: the
-// README's command reference and e2c --help list them (exitCodes).
+// Exit codes, told apart so that a script knows what went wrong; exitCodes
+// says what each means, for e2c --help (and the README's command reference).
 const (
 	exitOK          = 0
-	exitFailed      = 1   // a run, or the command, failed
-	exitUsage       = 2   // a mistake in the command line: arguments or flags
-	exitInvalid     = 3   // the scenario is invalid: each problem is named at its file:line:column
-	exitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM): what ran was finalized; 128 + SIGINT, as shells say
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInvalid     = 3
+	exitInterrupted = 130 // 128 + SIGINT, as shells say
 )
 
-// exitCodes are the codes with what they mean, for e2c --help.
 var exitCodes = []struct {
 	code int
 	what string
@@ -139,7 +138,6 @@ Exit status:` + codes.String(),
 			return nil
 		},
 	}
-	cobra.EnableCommandSorting = false // in the order they are used, steps 1 to 4 too
 	root.AddGroup(
 		&cobra.Group{ID: groupExperiment, Title: "Experiment:"},
 		&cobra.Group{ID: groupSteps, Title: "Step by step (the lifecycle one step at a time, on kept hosts):"},
@@ -163,6 +161,10 @@ Exit status:` + codes.String(),
 	argsAreUsage(root)
 	return root
 }
+
+// e2c --help lists the commands in the order they are used, steps 1 to 4
+// too.
+func init() { cobra.EnableCommandSorting = false }
 
 // The groups of commands e2c --help shows.
 const (

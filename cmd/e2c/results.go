@@ -27,13 +27,16 @@ func newResults() *cobra.Command {
 		Use:   "results [SCENARIO_DIR]",
 		Short: "List, summarize, compare and archive the runs of a scenario",
 		Long: `With a folder, or none (E2C_SCENARIO_DIR), lists its runs as e2c results list
-does; anything else is taken for a mistyped subcommand.`,
+does; a word that is neither a folder nor a subcommand is taken for a
+mistyped subcommand.`,
 		Example: `  e2c results list examples/quickstart
   e2c results summarize examples/quickstart
   e2c results compare examples/quickstart/20261202-150405 examples/quickstart/20261202-151230`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
+			// A word that names no folder is a mistyped subcommand; a path
+			// is a folder, found or not.
+			if len(args) == 1 && !strings.ContainsRune(args[0], filepath.Separator) {
 				if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
 					return unknownCommand(cmd, args[0])
 				}

@@ -152,7 +152,7 @@ type serviceRow struct {
 	Keys      int    `json:"keys"`
 	FirstKey  string `json:"first_key"`
 	LastKey   string `json:"last_key"`
-	instances []string
+	last      string // the instance of LastKey
 }
 
 // playRow is a play of workflow.yaml, with the tasks of each phase.
@@ -218,8 +218,8 @@ func overviewOf(p *plan.Plan) overview {
 			o.Services = append(o.Services, serviceRow{Layer: parts[0], Service: parts[1], FirstKey: s.Key})
 		}
 		r := &o.Services[i]
-		if inst := strings.Join(parts[:3], "."); len(r.instances) == 0 || r.instances[len(r.instances)-1] != inst {
-			r.instances = append(r.instances, inst)
+		if inst := strings.Join(parts[:3], "."); r.last != inst {
+			r.last = inst
 			r.Instances++
 			r.Hosts += hostsOf[inst]
 		}
