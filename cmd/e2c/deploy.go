@@ -31,7 +31,7 @@ func newDeploy() *cobra.Command {
 		logFormat string
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy SCENARIO_DIR ARTIFACTS_DIR",
+		Use:   "deploy [SCENARIO_DIR ARTIFACTS_DIR]",
 		Short: "Run the experiment (--dry-run: write its plan without touching a machine)",
 		Long: `Runs the experiment --repeat N + 1 times, each into its own run folder
 SCENARIO_DIR/YYYYMMDD-HHMMSS: reserve hosts, deploy services, prepare, then
@@ -43,6 +43,10 @@ With --dry-run nothing is reserved or run: the plan is computed on synthetic
 hosts (one per machine each service instance needs, named after its key) and
 written to a new run folder as plan.json, layers_services-validate.yaml and
 workflow-validate.out (every task rendered for every host and phase).`,
+		Example: `  e2c deploy examples/quickstart examples/quickstart/artifacts --duration 30 --destroy
+  e2c deploy my-scenario my-artifacts --repeat 4 --app-conf fast,slow --destroy
+  e2c deploy examples/cctv examples/cctv/artifacts --testbed netns --network rates-only
+  e2c deploy --dry-run examples/cctv examples/cctv/artifacts`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)
@@ -96,6 +100,11 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	testbedFlags(cmd, &o)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors and where the results are (the run folder's e2c.log has everything)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json (one object per line, for machines)")
+	// A dry run reserves nothing to keep or release, and shapes no network.
+	for _, group := range [][]string{{"destroy", "keep"}, {"dry-run", "destroy"}, {"dry-run", "keep"}, {"dry-run", "keep-network"},
+		{"dry-run", "no-network-check"}, {"quiet", "log-format"}} {
+		cmd.MarkFlagsMutuallyExclusive(group...)
+	}
 	return cmd
 }
 

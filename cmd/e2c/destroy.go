@@ -8,9 +8,10 @@ import (
 func newDestroy() *cobra.Command {
 	var network bool
 	cmd := &cobra.Command{
-		Use:   "destroy SCENARIO_DIR",
-		Short: "Release the hosts a deploy kept (--network: only remove the network emulation)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "destroy [SCENARIO_DIR]",
+		Short:   "Release the hosts a deploy kept (--network: only remove the network emulation)",
+		Example: "  e2c destroy examples/quickstart\n  e2c destroy examples/cctv --network",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
 			if err != nil {

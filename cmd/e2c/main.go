@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/e2c-dev/e2c/providers/g5k"
+	"github.com/e2c-dev/e2c/schema"
 	"github.com/e2c-dev/e2c/schema/suggest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -31,18 +32,55 @@ func main() {
 	os.Exit(execute(ctx, newRoot(), os.Stderr))
 }
 
+// Exit codes, told apart so that a script knows what went wrong; exitCodes
+// says what each means, for e2c --help (and the README's command reference).
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInvalid     = 3
+	exitInterrupted = 130 // 128 + SIGINT, as shells say
+)
+
+var exitCodes = []struct {
+	code int
+	what string
+}{
+	{exitOK, "success"},
+	{exitFailed, "a run, or the command, failed"},
+	{exitUsage, "a mistake in the command line (arguments, flags)"},
+	{exitInvalid, "the scenario is invalid (each problem at its file:line:column); nothing was run"},
+	{exitInterrupted, "interrupted (Ctrl-C, SIGTERM): what ran was finalized and released"},
+}
+
 // execute runs the command line and prints its error; a mistake in the
 // command line itself also gets the command's usage line.
 func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
-		return 0
+		return exitOK
 	}
 	fmt.Fprintln(stderr, "e2c:", err)
-	if errors.As(err, new(usageError)) {
+	code := exitCode(ctx, err)
+	if code == exitUsage {
 		fmt.Fprintf(stderr, "usage: %s\nsee: %s --help\n", cmd.UseLine(), cmd.CommandPath())
 	}
-	return 1
+	return code
+}
+
+// exitCode is the exit code of a command that ended with err.
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil:
+		return exitInterrupted
+	case errors.As(err, new(usageError)):
+		return exitUsage
+	case errors.As(err, new(*schema.Error)):
+		return exitInvalid
+	}
+	return exitFailed
 }
 
 // usageError is a mistake in the command line: arguments or flags.
@@ -61,24 +99,104 @@ func interrupts(cancel context.CancelCauseFunc) {
 	cancel(fmt.Errorf("%v received", s))
 	s = <-sig
 	fmt.Fprintf(os.Stderr, "\ne2c: %v again: exiting without cleanup; `e2c destroy` releases the hosts\n", s)
-	os.Exit(130)
+	os.Exit(exitInterrupted)
 }
 
 func newRoot() *cobra.Command {
+	var codes strings.Builder
+	for _, c := range exitCodes {
+		fmt.Fprintf(&codes, "\n  %3d  %s", c.code, c.what)
+	}
 	root := &cobra.Command{
 		Use:   "e2c",
 		Short: "Run reproducible edge-to-cloud experiments",
 		Long: `e2c runs the experiment a scenario folder describes (layers_services.yaml,
 network.yaml, workflow.yaml) on Grid'5000, a static cluster or emulated hosts,
-and writes each run to its own result folder.`,
+and writes each run to its own result folder.
+
+SCENARIO_DIR and ARTIFACTS_DIR, when not given, are read from E2C_SCENARIO_DIR
+and E2C_ARTIFACTS_DIR.
+
+Exit status:` + codes.String(),
+		Example: `  e2c validate examples/quickstart
+  e2c deploy examples/quickstart examples/quickstart/artifacts --duration 30 --destroy
+  e2c results summarize examples/quickstart`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          subcommandArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// Flags that exclude each other are a mistake in the command line,
+		// checked here (cobra checks them again, after PreRun) to say so.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmd.ValidateFlagGroups(); err != nil {
+				return usageError{err}
+			}
+			return nil
+		},
 	}
-	root.AddCommand(newValidate(), newDeploy(), newLayersServices(), newNetwork(), newWorkflow(), newFinalize(), newDestroy(), newResults(), newReproduce(), newSweep(), newAgent())
+	root.AddGroup(
+		&cobra.Group{ID: groupExperiment, Title: "Experiment:"},
+		&cobra.Group{ID: groupSteps, Title: "Step by step (the lifecycle one step at a time, on kept hosts):"},
+		&cobra.Group{ID: groupResults, Title: "Results:"},
+	)
+	for _, c := range []struct {
+		group string
+		cmds  []*cobra.Command
+	}{
+		{groupExperiment, []*cobra.Command{newValidate(), newDeploy(), newDestroy(), newSweep(), newReproduce()}},
+		{groupSteps, []*cobra.Command{newLayersServices(), newNetwork(), newWorkflow(), newFinalize()}},
+		{groupResults, []*cobra.Command{newResults()}},
+	} {
+		for _, cmd := range c.cmds {
+			cmd.GroupID = c.group
+			root.AddCommand(cmd)
+		}
+	}
+	root.AddCommand(newAgent())
 	root.SetFlagErrorFunc(flagError) // inherited by every command
 	argsAreUsage(root)
 	return root
+}
+
+// e2c --help lists the commands in the order they are used, steps 1 to 4
+// too.
+func init() { cobra.EnableCommandSorting = false }
+
+// The groups of commands e2c --help shows.
+const (
+	groupExperiment = "experiment"
+	groupSteps      = "steps"
+	groupResults    = "results"
+)
+
+// subcommandArgs refuses the arguments of a command that groups others:
+// a mistyped subcommand gets cobra's did-you-mean.
+func subcommandArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return unknownCommand(c, args[0])
+}
+
+// unknownCommand says that arg is not a subcommand of c, suggesting those
+// it is near (cobra's suggestions: edit distance 2, or a prefix) or else
+// listing them.
+func unknownCommand(c *cobra.Command, arg string) error {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() && sub.Name() != "help" && sub.Name() != "completion" {
+			names = append(names, sub.Name())
+		}
+	}
+	hint := "; expected one of: " + strings.Join(names, ", ")
+	if s := c.SuggestionsFor(arg); len(s) > 0 {
+		hint = ` (did you mean "` + strings.Join(s, `" or "`) + `"?)`
+	}
+	return usageError{fmt.Errorf("unknown command %q for %q%s", arg, c.CommandPath(), hint)}
 }
 
 // argsAreUsage marks the argument-count errors of c and its subcommands as

@@ -306,27 +306,27 @@ func TestCommandLineMistakes(t *testing.T) {
 		want string // the whole of stderr
 	}{
 		{[]string{"deploy", "s", "a", "--repeat", "abc"}, `e2c: --repeat: "abc" is not a whole number
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"sweep", "s", "a", "--repeat", "99999999999999999999"}, `e2c: --repeat: "99999999999999999999" is out of range
-usage: e2c sweep SCENARIO_DIR ARTIFACTS_DIR [--param path=v1,v2]... [flags]
+usage: e2c sweep [SCENARIO_DIR ARTIFACTS_DIR] [--param path=v1,v2]... [flags]
 see: e2c sweep --help
 `},
 		{[]string{"deploy", "s", "a", "--duration", "soon"}, `e2c: --duration: "soon": expected seconds (240) or a duration (4m)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"deploy", "s", "a", "--repaet", "1"}, `e2c: unknown flag --repaet (did you mean "--repeat"?)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"validate"}, `e2c: missing SCENARIO_DIR (or set E2C_SCENARIO_DIR)
-usage: e2c validate SCENARIO_DIR [flags]
+usage: e2c validate [SCENARIO_DIR] [flags]
 see: e2c validate --help
 `},
 		{[]string{"deploy", "s"}, `e2c: missing ARTIFACTS_DIR (or set E2C_ARTIFACTS_DIR)
-usage: e2c deploy SCENARIO_DIR ARTIFACTS_DIR [flags]
+usage: e2c deploy [SCENARIO_DIR ARTIFACTS_DIR] [flags]
 see: e2c deploy --help
 `},
 		{[]string{"results", "compare", "a"}, `e2c: accepts 2 arg(s), received 1
@@ -341,7 +341,11 @@ see: e2c results compare --help
 		root.SetArgs(tt.args)
 		root.SetOut(io.Discard)
 		var stderr bytes.Buffer
-		if code := execute(context.Background(), root, &stderr); code != 1 || stderr.String() != tt.want {
+		want := exitUsage
+		if !strings.Contains(tt.want, "usage: ") {
+			want = exitFailed
+		}
+		if code := execute(context.Background(), root, &stderr); code != want || stderr.String() != tt.want {
 			t.Errorf("%v: exit %d, stderr:\n%s\nwant:\n%s", tt.args, code, stderr.String(), tt.want)
 		}
 	}
@@ -367,21 +371,16 @@ func TestBuildVersion(t *testing.T) {
 	}
 }
 
-func TestEnvironmentArguments(t *testing.T) {
-	t.Setenv("E2C_SCENARIO_DIR", "../../examples/cctv")
-	if out, err := run(t, "validate"); err != nil || !strings.Contains(out, "valid:") {
-		t.Errorf("validate from E2C_SCENARIO_DIR: %v\n%s", err, out)
-	}
-}
-
 // TestStepCommands runs the lifecycle one command at a time on the local
-// provider; a value registered in prepare is read in launch, through the
-// saved state.
+// provider, with the folders as arguments and from E2C_SCENARIO_DIR and
+// E2C_ARTIFACTS_DIR; a value registered in prepare is read in launch,
+// through the saved state.
 func TestStepCommands(t *testing.T) {
-	dir := t.TempDir()
-	artifacts := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
+	for _, fromEnv := range []bool{false, true} {
+		dir := t.TempDir()
+		artifacts := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), []byte("environment: {local: }\nlayers:\n- name: edge\n  services: [{name: node, quantity: 2}]\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte(`
 - hosts: all
   prepare:
   - {shell: echo secret-$((40+2)), register: token}
@@ -390,44 +389,55 @@ func TestStepCommands(t *testing.T) {
   finalize:
   - fetch: {src: out.txt, dest: "{{ working_dir }}/r/", flat: no}
 `), 0o644)
-	steps := [][]string{
-		{"layers-services", dir, artifacts},
-		{"network", dir},
-		{"workflow", dir, "prepare"},
-		{"workflow", dir, "launch"},
-		{"finalize", dir, "--destroy"},
-	}
-	for _, args := range steps {
-		if out, err := run(t, args...); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
+		steps := [][]string{
+			{"layers-services", dir, artifacts},
+			{"network", dir},
+			{"workflow", dir, "prepare"},
+			{"workflow", dir, "launch"},
+			{"finalize", dir},
+			{"destroy", dir},
 		}
-	}
-	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
-	if len(runs) != 1 {
-		t.Fatalf("run folders: %v", runs)
-	}
-	data, err := os.ReadFile(filepath.Join(runs[0], "r", "edge-node-1-2", "out.txt"))
-	if err != nil || string(data) != "secret-42 edge-node-1-2\n" {
-		t.Errorf("out.txt = %q, %v", data, err)
-	}
-	var rec struct {
-		Status string
-		Steps  []struct{ Name, Status string }
-	}
-	data, _ = os.ReadFile(filepath.Join(runs[0], "run.json"))
-	json.Unmarshal(data, &rec)
-	var got []string
-	for _, s := range rec.Steps {
-		got = append(got, s.Name+":"+s.Status)
-	}
-	if rec.Status != "succeeded" || strings.Join(got, " ") != "reserve:succeeded services:succeeded network:succeeded prepare:succeeded launch:succeeded finalize:succeeded" {
-		t.Errorf("run.json: %s %v", rec.Status, got)
-	}
-	if _, err := run(t, "workflow", dir, "launch"); err == nil || !strings.Contains(err.Error(), "layers-services first") {
-		t.Errorf("workflow after destroy: %v", err)
-	}
-	if _, err := run(t, "workflow", dir, "lunch"); err == nil || !strings.Contains(err.Error(), `phase "lunch"`) {
-		t.Errorf("bad phase: %v", err)
+		t.Setenv("E2C_SCENARIO_DIR", "")
+		t.Setenv("E2C_ARTIFACTS_DIR", "")
+		if fromEnv {
+			t.Setenv("E2C_SCENARIO_DIR", dir)
+			t.Setenv("E2C_ARTIFACTS_DIR", artifacts)
+			for i, args := range steps {
+				steps[i] = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == dir || a == artifacts })
+			}
+		}
+		for _, args := range steps {
+			if out, err := run(t, args...); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+		if len(runs) != 1 {
+			t.Fatalf("run folders: %v", runs)
+		}
+		data, err := os.ReadFile(filepath.Join(runs[0], "r", "edge-node-1-2", "out.txt"))
+		if err != nil || string(data) != "secret-42 edge-node-1-2\n" {
+			t.Errorf("out.txt = %q, %v", data, err)
+		}
+		var rec struct {
+			Status string
+			Steps  []struct{ Name, Status string }
+		}
+		data, _ = os.ReadFile(filepath.Join(runs[0], "run.json"))
+		json.Unmarshal(data, &rec)
+		var got []string
+		for _, s := range rec.Steps {
+			got = append(got, s.Name+":"+s.Status)
+		}
+		if rec.Status != "succeeded" || strings.Join(got, " ") != "reserve:succeeded services:succeeded network:succeeded prepare:succeeded launch:succeeded finalize:succeeded" {
+			t.Errorf("run.json: %s %v", rec.Status, got)
+		}
+		if _, err := run(t, "workflow", dir, "launch"); err == nil || !strings.Contains(err.Error(), "layers-services first") {
+			t.Errorf("workflow after destroy: %v", err)
+		}
+		if _, err := run(t, "workflow", dir, "lunch"); err == nil || !strings.Contains(err.Error(), `phase "lunch"`) {
+			t.Errorf("bad phase: %v", err)
+		}
 	}
 }
 
@@ -453,6 +463,16 @@ func TestResultsAndReproduce(t *testing.T) {
 	if err != nil || strings.Count(out, "succeeded") != 2 || !strings.Contains(out, "2/2") {
 		t.Fatalf("results: %v\n%s", err, out)
 	}
+	var rows []runRow
+	out, err = run(t, "results", "list", dir, "--json")
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 {
+		t.Fatalf("results list --json: %v\n%s", err, out)
+	}
+	for i, r := range rows {
+		if r.Status != "succeeded" || r.Repeat != i || r.RepeatCount != 2 || r.Hosts != 1 || r.Duration <= 0 || filepath.Join(dir, r.Run) != r.Dir {
+			t.Errorf("results list --json, run %d: %+v", i, r)
+		}
+	}
 	out, err = run(t, "results", "summarize", dir)
 	if err != nil || !strings.Contains(out, "│ v (u)  │ -      │ 2 │ 1.5  │ 1.5    │ 0.7071 │ 1   │ 2   │ [-4.853, 7.853] │") || !strings.Contains(out, "and 4 figures") {
 		t.Errorf("summarize: %v\n%s", err, out)
@@ -465,6 +485,28 @@ func TestResultsAndReproduce(t *testing.T) {
 	if err != nil || !strings.Contains(out, "workflow.yaml") || !strings.Contains(out, "(same)") || !strings.Contains(out, "the same files") ||
 		!strings.Contains(out, "+100.0%") {
 		t.Errorf("compare: %v\n%s", err, out)
+	}
+	var c struct {
+		Runs  [2]runRow `json:"runs"`
+		Files []struct {
+			Path string
+			Size [2]int64
+			Same bool
+		} `json:"scenario_files"`
+		Artifacts []string `json:"artifacts"`
+		Metrics   []struct {
+			Metric  string
+			Means   [2]float64
+			Percent float64 `json:"change_percent"`
+		}
+	}
+	out, err = run(t, "results", "compare", runs[0], runs[1], "--json")
+	if err != nil || json.Unmarshal([]byte(out), &c) != nil {
+		t.Fatalf("compare --json: %v\n%s", err, out)
+	}
+	if c.Runs[1].Repeat != 1 || len(c.Files) != 3 || c.Files[2].Path != "workflow.yaml" || !c.Files[2].Same || c.Files[2].Size[0] <= 0 ||
+		len(c.Artifacts) != 0 || len(c.Metrics) != 1 || c.Metrics[0].Means != [2]float64{1, 2} || c.Metrics[0].Percent != 100 {
+		t.Errorf("compare --json: %+v\n%s", c, out)
 	}
 	archive := filepath.Join(t.TempDir(), "paper.tar.gz")
 	if out, err := run(t, "results", "archive", dir, "-o", archive); err != nil {
@@ -483,6 +525,14 @@ func TestResultsAndReproduce(t *testing.T) {
 	if _, err := run(t, "results", "archive", dir, "-o", archive); err == nil {
 		t.Error("an archive was overwritten")
 	}
+	// E2C_ARTIFACTS_DIR stands for ARTIFACTS_DIR: its a.txt differs.
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "a.txt"), []byte("c"), 0o644)
+	t.Setenv("E2C_ARTIFACTS_DIR", other)
+	if _, err := run(t, "reproduce", runs[0]); err == nil || !strings.Contains(err.Error(), "changed: a.txt") {
+		t.Errorf("reproduce with E2C_ARTIFACTS_DIR's changed artifact: %v", err)
+	}
+	t.Setenv("E2C_ARTIFACTS_DIR", "")
 	os.WriteFile(filepath.Join(artifacts, "a.txt"), []byte("b"), 0o644)
 	if _, err := run(t, "reproduce", runs[0]); err == nil || !strings.Contains(err.Error(), "changed: a.txt") {
 		t.Errorf("reproduce with a changed artifact: %v", err)

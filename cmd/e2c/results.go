@@ -1,10 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -18,68 +18,146 @@ import (
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/results/plot"
 	"github.com/e2c-dev/e2c/results/summary"
-	"github.com/e2c-dev/e2c/schema"
 	"github.com/spf13/cobra"
 )
 
 func newResults() *cobra.Command {
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "results SCENARIO_DIR",
-		Short: "List the runs of a scenario",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "results [SCENARIO_DIR]",
+		Short: "List, summarize, compare and archive the runs of a scenario",
+		Long: `With a folder, or none (E2C_SCENARIO_DIR), lists its runs as e2c results list
+does; a word that is neither a folder nor a subcommand is taken for a
+mistyped subcommand.`,
+		Example: `  e2c results list examples/quickstart
+  e2c results summarize examples/quickstart
+  e2c results compare examples/quickstart/20261202-150405 examples/quickstart/20261202-151230`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
-			if err != nil {
-				return err
-			}
-			runs, points, err := results.AllRuns(dir)
-			if err != nil {
-				return err
-			}
-			names := make([]string, len(runs))
-			for i, r := range runs {
-				names[i] = filepath.Base(r.Dir())
-			}
-			// The reproductions of the scenario's runs and of its points'.
-			for _, p := range slices.Compact(append([]string{""}, points...)) {
-				home := dir
-				if p != "" {
-					home = filepath.Join(dir, results.SweepDir, p)
-				}
-				recs, err := reproductions(home)
-				if err != nil {
-					return err
-				}
-				for _, r := range recs {
-					rel, _ := filepath.Rel(home, r.Dir())
-					runs, points, names = append(runs, r), append(points, p), append(names, rel)
+			// A word that names no folder is a mistyped subcommand; a path
+			// is a folder, found or not.
+			if len(args) == 1 && !strings.ContainsRune(args[0], filepath.Separator) {
+				if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
+					return unknownCommand(cmd, args[0])
 				}
 			}
-			if len(runs) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "no runs in %s yet\n", dir)
-				return nil
-			}
-			t := newTable(cmd.OutOrStdout())
-			t.Header("run", "status", "repeat", "app_conf", "sweep point", "duration", "hosts", "e2c")
-			for i, r := range runs {
-				took := "-"
-				if d := r.Took(); d > 0 {
-					took = d.Round(time.Second).String()
-				}
-				status := string(r.Status)
-				if r.Reproduces != "" {
-					status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
-				}
-				if err := t.Append(names[i], status, fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount),
-					strings.Join(r.AppConfs, ","), points[i], took, strconv.Itoa(len(r.Hosts)), r.E2C); err != nil {
-					return err
-				}
-			}
-			return t.Render()
+			return listRuns(cmd, args, asJSON)
 		},
 	}
-	cmd.AddCommand(newSummarize(), newCompare(), newArchive())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as a JSON array")
+	cmd.AddCommand(newList(), newSummarize(), newCompare(), newArchive())
 	return cmd
+}
+
+func newList() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list [SCENARIO_DIR]",
+		Short:   "List the runs of a scenario, of its sweep's points and their reproductions",
+		Example: "  e2c results list examples/quickstart\n  E2C_SCENARIO_DIR=examples/quickstart e2c results list --json",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listRuns(cmd, args, asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as a JSON array")
+	return cmd
+}
+
+// runRow is a run as e2c results lists it (and compare, with --json).
+type runRow struct {
+	Run         string   `json:"run"` // its folder, from the scenario folder
+	Dir         string   `json:"dir"`
+	Status      string   `json:"status"`
+	Reproduces  string   `json:"reproduces,omitempty"`
+	Repeat      int      `json:"current_repeat"` // from 0, as in run.json
+	RepeatCount int      `json:"repeat_count"`
+	AppConfs    []string `json:"app_conf"`
+	Point       string   `json:"sweep_point,omitempty"`
+	Duration    float64  `json:"duration_seconds"` // 0 while it runs
+	Hosts       int      `json:"hosts"`
+	E2C         string   `json:"e2c_version"`
+}
+
+func rowOf(r *results.Record, name, point string) runRow {
+	return runRow{Run: name, Dir: r.Dir(), Status: string(r.Status), Reproduces: r.Reproduces, Repeat: r.Repeat, RepeatCount: r.RepeatCount,
+		AppConfs: append([]string{}, r.AppConfs...), Point: point, Duration: r.Took().Seconds(), Hosts: len(r.Hosts), E2C: r.E2C}
+}
+
+// repeat is "2/3": the run's place among its repeats.
+func (r runRow) repeat() string { return fmt.Sprintf("%d/%d", r.Repeat+1, r.RepeatCount) }
+
+func (r runRow) took() string {
+	if r.Duration <= 0 {
+		return "-"
+	}
+	return (time.Duration(r.Duration * float64(time.Second))).Round(time.Second).String()
+}
+
+func listRuns(cmd *cobra.Command, args []string, asJSON bool) error {
+	dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+	if err != nil {
+		return err
+	}
+	rows, err := allRuns(dir)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	switch {
+	case asJSON:
+		return writeJSON(w, rows)
+	case len(rows) == 0:
+		fmt.Fprintf(w, "no runs in %s yet\n", dir)
+		return nil
+	}
+	t := newTable(w)
+	t.Header("run", "status", "repeat", "app_conf", "sweep point", "duration", "hosts", "e2c")
+	for _, r := range rows {
+		status := r.Status
+		if r.Reproduces != "" {
+			status += " (reproduces " + filepath.Base(r.Reproduces) + ")"
+		}
+		if err := t.Append(r.Run, status, r.repeat(), strings.Join(r.AppConfs, ","), r.Point, r.took(), strconv.Itoa(r.Hosts), r.E2C); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// allRuns are the runs of a scenario and its sweep's points, then the
+// reproductions of each.
+func allRuns(dir string) ([]runRow, error) {
+	recs, points, err := results.AllRuns(dir)
+	if err != nil {
+		return nil, err
+	}
+	rows := []runRow{} // [] in JSON, not null
+	for i, r := range recs {
+		rows = append(rows, rowOf(r, filepath.Base(r.Dir()), points[i]))
+	}
+	for _, p := range slices.Compact(append([]string{""}, points...)) {
+		home := dir
+		if p != "" {
+			home = filepath.Join(dir, results.SweepDir, p)
+		}
+		recs, err := reproductions(home)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			rel, _ := filepath.Rel(home, r.Dir())
+			rows = append(rows, rowOf(r, rel, p))
+		}
+	}
+	return rows, nil
+}
+
+// writeJSON writes v as indented JSON, for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // reproductions are the runs e2c reproduce wrote into the
@@ -109,7 +187,7 @@ func reproductions(dir string) ([]*results.Record, error) {
 
 func newSummarize() *cobra.Command {
 	return &cobra.Command{
-		Use:   "summarize SCENARIO_DIR [RUN...]",
+		Use:   "summarize [SCENARIO_DIR [RUN...]]",
 		Short: "Aggregate each metric of metrics.yaml per configuration across the runs",
 		Long: `Reads the metrics SCENARIO_DIR/metrics.yaml declares from the runs that
 succeeded (all of them, or those named; the others are listed and left out:
@@ -119,116 +197,86 @@ and a 95 % confidence interval (Student's t). Prints a table and writes
 summary.csv, summary.json and figures to SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/.
 Names the runs in which a metric has no data, and fails when a metric has
 none in any run.`,
-		Args: cobra.MinimumNArgs(1),
+		Example: "  e2c results summarize examples/quickstart\n  e2c results summarize examples/quickstart 20261202-150405 20261202-151230",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			file := filepath.Join(dir, schema.MetricsFile)
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return fmt.Errorf("%w: declare the metrics first (see the README, \"Metrics and summaries\")", err)
-			}
-			metrics, err := schema.DecodeMetrics(file, data)
+			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
 			if err != nil {
 				return err
 			}
-			all, err := experiment.SummaryRuns(dir, args[1:])
+			metrics, err := summary.LoadMetrics(dir)
 			if err != nil {
 				return err
 			}
-			runs, left, total, err := succeeded(dir, all)
+			runs, err := experiment.SummaryRuns(dir, args[min(len(args), 1):])
 			if err != nil {
 				return err
 			}
+			folders, err := runFolders(dir)
+			if err != nil {
+				return err
+			}
+			s, err := summary.Scenario(dir, runs, folders, metrics)
 			w := cmd.OutOrStdout()
-			list, counts := leftOut(dir, left)
-			if len(left) > 0 {
-				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", list)
+			if s != nil && len(s.Left) > 0 {
+				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", leftOut(dir, s.Left))
 			}
-			switch {
-			case total == 0:
-				return fmt.Errorf("no runs in %s yet: nothing to summarize", dir)
-			case len(runs) == 0:
-				return fmt.Errorf("%s: none of its %s succeeded: nothing to summarize", dir, plural(total, "run"))
-			}
-			values, err := summary.Read(runs, metrics)
 			if err != nil {
 				return err
 			}
-			stats := summary.Summarize(values, metrics)
-			if err := statsTable(w, stats); err != nil {
+			if err := statsTable(w, s.Stats); err != nil {
 				return err
 			}
-			noData := reportGaps(w, metrics, summary.Gaps(runs, metrics, values), len(runs))
-			if err := os.MkdirAll(filepath.Join(dir, "summaries"), 0o755); err != nil {
-				return err
-			}
-			out, err := results.NewRunDir(filepath.Join(dir, "summaries"), time.Now())
+			noData := reportMissing(w, s.Missing)
+			out, err := summary.Write(dir, s, time.Now())
 			if err != nil {
 				return err
 			}
-			if err := results.WriteFile(out, "summary.csv", func(w io.Writer) error { return summary.WriteCSV(w, stats) }); err != nil {
-				return err
+			figures, skipped, err := plot.Figures(out, s)
+			for _, why := range skipped {
+				fmt.Fprintf(w, "no figure of %s\n", why)
 			}
-			if err := results.WriteJSON(out, "summary.json", stats); err != nil {
-				return err
+			counted := plural(s.Folders, "run")
+			if len(s.Left) > 0 {
+				counted += " (" + statusCounts(s.Left) + ", their data left out)"
 			}
-			figures, err := figures(w, out, runs, metrics, stats)
-			counted := plural(total, "run")
-			if len(left) > 0 {
-				counted += " (" + counts + ", their data left out)"
-			}
-			fmt.Fprintf(w, "%s; wrote %s/{summary.csv,summary.json} and %s\n", counted, out, plural(len(figures), "figure"))
+			fmt.Fprintf(w, "%s; wrote %s/{%s,%s} and %s\n", counted, out, summary.CSVFile, summary.JSONFile, plural(len(figures), "figure"))
 			return errors.Join(err, noData)
 		},
 	}
 }
 
-// succeeded keeps the runs whose run folder's status is succeeded: a
-// failed, interrupted or crashed run's data may be partial. It also returns
-// the other run folders' records, and how many run folders there are.
-func succeeded(scenario string, runs []summary.Run) (kept []summary.Run, left []*results.Record, total int, err error) {
-	recs, _, err := results.AllRuns(scenario)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	byDir := map[string]*results.Record{}
+// runFolders are the run folders of a scenario and its sweep's points, as
+// their records say.
+func runFolders(dir string) ([]summary.Folder, error) {
+	recs, _, err := results.AllRuns(dir)
+	var out []summary.Folder
 	for _, r := range recs {
-		byDir[r.Dir()] = r
+		out = append(out, summary.Folder{Dir: r.Dir(), Status: string(r.Status), Succeeded: r.Status == results.Succeeded})
 	}
-	seen := map[*results.Record]bool{}
-	for _, r := range runs {
-		rec := byDir[r.Dir]
-		if rec == nil {
-			rec = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
-		}
-		if !seen[rec] {
-			seen[rec] = true
-			total++
-			if rec.Status != results.Succeeded {
-				left = append(left, rec)
-			}
-		}
-		if rec.Status == results.Succeeded {
-			kept = append(kept, r)
-		}
-	}
-	return kept, left, total, nil
+	return out, err
 }
 
-// leftOut says which runs were left out and why, and how many of each status.
-func leftOut(scenario string, left []*results.Record) (list, counts string) {
+// leftOut names the run folders left out, each with its status.
+func leftOut(scenario string, left []summary.Folder) string {
 	var names []string
-	n := map[results.Status]int{}
-	for _, r := range left {
-		rel, _ := filepath.Rel(scenario, r.Dir())
-		names = append(names, rel+" ("+string(r.Status)+")")
-		n[r.Status]++
+	for _, f := range left {
+		rel, _ := filepath.Rel(scenario, f.Dir)
+		names = append(names, rel+" ("+f.Status+")")
+	}
+	return some(names)
+}
+
+// statusCounts says how many folders have each status: "1 crashed, 2 failed".
+func statusCounts(folders []summary.Folder) string {
+	n := map[string]int{}
+	for _, f := range folders {
+		n[f.Status]++
 	}
 	var parts []string
 	for _, st := range slices.Sorted(maps.Keys(n)) {
 		parts = append(parts, fmt.Sprintf("%d %s", n[st], st))
 	}
-	return some(names), strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // statsTable prints the statistics, one row per metric and configuration.
@@ -256,39 +304,22 @@ func statsTable(w io.Writer, stats []summary.Stats) error {
 	return t.Render()
 }
 
-// reportGaps names, per metric, the runs that gave no value of it, and
+// reportMissing names, per metric, the runs that gave no value of it, and
 // returns an error naming each metric that no run gave a value of.
-func reportGaps(w io.Writer, metrics []schema.Metric, gaps []summary.Gap, runs int) error {
+func reportMissing(w io.Writer, missing []summary.Missing) error {
 	var errs []error
-	for _, m := range metrics {
-		var none, empty []string // no file matched; files without a value
-		for _, g := range gaps {
-			if g.Metric != m.Name {
-				continue
-			}
-			name := g.Run
-			if g.Config != "" {
-				name += " (" + g.Config + ")"
-			}
-			if g.Files == 0 {
-				none = append(none, name)
-			} else {
-				empty = append(empty, name)
-			}
-		}
+	for _, m := range missing {
 		var why []string
-		if len(none) > 0 {
-			why = append(why, fmt.Sprintf("no file matches %s in %s", m.Files, some(none)))
+		if len(m.NoFile) > 0 {
+			why = append(why, fmt.Sprintf("no file matches %s in %s", m.Metric.Files, some(m.NoFile)))
 		}
-		if len(empty) > 0 {
-			why = append(why, fmt.Sprintf("the files %s hold no value in %s", m.Files, some(empty)))
+		if len(m.NoValue) > 0 {
+			why = append(why, fmt.Sprintf("the files %s hold no value in %s", m.Metric.Files, some(m.NoValue)))
 		}
-		switch {
-		case len(why) == 0:
-		case len(none)+len(empty) == runs:
-			errs = append(errs, fmt.Errorf("metric %s has no data in any run: %s", m.Name, strings.Join(why, "; ")))
-		default:
-			fmt.Fprintf(w, "metric %s has no data in %s: %s\n", m.Name, plural(len(none)+len(empty), "run"), strings.Join(why, "; "))
+		if m.All {
+			errs = append(errs, fmt.Errorf("metric %s has no data in any run: %s", m.Metric.Name, strings.Join(why, "; ")))
+		} else {
+			fmt.Fprintf(w, "metric %s has no data in %s: %s\n", m.Metric.Name, plural(len(m.NoFile)+len(m.NoValue), "run"), strings.Join(why, "; "))
 		}
 	}
 	return errors.Join(errs...)
@@ -322,20 +353,21 @@ func plural(n int, what string) string {
 func newReproduce() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "reproduce RUN_DIR [ARTIFACTS_DIR]",
+		Use: "reproduce RUN_DIR [ARTIFACTS_DIR]",
+		Example: `  e2c reproduce examples/quickstart/20261202-150405
+  e2c reproduce examples/quickstart/20261202-150405 artifacts-2 --force`,
 		Short: "Run a run folder's configuration again, after checking the artifacts against its manifest",
 		Long: `Runs again exactly what RUN_DIR ran: the scenario files it recorded (copied
 into a new scenario folder beside the original, reproduce-<run>-N), the same
 app_conf, run index and duration, on freshly reserved hosts released at the
 end. The artifacts (ARTIFACTS_DIR, default the run's own) are first checked
 against the run's artifacts.sha256: any file changed, missing or added is
-reported and the reproduction refused unless --force.`,
+reported and the reproduction refused unless --force. E2C_ARTIFACTS_DIR stands
+for ARTIFACTS_DIR when it is not given.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := experiment.ReproduceOptions{Force: force, Out: cmd.OutOrStdout(), Version: versionString()}
-			if len(args) == 2 {
-				o.Artifacts = args[1]
-			}
+			o.Artifacts, _ = dirArg(args, 1, "E2C_ARTIFACTS_DIR") // none: the run's own
 			run, err := experiment.Reproduce(cmd.Context(), args[0], o)
 			if run != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", run)
@@ -350,11 +382,16 @@ reported and the reproduction refused unless --force.`,
 func newArchive() *cobra.Command {
 	var out, artifacts string
 	cmd := &cobra.Command{
-		Use:   "archive SCENARIO_DIR",
-		Short: "Pack the scenario, its runs and a README on reproducing them into one tar.gz",
-		Args:  cobra.ExactArgs(1),
+		Use:     "archive [SCENARIO_DIR]",
+		Short:   "Pack the scenario, its runs and a README on reproducing them into one tar.gz",
+		Example: "  e2c results archive examples/quickstart -o quickstart-paper.tar.gz\n  e2c results archive examples/quickstart --artifacts examples/quickstart/artifacts",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := filepath.Clean(args[0])
+			dir, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			dir = filepath.Clean(dir)
 			if out == "" {
 				out = fmt.Sprintf("%s-%s.tar.gz", dir, time.Now().Format(results.TimeLayout))
 			}
@@ -370,184 +407,91 @@ func newArchive() *cobra.Command {
 	return cmd
 }
 
+// comparison is what e2c results compare --json prints.
+type comparison struct {
+	Runs [2]runRow `json:"runs"`
+	*summary.Comparison
+}
+
 func newCompare() *cobra.Command {
-	return &cobra.Command{
-		Use:   "compare RUN_A RUN_B",
-		Short: "Show two runs' configurations and metrics side by side",
-		Args:  cobra.ExactArgs(2),
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "compare RUN_A RUN_B",
+		Short:   "Show two runs' configurations and metrics side by side",
+		Example: "  e2c results compare examples/quickstart/20261202-150405 examples/quickstart/20261202-151230",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var recs [2]*results.Record
+			var c comparison
+			var sides [2]summary.Side
 			for i, dir := range args {
 				r, err := results.ReadRecord(dir)
 				if err != nil {
 					return fmt.Errorf("%s is not a run folder: %w", dir, err)
 				}
-				recs[i] = r
+				c.Runs[i] = rowOf(r, filepath.Base(dir), "")
+				sides[i] = summary.Side{Dir: dir, Configs: r.AppConfs}
 			}
-			a, b := recs[0], recs[1]
-			t := newTable(cmd.OutOrStdout())
-			t.Header("", filepath.Base(args[0]), filepath.Base(args[1]))
-			row := func(what, x, y string) { t.Append(what, x, y) }
-			row("status", string(a.Status), string(b.Status))
-			row("repeat", fmt.Sprintf("%d/%d", a.Repeat+1, a.RepeatCount), fmt.Sprintf("%d/%d", b.Repeat+1, b.RepeatCount))
-			row("app_conf", strings.Join(a.AppConfs, ","), strings.Join(b.AppConfs, ","))
-			row("duration", a.Took().Round(time.Second).String(), b.Took().Round(time.Second).String())
-			row("e2c", a.E2C, b.E2C)
-			row("hosts", strconv.Itoa(len(a.Hosts)), strconv.Itoa(len(b.Hosts)))
-			for _, f := range scenarioFiles(args[0], args[1]) {
-				x, _ := os.ReadFile(filepath.Join(args[0], "scenario", f))
-				y, _ := os.ReadFile(filepath.Join(args[1], "scenario", f))
-				same := "same"
-				if string(x) != string(y) {
-					same = "differs"
-				}
-				row(f, size(x), size(y)+" ("+same+")")
-			}
-			row("artifacts", manifestLine(args[0], args[1]), "")
-			if err := t.Render(); err != nil {
+			var err error
+			if c.Comparison, err = summary.Compare(sides[0], sides[1]); err != nil {
 				return err
 			}
-			return compareMetrics(cmd.OutOrStdout(), args[0], args[1])
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), c)
+			}
+			return c.render(cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON")
+	return cmd
 }
 
-// scenarioFiles lists the scenario files either run recorded.
-func scenarioFiles(a, b string) []string {
-	seen := map[string]bool{}
-	for _, dir := range []string{a, b} {
-		root := filepath.Join(dir, "scenario")
-		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				rel, _ := filepath.Rel(root, path)
-				seen[filepath.ToSlash(rel)] = true
-			}
-			return nil
-		})
-	}
-	return slices.Sorted(maps.Keys(seen))
-}
-
-func size(data []byte) string {
-	if data == nil {
-		return "absent"
-	}
-	return fmt.Sprintf("%d bytes", len(data))
-}
-
-// manifestLine says how the two runs' artifacts differ.
-func manifestLine(a, b string) string {
-	read := func(dir string) []results.Sum {
-		f, err := os.Open(filepath.Join(dir, results.ManifestFile))
-		if err != nil {
-			return nil
+func (c comparison) render(w io.Writer) error {
+	a, b := c.Runs[0], c.Runs[1]
+	t := newTable(w)
+	t.Header("", a.Run, b.Run)
+	row := func(what, x, y string) { t.Append(what, x, y) }
+	row("status", a.Status, b.Status)
+	row("repeat", a.repeat(), b.repeat())
+	row("app_conf", strings.Join(a.AppConfs, ","), strings.Join(b.AppConfs, ","))
+	row("duration", a.took(), b.took())
+	row("e2c", a.E2C, b.E2C)
+	row("hosts", strconv.Itoa(a.Hosts), strconv.Itoa(b.Hosts))
+	for _, f := range c.Files {
+		same := "same"
+		if !f.Same {
+			same = "differs"
 		}
-		defer f.Close()
-		sums, _ := results.ReadManifest(f)
-		return sums
+		row(f.Path, size(f.Size[0]), size(f.Size[1])+" ("+same+")")
 	}
-	diff := results.Diff(read(a), read(b))
-	if len(diff) == 0 {
-		return "the same files"
+	artifacts := "the same files"
+	if len(c.Artifacts) > 0 {
+		artifacts = strings.Join(c.Artifacts, "; ")
 	}
-	return strings.Join(diff, "; ")
-}
-
-// compareMetrics shows each metric's mean in both runs, read as the first
-// run's scenario declares them.
-func compareMetrics(w io.Writer, a, b string) error {
-	file := filepath.Join(a, "scenario", schema.MetricsFile)
-	data, err := os.ReadFile(file)
-	if err != nil {
+	row("artifacts", artifacts, "")
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if c.NoMetrics {
 		fmt.Fprintln(w, "no metrics.yaml in the first run's scenario: no metrics to compare")
 		return nil
 	}
-	metrics, err := schema.DecodeMetrics(file, data)
-	if err != nil {
-		return err
+	t = newTable(w)
+	t.Header("metric", "config", a.Run, b.Run, "change")
+	cell := func(f *float64, format string) string {
+		if f == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *f)
 	}
-	var runs []summary.Run
-	for _, dir := range []string{a, b} {
-		r, _ := results.ReadRecord(dir)
-		if len(r.AppConfs) == 0 {
-			runs = append(runs, summary.Run{ID: dir, Dir: dir})
-		}
-		for _, c := range r.AppConfs {
-			runs = append(runs, summary.Run{ID: dir, Config: c, Dir: filepath.Join(dir, c)})
-		}
-	}
-	values, err := summary.Read(runs, metrics)
-	if err != nil {
-		return err
-	}
-	t := newTable(w)
-	t.Header("metric", "config", filepath.Base(a), filepath.Base(b), "change")
-	for _, m := range metrics {
-		confs := map[string][2]*float64{}
-		for _, v := range values {
-			if v.Metric != m.Name {
-				continue
-			}
-			pair := confs[v.Config]
-			mean := v.Mean
-			if v.Run == a {
-				pair[0] = &mean
-			} else {
-				pair[1] = &mean
-			}
-			confs[v.Config] = pair
-		}
-		for _, c := range slices.Sorted(maps.Keys(confs)) {
-			p := confs[c]
-			cell := func(f *float64) string {
-				if f == nil {
-					return "-"
-				}
-				return fmt.Sprintf("%.4g", *f)
-			}
-			change := "-"
-			if p[0] != nil && p[1] != nil && *p[0] != 0 {
-				change = fmt.Sprintf("%+.1f%%", 100*(*p[1]-*p[0])/math.Abs(*p[0]))
-			}
-			t.Append(withUnit(m.Name, m.Unit), c, cell(p[0]), cell(p[1]), change)
-		}
+	for _, m := range c.Metrics {
+		t.Append(withUnit(m.Metric, m.Unit), m.Config, cell(m.Means[0], "%.4g"), cell(m.Means[1], "%.4g"), cell(m.Percent, "%+.1f%%"))
 	}
 	return t.Render()
 }
 
-// maxLines bounds the runs drawn in one plot over time: past a dozen lines
-// nobody can tell them apart.
-const maxLines = 12
-
-// figures draws, next to the summary, each metric per configuration and
-// over time (the first maxLines runs), and says which it could not draw.
-func figures(w io.Writer, dir string, runs []summary.Run, metrics []schema.Metric, stats []summary.Stats) ([]string, error) {
-	var out []string
-	for _, m := range metrics {
-		files, err := plot.PerConfig(stats, m.Name, dir, m.Name+"-per-config")
-		if err != nil {
-			continue // a metric no run has
-		}
-		out = append(out, files...)
-		var series []plot.Series
-		for _, r := range runs[:min(len(runs), maxLines)] {
-			pts, err := summary.Series(r.Dir, m)
-			if err != nil {
-				return out, err
-			}
-			if len(pts) > 0 {
-				series = append(series, plot.Series{Run: r.ID, Config: r.Config, Points: pts})
-			}
-		}
-		files, err = plot.OverTime(series, m.Name, m.Unit, m.TimeColumn != "", dir, m.Name+"-over-time")
-		if errors.Is(err, plot.ErrTooShort) {
-			fmt.Fprintf(w, "no figure of %s\n", err)
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, files...)
+func size(n int64) string {
+	if n < 0 {
+		return "absent"
 	}
-	return out, nil
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -16,9 +16,10 @@ func newLayersServices() *cobra.Command {
 		testbed string
 	)
 	cmd := &cobra.Command{
-		Use:   "layers-services SCENARIO_DIR ARTIFACTS_DIR",
-		Short: "Step 1: reserve the hosts and open a new run folder",
-		Args:  cobra.MaximumNArgs(2),
+		Use:     "layers-services [SCENARIO_DIR ARTIFACTS_DIR]",
+		Short:   "Step 1: reserve the hosts and open a new run folder",
+		Example: "  e2c layers-services examples/quickstart examples/quickstart/artifacts\n  e2c layers-services examples/cctv examples/cctv/artifacts --testbed netns",
+		Args:    cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)
 			if err != nil {
@@ -40,9 +41,10 @@ func newLayersServices() *cobra.Command {
 func newNetwork() *cobra.Command {
 	var network string
 	cmd := &cobra.Command{
-		Use:   "network SCENARIO_DIR",
-		Short: "Step 2: apply network.yaml to the kept hosts",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "network [SCENARIO_DIR]",
+		Short:   "Step 2: apply network.yaml to the kept hosts",
+		Example: "  e2c network examples/quickstart\n  e2c network examples/cctv --network rates-only",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
 			if err != nil {
@@ -59,13 +61,20 @@ func newNetwork() *cobra.Command {
 func newWorkflow() *cobra.Command {
 	var appConf string
 	cmd := &cobra.Command{
-		Use:       "workflow SCENARIO_DIR prepare|launch|finalize",
+		Use:       "workflow [SCENARIO_DIR] prepare|launch|finalize",
 		Short:     "Step 3: run one phase of the workflow on the kept hosts",
-		Args:      cobra.ExactArgs(2),
+		Example:   "  e2c workflow examples/quickstart prepare\n  e2c workflow my-scenario launch --app-conf fast\n  E2C_SCENARIO_DIR=examples/quickstart e2c workflow launch",
+		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{"prepare", "launch", "finalize"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := experiment.Options{ScenarioDir: args[0], Out: cmd.OutOrStdout()}
-			return withSession(o, func(x *experiment.Session) error { return x.Phase(cmd.Context(), args[1], appConf) })
+			// The phase is the last argument; the scenario folder before
+			// it, or E2C_SCENARIO_DIR.
+			scenario, err := dirArg(args[:len(args)-1], 0, "E2C_SCENARIO_DIR")
+			if err != nil {
+				return err
+			}
+			o := experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout()}
+			return withSession(o, func(x *experiment.Session) error { return x.Phase(cmd.Context(), args[len(args)-1], appConf) })
 		},
 	}
 	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration (launch and finalize)")
@@ -78,9 +87,10 @@ func newFinalize() *cobra.Command {
 		destroy bool
 	)
 	cmd := &cobra.Command{
-		Use:   "finalize SCENARIO_DIR",
-		Short: "Step 4: run finalize, close the run's record, and with --destroy release the hosts",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "finalize [SCENARIO_DIR]",
+		Short:   "Step 4: run finalize, close the run's record, and with --destroy release the hosts",
+		Example: "  e2c finalize examples/quickstart --destroy\n  e2c finalize my-scenario --app-conf fast",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, err := dirArg(args, 0, "E2C_SCENARIO_DIR")
 			if err != nil {

@@ -22,7 +22,7 @@ func newSweep() *cobra.Command {
 		o      experiment.Options
 	)
 	cmd := &cobra.Command{
-		Use:   "sweep SCENARIO_DIR ARTIFACTS_DIR [--param path=v1,v2]...",
+		Use:   "sweep [SCENARIO_DIR ARTIFACTS_DIR] [--param path=v1,v2]...",
 		Short: "Run the experiment for every point of a parameter sweep (sweep.yaml, --param)",
 		Long: `Runs the whole lifecycle, with --repeat N + 1 runs, for every combination of
 the parameters of SCENARIO_DIR/sweep.yaml and --param flags (a flag replaces
@@ -36,6 +36,8 @@ Each point gets its own scenario folder, SCENARIO_DIR/sweep/NN-<values>/,
 with its files, its point.json and its run folders. Run the same sweep again
 and the points that succeeded are skipped; failed or interrupted ones run
 again. e2c results summarize SCENARIO_DIR compares the points.`,
+		Example: `  e2c sweep examples/quickstart examples/quickstart/artifacts --param layers_services.layers.edge.services.producer.repeat=1,3 --duration 30
+  e2c sweep examples/quickstart examples/quickstart/artifacts --param workflow_env.default.rate=10,100 --dry-run`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenario, artifacts, err := scenarioAndArtifacts(args)

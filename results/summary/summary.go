@@ -21,6 +21,8 @@ import (
 	"sync"
 	"unsafe"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -336,20 +338,7 @@ func stats(m schema.Metric, conf string, vs []Value) Stats {
 // tQuantile is Student's t at 0.975 for df degrees of freedom: the factor
 // of a two-sided 95 % confidence interval.
 func tQuantile(df int) float64 {
-	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
-	switch {
-	case df <= len(table):
-		return table[df-1]
-	case df <= 40:
-		return 2.021
-	case df <= 60:
-		return 2.000
-	case df <= 120:
-		return 1.980
-	}
-	return 1.960
+	return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(df)}.Quantile(0.975)
 }
 
 // WriteCSV writes the statistics as CSV, one row per metric and

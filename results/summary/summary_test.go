@@ -60,9 +60,10 @@ func TestSummarizeKnownData(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("%d stats: %+v", len(got), got)
 	}
-	// Run means 2, 4, 6: mean 4, median 4, sd 2, t(0.975, 2) = 4.303,
-	// half width 4.303 * 2 / sqrt(3).
-	half := 4.303 * 2 / math.Sqrt(3)
+	// Run means 2, 4, 6: mean 4, median 4, sd 2, half width
+	// t(0.975, 2) * 2 / sqrt(3); for 2 degrees of freedom Student's t has
+	// the closed form (2p-1) / sqrt(2p(1-p)).
+	half := 0.95 / math.Sqrt(2*0.975*0.025) * 2 / math.Sqrt(3)
 	want := Stats{Metric: "latency", Unit: "ms", Config: "fast", Runs: 3, Samples: 5, Mean: 4, Median: 4, SD: 2, Min: 2, Max: 6, CILow: 4 - half, CIHigh: 4 + half}
 	if !equal(got[0], want) {
 		t.Errorf("latency fast:\n got %+v\nwant %+v", got[0], want)
@@ -93,6 +94,21 @@ func equal(a, b Stats) bool {
 	return a.Metric == b.Metric && a.Unit == b.Unit && a.Config == b.Config && a.Runs == b.Runs && a.Samples == b.Samples &&
 		eq(a.Mean, b.Mean) && eq(a.Median, b.Median) && eq(a.SD, b.SD) && eq(a.Min, b.Min) && eq(a.Max, b.Max) &&
 		eq(a.CILow, b.CILow) && eq(a.CIHigh, b.CIHigh)
+}
+
+// TestTQuantile: the factor of the 95 % interval is Student's t at 0.975,
+// as the tables give it, between their rows too (a table that stepped from
+// 30 to 40 degrees of freedom made the intervals of 31 to 39 runs too
+// narrow).
+func TestTQuantile(t *testing.T) {
+	for _, tt := range []struct {
+		df   int
+		want float64
+	}{{1, 12.706}, {2, 4.303}, {5, 2.571}, {10, 2.228}, {30, 2.042}, {35, 2.030}, {50, 2.009}, {100, 1.984}, {1000, 1.962}} {
+		if got := tQuantile(tt.df); math.Abs(got-tt.want) > 0.0005 {
+			t.Errorf("t(0.975, %d) = %.4f, want %.3f", tt.df, got, tt.want)
+		}
+	}
 }
 
 func TestReadErrors(t *testing.T) {

@@ -1,0 +1,146 @@
+package summary
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/e2c-dev/e2c/results"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// The folder and files Write writes in a scenario folder.
+const (
+	Dir      = "summaries" // SCENARIO_DIR/summaries/YYYYMMDD-HHMMSS/
+	CSVFile  = "summary.csv"
+	JSONFile = "summary.json"
+)
+
+// LoadMetrics reads the metrics dir/metrics.yaml declares. A missing file
+// is an error that errors.Is(err, fs.ErrNotExist).
+func LoadMetrics(dir string) ([]schema.Metric, error) {
+	file := filepath.Join(dir, schema.MetricsFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: declare the metrics first (see the README, \"Metrics and summaries\")", err)
+	}
+	return schema.DecodeMetrics(file, data)
+}
+
+// Folder is a run folder as its record says: where it is, its status, and
+// whether the run succeeded (the data of a run that failed, was interrupted
+// or crashed may be partial).
+type Folder struct {
+	Dir, Status string
+	Succeeded   bool
+}
+
+// Summary is what Scenario found in the runs of a scenario.
+type Summary struct {
+	Metrics []schema.Metric
+	Stats   []Stats   // per metric and configuration, of the runs kept
+	Runs    []Run     // the runs kept: those whose run folder succeeded
+	Left    []Folder  // the run folders left out, as their run did not succeed
+	Folders int       // how many run folders the runs asked for are in
+	Missing []Missing // the metrics that some kept runs have no value of
+}
+
+// Missing is a metric that some of the runs kept gave no value of.
+type Missing struct {
+	Metric  schema.Metric
+	NoFile  []string // the runs ("run", or "run (config)") in which no file matches the metric's files
+	NoValue []string // the runs whose files hold no value of it
+	All     bool     // no run kept gave a value of it
+}
+
+// Scenario summarises the metrics of runs (of the scenario in dir, each in
+// one of folders, which say how each run ended): the runs of folders that
+// did not succeed are left out, the others read and summarised per
+// configuration.
+func Scenario(dir string, runs []Run, folders []Folder, metrics []schema.Metric) (*Summary, error) {
+	s := &Summary{Metrics: metrics}
+	byDir := map[string]*Folder{}
+	for i := range folders {
+		byDir[folders[i].Dir] = &folders[i]
+	}
+	seen := map[*Folder]bool{}
+	for _, r := range runs {
+		f := byDir[r.Dir]
+		if f == nil {
+			f = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
+		}
+		if f == nil {
+			return nil, fmt.Errorf("%s is in no run folder of %s", r.Dir, dir)
+		}
+		if !seen[f] {
+			seen[f] = true
+			s.Folders++
+			if !f.Succeeded {
+				s.Left = append(s.Left, *f)
+			}
+		}
+		if f.Succeeded {
+			s.Runs = append(s.Runs, r)
+		}
+	}
+	switch {
+	case s.Folders == 0:
+		return s, fmt.Errorf("no runs in %s yet: nothing to summarize", dir)
+	case len(s.Runs) == 0 && s.Folders == 1:
+		return s, fmt.Errorf("%s: none of its 1 run succeeded: nothing to summarize", dir)
+	case len(s.Runs) == 0:
+		return s, fmt.Errorf("%s: none of its %d runs succeeded: nothing to summarize", dir, s.Folders)
+	}
+	values, err := Read(s.Runs, metrics)
+	if err != nil {
+		return s, err
+	}
+	s.Stats = Summarize(values, metrics)
+	s.Missing = missing(metrics, Gaps(s.Runs, metrics, values), len(s.Runs))
+	return s, nil
+}
+
+// missing groups the gaps per metric, in the order of metrics.
+func missing(metrics []schema.Metric, gaps []Gap, runs int) []Missing {
+	var out []Missing
+	for _, m := range metrics {
+		mm := Missing{Metric: m}
+		for _, g := range gaps {
+			if g.Metric != m.Name {
+				continue
+			}
+			name := g.Run
+			if g.Config != "" {
+				name += " (" + g.Config + ")"
+			}
+			if g.Files == 0 {
+				mm.NoFile = append(mm.NoFile, name)
+			} else {
+				mm.NoValue = append(mm.NoValue, name)
+			}
+		}
+		if n := len(mm.NoFile) + len(mm.NoValue); n > 0 {
+			mm.All = n == runs
+			out = append(out, mm)
+		}
+	}
+	return out
+}
+
+// Write writes the statistics as CSVFile and JSONFile into a new folder
+// of scenario/Dir named after now, and returns that folder.
+func Write(scenario string, s *Summary, now time.Time) (string, error) {
+	if err := os.MkdirAll(filepath.Join(scenario, Dir), 0o755); err != nil {
+		return "", err
+	}
+	out, err := results.NewRunDir(filepath.Join(scenario, Dir), now)
+	if err != nil {
+		return "", err
+	}
+	if err := results.WriteFile(out, CSVFile, func(w io.Writer) error { return WriteCSV(w, s.Stats) }); err != nil {
+		return out, err
+	}
+	return out, results.WriteJSON(out, JSONFile, s.Stats)
+}
