@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -288,4 +289,29 @@ func AllRuns(scenario string) (runs []*Record, points []string, err error) {
 		}
 	}
 	return runs, points, nil
+}
+
+// Reproductions are the runs e2c reproduce wrote into the
+// reproduce-<run>-N folders of dir (beside its runs), and into theirs.
+func Reproductions(dir string) ([]*Record, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ReproducePrefix) {
+			continue
+		}
+		recs, err := Runs(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		more, err := Reproductions(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, recs...), more...)
+	}
+	return out, nil
 }

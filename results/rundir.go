@@ -25,7 +25,12 @@ const (
 	LayersServicesFile = "layers_services-validate.yaml" // the hosts as E2Clab's layers_services-validate.yaml
 	WorkflowFile       = "workflow-validate.out"         // each task as it was rendered and what it did
 	ServicesDir        = "services"                      // services/<host>/<container>.log
+	ScenarioDir        = "scenario"                      // the scenario files as the run read them
 )
+
+// ReproducePrefix begins the name of the scenario folders e2c reproduce
+// makes beside a run's scenario: reproduce-<run>-N.
+const ReproducePrefix = "reproduce-"
 
 // NewRunDir creates a new run folder in scenarioDir named after now. If a
 // run already took that second, -2, -3, ... are appended: creation is an

@@ -141,7 +141,7 @@ func allRuns(dir string) ([]runRow, error) {
 		if p != "" {
 			home = filepath.Join(dir, results.SweepDir, p)
 		}
-		recs, err := reproductions(home)
+		recs, err := results.Reproductions(home)
 		if err != nil {
 			return nil, err
 		}
@@ -158,31 +158,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// reproductions are the runs e2c reproduce wrote into the
-// reproduce-<run>-N folders of dir (beside its runs), and into theirs.
-func reproductions(dir string) ([]*results.Record, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []*results.Record
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "reproduce-") {
-			continue
-		}
-		recs, err := results.Runs(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		more, err := reproductions(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, recs...), more...)
-	}
-	return out, nil
 }
 
 func newSummarize() *cobra.Command {
@@ -207,15 +182,11 @@ none in any run.`,
 			if err != nil {
 				return err
 			}
-			runs, err := experiment.SummaryRuns(dir, args[min(len(args), 1):])
+			runs, recs, err := summary.ScenarioRuns(dir, args[min(len(args), 1):])
 			if err != nil {
 				return err
 			}
-			folders, err := runFolders(dir)
-			if err != nil {
-				return err
-			}
-			s, err := summary.Scenario(dir, runs, folders, metrics)
+			s, err := summary.Scenario(dir, runs, recs, metrics)
 			w := cmd.OutOrStdout()
 			if s != nil && len(s.Left) > 0 {
 				fmt.Fprintf(w, "left out, not succeeded (their data may be partial): %s\n", leftOut(dir, s.Left))
@@ -245,32 +216,21 @@ none in any run.`,
 	}
 }
 
-// runFolders are the run folders of a scenario and its sweep's points, as
-// their records say.
-func runFolders(dir string) ([]summary.Folder, error) {
-	recs, _, err := results.AllRuns(dir)
-	var out []summary.Folder
-	for _, r := range recs {
-		out = append(out, summary.Folder{Dir: r.Dir(), Status: string(r.Status), Succeeded: r.Status == results.Succeeded})
-	}
-	return out, err
-}
-
 // leftOut names the run folders left out, each with its status.
-func leftOut(scenario string, left []summary.Folder) string {
+func leftOut(scenario string, left []*results.Record) string {
 	var names []string
-	for _, f := range left {
-		rel, _ := filepath.Rel(scenario, f.Dir)
-		names = append(names, rel+" ("+f.Status+")")
+	for _, r := range left {
+		rel, _ := filepath.Rel(scenario, r.Dir())
+		names = append(names, rel+" ("+string(r.Status)+")")
 	}
 	return some(names)
 }
 
 // statusCounts says how many folders have each status: "1 crashed, 2 failed".
-func statusCounts(folders []summary.Folder) string {
-	n := map[string]int{}
-	for _, f := range folders {
-		n[f.Status]++
+func statusCounts(recs []*results.Record) string {
+	n := map[results.Status]int{}
+	for _, r := range recs {
+		n[r.Status]++
 	}
 	var parts []string
 	for _, st := range slices.Sorted(maps.Keys(n)) {

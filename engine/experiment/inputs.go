@@ -62,7 +62,7 @@ func (x *Session) writeInputs(dir string, plans ...*plan.Plan) error {
 		}
 	}
 	for name, data := range files {
-		if err := results.WriteFile(dir, "scenario/"+name, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		if err := results.WriteFile(dir, results.ScenarioDir+"/"+name, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 			return err
 		}
 	}

@@ -7,12 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/e2c-dev/e2c/results"
-	"github.com/e2c-dev/e2c/results/summary"
 )
 
 // ReproduceOptions say how to run a run folder again.
@@ -88,14 +86,14 @@ func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, 
 // newScenarioCopy copies a run's scenario/ folder into a new folder beside
 // the run's scenario, never reusing one.
 func newScenarioCopy(runDir string) (string, error) {
-	src := filepath.Join(runDir, "scenario")
+	src := filepath.Join(runDir, results.ScenarioDir)
 	if _, err := os.Stat(filepath.Join(src, "layers_services.yaml")); err != nil {
 		return "", fmt.Errorf("%s has no scenario/ folder with the files it ran: %w", runDir, err)
 	}
 	parent := filepath.Dir(filepath.Clean(runDir))
 	var dst string
 	for n := 1; ; n++ {
-		dst = filepath.Join(parent, fmt.Sprintf("reproduce-%s-%d", filepath.Base(runDir), n))
+		dst = filepath.Join(parent, fmt.Sprintf("%s%s-%d", results.ReproducePrefix, filepath.Base(runDir), n))
 		if err := os.Mkdir(dst, 0o755); err == nil {
 			break
 		} else if !os.IsExist(err) || n > 999 {
@@ -114,40 +112,4 @@ func newScenarioCopy(runDir string) (string, error) {
 		return results.WriteFile(dst, rel, func(w io.Writer) error { _, err := w.Write(data); return err })
 	})
 	return dst, err
-}
-
-// SummaryRuns are the results folders of the given runs (all the
-// scenario's when none is named), one per run and app_conf.
-// The runs of a sweep's points are configurations of their own, named
-// after the point (and the app_conf: point/conf).
-func SummaryRuns(scenario string, names []string) ([]summary.Run, error) {
-	recs, points, err := results.AllRuns(scenario)
-	if err != nil {
-		return nil, err
-	}
-	var out []summary.Run
-	for i, r := range recs {
-		id := filepath.Base(r.Dir())
-		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return filepath.Base(n) == id }) {
-			continue
-		}
-		conf := func(c string) string {
-			if p := points[i]; p != "" && c != "" {
-				return p + "/" + c
-			} else if p != "" {
-				return p
-			}
-			return c
-		}
-		if len(r.AppConfs) == 0 {
-			out = append(out, summary.Run{ID: id, Config: conf(""), Dir: r.Dir()})
-		}
-		for _, c := range r.AppConfs {
-			out = append(out, summary.Run{ID: id, Config: conf(c), Dir: filepath.Join(r.Dir(), c)})
-		}
-	}
-	if len(names) > 0 && len(out) == 0 {
-		return nil, fmt.Errorf("none of %s is a run of %s", strings.Join(names, ", "), scenario)
-	}
-	return out, nil
 }

@@ -88,7 +88,7 @@ func TestSweepResumes(t *testing.T) {
 	if got := readFile(t, filepath.Join(recs[0].Dir(), "v-edge-node-1-2.txt")); got != "10\n" {
 		t.Errorf("second host wrote %q", got)
 	}
-	runs, err := SummaryRuns(dir, nil)
+	runs, _, err := summary.ScenarioRuns(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

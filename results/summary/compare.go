@@ -13,8 +13,7 @@ import (
 	"github.com/e2c-dev/e2c/results"
 )
 
-// scenarioDir is where a run folder keeps the scenario files it ran.
-const scenarioDir = "scenario"
+// results.ScenarioDir is where a run folder keeps the scenario files it ran.
 
 // Side is one of two runs compared: its run folder and the configurations
 // (app_conf) it ran, each with its results in <run>/<app_conf>.
@@ -58,11 +57,11 @@ type Change struct {
 func Compare(a, b Side) (*Comparison, error) {
 	c := &Comparison{Artifacts: results.Diff(manifest(a.Dir), manifest(b.Dir))}
 	for _, f := range scenarioFiles(a.Dir, b.Dir) {
-		x, errX := os.ReadFile(filepath.Join(a.Dir, scenarioDir, f))
-		y, errY := os.ReadFile(filepath.Join(b.Dir, scenarioDir, f))
+		x, errX := os.ReadFile(filepath.Join(a.Dir, results.ScenarioDir, f))
+		y, errY := os.ReadFile(filepath.Join(b.Dir, results.ScenarioDir, f))
 		c.Files = append(c.Files, FileDiff{Path: f, Size: [2]int64{size(x, errX), size(y, errY)}, Same: errX == nil && errY == nil && string(x) == string(y)})
 	}
-	metrics, err := LoadMetrics(filepath.Join(a.Dir, scenarioDir))
+	metrics, err := LoadMetrics(filepath.Join(a.Dir, results.ScenarioDir))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		c.NoMetrics = true
@@ -114,7 +113,7 @@ func Compare(a, b Side) (*Comparison, error) {
 func scenarioFiles(a, b string) []string {
 	seen := map[string]bool{}
 	for _, dir := range []string{a, b} {
-		root := filepath.Join(dir, scenarioDir)
+		root := filepath.Join(dir, results.ScenarioDir)
 		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
 				rel, _ := filepath.Rel(root, path)

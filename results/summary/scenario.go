@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/e2c-dev/e2c/results"
@@ -29,22 +31,51 @@ func LoadMetrics(dir string) ([]schema.Metric, error) {
 	return schema.DecodeMetrics(file, data)
 }
 
-// Folder is a run folder as its record says: where it is, its status, and
-// whether the run succeeded (the data of a run that failed, was interrupted
-// or crashed may be partial).
-type Folder struct {
-	Dir, Status string
-	Succeeded   bool
+// ScenarioRuns are the results folders of the named runs of a scenario
+// (all of them, its sweep points' too, when none is named), one per run and
+// app_conf, and the records of their run folders. The runs of a sweep's
+// points are configurations of their own, named after the point (and the
+// app_conf: point/conf).
+func ScenarioRuns(scenario string, names []string) ([]Run, []*results.Record, error) {
+	recs, points, err := results.AllRuns(scenario)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Run
+	for i, r := range recs {
+		id := filepath.Base(r.Dir())
+		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return filepath.Base(n) == id }) {
+			continue
+		}
+		conf := func(c string) string {
+			if p := points[i]; p != "" && c != "" {
+				return p + "/" + c
+			} else if p != "" {
+				return p
+			}
+			return c
+		}
+		if len(r.AppConfs) == 0 {
+			out = append(out, Run{ID: id, Config: conf(""), Dir: r.Dir()})
+		}
+		for _, c := range r.AppConfs {
+			out = append(out, Run{ID: id, Config: conf(c), Dir: filepath.Join(r.Dir(), c)})
+		}
+	}
+	if len(names) > 0 && len(out) == 0 {
+		return nil, nil, fmt.Errorf("none of %s is a run of %s", strings.Join(names, ", "), scenario)
+	}
+	return out, recs, nil
 }
 
 // Summary is what Scenario found in the runs of a scenario.
 type Summary struct {
 	Metrics []schema.Metric
-	Stats   []Stats   // per metric and configuration, of the runs kept
-	Runs    []Run     // the runs kept: those whose run folder succeeded
-	Left    []Folder  // the run folders left out, as their run did not succeed
-	Folders int       // how many run folders the runs asked for are in
-	Missing []Missing // the metrics that some kept runs have no value of
+	Stats   []Stats           // per metric and configuration, of the runs kept
+	Runs    []Run             // the runs kept: those whose run folder succeeded
+	Left    []*results.Record // the run folders left out, as their run did not succeed (their data may be partial)
+	Folders int               // how many run folders the runs asked for are in
+	Missing []Missing         // the metrics that some kept runs have no value of
 }
 
 // Missing is a metric that some of the runs kept gave no value of.
@@ -56,32 +87,32 @@ type Missing struct {
 }
 
 // Scenario summarises the metrics of runs (of the scenario in dir, each in
-// one of folders, which say how each run ended): the runs of folders that
-// did not succeed are left out, the others read and summarised per
-// configuration.
-func Scenario(dir string, runs []Run, folders []Folder, metrics []schema.Metric) (*Summary, error) {
+// the run folder of one of recs): the runs whose run did not succeed are
+// left out, the others read and summarised per configuration.
+func Scenario(dir string, runs []Run, recs []*results.Record, metrics []schema.Metric) (*Summary, error) {
 	s := &Summary{Metrics: metrics}
-	byDir := map[string]*Folder{}
-	for i := range folders {
-		byDir[folders[i].Dir] = &folders[i]
+	byDir := map[string]*results.Record{}
+	for _, r := range recs {
+		byDir[r.Dir()] = r
 	}
-	seen := map[*Folder]bool{}
+	seen := map[*results.Record]bool{}
 	for _, r := range runs {
-		f := byDir[r.Dir]
-		if f == nil {
-			f = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
+		rec := byDir[r.Dir]
+		if rec == nil {
+			rec = byDir[filepath.Dir(r.Dir)] // <run>/<app_conf>
 		}
-		if f == nil {
+		if rec == nil {
 			return nil, fmt.Errorf("%s is in no run folder of %s", r.Dir, dir)
 		}
-		if !seen[f] {
-			seen[f] = true
+		ok := rec.Status == results.Succeeded
+		if !seen[rec] {
+			seen[rec] = true
 			s.Folders++
-			if !f.Succeeded {
-				s.Left = append(s.Left, *f)
+			if !ok {
+				s.Left = append(s.Left, rec)
 			}
 		}
-		if f.Succeeded {
+		if ok {
 			s.Runs = append(s.Runs, r)
 		}
 	}

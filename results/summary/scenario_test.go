@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 )
 
@@ -26,7 +27,7 @@ func TestScenario(t *testing.T) {
 		{ID: "3", Config: "a", Dir: filepath.Join(ok2, "a")},
 		{ID: "3", Config: "b", Dir: filepath.Join(ok2, "b")},
 	}
-	folders := []Folder{{ok1, "succeeded", true}, {failed, "failed", false}, {ok2, "succeeded", true}}
+	folders := []*results.Record{record(ok1, results.Succeeded), record(failed, results.Failed), record(ok2, results.Succeeded)}
 	s, err := Scenario(root, runs, folders, metrics)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestScenario(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		runs    []Run
-		folders []Folder
+		folders []*results.Record
 		want    string
 	}{
 		{"no runs", nil, folders, "no runs in " + root + " yet: nothing to summarize"},
@@ -58,7 +59,7 @@ func TestScenario(t *testing.T) {
 		}
 	}
 	both := []Run{runs[1], {ID: "1", Config: "a", Dir: filepath.Join(ok1, "a")}}
-	if _, err := Scenario(root, both, []Folder{folders[1], {ok1, "crashed", false}}, metrics); err == nil || !strings.Contains(err.Error(), "none of its 2 runs succeeded") {
+	if _, err := Scenario(root, both, []*results.Record{folders[1], record(ok1, results.Crashed)}, metrics); err == nil || !strings.Contains(err.Error(), "none of its 2 runs succeeded") {
 		t.Errorf("two that did not succeed: %v", err)
 	}
 }
@@ -104,4 +105,11 @@ func TestCompare(t *testing.T) {
 	if c, err := Compare(Side{Dir: b}, Side{Dir: a}); err != nil || !c.NoMetrics || c.Metrics != nil {
 		t.Errorf("no metrics.yaml in the first run: %+v, %v", c, err)
 	}
+}
+
+// record is the record of a run in dir that ended with status.
+func record(dir string, status results.Status) *results.Record {
+	r := results.NewRecord(dir)
+	r.Status = status
+	return r
 }
