@@ -3,15 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/experiment"
-	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/spf13/cobra"
 )
@@ -62,13 +59,13 @@ workflow-validate.out (every task rendered for every host and phase).`,
 			if o.Forks < 1 {
 				return fmt.Errorf("--forks %d: expected at least 1 (hosts of a play that run at once)", o.Forks)
 			}
+			o.ScenarioDir, o.ArtifactsDir, o.Repeat, o.AppConfs = scenario, artifacts, repeat, appConf
 			if dryRun {
-				return dryRunDeploy(cmd.OutOrStdout(), scenario, artifacts, repeat, appConf, o)
+				return dryRunDeploy(cmd.OutOrStdout(), o)
 			}
 			if logFormat != "text" && logFormat != "json" {
 				return fmt.Errorf("--log-format %q: expected text or json", logFormat)
 			}
-			o.ScenarioDir, o.ArtifactsDir, o.Repeat, o.AppConfs = scenario, artifacts, repeat, appConf
 			o.Out, o.JSON, o.Version = cmd.OutOrStdout(), logFormat == "json", versionString()
 			if quiet {
 				o.Out = io.Discard
@@ -108,45 +105,15 @@ workflow-validate.out (every task rendered for every host and phase).`,
 	return cmd
 }
 
-// dryRunDeploy checks the plan under every configuration asked for and
-// writes that of the first run into a new run folder, with deploy's
-// --testbed and --network applied.
-func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf []string, o experiment.Options) error {
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	// working_dir in finalize is the run folder, whose name is only known
-	// once it exists: create it, and remove it (still empty) if the
-	// scenario has problems.
-	runDir, err := results.NewRunDir(scenario, time.Now())
+// dryRunDeploy writes the plan of the first run into a new run folder and
+// says what it holds.
+func dryRunDeploy(w io.Writer, o experiment.Options) error {
+	dir, c, err := experiment.DryRun(o)
 	if err != nil {
 		return err
 	}
-	opt := plan.Options{ScenarioDir: abs(scenario), ArtifactsDir: abs(artifacts), RunDir: abs(runDir), RepeatCount: repeat + 1}
-	p, err := dryPlans(scenario, opt, appConf, o)
-	if err == nil {
-		// The device carrying each destination is only known on the host
-		// (the route to it): DEV stands for it.
-		p.TC, err = p.Shaping(func(string, netip.Addr) string { return "DEV" })
-	}
-	if err != nil {
-		os.Remove(runDir)
-		return err
-	}
-	files := []struct {
-		name  string
-		write func(io.Writer) error
-	}{
-		{results.PlanFile, p.WriteJSON},
-		{results.LayersServicesFile, p.WriteLayersServices},
-		{results.WorkflowFile, func(w io.Writer) error {
-			return p.WriteWorkflow(w, "", func(int) string { return "dry run: nothing executed" })
-		}},
-	}
-	for _, f := range files {
-		if err := results.WriteFile(runDir, f.name, f.write); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(w, "dry run of %s: %d hosts, %d plays, %d runs with --repeat %d\n", scenario, len(p.Hosts), len(p.Plays), repeat+1, repeat)
+	p := c.Plan
+	fmt.Fprintf(w, "dry run of %s: %d hosts, %d plays, %d runs with --repeat %d\n", o.ScenarioDir, len(p.Hosts), len(p.Plays), o.Repeat+1, o.Repeat)
 	if n := p.ContainerCount(); n > 0 {
 		fmt.Fprintf(w, "containers: %d, started by the services step (each with its env in plan.json, \"hosts\"):\n", n)
 		if err := p.WriteContainers(w); err != nil {
@@ -156,7 +123,7 @@ func dryRunDeploy(w io.Writer, scenario, artifacts string, repeat int, appConf [
 	if len(p.Constraints) > 0 {
 		fmt.Fprintf(w, "network: %d constraints, one tc batch per host in plan.json (\"tc\"; DEV is the device routing to each destination, found on the host)\n", len(p.Constraints))
 	}
-	fmt.Fprintf(w, "wrote %s/{plan.json,layers_services-validate.yaml,workflow-validate.out}\n", runDir)
+	fmt.Fprintf(w, "wrote %s/{%s,%s,%s}\n", dir, results.PlanFile, results.LayersServicesFile, results.WorkflowFile)
 	return nil
 }
 

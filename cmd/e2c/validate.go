@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/e2c-dev/e2c/engine/experiment"
 	"github.com/e2c-dev/e2c/engine/plan"
-	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/schema"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
@@ -37,83 +34,23 @@ file:line:column. A valid scenario is summarised as tables of services and plays
 			if err != nil {
 				return err
 			}
-			p, err := dryPlans(dir, plan.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", RunDir: "RUN_DIR", RepeatCount: 1}, appConf, experiment.Options{})
+			c, err := experiment.Check(experiment.Options{ScenarioDir: dir, ArtifactsDir: "ARTIFACTS_DIR", AppConfs: appConf}, "RUN_DIR")
 			if asJSON {
 				o := overview{Problems: problems(err)}
 				if err == nil {
-					o = overviewOf(p)
+					o = overviewOf(c.Plan)
 				}
 				return errors.Join(writeJSON(cmd.OutOrStdout(), o), err)
 			}
 			if err != nil {
 				return err
 			}
-			return overviewOf(p).render(cmd.OutOrStdout())
+			return overviewOf(c.Plan).render(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations (default: every one it defines)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the services, plays and links, or the problems, as JSON")
 	return cmd
-}
-
-// dryPlans checks a scenario under every application configuration asked
-// for, or every one workflow_env.yaml defines, and returns the plan of the
-// first.
-func dryPlans(dir string, opt plan.Options, confs []string, o experiment.Options) (*plan.Plan, error) {
-	if len(confs) == 0 {
-		if sc, err := schema.Load(dir); err == nil {
-			confs = slices.Sorted(maps.Keys(sc.WorkflowEnv))
-		}
-	}
-	if len(confs) == 0 {
-		return dryPlan(dir, opt, o)
-	}
-	var first *plan.Plan
-	var errs schema.Errors
-	for _, c := range confs {
-		opt.AppConf = c
-		p, err := dryPlan(dir, opt, o)
-		errs.Add(err)
-		if first == nil {
-			first = p
-		}
-	}
-	return first, errs.Err()
-}
-
-// dryPlan loads a scenario and plans it on synthetic machines, which is
-// how every check that needs hosts runs before anything is reserved. Problems
-// of both stages are reported together; the plan is only attempted on a
-// sound layers_services.yaml, since every pattern is resolved against it.
-func dryPlan(dir string, opt plan.Options, o experiment.Options) (*plan.Plan, error) {
-	sc, loadErr := schema.Load(dir)
-	var errs schema.Errors
-	errs.Add(loadErr)
-	if inFile(loadErr, filepath.Join(dir, schema.LayersServicesFile)) {
-		return nil, errs.Err()
-	}
-	_, err := experiment.Check(sc, o.Testbed, o.Network)
-	errs.Add(err)
-	p, err := plan.Build(sc, servicedef.New(sc.ServiceDefs), plan.Synthetic(plan.Expand(sc.LayersServices)), opt)
-	errs.Add(err)
-	if errs.Len() > 0 {
-		return nil, errs.Err()
-	}
-	return p, nil
-}
-
-// inFile reports whether err holds a problem in file.
-func inFile(err error, file string) bool {
-	var m *schema.Errors
-	if !errors.As(err, &m) {
-		return false
-	}
-	for _, e := range m.Unwrap() {
-		if se, ok := e.(*schema.Error); ok && se.Pos.File == file {
-			return true
-		}
-	}
-	return false
 }
 
 func newTable(w io.Writer) *tablewriter.Table {

@@ -148,7 +148,7 @@ func (n *Network) Apply(ctx context.Context, record func(Applied) error) error {
 	if err != nil {
 		return fmt.Errorf("finding the devices: %w", err)
 	}
-	n.Rules, err = n.p.Shaping(func(h string, a netip.Addr) string { return devices[h][a] })
+	n.Rules, err = netem.Build(n.p.Constraints, n.p.Addresses(), func(h string, a netip.Addr) string { return devices[h][a] })
 	if err != nil {
 		return err
 	}

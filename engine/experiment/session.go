@@ -216,51 +216,17 @@ func Open(o Options) (*Session, error) {
 	return &Session{o: o, st: st, unlock: unlock, pool: transport.NewPool(transport.PoolOptions{})}, nil
 }
 
-// load reads and checks the scenario, once: on stand-in hosts for every
-// configuration, before anything is reserved.
+// load reads and checks the scenario, once, before anything is reserved.
 func (x *Session) load() error {
 	if x.sc != nil {
 		return nil
 	}
-	sc, err := schema.Load(x.o.ScenarioDir)
+	c, err := Check(x.o, "RUN_DIR")
 	if err != nil {
 		return err
 	}
-	if x.network, err = check(sc, x.o.Testbed, x.o.Network, x.o.Providers); err != nil {
-		return err
-	}
-	defs := servicedef.New(sc.ServiceDefs)
-	for _, conf := range confs(x.o.AppConfs) {
-		if _, err := plan.Build(sc, defs, plan.Synthetic(plan.Expand(sc.LayersServices)), x.o.planOptions(0, "RUN_DIR", conf)); err != nil {
-			return err
-		}
-	}
-	x.sc, x.defs = sc, defs
+	x.sc, x.defs, x.network = c.Scenario, c.Defs, c.Network
 	return nil
-}
-
-// Check applies deploy's --testbed and --network to a loaded scenario and
-// checks what the schema cannot (the monitoring options, every testbed's
-// settings), as every command that plans a scenario does. It returns what
-// --network left out (nil when network.yaml is applied whole).
-func Check(sc *schema.Scenario, testbed, network string) (*results.NetworkLimit, error) {
-	return check(sc, testbed, network, builtin.Set())
-}
-
-// check is Check with the providers of set.
-func check(sc *schema.Scenario, testbed, network string, set providers.Set) (*results.NetworkLimit, error) {
-	if err := checkNetworkMode(network); err != nil {
-		return nil, err
-	}
-	if testbed != "" {
-		if err := overrideTestbed(sc.LayersServices, testbed, set); err != nil {
-			return nil, err
-		}
-	}
-	var errs schema.Errors
-	errs.Add(checkMonitoring(sc.LayersServices.Monitoring))
-	errs.Add(set.Check(sc.LayersServices.Environment, plan.Expand(sc.LayersServices)))
-	return limitNetwork(sc.Network, network), errs.Err()
 }
 
 // overrideTestbed puts every service on testbed name (deploy --testbed):

@@ -40,9 +40,6 @@ type Plan struct {
 	// Constraints are the network links merged into directed shapes
 	// between hosts: what the network step applies.
 	Constraints []netem.Constraint `json:"constraints"`
-	// TC holds the tc batches of every host, when computed (the dry run
-	// does, with the device left as DEV).
-	TC []*netem.Rules `json:"tc,omitempty"`
 
 	inv *inventory // where delegate_to finds hosts
 }
@@ -360,12 +357,6 @@ func (b *builder) link(l schema.Link) *Link {
 	dst, _ := b.selectHosts(l.Dst, l.At("dst"), "networks.dst")
 	out.SrcHosts, out.DstHosts = b.names(src), b.names(dst)
 	return out
-}
-
-// Shaping computes the tc rules of every shaping host. device says which
-// device of a host carries traffic to an address.
-func (p *Plan) Shaping(device func(host string, a netip.Addr) string) ([]*netem.Rules, error) {
-	return netem.Build(p.Constraints, p.Addresses(), device)
 }
 
 // Addresses lists every address of each host.

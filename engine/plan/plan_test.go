@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -414,7 +415,7 @@ func TestCCTVGolden(t *testing.T) {
 		},
 		// The tc batches of network.yaml, every host on eth0.
 		"cctv-tc.batch": func(b *bytes.Buffer) error {
-			rules, err := p.Shaping(func(string, netip.Addr) string { return "eth0" })
+			rules, err := netem.Build(p.Constraints, p.Addresses(), func(string, netip.Addr) string { return "eth0" })
 			for _, r := range rules {
 				fmt.Fprintf(b, "# %s %s\n%s\n", r.Host, r.Device, strings.Join(r.Batch(), "\n"))
 			}
