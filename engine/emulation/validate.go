@@ -121,7 +121,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	ready := &readyWriter{port: make(chan int, 1)}
 	served := make(chan error, 1)
 	go func() {
-		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand("serve", "-for", agentLifetime.String()), Stdout: ready})
+		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand("serve", "--for", agentLifetime.String()), Stdout: ready})
 		served <- err
 	}()
 	var port int
@@ -132,10 +132,10 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("agent on %s: not ready after 30s", pr.dst)
 	}
-	args := []string{"measure", "-to", pr.addr.String(), "-port", strconv.Itoa(port), "-echoes", strconv.Itoa(echoes),
-		"-interval", echoInterval.String(), "-wait", "3s"}
+	args := []string{"measure", "--to", pr.addr.String(), "--port", strconv.Itoa(port), "--echoes", strconv.Itoa(echoes),
+		"--interval", echoInterval.String(), "--wait", "3s"}
 	if stream > 0 {
-		args = append(args, "-stream", stream.String())
+		args = append(args, "--stream", stream.String())
 	}
 	res, err := src.Run(ctx, transport.Command{Script: probe.AgentCommand(args...)})
 	stop()

@@ -123,7 +123,7 @@ func (x *Session) startSampler(ctx context.Context, host string, r transport.Run
 		if err != nil {
 			return "", "", err
 		}
-		cmd = probe.AgentCommand("monitor", "-interval", fmt.Sprintf("%ds", interval), "-stats", strings.Join(mon.stats, ","), "-out", mon.remote)
+		cmd = probe.AgentCommand("monitor", "--interval", fmt.Sprintf("%ds", interval), "--stats", strings.Join(mon.stats, ","), "--out", mon.remote)
 	}
 	job = execute.NewJobFolder()
 	if err := x.st.addJob(x.o.ScenarioDir, host, job); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,9 +25,10 @@ func TestMain(m *testing.M) {
 	// The agent first: one a crash test's child starts inherits its
 	// E2C_TEST_CHILD.
 	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) > 1 && os.Args[1] == "agent" {
-		if err := probe.Main(context.Background(), os.Args[2:], os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		agent := probe.Command()
+		agent.SetArgs(os.Args[2:])
+		if err := agent.Execute(); err != nil {
+			os.Exit(1) // cobra said why
 		}
 		os.Exit(0)
 	}
@@ -80,7 +80,7 @@ func throughput(t *testing.T, src, dst netns.Host) float64 {
 	self, _ := os.Executable()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	server := exec.CommandContext(ctx, "ip", "netns", "exec", dst.Namespace, self, "agent", "serve", "-for", "1m")
+	server := exec.CommandContext(ctx, "ip", "netns", "exec", dst.Namespace, self, "agent", "serve", "--for", "1m")
 	server.Env = append(os.Environ(), "E2C_AGENT=1")
 	stdout, _ := server.StdoutPipe()
 	if err := server.Start(); err != nil {
@@ -93,7 +93,7 @@ func throughput(t *testing.T, src, dst netns.Host) float64 {
 		t.Fatalf("agent serve in %s: %q, %v", dst.Name, line, err)
 	}
 	client := exec.CommandContext(ctx, "ip", "netns", "exec", src.Namespace, self, "agent", "measure",
-		"-to", dst.Address4.String(), "-port", port, "-echoes", "2", "-interval", "10ms", "-wait", "500ms", "-stream", "1s")
+		"--to", dst.Address4.String(), "--port", port, "--echoes", "2", "--interval", "10ms", "--wait", "500ms", "--stream", "1s")
 	client.Env = server.Env
 	out, err := client.Output()
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/spf13/cobra"
 )
 
 // Measurement is what `agent measure` prints, as one JSON object.
@@ -25,78 +24,112 @@ type Measurement struct {
 	Throughput float64 `json:"throughput_bit_s,omitempty"` // 0 when not measured
 }
 
-// Main runs the agent's command line: `serve` (until -for has passed, or it
-// is killed), `measure`, or `monitor`. It is what `e2c agent` runs on the
-// hosts.
-func Main(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("agent: expected serve or measure")
+// Command is the agent's command line, `e2c agent`: serve (until --for has
+// passed, or it is killed), measure, or monitor (until --for has passed,
+// or a TERM). It is what e2c runs on the hosts, and a test binary copied
+// as the agent runs it too.
+func Command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "agent serve|measure|monitor [flags]",
+		Short: "Measure the network between hosts, or sample a host (run by e2c on the hosts)",
+		Example: "  e2c agent serve --for 2m\n  e2c agent measure --to 10.0.0.2 --port 40000 --echoes 10 --stream 2s\n" +
+			"  e2c agent monitor --interval 1s --stats cpu,mem --out monitoring.csv",
+		Hidden:       true,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true, // a failed measurement is not a mistake in its command line
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("agent: expected serve, measure or monitor")
+		},
 	}
-	fs := flag.NewFlagSet("agent "+args[0], flag.ContinueOnError)
-	fs.SetOutput(out)
-	switch args[0] {
-	case "serve":
-		port := fs.Int("port", 0, "port for TCP and UDP (0: any free one)")
-		life := fs.Duration("for", 2*time.Minute, "stop after this long, whatever happens")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(ctx, *life)
-		defer cancel()
-		return Serve(ctx, *port, func(p int) { fmt.Fprintf(out, "%s%d\n", Ready, p) })
-	case "measure":
-		to := fs.String("to", "", "address of the serving agent")
-		port := fs.Int("port", 0, "its port")
-		echoes := fs.Int("echoes", 10, "UDP echoes")
-		interval := fs.Duration("interval", 100*time.Millisecond, "between echoes")
-		wait := fs.Duration("wait", 2*time.Second, "for the last echoes")
-		stream := fs.Duration("stream", 0, "TCP stream length (0: no throughput)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *to == "" || *port <= 0 || *echoes < 1 {
-			return errors.New("agent measure: needs -to, -port and at least one echo")
-		}
-		addr := net.JoinHostPort(*to, strconv.Itoa(*port))
-		m := Measurement{To: addr}
-		var err error
-		if m.RTT, err = Echo(ctx, addr, *echoes, *interval, *wait); err != nil {
-			return err
-		}
-		if *stream > 0 {
-			if m.Throughput, err = Stream(ctx, addr, *stream); err != nil {
+
+	var port int
+	var life time.Duration
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Answer the measurements of another host's agent, printing the port when ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), life)
+			defer cancel()
+			return Serve(ctx, port, func(p int) { fmt.Fprintf(cmd.OutOrStdout(), "%s%d\n", Ready, p) })
+		},
+	}
+	serve.Flags().IntVar(&port, "port", 0, "port for TCP and UDP (0: any free one)")
+	serve.Flags().DurationVar(&life, "for", 2*time.Minute, "stop after this long, whatever happens")
+
+	var (
+		m                      Measurement
+		mport, echoes          int
+		interval, wait, stream time.Duration
+	)
+	measure := &cobra.Command{
+		Use:   "measure",
+		Short: "Measure the RTT (UDP echoes) and throughput (a TCP stream) to a serving agent, printed as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if echoes < 1 {
+				return errors.New("agent measure: --echoes: expected at least one")
+			}
+			m.To = net.JoinHostPort(m.To, strconv.Itoa(mport))
+			var err error
+			if m.RTT, err = Echo(cmd.Context(), m.To, echoes, interval, wait); err != nil {
 				return err
 			}
-		}
-		return json.NewEncoder(out).Encode(m)
-	case "monitor":
-		interval := fs.Duration("interval", time.Second, "between samples")
-		life := fs.Duration("for", 24*time.Hour, "stop after this long, whatever happens")
-		file := fs.String("out", "", "CSV file to write (default: standard output)")
-		stats := fs.String("stats", strings.Join(DefaultStats, ","), "groups of columns, in order: cpu, mem, net, disk")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *interval <= 0 {
-			return errors.New("agent monitor: -interval must be positive")
-		}
-		ctx, cancel := context.WithTimeout(ctx, *life)
-		defer cancel()
-		// A TERM (e2c stopping it) ends the sampling cleanly.
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		w := out
-		if *file != "" {
-			f, err := os.Create(*file)
-			if err != nil {
-				return err
+			if stream > 0 {
+				if m.Throughput, err = Stream(cmd.Context(), m.To, stream); err != nil {
+					return err
+				}
 			}
-			defer f.Close()
-			w = f
-		}
-		return Monitor(ctx, *interval, strings.Split(*stats, ","), w)
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(m)
+		},
 	}
-	return fmt.Errorf("agent: unknown command %q, expected serve, measure or monitor", args[0])
+	measure.Flags().StringVar(&m.To, "to", "", "address of the serving agent")
+	measure.Flags().IntVar(&mport, "port", 0, "its port")
+	measure.Flags().IntVar(&echoes, "echoes", 10, "UDP echoes")
+	measure.Flags().DurationVar(&interval, "interval", 100*time.Millisecond, "between echoes")
+	measure.Flags().DurationVar(&wait, "wait", 2*time.Second, "for the last echoes")
+	measure.Flags().DurationVar(&stream, "stream", 0, "TCP stream length (0: no throughput)")
+	measure.MarkFlagRequired("to")
+	measure.MarkFlagRequired("port")
+
+	var (
+		every, mlife time.Duration
+		file         string
+		stats        []string
+	)
+	monitor := &cobra.Command{
+		Use:   "monitor",
+		Short: "Sample the host's CPU, memory, network and disk as CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if every <= 0 {
+				return errors.New("agent monitor: --interval must be positive")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), mlife)
+			defer cancel()
+			// A TERM (e2c stopping it) ends the sampling cleanly, its last
+			// line written.
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			w := cmd.OutOrStdout()
+			if file != "" {
+				f, err := os.Create(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return Monitor(ctx, every, stats, w)
+		},
+	}
+	monitor.Flags().DurationVar(&every, "interval", time.Second, "between samples")
+	monitor.Flags().DurationVar(&mlife, "for", 24*time.Hour, "stop after this long, whatever happens")
+	monitor.Flags().StringVar(&file, "out", "", "CSV file to write (default: standard output)")
+	monitor.Flags().StringSliceVar(&stats, "stats", DefaultStats, "groups of columns, in order: cpu, mem, net, disk")
+
+	cmd.AddCommand(serve, measure, monitor)
+	return cmd
 }
 
 // AgentPath is where e2c puts the agent on a host, relative to the login

@@ -69,23 +69,33 @@ func TestEchoCountsLosses(t *testing.T) {
 	}
 }
 
-func TestMainMeasure(t *testing.T) {
-	port := serve(t)
+// agent runs the agent's command line with args.
+func agent(args ...string) (string, error) {
 	var out bytes.Buffer
-	err := Main(context.Background(), []string{"measure", "-to", "::1", "-port", strconv.Itoa(port), "-echoes", "3", "-interval", "1ms", "-wait", "200ms", "-stream", "100ms"}, &out)
+	cmd := Command()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestCommandMeasure(t *testing.T) {
+	port := serve(t)
+	out, err := agent("measure", "--to", "::1", "--port", strconv.Itoa(port), "--echoes", "3", "--interval", "1ms", "--wait", "200ms", "--stream", "100ms")
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	var m Measurement
-	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
-		t.Fatalf("%v in %q", err, out.String())
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%v in %q", err, out)
 	}
 	if m.RTT.Received != 3 || m.Throughput <= 0 || m.To != "[::1]:"+strconv.Itoa(port) {
 		t.Fatalf("measurement %+v", m)
 	}
-	for _, bad := range [][]string{{}, {"fly"}, {"measure", "-port", "1"}} {
-		if err := Main(context.Background(), bad, &out); err == nil {
-			t.Errorf("Main(%q): no error", bad)
+	for _, bad := range [][]string{{}, {"fly"}, {"measure", "--port", "1"}, {"measure", "-to", "::1", "--port", "1"}, {"monitor", "--interval", "0s"}} {
+		if out, err := agent(bad...); err == nil {
+			t.Errorf("agent %q: no error\n%s", bad, out)
 		}
 	}
 }
