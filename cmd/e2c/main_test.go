@@ -435,6 +435,26 @@ func TestStepCommands(t *testing.T) {
 		if _, err := run(t, "workflow", dir, "launch"); err == nil || !strings.Contains(err.Error(), "layers-services first") {
 			t.Errorf("workflow after destroy: %v", err)
 		}
+		if fromEnv {
+			continue
+		}
+		// --json: the record on standard output, even after a failure (no
+		// launch made out.txt), the step's lines apart.
+		if out, err := run(t, "layers-services", dir, artifacts); err != nil {
+			t.Fatalf("layers-services: %v\n%s", err, out)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot()
+		cmd.SetOut(&stdout)
+		cmd.SetErr(&stderr)
+		cmd.SetArgs([]string{"finalize", dir, "--json", "--destroy"})
+		if err := cmd.Execute(); err == nil {
+			t.Errorf("finalize --json of nothing launched succeeded\n%s", stderr.String())
+		}
+		var closed struct{ Status string }
+		if err := json.Unmarshal(stdout.Bytes(), &closed); err != nil || closed.Status != "failed" || !strings.Contains(stderr.String(), "FINALIZE") {
+			t.Errorf("finalize --json: %v, status %q\nstdout %s\nstderr %s", err, closed.Status, stdout.String(), stderr.String())
+		}
 		if _, err := run(t, "workflow", dir, "lunch"); err == nil || !strings.Contains(err.Error(), `phase "lunch"`) {
 			t.Errorf("bad phase: %v", err)
 		}

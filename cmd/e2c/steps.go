@@ -25,9 +25,8 @@ func newLayersServices() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := experiment.Options{ScenarioDir: scenario, ArtifactsDir: artifacts, AppConfs: appConf, Testbed: testbed,
-				Out: cmd.OutOrStdout(), Version: versionString()}
-			return withSession(o, func(x *experiment.Session) error {
+			o := experiment.Options{ScenarioDir: scenario, ArtifactsDir: artifacts, AppConfs: appConf, Testbed: testbed, Version: versionString()}
+			return stepSession(cmd, o, func(x *experiment.Session) error {
 				_, err := x.LayersServices(cmd.Context())
 				return err
 			})
@@ -35,7 +34,7 @@ func newLayersServices() *cobra.Command {
 	}
 	cmd.Flags().StringSliceVar(&appConf, "app-conf", nil, "check under these workflow_env.yaml configurations")
 	cmd.Flags().StringVar(&testbed, "testbed", "", "run every service on this testbed with its default settings (the next step commands follow)")
-	return cmd
+	return withJSON(cmd)
 }
 
 func newNetwork() *cobra.Command {
@@ -50,12 +49,12 @@ func newNetwork() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout(), Network: network}
-			return withSession(o, func(x *experiment.Session) error { return x.Network(cmd.Context()) })
+			o := experiment.Options{ScenarioDir: scenario, Network: network}
+			return stepSession(cmd, o, func(x *experiment.Session) error { return x.Network(cmd.Context()) })
 		},
 	}
 	cmd.Flags().StringVar(&network, "network", experiment.NetworkFull, "how much of network.yaml to apply: full, rates-only (no delay or loss) or off")
-	return cmd
+	return withJSON(cmd)
 }
 
 func newWorkflow() *cobra.Command {
@@ -73,12 +72,12 @@ func newWorkflow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout()}
-			return withSession(o, func(x *experiment.Session) error { return x.Phase(cmd.Context(), args[len(args)-1], appConf) })
+			o := experiment.Options{ScenarioDir: scenario}
+			return stepSession(cmd, o, func(x *experiment.Session) error { return x.Phase(cmd.Context(), args[len(args)-1], appConf) })
 		},
 	}
 	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration (launch and finalize)")
-	return cmd
+	return withJSON(cmd)
 }
 
 func newFinalize() *cobra.Command {
@@ -96,7 +95,7 @@ func newFinalize() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withSession(experiment.Options{ScenarioDir: scenario, Out: cmd.OutOrStdout()}, func(x *experiment.Session) error {
+			return stepSession(cmd, experiment.Options{ScenarioDir: scenario}, func(x *experiment.Session) error {
 				err := x.Finalize(cmd.Context(), appConf)
 				if destroy {
 					err = errors.Join(err, x.Destroy(cmd.Context()))
@@ -107,7 +106,7 @@ func newFinalize() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&appConf, "app-conf", "", "the workflow_env.yaml configuration")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "release the hosts afterwards")
-	return cmd
+	return withJSON(cmd)
 }
 
 // withSession runs f on the experiment of o, opened for it alone.
@@ -118,4 +117,32 @@ func withSession(o experiment.Options, f func(*experiment.Session) error) error 
 	}
 	defer x.Close()
 	return f(x)
+}
+
+// withJSON gives a step command --json.
+func withJSON(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().Bool("json", false, "print the run's record (run.json) as JSON afterwards, even after a failure, and the step's lines on standard error")
+	return cmd
+}
+
+// stepSession runs f, a step command, on the experiment of o; with --json
+// the step's lines go to standard error and the current run's record to
+// standard output.
+func stepSession(cmd *cobra.Command, o experiment.Options, f func(*experiment.Session) error) error {
+	asJSON, _ := cmd.Flags().GetBool("json")
+	o.Out = cmd.OutOrStdout()
+	if asJSON {
+		o.Out = cmd.ErrOrStderr()
+	}
+	return withSession(o, func(x *experiment.Session) error {
+		err := f(x)
+		if asJSON {
+			rec, rerr := x.CurrentRun()
+			if rerr == nil {
+				rerr = writeJSON(cmd.OutOrStdout(), rec)
+			}
+			err = errors.Join(err, rerr)
+		}
+		return err
+	})
 }

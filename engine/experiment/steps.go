@@ -162,3 +162,11 @@ func (x *Session) resume(ctx context.Context, conf string) (*run, error) {
 	}
 	return r, nil
 }
+
+// CurrentRun is the record of the run the step commands work on.
+func (x *Session) CurrentRun() (*results.Record, error) {
+	if x.st.LastRun == "" {
+		return nil, fmt.Errorf("%s has no current run: run e2c layers-services (or e2c deploy) first", x.o.ScenarioDir)
+	}
+	return results.ReadRecord(x.st.LastRun)
+}

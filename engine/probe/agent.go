@@ -24,16 +24,21 @@ type Measurement struct {
 	Throughput float64 `json:"throughput_bit_s,omitempty"` // 0 when not measured
 }
 
+const (
+	serveExample   = "  e2c agent serve --for 2m"
+	measureExample = "  e2c agent measure --to 10.0.0.2 --port 40000 --echoes 10 --stream 2s"
+	monitorExample = "  e2c agent monitor --interval 1s --stats cpu,mem --out monitoring.csv"
+)
+
 // Command is the agent's command line, `e2c agent`: serve (until --for has
 // passed, or it is killed), measure, or monitor (until --for has passed,
 // or a TERM). It is what e2c runs on the hosts, and a test binary copied
 // as the agent runs it too.
 func Command() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "agent serve|measure|monitor [flags]",
-		Short: "Measure the network between hosts, or sample a host (run by e2c on the hosts)",
-		Example: "  e2c agent serve --for 2m\n  e2c agent measure --to 10.0.0.2 --port 40000 --echoes 10 --stream 2s\n" +
-			"  e2c agent monitor --interval 1s --stats cpu,mem --out monitoring.csv",
+		Use:          "agent serve|measure|monitor [flags]",
+		Short:        "Measure the network between hosts, or sample a host (run by e2c on the hosts)",
+		Example:      serveExample + "\n" + measureExample + "\n" + monitorExample,
 		Hidden:       true,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed measurement is not a mistake in its command line
@@ -45,9 +50,10 @@ func Command() *cobra.Command {
 	var port int
 	var life time.Duration
 	serve := &cobra.Command{
-		Use:   "serve",
-		Short: "Answer the measurements of another host's agent, printing the port when ready",
-		Args:  cobra.NoArgs,
+		Use:     "serve",
+		Short:   "Answer the measurements of another host's agent, printing the port when ready",
+		Example: serveExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), life)
 			defer cancel()
@@ -63,9 +69,10 @@ func Command() *cobra.Command {
 		interval, wait, stream time.Duration
 	)
 	measure := &cobra.Command{
-		Use:   "measure",
-		Short: "Measure the RTT (UDP echoes) and throughput (a TCP stream) to a serving agent, printed as JSON",
-		Args:  cobra.NoArgs,
+		Use:     "measure",
+		Short:   "Measure the RTT (UDP echoes) and throughput (a TCP stream) to a serving agent, printed as JSON",
+		Example: measureExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if echoes < 1 {
 				return errors.New("agent measure: --echoes: expected at least one")
@@ -98,9 +105,10 @@ func Command() *cobra.Command {
 		stats        []string
 	)
 	monitor := &cobra.Command{
-		Use:   "monitor",
-		Short: "Sample the host's CPU, memory, network and disk as CSV",
-		Args:  cobra.NoArgs,
+		Use:     "monitor",
+		Short:   "Sample the host's CPU, memory, network and disk as CSV",
+		Example: monitorExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if every <= 0 {
 				return errors.New("agent monitor: --interval must be positive")
