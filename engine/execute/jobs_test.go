@@ -69,7 +69,7 @@ func TestStopJobsInterruptedKeepsJobs(t *testing.T) {
 	cancel()
 	connect := func(context.Context, string) (transport.Runner, error) { return transport.NewLocal(t.TempDir()), nil }
 	stopped, err := StopJobs(ctx, connect, Jobs{"a": {".e2c/jobs/1-1", ".e2c/jobs/1-2"}, "b": {".e2c/jobs/2-1"}, "none": nil})
-	want := "stopping background jobs: a: not started: context canceled; b: not started: context canceled"
+	want := "stopping background jobs: a: context canceled; b: context canceled"
 	if len(stopped) != 0 || err == nil || err.Error() != want {
 		t.Errorf("StopJobs: stopped %v, %v; want none stopped and %q", stopped, err, want)
 	}

@@ -4,7 +4,6 @@ package fanout
 
 import (
 	"context"
-	"fmt"
 	"sync"
 )
 
@@ -12,7 +11,7 @@ import (
 // all at once), and returns their errors in item order: errs[i] is item
 // i's, nil when it succeeded. Every item is run even if others fail;
 // once ctx is done, the items not yet started are not started, and their
-// error wraps ctx's cause. Each returns only when every call of f has
+// error is ctx's cause. Each returns only when every call of f has
 // returned: it leaves no goroutine behind.
 //
 // Each knows nothing of what the items are: the caller names a failed
@@ -42,7 +41,7 @@ func Each(ctx context.Context, n, limit int, f func(ctx context.Context, i int) 
 		})
 	}
 	for ; i < n; i++ {
-		errs[i] = fmt.Errorf("not started: %w", context.Cause(ctx))
+		errs[i] = context.Cause(ctx)
 	}
 	wg.Wait()
 	return errs
