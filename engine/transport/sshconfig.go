@@ -40,6 +40,7 @@ func parseSSHConfig(r io.Reader) (*sshConfig, error) {
 	c := &sshConfig{hosts: cfg.Hosts, included: map[*ssh_config.Include][]*sshConfig{}}
 	for _, h := range cfg.Hosts {
 		line, _, _ := strings.Cut(strings.TrimSpace(h.String()), "\n")
+		line = strings.TrimSpace(line)
 		if len(h.Patterns) == 0 {
 			return nil, fmt.Errorf("%q: Host without a pattern", line)
 		}

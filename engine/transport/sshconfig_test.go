@@ -242,3 +242,10 @@ func TestSSHConfigMatch(t *testing.T) {
 		})
 	}
 }
+
+func TestSSHConfigHostWithoutPattern(t *testing.T) {
+	_, err := parseSSHConfig(strings.NewReader("Host a\n  User a\nHost\n  User m\n"))
+	if err == nil || err.Error() != `"Host": Host without a pattern` {
+		t.Errorf("got %v, want an error naming the Host line", err)
+	}
+}
