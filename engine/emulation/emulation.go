@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -207,24 +208,18 @@ func Reset(ctx context.Context, a Applied, connect transport.Connector, forks in
 // each runs f on every host, at most forks at once, and returns every
 // host's error, each named by its host.
 func each(ctx context.Context, connect transport.Connector, forks int, hosts []string, f func(context.Context, string, transport.Runner) error) error {
-	sem := make(chan struct{}, max(forks, 1))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r, err := connect(ctx, h)
-			if err == nil {
-				err = f(ctx, h, r)
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", h, err)
-			}
-		}()
+	errs := fanout.Each(ctx, len(hosts), max(forks, 1), func(ctx context.Context, i int) error {
+		r, err := connect(ctx, hosts[i])
+		if err != nil {
+			return err
+		}
+		return f(ctx, hosts[i], r)
+	})
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", hosts[i], err)
+		}
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -6,12 +6,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/transport"
-	"golang.org/x/sync/errgroup"
 )
 
 var jobSeq atomic.Int64
@@ -155,34 +154,30 @@ func (e *Executor) StopJobs(ctx context.Context) error {
 // It returns those that are now stopped or had ended; the error names the
 // others: jobs of hosts it could not reach, or that are still running.
 func StopJobs(ctx context.Context, connect transport.Connector, jobs Jobs) (stopped Jobs, err error) {
-	var (
-		mu   sync.Mutex
-		errs []string
-		g    errgroup.Group
-	)
-	stopped = Jobs{}
-	g.SetLimit(32)
-	for host, dirs := range jobs {
-		if len(dirs) == 0 {
-			continue
+	var hosts []string
+	var left [][]string // the jobs of each host not stopped: all, until it is reached
+	for _, h := range slices.Sorted(maps.Keys(jobs)) {
+		if len(jobs[h]) > 0 {
+			hosts, left = append(hosts, h), append(left, jobs[h])
 		}
-		g.Go(func() error {
-			left, err := stopOn(ctx, connect, host, dirs)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", host, err))
-			}
-			if done := slices.DeleteFunc(slices.Clone(dirs), func(d string) bool { return slices.Contains(left, d) }); len(done) > 0 {
-				stopped[host] = done
-			}
-			return nil
-		})
 	}
-	_ = g.Wait()
-	if len(errs) > 0 {
-		slices.Sort(errs)
-		return stopped, fmt.Errorf("stopping background jobs: %s", strings.Join(errs, "; "))
+	errs := fanout.Each(ctx, len(hosts), 32, func(ctx context.Context, i int) error {
+		var err error
+		left[i], err = stopOn(ctx, connect, hosts[i], jobs[hosts[i]])
+		return err
+	})
+	stopped = Jobs{}
+	var problems []string
+	for i, h := range hosts {
+		if errs[i] != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", h, errs[i]))
+		}
+		if done := slices.DeleteFunc(slices.Clone(jobs[h]), func(d string) bool { return slices.Contains(left[i], d) }); len(done) > 0 {
+			stopped[h] = done
+		}
+	}
+	if len(problems) > 0 {
+		return stopped, fmt.Errorf("stopping background jobs: %s", strings.Join(problems, "; "))
 	}
 	return stopped, nil
 }

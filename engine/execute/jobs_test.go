@@ -61,6 +61,20 @@ func TestStopJobsSparesReusedPid(t *testing.T) {
 	}
 }
 
+// TestStopJobsInterruptedKeepsJobs: with the context done before a host's
+// turn, the host is not reached and keeps every job it had (an unreachable
+// host is TestStopJobsKeepsUnreachable).
+func TestStopJobsInterruptedKeepsJobs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	connect := func(context.Context, string) (transport.Runner, error) { return transport.NewLocal(t.TempDir()), nil }
+	stopped, err := StopJobs(ctx, connect, Jobs{"a": {".e2c/jobs/1-1", ".e2c/jobs/1-2"}, "b": {".e2c/jobs/2-1"}, "none": nil})
+	want := "stopping background jobs: a: context canceled; b: context canceled"
+	if len(stopped) != 0 || err == nil || err.Error() != want {
+		t.Errorf("StopJobs: stopped %v, %v; want none stopped and %q", stopped, err, want)
+	}
+}
+
 // asUser reaches a local host as a login user that is not root (nobody):
 // commands run through setpriv, those with Sudo as root (when sudo is
 // true), as sudo -n gives them on a real host.

@@ -17,10 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/containers"
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/results"
 )
@@ -82,17 +81,17 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	hosts := make([]*containers.Host, len(names))
 	daemons := make([]*containers.Daemon, len(names))
 	lacks := make([][]*image, len(names))
-	errs := make([]error, len(names))
-	forEach(names, o.Forks, func(i int, name string) {
+	errs := fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
+		name := names[i]
 		dial, socket, err := reach(name)
 		if err == nil {
 			hosts[i], daemons[i], err = containers.Connect(ctx, name, dial, socket)
 		}
 		if err != nil {
-			errs[i] = fmt.Errorf("%s: %w", name, err)
-			return
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		lacks[i], errs[i] = s.survey(ctx, name, hosts[i], daemons[i], byHost[name])
+		lacks[i], err = s.survey(ctx, name, hosts[i], daemons[i], byHost[name])
+		return err
 	})
 	defer func() {
 		for _, h := range hosts {
@@ -103,11 +102,11 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	}()
 	problems := []error{noDaemon(names, errs)}
 	problems = append(problems, s.fetch(ctx)...)
-	fits := make([]error, len(names))
-	forEach(names, o.Forks, func(i int, name string) {
-		if len(lacks[i]) > 0 {
-			fits[i] = s.fits(ctx, name, hosts[i], daemons[i], byHost[name], lacks[i])
+	fits := fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
+		if len(lacks[i]) == 0 {
+			return nil
 		}
+		return s.fits(ctx, names[i], hosts[i], daemons[i], byHost[names[i]], lacks[i])
 	})
 	for i := range names {
 		if !errors.Is(errs[i], containers.ErrNoDaemon) {
@@ -121,23 +120,23 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	// The images every host lacks, all at once: a later stage's image is
 	// not waited for. Then the stages in order, each on every host at
 	// once; a failure stops the stages after its own.
-	clear(errs)
-	forEach(names, o.Forks, func(i int, name string) {
+	errs = fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
 		for _, im := range lacks[i] {
-			if err := s.ensure(ctx, hosts[i], name, im); err != nil {
-				errs[i] = fmt.Errorf("%s: image %s: %w", name, im.name(), err)
-				return
+			if err := s.ensure(ctx, hosts[i], names[i], im); err != nil {
+				return fmt.Errorf("%s: image %s: %w", names[i], im.name(), err)
 			}
 		}
+		return nil
 	})
 	for _, stage := range stages(byHost) {
 		if errors.Join(errs...) != nil {
 			break
 		}
-		forEach(names, o.Forks, func(i int, name string) {
-			if err := s.host(ctx, hosts[i], byHost[name], recs[i], stage); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", name, err)
+		errs = fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
+			if err := s.host(ctx, hosts[i], byHost[names[i]], recs[i], stage); err != nil {
+				return fmt.Errorf("%s: %w", names[i], err)
 			}
+			return nil
 		})
 	}
 	err := errors.Join(errs...)
@@ -164,16 +163,6 @@ func stages(byHost map[string][]*plan.Container) []int {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// forEach runs f for each name, at most limit at once.
-func forEach(names []string, limit int, f func(int, string)) {
-	var g errgroup.Group
-	g.SetLimit(limit)
-	for i, name := range names {
-		g.Go(func() error { f(i, name); return nil })
-	}
-	g.Wait()
 }
 
 // noDaemon says which hosts, of names with errors errs, have no Docker
@@ -691,8 +680,9 @@ func Logs(ctx context.Context, recs []Record, reach Reach, dir string) error {
 		}
 		byHost[r.Host] = append(byHost[r.Host], r)
 	}
-	errs := make([]error, len(names))
-	forEach(names, 256, func(i int, name string) { errs[i] = hostLogs(ctx, name, byHost[name], reach, dir) })
+	errs := fanout.Each(ctx, len(names), 256, func(ctx context.Context, i int) error {
+		return hostLogs(ctx, names[i], byHost[names[i]], reach, dir)
+	})
 	return errors.Join(errs...)
 }
 

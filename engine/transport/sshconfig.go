@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,76 +8,117 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kevinburke/ssh_config"
 )
 
-// sshConfig is the subset of ssh_config(5) e2c honours: User, Port,
-// IdentityFile, ProxyJump and HostName inside Host blocks. Match blocks and
-// other keywords are ignored.
-type sshConfig struct{ blocks []sshConfigBlock }
-
-type sshConfigBlock struct {
-	patterns []string // nil matches every host (options before the first Host)
-	never    bool     // a Match block: not supported, never applies
-	options  [][2]string
+// sshConfig is an ssh_config(5) file as github.com/kevinburke/ssh_config
+// reads it (quoting, "key=value", comments, Include, Match host and Match
+// all), with the files it includes. e2c takes User, Port, IdentityFile,
+// ProxyJump and HostName from it, and matches hosts itself, as OpenSSH
+// does: the library's ? matches zero or one character, OpenSSH's exactly
+// one; OpenSSH compares names without regard to case and unquotes patterns.
+type sshConfig struct {
+	hosts    []*ssh_config.Host
+	included map[*ssh_config.Include][]*sshConfig // in the order of the Include's words, then of names
 }
 
+// The criteria a Match line can name, in ssh_config(5).
+var matchCriteria = []string{"all", "canonical", "final", "exec", "localnetwork", "host", "originalhost", "tagged", "command", "user", "localuser", "version", "sessiontype"}
+
+// parseSSHConfig reads an ssh config. The library reads the files it
+// includes too, and so stops an Include loop (at five levels); e2c reads
+// them again to match their hosts itself.
 func parseSSHConfig(r io.Reader) (*sshConfig, error) {
-	c := &sshConfig{blocks: []sshConfigBlock{{}}}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
+	cfg, err := ssh_config.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	c := &sshConfig{hosts: cfg.Hosts, included: map[*ssh_config.Include][]*sshConfig{}}
+	for _, h := range cfg.Hosts {
+		line, _, _ := strings.Cut(strings.TrimSpace(h.String()), "\n")
+		line = strings.TrimSpace(line)
+		if len(h.Patterns) == 0 {
+			return nil, fmt.Errorf("%q: Host without a pattern", line)
 		}
-		key, val := line, ""
-		if i := strings.IndexAny(line, " \t="); i >= 0 {
-			key, val = line[:i], strings.TrimSpace(line[i:])
-			val = strings.TrimSpace(strings.TrimPrefix(val, "="))
+		// The library reads "Match host a user b" as the patterns a,
+		// user and b: a host named a would match whoever the user.
+		if f := strings.Fields(strings.ToLower(line)); len(f) > 2 && f[0] == "match" {
+			for _, w := range f[2:] {
+				if slices.Contains(matchCriteria, w) {
+					return nil, fmt.Errorf("%q: only Match host and Match all are read, one criterion a line", line)
+				}
+			}
 		}
-		key = strings.ToLower(key)
-		switch key {
-		case "host":
-			pats := strings.Fields(val)
-			if len(pats) == 0 {
-				return nil, fmt.Errorf("ssh config line %d: Host without a pattern", n)
+		for _, n := range h.Nodes {
+			if inc, ok := n.(*ssh_config.Include); ok {
+				if c.included[inc], err = include(inc); err != nil {
+					return nil, err
+				}
 			}
-			for i, p := range pats {
-				pats[i] = strings.Trim(p, `"`)
-			}
-			c.blocks = append(c.blocks, sshConfigBlock{patterns: pats})
-		case "match":
-			c.blocks = append(c.blocks, sshConfigBlock{never: true})
-		default:
-			b := &c.blocks[len(c.blocks)-1]
-			b.options = append(b.options, [2]string{key, unquote(val)})
 		}
 	}
-	return c, sc.Err()
+	return c, nil
 }
 
-func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return s[1 : len(s)-1]
+// include reads the files an Include names: absolute, from the home
+// directory (~/), or relative to ~/.ssh, each a glob whose names are
+// taken in order; a glob that matches nothing is no error.
+func include(inc *ssh_config.Include) ([]*sshConfig, error) {
+	line, _, _ := strings.Cut(strings.TrimSpace(inc.String()), " #")
+	words := strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(line, "Include")), "=")
+	var out []*sshConfig
+	for _, w := range strings.Fields(words) {
+		pat := expandHome(w)
+		if !filepath.IsAbs(pat) {
+			pat = expandHome(filepath.Join("~/.ssh", w))
+		}
+		names, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("Include %s: %w", w, err)
+		}
+		for _, name := range names {
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, err
+			}
+			c, err := parseSSHConfig(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			out = append(out, c)
+		}
 	}
-	return s
+	return out, nil
 }
 
-// values returns the values of key (lower case) for host, in file order:
-// the first is the one that applies, as in OpenSSH.
+// values returns the values of key for host, in file order, the files an
+// Include names in its place: the first is the one that applies, as in
+// OpenSSH.
 func (c *sshConfig) values(host, key string) []string {
 	if c == nil {
 		return nil
 	}
+	host = strings.ToLower(host)
 	var vs []string
-	for _, b := range c.blocks {
-		if !b.matches(host) {
+	for _, h := range c.hosts {
+		if !matches(h, host) {
 			continue
 		}
-		for _, o := range b.options {
-			if o[0] == key {
-				vs = append(vs, o[1])
+		for _, n := range h.Nodes {
+			switch n := n.(type) {
+			case *ssh_config.KV:
+				if strings.EqualFold(n.Key, key) {
+					vs = append(vs, n.Value)
+				}
+			case *ssh_config.Include:
+				for _, inc := range c.included[n] {
+					vs = append(vs, inc.values(host, key)...)
+				}
 			}
 		}
 	}
@@ -92,22 +132,21 @@ func (c *sshConfig) first(host, key string) string {
 	return ""
 }
 
-func (b *sshConfigBlock) matches(host string) bool {
-	if b.never {
-		return false
-	}
-	if b.patterns == nil {
-		return true
-	}
-	host = strings.ToLower(host)
+// matches tells whether a Host (or Match host) line applies to host, in
+// lower case: a pattern matches and no negated one does.
+func matches(h *ssh_config.Host, host string) bool {
 	ok := false
-	for _, p := range b.patterns {
-		neg := strings.HasPrefix(p, "!")
-		if wildcard(strings.ToLower(strings.TrimPrefix(p, "!")), host) {
-			if neg {
-				return false
+	for _, p := range h.Patterns {
+		// The library splits patterns at spaces only, and keeps quotes.
+		for _, p := range strings.Fields(p.String()) {
+			p = strings.ToLower(strings.Trim(p, `"`))
+			neg := strings.HasPrefix(p, "!")
+			if wildcard(strings.TrimPrefix(p, "!"), host) {
+				if neg {
+					return false
+				}
+				ok = true
 			}
-			ok = true
 		}
 	}
 	return ok

@@ -59,8 +59,12 @@ func TestSSHConfig(t *testing.T) {
 			target{host: "gros-1.g5k", port: 2222, user: "root", keys: []keyFile{shared}, jump: bastion}},
 		{"negated pattern", Endpoint{Host: "nancy.g5k"},
 			target{host: "nancy.g5k", port: 22, user: "fallback", keys: []keyFile{shared}}},
-		{"? wildcard and %h", Endpoint{Host: "node-01"},
-			target{host: "node-01.internal", port: 2200, user: "fallback", keys: []keyFile{key("~/.ssh/lab key"), shared}}},
+		{"? wildcard, %h and Match host", Endpoint{Host: "node-01"},
+			target{host: "node-01.internal", port: 2200, user: "never", keys: []keyFile{key("~/.ssh/lab key"), shared}}},
+		{"? is exactly one character", Endpoint{Host: "node-1"},
+			target{host: "node-1", port: 22, user: "fallback", keys: []keyFile{shared}}},
+		{"names match regardless of case", Endpoint{Host: "Gros-1.G5K"},
+			target{host: "Gros-1.G5K", port: 2222, user: "root", keys: []keyFile{shared}, jump: bastion}},
 		{"quoted pattern", Endpoint{Host: "lab-x"},
 			target{host: "lab-x.internal", port: 2200, user: "fallback", keys: []keyFile{key("~/.ssh/lab key"), shared}}},
 		{"? is one character", Endpoint{Host: "node-100"},
@@ -133,5 +137,115 @@ func TestWildcard(t *testing.T) {
 		if got := wildcard(tt.pat, tt.s); got != tt.want {
 			t.Errorf("wildcard(%q, %q) = %v", tt.pat, tt.s, got)
 		}
+	}
+}
+
+// writeFile writes a file under dir and returns its path.
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSSHConfigInclude: an Include is read in its place, relative to
+// ~/.ssh, from the home (~/) or absolute, each word a glob whose files come
+// in name order; inside a Host block it applies to that block's hosts only.
+func TestSSHConfigInclude(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	other := t.TempDir()
+	writeFile(t, home, ".ssh/lab.conf", "Host lab-*\n  User labuser\n")
+	writeFile(t, home, "conf/home.conf", "Host home-*\n  User homeuser\n")
+	abs := writeFile(t, other, "abs.conf", "Host abs-*\n  User absuser\n")
+	writeFile(t, other, "d/10-b.conf", "Host glob-*\n  Port 1010\n  IdentityFile ~/b\n")
+	writeFile(t, other, "d/20-a.conf", "Host glob-*\n  Port 2020\n  IdentityFile ~/a\n")
+	writeFile(t, other, "d/30-skip.txt", "Host glob-*\n  Port 3030\n")
+	writeFile(t, other, "block.conf", "User inblock\n")
+	cfg, err := parseSSHConfig(strings.NewReader("Include lab.conf ~/conf/home.conf " + abs + "\n" +
+		"Include " + filepath.Join(other, "d", "*.conf") + " " + filepath.Join(other, "none", "*.conf") + "\n" +
+		"Host blocked-*\n  Include " + filepath.Join(other, "block.conf") + "\n" +
+		"Host *\n  User fallback\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, host, key string
+		want            []string
+	}{
+		{"relative to ~/.ssh", "lab-1", "user", []string{"labuser", "fallback"}},
+		{"from the home", "home-1", "user", []string{"homeuser", "fallback"}},
+		{"absolute", "abs-1", "user", []string{"absuser", "fallback"}},
+		{"a glob, in name order", "glob-1", "port", []string{"1010", "2020"}},
+		{"a glob, every value", "glob-1", "identityfile", []string{"~/b", "~/a"}},
+		{"inside a Host block", "blocked-1", "user", []string{"inblock", "fallback"}},
+		{"not for other hosts", "free", "user", []string{"fallback"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cfg.values(tc.host, tc.key); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s of %s: %q, want %q", tc.key, tc.host, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSSHConfigIncludeLoop(t *testing.T) {
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop.conf")
+	writeFile(t, dir, "loop.conf", "Include "+loop+"\n")
+	_, err := parseSSHConfig(strings.NewReader("Include " + loop + "\n"))
+	if err == nil || !strings.Contains(err.Error(), "max recurse depth exceeded") {
+		t.Errorf("an Include of itself: %v, want an error", err)
+	}
+}
+
+// TestSSHConfigMatch: the library reads Match host and Match all; every
+// other criterion (exec, user, originalhost...) is refused with its line
+// and column rather than ignored, and so is a second criterion on a line,
+// which the library would read as host patterns.
+func TestSSHConfigMatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"Match host applies", "Match host a*\n  User m\nHost *\n  User f\n", "m"},
+		{"Match host with a negation", "Match host a* !ab\n  User m\nHost *\n  User f\n", "f"},
+		{"Match all applies", "Host b\n  User b\nMatch all\n  User m\n", "m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseSSHConfig(strings.NewReader(tc.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.first("ab", "user"); got != tc.want {
+				t.Errorf("User of ab: %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"Match exec is not supported", "Host a\n  User a\nMatch exec \"true\"\n  User m\n", `(3, 7): ssh_config: Match Exec is not supported`},
+		{"Match user is not supported", "Match user bob\n  User m\n", `(1, 7): ssh_config: unsupported Match criterion "user"`},
+		{"Match originalhost is not supported", "Match originalhost a\n  User m\n", `unsupported Match criterion "originalhost"`},
+		{"Match host with a second criterion is refused", "Match host a user bob\n  User m\n", `"Match host a user bob": only Match host and Match all are read, one criterion a line`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseSSHConfig(strings.NewReader(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error with %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSSHConfigHostWithoutPattern(t *testing.T) {
+	_, err := parseSSHConfig(strings.NewReader("Host a\n  User a\nHost\n  User m\n"))
+	if err == nil || err.Error() != `"Host": Host without a pattern` {
+		t.Errorf("got %v, want an error naming the Host line", err)
 	}
 }

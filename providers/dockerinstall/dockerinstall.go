@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/e2c-dev/e2c/engine/containers"
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/schema"
@@ -83,28 +82,20 @@ func Provide(ctx context.Context, hosts []providers.Host, o Options) error {
 	}
 	pool := transport.NewPool(transport.PoolOptions{})
 	defer pool.Close()
-	var g errgroup.Group
-	g.SetLimit(o.Parallel)
-	errs := make([]error, len(hosts))
 	var outMu sync.Mutex
-	for i, h := range hosts {
-		g.Go(func() error {
-			line, err := provide(ctx, pool, h, o)
-			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", h.Name, err)
-			} else if line != "" {
-				outMu.Lock()
-				fmt.Fprintf(o.Out, "docker: %s: %s\n", h.Name, line)
-				outMu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	errs := fanout.Each(ctx, len(hosts), o.Parallel, func(ctx context.Context, i int) error {
+		line, err := provide(ctx, pool, hosts[i], o)
+		if err == nil && line != "" {
+			outMu.Lock()
+			fmt.Fprintf(o.Out, "docker: %s: %s\n", hosts[i].Name, line)
+			outMu.Unlock()
+		}
+		return err
+	})
 	var lines []string
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
-			lines = append(lines, err.Error())
+			lines = append(lines, fmt.Sprintf("%s: %v", hosts[i].Name, err))
 		}
 	}
 	if len(lines) > 0 {

@@ -7,6 +7,7 @@ package summary
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -21,9 +22,9 @@ import (
 	"sync"
 	"unsafe"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/schema"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Run is one run's results folder for one configuration.
@@ -78,40 +79,25 @@ func nullable(f float64) *float64 {
 // there are CPUs. A metric whose files a run lacks is left out of that
 // run; a file that cannot be read as declared is an error naming it.
 func Read(runs []Run, metrics []schema.Metric) ([]Value, error) {
-	type job struct {
-		run Run
-		m   schema.Metric
-	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var values []Value
-	var errs []error
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 256<<10) // one line buffer per reader
-			for j := range jobs {
-				n, sum, err := readMetric(j.run.Dir, j.m, buf)
-				mu.Lock()
-				switch {
-				case err != nil:
-					errs = append(errs, fmt.Errorf("run %s, metric %s: %w", j.run.ID, j.m.Name, err))
-				case n > 0:
-					values = append(values, Value{Run: j.run.ID, Config: j.run.Config, Metric: j.m.Name, Samples: n, Mean: sum / float64(n)})
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, r := range runs {
-		for _, m := range metrics {
-			jobs <- job{r, m}
+	n := len(runs) * len(metrics)
+	values := make([]Value, n)
+	// A line buffer for each reader at work, not for each file.
+	bufs := sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+	errs := fanout.Each(context.Background(), n, runtime.GOMAXPROCS(0), func(_ context.Context, i int) error {
+		r, m := runs[i/len(metrics)], metrics[i%len(metrics)]
+		buf := bufs.Get().(*[]byte)
+		defer bufs.Put(buf)
+		k, sum, err := readMetric(r.Dir, m, *buf)
+		if err != nil {
+			return fmt.Errorf("run %s, metric %s: %w", r.ID, m.Name, err)
 		}
-	}
-	close(jobs)
-	wg.Wait()
+		if k > 0 {
+			values[i] = Value{Run: r.ID, Config: r.Config, Metric: m.Name, Samples: k, Mean: sum / float64(k)}
+		}
+		return nil
+	})
+	values = slices.DeleteFunc(values, func(v Value) bool { return v.Samples == 0 })
+	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	slices.SortFunc(values, func(a, b Value) int {
 		return strings.Compare(a.Metric+"\x00"+a.Config+"\x00"+a.Run, b.Metric+"\x00"+b.Config+"\x00"+b.Run)
 	})
