@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +18,36 @@ import (
 
 // sshConfig is an ssh_config(5) file as github.com/kevinburke/ssh_config
 // reads it (quoting, "key=value", comments, Include, Match host and Match
-// all), with the files it includes. e2c takes User, Port, IdentityFile,
+// all; a block of another Match applies to no host), with the files it
+// includes. e2c takes User, Port, IdentityFile,
 // ProxyJump and HostName from it, and matches hosts itself, as OpenSSH
 // does: the library's ? matches zero or one character, OpenSSH's exactly
 // one; OpenSSH compares names without regard to case and unquotes patterns.
 type sshConfig struct {
 	hosts    []*ssh_config.Host
 	included map[*ssh_config.Include][]*sshConfig // in the order of the Include's words, then of names
+}
+
+// skipUnreadMatches turns the Match lines that e2c cannot evaluate (a
+// criterion other than host and all, such as exec or user, which the
+// library refuses, or two criteria on one line, which it would read as
+// host patterns) into a Host line that matches no host: their blocks
+// apply to no connection of e2c's, as the reader before the library did,
+// rather than the whole file being refused or read otherwise than ssh.
+func skipUnreadMatches(text []byte) []byte {
+	lines := bytes.SplitAfter(text, []byte("\n"))
+	for i, l := range lines {
+		f := strings.Fields(strings.ToLower(strings.Replace(string(l), "=", " ", 1)))
+		if len(f) == 0 || f[0] != "match" {
+			continue
+		}
+		readable := len(f) == 2 && f[1] == "all" ||
+			len(f) > 2 && f[1] == "host" && !slices.ContainsFunc(f[2:], func(w string) bool { return slices.Contains(matchCriteria, w) })
+		if !readable {
+			lines[i] = []byte("Host !*\n")
+		}
+	}
+	return bytes.Join(lines, nil)
 }
 
 // The criteria a Match line can name, in ssh_config(5).
@@ -33,7 +57,11 @@ var matchCriteria = []string{"all", "canonical", "final", "exec", "localnetwork"
 // includes too, and so stops an Include loop (at five levels); e2c reads
 // them again to match their hosts itself.
 func parseSSHConfig(r io.Reader) (*sshConfig, error) {
-	cfg, err := ssh_config.Decode(r)
+	text, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ssh_config.Decode(bytes.NewReader(skipUnreadMatches(text)))
 	if err != nil {
 		return nil, err
 	}
@@ -43,15 +71,6 @@ func parseSSHConfig(r io.Reader) (*sshConfig, error) {
 		line = strings.TrimSpace(line)
 		if len(h.Patterns) == 0 {
 			return nil, fmt.Errorf("%q: Host without a pattern", line)
-		}
-		// The library reads "Match host a user b" as the patterns a,
-		// user and b: a host named a would match whoever the user.
-		if f := strings.Fields(strings.ToLower(line)); len(f) > 2 && f[0] == "match" {
-			for _, w := range f[2:] {
-				if slices.Contains(matchCriteria, w) {
-					return nil, fmt.Errorf("%q: only Match host and Match all are read, one criterion a line", line)
-				}
-			}
 		}
 		for _, n := range h.Nodes {
 			if inc, ok := n.(*ssh_config.Include); ok {
