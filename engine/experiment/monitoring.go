@@ -13,6 +13,7 @@ import (
 
 	"github.com/e2c-dev/e2c/engine/arch"
 	"github.com/e2c-dev/e2c/engine/execute"
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/probe"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -164,26 +165,18 @@ func (x *Session) stopMonitoring(ctx context.Context, mon *monitoring, dir strin
 // eachHost runs f on hosts in parallel (at most 32 at once) and returns
 // the error of each host that had one.
 func (x *Session) eachHost(ctx context.Context, hosts []string, f func(context.Context, string, transport.Runner) error) map[string]error {
-	sem := make(chan struct{}, 32)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := map[string]error{}
-	for _, h := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r, err := x.connect(ctx, h)
-			if err == nil {
-				err = f(ctx, h, r)
-			}
-			if err != nil {
-				mu.Lock()
-				errs[h] = err
-				mu.Unlock()
-			}
-		}()
+	errs := fanout.Each(ctx, len(hosts), 32, func(ctx context.Context, i int) error {
+		r, err := x.connect(ctx, hosts[i])
+		if err != nil {
+			return err
+		}
+		return f(ctx, hosts[i], r)
+	})
+	failed := map[string]error{}
+	for i, err := range errs {
+		if err != nil {
+			failed[hosts[i]] = err
+		}
 	}
-	wg.Wait()
-	return errs
+	return failed
 }

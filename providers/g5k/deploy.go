@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/e2c-dev/e2c/engine/fanout"
 )
 
 // deploy installs env_name on every node with kadeploy, one deployment per
@@ -23,33 +25,26 @@ func (p *Provider) deploy(ctx context.Context, c *client, cfg config, st *state,
 	}
 	_, _, poll, tries := p.durations()
 	out = &lockedWriter{w: out} // the sites deploy at once
-	errs := make([]error, len(st.Jobs))
-	var wg sync.WaitGroup
-	for i, js := range st.Jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			todo := slices.Clone(js.Nodes)
-			var why map[string]string
-			var err error
-			for try := 1; try <= tries && len(todo) > 0; try++ {
-				fmt.Fprintf(out, "g5k: %s: deploying %s on %d nodes (attempt %d of %d)\n", js.Site, cfg.EnvName, len(todo), try, tries)
-				todo, why, err = deployOnce(ctx, c, js.Site, todo, cfg.EnvName, pub, poll, out)
-				if err != nil {
-					errs[i] = err
-					return
-				}
+	errs := fanout.Each(ctx, len(st.Jobs), 0, func(ctx context.Context, i int) error {
+		js := st.Jobs[i]
+		todo := slices.Clone(js.Nodes)
+		var why map[string]string
+		var err error
+		for try := 1; try <= tries && len(todo) > 0; try++ {
+			fmt.Fprintf(out, "g5k: %s: deploying %s on %d nodes (attempt %d of %d)\n", js.Site, cfg.EnvName, len(todo), try, tries)
+			if todo, why, err = deployOnce(ctx, c, js.Site, todo, cfg.EnvName, pub, poll, out); err != nil {
+				return err
 			}
-			if len(todo) > 0 {
-				var lines []string
-				for _, n := range todo {
-					lines = append(lines, n+": "+why[n])
-				}
-				errs[i] = fmt.Errorf("%s: kadeploy failed %d times on %d nodes: %s", js.Site, tries, len(todo), strings.Join(lines, "; "))
+		}
+		if len(todo) > 0 {
+			var lines []string
+			for _, n := range todo {
+				lines = append(lines, n+": "+why[n])
 			}
-		}()
-	}
-	wg.Wait()
+			return fmt.Errorf("%s: kadeploy failed %d times on %d nodes: %s", js.Site, tries, len(todo), strings.Join(lines, "; "))
+		}
+		return nil
+	})
 	return errors.Join(errs...)
 }
 

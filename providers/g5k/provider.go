@@ -18,9 +18,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
@@ -474,10 +474,12 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 	res := &providers.Reservation{Provider: "g5k", Hosts: make([][]providers.Host, len(nodes))}
 	pool := transport.NewPool(transport.PoolOptions{})
 	defer pool.Close()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make([]error, 0)
-	sem := make(chan struct{}, 16)
+	type node struct {
+		i, k int
+		ep   transport.Endpoint
+		m    plan.Machine
+	}
+	var todo []node
 	for i, ns := range nodes {
 		res.Hosts[i] = make([]providers.Host, len(ns))
 		for k, fqdn := range ns {
@@ -495,26 +497,21 @@ func (p *Provider) hosts(ctx context.Context, cfg config, req providers.Request,
 				short, rest, _ := strings.Cut(fqdn, ".")
 				m.IPv6Name = short + "-ipv6." + rest
 			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				v4, v6, err := addresses(ctx, pool, ep, retries, wait)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", fqdn, err))
-					return
-				}
-				m.Address4, m.Address6 = v4, v6
-				e := ep
-				res.Hosts[i][k] = providers.Host{Machine: m, SSH: &e}
-			}()
+			todo = append(todo, node{i, k, ep, m})
 		}
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	errs := fanout.Each(ctx, len(todo), 16, func(ctx context.Context, j int) error {
+		n := todo[j]
+		v4, v6, err := addresses(ctx, pool, n.ep, retries, wait)
+		if err != nil {
+			return fmt.Errorf("%s: %w", nodes[n.i][n.k], err)
+		}
+		n.m.Address4, n.m.Address6 = v4, v6
+		res.Hosts[n.i][n.k] = providers.Host{Machine: n.m, SSH: &n.ep}
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

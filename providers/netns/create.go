@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"golang.org/x/sync/errgroup"
 )
 
 // sshdPath is where Debian's openssh-server puts sshd; sshd insists on
@@ -304,26 +304,13 @@ func (l *Lab) createHosts(ctx context.Context) error {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
-	return parallel(len(l.rec.Hosts), workers, func(i int) error {
+	return errors.Join(fanout.Each(ctx, len(l.rec.Hosts), workers, func(ctx context.Context, i int) error {
 		h := l.rec.Hosts[i]
 		if err := l.startHost(ctx, h); err != nil {
 			return err
 		}
 		return l.waitSSHD(ctx, h)
-	})
-}
-
-// parallel runs f(0) ... f(n-1), at most limit at once (any number when
-// limit is negative), and joins their errors in that order.
-func parallel(n, limit int, f func(i int) error) error {
-	errs := make([]error, n)
-	var g errgroup.Group
-	g.SetLimit(limit)
-	for i := range n {
-		g.Go(func() error { errs[i] = f(i); return nil })
-	}
-	g.Wait()
-	return errors.Join(errs...)
+	})...)
 }
 
 // startHost starts h's sshd in h's network namespace and in a mount

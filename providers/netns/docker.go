@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/e2c-dev/e2c/engine/fanout"
 )
 
 // A host's dockerd runs in the host's network namespace only (nsenter
@@ -368,8 +370,9 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 			runs = append(runs, run)
 		}
 	}
-	// All at once: each mostly waits for its containers to stop.
-	err := parallel(len(runs), -1, func(i int) error {
+	// All at once: each mostly waits for its containers to stop. Every
+	// daemon is stopped, interrupted or not.
+	errs := fanout.Each(context.WithoutCancel(ctx), len(runs), 0, func(_ context.Context, i int) error {
 		run := runs[i]
 		n := filepath.Base(run)
 		d := dockerd{run: run, data: filepath.Join(dockerDataDir, r.ID, n), cgroup: "e2c-" + r.ID + "-" + n}
@@ -388,7 +391,7 @@ func stopDockers(ctx context.Context, r *record, out io.Writer) error {
 	for _, dir := range []string{filepath.Join(dockerRunDir, r.ID), dockerRunDir, filepath.Join(dockerDataDir, r.ID), dockerDataDir} {
 		_ = os.Remove(dir)
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // alive tells a process that runs, not a zombie.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
@@ -192,7 +193,8 @@ func (provider) ProvideDocker(ctx context.Context, r *providers.Reservation, hos
 		err     error
 	}
 	results := make([]result, len(in))
-	parallel(len(in), workers, func(i int) error {
+	// Every host gets its result: an interrupt fails the calls, not skips them.
+	fanout.Each(context.WithoutCancel(ctx), len(in), workers, func(_ context.Context, i int) error {
 		d, started, err := lab.Docker(ctx, in[i])
 		results[i] = result{d, started, err}
 		return nil

@@ -8,10 +8,10 @@ import (
 	"io"
 	"log"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/arch"
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/hostfacts"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/transport"
@@ -178,19 +178,11 @@ func release(ctx context.Context, pool *transport.Pool, st state) error {
 // forEach runs f on every host, a bounded number at a time, and returns
 // every failure, one line per host in host order.
 func forEach(ctx context.Context, hosts []hostState, f func(context.Context, *hostState) error) error {
-	errs := make([]error, len(hosts))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range hosts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			hctx, cancel := context.WithTimeout(ctx, hostTimeout)
-			defer cancel()
-			errs[i] = f(hctx, &hosts[i])
-		})
-	}
-	wg.Wait()
+	errs := fanout.Each(ctx, len(hosts), parallel, func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, hostTimeout)
+		defer cancel()
+		return f(ctx, &hosts[i])
+	})
 	var lines []string
 	for i, err := range errs {
 		if err != nil {
