@@ -221,7 +221,9 @@ func (x *Session) load() error {
 	if x.sc != nil {
 		return nil
 	}
-	c, err := Check(x.o, "RUN_DIR")
+	o := x.o
+	o.AppConfs = confs(o.AppConfs) // what the runs plan under: "" when none is given
+	c, err := Check(o, "RUN_DIR")
 	if err != nil {
 		return err
 	}
