@@ -120,6 +120,23 @@ type DockerProvider interface {
 	ProvideDocker(ctx context.Context, r *Reservation, hosts []string, tb *schema.Testbed, out io.Writer) error
 }
 
+// A Resizer changes the hosts of a reservation in place, so that e2c apply
+// and e2c scale add and remove machines of a running experiment without
+// touching the others. A provider that is not one cannot, and e2c says so.
+type Resizer interface {
+	// Resize makes r hold req.Instances, in their order: r.Hosts[i] becomes
+	// keep[i] (hosts r holds now, each kept as it is: name, address and
+	// whatever runs on it) followed by new hosts, up to
+	// req.Instances[i].Service.Quantity. The hosts of r that no keep[i]
+	// lists are released first. New hosts get names no host of r had.
+	// req.Journal is called before anything is created, as in Reserve.
+	// On error, r holds what exists: the kept hosts, and neither the
+	// released ones nor any half-created one (freed before returning).
+	// Its error says what could not be given, such as more hosts than the
+	// testbed has.
+	Resize(ctx context.Context, r *Reservation, req Request, keep [][]Host) error
+}
+
 // A Verifier tells whether a reservation kept by an earlier deploy can
 // still serve, before it is reused.
 type Verifier interface {
