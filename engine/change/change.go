@@ -109,7 +109,11 @@ func (d *Diff) Lines() []string {
 		}
 	}
 	for _, h := range hosts {
-		out = append(out, fmt.Sprintf("~ host %s needs reconfigure: %s %s", h, plural(len(in[h]), "play"), strings.Join(in[h], ", ")))
+		word := "play"
+		if len(in[h]) > 1 {
+			word = "plays"
+		}
+		out = append(out, fmt.Sprintf("~ host %s needs reconfigure: %s %s", h, word, strings.Join(in[h], ", ")))
 	}
 	return out
 }

@@ -1,0 +1,171 @@
+package change
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/schema"
+)
+
+// edit replaces text in one file of the test scenario.
+type edit struct{ file, old, new string }
+
+// scenario copies testdata/pipeline into a temporary folder, makes each
+// edit (its old text found exactly once) and loads it.
+func scenario(t *testing.T, edits ...edit) *schema.Scenario {
+	t.Helper()
+	dir := t.TempDir()
+	err := os.CopyFS(dir, os.DirFS("testdata/pipeline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range edits {
+		path := filepath.Join(dir, e.file)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(data), e.old); n != 1 {
+			t.Fatalf("%s: %q found %d times, want once", e.file, e.old, n)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(data), e.old, e.new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, err := schema.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// build plans sc. Given the plan of the running experiment, it plans as
+// apply does: on the hosts kept from it, and stand-in hosts (with addresses
+// of their own) for new instances.
+func build(t *testing.T, sc *schema.Scenario, running *plan.Plan) *plan.Plan {
+	t.Helper()
+	machines := plan.Synthetic(plan.Expand(sc.LayersServices))
+	if running != nil {
+		kept := map[string]plan.Machine{}
+		for _, h := range running.Hosts {
+			kept[h.Name] = h.Machine
+		}
+		n := 0
+		for _, ms := range machines {
+			for i, m := range ms {
+				if k, ok := kept[m.Name]; ok {
+					ms[i] = k
+					continue
+				}
+				n++
+				ms[i].Address4 = fmt.Sprintf("198.19.0.%d", n)
+				ms[i].Address6 = fmt.Sprintf("2001:db8:1::%d", n)
+			}
+		}
+	}
+	opt := plan.Options{ScenarioDir: "/s", ArtifactsDir: "/a", RunDir: "/s/run", RepeatCount: 1}
+	p, err := plan.Build(sc, servicedef.New(sc.ServiceDefs), machines, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// throughJSON is p as apply reads it back from the run folder's plan.json.
+func throughJSON(t *testing.T, p *plan.Plan) *plan.Plan {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := p.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out plan.Plan
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+var fourGateways = edit{schema.LayersServicesFile, "quantity: 2", "quantity: 4"}
+
+func TestPlans(t *testing.T) {
+	producers := []string{"edge-producer-1-1", "edge-producer-1-2", "edge-producer-1-3", "edge-producer-1-4"}
+	gateways := []string{"fog-gateway-1-1", "fog-gateway-1-2"}
+	tests := []struct {
+		name          string
+		before, after []edit
+		lines         []string
+		shaped        []string
+		unshaped      []string
+		reconfigure   map[int][]string
+		added         []string
+		removed       []string
+	}{{
+		name: "identical", // from two folders: every position differs
+	}, {
+		name: "positions moved",
+		after: []edit{
+			{schema.WorkflowFile, "- hosts: all\n", "# Comments move every task below.\n\n- hosts: all\n"},
+			{schema.NetworkFile, "networks:\n", "# and every link\nnetworks:\n"},
+			{"services/sink.yaml", "name: sink\n", "# and every container\nname: sink\n"},
+		},
+	}, {
+		name:  "quantity 2 to 4",
+		after: []edit{fourGateways},
+		lines: []string{
+			"+ service fog.gateway.1.3 (on fog-gateway-1-3)",
+			"+ service fog.gateway.1.4 (on fog-gateway-1-4)",
+			"+ host fog-gateway-1-3 (fog.gateway.1)",
+			"+ host fog-gateway-1-4 (fog.gateway.1)",
+			"~ link edge -> fog: dst hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ link fog -> cloud: src hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ play 0 (all): hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ play 1 (edge.producer.*): depends_on gateway services +fog.gateway.1.3, +fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 2 (fog.gateway.*): hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ host edge-producer-1-3 needs reconfigure: play 1 (edge.producer.*)",
+			"~ host edge-producer-1-4 needs reconfigure: play 1 (edge.producer.*)",
+		},
+		// The new gateways, and the producers, now shaped towards them too
+		// (the link is symmetric); not the sink (fog -> cloud is not).
+		shaped:      append([]string{"fog-gateway-1-3", "fog-gateway-1-4"}, producers...),
+		reconfigure: map[int][]string{1: {"edge-producer-1-3", "edge-producer-1-4"}}, // their round-robin gateway moved
+		added:       []string{"fog-gateway-1-3", "fog-gateway-1-4"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := build(t, scenario(t, tt.before...), nil)
+			after := build(t, scenario(t, tt.after...), before)
+			d := Plans(before, after)
+			if got := d.Lines(); !slices.Equal(got, tt.lines) {
+				t.Errorf("lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.lines, "\n"))
+			}
+			for _, f := range []struct {
+				name      string
+				got, want []string
+			}{{"shaped", d.Shaped, tt.shaped}, {"unshaped", d.Unshaped, tt.unshaped}, {"added", d.Added, tt.added}, {"removed", d.Removed, tt.removed}} {
+				if !slices.Equal(f.got, f.want) {
+					t.Errorf("%s = %q, want %q", f.name, f.got, f.want)
+				}
+			}
+			if !reflect.DeepEqual(d.Reconfigure, tt.reconfigure) {
+				t.Errorf("reconfigure = %v, want %v", d.Reconfigure, tt.reconfigure)
+			}
+			if d.Empty() != (len(tt.lines) == 0) {
+				t.Errorf("Empty() = %v with %d lines", d.Empty(), len(tt.lines))
+			}
+			// The running experiment's plan is read back from plan.json.
+			if j := Plans(throughJSON(t, before), after); !reflect.DeepEqual(j, d) {
+				t.Errorf("through plan.json:\n%s\nfresh:\n%s", strings.Join(j.Lines(), "\n"), strings.Join(d.Lines(), "\n"))
+			}
+		})
+	}
+	_ = gateways
+}
