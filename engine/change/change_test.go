@@ -138,6 +138,93 @@ func TestPlans(t *testing.T) {
 		shaped:      append([]string{"fog-gateway-1-3", "fog-gateway-1-4"}, producers...),
 		reconfigure: map[int][]string{1: {"edge-producer-1-3", "edge-producer-1-4"}}, // their round-robin gateway moved
 		added:       []string{"fog-gateway-1-3", "fog-gateway-1-4"},
+	}, {
+		name:   "quantity 4 to 2",
+		before: []edit{fourGateways},
+		lines: []string{
+			"- service fog.gateway.1.3 (on fog-gateway-1-3)",
+			"- service fog.gateway.1.4 (on fog-gateway-1-4)",
+			"- host fog-gateway-1-3 (fog.gateway.1)",
+			"- host fog-gateway-1-4 (fog.gateway.1)",
+			"~ link edge -> fog: dst hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ link fog -> cloud: src hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ play 0 (all): hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ play 1 (edge.producer.*): depends_on gateway services -fog.gateway.1.3, -fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 2 (fog.gateway.*): hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ host edge-producer-1-3 needs reconfigure: play 1 (edge.producer.*)",
+			"~ host edge-producer-1-4 needs reconfigure: play 1 (edge.producer.*)",
+		},
+		// The producers lose their rules towards the removed gateways; the
+		// removed gateways, released, are not unshaped.
+		shaped:      producers,
+		reconfigure: map[int][]string{1: {"edge-producer-1-3", "edge-producer-1-4"}},
+		removed:     []string{"fog-gateway-1-3", "fog-gateway-1-4"},
+	}, {
+		name:   "rate changed",
+		after:  []edit{{schema.NetworkFile, "rate: 1gbit", "rate: 500mbit"}},
+		lines:  []string{"~ link fog -> cloud: rate 1gbit -> 500mbit"},
+		shaped: gateways, // the link's src hosts, and no others
+	}, {
+		name:   "delay and loss changed",
+		after:  []edit{{schema.NetworkFile, "delay: 20ms, rate: 100mbit", "delay: 30ms, rate: 100mbit, loss: 1%"}},
+		lines:  []string{"~ link edge -> fog: delay 20ms -> 30ms; loss none -> 1%"},
+		shaped: append(slices.Clone(gateways), producers...), // symmetric: both ends
+	}, {
+		name:     "link removed",
+		after:    []edit{{schema.NetworkFile, "- {src: edge, dst: fog, delay: 20ms, rate: 100mbit, symmetric: true}\n", ""}},
+		lines:    []string{"- link edge -> fog (delay 20ms, rate 100mbit, symmetric)"},
+		shaped:   gateways,  // still shaped towards the sink
+		unshaped: producers, // shaped no more
+	}, {
+		name:  "task edited",
+		after: []edit{{schema.WorkflowFile, "-out latency.csv", "-out lat.csv"}},
+		lines: []string{
+			"~ play 3 (cloud.sink.*): launch changed on 1 host",
+			"~ host cloud-sink-1-1 needs reconfigure: play 3 (cloud.sink.*)",
+		},
+		reconfigure: map[int][]string{3: {"cloud-sink-1-1"}},
+	}, {
+		name:  "env changed",
+		after: []edit{{schema.LayersServicesFile, "LEVEL: info", "LEVEL: debug"}},
+		lines: []string{
+			"~ service cloud.sink.1.1: container env.LEVEL",
+			"~ host cloud-sink-1-1: containers ~cloud.sink.1.1",
+		},
+	}, {
+		name:  "info changed",
+		after: []edit{{"services/sink.yaml", "port: 7000", "port: 7001"}},
+		lines: []string{
+			"~ service cloud.sink.1.1: info port, url, url4, url6",
+			"~ play 0 (all): host vars changed on 1 host",
+			"~ play 2 (fog.gateway.*): host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 3 (cloud.sink.*): host vars changed on 1 host; launch changed on 1 host",
+			"~ host cloud-sink-1-1 needs reconfigure: plays 0 (all), 3 (cloud.sink.*)",
+			"~ host fog-gateway-1-1 needs reconfigure: play 2 (fog.gateway.*)",
+			"~ host fog-gateway-1-2 needs reconfigure: play 2 (fog.gateway.*)",
+		},
+		// The sink through _self (in every play it is in: tasks evaluated
+		// when they run read it too), the gateways through depends_on.
+		reconfigure: map[int][]string{0: {"cloud-sink-1-1"}, 2: gateways, 3: {"cloud-sink-1-1"}},
+	}, {
+		name:  "play added",
+		after: []edit{{schema.WorkflowFile, "      poll: 0\n", "      poll: 0\n- hosts: cloud.sink.*\n  finalize: [{fetch: {src: latency.csv, dest: \"{{ working_dir }}/\"}}]\n"}},
+		lines: []string{"+ play 4 (cloud.sink.*) (1 host)"}, // the second of its pattern
+	}, {
+		name:  "play removed",
+		after: []edit{{schema.WorkflowFile, "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/\", dest: .}\n", ""}},
+		lines: []string{"- play 0 (all) (8 hosts)"}, // the others, one index down, are the same
+	}, {
+		name:  "a sub-service moved", // Flink's task manager, from the job manager's host to its own
+		after: []edit{{schema.LayersServicesFile, "quantity: 1", "quantity: 2"}},
+		lines: []string{
+			"~ service cloud.flink.2.task_manager.1: host cloud-flink-2-1 -> cloud-flink-2-2; info __address4__, __address6__, __address__, g5k_ipv6_hostname, url, url4, url6",
+			"~ host cloud-flink-2-1: keys -cloud.flink.2.task_manager.1; containers -cloud.flink.2.task_manager.1",
+			"+ host cloud-flink-2-2 (cloud.flink.2)",
+			"~ link fog -> cloud: dst hosts +cloud-flink-2-2",
+			"~ play 0 (all): hosts +cloud-flink-2-2",
+		},
+		shaped: gateways,
+		added:  []string{"cloud-flink-2-2"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,5 +254,55 @@ func TestPlans(t *testing.T) {
 			}
 		})
 	}
-	_ = gateways
+}
+
+func TestWrite(t *testing.T) {
+	sc := scenario(t)
+	before := build(t, sc, nil)
+	var buf bytes.Buffer
+	Plans(before, build(t, sc, before)).Write(&buf)
+	if got := buf.String(); got != "no change\n" {
+		t.Errorf("unchanged: %q, want \"no change\\n\"", got)
+	}
+	buf.Reset()
+	d := Plans(before, build(t, scenario(t, edit{schema.NetworkFile, "rate: 1gbit", "rate: 500mbit"}), before))
+	d.Write(&buf)
+	if got, want := buf.String(), "~ link fog -> cloud: rate 1gbit -> 500mbit\n"; got != want {
+		t.Errorf("rate changed: %q, want %q", got, want)
+	}
+}
+
+func TestOrder(t *testing.T) {
+	tests := []struct {
+		before, after, want []string
+	}{
+		{nil, nil, []string{}},
+		{[]string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"a", "b", "c", "d"}, []string{"a", "d"}, []string{"a", "b", "c", "d"}},
+		{[]string{"a", "b"}, []string{"a", "x", "b", "y"}, []string{"a", "x", "b", "y"}},
+		{[]string{"a", "b", "c"}, []string{"x", "c"}, []string{"x", "a", "b", "c"}},
+		{[]string{"a", "b", "c"}, []string{"c", "a"}, []string{"b", "c", "a"}}, // moved: after's order
+	}
+	for _, tt := range tests {
+		if got := order(tt.before, tt.after); !slices.Equal(got, tt.want) {
+			t.Errorf("order(%q, %q) = %q, want %q", tt.before, tt.after, got, tt.want)
+		}
+	}
+}
+
+func TestDelta(t *testing.T) {
+	tests := []struct {
+		added, removed, changed []string
+		want                    string
+	}{
+		{nil, nil, nil, ""},
+		{[]string{"a"}, []string{"b"}, []string{"c"}, "+a, -b, ~c"},
+		{[]string{"a", "b", "c", "d"}, nil, nil, "+a, +b, +c, +d"},
+		{[]string{"a", "b", "c", "d", "e"}, []string{"x"}, nil, "+a, +b, +c, +2 more, -x"},
+	}
+	for _, tt := range tests {
+		if got := delta(tt.added, tt.removed, tt.changed...); got != tt.want {
+			t.Errorf("delta(%q, %q, %q) = %q, want %q", tt.added, tt.removed, tt.changed, got, tt.want)
+		}
+	}
 }

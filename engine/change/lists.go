@@ -6,8 +6,8 @@ import (
 )
 
 // order lists the keys of before and after in one order: after's, each key
-// only in before placed after the key that preceded it in before. Keys are
-// unique in each list.
+// only in before just ahead of the first kept key that followed it in before
+// (at the end if none). Keys are unique in each list.
 func order(before, after []string) []string {
 	inAfter := map[string]bool{}
 	for _, k := range after {
