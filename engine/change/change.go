@@ -374,7 +374,11 @@ func (d *Diff) play(pb, pa *plan.Play) []string {
 		what = append(what, "vars changed")
 	}
 	what = append(what, dependsOn(pb.DependsOn, pa.DependsOn)...)
-	kept := slices.DeleteFunc(slices.Clone(pa.Hosts), func(h string) bool { return !slices.Contains(pb.Hosts, h) })
+	inBefore := map[string]bool{}
+	for _, h := range pb.Hosts {
+		inBefore[h] = true
+	}
+	kept := slices.DeleteFunc(slices.Clone(pa.Hosts), func(h string) bool { return !inBefore[h] })
 	reconfigure := map[string]bool{}
 	var vars int
 	for _, h := range kept {
@@ -435,8 +439,8 @@ func dependsOn(before, after []*plan.Dependency) []string {
 		case xa == nil:
 			what = append(what, "depends_on "+k+" removed")
 		default:
-			services := func(x plan.Dependency) plan.Dependency { x.Services = nil; return x }
-			if encode(services(*xb)) != encode(services(*xa)) {
+			withoutServices := func(x plan.Dependency) plan.Dependency { x.Services = nil; return x }
+			if encode(withoutServices(*xb)) != encode(withoutServices(*xa)) {
 				what = append(what, "depends_on "+k+" changed")
 			} else if s := delta(notIn(xa.Services, xb.Services), notIn(xb.Services, xa.Services)); s != "" {
 				what = append(what, "depends_on "+k+" services "+s)
@@ -460,19 +464,20 @@ func runs(rs []*plan.Run) map[string]string {
 // filters match) and its shape, not by the entries that asked for it.
 func (d *Diff) shaping(before, after *plan.Plan) {
 	b, a := constraints(before), constraints(after)
-	names, _ := hostsOf(after)
-	for _, h := range names {
-		switch _, kept := b[h]; {
-		case a[h] != "" && a[h] != b[h]:
-			d.Shaped = append(d.Shaped, h)
-		case a[h] == "" && b[h] != "" && kept:
-			d.Unshaped = append(d.Unshaped, h)
+	seen := map[string]bool{}
+	for _, h := range after.Hosts {
+		switch name := h.Name; {
+		case seen[name]:
+		case a[name] != "" && a[name] != b[name]:
+			d.Shaped = append(d.Shaped, name)
+		case a[name] == "" && b[name] != "":
+			d.Unshaped = append(d.Unshaped, name)
 		}
+		seen[h.Name] = true
 	}
 }
 
-// constraints encodes each host's constraints; a host of the plan with none
-// has "", so that a host absent from the plan can be told apart.
+// constraints encodes each host's constraints, by host name.
 func constraints(p *plan.Plan) map[string]string {
 	type to struct {
 		Dst   string `json:"dst"`
@@ -485,9 +490,6 @@ func constraints(p *plan.Plan) map[string]string {
 		bySrc[c.Src] = append(bySrc[c.Src], to{c.Dst, addrs[c.Dst], c.Shape})
 	}
 	out := map[string]string{}
-	for _, h := range p.Hosts {
-		out[h.Name] = ""
-	}
 	for src, list := range bySrc {
 		slices.SortFunc(list, func(x, y to) int { return strings.Compare(x.Dst, y.Dst) })
 		out[src] = encode(list)

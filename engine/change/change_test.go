@@ -21,7 +21,7 @@ type edit struct{ file, old, new string }
 
 // scenario copies testdata/pipeline into a temporary folder, makes each
 // edit (its old text found exactly once) and loads it.
-func scenario(t *testing.T, edits ...edit) *schema.Scenario {
+func scenario(t testing.TB, edits ...edit) *schema.Scenario {
 	t.Helper()
 	dir := t.TempDir()
 	err := os.CopyFS(dir, os.DirFS("testdata/pipeline"))
@@ -51,7 +51,7 @@ func scenario(t *testing.T, edits ...edit) *schema.Scenario {
 // build plans sc. Given the plan of the running experiment, it plans as
 // apply does: on the hosts kept from it, and stand-in hosts (with addresses
 // of their own) for new instances.
-func build(t *testing.T, sc *schema.Scenario, running *plan.Plan) *plan.Plan {
+func build(t testing.TB, sc *schema.Scenario, running *plan.Plan) *plan.Plan {
 	t.Helper()
 	machines := plan.Synthetic(plan.Expand(sc.LayersServices))
 	if running != nil {
@@ -81,7 +81,7 @@ func build(t *testing.T, sc *schema.Scenario, running *plan.Plan) *plan.Plan {
 }
 
 // throughJSON is p as apply reads it back from the run folder's plan.json.
-func throughJSON(t *testing.T, p *plan.Plan) *plan.Plan {
+func throughJSON(t testing.TB, p *plan.Plan) *plan.Plan {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := p.WriteJSON(&buf); err != nil {
