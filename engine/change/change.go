@@ -36,7 +36,8 @@ type Item struct {
 	Op   Op
 	Name string // service key, host name, "src -> dst", "2 (edge.producer.*)"
 	// What changed, for Changed; for Added and Removed a short description
-	// (the host of a service, the shape of a link), possibly empty.
+	// (a service's host, a host's instance, a link's shape, a play's number
+	// of hosts), possibly empty.
 	What string
 }
 
@@ -142,9 +143,11 @@ func (it Item) line(kind string) string {
 }
 
 func (d *Diff) services(before, after *plan.Plan) {
-	b, a := byKey(before.Services), byKey(after.Services)
+	key := func(s *plan.Service) string { return s.Key }
+	nb, b := named(before.Services, key)
+	na, a := named(after.Services, key)
 	cb, ca := containers(before), containers(after)
-	for _, k := range order(serviceKeys(before), serviceKeys(after)) {
+	for _, k := range order(nb, na) {
 		sb, sa := b[k], a[k]
 		switch {
 		case sb == nil:
@@ -215,7 +218,7 @@ func hostsOf(p *plan.Plan) (names []string, out map[string]*host) {
 func (h *host) machine() any {
 	var out []any
 	for _, e := range h.entries {
-		m := generic(e).(map[string]any)
+		m, _ := generic(e).(map[string]any)
 		delete(m, "keys")
 		delete(m, "groups")
 		delete(m, "containers")
@@ -430,6 +433,7 @@ func dependsOn(before, after []*plan.Dependency) []string {
 	}
 	nb, b := named(before, func(x *plan.Dependency) string { return x.Prefix })
 	na, a := named(after, func(x *plan.Dependency) string { return x.Prefix })
+	withoutServices := func(x plan.Dependency) plan.Dependency { x.Services = nil; return x }
 	var what []string
 	for _, k := range order(nb, na) {
 		xb, xa := b[k], a[k]
@@ -439,7 +443,6 @@ func dependsOn(before, after []*plan.Dependency) []string {
 		case xa == nil:
 			what = append(what, "depends_on "+k+" removed")
 		default:
-			withoutServices := func(x plan.Dependency) plan.Dependency { x.Services = nil; return x }
 			if encode(withoutServices(*xb)) != encode(withoutServices(*xa)) {
 				what = append(what, "depends_on "+k+" changed")
 			} else if s := delta(notIn(xa.Services, xb.Services), notIn(xb.Services, xa.Services)); s != "" {
@@ -493,22 +496,6 @@ func constraints(p *plan.Plan) map[string]string {
 	for src, list := range bySrc {
 		slices.SortFunc(list, func(x, y to) int { return strings.Compare(x.Dst, y.Dst) })
 		out[src] = encode(list)
-	}
-	return out
-}
-
-func byKey(ss []*plan.Service) map[string]*plan.Service {
-	out := map[string]*plan.Service{}
-	for _, s := range ss {
-		out[s.Key] = s
-	}
-	return out
-}
-
-func serviceKeys(p *plan.Plan) []string {
-	out := make([]string, len(p.Services))
-	for i, s := range p.Services {
-		out[i] = s.Key
 	}
 	return out
 }
