@@ -214,6 +214,10 @@ func TestPlans(t *testing.T) {
 		after: []edit{{schema.WorkflowFile, "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/\", dest: .}\n", ""}},
 		lines: []string{"- play 0 (all) (8 hosts)"}, // the others, one index down, are the same
 	}, {
+		name:  "hosts pattern edited", // plays are matched by pattern: another play
+		after: []edit{{schema.WorkflowFile, "- hosts: cloud.sink.*", "- hosts: cloud.*"}},
+		lines: []string{"+ play 3 (cloud.*) (2 hosts)", "- play 3 (cloud.sink.*) (1 host)"},
+	}, {
 		name:  "a sub-service moved", // Flink's task manager, from the job manager's host to its own
 		after: []edit{{schema.LayersServicesFile, "quantity: 1", "quantity: 2"}},
 		lines: []string{
