@@ -45,8 +45,8 @@ func markLabel(c *results.Change) string {
 	return string(label)
 }
 
-// changeMarkers merges the marks of one label less than a bin (w) apart
-// into one marker at their mean: the runs of one configuration, made with
+// changeMarkers merges the marks of one label within a bin (w) of the
+// earliest into one marker at their mean: the runs of one configuration, made with
 // one timeline, make the same changes within a second or two of each
 // other, which one line shows. A marker is its runs' colour when all of
 // its marks are of one colour and more than one run is drawn, else grey.

@@ -152,7 +152,7 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 	var entries []*entry
 	byName := map[string]*entry{}
 	var marks []mark
-	unplaced := 0 // runs with changes not drawn
+	drawn, unplaced := 0, 0 // runs drawn, and with changes not drawn
 	lo, hi, xMax, spread := math.Inf(1), math.Inf(-1), 0.0, false
 	var lines []plot.Plotter // drawn over every band
 	// Bands the fainter the more there are, so that where all overlap the
@@ -176,6 +176,7 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 			entries = append(entries, e)
 		}
 		e.runs++
+		drawn++
 		for _, m := range s.Marks {
 			marks = append(marks, mark{x: m.X, label: markLabel(m.Change), colour: k})
 		}
@@ -218,7 +219,7 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 		return nil, fmt.Errorf("%s over time: %w", metric, ErrTooShort)
 	}
 	p.Add(lines...)
-	markers := changeMarkers(marks, w, len(series) == 1)
+	markers := changeMarkers(marks, w, drawn == 1)
 	p.Add(markers)
 	for _, m := range markers {
 		xMax = max(xMax, m.x)
@@ -240,8 +241,12 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 		if unplaced > 1 {
 			runs = strconv.Itoa(unplaced) + " runs"
 		}
+		why := "no time column to place them"
+		if timed {
+			why = "outside their values' time"
+		}
 		legend.Add("changes of " + runs + " not drawn:")
-		legend.Add(map[bool]string{true: "outside their values' time", false: "no time column to place them"}[timed])
+		legend.Add(why)
 	}
 	if spread {
 		p.Title.Text += ": median per bin, 25–75% band"

@@ -42,23 +42,11 @@ func SeriesWithChanges(r Run, m schema.Metric) ([]Point, []Mark, error) {
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// runChanges are one run folder's changes, as ChangesFile lists them.
+// runChanges are one run folder's changes, as ChangesFile lists them:
+// what and when, not what each host did (its timeline.json has that).
 type runChanges struct {
-	Run     string       `json:"run"`
-	Changes []changeLine `json:"changes"`
-}
-
-// changeLine is a change in short: what and when, not what each host did
-// (the run folder's timeline.json has that).
-type changeLine struct {
-	Source  string         `json:"source"`
-	Kind    string         `json:"kind"`
-	Asked   string         `json:"asked"`
-	Planned *float64       `json:"planned,omitempty"`
-	Start   time.Time      `json:"start"`
-	End     *time.Time     `json:"end,omitempty"`
-	Status  results.Status `json:"status"`
-	Error   string         `json:"error,omitempty"`
+	Run     string            `json:"run"`
+	Changes []*results.Change `json:"changes"`
 }
 
 // changesOf lists the changes of each run folder of runs that has some,
@@ -73,8 +61,9 @@ func changesOf(runs []Run) []runChanges {
 		seen[r.ID] = true
 		rc := runChanges{Run: r.ID}
 		for _, c := range r.Changes {
-			rc.Changes = append(rc.Changes, changeLine{Source: c.Source, Kind: c.Kind, Asked: c.Asked,
-				Planned: c.Planned, Start: c.Start, End: c.End, Status: c.Status, Error: c.Error})
+			short := *c
+			short.Diff, short.Hosts = nil, nil
+			rc.Changes = append(rc.Changes, &short)
 		}
 		out = append(out, rc)
 	}

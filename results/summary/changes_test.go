@@ -66,8 +66,9 @@ func TestSeriesWithChanges(t *testing.T) {
 }
 
 // Scenario reads each kept run folder's timeline, for every app_conf of
-// it, and Write lists the changes once per run folder in ChangesFile; a
-// run without timeline.json has none, and without any no file is written.
+// it, and Write lists the changes once per run folder in ChangesFile, in
+// short (not per host); a run without timeline.json has none, and without
+// any no file is written.
 func TestScenarioChanges(t *testing.T) {
 	root := t.TempDir()
 	changed, plain := filepath.Join(root, "1"), filepath.Join(root, "2")
@@ -76,6 +77,7 @@ func TestScenarioChanges(t *testing.T) {
 		write(t, d, "b/v.txt", "2\n")
 	}
 	c := at(1764740010, "edge.producer=6")
+	c.Diff, c.Hosts = []string{"+ edge.producer.5"}, []results.ChangeHost{{Host: "10.0.0.5", Did: "added"}}
 	if err := results.WriteJSON(changed, results.TimelineFile, results.Timeline{Version: results.TimelineVersion, Changes: []*results.Change{c}}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,8 @@ func TestScenarioChanges(t *testing.T) {
 		Changes []map[string]any
 	}
 	if err := json.Unmarshal(data, &got); err != nil || len(got) != 1 || got[0].Run != "1" || len(got[0].Changes) != 1 ||
-		got[0].Changes[0]["kind"] != "scale" || got[0].Changes[0]["asked"] != "edge.producer=6" {
+		got[0].Changes[0]["kind"] != "scale" || got[0].Changes[0]["asked"] != "edge.producer=6" ||
+		got[0].Changes[0]["hosts"] != nil || got[0].Changes[0]["diff"] != nil {
 		t.Errorf("%s: %s (%v)", ChangesFile, data, err)
 	}
 
