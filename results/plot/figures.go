@@ -22,12 +22,12 @@ func Figures(dir string, s *summary.Summary) (files []string, skipped []error, e
 		files = append(files, more...)
 		var series []Series
 		for _, r := range s.Runs[:min(len(s.Runs), MaxLines)] {
-			pts, err := summary.Series(r.Dir, m)
+			pts, marks, err := summary.SeriesWithChanges(r, m)
 			if err != nil {
 				return files, skipped, err
 			}
 			if len(pts) > 0 {
-				series = append(series, Series{Run: r.ID, Config: r.Config, Points: pts})
+				series = append(series, Series{Run: r.ID, Config: r.Config, Points: pts, Marks: marks, Unplaced: len(r.Changes) - len(marks)})
 			}
 		}
 		more, err = OverTime(series, m.Name, m.Unit, m.TimeColumn != "", dir, m.Name+"-over-time")

@@ -107,10 +107,14 @@ func PerConfig(stats []summary.Stats, metric, dir, base string) ([]string, error
 	return save(p, nil, 35*vg.Millimeter+vg.Length(len(names))*7*vg.Millimeter, dir, base)
 }
 
-// Series is one run's values of a metric, for OverTime.
+// Series is one run's values of a metric, for OverTime, with the changes
+// made to the running experiment that have a place on its x
+// (summary.SeriesWithChanges) and how many have none.
 type Series struct {
 	Run, Config string
 	Points      []summary.Point
+	Marks       []summary.Mark
+	Unplaced    int
 }
 
 // OverTime draws one metric over time, x being the time column's seconds
@@ -121,6 +125,8 @@ type Series struct {
 // would fill the plot, and no run hides another. Incomplete bins are left
 // out. With several configurations, a colour is a configuration (its runs'
 // lines together show how much they vary); with one, a colour is a run.
+// Each change is a dashed vertical line labelled with what was asked (see
+// changeMarkers); the legend says when some runs' changes have no place.
 func OverTime(series []Series, metric, unit string, timed bool, dir, base string) ([]string, error) {
 	all := make([][]summary.Point, len(series))
 	var confs []string
@@ -145,6 +151,8 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 	}
 	var entries []*entry
 	byName := map[string]*entry{}
+	var marks []mark
+	drawn, unplaced := 0, 0 // runs drawn, and with changes not drawn
 	lo, hi, xMax, spread := math.Inf(1), math.Inf(-1), 0.0, false
 	var lines []plot.Plotter // drawn over every band
 	// Bands the fainter the more there are, so that where all overlap the
@@ -168,6 +176,13 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 			entries = append(entries, e)
 		}
 		e.runs++
+		drawn++
+		for _, m := range s.Marks {
+			marks = append(marks, mark{x: m.X, label: markLabel(m.Change), colour: k})
+		}
+		if s.Unplaced > 0 {
+			unplaced++
+		}
 		c := plotutil.Color(k)
 		r, g, b, _ := c.RGBA()
 		band := color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: alpha}
@@ -204,6 +219,11 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 		return nil, fmt.Errorf("%s over time: %w", metric, ErrTooShort)
 	}
 	p.Add(lines...)
+	markers := changeMarkers(marks, w, drawn == 1)
+	p.Add(markers)
+	for _, m := range markers {
+		xMax = max(xMax, m.x)
+	}
 	legend := newLegend()
 	for _, e := range entries {
 		name := e.name
@@ -215,6 +235,18 @@ func OverTime(series []Series, metric, unit string, timed bool, dir, base string
 		} else {
 			legend.Add(name, e.line) // one value a bin: no band to show
 		}
+	}
+	if unplaced > 0 {
+		runs := "1 run"
+		if unplaced > 1 {
+			runs = strconv.Itoa(unplaced) + " runs"
+		}
+		why := "no time column to place them"
+		if timed {
+			why = "outside their values' time"
+		}
+		legend.Add("changes of " + runs + " not drawn:")
+		legend.Add(why)
 	}
 	if spread {
 		p.Title.Text += ": median per bin, 25–75% band"

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/results/summary"
 )
 
@@ -101,6 +102,13 @@ func TestNothingCut(t *testing.T) {
 		"sweep points": func(b string) ([]string, error) { return PerConfig(sweepPoints, "latency", dir, b) },
 		"one run":      func(b string) ([]string, error) { return OverTime(runs(1, noConfig), "latency", "ms", false, dir, b) },
 		"twelve runs":  func(b string) ([]string, error) { return OverTime(runs(12, noConfig), "latency", "ms", false, dir, b) },
+		"changes at the edges": func(b string) ([]string, error) {
+			s := runs(1, noConfig)
+			for _, x := range []float64{0, 3999} {
+				s[0].Marks = append(s[0].Marks, summary.Mark{X: x, Change: &results.Change{Kind: "network", Asked: "fog -> edge rate 10Mbit delay 20ms loss 1%"}})
+			}
+			return OverTime(s, "latency", "ms", false, dir, b)
+		},
 		"three configs": func(b string) ([]string, error) {
 			return OverTime(runs(9, func(i int) string { return []string{"low", "mid", "high-load-with-a-long-name"}[i%3] }), "latency", "ms", false, dir, b)
 		},

@@ -88,7 +88,8 @@ type Missing struct {
 
 // Scenario summarises the metrics of runs (of the scenario in dir, each in
 // the run folder of one of recs): the runs whose run did not succeed are
-// left out, the others read and summarised per configuration.
+// left out, the others read, with the changes their run folder's timeline
+// records, and summarised per configuration.
 func Scenario(dir string, runs []Run, recs []*results.Record, metrics []schema.Metric) (*Summary, error) {
 	s := &Summary{Metrics: metrics}
 	byDir := map[string]*results.Record{}
@@ -96,6 +97,7 @@ func Scenario(dir string, runs []Run, recs []*results.Record, metrics []schema.M
 		byDir[r.Dir()] = r
 	}
 	seen := map[*results.Record]bool{}
+	timelines := map[*results.Record]*results.Timeline{}
 	for _, r := range runs {
 		rec := byDir[r.Dir]
 		if rec == nil {
@@ -113,6 +115,14 @@ func Scenario(dir string, runs []Run, recs []*results.Record, metrics []schema.M
 			}
 		}
 		if ok {
+			if timelines[rec] == nil {
+				t, err := results.ReadTimeline(rec.Dir())
+				if err != nil {
+					return s, err
+				}
+				timelines[rec] = t
+			}
+			r.Changes = timelines[rec].Changes
 			s.Runs = append(s.Runs, r)
 		}
 	}
@@ -160,8 +170,9 @@ func missing(metrics []schema.Metric, gaps []Gap, runs int) []Missing {
 	return out
 }
 
-// Write writes the statistics as CSVFile and JSONFile into a new folder
-// of scenario/Dir named after now, and returns that folder.
+// Write writes the statistics as CSVFile and JSONFile, and the runs'
+// changes, if any, as ChangesFile, into a new folder of scenario/Dir named
+// after now, and returns that folder.
 func Write(scenario string, s *Summary, now time.Time) (string, error) {
 	if err := os.MkdirAll(filepath.Join(scenario, Dir), 0o755); err != nil {
 		return "", err
@@ -173,5 +184,11 @@ func Write(scenario string, s *Summary, now time.Time) (string, error) {
 	if err := results.WriteFile(out, CSVFile, func(w io.Writer) error { return WriteCSV(w, s.Stats) }); err != nil {
 		return out, err
 	}
-	return out, results.WriteJSON(out, JSONFile, s.Stats)
+	if err := results.WriteJSON(out, JSONFile, s.Stats); err != nil {
+		return out, err
+	}
+	if changes := changesOf(s.Runs); len(changes) > 0 {
+		return out, results.WriteJSON(out, ChangesFile, changes)
+	}
+	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/e2c-dev/e2c/engine/fanout"
+	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -32,6 +33,9 @@ type Run struct {
 	ID     string // the run folder's name
 	Config string // the app_conf, "" for none
 	Dir    string // where its files are: the run folder, or <run>/<app_conf>
+	// Changes are those made to the running experiment (the run folder's
+	// timeline.json), as Scenario reads them; each app_conf's the same.
+	Changes []*results.Change
 }
 
 // Value is what one run gave for one metric.
@@ -241,16 +245,22 @@ type Point struct{ X, Y float64 }
 
 // Series reads one run's values of m, for a plot over time.
 func Series(dir string, m schema.Metric) ([]Point, error) {
+	pts, _, err := series(dir, m)
+	return pts, err
+}
+
+// series is Series and the x its points are from (the earliest value's time).
+func series(dir string, m schema.Metric) ([]Point, float64, error) {
 	var pts []Point
 	err := eachValue(dir, m, make([]byte, 256<<10), func(x, y float64) { pts = append(pts, Point{x, y}) })
 	if err != nil || len(pts) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
 	x0, _ := xRange(pts)
 	for i := range pts {
 		pts[i].X -= x0
 	}
-	return pts, nil
+	return pts, x0, nil
 }
 
 // nthField is the i-th comma-separated field of a line, nil when missing.
