@@ -18,6 +18,8 @@ type Network struct {
 
 // Link is one networks entry: traffic from Src hosts to Dst hosts is delayed,
 // limited and dropped on the sender's egress. Symmetric also shapes Dst to Src.
+// Has tells which keys were written: a timed change (timeline.yaml) sets
+// only those.
 type Link struct {
 	Node
 	Src, Dst  string
@@ -137,8 +139,7 @@ func (d *decoder) link(n *yaml.Node) Link {
 }
 
 // linkFields reads a link's keys, as network.yaml and timeline.yaml write
-// them; prefix names the values in messages. Its Node records the keys
-// written (a timed change sets only those). bad reports a value already
+// them; prefix names the values in messages. bad reports a value already
 // reported.
 func (d *decoder) linkFields(n *yaml.Node, prefix string) (l Link, bad bool) {
 	fs, node := d.fields(n, "network link", linkKeys)

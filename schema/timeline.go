@@ -106,7 +106,7 @@ func (d *decoder) change(n *yaml.Node) TimedChange {
 	}
 	d.require(node, "timeline entry", "at")
 	switch {
-	case len(kinds) == 0 && !unknownKey(node, changeKeys): // a misspelt kind is reported already
+	case len(kinds) == 0 && !unknownKey(node, changeKeys):
 		d.errs.At(node.Pos, "timeline entry: no change; expected one of: %s", strings.Join(changeKinds, ", "))
 	case len(kinds) > 1:
 		d.errorf(kinds[1].k, "timeline entry: %s and %s are both given; an entry makes one change (write another entry with the same at)",
@@ -115,6 +115,8 @@ func (d *decoder) change(n *yaml.Node) TimedChange {
 	return c
 }
 
+// unknownKey reports whether n has a key outside allowed (reported by
+// fields), so that a misspelt key is not reported twice.
 func unknownKey(n Node, allowed []string) bool {
 	for k := range n.keys {
 		if !contains(allowed, k) {
@@ -132,7 +134,7 @@ func (d *decoder) offset(n *yaml.Node, what string) time.Duration {
 		d.errorf(n, "%s: found %s, expected a duration with a unit: ms, s, m or h (such as \"10s\" or \"1m30s\")", what, describe(n))
 		return 0
 	case t < 0:
-		d.errorf(n, "%s: found %q, a time before the end of launch; expected 0 or more", what, n.Value)
+		d.errorf(n, "%s: found %s, a time before the end of launch; expected 0 or more", what, describe(n))
 		return 0
 	}
 	return t
