@@ -67,6 +67,17 @@ func FuzzDecodeWorkflow(f *testing.F) {
 	})
 }
 
+func FuzzDecodeTimeline(f *testing.F) {
+	seed(f, TimelineFile, "- {at: 10s, name: more, scale: {edge.producer: 6, Cloud.Sink: 0}}\n- {at: 1m30s, network: {src: fog, dst: edge, rate: 5mbit, symmetric: yes}}\n"+
+		"- {at: 1m30s, network: {src: edge, dst: fog, delay: 0ms}}\n- at: 30s\n  run:\n    hosts: cloud.*\n    tasks: [{shell: echo hi, async: 10, poll: 0}]\n",
+		"- &c {at: -1s, scale: {edge: -1, a.b: 10001}}\n- {<<: *c, run: {hosts: a, tasks: []}}\n")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tl, err := DecodeTimeline("f.yaml", data)
+		checkPositioned(t, err)
+		checkPositioned(t, tl.checkServices(&LayersServices{}))
+	})
+}
+
 func FuzzDecodeServiceDef(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("..", "engine", "servicedef", "builtin", "*.yaml"))
 	for _, p := range paths {

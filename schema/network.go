@@ -18,6 +18,8 @@ type Network struct {
 
 // Link is one networks entry: traffic from Src hosts to Dst hosts is delayed,
 // limited and dropped on the sender's egress. Symmetric also shapes Dst to Src.
+// Has tells which keys were written: a timed change (timeline.yaml) sets
+// only those.
 type Link struct {
 	Node
 	Src, Dst  string
@@ -129,11 +131,21 @@ func DecodeNetwork(file string, data []byte) (*Network, error) {
 }
 
 func (d *decoder) link(n *yaml.Node) Link {
+	l, bad := d.linkFields(n, "networks")
+	if l.Delay == 0 && l.Rate == 0 && !bad && resolve(n).Kind == yaml.MappingNode {
+		d.errs.At(l.Pos, "network link: needs a delay or a rate above zero (or both); loss alone is not a link constraint")
+	}
+	return l
+}
+
+// linkFields reads a link's keys, as network.yaml and timeline.yaml write
+// them; prefix names the values in messages. bad reports a value already
+// reported.
+func (d *decoder) linkFields(n *yaml.Node, prefix string) (l Link, bad bool) {
 	fs, node := d.fields(n, "network link", linkKeys)
-	l := Link{Node: node}
-	bad := false // a value already reported
+	l.Node = node
 	for _, f := range fs {
-		key := "networks." + f.key
+		key := prefix + "." + f.key
 		var err error
 		switch f.key {
 		case "src":
@@ -154,9 +166,8 @@ func (d *decoder) link(n *yaml.Node) Link {
 		}
 		bad = bad || err != nil
 	}
-	d.require(node, "network link", "src", "dst")
-	if l.Delay == 0 && l.Rate == 0 && !bad {
-		d.errs.At(node.Pos, "network link: needs a delay or a rate above zero (or both); loss alone is not a link constraint")
+	if resolve(n).Kind == yaml.MappingNode {
+		d.require(node, "network link", "src", "dst")
 	}
-	return l
+	return l, bad
 }

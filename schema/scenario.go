@@ -1,11 +1,12 @@
 // Package schema reads the files of an e2c scenario — layers_services.yaml,
-// network.yaml, workflow.yaml and workflow_env.yaml — into typed models.
+// network.yaml, workflow.yaml, workflow_env.yaml, metrics.yaml and
+// timeline.yaml — into typed models.
 //
 // Decoding is strict and positional: every problem names file:line:column,
 // what was found and what was expected, with the closest valid key for a
 // misspelt one, and all problems of a scenario are reported together.
 // Checks that need more than one file (patterns, groupings, templates) are
-// the engine's.
+// the engine's, but for the services a timeline scales, which Load checks.
 package schema
 
 import (
@@ -33,6 +34,7 @@ type Scenario struct {
 	Workflow       *Workflow
 	WorkflowEnv    WorkflowEnv // empty when workflow_env.yaml is absent
 	Metrics        []Metric    // metrics.yaml; none when absent
+	Timeline       *Timeline   // timeline.yaml; nil when absent
 	// ServiceDefs are the definitions in the scenario's services/ folder;
 	// they take precedence over the ones shipped with e2c.
 	ServiceDefs []*ServiceDef
@@ -70,10 +72,12 @@ func Load(dir string) (*Scenario, error) {
 		}
 		return nil, path
 	}
+	lsDecoded := false // without a problem: the timeline's services can be checked
 	if data, path := read(LayersServicesFile, false); data != nil {
 		ls, err := DecodeLayersServices(path, data)
 		sc.LayersServices = ls
 		errs.Add(err)
+		lsDecoded = err == nil
 	}
 	if data, path := read(NetworkFile, true); data != nil {
 		n, err := DecodeNetwork(path, data)
@@ -94,6 +98,14 @@ func Load(dir string) (*Scenario, error) {
 		m, err := DecodeMetrics(path, data)
 		sc.Metrics = m
 		errs.Add(err)
+	}
+	if data, path := read(TimelineFile, true); data != nil {
+		tl, err := DecodeTimeline(path, data)
+		sc.Timeline = tl
+		errs.Add(err)
+		if lsDecoded {
+			errs.Add(tl.checkServices(sc.LayersServices))
+		}
 	}
 	defs, _ := filepath.Glob(filepath.Join(dir, ServicesDir, "*.yaml"))
 	for _, path := range defs { // Glob sorts, so definitions load in a stable order

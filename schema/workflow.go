@@ -23,6 +23,10 @@ const (
 	Prepare  Phase = "prepare"
 	Launch   Phase = "launch"
 	Finalize Phase = "finalize"
+	// Reconfigure is a play's task list that e2c apply runs on the hosts
+	// whose rendered tasks changed (a producer whose gateway moved); it is
+	// not one of the running order's Phases.
+	Reconfigure Phase = "reconfigure"
 )
 
 // Phases lists every phase in running order.
@@ -58,7 +62,7 @@ var (
 )
 
 var (
-	playKeys    = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "vars", "environment", "become", "become_user"}
+	playKeys    = []string{"name", "hosts", "depends_on", "prepare", "launch", "finalize", "reconfigure", "vars", "environment", "become", "become_user"}
 	dependsKeys = []string{"service_selector", "grouping", "prefix", "array_info"}
 	identRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
