@@ -454,8 +454,9 @@ func (b *builder) checkVarNames(t *schema.Task) {
 	}
 }
 
-// allPhases are the services step's deploy and the workflow's phases.
-var allPhases = append([]schema.Phase{schema.Deploy}, schema.Phases...)
+// allPhases are the services step's deploy, the workflow's phases and the
+// task lists a change to a running experiment runs (reconfigure).
+var allPhases = slices.Concat([]schema.Phase{schema.Deploy}, schema.Phases, []schema.Phase{schema.Reconfigure})
 
 // deployPlays makes a play of every service definition with deploy tasks
 // that the scenario uses: its tasks, on every host of the service.
@@ -569,4 +570,37 @@ func runtimeNames(plays []*schema.Play, errs *schema.Errors) map[string]bool {
 		}
 	}
 	return names
+}
+
+// Only returns a copy of p that runs on hosts alone: its plays keep the
+// runs of those hosts, its constraints those they send, and its hosts'
+// containers are theirs alone. Hosts, services and every host's variables
+// stay whole, so that templates of the hosts kept still see every service.
+// A change to a running experiment runs its steps on what it touches this
+// way.
+func (p *Plan) Only(hosts []string) *Plan {
+	keep := func(h string) bool { return slices.Contains(hosts, h) }
+	q := *p
+	q.Plays = make([]*Play, len(p.Plays))
+	for i, pl := range p.Plays {
+		c := *pl
+		c.Hosts = slices.DeleteFunc(slices.Clone(pl.Hosts), func(h string) bool { return !keep(h) })
+		c.Phases = map[schema.Phase][]*Run{}
+		for ph, runs := range pl.Phases {
+			if kept := slices.DeleteFunc(slices.Clone(runs), func(r *Run) bool { return !keep(r.Host) }); len(kept) > 0 {
+				c.Phases[ph] = kept
+			}
+		}
+		q.Plays[i] = &c
+	}
+	q.Constraints = slices.DeleteFunc(slices.Clone(p.Constraints), func(c netem.Constraint) bool { return !keep(c.Src) })
+	q.Hosts = make([]*Host, len(p.Hosts))
+	for i, h := range p.Hosts {
+		c := *h
+		if !keep(h.Name) {
+			c.Containers = nil
+		}
+		q.Hosts[i] = &c
+	}
+	return &q
 }
