@@ -25,6 +25,9 @@ const (
 	// Crashed is a run (or step) whose e2c process died while working on
 	// it: a SIGKILL, a second Ctrl-C, a power cut.
 	Crashed Status = "crashed"
+	// Skipped is a timed change that could not start before the run's
+	// wait ended.
+	Skipped Status = "skipped"
 )
 
 // Record is run.json: what a run did, written again after every step so

@@ -42,6 +42,10 @@ type Change struct {
 	// - removed, ~ changed (with what changed).
 	Diff  []string     `json:"diff,omitempty"`
 	Hosts []ChangeHost `json:"hosts,omitempty"` // what was done per host
+	// Steps are the change's steps (finalize of the hosts removed,
+	// resize, services, network, prepare, launch, reconfigure), each with
+	// its start and end.
+	Steps []*Step `json:"steps,omitempty"`
 	Error string       `json:"error,omitempty"`
 }
 
