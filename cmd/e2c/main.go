@@ -137,6 +137,7 @@ Exit status:` + codes.String(),
 	}
 	root.AddGroup(
 		&cobra.Group{ID: groupExperiment, Title: "Experiment:"},
+		&cobra.Group{ID: groupChange, Title: "Changing a kept experiment:"},
 		&cobra.Group{ID: groupSteps, Title: "Step by step (the lifecycle one step at a time, on kept hosts):"},
 		&cobra.Group{ID: groupResults, Title: "Results:"},
 	)
@@ -145,6 +146,7 @@ Exit status:` + codes.String(),
 		cmds  []*cobra.Command
 	}{
 		{groupExperiment, []*cobra.Command{newValidate(), newDeploy(), newDestroy(), newSweep(), newReproduce()}},
+		{groupChange, []*cobra.Command{newApply(), newScale()}},
 		{groupSteps, []*cobra.Command{newLayersServices(), newNetwork(), newWorkflow(), newFinalize()}},
 		{groupResults, []*cobra.Command{newResults()}},
 	} {
@@ -166,6 +168,7 @@ func init() { cobra.EnableCommandSorting = false }
 // The groups of commands e2c --help shows.
 const (
 	groupExperiment = "experiment"
+	groupChange     = "change"
 	groupSteps      = "steps"
 	groupResults    = "results"
 )

@@ -15,6 +15,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/netem"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/providers/builtin"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
@@ -72,10 +73,50 @@ func Check(o Options, runDir string) (*Checked, error) {
 			c.Plan = p
 		}
 	}
+	if errs.Len() == 0 {
+		errs.Add(checkTimed(sc, c.Defs, set, o.planOptions(0, runDir, confs(checked)[0])))
+	}
 	if errs.Len() > 0 {
 		return nil, errs.Err()
 	}
 	return c, nil
+}
+
+// checkTimed plans the changes of the scenario's timeline on stand-in
+// hosts, in time order, as the run will make them: whether the provider
+// can give what a scale asks, the links a network change leaves, and the
+// pattern and templates of a task list.
+func checkTimed(sc *schema.Scenario, defs servicedef.Registry, set providers.Set, opt plan.Options) error {
+	if sc.Timeline == nil {
+		return nil
+	}
+	var errs schema.Errors
+	scale := map[string]int{}
+	var links []schema.Link
+	for _, c := range inTimeOrder(sc.Timeline) {
+		for _, s := range c.Scale {
+			scale[s.Layer+"."+s.Name] = s.Quantity
+		}
+		if c.Network != nil {
+			links = append(links, *c.Network)
+		}
+		e := edited(sc, scale, links)
+		if c.Run != nil {
+			e.Workflow = &schema.Workflow{Plays: []schema.Play{{Node: c.Run.Node, Hosts: c.Run.Hosts,
+				Tasks: map[schema.Phase][]schema.Task{schema.Launch: c.Run.Tasks}}}}
+		}
+		instances := plan.Expand(e.LayersServices)
+		if err := set.Check(e.LayersServices.Environment, instances); err != nil {
+			if len(c.Scale) > 0 { // the first change past what the testbed gives
+				errs.At(c.Pos, "timeline: after this change at %s: %v", c.At, err)
+			}
+			continue
+		}
+		if _, err := plan.Build(e, defs, plan.Synthetic(instances), opt); err != nil {
+			errs.At(c.Pos, "timeline: after this change at %s the scenario cannot be planned: %v", c.At, err)
+		}
+	}
+	return errs.Err()
 }
 
 // inFile reports whether err holds a problem in file.

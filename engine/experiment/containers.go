@@ -44,7 +44,13 @@ func (x *Session) startContainers(ctx context.Context, p *plan.Plan, rec *record
 	}
 	recs, err := services.Start(ctx, p, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...),
 		services.Options{Experiment: jobName(x.sc.LayersServices.Environment, x.o.ScenarioDir), Forks: x.o.Forks, Out: out})
-	rec.update(func(r *results.Record) { r.Containers = recs })
+	rec.update(func(r *results.Record) {
+		// A change adds the containers of its new hosts to the run's.
+		r.Containers = slices.DeleteFunc(r.Containers, func(c results.Container) bool {
+			return slices.ContainsFunc(recs, func(n results.Container) bool { return n.Host == c.Host && n.Name == c.Name })
+		})
+		r.Containers = append(r.Containers, recs...)
+	})
 	return n, err
 }
 
@@ -85,14 +91,18 @@ func (x *Session) provideDocker(ctx context.Context, p *plan.Plan, out io.Writer
 	return errors.Join(errs...)
 }
 
-// fetchContainerLogs writes the log of each container of the run into its
-// folder, within logsTimeout (it runs after Ctrl-C too, when a stuck
+// fetchContainerLogs writes the log of each container of the run on hosts
+// (nil: every host the run still has) into its folder, within logsTimeout (it runs after Ctrl-C too, when a stuck
 // daemon must not hold e2c); a failure is said, not returned: the run's
 // results stand.
-func (x *Session) fetchContainerLogs(ctx context.Context, rec *recorder, out io.Writer) {
+func (x *Session) fetchContainerLogs(ctx context.Context, rec *recorder, hosts []string, out io.Writer) {
 	rec.mu.Lock()
-	recs, dir := rec.rec.Containers, rec.rec.Dir()
+	recs, dir := slices.Clone(rec.rec.Containers), rec.rec.Dir()
 	rec.mu.Unlock()
+	recs = slices.DeleteFunc(recs, func(c results.Container) bool {
+		_, held := x.hosts[c.Host]
+		return !held || hosts != nil && !slices.Contains(hosts, c.Host)
+	})
 	if len(recs) == 0 {
 		return
 	}

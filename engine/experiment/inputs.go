@@ -25,12 +25,14 @@ import (
 // settings (credentials live elsewhere and never get there), and what each
 // host is.
 
-// learnFacts asks every host what it is, once per deploy. A host that does
-// not answer is recorded without facts; its tasks will say why.
-func (x *Session) learnFacts(ctx context.Context) {
+// learnFacts asks hosts what they are: every host once per deploy, and
+// those a change adds. A host that does not answer is recorded without facts; its tasks will say why.
+func (x *Session) learnFacts(ctx context.Context, hosts []string) {
 	var mu sync.Mutex
-	x.facts = map[string]results.Facts{}
-	x.eachHost(ctx, slices.Sorted(maps.Keys(x.hosts)), func(ctx context.Context, h string, r transport.Runner) error {
+	if x.facts == nil {
+		x.facts = map[string]results.Facts{}
+	}
+	x.eachHost(ctx, hosts, func(ctx context.Context, h string, r transport.Runner) error {
 		f, err := hostfacts.Learn(ctx, r, hostfacts.Script)
 		if err == nil {
 			mu.Lock()

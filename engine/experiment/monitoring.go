@@ -44,6 +44,28 @@ func (m *monitoring) jobs() execute.Jobs {
 	return jobs
 }
 
+// take removes hosts from m, and returns their samplers (nil: none), to
+// be stopped before the hosts go.
+func (m *monitoring) take(hosts []string) *monitoring {
+	if m == nil {
+		return nil
+	}
+	out := &monitoring{remote: m.remote, stats: m.stats, tool: map[string]string{}, job: map[string]string{}}
+	for _, h := range hosts {
+		if t, ok := m.tool[h]; ok {
+			out.tool[h], out.job[h] = t, m.job[h]
+			out.hosts = append(out.hosts, h)
+			delete(m.tool, h)
+			delete(m.job, h)
+		}
+	}
+	m.hosts = slices.DeleteFunc(m.hosts, func(h string) bool { return slices.Contains(hosts, h) })
+	if len(out.hosts) == 0 {
+		return nil
+	}
+	return out
+}
+
 // monitorStats are the groups of columns the monitoring block asks for:
 // its dstat options, as E2Clab passes them to dstat, or e2c's default.
 func monitorStats(m *schema.Monitoring) ([]string, error) {

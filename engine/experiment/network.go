@@ -80,19 +80,19 @@ func leftOutNote(rec *results.NetworkLimit) string {
 // returns the step's note.
 func (x *Session) applyNetwork(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
 	if x.network == nil {
-		return x.emulate(ctx, p, dir, out)
+		return x.emulate(ctx, p, dir, out, !x.o.SkipNetworkCheck)
 	}
 	left := leftOutNote(x.network)
 	fmt.Fprintf(out, "network: %s\n", left)
 	if len(p.Constraints) == 0 {
 		return left, nil
 	}
-	note, err := x.emulate(ctx, p, dir, out)
+	note, err := x.emulate(ctx, p, dir, out, !x.o.SkipNetworkCheck)
 	return left + "; " + note, err
 }
 
-// emulate applies and validates p's constraints.
-func (x *Session) emulate(ctx context.Context, p *plan.Plan, dir string, out io.Writer) (string, error) {
+// emulate applies p's constraints, and validates them into dir.
+func (x *Session) emulate(ctx context.Context, p *plan.Plan, dir string, out io.Writer, validate bool) (string, error) {
 	if len(p.Constraints) == 0 {
 		return "network.yaml has no links", nil
 	}
@@ -112,7 +112,7 @@ func (x *Session) emulate(ctx context.Context, p *plan.Plan, dir string, out io.
 		return "", err
 	}
 	var base emulation.Baseline
-	if !x.o.SkipNetworkCheck {
+	if validate {
 		base = n.MeasureBaseline(ctx)
 	}
 	err := n.Apply(ctx, func(a emulation.Applied) error {
@@ -128,8 +128,11 @@ func (x *Session) emulate(ctx context.Context, p *plan.Plan, dir string, out io.
 		return "", err
 	}
 	note := fmt.Sprintf("%d constraints applied on %d hosts", len(p.Constraints), len(netem.Sources(p.Constraints)))
-	if x.o.SkipNetworkCheck {
+	switch {
+	case x.o.SkipNetworkCheck:
 		return note + "; not validated (asked)", nil
+	case !validate:
+		return note + "; not measured again", nil
 	}
 	checks, err := n.Validate(ctx, dir, base)
 	if err != nil {

@@ -34,6 +34,8 @@ type step struct {
 // run is a run folder being worked on: by a deploy, or by one step command.
 type run struct {
 	x       *Session
+	sc      *schema.Scenario // what its plans are of: the session's, or as a change left it
+	conf    string           // the configuration of the step running
 	dir     string
 	rec     *recorder
 	plans   map[string]*plan.Plan // by application configuration
@@ -110,6 +112,7 @@ func (r *run) drive(ctx context.Context, steps []step) error {
 			}
 		}
 		ran[[2]string{st.name, st.conf}] = true
+		r.conf = st.conf
 		s := r.rec.begin(st.name, st.conf)
 		err := st.do(sctx, s)
 		status := statusOf(sctx, err)
@@ -190,19 +193,39 @@ func (r *run) wait(ctx context.Context, s *results.Step) error {
 	if d > 0 {
 		fmt.Fprintf(r.out, "WAIT %s (Ctrl-C ends the wait and finalizes)\n", d)
 	}
+	tl, err := r.timeline()
+	if err != nil {
+		return err
+	}
+	var changes chan error // the timeline's changes, made meanwhile
+	if len(tl.changes) > 0 {
+		changes = make(chan error, 1)
+		start := time.Now()
+		go func() { changes <- tl.play(ctx, start, end) }()
+	}
+	timeline := func() error {
+		if changes == nil {
+			return nil
+		}
+		if err := <-changes; err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+		return nil
+	}
 	for left := d; left > 0; left = time.Until(end) {
 		select {
 		case <-ctx.Done():
 			s.Note = fmt.Sprintf("cut short with %s left", left.Round(time.Second))
 			s.Status = results.Interrupted
-			return nil
+			return timeline()
 		case <-t.C:
+			tl.answerRequests(ctx)
 			if secs := int(time.Until(end).Round(time.Second).Seconds()); secs > 0 && (secs%10 == 0 || secs <= 5) {
 				fmt.Fprintf(r.out, "wait: %ds left\n", secs)
 			}
 		}
 	}
-	return nil
+	return timeline()
 }
 
 // wrapUp is what every run does last, interrupted or not: the containers'
@@ -211,7 +234,7 @@ func (r *run) wait(ctx context.Context, s *results.Step) error {
 func (r *run) wrapUp(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	x := r.x
-	x.fetchContainerLogs(ctx, r.rec, r.out)
+	x.fetchContainerLogs(ctx, r.rec, nil, r.out)
 	errs := []error{x.stopMonitoring(ctx, r.mon, r.dir)}
 	if len(x.st.Network) > 0 && !x.o.KeepNetwork {
 		// Removed even when interrupted: a shaped host misleads the next run.
@@ -263,7 +286,10 @@ func (x *Session) newRun(ctx context.Context, repeat int, init func(*results.Rec
 	if err := r.plan(repeat, nil); err != nil {
 		return r, err
 	}
-	x.recordHosts(r.rec, r.first)
+	x.recordHosts(r.rec, r.first, nil)
+	if err := x.saveApplied(r.first); err != nil {
+		return r, err
+	}
 	if err := writeFiles(dir, r.first); err != nil {
 		return r, err
 	}
@@ -285,7 +311,7 @@ func (x *Session) openRun(dir string) (*run, error) {
 		return nil, err
 	}
 	terminal := &syncWriter{w: x.o.Out}
-	r := &run{x: x, dir: dir, logFile: logFile,
+	r := &run{x: x, sc: x.sc, dir: dir, logFile: logFile,
 		log:  newLogger(io.MultiWriter(logFile, terminal), x.o.JSON),
 		term: &logLines{log: newLogger(terminal, x.o.JSON)}}
 	r.out = &logLines{log: r.log}
@@ -301,7 +327,7 @@ func (r *run) plan(repeat int, memory *execute.Memory) error {
 	x := r.x
 	r.plans = map[string]*plan.Plan{}
 	for _, conf := range confs(x.o.AppConfs) {
-		p, err := plan.Build(x.sc, x.defs, x.machines, x.o.planOptions(repeat, r.dir, conf))
+		p, err := plan.Build(r.sc, x.defs, x.machines, x.o.planOptions(repeat, r.dir, conf))
 		if err != nil {
 			return err
 		}
@@ -379,9 +405,14 @@ func confLabel(conf string) string {
 	return " [" + conf + "]"
 }
 
-func (x *Session) recordHosts(rec *recorder, p *plan.Plan) {
+// recordHosts adds the hosts of p (those only names, nil: all) to the
+// run's record.
+func (x *Session) recordHosts(rec *recorder, p *plan.Plan, only []string) {
 	rec.update(func(r *results.Record) {
 		for _, h := range p.Hosts {
+			if only != nil && !slices.Contains(only, h.Name) {
+				continue
+			}
 			r.Hosts = append(r.Hosts, results.Host{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys,
 				Facts: x.facts[h.Name]})
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,7 +93,11 @@ func (x *Session) deploy(ctx context.Context, after Hosts, sr series) ([]string,
 	if err := x.needArtifacts(); err != nil {
 		return nil, err
 	}
+	x.st.Scale = nil // a deploy runs the scenario as written
 	if err := x.load(); err != nil {
+		return nil, err
+	}
+	if err := checkTimeline(x.sc.Timeline, o.Duration); err != nil {
 		return nil, err
 	}
 	x.warnBackgroundWithoutWait()
@@ -108,6 +113,20 @@ func (x *Session) deploy(ctx context.Context, after Hosts, sr series) ([]string,
 		first = *sr.only
 	}
 	for r := first; r <= o.Repeat && !interrupted && (sr.only == nil || r == *sr.only); r++ {
+		if x.changed { // by the last run's timeline: this one starts from the scenario as written
+			if _, err := x.reserve(ctx, false); err != nil {
+				errs = append(errs, fmt.Errorf("run %d of %d: reserve: %w", r+1, o.Repeat+1, err))
+				break
+			}
+			x.changed = false
+			var unknown []string
+			for h := range x.hosts {
+				if _, ok := x.facts[h]; !ok {
+					unknown = append(unknown, h)
+				}
+			}
+			x.learnFacts(ctx, unknown)
+		}
 		dir, err := x.runOnce(ctx, r, func(rec *results.Record) {
 			rec.Reproduces = sr.reproduces
 			if r == first { // the reservation was made for the first run
@@ -142,7 +161,7 @@ func (x *Session) reserveStep(ctx context.Context) (*results.Step, error) {
 	}
 	end := time.Now()
 	s.End, s.Status, s.Note = &end, results.Succeeded, note
-	x.learnFacts(ctx)
+	x.learnFacts(ctx, slices.Sorted(maps.Keys(x.hosts)))
 	return s, nil
 }
 
@@ -228,6 +247,9 @@ func (x *Session) load() error {
 		return err
 	}
 	x.sc, x.defs, x.network = c.Scenario, c.Defs, c.Network
+	if len(x.st.Scale) > 0 { // e2c scale's, for the step commands that follow it
+		x.sc = edited(x.sc, x.st.Scale, nil)
+	}
 	return nil
 }
 
@@ -288,6 +310,7 @@ type Session struct {
 	facts   map[string]results.Facts // by host, learnt once per deploy
 	hashes  artifactHashes           // the artifacts', kept across the runs of a deploy
 	network *results.NetworkLimit    // what --network left out of network.yaml
+	changed bool                     // a change has made the hosts differ from the scenario as written
 
 	mu    sync.Mutex
 	local map[string]transport.Runner
@@ -346,6 +369,15 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 				r = nil
 			}
 		}
+		if r != nil && !fits(r, want) && !keptOnly {
+			resized, err := x.resizeKept(ctx, p, testbed, r, want)
+			if err != nil {
+				return "", fmt.Errorf("resizing the kept %s hosts: %w", testbed, err)
+			}
+			if resized {
+				note += fmt.Sprintf("%s: resized the kept reservation; ", testbed)
+			}
+		}
 		if r != nil && fits(r, want) {
 			note += fmt.Sprintf("%s: reused the kept reservation; ", testbed)
 			fmt.Fprintf(x.o.Out, "reserve: reusing the %s hosts kept by an earlier deploy\n", testbed)
@@ -357,14 +389,11 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 				}
 			}
 			fmt.Fprintf(x.o.Out, "reserve: %d instances on %s\n", len(want), testbed)
-			env := x.sc.LayersServices.Environment
 			journal := func(state json.RawMessage) error {
 				x.st.Reservations[testbed] = &providers.Reservation{Provider: testbed, State: state, Incomplete: true}
 				return x.st.Save(x.o.ScenarioDir)
 			}
-			r, err = p.Reserve(ctx, providers.Request{Experiment: jobName(env, x.o.ScenarioDir),
-				StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: env.Testbed(testbed), Instances: want,
-				Walltime: env.Walltime, Cluster: env.Cluster, Out: x.o.Out, Journal: journal})
+			r, err = p.Reserve(ctx, x.request(x.sc, testbed, want, journal))
 			if err != nil {
 				// What was journaled stays in the state: Reserve freed what
 				// it created, and a release of nothing is harmless.
@@ -385,6 +414,59 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 		}
 	}
 	return note, nil
+}
+
+// resizeKept gives a kept reservation that does not fit the scenario the
+// hosts it lacks, and releases those it has too many, when its provider
+// can (a Resizer): a run after a timeline or e2c scale changed the
+// quantities starts from the scenario as written, on the hosts it keeps.
+// It reports whether it did; a reservation it cannot resize is left to be
+// replaced.
+func (x *Session) resizeKept(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation, want []plan.Instance) (bool, error) {
+	rz, ok := p.(providers.Resizer)
+	if !ok || r.Incomplete {
+		return false, nil
+	}
+	applied, err := readApplied(x.o.ScenarioDir)
+	if err != nil {
+		return false, nil // kept by an e2c before changes could be made
+	}
+	names, removed := placement(applied, want)
+	keep := make([][]providers.Host, len(want))
+	for i, hs := range names {
+		for _, name := range hs {
+			h, ok := hostOf(r, name)
+			if !ok {
+				return false, nil // the plan is not of this reservation
+			}
+			keep[i] = append(keep[i], h)
+		}
+	}
+	removed = slices.DeleteFunc(removed, func(h string) bool { _, ok := hostOf(r, h); return !ok })
+	fmt.Fprintf(x.o.Out, "reserve: resizing the kept %s hosts to the scenario as written (%d removed)\n", testbed, len(removed))
+	if failed := x.quiesce(ctx, removed, x.o.Out); len(failed) > 0 {
+		fmt.Fprintf(x.o.Out, "warning: on the hosts removed: %v\n", failed)
+	}
+	err = rz.Resize(ctx, r, x.request(x.sc, testbed, want, x.journalInto(r)), keep)
+	return true, errors.Join(err, x.st.Save(x.o.ScenarioDir))
+}
+
+// request is what the provider of testbed is asked for instances of sc;
+// journal saves its record.
+func (x *Session) request(sc *schema.Scenario, testbed string, instances []plan.Instance, journal func(json.RawMessage) error) providers.Request {
+	env := sc.LayersServices.Environment
+	return providers.Request{Experiment: jobName(env, x.o.ScenarioDir),
+		StateDir: filepath.Join(stateDir(x.o.ScenarioDir), testbed), Settings: env.Testbed(testbed), Instances: instances,
+		Walltime: env.Walltime, Cluster: env.Cluster, Out: x.o.Out, Journal: journal}
+}
+
+// journalInto saves a provider's record of what it is changing into the
+// kept reservation r.
+func (x *Session) journalInto(r *providers.Reservation) func(json.RawMessage) error {
+	return func(state json.RawMessage) error {
+		r.State = state
+		return x.st.Save(x.o.ScenarioDir)
+	}
 }
 
 // forget stops the background jobs of a kept reservation's hosts, which

@@ -45,12 +45,18 @@ type State struct {
 	// Containers are the hosts the services step started containers on,
 	// each with the label value they carry, until destroy removes them.
 	Containers map[string]string `json:"containers,omitempty"`
+	// Scale are the quantities e2c scale set over what layers_services.yaml
+	// says (by layer.service), until the next apply or deploy.
+	Scale map[string]int `json:"scale,omitempty"`
 
 	mu sync.Mutex // Save may run while hosts start background jobs
 }
 
 // stateDir is where an experiment keeps its state and provider files.
 func stateDir(scenario string) string { return filepath.Join(scenario, ".e2c") }
+
+// ErrLocked is Lock's error when another e2c process holds the lock.
+var ErrLocked = errors.New("the scenario is locked")
 
 // Lock takes the scenario's lock, so that two e2c processes never work on
 // one scenario at once. It fails at once rather than waiting.
@@ -65,7 +71,7 @@ func Lock(scenario string) (unlock func(), err error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("another e2c process is working on %s (lock %s)", scenario, f.Name())
+		return nil, fmt.Errorf("another e2c process is working on %s (lock %s): %w", scenario, f.Name(), ErrLocked)
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

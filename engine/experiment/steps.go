@@ -24,6 +24,7 @@ func (x *Session) LayersServices(ctx context.Context) (string, error) {
 	if err := x.needArtifacts(); err != nil {
 		return "", err
 	}
+	x.st.Scale = nil // a new run starts from the scenario as written
 	if err := x.load(); err != nil {
 		return "", err
 	}
@@ -84,7 +85,7 @@ func (x *Session) Finalize(ctx context.Context, conf string) error {
 	}
 	defer r.logFile.Close()
 	err = r.drivePhase(ctx, schema.Finalize, conf)
-	x.fetchContainerLogs(context.WithoutCancel(ctx), r.rec, r.out)
+	x.fetchContainerLogs(context.WithoutCancel(ctx), r.rec, nil, r.out)
 	return r.rec.finish(outcome(ctx, r.rec.rec.Steps, err), err)
 }
 

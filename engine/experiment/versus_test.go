@@ -155,7 +155,7 @@ func versus(b *testing.B, n int) {
 		pool := transport.NewPool(transport.PoolOptions{SSHConfig: "none"})
 		ex := execute.New(p, func(ctx context.Context, host string) (transport.Runner, error) {
 			return pool.Runner(ctx, endpoints[host])
-		}, execute.Options{Output: timed{os.Getenv("E2C_VERSUS_TRACE") != ""}})
+		}, execute.Options{Output: tracing{os.Getenv("E2C_VERSUS_TRACE") != ""}})
 		if _, err := ex.Phase(context.Background(), "launch"); err != nil {
 			b.Fatal(err)
 		}
@@ -210,10 +210,10 @@ func sampleHeap(peak *uint64) (stop func()) {
 	return func() { done.Store(true); <-finished }
 }
 
-// timed prints output lines with their time, when tracing.
-type timed struct{ on bool }
+// tracing prints output lines with their time, when tracing.
+type tracing struct{ on bool }
 
-func (t timed) Write(p []byte) (int, error) {
+func (t tracing) Write(p []byte) (int, error) {
 	if t.on {
 		fmt.Printf("%s %s", time.Now().Format("15:04:05.000"), p)
 	}

@@ -1,0 +1,145 @@
+package experiment
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/providers/netns"
+	"github.com/e2c-dev/e2c/results"
+)
+
+// TestTimelineQuickstart runs the quickstart pipeline on emulated hosts
+// with a timeline: 2 producers become 6 at t=10 s, the edge→fog rate drops
+// at t=18 s, and 3 producers are left at t=26 s; twice. The sink's
+// throughput shows the steps, the removed producers' results are in the
+// run folder, timeline.json is complete, and the second run starts again
+// from 2 producers.
+func TestTimelineQuickstart(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := os.Stat("/usr/local/go/bin/go"); err != nil {
+		if _, err := exec.LookPath("go"); err != nil {
+			t.Skip("the quickstart builds its application with go, not found")
+		}
+	}
+	dir := copyTree(t, "../../examples/quickstart")
+	for name, text := range map[string]string{
+		"layers_services.yaml": `environment:
+  job_name: quickstart-timeline
+  netns: {subnet: 10.241.2.0/24}
+layers:
+- name: cloud
+  services: [{name: sink}]
+- name: fog
+  services: [{name: gateway}]
+- name: edge
+  services: [{name: producer, quantity: 2}]
+`,
+		"timeline.yaml": `- at: 10s
+  name: more producers
+  scale: {edge.producer: 6}
+- at: 18s
+  network: {src: edge, dst: fog, rate: 16kbit}
+- at: 26s
+  scale: {edge.producer: 3}
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mode := NetworkFull
+	if !kernelHasNetem(t) {
+		mode = NetworkRatesOnly
+	}
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	var out strings.Builder
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"), Network: mode,
+		Repeat: 1, Duration: 32 * time.Second, Agent: testAgent, SkipNetworkCheck: true, Out: &out}, Release)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	for i, run := range runs {
+		tl, err := results.ReadTimeline(run)
+		if err != nil || len(tl.Changes) != 3 {
+			t.Fatalf("run %d: timeline.json: %v %+v", i, err, tl)
+		}
+		count := func(c *results.Change, did string) int {
+			n := 0
+			for _, h := range c.Hosts {
+				if h.Did == did && h.Error == "" {
+					n++
+				}
+			}
+			return n
+		}
+		for j, want := range []struct {
+			kind    string
+			planned float64
+			did     string
+			hosts   int
+		}{{"scale", 10, "added", 4}, {"network", 18, "network", 6}, {"scale", 26, "removed", 3}} {
+			c := tl.Changes[j]
+			if c.Kind != want.kind || c.Status != results.Succeeded || c.Planned == nil || *c.Planned != want.planned || c.End == nil || count(c, want.did) != want.hosts {
+				t.Errorf("run %d change %d: %s %s planned %v, %d %s (want %d): %+v", i, j, c.Kind, c.Status, c.Planned, count(c, want.did), want.did, want.hosts, c)
+			}
+			if late := c.Late(); late < 0 || late > 5*time.Second {
+				t.Errorf("run %d change %d started %s after its planned time", i, j, late)
+			}
+		}
+		sent, _ := filepath.Glob(filepath.Join(run, "experiment-results", "producers", "*", "sent.csv"))
+		if len(sent) != 6 {
+			t.Errorf("run %d: the results of %d producers, want 6 (3 removed, 3 at the end): %v", i, len(sent), sent)
+		}
+		rec, err := readRecord(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wait time.Time
+		for _, s := range rec.Steps {
+			if s.Name == "wait" {
+				wait = s.Start
+			}
+		}
+		perSecond := readThroughput(t, filepath.Join(run, "experiment-results", "sink", "throughput.csv"))
+		mean := func(from, to int) float64 {
+			sum := 0
+			for s := from; s < to; s++ {
+				sum += perSecond[wait.Unix()+int64(s)]
+			}
+			return float64(sum) / float64(to-from)
+		}
+		two, six, limited := mean(3, 9), mean(13, 18), mean(21, 26)
+		t.Logf("run %d: records per second: %.0f with 2 producers, %.0f with 6, %.0f with the rate limited", i, two, six, limited)
+		if six < 2*two || limited > six/2 {
+			t.Errorf("run %d: the sink's throughput does not show the steps: %.0f, %.0f, %.0f records/s", i, two, six, limited)
+		}
+	}
+}
+
+// readThroughput reads the quickstart sink's records per second, by unix
+// second.
+func readThroughput(t *testing.T, name string) map[int64]int {
+	t.Helper()
+	out := map[int64]int{}
+	for i, line := range strings.Split(strings.TrimSpace(readFile(t, name)), "\n") {
+		f := strings.Split(line, ",")
+		if i == 0 || len(f) != 2 {
+			continue
+		}
+		sec, err1 := strconv.ParseInt(f[0], 10, 64)
+		n, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: line %q", name, line)
+		}
+		out[sec] = n
+	}
+	return out
+}
