@@ -3,6 +3,7 @@ package local
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -28,6 +29,24 @@ const (
 func address(block, i int) string {
 	n := block + i/hostsPerBlock
 	return netip.AddrFrom4([4]byte{127, byte(n >> 8), byte(n), byte(1 + i%hostsPerBlock)}).String()
+}
+
+// blockName is block n as CIDR.
+func blockName(n int) string { return fmt.Sprintf("127.%d.%d.0/24", n>>8&255, n&255) }
+
+// slotOf is the number i of address addr among the hosts of the blocks
+// starting at block, as address gives it.
+func slotOf(block int, addr string) (int, bool) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is4() {
+		return 0, false
+	}
+	b := a.As4()
+	n := int(b[1])<<8 | int(b[2])
+	if b[0] != 127 || n < block || b[3] < 1 || b[3] > hostsPerBlock {
+		return 0, false
+	}
+	return (n-block)*hostsPerBlock + int(b[3]) - 1, true
 }
 
 // A claim is the blocks a scenario's hosts hold, recorded under the
@@ -89,6 +108,26 @@ func claimBlocks(owner string, count int) (int, error) {
 		return nil, fmt.Errorf("no %d free blocks of loopback addresses: %d scenarios keep local hosts; e2c destroy those you are done with", count, len(claims))
 	})
 	return first, err
+}
+
+// growClaim makes the claim of owner, from block first, count blocks at
+// least, taking the blocks that follow it.
+func growClaim(owner string, first, count int) error {
+	return withClaims(func(claims []claim) ([]claim, error) {
+		i := slices.IndexFunc(claims, func(c claim) bool { return c.Owner == owner && c.First == first })
+		if i < 0 {
+			return nil, errors.New("local: the scenario's loopback addresses are no longer recorded as its own; e2c destroy, then deploy again")
+		}
+		for b := first + claims[i].Count; b < first+count; b++ {
+			other := slices.ContainsFunc(claims, func(c claim) bool { return c.Owner != owner && c.live() && b >= c.First && b < c.First+c.Count })
+			if b > lastBlock || other {
+				return nil, fmt.Errorf("local: the hosts need %d blocks of loopback addresses from %s, and %s is not free; e2c destroy, then deploy again to get a free range",
+					count, blockName(first), blockName(b))
+			}
+		}
+		claims[i].Count = max(claims[i].Count, count)
+		return claims, nil
+	})
 }
 
 // unclaim frees the blocks of owner.

@@ -37,6 +37,9 @@ type state struct {
 	StateDir string   `json:"state_dir,omitempty"`
 	Block    int      `json:"block,omitempty"`
 	Dirs     []string `json:"dirs"`
+	// Retired names the hosts Resize removed, whose names are not given
+	// again: their results keep them in the run folder.
+	Retired []string `json:"retired,omitempty"`
 }
 
 // settings is the local block: it takes nothing beyond the shared job_name.
@@ -112,6 +115,128 @@ func (p provider) Reserve(ctx context.Context, req providers.Request) (*provider
 		return nil, errors.Join(err, release(st, io.Discard))
 	}
 	return r, nil
+}
+
+// Resize keeps the hosts keep lists as they are, stops what runs in the
+// others' working areas and removes them, then adds hosts, each with a new
+// working area and the first loopback address of the scenario's blocks
+// that no host holds (a further block is claimed when they are full).
+func (p provider) Resize(_ context.Context, r *providers.Reservation, req providers.Request, keep [][]providers.Host) error {
+	if err := p.CheckSettings(req.Settings, req.Instances); err != nil {
+		return err
+	}
+	st, err := decode(r)
+	if err != nil {
+		return err
+	}
+	if st.StateDir == "" {
+		return errors.New("local: reserved by an older e2c, without addresses of its own; e2c destroy, then deploy again")
+	}
+	rp, err := providers.PlanResize(r, req.Instances, keep)
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, n := range st.Retired {
+		taken[n] = true
+	}
+	for _, d := range st.Dirs {
+		taken[filepath.Base(d)] = true
+	}
+	held := map[int]bool{}
+	var keptDirs []string
+	for _, hs := range rp.Keep {
+		for _, h := range hs {
+			slot, ok := slotOf(st.Block, h.Address)
+			if !ok {
+				return fmt.Errorf("local: host %s: address %s is not of the scenario's blocks", h.Name, h.Address)
+			}
+			held[slot] = true
+			keptDirs = append(keptDirs, h.WorkDir)
+		}
+	}
+	names := providers.NewHostNames(req.Instances, rp.Add, func(n string) bool { return taken[n] })
+	type added struct {
+		name string
+		slot int
+	}
+	var adds [][]added
+	last := -1
+	for slot := range held {
+		last = max(last, slot)
+	}
+	slot := 0
+	for _, ns := range names {
+		var a []added
+		for _, n := range ns {
+			for held[slot] {
+				slot++
+			}
+			held[slot] = true
+			last = max(last, slot)
+			a = append(a, added{n, slot})
+		}
+		adds = append(adds, a)
+	}
+	// More addresses first, so that a scenario that cannot have them
+	// loses nothing.
+	if err := growClaim(st.StateDir, st.Block, last/hostsPerBlock+1); err != nil {
+		return err
+	}
+	// From here on, r holds the kept hosts whatever happens.
+	var gone []string
+	for _, h := range rp.Release {
+		gone = append(gone, h.WorkDir)
+		st.Retired = append(st.Retired, h.Name)
+	}
+	r.Hosts = rp.Keep
+	if err := clean(gone, req.Out); err != nil {
+		// Their folders stay in the record, for Release.
+		return errors.Join(fmt.Errorf("local: removing hosts: %w", err), p.setState(r, st, req))
+	}
+	st.Dirs = keptDirs
+	var newDirs []string
+	for _, a := range adds {
+		for _, h := range a {
+			newDirs = append(newDirs, filepath.Join(st.StateDir, "hosts", h.name))
+		}
+	}
+	grown := st
+	grown.Dirs = append(slices.Clone(keptDirs), newDirs...)
+	// Recorded before anything exists, as in Reserve.
+	if err := req.Save(grown); err != nil {
+		return errors.Join(fmt.Errorf("local: %w", err), p.setState(r, st, req))
+	}
+	err = clean(newDirs, req.Out) // stale files must not stand in for artifacts
+	for _, d := range newDirs {
+		if err == nil {
+			err = os.MkdirAll(d, 0o755)
+		}
+	}
+	if err != nil {
+		return errors.Join(err, clean(newDirs, io.Discard), p.setState(r, st, req))
+	}
+	for i, a := range adds {
+		for _, h := range a {
+			addr := address(st.Block, h.slot)
+			r.Hosts[i] = append(r.Hosts[i], providers.Host{
+				Machine: plan.Machine{Name: h.name, Address: addr, Address4: addr},
+				WorkDir: filepath.Join(st.StateDir, "hosts", h.name),
+			})
+		}
+	}
+	r.State, err = json.Marshal(grown)
+	return err
+}
+
+// setState makes st the state of r, and journals it.
+func (provider) setState(r *providers.Reservation, st state, req providers.Request) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	r.State = data
+	return req.Save(st)
 }
 
 // Verify tells whether kept hosts can serve again: their working areas are

@@ -75,7 +75,7 @@ func Create(ctx context.Context, o Options) (*Lab, error) {
 	}
 	unlock()
 	if err == nil {
-		err = l.createHosts(ctx)
+		err = l.createHosts(ctx, l.rec.Hosts)
 	}
 	if err != nil {
 		if derr := l.Destroy(context.WithoutCancel(ctx)); derr != nil {
@@ -152,30 +152,85 @@ func (l *Lab) writeFiles() error {
 	if err := os.MkdirAll(r.StateDir, 0o700); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
-	rec, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
+	if err := l.writeRecord(); err != nil {
 		return err
 	}
-	// Private keys are the only secrets; /etc/hosts must be readable by
-	// every user of a host.
-	type file struct {
-		data []byte
-		perm os.FileMode
-	}
-	files := map[string]file{}
-	add := func(path string, data []byte) { files[path] = file{data, 0o644} }
-	secret := func(path string, data []byte) { files[path] = file{data, 0o600} }
-	add(r.stateFile("lab.json"), rec)
-	add(r.runRecord(), rec)
-
 	pub, priv, err := newKey(r.Name + "-controller")
 	if err != nil {
 		return err
 	}
-	secret(l.KeyFile(), priv)
-	add(l.KeyFile()+".pub", ssh.MarshalAuthorizedKey(pub))
-	add(r.stateFile("authorized_keys"), ssh.MarshalAuthorizedKey(pub))
+	// Private keys are the only secrets.
+	if err := writeFile(l.KeyFile(), priv, 0o600); err != nil {
+		return err
+	}
+	for _, f := range []string{l.KeyFile() + ".pub", r.stateFile("authorized_keys")} {
+		if err := writeFile(f, ssh.MarshalAuthorizedKey(pub), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, h := range r.Hosts {
+		if err := l.writeHost(h); err != nil {
+			return err
+		}
+	}
+	if err := l.writeShared(); err != nil {
+		return err
+	}
+	// The directory sshds see the state through; see viewDir.
+	if err := os.MkdirAll(r.viewDir(), 0o700); err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	return nil
+}
 
+// writeRecord writes the lab's record, in its state and where Cleanup
+// finds it from the name alone.
+func (l *Lab) writeRecord() error {
+	rec, err := json.MarshalIndent(&l.rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{l.rec.stateFile("lab.json"), l.rec.runRecord()} {
+		if err := writeFile(f, rec, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeHost writes the files of host h: its directories, host key, sshd
+// configuration, network and mounts.
+func (l *Lab) writeHost(h Host) error {
+	dir := l.rec.hostDir(h.Name)
+	for _, d := range []string{"tmp", "opt", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+	}
+	// A /tmp anyone can write to, as on a real host.
+	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky); err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	_, key, err := newKey(h.Name)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "ssh_host_ed25519_key"), key, 0o600); err != nil {
+		return err
+	}
+	for name, data := range map[string]string{"sshd_config": l.sshdConfig(h), "net": l.netConfig(h), "fstab": l.fstab(h)} {
+		if err := writeFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeShared writes the files that name every host: each host's
+// /etc/hosts, rewritten in place so that the hosts' bind mounts see the
+// change, and the machine's known_hosts, from each host's key.
+func (l *Lab) writeShared() error {
+	r := &l.rec
 	var known, etcHosts bytes.Buffer
 	etcHosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	for _, h := range r.Hosts {
@@ -183,34 +238,25 @@ func (l *Lab) writeFiles() error {
 	}
 	for _, h := range r.Hosts {
 		dir := r.hostDir(h.Name)
-		for _, d := range []string{"tmp", "opt", "root"} {
-			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-				return fmt.Errorf("netns: %w", err)
-			}
-		}
-		// A /tmp anyone can write to, as on a real host.
-		if err := os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky); err != nil {
+		key, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key"))
+		if err != nil {
 			return fmt.Errorf("netns: %w", err)
 		}
-		hpub, hpriv, err := newKey(h.Name)
+		signer, err := ssh.ParsePrivateKey(key)
 		if err != nil {
+			return fmt.Errorf("netns: host key of %s: %w", h.Name, err)
+		}
+		known.WriteString(knownhosts.Line([]string{h.Address4.String(), h.Address6.String(), h.Name}, signer.PublicKey()) + "\n")
+		// Readable by every user of the host.
+		if err := writeFile(filepath.Join(dir, "etc_hosts"), etcHosts.Bytes(), 0o644); err != nil {
 			return err
 		}
-		secret(filepath.Join(dir, "ssh_host_ed25519_key"), hpriv)
-		add(filepath.Join(dir, "etc_hosts"), etcHosts.Bytes())
-		add(filepath.Join(dir, "sshd_config"), []byte(l.sshdConfig(h)))
-		add(filepath.Join(dir, "net"), []byte(l.netConfig(h)))
-		add(filepath.Join(dir, "fstab"), []byte(l.fstab(h)))
-		known.WriteString(knownhosts.Line([]string{h.Address4.String(), h.Address6.String(), h.Name}, hpub) + "\n")
 	}
-	add(l.KnownHostsFile(), known.Bytes())
-	for path, f := range files {
-		if err := os.WriteFile(path, f.data, f.perm); err != nil {
-			return fmt.Errorf("netns: %w", err)
-		}
-	}
-	// The directory sshds see the state through; see viewDir.
-	if err := os.MkdirAll(r.viewDir(), 0o700); err != nil {
+	return writeFile(l.KnownHostsFile(), known.Bytes(), 0o644)
+}
+
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	if err := os.WriteFile(path, data, perm); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
 	return nil
@@ -277,11 +323,7 @@ func (l *Lab) createBridge(ctx context.Context) error {
 	fmt.Fprintf(&b, "addr add %s/%d dev %s\n", b4, r.Subnet.Bits(), br)
 	fmt.Fprintf(&b, "addr add %s/%d dev %s nodad\n", b6, r.Subnet6.Bits(), br)
 	fmt.Fprintf(&b, "link set %s up\n", br)
-	for i, h := range r.Hosts {
-		fmt.Fprintf(&b, "netns add %s\n", h.Namespace)
-		fmt.Fprintf(&b, "link add %s type veth peer name eth0 netns %s\n", r.veth(i), h.Namespace)
-		fmt.Fprintf(&b, "link set %s master %s up\n", r.veth(i), br)
-	}
+	b.WriteString(r.addHosts(r.Hosts))
 	if _, err := run(ctx, b.String(), "ip", "-batch", "-"); err != nil {
 		return err
 	}
@@ -294,9 +336,22 @@ func (l *Lab) createBridge(ctx context.Context) error {
 	return nil
 }
 
-// createHosts configures every namespace and starts its sshd, several
-// hosts at a time, then waits until every sshd accepts connections.
-func (l *Lab) createHosts(ctx context.Context) error {
+// addHosts is the ip batch that adds the namespaces of hosts, each joined
+// to the bridge by a veth pair.
+func (r *record) addHosts(hosts []Host) string {
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "netns add %s\n", h.Namespace)
+		fmt.Fprintf(&b, "link add %s type veth peer name eth0 netns %s\n", r.veth(h), h.Namespace)
+		fmt.Fprintf(&b, "link set %s master %s up\n", r.veth(h), r.bridge())
+	}
+	return b.String()
+}
+
+// createHosts configures the namespaces of hosts and starts their sshds,
+// several hosts at a time, then waits until every sshd accepts
+// connections.
+func (l *Lab) createHosts(ctx context.Context, hosts []Host) error {
 	if err := os.MkdirAll("/opt", 0o755); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
@@ -304,8 +359,8 @@ func (l *Lab) createHosts(ctx context.Context) error {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
-	return errors.Join(fanout.Each(ctx, len(l.rec.Hosts), workers, func(ctx context.Context, i int) error {
-		h := l.rec.Hosts[i]
+	return errors.Join(fanout.Each(ctx, len(hosts), workers, func(ctx context.Context, i int) error {
+		h := hosts[i]
 		if err := l.startHost(ctx, h); err != nil {
 			return err
 		}

@@ -111,11 +111,12 @@ func teardown(ctx context.Context, r *record, out io.Writer) error {
 	return nil
 }
 
-// killAll kills the processes of a lab until none is left.
-func killAll(ctx context.Context, nss map[fileID]bool, marker string) error {
+// killAll kills the processes of a lab, or of some of its hosts, until
+// none is left.
+func killAll(ctx context.Context, nss map[fileID]bool, markers ...string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		pids := processes(nss, marker)
+		pids := processes(nss, markers...)
 		if len(pids) == 0 {
 			return nil
 		}

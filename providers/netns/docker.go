@@ -71,15 +71,15 @@ type dockerd struct {
 	cgroup string // the cgroup parent of its containers
 }
 
-// dockerdOf names the daemon of the i-th host of r. Names are short: the
-// socket of its containerd is below run, and a unix socket's path has at
-// most 107 bytes.
-func dockerdOf(r *record, i int) dockerd {
-	n := strconv.Itoa(i + 1)
+// dockerdOf names the daemon of host h of r, by its slot. Names are
+// short: the socket of its containerd is below run, and a unix socket's
+// path has at most 107 bytes.
+func dockerdOf(r *record, h Host) dockerd {
+	n := strconv.Itoa(h.Slot)
 	return dockerd{
 		run:    filepath.Join(dockerRunDir, r.ID, n),
 		data:   filepath.Join(dockerDataDir, r.ID, n),
-		host:   r.hostDir(r.Hosts[i].Name),
+		host:   r.hostDir(h.Name),
 		cgroup: "e2c-" + r.ID + "-" + n,
 	}
 }
@@ -129,7 +129,7 @@ func (l *Lab) Docker(ctx context.Context, h Host) (d *Docker, started bool, err 
 	if i < 0 {
 		return nil, false, fmt.Errorf("netns: lab %q has no host %q", l.rec.Name, h.Name)
 	}
-	dd := dockerdOf(&l.rec, i)
+	dd := dockerdOf(&l.rec, l.rec.Hosts[i])
 	if pid := dd.pid(); pid > 0 {
 		// Running, perhaps still starting: it answers or is a fault.
 		if err := dd.waitReady(ctx, pid); err != nil {
@@ -155,7 +155,7 @@ func (l *Lab) StopDocker(ctx context.Context, h Host, out io.Writer) error {
 	if i < 0 {
 		return fmt.Errorf("netns: lab %q has no host %q", l.rec.Name, h.Name)
 	}
-	if err := dockerdOf(&l.rec, i).stop(ctx, out); err != nil {
+	if err := dockerdOf(&l.rec, l.rec.Hosts[i]).stop(ctx, out); err != nil {
 		return fmt.Errorf("netns: host %s: %w", h.Name, err)
 	}
 	return nil

@@ -66,6 +66,9 @@ type Host struct {
 	Namespace string     `json:"namespace"`
 	Address4  netip.Addr `json:"address4"`
 	Address6  netip.Addr `json:"address6"`
+	// Slot numbers the host's veth, dockerd and addresses: the n-th host
+	// of a new lab has slot n, a host added later the next free one.
+	Slot int `json:"slot,omitempty"`
 }
 
 // Lab is a set of emulated hosts. It marshals to JSON as the record of what
@@ -84,6 +87,13 @@ type record struct {
 	// OwnsStateDir says Create made StateDir, so Destroy removes it.
 	OwnsStateDir bool   `json:"owns_state_dir,omitempty"`
 	Hosts        []Host `json:"hosts"`
+	// Slots is the highest slot a host of the lab had: added hosts take
+	// slots past it while there are, so that a removed host's addresses
+	// are not soon given again.
+	Slots int `json:"slots,omitempty"`
+	// Retired names the hosts removed from the lab, whose names are not
+	// given again.
+	Retired []string `json:"retired,omitempty"`
 }
 
 var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -98,7 +108,7 @@ func labID(name string) string {
 // or a host number up to 999 within the 15 bytes of an interface name.
 func (r *record) prefix() string            { return "e2c" + r.ID + "-" }
 func (r *record) bridge() string            { return r.prefix() + "br" }
-func (r *record) veth(i int) string         { return r.prefix() + strconv.Itoa(i+1) }
+func (r *record) veth(h Host) string        { return r.prefix() + strconv.Itoa(h.Slot) }
 func (r *record) viewDir() string           { return filepath.Join(runDir, r.ID) }
 func (r *record) runRecord() string         { return filepath.Join(runDir, r.ID+".json") }
 func (r *record) stateFile(n string) string { return filepath.Join(r.StateDir, n) }
@@ -117,9 +127,6 @@ func newRecord(o Options) (*record, error) {
 	}
 	if len(o.Hosts) == 0 {
 		return nil, errors.New("netns: the lab needs at least one host")
-	}
-	if len(o.Hosts) > 999 {
-		return nil, fmt.Errorf("netns: %d hosts asked, at most 999", len(o.Hosts))
 	}
 	seen := map[string]bool{}
 	for _, h := range o.Hosts {
@@ -146,13 +153,8 @@ func newRecord(o Options) (*record, error) {
 	if a := r.Subnet6.Addr(); !a.Is6() || a.Is4In6() || !a.IsPrivate() {
 		return nil, fmt.Errorf("netns: subnet6 %s: expected an IPv6 unique local range (within fc00::/7)", r.Subnet6)
 	}
-	// Both ranges hold the network address, the bridge and the hosts, and
-	// IPv4 also its broadcast address.
-	if free := 32 - r.Subnet.Bits(); free < 31 && 1<<free < len(o.Hosts)+3 {
-		return nil, fmt.Errorf("netns: subnet %s is too small for %d hosts", r.Subnet, len(o.Hosts))
-	}
-	if free := 128 - r.Subnet6.Bits(); free < 31 && 1<<free < len(o.Hosts)+2 {
-		return nil, fmt.Errorf("netns: subnet6 %s is too small for %d hosts", r.Subnet6, len(o.Hosts))
+	if err := r.fits(len(o.Hosts)); err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
 	}
 	r.StateDir = o.StateDir
 	if r.StateDir == "" {
@@ -163,12 +165,49 @@ func newRecord(o Options) (*record, error) {
 		return nil, fmt.Errorf("netns: state dir: %w", err)
 	}
 	r.StateDir = dir
-	a4, a6 := r.Subnet.Addr().Next().Next(), r.Subnet6.Addr().Next().Next()
-	for _, h := range o.Hosts {
-		r.Hosts = append(r.Hosts, Host{Name: h, Namespace: r.prefix() + h, Address4: a4, Address6: a6})
+	for i, h := range o.Hosts {
+		r.Hosts = append(r.Hosts, r.newHost(h, i+1))
+	}
+	r.Slots = len(r.Hosts)
+	return r, nil
+}
+
+// newHost is host name at slot n: the n-th address after the bridge's.
+func (r *record) newHost(name string, n int) Host {
+	a4, a6 := r.Subnet.Addr().Next(), r.Subnet6.Addr().Next()
+	for range n {
 		a4, a6 = a4.Next(), a6.Next()
 	}
-	return r, nil
+	return Host{Name: name, Namespace: r.prefix() + name, Address4: a4, Address6: a6, Slot: n}
+}
+
+// capacity is how many hosts the lab can hold, and the range that limits
+// it ("" when it is the veth names): those end in a slot number of at
+// most three digits (a bridge takes 1024 ports), and each subnet holds its
+// network address, the bridge's and the hosts', IPv4 also its broadcast
+// address.
+func (r *record) capacity() (n int, limit string) {
+	n = 999
+	if free := 32 - r.Subnet.Bits(); free < 31 && 1<<free-3 < n {
+		n, limit = max(1<<free-3, 0), "subnet "+r.Subnet.String()
+	}
+	if free := 128 - r.Subnet6.Bits(); free < 31 && 1<<free-2 < n {
+		n, limit = max(1<<free-2, 0), "subnet6 "+r.Subnet6.String()
+	}
+	return n, limit
+}
+
+// fits tells whether the lab can hold n hosts, and what limits it if not.
+func (r *record) fits(n int) error {
+	c, limit := r.capacity()
+	switch {
+	case n <= c:
+		return nil
+	case limit == "":
+		return fmt.Errorf("%d hosts asked, at most %d", n, c)
+	default:
+		return fmt.Errorf("%s is too small for %d hosts (it holds %d)", limit, n, c)
+	}
 }
 
 // defaultSubnet6 derives the IPv6 range from the IPv4 one: fd00:e2c::/64
@@ -217,6 +256,13 @@ func (l *Lab) UnmarshalJSON(data []byte) error {
 	}
 	if r.Name == "" || r.ID != labID(r.Name) {
 		return errors.New("netns: lab record: missing or inconsistent name")
+	}
+	// Records of older versions number hosts in order.
+	for i := range r.Hosts {
+		if r.Hosts[i].Slot == 0 {
+			r.Hosts[i].Slot = i + 1
+		}
+		r.Slots = max(r.Slots, r.Hosts[i].Slot)
 	}
 	l.rec = r
 	return nil

@@ -376,8 +376,8 @@ func TestOptionsChecked(t *testing.T) {
 	if d, _ := newRecord(ok); d.Subnet != DefaultSubnet || d.Subnet6 != DefaultSubnet6 {
 		t.Errorf("defaults: %s %s", d.Subnet, d.Subnet6)
 	}
-	if n := len(r.veth(998)); n > 15 {
-		t.Errorf("interface name %s is %d bytes", r.veth(998), n)
+	if n := len(r.veth(Host{Slot: 999})); n > 15 {
+		t.Errorf("interface name %s is %d bytes", r.veth(Host{Slot: 999}), n)
 	}
 }
 

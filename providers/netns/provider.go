@@ -55,20 +55,73 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 	hosts := lab.Hosts()
 	for i, ms := range names {
 		for range ms {
-			h := hosts[0]
+			res.Hosts[i] = append(res.Hosts[i], lab.host(hosts[0]))
 			hosts = hosts[1:]
-			v4 := h.Address4.String()
-			res.Hosts[i] = append(res.Hosts[i], providers.Host{
-				Machine: plan.Machine{Name: h.Name, Address: v4, Address4: v4, Address6: h.Address6.String()},
-				SSH: &transport.Endpoint{
-					Host: v4, Port: 22, User: "root",
-					KeyFiles: []string{lab.KeyFile()},
-					HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile(),
-				},
-			})
 		}
 	}
 	return res, nil
+}
+
+// host is how the plan and SSH see host h.
+func (l *Lab) host(h Host) providers.Host {
+	v4 := h.Address4.String()
+	return providers.Host{
+		Machine: plan.Machine{Name: h.Name, Address: v4, Address4: v4, Address6: h.Address6.String()},
+		SSH: &transport.Endpoint{
+			Host: v4, Port: 22, User: "root",
+			KeyFiles: []string{l.KeyFile()},
+			HostKeys: transport.Strict, KnownHosts: l.KnownHostsFile(),
+		},
+	}
+}
+
+// Resize keeps the hosts keep lists as they run, removes the others (see
+// Lab.RemoveHosts), then adds the new ones to the lab (Lab.AddHosts),
+// after checking that the lab can hold them all.
+func (provider) Resize(ctx context.Context, r *providers.Reservation, req providers.Request, keep [][]providers.Host) error {
+	if err := Preflight(); err != nil {
+		return err
+	}
+	lab, err := labOf(r)
+	if err != nil {
+		return err
+	}
+	rp, err := providers.PlanResize(r, req.Instances, keep)
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	names := providers.NewHostNames(req.Instances, rp.Add, func(n string) bool {
+		return slices.Contains(lab.rec.Retired, n) || slices.ContainsFunc(lab.rec.Hosts, func(h Host) bool { return h.Name == n })
+	})
+	var gone []string
+	for _, h := range rp.Release {
+		gone = append(gone, h.Name)
+	}
+	if err := lab.checkAdd(len(lab.rec.Hosts)-len(gone), slices.Concat(names...)); err != nil {
+		return err
+	}
+	// From here on, r holds the kept hosts and what the lab holds.
+	r.Hosts = rp.Keep
+	err = lab.RemoveHosts(ctx, gone, req.Out)
+	var added []Host
+	if err == nil {
+		added, err = lab.AddHosts(ctx, slices.Concat(names...), func(l *Lab) error { return req.Save(l) })
+	}
+	state, merr := json.Marshal(lab)
+	if merr != nil {
+		return errors.Join(err, merr)
+	}
+	r.State = state
+	if err != nil {
+		return errors.Join(err, req.Save(lab))
+	}
+	for i, ns := range names {
+		for range ns {
+			r.Hosts[i] = append(r.Hosts[i], lab.host(added[0]))
+			added = added[1:]
+		}
+	}
+	return nil
 }
 
 // settings is the netns block of layers_services.yaml.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,9 +144,9 @@ func statID(path string) (fileID, bool) {
 }
 
 // processes lists the live processes in one of the network namespaces nss,
-// or sshds whose command line contains marker: the sshds of a lab are
-// found even if their namespace was already unmounted.
-func processes(nss map[fileID]bool, marker string) []int {
+// or sshds whose command line contains one of markers: the sshds of a lab
+// are found even if their namespace was already unmounted.
+func processes(nss map[fileID]bool, markers ...string) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -161,9 +162,8 @@ func processes(nss map[fileID]bool, marker string) []int {
 		match := false
 		if id, ok := statID(dir + "/ns/net"); ok && nss[id] {
 			match = true
-		} else if cmd, err := os.ReadFile(dir + "/cmdline"); err == nil && marker != "" &&
-			bytes.Contains(cmd, []byte(marker)) && bytes.Contains(cmd, []byte("sshd")) {
-			match = true
+		} else if cmd, err := os.ReadFile(dir + "/cmdline"); err == nil && bytes.Contains(cmd, []byte("sshd")) {
+			match = slices.ContainsFunc(markers, func(m string) bool { return m != "" && bytes.Contains(cmd, []byte(m)) })
 		}
 		if match && !zombie(dir) {
 			pids = append(pids, pid)

@@ -164,7 +164,15 @@ func parsePort(n schema.Node, port int) error {
 // host numbers. It is deterministic, uses each host once, and fails rather
 // than giving an instance fewer hosts than it asks for.
 func assign(c config, instances []plan.Instance) ([][]int, error) {
-	used := make([]bool, len(c.hosts))
+	return pick(c, instances, nil, make([]bool, len(c.hosts)), nil)
+}
+
+// pick picks hosts for every instance as assign does, for a reservation
+// that holds some already: kept[n] hosts of instance n are kept (nil: none
+// is), used[i] tells host i is held, and hosts that later[i] marks are
+// taken only after the others.
+func pick(c config, instances []plan.Instance, kept []int, used, later []bool) ([][]int, error) {
+	used = slices.Clone(used)
 	byName := map[string]int{}
 	clusters := map[string]bool{}
 	for i, h := range c.hosts {
@@ -175,6 +183,9 @@ func assign(c config, instances []plan.Instance) ([][]int, error) {
 	out := make([][]int, len(instances))
 	for n, in := range instances {
 		want := in.Service.Quantity
+		if kept != nil {
+			want -= kept[n]
+		}
 		var candidates []int
 		var what string
 		switch {
@@ -215,12 +226,24 @@ func assign(c config, instances []plan.Instance) ([][]int, error) {
 			}
 		}
 		var free []int
-		for _, i := range candidates {
-			if !used[i] && !slices.Contains(free, i) {
-				free = append(free, i)
+		for _, last := range []bool{false, true} {
+			for _, i := range candidates {
+				if !used[i] && !slices.Contains(free, i) && (later != nil && later[i]) == last {
+					free = append(free, i)
+				}
 			}
 		}
 		if len(free) < want {
+			if kept != nil {
+				unused := "none is unused"
+				switch {
+				case len(free) == 1:
+					unused = "1 is unused: " + c.hosts[free[0]].name()
+				case len(free) > 1:
+					unused = fmt.Sprintf("%d are unused: %s", len(free), strings.Join(names(c.hosts, free), ", "))
+				}
+				return nil, schema.Errorf(in.Service.At("quantity"), "static: %s needs %d more host(s) from %s; %s", in.ID(), want, what, unused)
+			}
 			left := "none left"
 			if len(free) > 0 {
 				left = fmt.Sprintf("%d left: %s", len(free), strings.Join(names(c.hosts, free), ", "))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,15 @@ type hostState struct {
 type state struct {
 	Experiment string      `json:"experiment"`
 	Hosts      []hostState `json:"hosts"`
+	// Retired are the hosts Resize released: their names are not given
+	// again, and they are taken again only when no other host is free.
+	Retired []retired `json:"retired,omitempty"`
+}
+
+// retired is a host a Resize released.
+type retired struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
 }
 
 // CheckSettings reads the block and assigns hosts to the instances, as
@@ -101,12 +111,6 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		return nil, err
 	}
 	if c.etcHosts {
-		var block strings.Builder
-		for _, h := range st.Hosts {
-			if h.Name != h.Address {
-				fmt.Fprintf(&block, "%s %s\n", h.Address, h.Name)
-			}
-		}
 		// Journaled before any block is written: a reserve that dies half
 		// way leaves a record whose Release removes them.
 		for i := range st.Hosts {
@@ -115,19 +119,154 @@ func (provider) Reserve(ctx context.Context, req providers.Request) (*providers.
 		if err := req.Save(st); err != nil {
 			return nil, err
 		}
-		err := forEach(ctx, st.Hosts, func(ctx context.Context, h *hostState) error {
-			return editEtcHosts(ctx, pool, h, req.Experiment, block.String())
-		})
-		if err != nil {
+		if err := writeEtcHosts(ctx, pool, st); err != nil {
 			// Undo on every host, as Release would.
-			return nil, errors.Join(fmt.Errorf("writing /etc/hosts:\n  %w", err),
-				release(context.WithoutCancel(ctx), pool, st))
+			return nil, errors.Join(err, release(context.WithoutCancel(ctx), pool, st))
 		}
 	}
 	if res.State, err = json.Marshal(st); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// Resize keeps the hosts keep lists as they are, hands the others back
+// (removing their /etc/hosts block), and takes unused hosts of the block
+// for the new ones, as Reserve picks them, after the preflight of the new
+// hosts alone. With etc_hosts, every host's block then lists the hosts
+// the reservation holds. A host released earlier is taken again only when
+// no other is free, under a new name.
+func (provider) Resize(ctx context.Context, r *providers.Reservation, req providers.Request, keep [][]providers.Host) error {
+	c, err := parseConfig(req.Settings)
+	if err != nil {
+		return err
+	}
+	var st state
+	if err := json.Unmarshal(r.State, &st); err != nil {
+		return fmt.Errorf("saved state: %w", err)
+	}
+	rp, err := providers.PlanResize(r, req.Instances, keep)
+	if err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	held := map[string]bool{} // addresses of the kept hosts
+	later := map[string]bool{}
+	for _, h := range st.Retired {
+		taken[h.Name], later[h.Address] = true, true
+	}
+	for _, h := range st.Hosts {
+		taken[h.Name] = true
+	}
+	kept := make([]int, len(rp.Keep))
+	for i, hs := range rp.Keep {
+		kept[i] = len(hs)
+		for _, h := range hs {
+			held[h.Address] = true
+		}
+	}
+	for _, h := range rp.Release {
+		later[h.Address] = true
+	}
+	used, last := make([]bool, len(c.hosts)), make([]bool, len(c.hosts))
+	for i, h := range c.hosts {
+		used[i], last[i] = held[h.Address], later[h.Address]
+	}
+	picked, err := pick(c, req.Instances, kept, used, last)
+	if err != nil {
+		return err
+	}
+	added := make([][]providers.Host, len(picked))
+	var fresh []hostState
+	for n, idx := range picked {
+		for _, i := range idx {
+			h := c.hosts[i]
+			m, e := c.machine(h), c.endpoint(h, req.StateDir)
+			for k, base := 2, m.Name; taken[m.Name]; k++ {
+				m.Name = fmt.Sprintf("%s-%d", base, k)
+			}
+			taken[m.Name] = true
+			added[n] = append(added[n], providers.Host{Machine: m, SSH: e, DockerSocket: h.DockerSocket})
+			fresh = append(fresh, hostState{Name: m.Name, Address: h.Address, Arch: h.Arch, SSH: *e})
+		}
+	}
+	pool := transport.NewPool(transport.PoolOptions{})
+	defer pool.Close()
+	if err := preflight(ctx, pool, fresh, c.etcHosts); err != nil {
+		return err
+	}
+
+	// From here on, r holds the kept hosts.
+	var keptSt, goneSt []hostState
+	for _, h := range st.Hosts {
+		if slices.ContainsFunc(rp.Release, func(g providers.Host) bool { return g.Name == h.Name }) {
+			goneSt = append(goneSt, h)
+			st.Retired = append(st.Retired, retired{h.Name, h.Address})
+		} else {
+			keptSt = append(keptSt, h)
+		}
+	}
+	r.Hosts = rp.Keep
+	if err := release(ctx, pool, state{Experiment: st.Experiment, Hosts: goneSt}); err != nil {
+		// Still recorded, for Release to try again.
+		return errors.Join(err, setState(r, st, req))
+	}
+	st.Hosts = keptSt
+	grown := st
+	if c.etcHosts {
+		for i := range fresh {
+			fresh[i].EtcHosts = true
+		}
+	}
+	grown.Hosts = append(slices.Clone(keptSt), fresh...)
+	// Journaled before any block is written, as in Reserve.
+	if err := req.Save(grown); err != nil {
+		return errors.Join(err, setState(r, st, req))
+	}
+	if c.etcHosts {
+		if err := writeEtcHosts(ctx, pool, grown); err != nil {
+			// Back to the kept hosts, as Release would leave the others.
+			err = errors.Join(err, release(context.WithoutCancel(ctx), pool, state{Experiment: st.Experiment, Hosts: fresh}),
+				writeEtcHosts(context.WithoutCancel(ctx), pool, st))
+			return errors.Join(err, setState(r, st, req))
+		}
+	}
+	for n := range r.Hosts {
+		r.Hosts[n] = append(r.Hosts[n], added[n]...)
+	}
+	return setState(r, grown, req)
+}
+
+// setState makes st the state of r, and journals it.
+func setState(r *providers.Reservation, st state, req providers.Request) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	r.State = data
+	return req.Save(st)
+}
+
+// writeEtcHosts writes the block of st's hosts into the /etc/hosts of
+// each host of st that has one.
+func writeEtcHosts(ctx context.Context, pool *transport.Pool, st state) error {
+	var block strings.Builder
+	var written []hostState
+	for _, h := range st.Hosts {
+		if h.Name != h.Address {
+			fmt.Fprintf(&block, "%s %s\n", h.Address, h.Name)
+		}
+		if h.EtcHosts {
+			written = append(written, h)
+		}
+	}
+	err := forEach(ctx, written, func(ctx context.Context, h *hostState) error {
+		return editEtcHosts(ctx, pool, h, st.Experiment, block.String())
+	})
+	if err != nil {
+		return fmt.Errorf("writing /etc/hosts:\n  %w", err)
+	}
+	return nil
 }
 
 // ProvideDocker installs Docker Engine from Debian's docker.io on the
