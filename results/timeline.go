@@ -46,7 +46,7 @@ type Change struct {
 	// resize, services, network, prepare, launch, reconfigure), each with
 	// its start and end.
 	Steps []*Step `json:"steps,omitempty"`
-	Error string       `json:"error,omitempty"`
+	Error string  `json:"error,omitempty"`
 }
 
 // ChangeHost is what a change did on one host.
