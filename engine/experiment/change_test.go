@@ -2,11 +2,13 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,9 +79,10 @@ func TestApplyScale(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "- host edge-node-1-4") }) {
 		t.Fatalf("scale --dry-run: %v\n%s", err, strings.Join(lines, "\n"))
 	}
-	if _, err := os.Stat(filepath.Join(run, "r", "edge-node-1-4", "opt", "id")); err == nil {
-		t.Fatal("the dry run finalized a host")
+	if st, _ := LoadState(dir); len(st.Reservations["netns"].Hosts[1]) != 4 {
+		t.Fatal("the dry run changed the reservation")
 	}
+	os.RemoveAll(filepath.Join(run, "r")) // what the deploy's finalize fetched
 
 	out.Reset()
 	if _, err := apply(ctx, dir, &out, Edit{Scale: map[string]int{"edge.node": 2}}); err != nil {
@@ -89,6 +92,9 @@ func TestApplyScale(t *testing.T) {
 		if got := readFile(t, filepath.Join(run, "r", h, "opt", "id")); got != h+"\nlaunched\n" {
 			t.Errorf("the removed %s's results: %q", h, got)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(run, "r", "edge-node-1-1")); err == nil {
+		t.Error("a kept host was finalized")
 	}
 	st, err := LoadState(dir)
 	if err != nil {
@@ -290,4 +296,71 @@ func writeScenario(t *testing.T, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// TestHandToRun scales the edge nodes of a deploy during its run's wait:
+// e2c scale, refused the scenario's lock, hands the change to the deploy,
+// which makes it and answers with the difference; the run's finalize then
+// has the new host.
+func TestHandToRun(t *testing.T) {
+	dir, artifacts := scenario(t, "10.241.3.0/24", `layers:
+- name: fog
+  services: [{name: gw}]
+- name: edge
+  services: [{name: node, quantity: 2}]
+`, scaledWorkflow)
+	ctx := context.Background()
+	if _, err := HandToRun(ctx, Options{ScenarioDir: dir}, Edit{Scale: map[string]int{"edge.node": 3}}); err == nil || !strings.Contains(err.Error(), "not waiting") {
+		t.Errorf("handed with no run waiting: %v", err)
+	}
+	var out strings.Builder
+	done := make(chan error, 1)
+	var runs []string
+	go func() {
+		var err error
+		runs, err = deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: 8 * time.Second, Out: &syncBuilder{b: &out}}, Release)
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := LoadState(dir)
+		if err == nil && st.LastRun != "" && waiting(st.LastRun) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never waited")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := Open(Options{ScenarioDir: dir}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("open during the deploy: %v", err)
+	}
+	var answer strings.Builder
+	lines, err := HandToRun(ctx, Options{ScenarioDir: dir, Out: &answer}, Edit{Scale: map[string]int{"edge.node": 3}})
+	if err != nil || !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "+ host ") }) {
+		t.Errorf("handed scale: %v\n%s", err, answer.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	ids, _ := filepath.Glob(filepath.Join(runs[0], "r", "edge-node-*", "opt", "id"))
+	if got := readFile(t, filepath.Join(runs[0], "r", "fog-gw-1-1", "opt", "count")); len(ids) != 3 || got != "3\n" {
+		t.Errorf("finalize fetched %d nodes' results, the gateway counted %q", len(ids), got)
+	}
+	tl, err := results.ReadTimeline(runs[0])
+	if err != nil || len(tl.Changes) != 1 || tl.Changes[0].Source != "e2c scale (during the wait)" || tl.Changes[0].Status != results.Succeeded {
+		t.Errorf("timeline.json: %v %+v", err, tl)
+	}
+}
+
+// syncBuilder is a strings.Builder written by several goroutines.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }

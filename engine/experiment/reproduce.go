@@ -64,6 +64,7 @@ func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, 
 		return "", err
 	}
 	fmt.Fprintf(o.Out, "reproducing %s in %s\n", runDir, scenario)
+	sayManualChanges(runDir, o.Out)
 	network := ""
 	if rec.Network != nil {
 		network = rec.Network.Mode
@@ -112,4 +113,21 @@ func newScenarioCopy(runDir string) (string, error) {
 		return results.WriteFile(dst, rel, func(w io.Writer) error { _, err := w.Write(data); return err })
 	})
 	return dst, err
+}
+
+// sayManualChanges warns of the changes made to a run by hand (e2c apply,
+// e2c scale): a reproduction replays the run's timeline.yaml, which is one
+// of its files, but not those.
+func sayManualChanges(runDir string, out io.Writer) {
+	tl, err := results.ReadTimeline(runDir)
+	if err != nil {
+		fmt.Fprintf(out, "warning: %v\n", err)
+		return
+	}
+	for _, c := range tl.Changes {
+		if c.Planned == nil {
+			fmt.Fprintf(out, "warning: the run was changed by hand (%s: %s, at %s); a reproduction replays its timeline.yaml alone\n",
+				c.Source, c.Asked, c.Start.Format(time.RFC3339))
+		}
+	}
 }
