@@ -367,3 +367,45 @@ func TestResizeScale(t *testing.T) {
 		}
 	}
 }
+
+// TestResizeCancelled: a resize cancelled while it starts the new hosts'
+// sshds frees every new host, and leaves the kept ones running.
+func TestResizeCancelled(t *testing.T) {
+	needLabs(t)
+	req := resizeRequest(t, 76, 24, 2)
+	r := reserveLab(t, req)
+	lab := labOfT(t, r)
+	pid := sshdPID(t, lab, r.Hosts[0][0].Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(lab.rec.hostDir("edge-producer-1-3"), "sshd.pid")); err == nil {
+				cancel()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	req.Instances = []plan.Instance{{Layer: "edge", Name: "producer", Index: 1, Service: &schema.Service{Quantity: 10}}}
+	err := New().(providers.Resizer).Resize(ctx, r, req, r.Hosts)
+	if err == nil {
+		t.Skip("skipping: the resize finished before being cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("resize: %v, want it cancelled", err)
+	}
+	lab = labOfT(t, r)
+	if len(r.Hosts[0]) != 2 || len(lab.rec.Hosts) != 2 {
+		t.Fatalf("hosts %v, lab %+v; want the 2 kept", names(r.Hosts[0]), lab.rec.Hosts)
+	}
+	if nss, _ := namespaces(lab.rec.prefix()); len(nss) != 2 {
+		t.Errorf("namespaces %v, want the 2 kept", nss)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(lab.StateDir(), "hosts")); len(ents) != 2 {
+		t.Errorf("host folders %v, want the 2 kept", ents)
+	}
+	if sshdPID(t, lab, r.Hosts[0][0].Name) != pid {
+		t.Error("a kept host's sshd changed")
+	}
+	answers(t, lab, r.Hosts[0][1], []string{r.Hosts[0][0].Name}, "edge-producer-1-3")
+}
