@@ -28,6 +28,11 @@ import (
 
 // Provider reserves on Grid'5000. Its zero value is the real platform, as
 // the user's credentials file names it.
+//
+// It is not a providers.Resizer: an OAR job's node set is fixed when the
+// job starts, so nodes beyond what the scenario asked for at reserve time
+// cannot be added to a running job (a second job would have its own
+// walltime, start time and deployment).
 type Provider struct {
 	// Credentials is the credentials file ("": CredentialsFile()); tests
 	// point it at a fake API (g5kfake.Server.Credentials).

@@ -206,7 +206,7 @@ func (r *record) fits(n int) error {
 	case limit == "":
 		return fmt.Errorf("%d hosts asked, at most %d", n, c)
 	default:
-		return fmt.Errorf("%s is too small for %d hosts (it holds %d)", limit, n, c)
+		return fmt.Errorf("%s is too small for %d hosts", limit, n)
 	}
 }
 

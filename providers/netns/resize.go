@@ -27,7 +27,8 @@ func (l *Lab) checkAdd(kept int, names []string) error {
 		}
 	}
 	if err := r.fits(kept + len(names)); err != nil {
-		return fmt.Errorf("netns: lab %q keeps %d hosts and is asked for %d more: %w", r.Name, kept, len(names), err)
+		c, _ := r.capacity()
+		return fmt.Errorf("netns: lab %q keeps %d hosts and is asked for %d more: %w (it holds %d)", r.Name, kept, len(names), err, c)
 	}
 	return nil
 }

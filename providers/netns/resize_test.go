@@ -278,7 +278,7 @@ func TestResizeRefused(t *testing.T) {
 		t.Error("a host was touched")
 	}
 	if err := (provider{}).CheckSettings(req.Settings, []plan.Instance{{Layer: "edge", Name: "producer", Index: 1, Service: &schema.Service{Quantity: 6}}}); err == nil ||
-		!strings.Contains(err.Error(), "subnet 10.239.71.0/29 is too small for 6 hosts (it holds 5)") {
+		!strings.Contains(err.Error(), "subnet 10.239.71.0/29 is too small for 6 hosts") {
 		t.Errorf("CheckSettings: %v", err)
 	}
 }
@@ -338,4 +338,74 @@ func TestResizeJournalFails(t *testing.T) {
 	if _, err := os.Stat(lab.rec.hostDir(gone.Name)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("removed host's files: %v", err)
 	}
+}
+
+// TestResizeScale reports how long adding 4 and 32 hosts to a running lab
+// of 2 takes (until every new sshd accepts connections), and removing them
+// again. It runs alone, for honest timings.
+func TestResizeScale(t *testing.T) {
+	needLabs(t)
+	for i, n := range []int{4, 32} {
+		req := resizeRequest(t, 74+i, 24, 2)
+		req.Experiment += strconv.Itoa(n)
+		r := reserveLab(t, req)
+		kept := slices.Clone(r.Hosts[0])
+		start := time.Now()
+		if err := resize(t, r, req, 2+n, kept...); err != nil {
+			t.Fatal(err)
+		}
+		added := time.Since(start)
+		lab := labOfT(t, r)
+		answers(t, lab, r.Hosts[0][len(r.Hosts[0])-1], []string{kept[0].Name})
+		start = time.Now()
+		if err := resize(t, r, req, 2, kept...); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d hosts added to 2 in %v, removed in %v", n, added.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		if nss, _ := namespaces(lab.rec.prefix()); len(nss) != 2 {
+			t.Errorf("namespaces %v, want the 2 kept", nss)
+		}
+	}
+}
+
+// TestResizeCancelled: a resize cancelled while it starts the new hosts'
+// sshds frees every new host, and leaves the kept ones running.
+func TestResizeCancelled(t *testing.T) {
+	needLabs(t)
+	req := resizeRequest(t, 76, 24, 2)
+	r := reserveLab(t, req)
+	lab := labOfT(t, r)
+	pid := sshdPID(t, lab, r.Hosts[0][0].Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(lab.rec.hostDir("edge-producer-1-3"), "sshd.pid")); err == nil {
+				cancel()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	req.Instances = []plan.Instance{{Layer: "edge", Name: "producer", Index: 1, Service: &schema.Service{Quantity: 10}}}
+	err := New().(providers.Resizer).Resize(ctx, r, req, r.Hosts)
+	if err == nil {
+		t.Skip("skipping: the resize finished before being cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("resize: %v, want it cancelled", err)
+	}
+	lab = labOfT(t, r)
+	if len(r.Hosts[0]) != 2 || len(lab.rec.Hosts) != 2 {
+		t.Fatalf("hosts %v, lab %+v; want the 2 kept", names(r.Hosts[0]), lab.rec.Hosts)
+	}
+	if nss, _ := namespaces(lab.rec.prefix()); len(nss) != 2 {
+		t.Errorf("namespaces %v, want the 2 kept", nss)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(lab.StateDir(), "hosts")); len(ents) != 2 {
+		t.Errorf("host folders %v, want the 2 kept", ents)
+	}
+	if sshdPID(t, lab, r.Hosts[0][0].Name) != pid {
+		t.Error("a kept host's sshd changed")
+	}
+	answers(t, lab, r.Hosts[0][1], []string{r.Hosts[0][0].Name}, "edge-producer-1-3")
 }
