@@ -155,15 +155,16 @@ func asked(scale map[string]int) string {
 }
 
 // ranSteps are the steps a run has been through, which the hosts a change
-// adds go through too: services always, the network when rules are on the
-// hosts, prepare and launch once they succeeded.
+// adds go through too: services always, prepare and launch once they
+// succeeded, and the network when its rules are still on the hosts.
 func ranSteps(rec *results.Record, st *State) map[string]bool {
-	ran := map[string]bool{"services": true, "network": len(st.Network) > 0}
+	ran := map[string]bool{"services": true}
 	for _, s := range rec.Steps {
 		if s.Status == results.Succeeded {
 			ran[s.Name] = true
 		}
 	}
+	ran["network"] = len(st.Network) > 0
 	return ran
 }
 

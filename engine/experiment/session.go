@@ -369,7 +369,7 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 				r = nil
 			}
 		}
-		if r != nil && !fits(r, want) && !keptOnly {
+		if r != nil && !fits(r, want) && x.changed {
 			resized, err := x.resizeKept(ctx, p, testbed, r, want)
 			if err != nil {
 				return "", fmt.Errorf("resizing the kept %s hosts: %w", testbed, err)
@@ -416,10 +416,11 @@ func (x *Session) reserve(ctx context.Context, keptOnly bool) (string, error) {
 	return note, nil
 }
 
-// resizeKept gives a kept reservation that does not fit the scenario the
-// hosts it lacks, and releases those it has too many, when its provider
-// can (a Resizer): a run after a timeline or e2c scale changed the
-// quantities starts from the scenario as written, on the hosts it keeps.
+// resizeKept gives the reservation that a change of this deploy's last run
+// resized (a timeline's) the hosts it lacks for the scenario as written, and
+// releases those it has too many, so that the next run starts from the
+// scenario on the hosts it keeps. A reservation kept by an earlier deploy
+// that does not fit is replaced instead: its settings may have been edited.
 // It reports whether it did; a reservation it cannot resize is left to be
 // replaced.
 func (x *Session) resizeKept(ctx context.Context, p providers.Provider, testbed string, r *providers.Reservation, want []plan.Instance) (bool, error) {
