@@ -333,6 +333,10 @@ see: e2c deploy --help
 usage: e2c results compare RUN_A RUN_B [flags]
 see: e2c results compare --help
 `},
+		{[]string{"scale", "s", "edge.node=-1"}, `e2c: "edge.node=-1": a quantity cannot be below zero
+usage: e2c scale [SCENARIO_DIR] layer.service=N ... [flags]
+see: e2c scale --help
+`},
 		// Not a command-line mistake: no usage line.
 		{[]string{"deploy", "--dry-run", "/nonexistent/s", "/nonexistent/a"}, "e2c: artifacts folder /nonexistent/a: not found (it holds what tasks copy to the hosts)\n"},
 	}

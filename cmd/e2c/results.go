@@ -210,7 +210,11 @@ none in any run.`,
 			if len(s.Left) > 0 {
 				counted += " (" + statusCounts(s.Left) + ", their data left out)"
 			}
-			fmt.Fprintf(w, "%s; wrote %s/{%s,%s} and %s\n", counted, out, summary.CSVFile, summary.JSONFile, plural(len(figures), "figure"))
+			files := summary.CSVFile + "," + summary.JSONFile
+			if _, err := os.Stat(filepath.Join(out, summary.ChangesFile)); err == nil {
+				files += "," + summary.ChangesFile
+			}
+			fmt.Fprintf(w, "%s; wrote %s/{%s} and %s\n", counted, out, files, plural(len(figures), "figure"))
 			return errors.Join(err, noData)
 		},
 	}

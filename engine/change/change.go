@@ -363,7 +363,7 @@ func (d *Diff) playsOf(before, after *plan.Plan) {
 	}
 }
 
-func playName(p *plan.Play) string { return fmt.Sprintf("%d (%s)", p.Index, p.Pattern) }
+func playName(p *plan.Play) string { return fmt.Sprintf("%d (%s)", p.Index+1, p.Pattern) } // 1-based, as the recap tables
 
 // play compares one play in both plans, and records the hosts of both that
 // need reconfiguring.

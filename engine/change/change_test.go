@@ -127,11 +127,11 @@ func TestPlans(t *testing.T) {
 			"+ host fog-gateway-1-4 (fog.gateway.1)",
 			"~ link edge -> fog: dst hosts +fog-gateway-1-3, +fog-gateway-1-4",
 			"~ link fog -> cloud: src hosts +fog-gateway-1-3, +fog-gateway-1-4",
-			"~ play 0 (all): hosts +fog-gateway-1-3, +fog-gateway-1-4",
-			"~ play 1 (edge.producer.*): depends_on gateway services +fog.gateway.1.3, +fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
-			"~ play 2 (fog.gateway.*): hosts +fog-gateway-1-3, +fog-gateway-1-4",
-			"~ host edge-producer-1-3 needs reconfigure: play 1 (edge.producer.*)",
-			"~ host edge-producer-1-4 needs reconfigure: play 1 (edge.producer.*)",
+			"~ play 1 (all): hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ play 2 (edge.producer.*): depends_on gateway services +fog.gateway.1.3, +fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 3 (fog.gateway.*): hosts +fog-gateway-1-3, +fog-gateway-1-4",
+			"~ host edge-producer-1-3 needs reconfigure: play 2 (edge.producer.*)",
+			"~ host edge-producer-1-4 needs reconfigure: play 2 (edge.producer.*)",
 		},
 		// The new gateways, and the producers, now shaped towards them too
 		// (the link is symmetric); not the sink (fog -> cloud is not).
@@ -148,11 +148,11 @@ func TestPlans(t *testing.T) {
 			"- host fog-gateway-1-4 (fog.gateway.1)",
 			"~ link edge -> fog: dst hosts -fog-gateway-1-3, -fog-gateway-1-4",
 			"~ link fog -> cloud: src hosts -fog-gateway-1-3, -fog-gateway-1-4",
-			"~ play 0 (all): hosts -fog-gateway-1-3, -fog-gateway-1-4",
-			"~ play 1 (edge.producer.*): depends_on gateway services -fog.gateway.1.3, -fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
-			"~ play 2 (fog.gateway.*): hosts -fog-gateway-1-3, -fog-gateway-1-4",
-			"~ host edge-producer-1-3 needs reconfigure: play 1 (edge.producer.*)",
-			"~ host edge-producer-1-4 needs reconfigure: play 1 (edge.producer.*)",
+			"~ play 1 (all): hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ play 2 (edge.producer.*): depends_on gateway services -fog.gateway.1.3, -fog.gateway.1.4; host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 3 (fog.gateway.*): hosts -fog-gateway-1-3, -fog-gateway-1-4",
+			"~ host edge-producer-1-3 needs reconfigure: play 2 (edge.producer.*)",
+			"~ host edge-producer-1-4 needs reconfigure: play 2 (edge.producer.*)",
 		},
 		// The producers lose their rules towards the removed gateways; the
 		// removed gateways, released, are not unshaped.
@@ -179,8 +179,8 @@ func TestPlans(t *testing.T) {
 		name:  "task edited",
 		after: []edit{{schema.WorkflowFile, "-out latency.csv", "-out lat.csv"}},
 		lines: []string{
-			"~ play 3 (cloud.sink.*): launch changed on 1 host",
-			"~ host cloud-sink-1-1 needs reconfigure: play 3 (cloud.sink.*)",
+			"~ play 4 (cloud.sink.*): launch changed on 1 host",
+			"~ host cloud-sink-1-1 needs reconfigure: play 4 (cloud.sink.*)",
 		},
 		reconfigure: map[int][]string{3: {"cloud-sink-1-1"}},
 	}, {
@@ -195,12 +195,12 @@ func TestPlans(t *testing.T) {
 		after: []edit{{"services/sink.yaml", "port: 7000", "port: 7001"}},
 		lines: []string{
 			"~ service cloud.sink.1.1: info port, url, url4, url6",
-			"~ play 0 (all): host vars changed on 1 host",
-			"~ play 2 (fog.gateway.*): host vars changed on 2 hosts; launch changed on 2 hosts",
-			"~ play 3 (cloud.sink.*): host vars changed on 1 host; launch changed on 1 host",
-			"~ host cloud-sink-1-1 needs reconfigure: plays 0 (all), 3 (cloud.sink.*)",
-			"~ host fog-gateway-1-1 needs reconfigure: play 2 (fog.gateway.*)",
-			"~ host fog-gateway-1-2 needs reconfigure: play 2 (fog.gateway.*)",
+			"~ play 1 (all): host vars changed on 1 host",
+			"~ play 3 (fog.gateway.*): host vars changed on 2 hosts; launch changed on 2 hosts",
+			"~ play 4 (cloud.sink.*): host vars changed on 1 host; launch changed on 1 host",
+			"~ host cloud-sink-1-1 needs reconfigure: plays 1 (all), 4 (cloud.sink.*)",
+			"~ host fog-gateway-1-1 needs reconfigure: play 3 (fog.gateway.*)",
+			"~ host fog-gateway-1-2 needs reconfigure: play 3 (fog.gateway.*)",
 		},
 		// The sink through _self (in every play it is in: tasks evaluated
 		// when they run read it too), the gateways through depends_on.
@@ -208,15 +208,15 @@ func TestPlans(t *testing.T) {
 	}, {
 		name:  "play added",
 		after: []edit{{schema.WorkflowFile, "      poll: 0\n", "      poll: 0\n- hosts: cloud.sink.*\n  finalize: [{fetch: {src: latency.csv, dest: \"{{ working_dir }}/\"}}]\n"}},
-		lines: []string{"+ play 4 (cloud.sink.*) (1 host)"}, // the second of its pattern
+		lines: []string{"+ play 5 (cloud.sink.*) (1 host)"}, // the second of its pattern
 	}, {
 		name:  "play removed",
 		after: []edit{{schema.WorkflowFile, "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/\", dest: .}\n", ""}},
-		lines: []string{"- play 0 (all) (8 hosts)"}, // the others, one index down, are the same
+		lines: []string{"- play 1 (all) (8 hosts)"}, // the others, one index down, are the same
 	}, {
 		name:  "hosts pattern edited", // plays are matched by pattern: another play
 		after: []edit{{schema.WorkflowFile, "- hosts: cloud.sink.*", "- hosts: cloud.*"}},
-		lines: []string{"+ play 3 (cloud.*) (2 hosts)", "- play 3 (cloud.sink.*) (1 host)"},
+		lines: []string{"+ play 4 (cloud.*) (2 hosts)", "- play 4 (cloud.sink.*) (1 host)"},
 	}, {
 		name:  "a sub-service moved", // Flink's task manager, from the job manager's host to its own
 		after: []edit{{schema.LayersServicesFile, "quantity: 1", "quantity: 2"}},
@@ -225,7 +225,7 @@ func TestPlans(t *testing.T) {
 			"~ host cloud-flink-2-1: keys -cloud.flink.2.task_manager.1; containers -cloud.flink.2.task_manager.1",
 			"+ host cloud-flink-2-2 (cloud.flink.2)",
 			"~ link fog -> cloud: dst hosts +cloud-flink-2-2",
-			"~ play 0 (all): hosts +cloud-flink-2-2",
+			"~ play 1 (all): hosts +cloud-flink-2-2",
 		},
 		shaped: gateways,
 		added:  []string{"cloud-flink-2-2"},
