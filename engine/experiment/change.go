@@ -35,6 +35,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/execute"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/services"
+	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/results"
 	"github.com/e2c-dev/e2c/schema"
@@ -336,20 +337,34 @@ func (x *Session) quiesce(ctx context.Context, hosts []string, out io.Writer) ma
 			delete(x.st.Containers, h)
 		}
 	}
+	for h, err := range x.unshape(ctx, hosts, connect) {
+		if failed[h] == nil {
+			failed[h] = err
+		}
+	}
+	return failed
+}
+
+// unshape removes the network rules e2c installed on hosts, and forgets
+// them in the state where that worked. It returns, by host, where it did
+// not.
+func (x *Session) unshape(ctx context.Context, hosts []string, connect transport.Connector) map[string]error {
 	shaped := emulation.Applied{}
 	for _, h := range hosts {
 		if s, ok := x.st.Network[h]; ok {
 			shaped[h] = s
 		}
 	}
-	if len(shaped) > 0 {
-		left, err := emulation.Reset(ctx, shaped, connect, 64)
-		for h := range shaped {
-			if _, stays := left[h]; !stays {
-				delete(x.st.Network, h)
-			} else if failed[h] == nil {
-				failed[h] = fmt.Errorf("network rules: %w", err)
-			}
+	failed := map[string]error{}
+	if len(shaped) == 0 {
+		return failed
+	}
+	left, err := emulation.Reset(ctx, shaped, connect, 64)
+	for h := range shaped {
+		if _, stays := left[h]; stays {
+			failed[h] = fmt.Errorf("network rules: %w", err)
+		} else {
+			delete(x.st.Network, h)
 		}
 	}
 	return failed
@@ -471,20 +486,6 @@ func (r *run) failedOn(failed map[string]error) func([]execute.PlayReport, error
 	}
 }
 
-// runOn runs a phase of p (a part of one of the run's plans) and writes
-// what it did to the run folder.
-func (r *run) runOn(ctx context.Context, ph schema.Phase, conf string, p *plan.Plan) ([]execute.PlayReport, error) {
-	fmt.Fprintf(r.out, "%s%s\n", strings.ToUpper(string(ph)), confLabel(conf))
-	if conf != "" {
-		os.MkdirAll(filepath.Join(r.dir, conf), 0o755)
-	}
-	reps, err := r.exec.WithPlan(p).Phase(ctx, ph)
-	r.reports = append(r.reports, reps...)
-	appendWorkflow(r.dir, conf, p, ph, reps)
-	r.x.st.remember(r.exec.Memory())
-	return reps, errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
-}
-
 // reshape installs the network rules again on the hosts whose rules
 // changed (not on those that failed to start), and removes them from the
 // hosts that have none left. The rules are not measured again: the
@@ -493,20 +494,12 @@ func (r *run) reshape(ctx context.Context, p *plan.Plan, d *change.Diff, failed 
 	x := r.x
 	var errs []error
 	if len(d.Unshaped) > 0 {
-		sub := emulation.Applied{}
-		for _, h := range d.Unshaped {
-			if s, ok := x.st.Network[h]; ok {
-				sub[h] = s
-			}
+		failed := x.unshape(ctx, d.Unshaped, x.connect)
+		for _, err := range failed {
+			errs = append(errs, err)
+			break // one says it: they are the same
 		}
-		left, err := emulation.Reset(ctx, sub, x.connect, 64)
-		for h := range sub {
-			if _, stays := left[h]; !stays {
-				delete(x.st.Network, h)
-			}
-		}
-		errs = append(errs, err)
-		ch.did("network removed", d.Unshaped, nil)
+		ch.did("network removed", d.Unshaped, failed)
 	}
 	shaped := slices.DeleteFunc(slices.Clone(d.Shaped), func(h string) bool { return failed[h] != nil })
 	if len(shaped) > 0 {

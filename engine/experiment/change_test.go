@@ -215,16 +215,19 @@ func TestApplyRefused(t *testing.T) {
 // TestEdited: a copy of the scenario with quantities and links changed,
 // the scenario itself untouched.
 func TestEdited(t *testing.T) {
-	sc, err := schema.Load(writeScenario(t, map[string]string{
-		schema.LayersServicesFile: `layers:
+	dir := t.TempDir()
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, schema.LayersServicesFile): `environment: {local: {}}
+layers:
 - name: edge
   services: [{name: node, quantity: 2, repeat: 1}]
 - name: fog
   services: [{name: gw}]
 `,
-		schema.NetworkFile:  "networks:\n- {src: edge, dst: fog, delay: 10ms, rate: 10mbit}\n",
-		schema.WorkflowFile: "- hosts: all\n  prepare: [{shell: 'true'}]\n",
-	}))
+		filepath.Join(dir, schema.NetworkFile):  "networks:\n- {src: edge, dst: fog, delay: 10ms, rate: 10mbit}\n",
+		filepath.Join(dir, schema.WorkflowFile): "- hosts: all\n  prepare: [{shell: 'true'}]\n",
+	})
+	sc, err := schema.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,21 +253,22 @@ func TestEdited(t *testing.T) {
 // TestCheckTimeline: validate plans a timeline's changes as the run will
 // make them, and a deploy refuses one past its wait, each at the entry.
 func TestCheckTimeline(t *testing.T) {
-	dir := writeScenario(t, map[string]string{
-		schema.LayersServicesFile: `layers:
+	dir := t.TempDir()
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, schema.LayersServicesFile): `environment:
+  local: {}
+  static: {hosts: [{address: 10.0.0.1}, {address: 10.0.0.2}]}
+layers:
 - name: edge
   services: [{name: node, environment: static}]
 `,
-		schema.WorkflowFile: "- hosts: edge.*\n  launch: [{shell: 'true'}]\n",
-		schema.TimelineFile: `- at: 5s
+		filepath.Join(dir, schema.WorkflowFile): "- hosts: edge.*\n  launch: [{shell: 'true'}]\n",
+		filepath.Join(dir, schema.TimelineFile): `- at: 5s
   run: {hosts: cloud.*, tasks: [{shell: 'true'}]}
 - at: 20s
   scale: {edge.node: 3}
 `,
 	})
-	ls := filepath.Join(dir, schema.LayersServicesFile)
-	os.WriteFile(ls, []byte("environment:\n  local: {}\n  static: {hosts: [{address: 10.0.0.1}, {address: 10.0.0.2}]}\n"+
-		"layers:\n- name: edge\n  services: [{name: node, environment: static}]\n"), 0o644)
 	_, err := Check(Options{ScenarioDir: dir}, "RUN_DIR")
 	tl := filepath.Join(dir, schema.TimelineFile)
 	for _, want := range []string{tl + ":1:3: timeline: after this change at 5s the scenario cannot be planned: ", tl + ":3:3: timeline: after this change at 20s: "} {
@@ -282,20 +286,6 @@ func TestCheckTimeline(t *testing.T) {
 	if err := checkTimeline(sc.Timeline, time.Minute); err != nil {
 		t.Errorf("within the wait: %v", err)
 	}
-}
-
-// writeScenario writes a scenario's files into a temporary folder, its
-// layers_services.yaml on the local testbed.
-func writeScenario(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	files[schema.LayersServicesFile] = "environment:\n  local: {}\n" + files[schema.LayersServicesFile]
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // TestHandToRun scales the edge nodes of a deploy during its run's wait:
@@ -363,4 +353,47 @@ func (s *syncBuilder) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// TestApplyPartialFailure: a change that fails on one host leaves the
+// others changed, and timeline.json says which host failed and why.
+func TestApplyPartialFailure(t *testing.T) {
+	dir, artifacts := t.TempDir(), t.TempDir()
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, schema.LayersServicesFile): "environment: {local: {}}\nlayers:\n- name: edge\n  services: [{name: node}]\n",
+		filepath.Join(dir, schema.WorkflowFile): `
+- hosts: all
+  launch:
+  - shell: test "{{ inventory_hostname }}" != edge-node-1-3 && echo launched > out.txt
+  finalize:
+  - fetch: {src: out.txt, dest: "{{ working_dir }}/r/"}
+`,
+		filepath.Join(artifacts, "a.txt"): "a",
+	})
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	ctx := context.Background()
+	var out strings.Builder
+	runs, err := deploy(ctx, Options{ScenarioDir: dir, ArtifactsDir: artifacts, Out: &out}, Keep)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if _, err := apply(ctx, dir, &out, Edit{Scale: map[string]int{"edge.node": 3}}); err == nil || !strings.Contains(err.Error(), "edge-node-1-3") {
+		t.Errorf("scale with a host failing: %v", err)
+	}
+	tl, err := results.ReadTimeline(runs[0])
+	if err != nil || len(tl.Changes) != 1 {
+		t.Fatalf("timeline.json: %v %+v", err, tl)
+	}
+	c := tl.Changes[0]
+	errs := map[string]string{}
+	for _, h := range c.Hosts {
+		errs[h.Did+" "+h.Host] = h.Error
+	}
+	if c.Status != results.Failed || len(errs) != 2 || errs["added edge-node-1-2"] != "" || !strings.Contains(errs["added edge-node-1-3"], "launch") {
+		t.Errorf("change: %s, hosts %v", c.Status, errs)
+	}
+	st, _ := LoadState(dir)
+	if n := len(st.Reservations["local"].Hosts[0]); n != 3 {
+		t.Errorf("the reservation holds %d nodes; the failed host stays, for finalize and destroy", n)
+	}
 }

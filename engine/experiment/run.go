@@ -172,6 +172,13 @@ func (r *run) runPhase(ctx context.Context, ph schema.Phase, conf string) error 
 	if !ok {
 		p = r.first
 	}
+	_, err := r.runOn(ctx, ph, conf, p)
+	return err
+}
+
+// runOn runs a phase of p (one of the run's plans, or a part of one) and
+// writes what it did to the run folder.
+func (r *run) runOn(ctx context.Context, ph schema.Phase, conf string, p *plan.Plan) ([]execute.PlayReport, error) {
 	fmt.Fprintf(r.out, "%s%s\n", strings.ToUpper(string(ph)), confLabel(conf))
 	if conf != "" {
 		os.MkdirAll(filepath.Join(r.dir, conf), 0o755)
@@ -180,7 +187,7 @@ func (r *run) runPhase(ctx context.Context, ph schema.Phase, conf string) error 
 	r.reports = append(r.reports, reps...)
 	appendWorkflow(r.dir, conf, p, ph, reps)
 	r.x.st.remember(r.exec.Memory())
-	return errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
+	return reps, errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
 }
 
 // wait sleeps the run's duration with a visible countdown; an interrupt
