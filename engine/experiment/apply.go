@@ -84,7 +84,7 @@ func (x *Session) Apply(ctx context.Context, e Edit) (*change.Diff, error) {
 		return nil, err
 	}
 	target := edited(x.sc, scale, nil)
-	conf := confs(x.o.AppConfs)[0]
+	conf := lastLaunched(rec)
 	d, err := x.preview(before, target, x.o.planOptions(rec.Repeat, st.LastRun, conf))
 	if err != nil {
 		return nil, err
@@ -109,19 +109,27 @@ func (x *Session) Apply(ctx context.Context, e Edit) (*change.Diff, error) {
 	r.plans, r.first = map[string]*plan.Plan{conf: before}, before
 	r.exec = execute.New(before, x.connect, execute.Options{Forks: x.o.Forks, Log: r.log,
 		Progress: progress(r.term), Memory: st.Memory, JobStarting: x.jobStarting})
-	source, kind := "e2c apply", "apply"
-	if e.Scale != nil {
-		source, kind = "e2c scale", "scale"
-	}
-	err = r.changeRecorded(ctx, target, &results.Change{Source: source, Kind: kind, Asked: asked(e.Scale)}, ranSteps(rec, st))
-	if len(scale) > 0 {
+	if len(scale) > 0 { // saved with the change's first save: a crash still leaves them
 		st.Scale = scale
 	}
+	err = r.changeRecorded(ctx, target, e.record(""), ranSteps(rec, st))
 	r.rec.update(func(rec *results.Record) { rec.Owner = owner })
 	if serr := st.Save(x.o.ScenarioDir); err == nil {
 		err = serr
 	}
 	return d, err
+}
+
+// lastLaunched is the configuration of the run's last launch (the first
+// configuration when it has none): new hosts launch under it.
+func lastLaunched(rec *results.Record) string {
+	conf := confs(rec.AppConfs)[0]
+	for _, s := range rec.Steps {
+		if s.Name == string(schema.Launch) {
+			conf = s.AppConf
+		}
+	}
+	return conf
 }
 
 // changeRecorded makes a change (see run.change) and records it in the
@@ -142,16 +150,21 @@ func (r *run) changeRecorded(ctx context.Context, target *schema.Scenario, c *re
 	return err
 }
 
-// asked says in one line what e2c apply or e2c scale was asked.
-func asked(scale map[string]int) string {
-	if scale == nil {
-		return "the scenario's files as they are now"
+// record is the timeline's record of e, made by e2c apply or e2c scale
+// (when: where it was made, such as "during the wait").
+func (e Edit) record(when string) *results.Change {
+	c := &results.Change{Source: "e2c apply", Kind: "apply", Asked: "the scenario's files as they are now"}
+	if e.Scale != nil {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(e.Scale)) {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, e.Scale[k]))
+		}
+		c.Source, c.Kind, c.Asked = "e2c scale", "scale", strings.Join(parts, " ")
 	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(scale)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, scale[k]))
+	if when != "" {
+		c.Source += " (" + when + ")"
 	}
-	return strings.Join(parts, " ")
+	return c
 }
 
 // ranSteps are the steps a run has been through, which the hosts a change

@@ -85,7 +85,9 @@ func edited(sc *schema.Scenario, scale map[string]int, links []schema.Link) *sch
 	n := *sc.Network
 	n.Links = slices.Clone(n.Links)
 	for _, ch := range links {
-		i := slices.IndexFunc(n.Links, func(l schema.Link) bool { return l.Src == ch.Src && l.Dst == ch.Dst })
+		i := slices.IndexFunc(n.Links, func(l schema.Link) bool {
+			return strings.EqualFold(l.Src, ch.Src) && strings.EqualFold(l.Dst, ch.Dst)
+		})
 		if i < 0 {
 			n.Links = append(n.Links, ch)
 			continue
@@ -181,13 +183,13 @@ type changer struct {
 }
 
 // step performs one step of the change, recorded in it.
-func (ch *changer) step(name string, f func() error) error {
+func (ch *changer) step(ctx context.Context, name string, f func() error) error {
 	s := &results.Step{Name: name, Start: time.Now(), Status: results.Running}
 	ch.tl.Update(ch.c, func(c *results.Change) { c.Steps = append(c.Steps, s) })
 	err := f()
 	ch.tl.Update(ch.c, func(*results.Change) {
 		end := time.Now()
-		s.End, s.Status = &end, statusOf(context.Background(), err)
+		s.End, s.Status = &end, statusOf(ctx, err)
 		if err != nil {
 			s.Error = err.Error()
 		}
@@ -212,27 +214,34 @@ func (ch *changer) did(what string, hosts []string, errs map[string]error) {
 // file), under the configuration conf whose launch ran last.
 func (r *run) change(ctx context.Context, target *schema.Scenario, conf string, ch *changer) error {
 	x := r.x
-	before := r.plans[conf]
-	if before == nil {
-		before = r.first
-	}
+	before := r.planOf(conf)
 	instances := plan.Expand(target.LayersServices)
 	keep, removed := placement(before, instances)
+	// Hosts a failed change released may still be in the plan.
+	removed = slices.DeleteFunc(removed, func(h string) bool { _, held := x.hosts[h]; return !held })
+	for i := range keep {
+		keep[i] = slices.DeleteFunc(keep[i], func(h string) bool { _, held := x.hosts[h]; return !held })
+	}
 	resized, err := x.checkResize(instances, keep, removed)
 	if err != nil {
 		return err
 	}
-	var errs []error
 	if len(removed) > 0 {
-		errs = append(errs, ch.step("remove", func() error { return r.removeHosts(ctx, before, conf, removed, ch) }))
-	}
-	if len(resized) > 0 {
-		x.changed = true
-		if err := ch.step("resize", func() error { return x.resize(ctx, target, instances, keep, resized) }); err != nil {
-			return errors.Join(append(errs, err)...)
+		// Released only once their results are fetched: else they stay,
+		// and the run's finalize fetches them.
+		if err := ch.step(ctx, "remove", func() error { return r.removeHosts(ctx, before, conf, removed, ch) }); err != nil {
+			return fmt.Errorf("the hosts to remove are kept, nothing else was changed: %w", err)
 		}
 	}
-	if len(resized) == 0 {
+	var errs []error
+	if len(resized) > 0 {
+		x.changed = true
+		// A resize half done is worse than a slow one: it is not cancelled.
+		if err := ch.step(ctx, "resize", func() error { return x.resize(context.WithoutCancel(ctx), target, instances, keep, resized) }); err != nil {
+			r.heldOnly()
+			return err
+		}
+	} else {
 		x.machines = x.machinesOf(keep)
 	}
 	// The plans of every configuration, on the hosts as they now are.
@@ -240,32 +249,79 @@ func (r *run) change(ctx context.Context, target *schema.Scenario, conf string, 
 	r.sc = target
 	if err := r.plan(r.rec.rec.Repeat, r.exec.Memory()); err != nil {
 		r.sc, r.plans, r.first, r.exec = sc, plans, first, exec
-		return errors.Join(append(errs, err)...)
+		r.heldOnly()
+		return err
 	}
 	if err := x.saveApplied(r.first); err != nil {
 		errs = append(errs, err)
 	}
-	now := r.plans[conf]
-	if now == nil {
-		now = r.first
-	}
+	now := r.planOf(conf)
 	d := change.Plans(before, now)
 	ch.tl.Update(ch.c, func(c *results.Change) { c.Diff = d.Lines() })
 	failed := map[string]error{}
+	added := func() []string {
+		return slices.DeleteFunc(slices.Clone(d.Added), func(h string) bool { return failed[h] != nil })
+	}
 	if len(d.Added) > 0 {
 		x.learnFacts(ctx, d.Added)
 		x.recordHosts(r.rec, now, d.Added)
-		errs = append(errs, r.startHosts(ctx, now, conf, d.Added, failed, ch))
+		if ch.ran["services"] {
+			errs = append(errs, r.startServices(ctx, d.Added, failed, ch))
+		}
+	}
+	// The network before prepare and launch, as in a run.
+	if len(d.Shaped) > 0 || len(d.Unshaped) > 0 {
+		if ch.ran["network"] {
+			errs = append(errs, ch.step(ctx, "network", func() error { return r.reshape(ctx, now, d, failed, ch) }))
+		} else {
+			fmt.Fprintf(r.out, "network: rules are not on the hosts (the run removed them, or has not applied them yet): the links changed are not applied; e2c network applies network.yaml\n")
+			ch.did("network not applied (no rules on the hosts)", d.Shaped, nil)
+		}
+	}
+	for _, ph := range []schema.Phase{schema.Prepare, schema.Launch} {
+		if !ch.ran[string(ph)] || len(added()) == 0 {
+			continue
+		}
+		c, q := conf, now
+		if ph == schema.Prepare { // once, for every configuration
+			c, q = "", r.first
+		}
+		errs = append(errs, ch.step(ctx, string(ph), func() error {
+			return r.failedOn(failed)(r.runOn(ctx, ph, c, q.Only(added())))
+		}))
+	}
+	if len(d.Added) > 0 {
 		ch.did("added", d.Added, failed)
 	}
-	if ch.ran["network"] && (len(d.Shaped) > 0 || len(d.Unshaped) > 0) {
-		errs = append(errs, ch.step("network", func() error { return r.reshape(ctx, now, d, failed, ch) }))
-	}
 	if len(d.Reconfigure) > 0 {
-		errs = append(errs, ch.step(string(schema.Reconfigure), func() error { return r.reconfigure(ctx, now, d.Reconfigure, ch) }))
+		errs = append(errs, ch.step(ctx, string(schema.Reconfigure), func() error { return r.reconfigure(ctx, now, d.Reconfigure, ch) }))
 	}
 	errs = append(errs, x.st.Save(x.o.ScenarioDir))
 	return errors.Join(errs...)
+}
+
+// planOf is the run's plan under configuration conf ("": the first).
+func (r *run) planOf(conf string) *plan.Plan {
+	if p, ok := r.plans[conf]; ok {
+		return p
+	}
+	return r.first
+}
+
+// heldOnly makes the run work on the hosts its reservations hold, after a
+// change that failed half-way: its plans run on those alone, and the plan
+// saved for the next change names no other host as running.
+func (r *run) heldOnly() {
+	x := r.x
+	x.attachAll()
+	held := slices.Collect(maps.Keys(x.hosts))
+	for c, p := range r.plans {
+		r.plans[c] = p.Only(held)
+	}
+	r.first = r.first.Only(held)
+	if err := x.saveApplied(r.first); err != nil {
+		fmt.Fprintf(r.out, "warning: %v\n", err)
+	}
 }
 
 // checkResize says, before anything is touched, which testbeds a change
@@ -305,16 +361,27 @@ func (x *Session) checkResize(instances []plan.Instance, keep [][]string, remove
 
 // removeHosts runs finalize on the hosts removed (their results go to the
 // run folder), then stops what still runs there: background jobs,
-// containers and network rules. Their provider releases them next.
+// containers and network rules. Their provider releases them next. When
+// finalize fails on any of them, or the change is interrupted, nothing of
+// that is done: the hosts stay, with what they produced.
 func (r *run) removeHosts(ctx context.Context, p *plan.Plan, conf string, hosts []string, ch *changer) error {
-	_, err := r.runOn(ctx, schema.Finalize, conf, p.Only(hosts))
+	failed := map[string]error{}
+	err := r.failedOn(failed)(r.runOn(ctx, schema.Finalize, conf, p.Only(hosts)))
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		ch.did("kept: finalize did not end", hosts, failed)
+		return err
+	}
 	// What a run fetches of every host at its end is fetched of these now:
 	// their samplers' files and their containers' logs.
-	err = errors.Join(err, r.x.stopMonitoring(ctx, r.mon.take(hosts), r.dir))
+	if err := r.x.stopMonitoring(ctx, r.mon.take(hosts), r.dir); err != nil {
+		fmt.Fprintf(r.out, "warning: %v\n", err)
+	}
 	r.x.fetchContainerLogs(ctx, r.rec, hosts, r.out)
-	failed := r.x.quiesce(ctx, hosts, r.out)
-	ch.did("removed", hosts, failed)
-	return errors.Join(err, r.x.st.Save(r.x.o.ScenarioDir))
+	ch.did("removed", hosts, r.x.quiesce(ctx, hosts, r.out))
+	return r.x.st.Save(r.x.o.ScenarioDir)
 }
 
 // quiesce stops what still runs on hosts about to be released: their
@@ -433,42 +500,25 @@ func (x *Session) attach(instances []plan.Instance) {
 	}
 }
 
-// startHosts brings new hosts to where the run is: services, prepare and
-// launch, each if the run has been through it. A host that fails a step
-// goes no further (failed says why); the others go on.
-func (r *run) startHosts(ctx context.Context, p *plan.Plan, conf string, hosts []string, failed map[string]error, ch *changer) error {
-	x := r.x
-	var errs []error
-	left := func() []string {
-		return slices.DeleteFunc(slices.Clone(hosts), func(h string) bool { return failed[h] != nil })
+// startServices starts the services of new hosts: their containers and
+// deploy tasks. A host that fails goes no further (failed says why).
+func (r *run) startServices(ctx context.Context, hosts []string, failed map[string]error, ch *changer) error {
+	q := r.first.Only(hosts)
+	if q.ContainerCount() == 0 && !hasPhase(q, schema.Deploy) {
+		return nil
 	}
-	if q := r.first.Only(hosts); ch.ran["services"] && (q.ContainerCount() > 0 || hasPhase(q, schema.Deploy)) {
-		errs = append(errs, ch.step("services", func() error {
-			if _, err := x.startContainers(ctx, q, r.rec, r.out); err != nil {
-				for _, h := range hosts {
-					failed[h] = err // which host: the services step names it; none goes further
-				}
-				return err
+	return ch.step(ctx, "services", func() error {
+		if _, err := r.x.startContainers(ctx, q, r.rec, r.out); err != nil {
+			for _, h := range hosts {
+				failed[h] = err // the error names the host; none goes further
 			}
-			if !hasPhase(q, schema.Deploy) {
-				return nil
-			}
-			return r.failedOn(failed)(r.runOn(ctx, schema.Deploy, "", q))
-		}))
-	}
-	for _, ph := range []schema.Phase{schema.Prepare, schema.Launch} {
-		if !ch.ran[string(ph)] || len(left()) == 0 {
-			continue
+			return err
 		}
-		c, q := conf, p
-		if ph == schema.Prepare { // once, for every configuration
-			c, q = "", r.first
+		if !hasPhase(q, schema.Deploy) {
+			return nil
 		}
-		errs = append(errs, ch.step(string(ph), func() error {
-			return r.failedOn(failed)(r.runOn(ctx, ph, c, q.Only(left())))
-		}))
-	}
-	return errors.Join(errs...)
+		return r.failedOn(failed)(r.runOn(ctx, schema.Deploy, "", q))
+	})
 }
 
 // failedOn returns a function that notes in failed the hosts of a phase's

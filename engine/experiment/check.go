@@ -91,19 +91,12 @@ func checkTimed(sc *schema.Scenario, defs servicedef.Registry, set providers.Set
 		return nil
 	}
 	var errs schema.Errors
-	scale := map[string]int{}
-	var links []schema.Link
+	var made edits
 	for _, c := range inTimeOrder(sc.Timeline) {
-		for _, s := range c.Scale {
-			scale[s.Layer+"."+s.Name] = s.Quantity
-		}
-		if c.Network != nil {
-			links = append(links, *c.Network)
-		}
-		e := edited(sc, scale, links)
+		made.add(c)
+		e := edited(sc, made.scale, made.links)
 		if c.Run != nil {
-			e.Workflow = &schema.Workflow{Plays: []schema.Play{{Node: c.Run.Node, Hosts: c.Run.Hosts,
-				Tasks: map[schema.Phase][]schema.Task{schema.Launch: c.Run.Tasks}}}}
+			e = withTasks(e, c.Run)
 		}
 		instances := plan.Expand(e.LayersServices)
 		if err := set.Check(e.LayersServices.Environment, instances); err != nil {

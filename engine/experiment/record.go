@@ -39,6 +39,17 @@ func (r *recorder) update(f func(*results.Record)) {
 	r.save()
 }
 
+// steps copies the run's steps as they are now.
+func (r *recorder) steps() []results.Step {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]results.Step, len(r.rec.Steps))
+	for i, s := range r.rec.Steps {
+		out[i] = *s
+	}
+	return out
+}
+
 // begin starts a step and saves the record.
 func (r *recorder) begin(name, appConf string) *results.Step {
 	s := &results.Step{Name: name, AppConf: appConf, Start: time.Now(), Status: results.Running}

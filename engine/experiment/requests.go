@@ -22,8 +22,9 @@ import (
 // by its owner alone.
 
 const (
-	requestsDir  = "requests"
-	answerSuffix = ".answer.json"
+	requestsDir   = "requests"
+	requestSuffix = ".request.json"
+	answerSuffix  = ".answer.json"
 )
 
 // answer is what the deploy made of a request.
@@ -48,7 +49,7 @@ func HandToRun(ctx context.Context, o Options, e Edit) ([]string, error) {
 	}
 	dir := filepath.Join(stateDir(o.ScenarioDir), requestsDir)
 	id := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
-	if err := results.WriteJSON(dir, id+".json", e); err != nil {
+	if err := results.WriteJSON(dir, id+requestSuffix, e); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "handed to the deploy working on %s (run %s), which makes the change during its wait\n", o.ScenarioDir, filepath.Base(st.LastRun))
@@ -69,8 +70,8 @@ func HandToRun(ctx context.Context, o Options, e Edit) ([]string, error) {
 		}
 		if !waiting(st.LastRun) {
 			// Taken while the wait ended: the answer may still come.
-			if _, err := os.Stat(filepath.Join(dir, id+".json")); err == nil {
-				os.Remove(filepath.Join(dir, id+".json"))
+			if _, err := os.Stat(filepath.Join(dir, id+requestSuffix)); err == nil {
+				os.Remove(filepath.Join(dir, id+requestSuffix))
 				return nil, fmt.Errorf("the run's wait ended before the deploy took the change; nothing was changed")
 			}
 		}
@@ -85,7 +86,7 @@ func HandToRun(ctx context.Context, o Options, e Edit) ([]string, error) {
 // waiting reports whether the run of dir is in its wait, its e2c alive.
 func waiting(dir string) bool {
 	rec, err := results.ReadRecord(dir)
-	if err != nil || rec.Status != results.Running || rec.Owner == nil || len(rec.Steps) == 0 {
+	if err != nil || rec.Status != results.Running || rec.Owner == nil || rec.Owner.Gone() || len(rec.Steps) == 0 {
 		return false
 	}
 	last := rec.Steps[len(rec.Steps)-1]
@@ -94,10 +95,16 @@ func waiting(dir string) bool {
 
 // requests are the change requests waiting, oldest first.
 func (x *Session) requests() []string {
-	names, _ := filepath.Glob(filepath.Join(stateDir(x.o.ScenarioDir), requestsDir, "*.json"))
-	names = slices.DeleteFunc(names, func(n string) bool { return strings.HasSuffix(n, answerSuffix) })
+	names, _ := filepath.Glob(filepath.Join(stateDir(x.o.ScenarioDir), requestsDir, "*"+requestSuffix))
 	slices.Sort(names) // by time: ids start with it
 	return names
+}
+
+// dropRequests removes the requests and answers left by e2c processes
+// that stopped waiting: a wait that starts answers only those made during
+// it.
+func (x *Session) dropRequests() {
+	os.RemoveAll(filepath.Join(stateDir(x.o.ScenarioDir), requestsDir))
 }
 
 // answerRequests makes the changes handed to the run (see HandToRun).
@@ -119,7 +126,7 @@ func (t *timed) answerRequests(ctx context.Context) {
 				a.Error = err.Error()
 			}
 		}
-		id := strings.TrimSuffix(filepath.Base(name), ".json")
+		id := strings.TrimSuffix(filepath.Base(name), requestSuffix)
 		if err := results.WriteJSON(filepath.Dir(name), id+answerSuffix, a); err != nil {
 			fmt.Fprintf(t.r.out, "warning: answering %s: %v\n", id, err)
 		}

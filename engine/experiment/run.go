@@ -222,9 +222,10 @@ func (r *run) wait(ctx context.Context, s *results.Step) error {
 	for left := d; left > 0; left = time.Until(end) {
 		select {
 		case <-ctx.Done():
+			err := timeline() // its changes write the record too
 			s.Note = fmt.Sprintf("cut short with %s left", left.Round(time.Second))
 			s.Status = results.Interrupted
-			return timeline()
+			return err
 		case <-t.C:
 			tl.answerRequests(ctx)
 			if secs := int(time.Until(end).Round(time.Second).Seconds()); secs > 0 && (secs%10 == 0 || secs <= 5) {

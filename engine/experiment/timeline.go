@@ -33,14 +33,42 @@ type timed struct {
 	changes []schema.TimedChange // the timeline's, in time order
 	mu      sync.Mutex           // held while a change is made
 	base    *schema.Scenario     // the deploy's scenario, or the files as a manual change read them
-	scale   map[string]int       // the quantities the timeline set so far
-	links   []schema.Link        // the links it changed so far
+	made    edits                // by the timeline so far
 	tl      *results.TimelineWriter
+}
+
+// edits are what a timeline's changes made of the scenario so far.
+type edits struct {
+	scale map[string]int // quantities, by layer.service
+	links []schema.Link  // links changed, in turn
+}
+
+// add takes in what c changes (a task list changes nothing).
+func (e *edits) add(c schema.TimedChange) {
+	if e.scale == nil {
+		e.scale = map[string]int{}
+	}
+	for _, s := range c.Scale {
+		e.scale[s.Layer+"."+s.Name] = s.Quantity
+	}
+	if c.Network != nil {
+		e.links = append(e.links, *c.Network)
+	}
+}
+
+// withTasks is sc with a workflow of one play: a timed task list, as
+// launch tasks.
+func withTasks(sc *schema.Scenario, tr *schema.TimedRun) *schema.Scenario {
+	c := *sc
+	c.Workflow = &schema.Workflow{Plays: []schema.Play{{Node: tr.Node, Hosts: tr.Hosts,
+		Tasks: map[schema.Phase][]schema.Task{schema.Launch: tr.Tasks}}}}
+	return &c
 }
 
 // timeline returns what makes the changes of the run's wait.
 func (r *run) timeline() (*timed, error) {
-	t := &timed{r: r, base: r.sc, scale: map[string]int{}, changes: inTimeOrder(r.x.sc.Timeline)}
+	r.x.dropRequests()
+	t := &timed{r: r, base: r.sc, changes: inTimeOrder(r.x.sc.Timeline)}
 	var err error
 	t.tl, err = results.OpenTimeline(r.dir)
 	return t, err
@@ -59,7 +87,11 @@ func inTimeOrder(t *schema.Timeline) []schema.TimedChange {
 
 // ran are the steps a run in its wait has been through.
 func (t *timed) ran() map[string]bool {
-	return map[string]bool{"services": true, "network": len(t.r.x.st.Network) > 0, "prepare": true, "launch": true}
+	ran := map[string]bool{"services": true, "prepare": true, "launch": true}
+	for _, s := range t.r.rec.steps() {
+		ran["network"] = ran["network"] || s.Name == "network" && s.Status == results.Succeeded
+	}
+	return ran
 }
 
 // checkTimeline refuses, before anything is reserved, timed changes that
@@ -83,15 +115,12 @@ func checkTimeline(t *schema.Timeline, d time.Duration) error {
 func (t *timed) play(ctx context.Context, start, end time.Time) error {
 	var errs []error
 	for i, c := range t.changes {
-		due := start.Add(c.At)
-		planned := c.At.Seconds()
-		rc := &results.Change{Source: fmt.Sprintf("%s:%d:%d", schema.TimelineFile, c.Pos.Line, c.Pos.Col),
-			Kind: kindOf(c), Asked: describeChange(c), Planned: &planned, PlannedAt: &due}
-		if !waitUntil(ctx, due) {
-			return errors.Join(append(errs, t.skip(t.changes[i:], "interrupted before its time"))...)
+		rc := timedRecord(c, start)
+		if !waitUntil(ctx, *rc.PlannedAt) {
+			return errors.Join(append(errs, t.skip(t.changes[i:], start, "interrupted before its time"))...)
 		}
 		if time.Now().After(end) {
-			return errors.Join(append(errs, t.skip(t.changes[i:], "the run's wait ended before it could start"))...)
+			return errors.Join(append(errs, t.skip(t.changes[i:], start, "the run's wait ended before it could start"))...)
 		}
 		if err := t.make(ctx, c, rc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", rc.Source, err))
@@ -103,13 +132,19 @@ func (t *timed) play(ctx context.Context, start, end time.Time) error {
 	return errors.Join(errs...)
 }
 
+// timedRecord is the timeline's record of a timed change of a wait that
+// began at start.
+func timedRecord(c schema.TimedChange, start time.Time) *results.Change {
+	planned, due := c.At.Seconds(), start.Add(c.At)
+	return &results.Change{Source: fmt.Sprintf("%s:%d:%d", schema.TimelineFile, c.Pos.Line, c.Pos.Col),
+		Kind: kindOf(c), Asked: describeChange(c), Planned: &planned, PlannedAt: &due}
+}
+
 // skip records changes that were not made, and why.
-func (t *timed) skip(changes []schema.TimedChange, why string) error {
+func (t *timed) skip(changes []schema.TimedChange, start time.Time, why string) error {
 	var errs []error
 	for _, c := range changes {
-		planned := c.At.Seconds()
-		rc := &results.Change{Source: fmt.Sprintf("%s:%d:%d", schema.TimelineFile, c.Pos.Line, c.Pos.Col),
-			Kind: kindOf(c), Asked: describeChange(c), Planned: &planned}
+		rc := timedRecord(c, start)
 		errs = append(errs, t.tl.Begin(rc), t.tl.End(rc, results.Skipped, fmt.Errorf("not made: %s", why)))
 		fmt.Fprintf(t.r.out, "timeline: %s not made: %s\n", rc.Source, why)
 	}
@@ -121,16 +156,10 @@ func (t *timed) make(ctx context.Context, c schema.TimedChange, rc *results.Chan
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.r
-	switch {
-	case len(c.Scale) > 0:
-		for _, s := range c.Scale {
-			t.scale[s.Layer+"."+s.Name] = s.Quantity
-		}
-	case c.Network != nil:
-		t.links = append(t.links, *c.Network)
-	case c.Run != nil:
+	if c.Run != nil {
 		return t.run(ctx, c.Run, rc)
 	}
+	t.made.add(c)
 	fmt.Fprintf(r.out, "TIMELINE +%s: %s\n", c.At, rc.Asked)
 	if err := t.tl.Begin(rc); err != nil {
 		return err
@@ -141,7 +170,7 @@ func (t *timed) make(ctx context.Context, c schema.TimedChange, rc *results.Chan
 
 // target is the scenario as the changes so far make it.
 func (t *timed) target() *schema.Scenario {
-	target := edited(t.base, t.scale, t.links)
+	target := edited(t.base, t.made.scale, t.made.links)
 	if t.r.x.network != nil {
 		limitNetwork(target.Network, t.r.x.o.Network)
 	}
@@ -162,30 +191,21 @@ func (t *timed) manual(ctx context.Context, e Edit) ([]string, error) {
 	if err := checkScale(c.Scenario.LayersServices, e.Scale); err != nil {
 		return nil, err
 	}
-	base, scale := t.base, maps.Clone(t.scale)
-	t.base = edited(c.Scenario, e.Scale, nil)
-	for k := range e.Scale {
-		delete(t.scale, k)
+	base, scale, defs := t.base, maps.Clone(t.made.scale), x.defs
+	t.base, x.defs = edited(c.Scenario, e.Scale, nil), c.Defs
+	for k := range e.Scale { // what was asked now goes over the timeline's
+		delete(t.made.scale, k)
 	}
-	target := t.target()
-	before := r.plans[r.conf]
-	if before == nil {
-		before = r.first
-	}
-	d, err := x.preview(before, target, x.o.planOptions(r.rec.rec.Repeat, r.dir, r.conf))
+	d, err := x.preview(r.planOf(r.conf), t.target(), x.o.planOptions(r.rec.rec.Repeat, r.dir, r.conf))
 	if err != nil || e.DryRun || d.Empty() {
-		t.base, t.scale = base, scale
+		t.base, t.made.scale, x.defs = base, scale, defs
 		if err == nil && d.Empty() {
 			return []string{"no change: nothing was run on any host"}, nil
 		}
 		return linesOf(d), err
 	}
-	x.defs = c.Defs
-	source, kind := "e2c apply", "apply"
-	if e.Scale != nil {
-		source, kind = "e2c scale", "scale"
-	}
-	rc := &results.Change{Source: source + " (during the wait)", Kind: kind, Asked: asked(e.Scale)}
+	target := t.target()
+	rc := e.record("during the wait")
 	fmt.Fprintf(r.out, "CHANGE %s: %s\n", rc.Source, rc.Asked)
 	if err := t.tl.Begin(rc); err != nil {
 		return nil, err
@@ -210,10 +230,7 @@ func (t *timed) run(ctx context.Context, tr *schema.TimedRun, rc *results.Change
 	if err := t.tl.Begin(rc); err != nil {
 		return err
 	}
-	sc := *r.sc
-	sc.Workflow = &schema.Workflow{Plays: []schema.Play{{Node: tr.Node, Hosts: tr.Hosts,
-		Tasks: map[schema.Phase][]schema.Task{schema.Launch: tr.Tasks}}}}
-	p, err := plan.Build(&sc, r.x.defs, r.x.machines, r.x.o.planOptions(r.rec.rec.Repeat, r.dir, r.conf))
+	p, err := plan.Build(withTasks(r.sc, tr), r.x.defs, r.x.machines, r.x.o.planOptions(r.rec.rec.Repeat, r.dir, r.conf))
 	if err == nil {
 		failed := map[string]error{}
 		err = r.failedOn(failed)(r.runOn(ctx, schema.Launch, r.conf, p))
