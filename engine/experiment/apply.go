@@ -143,7 +143,7 @@ func (r *run) changeRecorded(ctx context.Context, target *schema.Scenario, c *re
 		return err
 	}
 	fmt.Fprintf(r.out, "CHANGE %s: %s\n", c.Source, c.Asked)
-	err = r.change(ctx, target, r.conf, &changer{r: r, c: c, tl: tl, ran: ran})
+	err = r.change(ctx, target, r.conf, &changer{c: c, tl: tl, ran: ran})
 	if eerr := tl.End(c, statusOf(ctx, err), err); err == nil {
 		err = eerr
 	}

@@ -7,12 +7,14 @@ package experiment
 //
 //  1. the hosts removed run finalize (their results land in the run
 //     folder), then their jobs are stopped, their containers removed,
-//     their network rules reset, and their provider releases them;
+//     their network rules reset, and their provider releases them; if
+//     their finalize does not end, they stay and nothing else is done;
 //  2. the providers add the hosts of new instances;
-//  3. the new hosts get the services, prepare and launch (each step the
-//     run has already been through), the hosts whose network rules changed
-//     get them again, and the hosts whose rendered tasks changed run their
-//     play's reconfigure tasks, or are named as needing them.
+//  3. the new hosts get their services; the hosts whose network rules
+//     changed get them again; the new hosts get prepare and launch (each
+//     step the run has been through); the hosts whose rendered tasks
+//     changed run their play's reconfigure tasks, or are named as needing
+//     them.
 //
 // A step that fails on some hosts leaves the others going on; the change's
 // record (timeline.json) says which.
@@ -176,7 +178,6 @@ func (x *Session) preview(before *plan.Plan, target *schema.Scenario, opt plan.O
 
 // changer is one change being made to the experiment a run works on.
 type changer struct {
-	r   *run
 	c   *results.Change
 	tl  *results.TimelineWriter
 	ran map[string]bool // the steps the run has been through, whose work new hosts need

@@ -164,7 +164,7 @@ func (t *timed) make(ctx context.Context, c schema.TimedChange, rc *results.Chan
 	if err := t.tl.Begin(rc); err != nil {
 		return err
 	}
-	err := r.change(ctx, t.target(), r.conf, &changer{r: r, c: rc, tl: t.tl, ran: t.ran()})
+	err := r.change(ctx, t.target(), r.conf, &changer{c: rc, tl: t.tl, ran: t.ran()})
 	return errors.Join(err, t.tl.End(rc, statusOf(ctx, err), err))
 }
 
@@ -210,7 +210,7 @@ func (t *timed) manual(ctx context.Context, e Edit) ([]string, error) {
 	if err := t.tl.Begin(rc); err != nil {
 		return nil, err
 	}
-	err = r.change(ctx, target, r.conf, &changer{r: r, c: rc, tl: t.tl, ran: t.ran()})
+	err = r.change(ctx, target, r.conf, &changer{c: rc, tl: t.tl, ran: t.ran()})
 	return d.Lines(), errors.Join(err, t.tl.End(rc, statusOf(ctx, err), err))
 }
 
@@ -235,7 +235,7 @@ func (t *timed) run(ctx context.Context, tr *schema.TimedRun, rc *results.Change
 		failed := map[string]error{}
 		err = r.failedOn(failed)(r.runOn(ctx, schema.Launch, r.conf, p))
 		if len(p.Plays) > 0 {
-			(&changer{r: r, c: rc, tl: t.tl}).did("ran", p.Plays[0].Hosts, failed)
+			(&changer{c: rc, tl: t.tl}).did("ran", p.Plays[0].Hosts, failed)
 		}
 	}
 	return errors.Join(err, t.tl.End(rc, statusOf(ctx, err), err))
