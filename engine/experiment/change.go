@@ -279,6 +279,9 @@ func (r *run) change(ctx context.Context, target *schema.Scenario, conf string, 
 			ch.did("network not applied (no rules on the hosts)", d.Shaped, nil)
 		}
 	}
+	for h, err := range r.sampleAdded(ctx, now, added()) {
+		fmt.Fprintf(r.out, "monitoring: warning: not started on %s: %v\n", h, err)
+	}
 	for _, ph := range []schema.Phase{schema.Prepare, schema.Launch} {
 		if !ch.ran[string(ph)] || len(added()) == 0 {
 			continue

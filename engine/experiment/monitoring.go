@@ -102,19 +102,7 @@ func (x *Session) startMonitoring(ctx context.Context, p *plan.Plan, dir string,
 	if len(mon.hosts) == 0 {
 		return nil, "monitoring: no host has the monitoring role"
 	}
-	var mu sync.Mutex
-	errs := x.eachHost(ctx, mon.hosts, func(ctx context.Context, h string, r transport.Runner) error {
-		tool, job, err := x.startSampler(ctx, h, r, mon, m.Interval)
-		mu.Lock()
-		defer mu.Unlock()
-		if job != "" { // recorded: stopped, or forgotten if it never ran
-			mon.job[h] = job
-		}
-		if err == nil {
-			mon.tool[h] = tool
-		}
-		return err
-	})
+	errs := x.startSamplers(ctx, mon, mon.hosts, m.Interval)
 	var failed []string
 	for _, h := range slices.Sorted(maps.Keys(errs)) {
 		failed = append(failed, fmt.Sprintf("%s (%v)", h, errs[h]))
@@ -125,6 +113,41 @@ func (x *Session) startMonitoring(ctx context.Context, p *plan.Plan, dir string,
 		fmt.Fprintf(out, "monitoring: warning: not started on %s\n", strings.Join(failed, ", "))
 	}
 	return mon, note
+}
+
+// startSamplers starts the samplers of hosts, and returns the error of
+// each host where that failed.
+func (x *Session) startSamplers(ctx context.Context, mon *monitoring, hosts []string, interval int) map[string]error {
+	var mu sync.Mutex
+	return x.eachHost(ctx, hosts, func(ctx context.Context, h string, r transport.Runner) error {
+		tool, job, err := x.startSampler(ctx, h, r, mon, interval)
+		mu.Lock()
+		defer mu.Unlock()
+		if job != "" { // recorded: stopped, or forgotten if it never ran
+			mon.job[h] = job
+		}
+		if err == nil {
+			mon.tool[h] = tool
+		}
+		return err
+	})
+}
+
+// sampleAdded samples, from now on, the hosts of p that a change added
+// and that have the monitoring role, when the run samples its hosts.
+func (r *run) sampleAdded(ctx context.Context, p *plan.Plan, added []string) map[string]error {
+	m := r.x.sc.LayersServices.Monitoring
+	if r.mon == nil || m == nil {
+		return nil
+	}
+	var hosts []string
+	for _, h := range p.Hosts {
+		if slices.Contains(added, h.Name) && slices.Contains(h.Groups, "monitoring") {
+			hosts = append(hosts, h.Name)
+		}
+	}
+	r.mon.hosts = append(r.mon.hosts, hosts...)
+	return r.x.startSamplers(ctx, r.mon, hosts, m.Interval)
 }
 
 // startSampler starts dstat, or the agent, as a background job, recorded

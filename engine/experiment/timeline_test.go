@@ -163,3 +163,63 @@ func readThroughput(t *testing.T, name string) map[int64]int {
 	}
 	return out
 }
+
+// TestTimelineLocal plays a timeline of every kind on the local provider:
+// nodes scaled from 1 to 3, a task list on every node, and back to 2. The
+// hosts added are sampled like the others, the one removed has its samples
+// and results fetched when it goes, and the task list ran on all three.
+func TestTimelineLocal(t *testing.T) {
+	dir, artifacts := localScenario(t)
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): `environment:
+  job_name: timeline-local
+  local: {}
+monitoring: {type: dstat, interval: 1}
+layers:
+- name: edge
+  services: [{name: node, roles: [monitoring]}]
+`,
+		filepath.Join(dir, "workflow.yaml"): `- hosts: edge.*
+  launch: [{shell: "echo launched > out.txt"}]
+  finalize:
+  - fetch: {src: "{{ item }}", dest: "{{ working_dir }}/r/"}
+    loop: [out.txt, ran.txt]
+`,
+		filepath.Join(dir, "timeline.yaml"): `- at: 1s
+  scale: {edge.node: 3}
+- at: 2s
+  run: {hosts: edge.node.*, tasks: [{shell: "echo {{ inventory_hostname }} > ran.txt"}]}
+- at: 4s
+  scale: {edge.node: 2}
+`,
+	})
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	var out strings.Builder
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Duration: 6 * time.Second, Agent: testAgent, Out: &out}, Release)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	for _, h := range []string{"edge-node-1-1", "edge-node-1-2", "edge-node-1-3"} {
+		if got := readFile(t, filepath.Join(runs[0], "r", h, "ran.txt")); got != h+"\n" {
+			t.Errorf("%s: the timed task list wrote %q", h, got)
+		}
+		if got := readFile(t, filepath.Join(runs[0], "r", h, "out.txt")); got != "launched\n" {
+			t.Errorf("%s: launch wrote %q", h, got)
+		}
+		if data := readFile(t, filepath.Join(runs[0], "monitoring-data", h+".csv")); strings.Count(data, "\n") < 2 {
+			t.Errorf("%s: monitoring data:\n%s", h, data)
+		}
+	}
+	tl, err := results.ReadTimeline(runs[0])
+	if err != nil || len(tl.Changes) != 3 {
+		t.Fatalf("timeline.json: %v %+v\n%s", err, tl, out.String())
+	}
+	for i, want := range []string{"scale", "run", "scale"} {
+		if c := tl.Changes[i]; c.Kind != want || c.Status != results.Succeeded {
+			t.Errorf("change %d: %s %s %s", i, c.Kind, c.Status, c.Error)
+		}
+	}
+	if ran := tl.Changes[1].Hosts; len(ran) != 3 || ran[0].Did != "ran" {
+		t.Errorf("the task list's hosts: %+v", ran)
+	}
+}
