@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	hostagent "github.com/e2c-dev/e2c/engine/agent"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/spf13/cobra"
 )
@@ -31,19 +32,19 @@ const (
 )
 
 // Command is the agent's command line, `e2c agent`: serve (until --for has
-// passed, or it is killed), measure, or monitor (until --for has passed,
-// or a TERM). It is what e2c runs on the hosts, and a test binary copied
+// passed, or it is killed), measure, monitor (until --for has passed,
+// or a TERM), or session (engine/agent, until its stdin closes). It is what e2c runs on the hosts, and a test binary copied
 // as the agent runs it too.
 func Command() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:          "agent serve|measure|monitor [flags]",
+		Use:          "agent serve|measure|monitor|session [flags]",
 		Short:        "Measure the network between hosts, or sample a host (run by e2c on the hosts)",
 		Example:      serveExample + "\n" + measureExample + "\n" + monitorExample,
 		Hidden:       true,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed measurement is not a mistake in its command line
 		RunE: func(*cobra.Command, []string) error {
-			return errors.New("agent: expected serve, measure or monitor")
+			return errors.New("agent: expected serve, measure, monitor or session")
 		},
 	}
 
@@ -136,13 +137,20 @@ func Command() *cobra.Command {
 	monitor.Flags().StringVar(&file, "out", "", "CSV file to write (default: standard output)")
 	monitor.Flags().StringSliceVar(&stats, "stats", DefaultStats, "groups of columns, in order: cpu, mem, net, disk")
 
-	cmd.AddCommand(serve, measure, monitor)
+	session := &cobra.Command{
+		Use:   "session",
+		Short: "Run commands and serve files for e2c on streams multiplexed over stdin and stdout, until stdin closes",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return hostagent.ServeStdio() },
+	}
+
+	cmd.AddCommand(serve, measure, monitor, session)
 	return cmd
 }
 
 // AgentPath is where e2c puts the agent on a host, relative to the login
 // directory.
-const AgentPath = ".cache/e2c/e2c-agent"
+const AgentPath = transport.AgentPath
 
 // AgentCommand is the agent's command line on a host. E2C_AGENT lets a
 // test binary, copied as the agent, know it is one.

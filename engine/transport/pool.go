@@ -35,6 +35,13 @@ type PoolOptions struct {
 	MaxSessions      int           // concurrent sessions per connection, default 8 (OpenSSH's MaxSessions is 10); one more is used to kill cancelled commands
 	MaxHandshakes    int           // concurrent handshakes through one bastion, default 16 (below sshd's MaxStartups)
 	SSHConfig        string        // path of the ssh config to honour; default ~/.ssh/config; "none" to ignore it
+	// Agent, when set, makes commands and files go through an e2c agent
+	// started on each host at connect over one SSH session (see
+	// engine/agent), instead of an SSH session each: it gives the local
+	// path of an e2c binary for linux/<goarch>, copied to AgentPath. A
+	// host where the agent cannot start uses plain SSH sessions, and
+	// AgentFallback says why. nil: plain SSH sessions everywhere.
+	Agent func(goarch string) (string, error)
 }
 
 // Pool keeps one SSH connection per endpoint for a whole run, shared by every
@@ -85,7 +92,30 @@ func (p *Pool) Runner(ctx context.Context, e Endpoint) (Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.agent != nil {
+		if _, err := h.agent.session(ctx); err != nil {
+			return nil, err
+		}
+		return h.agent, nil
+	}
 	return h.runner, nil
+}
+
+// AgentFallback says why the host of e runs commands over plain SSH
+// sessions although PoolOptions.Agent asked for the agent; nil when it
+// uses the agent, or the agent was not asked for or not tried yet.
+func (p *Pool) AgentFallback(e Endpoint) error {
+	t, err := p.resolve(e, 0)
+	if err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	h := p.hosts[t.key()]
+	p.mu.Unlock()
+	if h == nil || h.agent == nil {
+		return nil
+	}
+	return h.agent.fallback()
 }
 
 // SSHClient returns the live SSH connection of e, dialling it as Runner
@@ -127,6 +157,9 @@ func (p *Pool) Close() error {
 	p.mu.Unlock()
 	p.cancel()
 	for _, h := range hosts {
+		if h.agent != nil {
+			h.agent.close() // its stdin ends first: it kills what it still runs
+		}
 		h.lock <- struct{}{}
 		if h.c != nil {
 			h.c.Close()
@@ -147,6 +180,9 @@ func (p *Pool) host(t *target) (*hostConn, error) {
 	if h == nil {
 		h = &hostConn{p: p, t: t, lock: make(chan struct{}, 1)}
 		h.runner = &sshRunner{h: h}
+		if p.o.Agent != nil {
+			h.agent = newAgentRunner(h.runner, p.o.Agent)
+		}
 		p.hosts[k] = h
 	}
 	return h, nil
@@ -157,6 +193,7 @@ type hostConn struct {
 	p      *Pool
 	t      *target
 	runner *sshRunner
+	agent  *agentRunner  // nil unless PoolOptions.Agent
 	lock   chan struct{} // held while dialling, so concurrent callers share one dial
 	c      *conn         // guarded by lock
 }

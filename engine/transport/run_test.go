@@ -15,13 +15,15 @@ import (
 )
 
 // runnerKinds are the transports every behaviour test runs against. The SSH
-// ones reach a real sshd on 127.0.0.1, so host-side paths are local paths.
+// ones reach a real sshd on 127.0.0.1, so host-side paths are local paths;
+// "agent" goes through this test binary started there as the agent.
 var runnerKinds = []struct {
 	name string
 	new  func(t *testing.T) Runner
 }{
 	{"local", func(t *testing.T) Runner { return NewLocal(t.TempDir()) }},
 	{"ssh", func(t *testing.T) Runner { return startSSHD(t, sshdConfig{}).runner(t) }},
+	{"agent", func(t *testing.T) Runner { return startSSHD(t, sshdConfig{}).agentRunner(t) }},
 }
 
 func forEachRunner(t *testing.T, test func(t *testing.T, r Runner)) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,15 +22,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/agent"
 	"golang.org/x/crypto/ssh"
 )
 
 const sshdPath = "/usr/sbin/sshd"
 
 func TestMain(m *testing.M) {
+	// Copied to a host as the agent and started there, this binary is one.
+	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) == 3 && os.Args[1] == "agent" && os.Args[2] == "session" {
+		if err := agent.ServeStdio(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	// Tests authenticate with their own keys only.
 	os.Unsetenv("SSH_AUTH_SOCK")
 	os.Exit(m.Run())
+}
+
+// testAgent gives this test binary as the agent for this machine's
+// architecture.
+func testAgent(goarch string) (string, error) {
+	if goarch != runtime.GOARCH {
+		return "", fmt.Errorf("the test binary is for %s", runtime.GOARCH)
+	}
+	return os.Executable()
 }
 
 // sshdConfig shapes a test sshd.
@@ -273,6 +292,21 @@ func (s *testSSHD) runner(tb testing.TB) Runner {
 		tb.Fatal(err)
 	}
 	return r
+}
+
+// agentRunner connects to the sshd's first port through a fresh pool
+// that starts this test binary as the agent, failing if it does not run.
+func (s *testSSHD) agentRunner(tb testing.TB) *agentRunner {
+	p := newTestPool(tb, PoolOptions{Agent: testAgent})
+	e := s.endpoint(tb, 0)
+	r, err := p.Runner(context.Background(), e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.AgentFallback(e); err != nil {
+		tb.Fatalf("the agent did not start: %v", err)
+	}
+	return r.(*agentRunner)
 }
 
 type syncBuffer struct {

@@ -1,0 +1,380 @@
+// Package agent is e2c's end on a host for a whole run: one process,
+// started over one SSH session, that runs commands and serves files on
+// streams multiplexed over that session's stdin and stdout. A command then
+// costs a stream, not a new sshd session with its login shell.
+//
+// The streams are github.com/hashicorp/yamux: a small, well-kept library
+// (the multiplexing of Consul, Nomad and Terraform's plugins) with flow
+// control per stream, so that one command's output cannot starve the
+// others, and half-closes, so that a command's stdin can end while its
+// output flows.
+//
+// Each stream e2c opens starts with one line of JSON, a Request: exec runs
+// a command line as sshd runs a session's command (sh -c, in a session of
+// its own), its stdout and stderr on two streams the agent opens, each
+// starting with an Output line, and its Exit on the request's stream; kill
+// ends the process group of a running exec; sftp serves files on the
+// stream. When its stdin closes (e2c gone), the agent kills what it is
+// still running and exits.
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/pkg/sftp"
+)
+
+// Operations of a Request.
+const (
+	OpExec = "exec"
+	OpKill = "kill"
+	OpSFTP = "sftp"
+)
+
+// Request begins every stream e2c opens, as one line of JSON. An exec's
+// stdin follows it on the stream; a kill is answered by an Exit once the
+// group is gone.
+type Request struct {
+	Op   string `json:"op"`
+	ID   uint64 `json:"id,omitempty"`   // exec: tags its output streams; kill: the exec to kill
+	Cmd  string `json:"cmd,omitempty"`  // exec: the command line, run by sh -c
+	Sudo bool   `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
+	User string `json:"user,omitempty"`
+}
+
+// Output begins every stream the agent opens: the stdout (FD 1) or stderr
+// (FD 2) of the exec ID.
+type Output struct {
+	ID uint64 `json:"id"`
+	FD int    `json:"fd"`
+}
+
+// Exit ends an exec's stream: the exit status (128+n for a signal n, as
+// shells and sshd report it), or Code -1 and why the command did not run.
+type Exit struct {
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+}
+
+// GroupMarker starts the line by which e2c's scripts report their process
+// group first on stderr. The agent reads it to kill the group; the line is
+// passed on unchanged (e2c takes it out).
+const GroupMarker = "e2c-pgid:"
+
+// killGrace is how long a process group has between TERM and KILL, as
+// over plain SSH.
+const killGrace = 3 * time.Second
+
+// Config is the yamux configuration of both ends. Streams stay half-closed
+// as long as their command runs (hours, for some), and yamux's own
+// keepalive is off: SSH's keepalive watches the link, and an agent killing
+// its commands on a transient stall would do what plain SSH never does.
+func Config() *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.EnableKeepAlive = false
+	c.StreamCloseTimeout = 0
+	c.LogOutput = io.Discard
+	return c
+}
+
+// ServeStdio runs the agent on its stdin and stdout, as `e2c agent
+// session` does, until stdin closes or a TERM, INT or HUP comes.
+func ServeStdio() error {
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	// SIGPIPE is caught, not ignored: a write to a closed stdout must fail
+	// rather than kill the agent before it cleans up, and commands must
+	// not inherit an ignored SIGPIPE.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for sig := range sigs {
+			if sig != syscall.SIGPIPE {
+				close(stop)
+				return
+			}
+		}
+	}()
+	return Serve(stdio{}, stop)
+}
+
+// stdio is the agent's stdin and stdout as one connection.
+type stdio struct{}
+
+func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Close() error {
+	os.Stdin.Close()
+	return os.Stdout.Close()
+}
+
+// Serve runs the agent on conn (its stdin and stdout) until conn ends or
+// stop is closed, then kills the process groups of the commands still
+// running and returns once they are gone.
+func Serve(conn io.ReadWriteCloser, stop <-chan struct{}) error {
+	s, err := yamux.Server(conn, Config())
+	if err != nil {
+		return err
+	}
+	a := &server{s: s, execs: map[uint64]*execution{}}
+	go func() {
+		select {
+		case <-stop:
+			s.Close()
+		case <-s.CloseChan():
+		}
+	}()
+	for {
+		st, err := s.AcceptStream()
+		if err != nil {
+			break
+		}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.handle(st)
+		}()
+	}
+	a.mu.Lock()
+	a.closed = true
+	running := make([]*execution, 0, len(a.execs))
+	for _, e := range a.execs {
+		running = append(running, e)
+	}
+	a.mu.Unlock()
+	var kills sync.WaitGroup
+	for _, e := range running {
+		kills.Add(1)
+		go func() {
+			defer kills.Done()
+			e.kill()
+		}()
+	}
+	kills.Wait()
+	a.wg.Wait()
+	return nil
+}
+
+type server struct {
+	s      *yamux.Session
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	execs  map[uint64]*execution
+	closed bool // the session ended: no new exec starts
+}
+
+func (a *server) handle(st *yamux.Stream) {
+	defer st.Close()
+	in := bufio.NewReader(st)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		reply(st, Exit{Code: -1, Error: "agent: bad request: " + err.Error()})
+		return
+	}
+	switch req.Op {
+	case OpExec:
+		reply(st, a.exec(req, in))
+	case OpKill:
+		a.mu.Lock()
+		e := a.execs[req.ID]
+		a.mu.Unlock()
+		if e != nil {
+			e.kill()
+		}
+		reply(st, Exit{})
+	case OpSFTP:
+		srv, err := sftp.NewServer(struct {
+			io.Reader
+			io.WriteCloser
+		}{in, st})
+		if err == nil {
+			_ = srv.Serve()
+			srv.Close()
+		}
+	default:
+		reply(st, Exit{Code: -1, Error: fmt.Sprintf("agent: unknown operation %q", req.Op)})
+	}
+}
+
+func reply(w io.Writer, e Exit) { _ = json.NewEncoder(w).Encode(e) }
+
+// execution is a running exec.
+type execution struct {
+	req   Request
+	mu    sync.Mutex
+	pid   int           // the command's session, 0 until it started
+	pgid  int           // the group the script reported, 0 until it did
+	found chan struct{} // closed when it did
+	done  chan struct{} // closed when the command has ended
+}
+
+// exec runs req.Cmd with stdin, as sshd runs a session's command: sh -c in
+// a session of its own, the agent's environment (the login's) less
+// E2C_AGENT, the login directory.
+func (a *server) exec(req Request, stdin io.Reader) Exit {
+	e := &execution{req: req, found: make(chan struct{}), done: make(chan struct{})}
+	defer close(e.done)
+	a.mu.Lock()
+	switch {
+	case a.closed:
+		a.mu.Unlock()
+		return Exit{Code: -1, Error: "agent: shutting down"}
+	case a.execs[req.ID] != nil:
+		a.mu.Unlock()
+		return Exit{Code: -1, Error: fmt.Sprintf("agent: exec %d is running already", req.ID)}
+	}
+	a.execs[req.ID] = e
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.execs, req.ID)
+		a.mu.Unlock()
+	}()
+
+	var outs [2]*yamux.Stream
+	for i := range outs {
+		st, err := a.s.OpenStream()
+		if err == nil {
+			err = json.NewEncoder(st).Encode(Output{ID: req.ID, FD: i + 1})
+		}
+		if err != nil {
+			return Exit{Code: -1, Error: "agent: open output: " + err.Error()}
+		}
+		defer st.Close()
+		outs[i] = st
+	}
+	cmd := exec.Command("/bin/sh", "-c", req.Cmd)
+	cmd.Stdin = stdin
+	cmd.Stdout = outs[0]
+	cmd.Stderr = &groupSniffer{w: outs[1], e: e}
+	cmd.Env = environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	e.mu.Lock()
+	err := cmd.Start()
+	if err == nil {
+		e.pid = cmd.Process.Pid
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return Exit{Code: -1, Error: "agent: " + err.Error()}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return Exit{}
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return Exit{Code: 128 + int(ws.Signal())}
+		}
+		return Exit{Code: ee.ExitCode()}
+	default:
+		return Exit{Code: -1, Error: "agent: " + err.Error()}
+	}
+}
+
+// environ is the agent's environment for its commands: E2C_AGENT marks the
+// agent itself, not what it runs.
+func environ() []string {
+	env := os.Environ()
+	out := env[:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "E2C_AGENT=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// kill ends e's process group as e2c does over plain SSH: TERM, up to
+// killGrace for it to go, then KILL. The group is the one the script
+// reported (waited for a moment, as it may be on its way), else the
+// command's own session.
+func (e *execution) kill() {
+	select {
+	case <-e.found:
+	case <-e.done:
+		return
+	case <-time.After(2 * time.Second):
+	}
+	e.mu.Lock()
+	pgid := e.pgid
+	if pgid == 0 {
+		pgid = e.pid
+	}
+	e.mu.Unlock()
+	if pgid == 0 {
+		return
+	}
+	e.signal(pgid, syscall.SIGTERM)
+	for end := time.Now().Add(killGrace); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+			return
+		}
+	}
+	e.signal(pgid, syscall.SIGKILL)
+}
+
+// signal sends sig to the group pgid, through sudo -n when the group runs
+// as another user.
+func (e *execution) signal(pgid int, sig syscall.Signal) {
+	err := syscall.Kill(-pgid, sig)
+	if err != syscall.EPERM || !e.req.Sudo {
+		return
+	}
+	argv := []string{"sudo", "-n"}
+	if e.req.User != "" {
+		argv = append(argv, "-u", e.req.User)
+	}
+	argv = append(argv, "kill", "-s", sigName[sig], "--", "-"+strconv.Itoa(pgid))
+	_ = exec.Command(argv[0], argv[1:]...).Run()
+}
+
+var sigName = map[syscall.Signal]string{syscall.SIGTERM: "TERM", syscall.SIGKILL: "KILL"}
+
+// groupSniffer notes the process group reported by the first line of w's
+// output and passes everything on.
+type groupSniffer struct {
+	w    io.Writer
+	e    *execution
+	head []byte
+	done bool
+}
+
+func (g *groupSniffer) Write(p []byte) (int, error) {
+	if !g.done {
+		g.head = append(g.head, p...)
+		i := bytes.IndexByte(g.head, '\n')
+		if i >= 0 {
+			if rest, ok := bytes.CutPrefix(g.head[:i], []byte(GroupMarker)); ok {
+				if pgid, err := strconv.Atoi(string(rest)); err == nil && pgid > 0 {
+					g.e.mu.Lock()
+					g.e.pgid = pgid
+					g.e.mu.Unlock()
+					close(g.e.found)
+				}
+			}
+		}
+		if i >= 0 || len(g.head) > 4096 {
+			g.done, g.head = true, nil
+		}
+	}
+	return g.w.Write(p)
+}

@@ -1,0 +1,411 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/agent"
+	"github.com/e2c-dev/e2c/engine/arch"
+	"github.com/hashicorp/yamux"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// AgentPath is where the pool puts the e2c agent on a host, relative to the
+// login directory (the network measurement uses the same copy).
+const AgentPath = ".cache/e2c/e2c-agent"
+
+// agentLine starts the agent on a host; E2C_AGENT lets a test binary,
+// copied as the agent, know it is one.
+const agentLine = "E2C_AGENT=1 exec ./" + AgentPath + " agent session"
+
+// agentRunner is the Runner of an endpoint whose commands and files go
+// through the e2c agent (engine/agent) on the host, over one SSH session;
+// where the agent cannot run, through plain SSH sessions.
+type agentRunner struct {
+	ssh  *sshRunner
+	find func(goarch string) (string, error)
+	lock chan struct{} // held while starting the agent
+	s    *agentSession // guarded by lock; nil until started
+	why  error         // guarded by lock: why the host uses plain SSH
+}
+
+func newAgentRunner(r *sshRunner, find func(string) (string, error)) *agentRunner {
+	return &agentRunner{ssh: r, find: find, lock: make(chan struct{}, 1)}
+}
+
+// fallback says why the agent is not used (nil: it is, or was not tried).
+func (r *agentRunner) fallback() error {
+	r.lock <- struct{}{}
+	defer func() { <-r.lock }()
+	return r.why
+}
+
+// session returns the live agent session, starting the agent if there is
+// none, or nil if the host uses plain SSH. A connection that cannot be
+// made is the host's error, not a reason to give up on the agent.
+func (r *agentRunner) session(ctx context.Context) (*agentSession, error) {
+	select {
+	case r.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.lock }()
+	if r.why != nil {
+		return nil, nil
+	}
+	if r.s != nil && !r.s.mux.IsClosed() {
+		return r.s, nil
+	}
+	if _, err := r.ssh.h.get(ctx); err != nil {
+		return nil, err
+	}
+	s, err := r.start(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		r.why = err
+		return nil, nil
+	}
+	r.s = s
+	return s, nil
+}
+
+// start copies the agent for the host's architecture (kept if identical)
+// and starts it on an SSH session held as long as it runs.
+func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
+	res, err := r.ssh.Run(ctx, Command{Script: "uname -m"})
+	if err != nil {
+		return nil, fmt.Errorf("uname -m: %w", err)
+	}
+	machine := strings.TrimSpace(res.Stdout)
+	local, err := r.find(arch.Of(machine))
+	if err != nil {
+		return nil, fmt.Errorf("no agent for %s: %w", machine, err)
+	}
+	if _, err := r.ssh.Put(ctx, local, AgentPath, 0o755); err != nil {
+		return nil, fmt.Errorf("copy the agent: %w", err)
+	}
+	_, ss, release, err := r.ssh.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var stderr output
+	in, err1 := ss.StdinPipe()
+	out, err2 := ss.StdoutPipe()
+	ss.Stderr = &stderr
+	err = errors.Join(err1, err2)
+	if err == nil {
+		err = ss.Start(agentLine)
+	}
+	if err != nil {
+		ss.Close()
+		release()
+		return nil, err
+	}
+	mux, err := yamux.Client(sessionConn{out, in, ss}, agent.Config())
+	if err == nil {
+		// The agent answers once it runs; a missing or unrunnable binary
+		// (noexec home) ends the session instead.
+		_, err = mux.Ping()
+	}
+	if err != nil {
+		ss.Close()
+		release()
+		ended := make(chan error, 1)
+		go func() { ended <- ss.Wait() }()
+		select {
+		case <-ended:
+		case <-time.After(time.Second):
+		}
+		if l := lastLine(stderr.String()); l != "" {
+			err = fmt.Errorf("%w: %s", err, l)
+		}
+		return nil, fmt.Errorf("start the agent: %w", err)
+	}
+	s := &agentSession{mux: mux, outs: map[uint64]*[2]chan agentOutput{}}
+	go func() {
+		<-mux.CloseChan()
+		ss.Close()
+		release()
+	}()
+	go s.accept()
+	return s, nil
+}
+
+// sessionConn is an SSH session's stdout and stdin as one connection;
+// closing it closes the agent's stdin, which ends it, and the session.
+type sessionConn struct {
+	io.Reader
+	in io.WriteCloser
+	s  *ssh.Session
+}
+
+func (c sessionConn) Write(p []byte) (int, error) { return c.in.Write(p) }
+func (c sessionConn) Close() error {
+	c.in.Close()
+	return c.s.Close()
+}
+
+// agentSession is e2c's end of a running agent.
+type agentSession struct {
+	mux  *yamux.Session
+	mu   sync.Mutex
+	next uint64
+	outs map[uint64]*[2]chan agentOutput // where the output streams of each exec go
+}
+
+// agentOutput is an output stream of an exec, past its Output line.
+type agentOutput struct {
+	r  io.Reader
+	st *yamux.Stream
+}
+
+// accept hands the output streams the agent opens to their execs.
+func (s *agentSession) accept() {
+	for {
+		st, err := s.mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		go func() {
+			r := bufio.NewReader(st)
+			var o agent.Output
+			line, err := r.ReadBytes('\n')
+			if err == nil {
+				err = json.Unmarshal(line, &o)
+			}
+			s.mu.Lock()
+			chans := s.outs[o.ID]
+			s.mu.Unlock()
+			if err != nil || chans == nil || o.FD < 1 || o.FD > 2 {
+				st.Close()
+				return
+			}
+			chans[o.FD-1] <- agentOutput{r, st}
+		}()
+	}
+}
+
+// open opens a stream starting with req.
+func (s *agentSession) open(req agent.Request) (*yamux.Stream, error) {
+	st, err := s.mux.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(req)
+	if _, err := st.Write(append(b, '\n')); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// errLost says the agent's session ended under a command.
+var errLost = errors.New("connection lost while the command ran (not retried)")
+
+// exec runs req (Op and ID are set here) with stdin, copying its output
+// to stdout and stderr, and returns its exit status. When ctx is
+// cancelled the agent kills the command's process group and exec
+// returns ctx's error.
+func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	chans := &[2]chan agentOutput{make(chan agentOutput, 1), make(chan agentOutput, 1)}
+	s.mu.Lock()
+	s.next++
+	req.Op, req.ID = agent.OpExec, s.next
+	s.outs[req.ID] = chans
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.outs, req.ID)
+		s.mu.Unlock()
+	}()
+	st, err := s.open(req)
+	if err != nil {
+		return -1, err
+	}
+	defer st.Close()
+	go func() {
+		if stdin != nil {
+			_, _ = io.Copy(st, stdin)
+		}
+		st.Close() // the command's stdin ends; its exit comes back
+	}()
+	var copies sync.WaitGroup
+	for i, w := range []io.Writer{stdout, stderr} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			select {
+			case o := <-chans[i]:
+				if w == nil {
+					w = io.Discard
+				}
+				_, _ = io.Copy(w, o.r)
+				o.st.Close()
+			case <-s.mux.CloseChan():
+			}
+		}()
+	}
+	done := make(chan agent.Exit, 1)
+	go func() {
+		var e agent.Exit
+		if err := json.NewDecoder(st).Decode(&e); err != nil {
+			e = agent.Exit{Code: -1, Error: errLost.Error()}
+		}
+		done <- e
+	}()
+
+	var e agent.Exit
+	select {
+	case e = <-done:
+	case <-ctx.Done():
+		s.kill(req.ID)
+		select {
+		case <-done:
+			copies.Wait()
+		case <-time.After(killGrace):
+		}
+		return -1, ctx.Err()
+	}
+	copies.Wait()
+	switch {
+	case e.Error == errLost.Error():
+		return -1, errLost
+	case e.Error != "":
+		return -1, errors.New(e.Error)
+	}
+	return e.Code, nil
+}
+
+// kill asks the agent to kill the process group of exec id and waits for
+// it to be done (TERM, then KILL after killGrace).
+func (s *agentSession) kill(id uint64) {
+	st, err := s.open(agent.Request{Op: agent.OpKill, ID: id})
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	_ = st.SetReadDeadline(time.Now().Add(2*killGrace + 2*time.Second))
+	var e agent.Exit
+	_ = json.NewDecoder(st).Decode(&e)
+}
+
+func (r *agentRunner) Run(ctx context.Context, c Command) (Result, error) {
+	s, err := r.session(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if s == nil {
+		return r.ssh.Run(ctx, c)
+	}
+	script, err := c.script(true)
+	if err != nil {
+		return Result{}, err
+	}
+	stdout, stderr := newOutput(c.Stdout), newOutput(c.Stderr)
+	pg := &pgidFilter{w: stderr, found: make(chan struct{})}
+	req := agent.Request{Cmd: launcher(c.Sudo, c.User), Sudo: c.Sudo, User: c.User}
+	code, err := s.exec(ctx, req, strings.NewReader(script), stdout, pg)
+	pg.flush()
+	switch {
+	case err == nil:
+		return result(code, stdout, stderr)
+	case ctx.Err() != nil, errors.Is(err, errLost):
+		stdout.flush()
+		stderr.flush()
+		res := Result{Code: -1, Stdout: stdout.String(), Stderr: stderr.String()}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, r.ssh.h.errorf("%w", err)
+	default:
+		return Result{}, r.ssh.h.errorf("agent: %w", err)
+	}
+}
+
+// exec runs cmd, a command line, through the agent s.
+func (r *agentRunner) exec(ctx context.Context, s *agentSession, cmd string, stdin io.Reader, stdout io.Writer) error {
+	var stderr tail
+	code, err := s.exec(ctx, agent.Request{Cmd: cmd}, stdin, stdout, &stderr)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return r.ssh.h.errorf("agent: %w", err)
+	case code != 0:
+		return &ExitError{Code: code, Stderr: stderr.String()}
+	}
+	return nil
+}
+
+func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error) {
+	s, err := r.session(ctx)
+	if err != nil {
+		return PutStats{}, err
+	}
+	if s == nil {
+		return r.ssh.Put(ctx, src, dst, mode)
+	}
+	survey := func(ctx context.Context, root string, names []string) (view, error) {
+		return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
+			return r.exec(ctx, s, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout)
+		}, names)
+	}
+	return put(ctx, survey, func(fn func(hostFS) error) error { return r.files(ctx, s, fn) }, src, dst, mode)
+}
+
+func (r *agentRunner) Get(ctx context.Context, src, dst string) error {
+	s, err := r.session(ctx)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return r.ssh.Get(ctx, src, dst)
+	}
+	return r.files(ctx, s, func(h hostFS) error { return get(ctx, h, src, dst) })
+}
+
+// files calls fn with an sftp client served by the agent on one stream.
+func (r *agentRunner) files(ctx context.Context, s *agentSession, fn func(hostFS) error) error {
+	st, err := s.open(agent.Request{Op: agent.OpSFTP})
+	if err != nil {
+		return r.ssh.wrap(ctx, err)
+	}
+	defer st.Close()
+	cl, err := sftp.NewClientPipe(st, st, sftp.UseConcurrentWrites(true), sftp.UseFstat(true))
+	if err != nil {
+		return r.ssh.wrap(ctx, err)
+	}
+	// On cancel end the stream, not the client, whose lock a stalled
+	// write may hold.
+	stop := context.AfterFunc(ctx, func() {
+		_ = st.SetDeadline(time.Now())
+		st.Close()
+	})
+	err = fn(sftpFS{cl})
+	stop()
+	cl.Close()
+	return r.ssh.wrap(ctx, err)
+}
+
+// Close does nothing: the Pool owns the connection and the agent.
+func (r *agentRunner) Close() error { return nil }
+
+// close ends the agent, which kills what it still runs.
+func (r *agentRunner) close() {
+	r.lock <- struct{}{}
+	defer func() { <-r.lock }()
+	if r.s != nil {
+		r.s.mux.Close()
+	}
+}
