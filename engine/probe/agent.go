@@ -29,6 +29,7 @@ const (
 	serveExample   = "  e2c agent serve --for 2m"
 	measureExample = "  e2c agent measure --to 10.0.0.2 --port 40000 --echoes 10 --stream 2s"
 	monitorExample = "  e2c agent monitor --interval 1s --stats cpu,mem --out monitoring.csv"
+	sessionExample = "  e2c agent session"
 )
 
 // Command is the agent's command line, `e2c agent`: serve (until --for has
@@ -39,7 +40,7 @@ func Command() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:          "agent serve|measure|monitor|session [flags]",
 		Short:        "Measure the network between hosts, or sample a host (run by e2c on the hosts)",
-		Example:      serveExample + "\n" + measureExample + "\n" + monitorExample,
+		Example:      serveExample + "\n" + measureExample + "\n" + monitorExample + "\n" + sessionExample,
 		Hidden:       true,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed measurement is not a mistake in its command line
@@ -138,10 +139,11 @@ func Command() *cobra.Command {
 	monitor.Flags().StringSliceVar(&stats, "stats", DefaultStats, "groups of columns, in order: cpu, mem, net, disk")
 
 	session := &cobra.Command{
-		Use:   "session",
-		Short: "Run commands and serve files for e2c on streams multiplexed over stdin and stdout, until stdin closes",
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return hostagent.ServeStdio() },
+		Use:     "session",
+		Short:   "Run commands and serve files for e2c on streams multiplexed over stdin and stdout, until stdin closes",
+		Example: sessionExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(*cobra.Command, []string) error { return hostagent.ServeStdio() },
 	}
 
 	cmd.AddCommand(serve, measure, monitor, session)

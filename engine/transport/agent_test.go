@@ -1,0 +1,123 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e2c-dev/e2c/engine/agent"
+)
+
+// TestAgentLeavesNothing: when e2c's side goes (the pool closed, or the
+// connection cut as when e2c is killed), the agent kills the commands it
+// still runs and exits, leaving no process on the host.
+func TestAgentLeavesNothing(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("needs pgrep")
+	}
+	for _, tt := range []struct {
+		name string
+		end  func(p *Pool, px *tcpProxy)
+	}{
+		{"pool closed", func(p *Pool, _ *tcpProxy) { p.Close() }},
+		{"connection cut", func(_ *Pool, px *tcpProxy) { px.drop() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSSHD(t, sshdConfig{})
+			px := newProxy(t, s.ports[0])
+			p := newTestPool(t, PoolOptions{Agent: testAgent})
+			e := s.endpoint(t, px.port())
+			r, err := p.Runner(context.Background(), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AgentFallback(e); err != nil {
+				t.Fatalf("the agent did not start: %v", err)
+			}
+			ar := r.(*agentRunner)
+			var out bytes.Buffer
+			if _, err := ar.s.exec(context.Background(), agent.Request{Cmd: "echo $PPID"}, nil, &out, nil); err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+			if err != nil || !alive(pid) {
+				t.Fatalf("agent pid %q: not a live process", out.String())
+			}
+			sleep := fmt.Sprintf("sleep %d", 900000+rand.IntN(99999))
+			count := func() int {
+				out, _ := exec.Command("pgrep", "-f", "-x", sleep).Output()
+				return len(strings.Fields(string(out)))
+			}
+			go func() { _, _ = r.Run(context.Background(), Command{Script: sleep + " &\n" + sleep + "\n"}) }()
+			for end := time.Now().Add(10 * time.Second); count() < 2; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("%q did not start", sleep)
+				}
+			}
+			tt.end(p, px)
+			for end := time.Now().Add(10 * time.Second); alive(pid) || count() > 0; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(end) {
+					exec.Command("pkill", "-f", "-x", sleep).Run()
+					t.Fatalf("10 s after e2c's side went: agent alive %v, %d %q left", alive(pid), count(), sleep)
+				}
+			}
+		})
+	}
+}
+
+// alive tells whether pid is a process that has not ended (a zombie has).
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// TestAgentFallback: where the agent cannot start, the host gets plain SSH
+// sessions and the pool says why.
+func TestAgentFallback(t *testing.T) {
+	notBinary := filepath.Join(t.TempDir(), "e2c")
+	if err := os.WriteFile(notBinary, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startSSHD(t, sshdConfig{})
+	for _, tt := range []struct {
+		name string
+		find func(string) (string, error)
+		why  string
+	}{
+		{"no build for the architecture", func(goarch string) (string, error) {
+			return "", fmt.Errorf("no e2c for linux/%s", goarch)
+		}, "no agent for"},
+		{"binary does not run", func(string) (string, error) { return notBinary, nil }, "start the agent"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTestPool(t, PoolOptions{Agent: tt.find})
+			e := s.endpoint(t, 0)
+			r, err := p.Runner(context.Background(), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.AgentFallback(e)
+			if err == nil || !strings.Contains(err.Error(), tt.why) {
+				t.Fatalf("AgentFallback: %v, want an error saying %q", err, tt.why)
+			}
+			t.Logf("fallback: %v", err)
+			runOK(t, r, "true")
+		})
+	}
+	// The agent's copy is that of the test binary again for later tests.
+	t.Cleanup(func() { os.Remove(filepath.Join(os.Getenv("HOME"), AgentPath)) })
+}
