@@ -11,7 +11,7 @@
 //
 // Each stream e2c opens starts with one line of JSON, a Request: exec runs
 // a command line as sshd runs a session's command (sh -c, in a session of
-// its own), its stdout and stderr on two streams the agent opens, each
+// its own) or a program with its arguments, its stdout and stderr on two streams the agent opens, each
 // starting with an Output line, and its Exit on the request's stream; kill
 // ends the process group of a running exec; sftp serves files on the
 // stream. When its stdin closes (e2c gone), the agent kills what it is
@@ -49,11 +49,12 @@ const (
 // stdin follows it on the stream; a kill is answered by an Exit once the
 // group is gone.
 type Request struct {
-	Op   string `json:"op"`
-	ID   uint64 `json:"id,omitempty"`   // exec: tags its output streams; kill: the exec to kill
-	Cmd  string `json:"cmd,omitempty"`  // exec: the command line, run by sh -c
-	Sudo bool   `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
-	User string `json:"user,omitempty"`
+	Op   string   `json:"op"`
+	ID   uint64   `json:"id,omitempty"`   // exec: tags its output streams; kill: the exec to kill
+	Cmd  string   `json:"cmd,omitempty"`  // exec: the command line, run by sh -c
+	Argv []string `json:"argv,omitempty"` // exec: the program and its arguments, run as they are, instead of Cmd
+	Sudo bool     `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
+	User string   `json:"user,omitempty"`
 }
 
 // Output begins every stream the agent opens: the stdout (FD 1) or stderr
@@ -225,8 +226,8 @@ type execution struct {
 	done  chan struct{} // closed when the command has ended
 }
 
-// exec runs req.Cmd with stdin, as sshd runs a session's command: sh -c in
-// a session of its own, the agent's environment (the login's) less
+// exec runs req.Cmd with stdin, as sshd runs a session's command (sh -c in
+// a session of its own), or req.Argv likewise without the shell: the agent's environment (the login's) less
 // E2C_AGENT, the login directory.
 func (a *server) exec(req Request, stdin io.Reader) Exit {
 	e := &execution{req: req, found: make(chan struct{}), done: make(chan struct{})}
@@ -260,7 +261,11 @@ func (a *server) exec(req Request, stdin io.Reader) Exit {
 		defer st.Close()
 		outs[i] = st
 	}
-	cmd := exec.Command("/bin/sh", "-c", req.Cmd)
+	argv := req.Argv
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh", "-c", req.Cmd}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = stdin
 	cmd.Stdout = outs[0]
 	cmd.Stderr = &groupSniffer{w: outs[1], e: e}

@@ -71,3 +71,28 @@ func BenchmarkPut(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTrue runs `true` one after another on one loopback endpoint,
+// through an SSH session each and through the agent: the cost of a command
+// beyond its work.
+func BenchmarkTrue(b *testing.B) {
+	s := startSSHD(b, sshdConfig{})
+	for _, k := range []struct {
+		name string
+		r    func() Runner
+	}{
+		{"ssh", func() Runner { return s.runner(b) }},
+		{"agent", func() Runner { return s.agentRunner(b) }},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			r := k.r()
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.Run(ctx, Command{Script: "true"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
