@@ -230,6 +230,20 @@ type execution struct {
 // a session of its own), or req.Argv likewise without the shell: the agent's environment (the login's) less
 // E2C_AGENT, the login directory.
 func (a *server) exec(req Request, stdin io.Reader) Exit {
+	// The output streams come first, whatever happens next: e2c waits
+	// for them.
+	var outs [2]*yamux.Stream
+	for i := range outs {
+		st, err := a.s.OpenStream()
+		if err == nil {
+			err = json.NewEncoder(st).Encode(Output{ID: req.ID, FD: i + 1})
+		}
+		if err != nil {
+			return Exit{Code: -1, Error: "agent: open output: " + err.Error()}
+		}
+		defer st.Close()
+		outs[i] = st
+	}
 	e := &execution{req: req, found: make(chan struct{}), done: make(chan struct{})}
 	defer close(e.done)
 	a.mu.Lock()
@@ -249,18 +263,6 @@ func (a *server) exec(req Request, stdin io.Reader) Exit {
 		a.mu.Unlock()
 	}()
 
-	var outs [2]*yamux.Stream
-	for i := range outs {
-		st, err := a.s.OpenStream()
-		if err == nil {
-			err = json.NewEncoder(st).Encode(Output{ID: req.ID, FD: i + 1})
-		}
-		if err != nil {
-			return Exit{Code: -1, Error: "agent: open output: " + err.Error()}
-		}
-		defer st.Close()
-		outs[i] = st
-	}
 	argv := req.Argv
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh", "-c", req.Cmd}

@@ -65,13 +65,16 @@ func (r *agentRunner) session(ctx context.Context) (*agentSession, error) {
 	if r.s != nil && !r.s.mux.IsClosed() {
 		return r.s, nil
 	}
-	if _, err := r.ssh.h.get(ctx); err != nil {
+	cn, err := r.ssh.h.get(ctx)
+	if err != nil {
 		return nil, err
 	}
 	s, err := r.start(ctx)
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case err != nil && cn.lost():
+		return nil, r.ssh.h.errorf("connection lost while starting the agent")
 	case err != nil:
 		r.why = err
 		return nil, nil
@@ -409,11 +412,15 @@ func (r *agentRunner) files(ctx context.Context, s *agentSession, fn func(hostFS
 // Close does nothing: the Pool owns the connection and the agent.
 func (r *agentRunner) Close() error { return nil }
 
-// close ends the agent, which kills what it still runs.
+// close ends the agent, which kills what it still runs. An agent being
+// started is left to the connection's close, which ends it as well.
 func (r *agentRunner) close() {
-	r.lock <- struct{}{}
-	defer func() { <-r.lock }()
-	if r.s != nil {
-		r.s.mux.Close()
+	select {
+	case r.lock <- struct{}{}:
+		if r.s != nil {
+			r.s.mux.Close()
+		}
+		<-r.lock
+	default:
 	}
 }

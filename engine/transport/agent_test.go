@@ -24,11 +24,12 @@ func TestAgentLeavesNothing(t *testing.T) {
 		t.Skip("needs pgrep")
 	}
 	for _, tt := range []struct {
-		name string
-		end  func(p *Pool, px *tcpProxy)
+		name  string
+		end   func(p *Pool, px *tcpProxy)
+		again bool // the pool is still there: its next command starts a new agent
 	}{
-		{"pool closed", func(p *Pool, _ *tcpProxy) { p.Close() }},
-		{"connection cut", func(_ *Pool, px *tcpProxy) { px.drop() }},
+		{"pool closed", func(p *Pool, _ *tcpProxy) { p.Close() }, false},
+		{"connection cut", func(_ *Pool, px *tcpProxy) { px.drop() }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSSHD(t, sshdConfig{})
@@ -67,6 +68,12 @@ func TestAgentLeavesNothing(t *testing.T) {
 				if time.Now().After(end) {
 					exec.Command("pkill", "-f", "-x", sleep).Run()
 					t.Fatalf("10 s after e2c's side went: agent alive %v, %d %q left", alive(pid), count(), sleep)
+				}
+			}
+			if tt.again {
+				runOK(t, r, "true")
+				if err := p.AgentFallback(e); err != nil || ar.s.mux.IsClosed() {
+					t.Errorf("after the cut: fallback %v, agent session closed %v; want a new agent", err, ar.s.mux.IsClosed())
 				}
 			}
 		})
