@@ -218,12 +218,13 @@ func reply(w io.Writer, e Exit) { _ = json.NewEncoder(w).Encode(e) }
 
 // execution is a running exec.
 type execution struct {
-	req   Request
-	mu    sync.Mutex
-	pid   int           // the command's session, 0 until it started
-	pgid  int           // the group the script reported, 0 until it did
-	found chan struct{} // closed when it did
-	done  chan struct{} // closed when the command has ended
+	req    Request
+	mu     sync.Mutex
+	pid    int           // the command's session, 0 until it started
+	pgid   int           // the group the script reported, 0 until it did
+	killed bool          // kill came: do not start
+	found  chan struct{} // closed when it did
+	done   chan struct{} // closed when the command has ended
 }
 
 // exec runs req.Cmd with stdin, as sshd runs a session's command (sh -c in
@@ -274,6 +275,10 @@ func (a *server) exec(req Request, stdin io.Reader) Exit {
 	cmd.Env = environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	e.mu.Lock()
+	if e.killed {
+		e.mu.Unlock()
+		return Exit{Code: -1, Error: "agent: killed before it started"}
+	}
 	err := cmd.Start()
 	if err == nil {
 		e.pid = cmd.Process.Pid
@@ -326,6 +331,7 @@ func (e *execution) kill() {
 	if pgid == 0 {
 		pgid = e.pid
 	}
+	e.killed = true // if not started yet, it will not
 	e.mu.Unlock()
 	if pgid == 0 {
 		return

@@ -122,14 +122,17 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 		_, err = mux.Ping()
 	}
 	if err != nil {
-		ss.Close()
-		release()
+		if mux != nil {
+			mux.Close()
+		}
 		ended := make(chan error, 1)
 		go func() { ended <- ss.Wait() }()
-		select {
+		select { // for the agent's last words on stderr
 		case <-ended:
 		case <-time.After(time.Second):
 		}
+		ss.Close()
+		release()
 		if l := lastLine(stderr.String()); l != "" {
 			err = fmt.Errorf("%w: %s", err, l)
 		}
@@ -259,18 +262,18 @@ func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Rea
 			}
 		}()
 	}
-	done := make(chan agent.Exit, 1)
+	var e agent.Exit
+	done := make(chan error, 1)
 	go func() {
-		var e agent.Exit
-		if err := json.NewDecoder(st).Decode(&e); err != nil {
-			e = agent.Exit{Code: -1, Error: errLost.Error()}
+		if json.NewDecoder(st).Decode(&e) != nil {
+			done <- errLost
+			return
 		}
-		done <- e
+		done <- nil
 	}()
 
-	var e agent.Exit
 	select {
-	case e = <-done:
+	case err = <-done:
 	case <-ctx.Done():
 		s.kill(req.ID)
 		select {
@@ -282,8 +285,8 @@ func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Rea
 	}
 	copies.Wait()
 	switch {
-	case e.Error == errLost.Error():
-		return -1, errLost
+	case err != nil:
+		return -1, err
 	case e.Error != "":
 		return -1, errors.New(e.Error)
 	}
