@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -127,4 +128,31 @@ func TestAgentFallback(t *testing.T) {
 	}
 	// The agent's copy is that of the test binary again for later tests.
 	t.Cleanup(func() { os.Remove(filepath.Join(os.Getenv("HOME"), AgentPath)) })
+}
+
+// TestAgentConcurrentRuns: commands at once on one agent each get their
+// own output and exit status, beyond the SSH sessions a connection allows.
+func TestAgentConcurrentRuns(t *testing.T) {
+	r := startSSHD(t, sshdConfig{}).agentRunner(t)
+	const n = 40
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			res, err := r.Run(context.Background(), Command{Script: fmt.Sprintf("sleep 0.2; echo out%d; echo err%d >&2; exit %d", i, i, i%3)})
+			var ee *ExitError
+			switch {
+			case i%3 == 0 && err != nil, i%3 != 0 && (!errors.As(err, &ee) || ee.Code != i%3):
+				errs <- fmt.Errorf("command %d: %v", i, err)
+			case res.Stdout != fmt.Sprintf("out%d\n", i) || res.Stderr != fmt.Sprintf("err%d\n", i):
+				errs <- fmt.Errorf("command %d: stdout %q stderr %q", i, res.Stdout, res.Stderr)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
