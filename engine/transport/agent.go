@@ -19,13 +19,19 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// AgentPath is where the pool puts the e2c agent on a host, relative to the
-// login directory (the network measurement uses the same copy).
+// AgentPath is where the pool puts the e2c agent on a host by default,
+// relative to the login directory (the network measurement uses the same
+// copy).
 const AgentPath = ".cache/e2c/e2c-agent"
 
-// agentLine starts the agent on a host; E2C_AGENT lets a test binary,
-// copied as the agent, know it is one.
-const agentLine = "E2C_AGENT=1 exec ./" + AgentPath + " agent session"
+// agentLine starts the agent at path on a host; E2C_AGENT lets a test
+// binary, copied as the agent, know it is one.
+func agentLine(path string) string {
+	if !strings.HasPrefix(path, "/") {
+		path = "./" + path
+	}
+	return "E2C_AGENT=1 exec " + quote(path) + " agent session"
+}
 
 // agentRunner is the Runner of an endpoint whose commands and files go
 // through the e2c agent (engine/agent) on the host, over one SSH session;
@@ -33,13 +39,14 @@ const agentLine = "E2C_AGENT=1 exec ./" + AgentPath + " agent session"
 type agentRunner struct {
 	ssh  *sshRunner
 	find func(goarch string) (string, error)
+	path string        // where the agent goes on the host
 	lock chan struct{} // held while starting the agent
 	s    *agentSession // guarded by lock; nil until started
 	why  error         // guarded by lock: why the host uses plain SSH
 }
 
-func newAgentRunner(r *sshRunner, find func(string) (string, error)) *agentRunner {
-	return &agentRunner{ssh: r, find: find, lock: make(chan struct{}, 1)}
+func newAgentRunner(r *sshRunner, find func(string) (string, error), path string) *agentRunner {
+	return &agentRunner{ssh: r, find: find, path: path, lock: make(chan struct{}, 1)}
 }
 
 // fallback says why the agent is not used (nil: it is, or was not tried).
@@ -95,7 +102,7 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no agent for %s: %w", machine, err)
 	}
-	if _, err := r.ssh.Put(ctx, local, AgentPath, 0o755); err != nil {
+	if _, err := r.ssh.Put(ctx, local, r.path, 0o755); err != nil {
 		return nil, fmt.Errorf("copy the agent: %w", err)
 	}
 	_, ss, release, err := r.ssh.session(ctx)
@@ -108,7 +115,7 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 	ss.Stderr = &stderr
 	err = errors.Join(err1, err2)
 	if err == nil {
-		err = ss.Start(agentLine)
+		err = ss.Start(agentLine(r.path))
 	}
 	if err != nil {
 		ss.Close()
@@ -426,4 +433,31 @@ func (r *agentRunner) close() {
 		<-r.lock
 	default:
 	}
+}
+
+// Streamer is a Runner whose host runs the e2c agent. Stream opens a
+// stream to the agent that starts with req, for operations beyond Run,
+// Put and Get (spreading files from host to host); the caller speaks the
+// operation's protocol on it and closes it. ErrNoAgent: the host uses
+// plain SSH sessions.
+type Streamer interface {
+	Stream(ctx context.Context, req agent.Request) (io.ReadWriteCloser, error)
+}
+
+// ErrNoAgent says a host runs its commands over plain SSH sessions.
+var ErrNoAgent = errors.New("the host does not run the e2c agent")
+
+func (r *agentRunner) Stream(ctx context.Context, req agent.Request) (io.ReadWriteCloser, error) {
+	s, err := r.session(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case s == nil:
+		return nil, fmt.Errorf("%w: %v", ErrNoAgent, r.fallback())
+	}
+	st, err := s.open(req)
+	if err != nil {
+		return nil, r.ssh.wrap(ctx, err)
+	}
+	return st, nil
 }

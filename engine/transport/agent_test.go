@@ -127,7 +127,7 @@ func TestAgentFallback(t *testing.T) {
 		})
 	}
 	// The agent's copy is that of the test binary again for later tests.
-	t.Cleanup(func() { os.Remove(filepath.Join(os.Getenv("HOME"), AgentPath)) })
+	t.Cleanup(func() { os.Remove(filepath.Join(os.Getenv("HOME"), testAgentPath)) })
 }
 
 // TestAgentConcurrentRuns: commands at once on one agent each get their

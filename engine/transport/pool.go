@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type PoolOptions struct {
 	// host where the agent cannot start uses plain SSH sessions, and
 	// AgentFallback says why. nil: plain SSH sessions everywhere.
 	Agent func(goarch string) (string, error)
+	// AgentPath is where the agent is copied on a host: relative to the
+	// login directory, or absolute (a home mounted noexec). Default
+	// AgentPath.
+	AgentPath string
 }
 
 // Pool keeps one SSH connection per endpoint for a whole run, shared by every
@@ -181,7 +186,7 @@ func (p *Pool) host(t *target) (*hostConn, error) {
 		h = &hostConn{p: p, t: t, lock: make(chan struct{}, 1)}
 		h.runner = &sshRunner{h: h}
 		if p.o.Agent != nil {
-			h.agent = newAgentRunner(h.runner, p.o.Agent)
+			h.agent = newAgentRunner(h.runner, p.o.Agent, cmp.Or(p.o.AgentPath, AgentPath))
 		}
 		p.hosts[k] = h
 	}

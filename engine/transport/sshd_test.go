@@ -42,6 +42,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testAgentPath is where these tests put the agent: not AgentPath, which
+// other packages' tests, run at the same time, use for their own binary.
+const testAgentPath = ".cache/e2c-transport-test/e2c-agent"
+
 // testAgent gives this test binary as the agent for this machine's
 // architecture.
 func testAgent(goarch string) (string, error) {
@@ -280,6 +284,7 @@ func (s *testSSHD) endpoint(tb testing.TB, port int) Endpoint {
 // newTestPool returns a pool that ignores ~/.ssh/config, closed at cleanup.
 func newTestPool(tb testing.TB, o PoolOptions) *Pool {
 	o.SSHConfig = "none"
+	o.AgentPath = testAgentPath
 	p := NewPool(o)
 	tb.Cleanup(func() { p.Close() })
 	return p
