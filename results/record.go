@@ -85,6 +85,12 @@ type Host struct {
 	Instance string   `json:"instance"`
 	Keys     []string `json:"keys"`
 	Facts    Facts    `json:"facts"`
+	// Commands is how e2c ran commands on the host: "agent" (through the
+	// e2c agent, on one SSH session), "ssh" (an SSH session each) or
+	// "local" (this machine).
+	Commands string `json:"commands,omitempty"`
+	// NoAgent says why a host reached over SSH did not use the agent.
+	NoAgent string `json:"no_agent,omitempty"`
 }
 
 // Facts is what a host is, for whoever compares numbers across runs.

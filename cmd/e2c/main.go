@@ -155,11 +155,15 @@ Exit status:` + codes.String(),
 			root.AddCommand(cmd)
 		}
 	}
+	root.PersistentFlags().BoolVar(&noAgent, "no-agent", false, "run every command on the hosts in an SSH session of its own, not through the e2c agent")
 	root.AddCommand(newAgent())
 	root.SetFlagErrorFunc(flagError) // inherited by every command
 	argsAreUsage(root)
 	return root
 }
+
+// noAgent is --no-agent, for every command that reaches hosts.
+var noAgent bool
 
 // e2c --help lists the commands in the order they are used, steps 1 to 4
 // too.

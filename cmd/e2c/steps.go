@@ -111,6 +111,7 @@ func newFinalize() *cobra.Command {
 
 // withSession runs f on the experiment of o, opened for it alone.
 func withSession(o experiment.Options, f func(*experiment.Session) error) error {
+	o.NoAgent = noAgent
 	x, err := experiment.Open(o)
 	if err != nil {
 		return err

@@ -41,6 +41,29 @@ func (x *Session) learnFacts(ctx context.Context, hosts []string) {
 		}
 		return err
 	})
+	for _, h := range hosts {
+		if how, why := x.commands(h); how == "ssh" && !x.o.NoAgent {
+			fmt.Fprintf(x.o.Out, "warning: host %s runs its commands over an SSH session each: %s\n", h, why)
+		}
+	}
+}
+
+// commands says how commands run on host, as run.json records it, and
+// why not through the agent.
+func (x *Session) commands(host string) (how, whyNot string) {
+	h, ok := x.hosts[host]
+	switch {
+	case !ok:
+		return "", ""
+	case h.SSH == nil:
+		return "local", ""
+	case x.o.NoAgent:
+		return "ssh", "turned off (--no-agent)"
+	}
+	if err := x.pool.AgentFallback(*h.SSH); err != nil {
+		return "ssh", err.Error()
+	}
+	return "agent", ""
 }
 
 // writeInputs copies the scenario files as read, and the template files of

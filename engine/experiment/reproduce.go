@@ -20,6 +20,7 @@ type ReproduceOptions struct {
 	Out       io.Writer // the terminal
 	Version   string
 	Agent     func(goarch string) (string, error)
+	NoAgent   bool // see Options.NoAgent
 }
 
 // Reproduce runs a run folder's configuration again: the scenario files as
@@ -71,7 +72,7 @@ func Reproduce(ctx context.Context, runDir string, o ReproduceOptions) (string, 
 	}
 	x, err := Open(Options{ScenarioDir: scenario, ArtifactsDir: artifacts, Repeat: rec.RepeatCount - 1,
 		Duration: time.Duration(rec.Duration * float64(time.Second)), AppConfs: rec.AppConfs, Out: o.Out,
-		Version: o.Version, Agent: o.Agent, Testbed: rec.TestbedOverride, Network: network})
+		Version: o.Version, Agent: o.Agent, NoAgent: o.NoAgent, Testbed: rec.TestbedOverride, Network: network})
 	if err != nil {
 		return "", err
 	}

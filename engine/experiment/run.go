@@ -421,8 +421,9 @@ func (x *Session) recordHosts(rec *recorder, p *plan.Plan, only []string) {
 			if only != nil && !slices.Contains(only, h.Name) {
 				continue
 			}
+			commands, noAgent := x.commands(h.Name)
 			r.Hosts = append(r.Hosts, results.Host{Name: h.Name, Address: h.Address, Testbed: x.testbeds[h.Name], Instance: h.Instance, Keys: h.Keys,
-				Facts: x.facts[h.Name]})
+				Facts: x.facts[h.Name], Commands: commands, NoAgent: noAgent})
 		}
 	})
 }

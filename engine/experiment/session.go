@@ -51,9 +51,13 @@ type Options struct {
 	KeepNetwork bool
 	// SkipNetworkCheck applies network.yaml without measuring it.
 	SkipNetworkCheck bool
-	// Agent finds the e2c binary for linux/<goarch> that measures the
-	// network on the hosts; nil: DefaultAgent.
+	// Agent finds the e2c binary for linux/<goarch> copied to the hosts:
+	// the agent that runs their commands, measures the network and samples
+	// them; nil: DefaultAgent.
 	Agent func(goarch string) (string, error)
+	// NoAgent runs every command in an SSH session of its own, as plain
+	// OpenSSH would, instead of through the agent (e2c --no-agent).
+	NoAgent bool
 	// Testbed, when set, runs every service on this testbed with its
 	// default settings, whatever layers_services.yaml says: the emulated
 	// twin of a Grid'5000 scenario on one machine (netns, local).
@@ -232,7 +236,16 @@ func Open(o Options) (*Session, error) {
 		unlock()
 		return nil, err
 	}
-	return &Session{o: o, st: st, unlock: unlock, pool: transport.NewPool(transport.PoolOptions{})}, nil
+	return &Session{o: o, st: st, unlock: unlock, pool: transport.NewPool(o.poolOptions())}, nil
+}
+
+// poolOptions start the agent on every host reached over SSH, unless
+// NoAgent.
+func (o Options) poolOptions() transport.PoolOptions {
+	if o.NoAgent {
+		return transport.PoolOptions{}
+	}
+	return transport.PoolOptions{Agent: o.agent()}
 }
 
 // load reads and checks the scenario, once, before anything is reserved.
