@@ -76,7 +76,7 @@ workflow-validate.out (every task rendered for every host and phase).`,
 			} else if keep {
 				after = experiment.Keep
 			}
-			return withSession(o, func(x *experiment.Session) error {
+			return withSession(cmd, o, func(x *experiment.Session) error {
 				runs, err := x.Deploy(cmd.Context(), after)
 				if len(runs) > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "results: %s\n", strings.Join(runs, " "))

@@ -17,7 +17,7 @@ func newDestroy() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withSession(experiment.Options{ScenarioDir: dir, Out: cmd.OutOrStdout()}, func(x *experiment.Session) error {
+			return withSession(cmd, experiment.Options{ScenarioDir: dir, Out: cmd.OutOrStdout()}, func(x *experiment.Session) error {
 				if network {
 					return x.DestroyNetwork(cmd.Context())
 				}

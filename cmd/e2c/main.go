@@ -155,15 +155,18 @@ Exit status:` + codes.String(),
 			root.AddCommand(cmd)
 		}
 	}
-	root.PersistentFlags().BoolVar(&noAgent, "no-agent", false, "run every command on the hosts in an SSH session of its own, not through the e2c agent")
+	root.PersistentFlags().Bool("no-agent", false, "run every command on the hosts in an SSH session of its own, not through the e2c agent")
 	root.AddCommand(newAgent())
 	root.SetFlagErrorFunc(flagError) // inherited by every command
 	argsAreUsage(root)
 	return root
 }
 
-// noAgent is --no-agent, for every command that reaches hosts.
-var noAgent bool
+// noAgent is --no-agent, given to e2c or to any command that reaches hosts.
+func noAgent(cmd *cobra.Command) bool {
+	off, _ := cmd.Flags().GetBool("no-agent")
+	return off
+}
 
 // e2c --help lists the commands in the order they are used, steps 1 to 4
 // too.

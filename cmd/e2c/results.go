@@ -330,7 +330,7 @@ reported and the reproduction refused unless --force. E2C_ARTIFACTS_DIR stands
 for ARTIFACTS_DIR when it is not given.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := experiment.ReproduceOptions{Force: force, Out: cmd.OutOrStdout(), Version: versionString(), NoAgent: noAgent}
+			o := experiment.ReproduceOptions{Force: force, Out: cmd.OutOrStdout(), Version: versionString(), NoAgent: noAgent(cmd)}
 			o.Artifacts, _ = dirArg(args, 1, "E2C_ARTIFACTS_DIR") // none: the run's own
 			run, err := experiment.Reproduce(cmd.Context(), args[0], o)
 			if run != "" {

@@ -109,9 +109,10 @@ func newFinalize() *cobra.Command {
 	return withJSON(cmd)
 }
 
-// withSession runs f on the experiment of o, opened for it alone.
-func withSession(o experiment.Options, f func(*experiment.Session) error) error {
-	o.NoAgent = noAgent
+// withSession runs f on the experiment of o, opened for it alone, with
+// the agent unless cmd has --no-agent.
+func withSession(cmd *cobra.Command, o experiment.Options, f func(*experiment.Session) error) error {
+	o.NoAgent = noAgent(cmd)
 	x, err := experiment.Open(o)
 	if err != nil {
 		return err
@@ -135,7 +136,7 @@ func stepSession(cmd *cobra.Command, o experiment.Options, f func(*experiment.Se
 	if asJSON {
 		o.Out = cmd.ErrOrStderr()
 	}
-	return withSession(o, func(x *experiment.Session) error {
+	return withSession(cmd, o, func(x *experiment.Session) error {
 		err := f(x)
 		if asJSON {
 			rec, rerr := x.CurrentRun()

@@ -79,7 +79,7 @@ again. e2c results summarize SCENARIO_DIR compares the points.`,
 				fmt.Fprintf(out, "%d points, %d runs each\n", len(points), o.Repeat+1)
 				return nil
 			}
-			o.ScenarioDir, o.ArtifactsDir, o.Out, o.Version, o.NoAgent = scenario, artifacts, out, versionString(), noAgent
+			o.ScenarioDir, o.ArtifactsDir, o.Out, o.Version, o.NoAgent = scenario, artifacts, out, versionString(), noAgent(cmd)
 			points, err := experiment.Sweep(cmd.Context(), spec, o)
 			if len(points) > 0 {
 				fmt.Fprintf(out, "sweep: %d points in %s; compare them with e2c results summarize %s\n", len(points), filepath.Join(scenario, results.SweepDir), scenario)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -369,6 +370,17 @@ func (r *agentRunner) exec(ctx context.Context, s *agentSession, cmd string, std
 	return nil
 }
 
+// blobScript copies the blob $1, exit 3 if there is none, to $2 with
+// permissions $3 and modification time $4, through a temporary file
+// renamed over $2 as every Put writes.
+const blobScript = `[ -f "$1" ] || exit 3
+t="$2.e2c-blob.$$"
+trap 'rm -f "$t"' EXIT
+cp "$1" "$t" && chmod "$3" "$t" || exit 1
+touch -m -d "@$4" "$t" 2>/dev/null
+mv -f "$t" "$2" || exit 1
+trap - EXIT`
+
 func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error) {
 	s, err := r.session(ctx)
 	if err != nil {
@@ -382,7 +394,15 @@ func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode
 			return r.exec(ctx, s, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout)
 		}, names)
 	}
-	return put(ctx, survey, func(fn func(hostFS) error) error { return r.files(ctx, s, fn) }, src, dst, mode)
+	fromBlob := func(ctx context.Context, sum, dst string, perm fs.FileMode, mtime time.Time) (bool, error) {
+		err := r.exec(ctx, s, fmt.Sprintf("sh -c %s sh %s %s %o %d", quote(blobScript), quote(path.Join(BlobDir, sum)), quote(dst), perm, mtime.Unix()), nil, io.Discard)
+		var ee *ExitError
+		if errors.As(err, &ee) && ee.Code == 3 {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return put(ctx, survey, func(fn func(hostFS) error) error { return r.files(ctx, s, fn) }, fromBlob, src, dst, mode)
 }
 
 func (r *agentRunner) Get(ctx context.Context, src, dst string) error {

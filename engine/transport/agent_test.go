@@ -3,6 +3,8 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -154,5 +156,99 @@ func TestAgentConcurrentRuns(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestAgentPutFromBlob: a large file the host has in its BlobDir (spread
+// there) is copied from it, not sent, with the permissions Put gives; one
+// it lacks, or a small one, is sent.
+func TestAgentPutFromBlob(t *testing.T) {
+	r := startSSHD(t, sshdConfig{}).agentRunner(t)
+	dir := t.TempDir()
+	big := make([]byte, BlobMin+1)
+	for i := range big {
+		big[i] = byte(rand.IntN(256))
+	}
+	src := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(src, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	blob := filepath.Join(os.Getenv("HOME"), BlobDir, hex.EncodeToString(sum[:]))
+	dst := filepath.Join(dir, "out")
+	for _, tt := range []struct {
+		name      string
+		blob      []byte // in the cache, nil: none
+		fromCache int
+		bytes     int64
+	}{
+		{"the host lacks the blob", nil, 0, int64(len(big))},
+		{"the host has it", big, 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(dst)
+			os.Remove(blob)
+			if tt.blob != nil {
+				if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(blob, tt.blob, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.Remove(blob) })
+			}
+			st, err := r.Put(context.Background(), src, dst, 0o640)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Copied != 1 || st.FromCache != tt.fromCache || st.Bytes != tt.bytes {
+				t.Errorf("stats %+v, want 1 copied, %d from the cache, %d bytes sent", st, tt.fromCache, tt.bytes)
+			}
+			got, err := os.ReadFile(dst)
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("the copy differs from the source (%v)", err)
+			}
+			if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o640 {
+				t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+			}
+		})
+	}
+}
+
+// TestAgentReplaced: an agent of another build (e2c's version changed)
+// replaces the copy on the host, which then runs it.
+func TestAgentReplaced(t *testing.T) {
+	s := startSSHD(t, sshdConfig{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bytes after an ELF's sections change its hash, not what it runs.
+	other := filepath.Join(t.TempDir(), "e2c-other")
+	if err := os.WriteFile(other, append(data, "another version"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	onHost := filepath.Join(os.Getenv("HOME"), testAgentPath)
+	for _, build := range []string{self, other, self} {
+		p := newTestPool(t, PoolOptions{Agent: func(string) (string, error) { return build, nil }})
+		e := s.endpoint(t, 0)
+		r, err := p.Runner(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runOK(t, r, "true")
+		if err := p.AgentFallback(e); err != nil {
+			t.Fatalf("%s: the agent did not start: %v", build, err)
+		}
+		want, _ := os.ReadFile(build)
+		got, err := os.ReadFile(onHost)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("the host's agent is not %s (%v)", build, err)
+		}
+		p.Close()
 	}
 }

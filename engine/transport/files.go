@@ -69,7 +69,7 @@ type localFile struct {
 // does, and opens the host's file system only if something is left to do.
 // Sizes and modification times alone cannot tell: a file written again
 // within the same second with the same size looks unchanged.
-func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, src, dst string, mode fs.FileMode) (PutStats, error) {
+func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, fromBlob blobCopier, src, dst string, mode fs.FileMode) (PutStats, error) {
 	st := PutStats{Path: dst}
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -137,6 +137,11 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 		return st, err
 	}
 	st.Skipped = len(files) - len(todo) - len(chmods)
+	if fromBlob != nil {
+		if todo, err = copyBlobs(ctx, fromBlob, todo, root, perm, &st); err != nil {
+			return st, err
+		}
+	}
 	if len(todo) == 0 && len(chmods) == 0 && len(mkdirs) == 0 {
 		return st, nil
 	}
@@ -208,6 +213,67 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 		}
 	}
 	return todo, chmods, nil
+}
+
+// BlobDir is the cache of files spread to a host ahead of the copies that
+// need them (engine/spread), relative to the login directory: each file
+// is named by its SHA-256, checked when it arrived.
+const BlobDir = ".cache/e2c/blobs"
+
+// BlobMin is the size from which Put looks for a file in the host's
+// BlobDir before sending it: smaller ones are sent faster than looked for.
+const BlobMin = 1 << 20
+
+// blobCopier copies the host's blob of SHA-256 sum, if BlobDir has it, to
+// dst with perm and mtime; false when the host has no such blob.
+type blobCopier func(ctx context.Context, sum, dst string, perm fs.FileMode, mtime time.Time) (bool, error)
+
+// copyBlobs copies the files of todo that the host has in BlobDir from
+// there, and returns those left to send.
+func copyBlobs(ctx context.Context, fromBlob blobCopier, todo []localFile, root string, perm func(localFile) fs.FileMode, st *PutStats) ([]localFile, error) {
+	var left []localFile
+	for _, f := range todo {
+		if f.info.Size() < BlobMin {
+			left = append(left, f)
+			continue
+		}
+		sum, err := memoSum(f)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := fromBlob(ctx, sum, path.Join(root, f.rel), perm(f), f.info.ModTime())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("put %s from the host's cache: %w", path.Join(root, f.rel), err)
+		case ok:
+			st.Copied++
+			st.FromCache++
+		default:
+			left = append(left, f)
+		}
+	}
+	return left, nil
+}
+
+// sums are the SHA-256 of the large local files put, by path, size and
+// modification time: one file put to a thousand hosts is read once.
+var sums sync.Map
+
+func memoSum(f localFile) (string, error) {
+	type key struct {
+		path  string
+		size  int64
+		mtime time.Time
+	}
+	k := key{f.path, f.info.Size(), f.info.ModTime()}
+	if sum, ok := sums.Load(k); ok {
+		return sum.(string), nil
+	}
+	sum, err := fileSum(f.path)
+	if err == nil {
+		sums.Store(k, sum)
+	}
+	return sum, err
 }
 
 // fileSum is the SHA-256 of a local file, in hex.

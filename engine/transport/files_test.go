@@ -326,7 +326,7 @@ func TestPutWithoutSurvey(t *testing.T) {
 	open := func(f func(hostFS) error) error { return f(h) }
 	ctx := context.Background()
 	for range 2 {
-		st, err := put(ctx, localSurvey(bin), open, src, dst, KeepMode)
+		st, err := put(ctx, localSurvey(bin), open, nil, src, dst, KeepMode)
 		if err != nil || st.Copied != 2 || st.Skipped != 0 {
 			t.Fatalf("put: %+v %v, want 2 copied", st, err)
 		}

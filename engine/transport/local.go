@@ -105,7 +105,7 @@ func (l *localRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode
 		return PutStats{}, l.err
 	}
 	h := localFS{l.dir}
-	return put(ctx, h.survey, func(f func(hostFS) error) error { return f(h) }, src, dst, mode)
+	return put(ctx, h.survey, func(f func(hostFS) error) error { return f(h) }, nil, src, dst, mode)
 }
 
 func (l *localRunner) Get(ctx context.Context, src, dst string) error {

@@ -18,7 +18,7 @@ import (
 )
 
 func (r *sshRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error) {
-	return put(ctx, r.survey, func(fn func(hostFS) error) error { return r.files(ctx, fn) }, src, dst, mode)
+	return put(ctx, r.survey, func(fn func(hostFS) error) error { return r.files(ctx, fn) }, nil, src, dst, mode)
 }
 
 func (r *sshRunner) Get(ctx context.Context, src, dst string) error {

@@ -58,8 +58,9 @@ func (e *ExitError) Error() string {
 // PutStats says what a Put transferred.
 type PutStats struct {
 	Copied, Skipped int
-	Chmodded        int // files already there whose permissions alone were set
-	Bytes           int64
+	Chmodded        int    // files already there whose permissions alone were set
+	FromCache       int    // of Copied, those copied on the host from its BlobDir, not sent
+	Bytes           int64  // sent
 	Path            string // where src went: dst, or dst/<name of src> for a file put into a directory
 }
 
