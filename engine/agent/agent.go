@@ -14,8 +14,9 @@
 // its own) or a program with its arguments, its stdout and stderr on two streams the agent opens, each
 // starting with an Output line, and its Exit on the request's stream; kill
 // ends the process group of a running exec; sftp serves files on the
-// stream. When its stdin closes (e2c gone), the agent kills what it is
-// still running and exits.
+// stream; spread and feed receive a file and relay it to other hosts
+// (spread.go). When its stdin closes (e2c gone), the agent kills what it
+// is still running and exits.
 package agent
 
 import (
@@ -43,6 +44,10 @@ const (
 	OpExec = "exec"
 	OpKill = "kill"
 	OpSFTP = "sftp"
+	// OpSpread receives a file into Path and serves it to other hosts'
+	// agents while it arrives; OpFeed gives a spread its bytes from e2c.
+	OpSpread = "spread"
+	OpFeed   = "feed"
 )
 
 // Request begins every stream e2c opens, as one line of JSON. An exec's
@@ -55,6 +60,12 @@ type Request struct {
 	Argv []string `json:"argv,omitempty"` // exec: the program and its arguments, run as they are, instead of Cmd
 	Sudo bool     `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
 	User string   `json:"user,omitempty"`
+
+	Path  string `json:"path,omitempty"`  // spread: where the file goes (relative to the login directory)
+	Size  int64  `json:"size,omitempty"`  // spread: its size in bytes
+	Sum   string `json:"sum,omitempty"`   // spread: its SHA-256, in hex
+	Token string `json:"token,omitempty"` // spread: what peers must present; feed: the spread fed
+	Addr  string `json:"addr,omitempty"`  // spread: the host's address peers reach it at, listened on
 }
 
 // Output begins every stream the agent opens: the stdout (FD 1) or stderr
@@ -130,7 +141,7 @@ func Serve(conn io.ReadWriteCloser, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	a := &server{s: s, execs: map[uint64]*execution{}}
+	a := &server{s: s, execs: map[uint64]*execution{}, spreads: map[string]*spread{}}
 	go func() {
 		select {
 		case <-stop:
@@ -175,6 +186,8 @@ type server struct {
 	mu     sync.Mutex
 	execs  map[uint64]*execution
 	closed bool // the session ended: no new exec starts
+
+	spreads map[string]*spread // by token
 }
 
 func (a *server) handle(st *yamux.Stream) {
@@ -209,6 +222,10 @@ func (a *server) handle(st *yamux.Stream) {
 			_ = srv.Serve()
 			srv.Close()
 		}
+	case OpSpread:
+		a.spread(req, in, st)
+	case OpFeed:
+		a.feed(req, in, st)
 	default:
 		reply(st, Exit{Code: -1, Error: fmt.Sprintf("agent: unknown operation %q", req.Op)})
 	}
