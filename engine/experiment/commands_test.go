@@ -2,7 +2,11 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,5 +53,40 @@ func TestCommandsRecorded(t *testing.T) {
 				t.Errorf("warning said: %v, want %v:\n%s", warned, !warned, out.String())
 			}
 		})
+	}
+}
+
+// TestSpreadArtifacts: a large artifact that prepare copies to every host
+// is spread host to host ahead of the phase and arrives whole; the next
+// run finds it in the hosts' cache and spreads nothing.
+func TestSpreadArtifacts(t *testing.T) {
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i/4096)
+	}
+	sum := sha256.Sum256(big)
+	workflow := fmt.Sprintf(`
+- hosts: all
+  prepare:
+  - copy: {src: "{{ artifacts_dir }}/big/", dest: /opt/big/}
+  - shell: echo "%x  /opt/big/blob.bin" | sha256sum -c
+  finalize:
+  - shell: rm -rf /opt/big
+`, sum)
+	dir, artifacts := scenario(t, "10.232.21.0/24", fourHosts, workflow)
+	os.MkdirAll(filepath.Join(artifacts, "big"), 0o755)
+	if err := os.WriteFile(filepath.Join(artifacts, "big", "blob.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Agent: testAgent, Out: &out}, Release)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") {
+		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached), got %d:\n%s", n, out.String())
 	}
 }

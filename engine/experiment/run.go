@@ -183,6 +183,7 @@ func (r *run) runOn(ctx context.Context, ph schema.Phase, conf string, p *plan.P
 	if conf != "" {
 		os.MkdirAll(filepath.Join(r.dir, conf), 0o755)
 	}
+	r.x.spreadFiles(ctx, r.out, p, ph)
 	reps, err := r.exec.WithPlan(p).Phase(ctx, ph)
 	r.reports = append(r.reports, reps...)
 	appendWorkflow(r.dir, conf, p, ph, reps)

@@ -137,11 +137,6 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 		return st, err
 	}
 	st.Skipped = len(files) - len(todo) - len(chmods)
-	if fromBlob != nil {
-		if todo, err = copyBlobs(ctx, fromBlob, todo, root, perm, &st); err != nil {
-			return st, err
-		}
-	}
 	if len(todo) == 0 && len(chmods) == 0 && len(mkdirs) == 0 {
 		return st, nil
 	}
@@ -156,6 +151,12 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 				return fmt.Errorf("put: %w", err)
 			}
 			st.Chmodded++
+		}
+		if fromBlob != nil {
+			var err error
+			if todo, err = copyBlobs(ctx, fromBlob, todo, root, perm, &st); err != nil {
+				return err
+			}
 		}
 		var mu sync.Mutex
 		g, gctx := errgroup.WithContext(ctx)
@@ -253,6 +254,17 @@ func copyBlobs(ctx context.Context, fromBlob blobCopier, todo []localFile, root 
 		}
 	}
 	return left, nil
+}
+
+// Blob is where a host's BlobDir keeps the local file name, relative to
+// the login directory.
+func Blob(name string) (string, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return "", err
+	}
+	sum, err := memoSum(localFile{path: name, info: fi})
+	return path.Join(BlobDir, sum), err
 }
 
 // sums are the SHA-256 of the large local files put, by path, size and
