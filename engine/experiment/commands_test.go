@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
+	"github.com/e2c-dev/e2c/providers/netns"
 )
 
 // TestCommandsRecorded: run.json says per host how its commands ran, and
@@ -88,5 +92,57 @@ func TestSpreadArtifacts(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") {
 		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached), got %d:\n%s", n, out.String())
+	}
+}
+
+// TestImagesRelayed: an image archive four hosts lack is spread host to
+// host and loaded there by each host's docker, not sent to each; the
+// containers run.
+func TestImagesRelayed(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	if err := netns.CheckDocker(); err != nil {
+		t.Skip(err) // the emulated hosts' dockerd
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker command, which loads a relayed image on a host")
+	}
+	mosquitto, _ := dockerdtest.Image(t, "mosquitto")
+	root := t.TempDir()
+	dir, artifacts := filepath.Join(root, "scenario"), filepath.Join(root, "artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	dockerdtest.PlaceImage(t, mosquitto, filepath.Join(artifacts, "mosquitto.tar"))
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf(`environment:
+  job_name: e2c-relay-%d
+  netns: {subnet: 10.237.71.0/24}
+layers:
+- name: fog
+  services: [{name: broker, quantity: 4}]
+`, os.Getpid()),
+		filepath.Join(dir, "services", "broker.yaml"): "name: broker\ncontainer: {archive: mosquitto.tar, ports: [1883]}\n",
+		filepath.Join(dir, "workflow.yaml"):           "[]\n",
+	})
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	var out strings.Builder
+	run, err := layersServices(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out})
+	if err != nil {
+		t.Fatalf("layers-services: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "spread mosquitto.tar to 4 hosts") || strings.Count(out.String(), "from its relayed copy") != 4 {
+		t.Errorf("want the image spread to 4 hosts and loaded from there on each:\n%s", out.String())
+	}
+	rec, err := readRecord(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rec.Containers {
+		if c.State != "running" {
+			t.Errorf("container %s on %s: %s %s", c.Name, c.Host, c.State, c.Error)
+		}
+	}
+	if len(rec.Containers) != 4 {
+		t.Errorf("%d containers, want 4", len(rec.Containers))
 	}
 }

@@ -43,7 +43,7 @@ func (x *Session) startContainers(ctx context.Context, p *plan.Plan, rec *record
 		return n, err
 	}
 	recs, err := services.Start(ctx, p, reachIn(x.pool, slices.Collect(maps.Values(x.st.Reservations))...),
-		services.Options{Experiment: jobName(x.sc.LayersServices.Environment, x.o.ScenarioDir), Forks: x.o.Forks, Out: out})
+		services.Options{Experiment: jobName(x.sc.LayersServices.Environment, x.o.ScenarioDir), Forks: x.o.Forks, Out: out, Relay: x.relay(out)})
 	rec.update(func(r *results.Record) {
 		// A change adds the containers of its new hosts to the run's.
 		r.Containers = slices.DeleteFunc(r.Containers, func(c results.Container) bool {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/plan"
+	"github.com/e2c-dev/e2c/engine/services"
 	"github.com/e2c-dev/e2c/engine/spread"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/schema"
@@ -76,62 +77,103 @@ func remote(args map[string]any) bool {
 }
 
 // spreadFiles relays, ahead of phase ph of p, each large file the phase's
-// copies send to many hosts from host to host (engine/spread) into the
-// hosts' transport.BlobDir, from which their Put takes it. Hosts that have
-// it from an earlier run are skipped. What fails here only costs time:
-// the copy then sends the file itself.
+// copies send to many hosts from host to host into the hosts'
+// transport.BlobDir, from which their Put takes it. What fails here only
+// costs time: the copy then sends the file itself.
 func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, ph schema.Phase) {
-	files := toSpread(p, ph)
-	if len(files) == 0 || x.o.NoAgent {
+	if x.o.NoAgent {
 		return
 	}
-	addrs := map[string]string{}
-	for _, h := range p.Hosts {
-		addrs[h.Name] = h.Address
-	}
+	files := toSpread(p, ph)
 	for _, src := range slices.Sorted(maps.Keys(files)) {
-		blob, err := transport.Blob(src)
-		if err != nil {
-			continue // the copy says why
-		}
-		var mu sync.Mutex
-		var targets []spread.Target
-		x.eachHost(ctx, files[src], func(ctx context.Context, h string, r transport.Runner) error {
-			st, ok := r.(transport.Streamer)
-			if !ok {
-				return nil
-			}
-			if _, err := r.Run(ctx, transport.Command{Script: "test -f " + blob}); err == nil {
-				return nil
-			}
-			mu.Lock()
-			targets = append(targets, spread.Target{Host: h, Agent: st, Addr: addrs[h]})
-			mu.Unlock()
-			return nil
-		})
-		if len(targets) < spreadMinHosts {
-			continue
-		}
-		slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
-		start, said := time.Now(), time.Now()
-		res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Progress: func(pr spread.Progress) {
-			if time.Since(said) >= 2*time.Second {
-				fmt.Fprintf(out, "  %s\n", pr)
-				said = time.Now()
-			}
-		}})
-		if err != nil {
-			fmt.Fprintf(out, "  spread %s: %v; the copies send it\n", filepath.Base(src), err)
-			continue
-		}
-		failed := 0
-		for _, h := range slices.Sorted(maps.Keys(res.Errors)) {
-			if err := res.Errors[h]; err != nil {
-				failed++
-				fmt.Fprintf(out, "  spread %s: host %s: %v; its copy sends it\n", filepath.Base(src), h, err)
-			}
-		}
-		fmt.Fprintf(out, "  spread %s to %d hosts in %.1f s (%d failed), %.0f MB sent by e2c\n", filepath.Base(src),
-			len(targets), time.Since(start).Seconds(), failed, float64(res.Sent)/1e6)
+		x.spread(ctx, out, src, files[src])
 	}
+}
+
+// spread puts the local file src into the BlobDir of hosts through their
+// agents, host to host (engine/spread), and returns the hosts that have it
+// there, with its path. Hosts that have it from an earlier run are not
+// sent it again; hosts without the agent are left out.
+func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts []string) map[string]string {
+	blob, err := transport.Blob(src)
+	if err != nil {
+		return nil // the copy says why
+	}
+	have := map[string]string{}
+	var mu sync.Mutex
+	var targets []spread.Target
+	x.eachHost(ctx, hosts, func(ctx context.Context, h string, r transport.Runner) error {
+		st, ok := r.(transport.Streamer)
+		if !ok {
+			return nil
+		}
+		_, err := r.Run(ctx, transport.Command{Script: "test -f " + blob})
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			have[h] = blob
+		} else {
+			targets = append(targets, spread.Target{Host: h, Agent: st, Addr: x.hosts[h].Address})
+		}
+		return nil
+	})
+	if len(targets) < spreadMinHosts {
+		return have // the others are sent it from here
+	}
+	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
+	name := filepath.Base(src)
+	start, said := time.Now(), time.Now()
+	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Progress: func(pr spread.Progress) {
+		if time.Since(said) >= 2*time.Second {
+			fmt.Fprintf(out, "  %s\n", pr)
+			said = time.Now()
+		}
+	}})
+	if err != nil {
+		fmt.Fprintf(out, "  spread %s: %v; sent from here instead\n", name, err)
+		return have
+	}
+	failed := 0
+	for _, h := range slices.Sorted(maps.Keys(res.Errors)) {
+		if err := res.Errors[h]; err != nil {
+			failed++
+			fmt.Fprintf(out, "  spread %s: host %s: %v; sent from here instead\n", name, h, err)
+		} else {
+			have[h] = blob
+		}
+	}
+	fmt.Fprintf(out, "  spread %s to %d hosts in %.1f s (%d failed), %.0f MB sent by e2c\n", name,
+		len(targets), time.Since(start).Seconds(), failed, float64(res.Sent)/1e6)
+	return have
+}
+
+// relay is the services step's services.Relay: images spread as files
+// are, loaded by the hosts' docker command.
+type relay struct {
+	x   *Session
+	out io.Writer
+}
+
+// relay is nil with --no-agent: nothing can be spread.
+func (x *Session) relay(out io.Writer) services.Relay {
+	if x.o.NoAgent {
+		return nil
+	}
+	return relay{x, out}
+}
+
+func (r relay) Spread(ctx context.Context, file string, hosts []string) map[string]string {
+	return r.x.spread(ctx, r.out, file, hosts)
+}
+
+func (r relay) Load(ctx context.Context, host, path, socket string) error {
+	c, err := r.x.connect(ctx, host)
+	if err != nil {
+		return err
+	}
+	_, err = c.Run(ctx, transport.Command{Script: "docker -H " + transport.Quote("unix://"+socket) + " load -q -i " + transport.Quote(path)})
+	if err != nil {
+		return fmt.Errorf("docker load: %w", err)
+	}
+	return nil
 }

@@ -41,7 +41,25 @@ type Options struct {
 	Experiment string // the value of containers.Label
 	Forks      int    // hosts worked on at once; default 256
 	Out        io.Writer
+	// Relay, when set, spreads an image that relayMin hosts or more lack
+	// from host to host instead of sending it to each; nil: each is sent
+	// it from here.
+	Relay Relay
 }
+
+// Relay spreads files from host to host (engine/spread, through the e2c
+// agent) and loads an image archive so spread into a host's daemon.
+type Relay interface {
+	// Spread puts the local file on as many of hosts as it can and gives
+	// each of those the file's path there.
+	Spread(ctx context.Context, file string, hosts []string) map[string]string
+	// Load loads the image archive at path on host into the host's daemon,
+	// which listens at socket there.
+	Load(ctx context.Context, host, path, socket string) error
+}
+
+// relayMin is from how many hosts lacking an image it is relayed.
+const relayMin = 4
 
 // Start starts every container of p: stage by stage (plan.Container.Stage),
 // a stage on every host in parallel, a host's containers in key order, each
@@ -81,9 +99,11 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	hosts := make([]*containers.Host, len(names))
 	daemons := make([]*containers.Daemon, len(names))
 	lacks := make([][]*image, len(names))
+	sockets := make([]string, len(names))
 	errs := fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
 		name := names[i]
 		dial, socket, err := reach(name)
+		sockets[i] = socket
 		if err == nil {
 			hosts[i], daemons[i], err = containers.Connect(ctx, name, dial, socket)
 		}
@@ -117,12 +137,15 @@ func Start(ctx context.Context, p *plan.Plan, reach Reach, o Options) ([]Record,
 	if err := errors.Join(problems...); err != nil {
 		return all(), fmt.Errorf("nothing started: %w", err)
 	}
+	if o.Relay != nil {
+		s.relay(ctx)
+	}
 	// The images every host lacks, all at once: a later stage's image is
 	// not waited for. Then the stages in order, each on every host at
 	// once; a failure stops the stages after its own.
 	errs = fanout.Each(ctx, len(names), o.Forks, func(ctx context.Context, i int) error {
 		for _, im := range lacks[i] {
-			if err := s.ensure(ctx, hosts[i], names[i], im); err != nil {
+			if err := s.ensure(ctx, hosts[i], names[i], sockets[i], im); err != nil {
 				return fmt.Errorf("%s: image %s: %w", names[i], im.name(), err)
 			}
 		}
@@ -210,9 +233,10 @@ type image struct {
 	read, save sync.Once // the archive's contents; an image by name saved to archive
 
 	mu      sync.Mutex
-	lacking []string // hosts that lack it
-	done    int      // of those, the ones that have it now
-	sent    int64    // bytes, to every host
+	lacking []string          // hosts that lack it
+	relayed map[string]string // hosts it was spread to, by Relay: where it is there
+	done    int               // of those, the ones that have it now
+	sent    int64             // bytes, to every host
 	said    time.Time
 }
 
@@ -559,7 +583,7 @@ func (s *starter) container(ctx context.Context, h *containers.Host, host string
 // sent from this machine (saved once to a temporary file), or pulled by
 // the host when this machine has no Docker Engine; an archive is sent
 // unless the host holds its digest under each of its tags.
-func (s *starter) ensure(ctx context.Context, h *containers.Host, host string, im *image) error {
+func (s *starter) ensure(ctx context.Context, h *containers.Host, host, socket string, im *image) error {
 	if im.ref != "" {
 		got, err := h.Image(ctx, im.ref)
 		if err != nil || got != nil {
@@ -572,6 +596,18 @@ func (s *starter) ensure(ctx context.Context, h *containers.Host, host string, i
 		if err := s.saveLocal(ctx, im); err != nil {
 			return err
 		}
+	}
+	if path, ok := im.relayed[host]; ok {
+		err := s.o.Relay.Load(ctx, host, path, socket)
+		if err == nil {
+			err = holds(ctx, h, im)
+		}
+		if err == nil {
+			line, _ := im.sending(0, true)
+			s.say("services: image %s: loaded on %s from its relayed copy; %s", im.name(), host, line)
+			return nil
+		}
+		s.say("services: image %s: %s: loading the relayed copy: %v; sending it", im.name(), host, err)
 	}
 	open := func() (io.ReadCloser, error) { return os.Open(im.archive) }
 	var last atomic.Int64 // what progress was last given, on the HTTP client's goroutine
@@ -589,6 +625,35 @@ func (s *starter) ensure(ctx context.Context, h *containers.Host, host string, i
 		s.say("services: image %s: %s", im.name(), line)
 	}
 	return nil
+}
+
+// relay spreads each image that relayMin hosts or more lack, and this
+// machine sends, from host to host.
+func (s *starter) relay(ctx context.Context) {
+	for _, key := range slices.Sorted(maps.Keys(s.images)) {
+		im := s.images[key]
+		if len(im.lacking) < relayMin || im.pull || (im.ref != "" && s.saveLocal(ctx, im) != nil) {
+			continue // ensure says why an image cannot be had
+		}
+		slices.Sort(im.lacking)
+		im.relayed = s.o.Relay.Spread(ctx, im.archive, im.lacking)
+	}
+}
+
+// holds checks that h has im now.
+func holds(ctx context.Context, h *containers.Host, im *image) error {
+	if im.ref != "" {
+		got, err := h.Image(ctx, im.ref)
+		if err == nil && got == nil {
+			err = fmt.Errorf("the daemon has no %s after loading it", im.ref)
+		}
+		return err
+	}
+	ok, err := h.Holds(ctx, im.info)
+	if err == nil && !ok {
+		err = fmt.Errorf("the daemon has not image %s %v after loading it", im.info.ID, im.info.Tags)
+	}
+	return err
 }
 
 // saveLocal saves image by name im from this machine's Docker Engine to a

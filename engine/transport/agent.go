@@ -31,7 +31,7 @@ func agentLine(path string) string {
 	if !strings.HasPrefix(path, "/") {
 		path = "./" + path
 	}
-	return "E2C_AGENT=1 exec " + quote(path) + " agent session"
+	return "E2C_AGENT=1 exec " + Quote(path) + " agent session"
 }
 
 // agentRunner is the Runner of an endpoint whose commands and files go
@@ -391,11 +391,11 @@ func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode
 	}
 	survey := func(ctx context.Context, root string, names []string) (view, error) {
 		return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
-			return r.exec(ctx, s, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout)
+			return r.exec(ctx, s, "sh -c "+Quote(surveyScript)+" sh "+Quote(root), stdin, stdout)
 		}, names)
 	}
 	fromBlob := func(ctx context.Context, sum, dst string, perm fs.FileMode, mtime time.Time) (bool, error) {
-		err := r.exec(ctx, s, fmt.Sprintf("sh -c %s sh %s %s %o %d", quote(blobScript), quote(path.Join(BlobDir, sum)), quote(dst), perm, mtime.Unix()), nil, io.Discard)
+		err := r.exec(ctx, s, fmt.Sprintf("sh -c %s sh %s %s %o %d", Quote(blobScript), Quote(path.Join(BlobDir, sum)), Quote(dst), perm, mtime.Unix()), nil, io.Discard)
 		var ee *ExitError
 		if errors.As(err, &ee) && ee.Code == 3 {
 			return false, nil

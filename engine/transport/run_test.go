@@ -168,7 +168,7 @@ func testRunStreams(t *testing.T, r Runner) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("printf fi; sleep 0.2; printf 'rst\\n'\nwhile [ ! -e %s ]; do sleep 0.02; done\nprintf sec; printf 'ond\\nthird'", quote(flag))
+	script := fmt.Sprintf("printf fi; sleep 0.2; printf 'rst\\n'\nwhile [ ! -e %s ]; do sleep 0.02; done\nprintf sec; printf 'ond\\nthird'", Quote(flag))
 	res, err := r.Run(ctx, Command{Script: script, Stdout: rec})
 	if err != nil {
 		t.Fatalf("Run: %v (the first line did not arrive while the command ran?)", err)

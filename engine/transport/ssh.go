@@ -25,7 +25,7 @@ type sshRunner struct{ h *hostConn }
 func launcher(sudo bool, user string) string {
 	s := "S=; " + sudoAs(sudo, user)
 	s += "if setsid -w true </dev/null >/dev/null 2>&1; then exec $S setsid -w sh -s; fi; exec $S sh -s"
-	return "sh -c " + quote(s)
+	return "sh -c " + Quote(s)
 }
 
 // killer is the command line that ends the process group pgid: TERM, up to
@@ -35,7 +35,7 @@ func killer(pgid int, sudo bool, user string) string {
 	s += fmt.Sprintf("$S kill -TERM -%[1]d 2>/dev/null || $S kill -TERM %[1]d 2>/dev/null; "+
 		"i=0; while $S kill -0 -%[1]d 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; "+
 		"$S kill -KILL -%[1]d 2>/dev/null; exit 0", pgid)
-	return "sh -c " + quote(s)
+	return "sh -c " + Quote(s)
 }
 
 // sudoAs sets S to the sudo command that runs as user (root if ""),
@@ -43,7 +43,7 @@ func killer(pgid int, sudo bool, user string) string {
 func sudoAs(sudo bool, user string) string {
 	switch {
 	case sudo && user != "":
-		return fmt.Sprintf(`[ "$(id -un)" = %[1]s ] || S="sudo -n -u "%[1]s; `, quote(user))
+		return fmt.Sprintf(`[ "$(id -un)" = %[1]s ] || S="sudo -n -u "%[1]s; `, Quote(user))
 	case sudo:
 		return `[ "$(id -u)" = 0 ] || S='sudo -n'; `
 	}

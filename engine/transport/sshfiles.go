@@ -88,7 +88,7 @@ exit 0`
 // survey asks the host, in one command, what it has at names under root.
 func (r *sshRunner) survey(ctx context.Context, root string, names []string) (view, error) {
 	return surveyWith(func(stdin io.Reader, stdout io.Writer) error {
-		return r.wrap(ctx, r.exec(ctx, "sh -c "+quote(surveyScript)+" sh "+quote(root), stdin, stdout))
+		return r.wrap(ctx, r.exec(ctx, "sh -c "+Quote(surveyScript)+" sh "+Quote(root), stdin, stdout))
 	}, names)
 }
 
@@ -237,7 +237,7 @@ type shellFS struct{ r *sshRunner }
 const statFormat = "stat -c '%s %Y %f %n' -- "
 
 func (f shellFS) sh(ctx context.Context, script string, stdin io.Reader, stdout io.Writer) error {
-	return f.r.exec(ctx, "sh -c "+quote(script), stdin, stdout)
+	return f.r.exec(ctx, "sh -c "+Quote(script), stdin, stdout)
 }
 
 // notExist maps exit status 3, which the scripts use for a missing path.
@@ -251,7 +251,7 @@ func notExist(name string, err error) error {
 
 func (f shellFS) stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	var out bytes.Buffer
-	err := f.sh(ctx, "[ -e "+quote(name)+" ] || exit 3; "+statFormat+quote(name), nil, &out)
+	err := f.sh(ctx, "[ -e "+Quote(name)+" ] || exit 3; "+statFormat+Quote(name), nil, &out)
 	if err != nil {
 		return nil, notExist(name, err)
 	}
@@ -263,22 +263,22 @@ func (f shellFS) stat(ctx context.Context, name string) (fs.FileInfo, error) {
 }
 
 func (f shellFS) mkdir(ctx context.Context, dir string) error {
-	return f.sh(ctx, "mkdir -- "+quote(dir), nil, nil)
+	return f.sh(ctx, "mkdir -- "+Quote(dir), nil, nil)
 }
 
 func (f shellFS) mkdirAll(ctx context.Context, dir string) error {
-	return f.sh(ctx, "mkdir -p -- "+quote(dir), nil, nil)
+	return f.sh(ctx, "mkdir -p -- "+Quote(dir), nil, nil)
 }
 
 func (f shellFS) write(ctx context.Context, name string, r io.Reader, perm fs.FileMode, mtime time.Time) error {
 	script := fmt.Sprintf(`t=%s; trap 'rm -f -- "$t"' EXIT; umask 077; `+
 		`: > "$t" && chmod %o "$t" && cat > "$t" && TZ=UTC0 touch -t %s "$t" && mv -f -- "$t" %s`,
-		quote(tempName(name)), perm, mtime.UTC().Format("200601021504.05"), quote(name))
+		Quote(tempName(name)), perm, mtime.UTC().Format("200601021504.05"), Quote(name))
 	return f.sh(ctx, script, r, nil)
 }
 
 func (f shellFS) chmod(ctx context.Context, name string, perm fs.FileMode) error {
-	return f.sh(ctx, fmt.Sprintf("chmod %o -- %s", perm, quote(name)), nil, nil)
+	return f.sh(ctx, fmt.Sprintf("chmod %o -- %s", perm, Quote(name)), nil, nil)
 }
 
 func (f shellFS) read(ctx context.Context, name string, w io.Writer) (fs.FileMode, error) {
@@ -286,7 +286,7 @@ func (f shellFS) read(ctx context.Context, name string, w io.Writer) (fs.FileMod
 	if err != nil {
 		return 0, err
 	}
-	return fi.Mode().Perm(), f.sh(ctx, "cat -- "+quote(name), nil, w)
+	return fi.Mode().Perm(), f.sh(ctx, "cat -- "+Quote(name), nil, w)
 }
 
 // parseStat reads lines of statFormat: size, mtime, raw mode in hex, name.

@@ -135,10 +135,10 @@ func (c Command) script(reportPgid bool) (string, error) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		fmt.Fprintf(&b, "export %s=%s\n", k, quote(c.Env[k]))
+		fmt.Fprintf(&b, "export %s=%s\n", k, Quote(c.Env[k]))
 	}
 	if c.Dir != "" {
-		fmt.Fprintf(&b, "cd -- %s || exit 1\n", quote(c.Dir))
+		fmt.Fprintf(&b, "cd -- %s || exit 1\n", Quote(c.Dir))
 	}
 	b.WriteString("__e2c_main() {\n:\n")
 	b.WriteString(c.Script)
@@ -149,8 +149,8 @@ func (c Command) script(reportPgid bool) (string, error) {
 	return b.String(), nil
 }
 
-// quote returns s as one POSIX shell word.
-func quote(s string) string {
+// Quote returns s as one POSIX shell word.
+func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
