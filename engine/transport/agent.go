@@ -157,18 +157,17 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 }
 
 // sessionConn is an SSH session's stdout and stdin as one connection;
-// closing it closes the agent's stdin, which ends it, and the session.
+// closing it closes the session, whose end closes the agent's stdin,
+// which ends it. Not stdin first: x/crypto's CloseWrite races with a
+// Write that yamux's send loop may be doing.
 type sessionConn struct {
 	io.Reader
-	in io.WriteCloser
+	in io.Writer
 	s  *ssh.Session
 }
 
 func (c sessionConn) Write(p []byte) (int, error) { return c.in.Write(p) }
-func (c sessionConn) Close() error {
-	c.in.Close()
-	return c.s.Close()
-}
+func (c sessionConn) Close() error                { return c.s.Close() }
 
 // agentSession is e2c's end of a running agent.
 type agentSession struct {
