@@ -108,11 +108,11 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	if n.o.Agent == nil {
 		return nil, errors.New("no agent to measure with")
 	}
-	src, err := n.agent(ctx, pr.src)
+	src, srcAgent, err := n.agent(ctx, pr.src)
 	if err != nil {
 		return nil, err
 	}
-	dst, err := n.agent(ctx, pr.dst)
+	dst, dstAgent, err := n.agent(ctx, pr.dst)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	ready := &readyWriter{port: make(chan int, 1)}
 	served := make(chan error, 1)
 	go func() {
-		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand("serve", "--for", agentLifetime.String()), Stdout: ready})
+		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand(dstAgent, "serve", "--for", agentLifetime.String()), Stdout: ready})
 		served <- err
 	}()
 	var port int
@@ -137,7 +137,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	if stream > 0 {
 		args = append(args, "--stream", stream.String())
 	}
-	res, err := src.Run(ctx, transport.Command{Script: probe.AgentCommand(args...)})
+	res, err := src.Run(ctx, transport.Command{Script: probe.AgentCommand(srcAgent, args...)})
 	stop()
 	<-served
 	if err != nil {
@@ -150,22 +150,23 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	return &m, nil
 }
 
-// agent copies the e2c binary for the host's architecture to it (once: an
-// identical copy is skipped) and returns the host's transport.
-func (n *Network) agent(ctx context.Context, host string) (transport.Runner, error) {
+// agent copies the e2c binary for the host's architecture to it (unless
+// it has that build) and returns the host's transport and the agent's path.
+func (n *Network) agent(ctx context.Context, host string) (transport.Runner, string, error) {
 	r, err := n.o.Connect(ctx, host)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	arch := arch.Of(n.pre[host].Arch)
 	local, err := n.o.Agent(arch)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := probe.Install(ctx, r, local); err != nil {
-		return nil, fmt.Errorf("copying the agent to %s: %w", host, err)
+	path, err := probe.Install(ctx, r, local)
+	if err != nil {
+		return nil, "", fmt.Errorf("copying the agent to %s: %w", host, err)
 	}
-	return r, nil
+	return r, path, nil
 }
 
 // readyWriter catches the port in the agent's "ready <port>" line.

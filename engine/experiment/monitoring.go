@@ -163,13 +163,14 @@ func (x *Session) startSampler(ctx context.Context, host string, r transport.Run
 	cmd := fmt.Sprintf("exec dstat %s --output %s %d >/dev/null", probe.DstatFlags(mon.stats), mon.remote, interval)
 	if tool != "dstat" {
 		local, err := x.o.agent()(arch.Of(x.facts[host].Arch))
+		var path string
 		if err == nil {
-			err = probe.Install(ctx, r, local)
+			path, err = probe.Install(ctx, r, local)
 		}
 		if err != nil {
 			return "", "", err
 		}
-		cmd = probe.AgentCommand("monitor", "--interval", fmt.Sprintf("%ds", interval), "--stats", strings.Join(mon.stats, ","), "--out", mon.remote)
+		cmd = probe.AgentCommand(path, "monitor", "--interval", fmt.Sprintf("%ds", interval), "--stats", strings.Join(mon.stats, ","), "--out", mon.remote)
 	}
 	job = execute.NewJobFolder()
 	if err := x.st.addJob(x.o.ScenarioDir, host, job); err != nil {

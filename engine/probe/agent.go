@@ -154,15 +154,18 @@ func Command() *cobra.Command {
 // directory.
 const AgentPath = transport.AgentPath
 
-// AgentCommand is the agent's command line on a host. E2C_AGENT lets a
-// test binary, copied as the agent, know it is one.
-func AgentCommand(args ...string) string {
-	return "E2C_AGENT=1 exec ./" + AgentPath + " agent " + strings.Join(args, " ")
+// AgentCommand is the command line of the agent at path on a host (what
+// Install gives). E2C_AGENT lets a test binary, copied as the agent, know
+// it is one.
+func AgentCommand(path string, args ...string) string {
+	if !strings.HasPrefix(path, "/") {
+		path = "./" + path
+	}
+	return "E2C_AGENT=1 exec " + transport.Quote(path) + " agent " + strings.Join(args, " ")
 }
 
-// Install copies the local e2c binary to the host as the agent; an
-// identical copy already there is kept.
-func Install(ctx context.Context, r transport.Runner, local string) error {
-	_, err := r.Put(ctx, local, AgentPath, 0o755)
-	return err
+// Install copies the local e2c binary to the host as the agent, unless
+// the host has that build (transport.InstallAgent), and returns its path.
+func Install(ctx context.Context, r transport.Runner, local string) (string, error) {
+	return transport.InstallAgent(ctx, r, AgentPath, local)
 }

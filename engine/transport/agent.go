@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,17 +22,70 @@ import (
 )
 
 // AgentPath is where the pool puts the e2c agent on a host by default,
-// relative to the login directory (the network measurement uses the same
-// copy).
+// relative to the login directory, before "-" and the build's name (see
+// AgentFile). The network measurement and the sampler use the same copy.
 const AgentPath = ".cache/e2c/e2c-agent"
 
-// agentLine starts the agent at path on a host; E2C_AGENT lets a test
-// binary, copied as the agent, know it is one.
-func agentLine(path string) string {
-	if !strings.HasPrefix(path, "/") {
-		path = "./" + path
+// AgentFile is the name on the host of the local e2c build: prefix, "-"
+// and the first 16 hex digits of its SHA-256. A host that has a build is
+// asked only whether it does, not made to hash it, and a build of another
+// version gets a name of its own.
+func AgentFile(prefix, local string) (string, error) {
+	sum, err := localSum(local)
+	if err != nil {
+		return "", err
 	}
-	return "E2C_AGENT=1 exec " + Quote(path) + " agent session"
+	return prefix + "-" + sum[:16], nil
+}
+
+// InstallAgent puts the local e2c build on the host as AgentFile(prefix,
+// local) unless it is there, removing the other builds beside it, and
+// returns its path.
+func InstallAgent(ctx context.Context, r Runner, prefix, local string) (string, error) {
+	path, err := AgentFile(prefix, local)
+	if err != nil {
+		return "", err
+	}
+	_, err = r.Run(ctx, Command{Script: "test -x " + Quote(path)})
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return path, nil
+	case !errors.As(err, &ee):
+		return "", err
+	}
+	if _, err := r.Put(ctx, local, path, 0o755); err != nil {
+		return "", err
+	}
+	_, err = r.Run(ctx, Command{Script: removeOtherBuilds(prefix, path)})
+	return path, err
+}
+
+// removeOtherBuilds is the command removing the builds beside path, and
+// the unnamed copy of e2c before builds were named.
+func removeOtherBuilds(prefix, path string) string {
+	return fmt.Sprintf(`for f in %[1]s %[1]s-*; do [ "$f" = %[2]s ] || rm -f "$f"; done`, Quote(prefix), Quote(path))
+}
+
+// listBuilds is the script printing the host's machine and the agent
+// builds it has beside prefix, one per line.
+func listBuilds(prefix string) string {
+	return fmt.Sprintf(`uname -m && for f in %s-*; do [ -x "$f" ] && echo "$f"; done; true`, Quote(prefix))
+}
+
+// agentLine starts the agent at path on a host, once the other builds
+// are gone if a new one was copied; E2C_AGENT lets a test binary, copied
+// as the agent, know it is one.
+func agentLine(prefix, path string, copied bool) string {
+	run := path
+	if !strings.HasPrefix(run, "/") {
+		run = "./" + run
+	}
+	line := "E2C_AGENT=1 exec " + Quote(run) + " agent session"
+	if copied {
+		line = removeOtherBuilds(prefix, path) + "; " + line
+	}
+	return line
 }
 
 // agentRunner is the Runner of an endpoint whose commands and files go
@@ -91,20 +145,29 @@ func (r *agentRunner) session(ctx context.Context) (*agentSession, error) {
 	return s, nil
 }
 
-// start copies the agent for the host's architecture (kept if identical)
-// and starts it on an SSH session held as long as it runs.
+// start copies the agent for the host's architecture unless the host has
+// it, and starts it on an SSH session held as long as it runs: two SSH
+// sessions when the host has it, with the copy's when not.
 func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
-	res, err := r.ssh.Run(ctx, Command{Script: "uname -m"})
+	res, err := r.ssh.Run(ctx, Command{Script: listBuilds(r.path)})
 	if err != nil {
 		return nil, fmt.Errorf("uname -m: %w", err)
 	}
-	machine := strings.TrimSpace(res.Stdout)
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	machine := lines[0]
 	local, err := r.find(arch.Of(machine))
 	if err != nil {
 		return nil, fmt.Errorf("no agent for %s: %w", machine, err)
 	}
-	if _, err := r.ssh.Put(ctx, local, r.path, 0o755); err != nil {
-		return nil, fmt.Errorf("copy the agent: %w", err)
+	path, err := AgentFile(r.path, local)
+	if err != nil {
+		return nil, fmt.Errorf("no agent for %s: %w", machine, err)
+	}
+	copied := !slices.Contains(lines[1:], path)
+	if copied {
+		if _, err := r.ssh.Put(ctx, local, path, 0o755); err != nil {
+			return nil, fmt.Errorf("copy the agent: %w", err)
+		}
 	}
 	_, ss, release, err := r.ssh.session(ctx)
 	if err != nil {
@@ -116,7 +179,7 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 	ss.Stderr = &stderr
 	err = errors.Join(err1, err2)
 	if err == nil {
-		err = ss.Start(agentLine(r.path))
+		err = ss.Start(agentLine(r.path, path, copied))
 	}
 	if err != nil {
 		ss.Close()

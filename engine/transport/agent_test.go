@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,7 +130,7 @@ func TestAgentFallback(t *testing.T) {
 		})
 	}
 	// The agent's copy is that of the test binary again for later tests.
-	t.Cleanup(func() { os.Remove(filepath.Join(os.Getenv("HOME"), testAgentPath)) })
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(filepath.Join(os.Getenv("HOME"), testAgentPath))) })
 }
 
 // TestAgentConcurrentRuns: commands at once on one agent each get their
@@ -216,7 +217,8 @@ func TestAgentPutFromBlob(t *testing.T) {
 }
 
 // TestAgentReplaced: an agent of another build (e2c's version changed)
-// replaces the copy on the host, which then runs it.
+// replaces the copy on the host, which then runs it; the build the host
+// has is not copied again.
 func TestAgentReplaced(t *testing.T) {
 	s := startSSHD(t, sshdConfig{})
 	self, err := os.Executable()
@@ -232,8 +234,9 @@ func TestAgentReplaced(t *testing.T) {
 	if err := os.WriteFile(other, append(data, "another version"...), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	onHost := filepath.Join(os.Getenv("HOME"), testAgentPath)
-	for _, build := range []string{self, other, self} {
+	home := os.Getenv("HOME")
+	inodes := map[string]uint64{} // a copy is a new file, renamed into place
+	for _, build := range []string{self, other, other, self} {
 		p := newTestPool(t, PoolOptions{Agent: func(string) (string, error) { return build, nil }})
 		e := s.endpoint(t, 0)
 		r, err := p.Runner(context.Background(), e)
@@ -244,11 +247,22 @@ func TestAgentReplaced(t *testing.T) {
 		if err := p.AgentFallback(e); err != nil {
 			t.Fatalf("%s: the agent did not start: %v", build, err)
 		}
-		want, _ := os.ReadFile(build)
-		got, err := os.ReadFile(onHost)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("the host's agent is not %s (%v)", build, err)
+		name, err := AgentFile(testAgentPath, build)
+		if err != nil {
+			t.Fatal(err)
 		}
+		builds, _ := filepath.Glob(filepath.Join(home, testAgentPath+"*"))
+		want, _ := os.ReadFile(build)
+		got, err := os.ReadFile(filepath.Join(home, name))
+		if err != nil || !bytes.Equal(got, want) || len(builds) != 1 {
+			t.Fatalf("the host has builds %v, want only %s, a copy of %s (%v)", builds, name, build, err)
+		}
+		fi, _ := os.Stat(filepath.Join(home, name))
+		ino := fi.Sys().(*syscall.Stat_t).Ino
+		if build == other && inodes[build] != 0 && inodes[build] != ino {
+			t.Errorf("the build the host had was copied again")
+		}
+		inodes[build] = ino
 		p.Close()
 	}
 }

@@ -198,6 +198,9 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 				return err
 			}
 			sum, err := fileSum(f.path)
+			if f.info.Size() >= BlobMin {
+				sum, err = memoSum(f) // read once for all hosts
+			}
 			same[i] = sum == e.sum
 			return err
 		})
@@ -259,16 +262,23 @@ func copyBlobs(ctx context.Context, fromBlob blobCopier, todo []localFile, root 
 // Blob is where a host's BlobDir keeps the local file name, relative to
 // the login directory.
 func Blob(name string) (string, error) {
+	sum, err := localSum(name)
+	return path.Join(BlobDir, sum), err
+}
+
+// localSum is the SHA-256 of the local file name, memoized.
+func localSum(name string) (string, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
 		return "", err
 	}
-	sum, err := memoSum(localFile{path: name, info: fi})
-	return path.Join(BlobDir, sum), err
+	return memoSum(localFile{path: name, info: fi})
 }
 
 // sums are the SHA-256 of the large local files put, by path, size and
-// modification time: one file put to a thousand hosts is read once.
+// modification time (to the nanosecond: a coarser file system could hide
+// a rewrite, which is why small files are hashed each time): one file put
+// to a thousand hosts is read once.
 var sums sync.Map
 
 func memoSum(f localFile) (string, error) {
