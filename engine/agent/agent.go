@@ -11,10 +11,10 @@
 //
 // Each stream e2c opens starts with one line of JSON, a Request: exec runs
 // a command line as sshd runs a session's command (sh -c, in a session of
-// its own) or a program with its arguments, its stdout and stderr on two streams the agent opens, each
-// starting with an Output line, and its Exit on the request's stream; kill
-// ends the process group of a running exec; sftp serves files on the
-// stream; spread and feed receive a file and relay it to other hosts
+// its own) or a program with its arguments, its stdin the rest of the
+// stream, its stdout, stderr and Exit back as records on the same stream
+// (a command costs one stream, a few frames); kill ends the process group
+// of a running exec; sftp serves files on the stream; spread and feed receive a file and relay it to other hosts
 // (spread.go). When its stdin closes (e2c gone), the agent kills what it
 // is still running and exits.
 package agent
@@ -22,6 +22,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ const (
 // group is gone.
 type Request struct {
 	Op   string   `json:"op"`
-	ID   uint64   `json:"id,omitempty"`   // exec: tags its output streams; kill: the exec to kill
+	ID   uint64   `json:"id,omitempty"`   // exec: names it for a kill; kill: the exec to kill
 	Cmd  string   `json:"cmd,omitempty"`  // exec: the command line, run by sh -c
 	Argv []string `json:"argv,omitempty"` // exec: the program and its arguments, run as they are, instead of Cmd
 	Sudo bool     `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
@@ -68,11 +69,50 @@ type Request struct {
 	Addr  string `json:"addr,omitempty"`  // spread: the host's address peers reach it at, listened on
 }
 
-// Output begins every stream the agent opens: the stdout (FD 1) or stderr
-// (FD 2) of the exec ID.
-type Output struct {
-	ID uint64 `json:"id"`
-	FD int    `json:"fd"`
+// An exec's answer is records: a header of RecordHeader bytes, the
+// record's kind (FDStdout, FDStderr, or FDExit: the Exit as JSON, the
+// last record) and its length (big-endian), then that many bytes.
+const (
+	FDExit       = 0
+	FDStdout     = 1
+	FDStderr     = 2
+	RecordHeader = 5
+)
+
+// WriteRecord writes the record of kind fd holding p in one Write: one
+// frame of the stream.
+func WriteRecord(w io.Writer, fd byte, p []byte) error {
+	b := make([]byte, RecordHeader+len(p))
+	b[0] = fd
+	binary.BigEndian.PutUint32(b[1:], uint32(len(p)))
+	copy(b[RecordHeader:], p)
+	_, err := w.Write(b)
+	return err
+}
+
+// records writes an exec's answer on w, one record at a time.
+type records struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (r *records) write(fd byte, p []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return WriteRecord(r.w, fd, p)
+}
+
+// fdWriter is an FD of an exec, written as records.
+type fdWriter struct {
+	r  *records
+	fd byte
+}
+
+func (f fdWriter) Write(p []byte) (int, error) {
+	if err := f.r.write(f.fd, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Exit ends an exec's stream: the exit status (128+n for a signal n, as
@@ -120,14 +160,14 @@ func ServeStdio() error {
 			}
 		}
 	}()
-	return Serve(stdio{}, stop)
+	return Serve(stdio{CoalesceFrames(os.Stdout)}, stop)
 }
 
 // stdio is the agent's stdin and stdout as one connection.
-type stdio struct{}
+type stdio struct{ out io.Writer }
 
-func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
-func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Read(p []byte) (int, error)    { return os.Stdin.Read(p) }
+func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
 func (stdio) Close() error {
 	os.Stdin.Close()
 	return os.Stdout.Close()
@@ -204,7 +244,9 @@ func (a *server) handle(st *yamux.Stream) {
 	}
 	switch req.Op {
 	case OpExec:
-		reply(st, a.exec(req, in))
+		out := &records{w: st}
+		b, _ := json.Marshal(a.exec(req, in, out))
+		_ = out.write(FDExit, b)
 	case OpKill:
 		a.mu.Lock()
 		e := a.execs[req.ID]
@@ -245,23 +287,10 @@ type execution struct {
 }
 
 // exec runs req.Cmd with stdin, as sshd runs a session's command (sh -c in
-// a session of its own), or req.Argv likewise without the shell: the agent's environment (the login's) less
-// E2C_AGENT, the login directory.
-func (a *server) exec(req Request, stdin io.Reader) Exit {
-	// The output streams come first, whatever happens next: e2c waits
-	// for them.
-	var outs [2]*yamux.Stream
-	for i := range outs {
-		st, err := a.s.OpenStream()
-		if err == nil {
-			err = json.NewEncoder(st).Encode(Output{ID: req.ID, FD: i + 1})
-		}
-		if err != nil {
-			return Exit{Code: -1, Error: "agent: open output: " + err.Error()}
-		}
-		defer st.Close()
-		outs[i] = st
-	}
+// a session of its own), or req.Argv likewise without the shell: the
+// agent's environment (the login's) less E2C_AGENT, the login directory.
+// Its output goes to out as records, all of it before exec returns.
+func (a *server) exec(req Request, stdin io.Reader, out *records) Exit {
 	e := &execution{req: req, found: make(chan struct{}), done: make(chan struct{})}
 	defer close(e.done)
 	a.mu.Lock()
@@ -287,8 +316,8 @@ func (a *server) exec(req Request, stdin io.Reader) Exit {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = stdin
-	cmd.Stdout = outs[0]
-	cmd.Stderr = &groupSniffer{w: outs[1], e: e}
+	cmd.Stdout = fdWriter{out, FDStdout}
+	cmd.Stderr = &groupSniffer{w: fdWriter{out, FDStderr}, e: e}
 	cmd.Env = environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	e.mu.Lock()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
@@ -59,24 +60,21 @@ func TestStopKillsWhatRuns(t *testing.T) {
 	c, stop, served := start(t)
 	st := request(t, c, Request{Op: OpExec, ID: 1, Argv: []string{"sh", "-c", `printf '` + GroupMarker + `%s\n' $$ >&2; echo $$; sleep 100 & wait`}})
 	st.Close()
-	outs := map[int]*bufio.Reader{}
-	for len(outs) < 2 {
-		o, err := c.AcceptStream()
-		if err != nil {
+	// The first stdout record: the group's ID.
+	r := bufio.NewReader(st)
+	var line string
+	for line == "" {
+		var h [RecordHeader]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
 			t.Fatal(err)
 		}
-		r := bufio.NewReader(o)
-		var h Output
-		line, _ := r.ReadBytes('\n')
-		if err := json.Unmarshal(line, &h); err != nil || h.ID != 1 {
-			t.Fatalf("output header %q: %v", line, err)
+		b := make([]byte, binary.BigEndian.Uint32(h[1:]))
+		if _, err := io.ReadFull(r, b); err != nil || h[0] == FDExit {
+			t.Fatalf("record %d %q: %v", h[0], b, err)
 		}
-		outs[h.FD] = r
-	}
-	go io.Copy(io.Discard, outs[2])
-	line, err := outs[1].ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+		if h[0] == FDStdout {
+			line = string(b)
+		}
 	}
 	pgid, _ := strconv.Atoi(strings.TrimSpace(line))
 	if pgid <= 0 || syscall.Kill(-pgid, 0) != nil {

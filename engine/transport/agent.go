@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,7 +187,7 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 		release()
 		return nil, err
 	}
-	mux, err := yamux.Client(sessionConn{out, in, ss}, agent.Config())
+	mux, err := yamux.Client(sessionConn{out, agent.CoalesceFrames(in), ss}, agent.Config())
 	if err == nil {
 		// The agent answers once it runs; a missing or unrunnable binary
 		// (noexec home) ends the session instead.
@@ -209,13 +210,12 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 		}
 		return nil, fmt.Errorf("start the agent: %w", err)
 	}
-	s := &agentSession{mux: mux, outs: map[uint64]*[2]chan agentOutput{}}
+	s := &agentSession{mux: mux}
 	go func() {
 		<-mux.CloseChan()
 		ss.Close()
 		release()
 	}()
-	go s.accept()
 	return s, nil
 }
 
@@ -236,50 +236,17 @@ func (c sessionConn) Close() error                { return c.s.Close() }
 type agentSession struct {
 	mux  *yamux.Session
 	mu   sync.Mutex
-	next uint64
-	outs map[uint64]*[2]chan agentOutput // where the output streams of each exec go
+	next uint64 // the last exec's ID
 }
 
-// agentOutput is an output stream of an exec, past its Output line.
-type agentOutput struct {
-	r  io.Reader
-	st *yamux.Stream
-}
-
-// accept hands the output streams the agent opens to their execs.
-func (s *agentSession) accept() {
-	for {
-		st, err := s.mux.AcceptStream()
-		if err != nil {
-			return
-		}
-		go func() {
-			r := bufio.NewReader(st)
-			var o agent.Output
-			line, err := r.ReadBytes('\n')
-			if err == nil {
-				err = json.Unmarshal(line, &o)
-			}
-			s.mu.Lock()
-			chans := s.outs[o.ID]
-			s.mu.Unlock()
-			if err != nil || chans == nil || o.FD < 1 || o.FD > 2 {
-				st.Close()
-				return
-			}
-			chans[o.FD-1] <- agentOutput{r, st}
-		}()
-	}
-}
-
-// open opens a stream starting with req.
-func (s *agentSession) open(req agent.Request) (*yamux.Stream, error) {
+// open opens a stream starting with req, then payload, in one frame.
+func (s *agentSession) open(req agent.Request, payload ...byte) (*yamux.Stream, error) {
 	st, err := s.mux.OpenStream()
 	if err != nil {
 		return nil, err
 	}
 	b, _ := json.Marshal(req)
-	if _, err := st.Write(append(b, '\n')); err != nil {
+	if _, err := st.Write(append(append(b, '\n'), payload...)); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -289,71 +256,50 @@ func (s *agentSession) open(req agent.Request) (*yamux.Stream, error) {
 // errLost says the agent's session ended under a command.
 var errLost = errors.New("connection lost while the command ran (not retried)")
 
+// inlineStdin is the largest stdin sent with its exec's request, in one
+// frame: scripts, lists of names.
+const inlineStdin = 64 << 10
+
 // exec runs req (Op and ID are set here) with stdin, copying its output
 // to stdout and stderr, and returns its exit status. When ctx is
 // cancelled the agent kills the command's process group and exec
 // returns ctx's error.
 func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	chans := &[2]chan agentOutput{make(chan agentOutput, 1), make(chan agentOutput, 1)}
 	s.mu.Lock()
 	s.next++
 	req.Op, req.ID = agent.OpExec, s.next
-	s.outs[req.ID] = chans
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.outs, req.ID)
-		s.mu.Unlock()
-	}()
-	st, err := s.open(req)
+	var payload []byte
+	if r, ok := stdin.(interface{ Len() int }); ok && r.Len() <= inlineStdin {
+		payload, _ = io.ReadAll(stdin)
+		stdin = nil
+	}
+	st, err := s.open(req, payload...)
 	if err != nil {
 		return -1, err
 	}
 	defer st.Close()
-	go func() {
-		if stdin != nil {
-			_, _ = io.Copy(st, stdin)
-		}
-		st.Close() // the command's stdin ends; its exit comes back
-	}()
-	var copies sync.WaitGroup
-	for i, w := range []io.Writer{stdout, stderr} {
-		copies.Add(1)
+	if stdin == nil {
+		st.Close() // the command's stdin ends; its answer comes back
+	} else {
 		go func() {
-			defer copies.Done()
-			select {
-			case o := <-chans[i]:
-				if w == nil {
-					w = io.Discard
-				}
-				_, _ = io.Copy(w, o.r)
-				o.st.Close()
-			case <-s.mux.CloseChan():
-			}
+			_, _ = io.Copy(st, stdin)
+			st.Close()
 		}()
 	}
 	var e agent.Exit
 	done := make(chan error, 1)
-	go func() {
-		if json.NewDecoder(st).Decode(&e) != nil {
-			done <- errLost
-			return
-		}
-		done <- nil
-	}()
-
+	go func() { done <- readAnswer(st, stdout, stderr, &e) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
 		s.kill(req.ID)
 		select {
 		case <-done:
-			copies.Wait()
 		case <-time.After(killGrace):
 		}
 		return -1, ctx.Err()
 	}
-	copies.Wait()
 	switch {
 	case err != nil:
 		return -1, err
@@ -361,6 +307,40 @@ func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Rea
 		return -1, errors.New(e.Error)
 	}
 	return e.Code, nil
+}
+
+// readAnswer reads an exec's records (see agent.WriteRecord) into stdout,
+// stderr and e, until the Exit.
+func readAnswer(st io.Reader, stdout, stderr io.Writer, e *agent.Exit) error {
+	r := bufio.NewReader(st)
+	var h [agent.RecordHeader]byte
+	for {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return errLost
+		}
+		n := int64(binary.BigEndian.Uint32(h[1:]))
+		var w io.Writer
+		switch h[0] {
+		case agent.FDStdout:
+			w = stdout
+		case agent.FDStderr:
+			w = stderr
+		case agent.FDExit:
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil || json.Unmarshal(b, e) != nil {
+				return errLost
+			}
+			return nil
+		default:
+			return fmt.Errorf("agent: a record of kind %d", h[0])
+		}
+		if w == nil {
+			w = io.Discard
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			return errLost
+		}
+	}
 }
 
 // kill asks the agent to kill the process group of exec id and waits for
