@@ -205,7 +205,7 @@ func writePayload(tb testing.TB, size int) (string, [32]byte) {
 
 // checkHosts checks that every host of ts not in failed has the file, and
 // nothing else is left beside it.
-func (l *lab) checkHosts(t *testing.T, ts []Target, sum [32]byte, failed string) {
+func (l *lab) checkHosts(t testing.TB, ts []Target, sum [32]byte, failed string) {
 	t.Helper()
 	for _, tg := range ts {
 		if tg.Host == failed {
