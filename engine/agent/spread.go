@@ -72,10 +72,9 @@ var (
 	// SpreadStall is how long a source may send nothing before it is
 	// said lost, and a peer may read nothing before it is dropped.
 	SpreadStall = 15 * time.Second
-	// spreadEvery is how often progress is reported at most, unless
-	// spreadStep more bytes came.
+	// spreadEvery is how often progress is reported at most: a few
+	// lines a second per host, whatever the speed.
 	spreadEvery = 250 * time.Millisecond
-	spreadStep  = int64(4 << 20)
 )
 
 // spread is one file being received and served.
@@ -99,7 +98,6 @@ type spread struct {
 	ended  bool // e2c closed the stream
 	conns  map[net.Conn]bool
 	last   time.Time // of the last progress report
-	lastN  int64
 
 	wg sync.WaitGroup // the accept loop and the peers served
 }
@@ -132,6 +130,7 @@ func (a *server) spread(req Request, in *bufio.Reader, st *yamux.Stream) {
 			return // e2c closed the stream (or sent garbage): the spread ends
 		}
 		if o.From != "" {
+			s.wg.Add(1)
 			go s.pull(o.From)
 		}
 	}
@@ -200,7 +199,7 @@ func (a *server) endSpread(s *spread) {
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.ln.Close()
-	s.take() // stops the current source; the new one ends at once
+	s.take() // stops the current source; there is no next one
 	s.wg.Wait()
 	a.mu.Lock()
 	delete(a.spreads, s.req.Token)
@@ -219,22 +218,24 @@ func (s *spread) report(r SpreadReport) {
 	_ = json.NewEncoder(s.st).Encode(r)
 }
 
-// take stops the current source and returns the next one, whose done the
-// caller closes when it ends.
+// take stops the current source and returns the next one, whose finish
+// the caller calls when it ends; nil once the spread takes no more bytes.
 func (s *spread) take() *source {
 	s.srcMu.Lock()
 	defer s.srcMu.Unlock()
 	if old := s.src; old != nil {
 		old.cancel()
 		<-old.done
+		s.src = nil
+	}
+	s.mu.Lock()
+	over := s.ended || s.done || s.failed
+	s.mu.Unlock()
+	if over {
+		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.src = &source{ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	s.mu.Lock()
-	if s.ended || s.done || s.failed {
-		cancel()
-	}
-	s.mu.Unlock()
 	return s.src
 }
 
@@ -251,11 +252,12 @@ type conn interface {
 
 // pull receives the rest of the file from the agent at addr.
 func (s *spread) pull(addr string) {
+	defer s.wg.Done()
 	src := s.take()
-	defer src.finish()
-	if src.ctx.Err() != nil {
+	if src == nil {
 		return
 	}
+	defer src.finish()
 	if addr == s.ln.Addr().String() {
 		s.lost(src, errors.New("told to pull from itself"))
 		return
@@ -290,6 +292,10 @@ func (a *server) feed(req Request, in *bufio.Reader, st *yamux.Stream) {
 		return
 	}
 	src := s.take()
+	if src == nil {
+		_ = json.NewEncoder(st).Encode(SpreadReport{Error: "agent: feed: the spread takes no more bytes"})
+		return
+	}
 	defer src.finish()
 	s.mu.Lock()
 	have := s.have
@@ -365,9 +371,9 @@ func (s *spread) write(p []byte) error {
 	}
 	have := s.have
 	now := time.Now()
-	progress := err == nil && have < s.req.Size && (have-s.lastN >= spreadStep || now.Sub(s.last) >= spreadEvery)
+	progress := err == nil && have < s.req.Size && now.Sub(s.last) >= spreadEvery
 	if progress {
-		s.last, s.lastN = now, have
+		s.last = now
 	}
 	s.mu.Unlock()
 	switch {

@@ -205,7 +205,7 @@ func writePayload(tb testing.TB, size int) (string, [32]byte) {
 
 // checkHosts checks that every host of ts not in failed has the file, and
 // nothing else is left beside it.
-func (l *lab) checkHosts(t *testing.T, ts []Target, sum [32]byte, failed string) {
+func (l *lab) checkHosts(t testing.TB, ts []Target, sum [32]byte, failed string) {
 	t.Helper()
 	for _, tg := range ts {
 		if tg.Host == failed {
@@ -330,6 +330,36 @@ func TestSpread(t *testing.T) {
 			}
 		})
 	}
+	// Cancelled mid-way, the spread stops on every host: no file at the
+	// destination, no temporary file left beside it, no port open.
+	t.Run("cancelled", func(t *testing.T) {
+		l.clean(t)
+		ts, _ := l.targets(t, n, "")
+		l.shape(t, "10mbit") // 5 s for the file
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		res, err := Spread(ctx, src, dst, ts, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h, err := range res.Errors {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: error %v, want the context's", h, err)
+			}
+		}
+		for _, tg := range ts {
+			dir := filepath.Dir(l.file(tg.Host, dst))
+			var entries []os.DirEntry
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if entries, _ = os.ReadDir(dir); len(entries) == 0 {
+					break
+				}
+			}
+			if len(entries) > 0 {
+				t.Errorf("%s: %s left after the spread was cancelled", tg.Host, entries[0].Name())
+			}
+		}
+	})
 }
 
 func btoi(b bool) int {
