@@ -224,6 +224,7 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 		}
 		return counted{r, &runs}, nil
 	}, execute.Options{Output: tracing{os.Getenv("E2C_VERSUS_TRACE") != ""}})
+	before := hostProcesses(b)
 	if _, err := ex.Phase(context.Background(), "launch"); err != nil {
 		b.Fatal(err)
 	}
@@ -234,7 +235,65 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 			}
 		}
 	}
+	// Before the pool closes: the agents and their sshds still run.
+	host := hostProcesses(b).minus(before)
+	if n := runs.Load(); n > 0 {
+		ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(n) }
+		b.Logf("hosts' CPU per command: sshd %.2f ms, agents %.2f ms, what the agents ran %.2f ms",
+			ms(host.sshd), ms(host.agent), ms(host.ran))
+	}
 	return runs.Load()
+}
+
+// hostCPU is the CPU time of the hosts' processes, by kind.
+type hostCPU struct {
+	sshd  time.Duration // sshds, with the commands of their sessions once ended
+	agent time.Duration // agents running
+	ran   time.Duration // what running agents ran, once ended
+}
+
+func (c hostCPU) minus(d hostCPU) hostCPU {
+	return hostCPU{sshd: c.sshd - d.sshd, agent: c.agent - d.agent, ran: c.ran - d.ran}
+}
+
+// hostProcesses reads the CPU times of this machine's sshd and agent
+// processes from /proc: the hosts' share of the machine.
+func hostProcesses(b *testing.B) hostCPU {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c hostCPU
+	for _, name := range stats {
+		s, err := os.ReadFile(name)
+		if err != nil {
+			continue // ended
+		}
+		// pid (comm) state ppid ...: utime, stime, cutime, cstime are
+		// fields 14 to 17, 12 to 15 past the comm.
+		end := strings.LastIndexByte(string(s), ')')
+		start := strings.IndexByte(string(s), '(')
+		if start < 0 || end < start {
+			continue
+		}
+		comm, f := string(s[start+1:end]), strings.Fields(string(s[end+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		var t [4]time.Duration
+		for i := range t {
+			v, _ := strconv.ParseInt(f[11+i], 10, 64)
+			t[i] = time.Duration(v) * time.Second / 100 // USER_HZ
+		}
+		switch comm {
+		case "sshd":
+			c.sshd += t[0] + t[1] + t[2] + t[3]
+		case filepath.Base(benchAgentPath):
+			c.agent += t[0] + t[1]
+			c.ran += t[2] + t[3]
+		}
+	}
+	return c
 }
 
 // counted counts the commands run through a Runner.
