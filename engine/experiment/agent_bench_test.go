@@ -40,6 +40,12 @@ const benchAgentPath = ".cache/e2c-bench/e2c-agent"
 // 999 (veth names end in at most three digits).
 const labHosts = 500
 
+// e2cVariants are e2c with the agent and without.
+var e2cVariants = []struct {
+	name  string
+	agent bool
+}{{"e2c-agent", true}, {"e2c-ssh", false}}
+
 // tinyWorkflow runs `true` 100 times one after another on every host.
 const tinyWorkflow = `
 - hosts: all
@@ -88,8 +94,8 @@ func tiny(b *testing.B, n int) {
 	commands := 100 * n
 	var v variants
 	for b.Loop() {
-		for _, agent := range []bool{true, false} {
-			name := map[bool]string{true: "e2c-agent", false: "e2c-ssh"}[agent]
+		for _, e := range e2cVariants {
+			name, agent := e.name, e.agent
 			if !benchVariant(name) {
 				continue
 			}
@@ -147,7 +153,7 @@ func newBenchLab(b *testing.B, root string, n int) *benchLab {
 				KeyFiles: []string{lab.KeyFile()}, HostKeys: transport.Strict, KnownHosts: lab.KnownHostsFile()}
 		}
 	}
-	b.Logf("%d emulated hosts in %d labs, created in %.1f s", n, len(bl.labs), time.Since(start).Seconds())
+	fmt.Fprintf(os.Stderr, "%s: %d emulated hosts in %d labs, created in %.1f s\n", b.Name(), n, len(bl.labs), time.Since(start).Seconds())
 	return bl
 }
 
@@ -239,8 +245,8 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 	host := hostProcesses(b).minus(before)
 	if n := runs.Load(); n > 0 {
 		ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(n) }
-		b.Logf("hosts' CPU per command: sshd %.2f ms, agents %.2f ms, what the agents ran %.2f ms",
-			ms(host.sshd), ms(host.agent), ms(host.ran))
+		fmt.Fprintf(os.Stderr, "%s hosts' CPU per command: sshd %.2f ms, agents %.2f ms, what the agents ran %.2f ms\n",
+			b.Name(), ms(host.sshd), ms(host.agent), ms(host.ran))
 	}
 	return runs.Load()
 }
@@ -376,8 +382,9 @@ func (v *variants) children(b *testing.B, name string, commands int, f func()) {
 }
 
 func (v *variants) add(b *testing.B, name, load string, u usage) {
-	b.Logf("%s: %.2f s, controller %.2f CPU-s, machine %.2f CPU-s, heap %.1f MB (load before: %s)",
-		name, u.wall.Seconds(), u.cpu.Seconds(), u.busy.Seconds(), float64(u.heap)/(1<<20), load)
+	// Printed at once, not logged: a long run stopped midway still tells.
+	fmt.Fprintf(os.Stderr, "%s %s: %.2f s, controller %.2f CPU-s, machine %.2f CPU-s, heap %.1f MB (load before: %s)\n",
+		b.Name(), name, u.wall.Seconds(), u.cpu.Seconds(), u.busy.Seconds(), float64(u.heap)/(1<<20), load)
 	if v.sum == nil {
 		v.sum = map[string]*usage{}
 	}
@@ -535,4 +542,30 @@ func (cg benchCgroup) leave(b *testing.B) time.Duration {
 		b.Fatalf("cgroup CPU: %v %v", err, err2)
 	}
 	return time.Duration(used)
+}
+
+// BenchmarkAgentStart runs one `true` on each of 64 hosts (E2C_BENCH_HOSTS)
+// with fresh connections, through the agent and without it: the
+// difference is what starting the agent costs (checking the copy on the
+// host, starting it), beyond the connection both pay.
+func BenchmarkAgentStart(b *testing.B) {
+	if err := netns.Preflight(); err != nil {
+		b.Skip(err)
+	}
+	for _, n := range benchHosts(64) {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			bl := newBenchLab(b, root, n)
+			bl.placeAgent(b)
+			scenarioDir := writeScenario(b, root, n, "- hosts: all\n  launch:\n  - shell: \"true\"\n")
+			var v variants
+			for b.Loop() {
+				for _, e := range e2cVariants {
+					name, agent := e.name, e.agent
+					v.self(b, name, n, func() { bl.e2c(b, scenarioDir, root, agent) })
+				}
+			}
+			v.report(b, n, [2]string{"e2c-agent", "e2c-ssh"})
+		})
+	}
 }

@@ -108,8 +108,8 @@ func versus(b *testing.B, n int) {
 
 	var v variants
 	for b.Loop() {
-		for _, agent := range []bool{true, false} {
-			name := map[bool]string{true: "e2c-agent", false: "e2c-ssh"}[agent]
+		for _, e := range e2cVariants {
+			name, agent := e.name, e.agent
 			if !benchVariant(name) {
 				continue
 			}
