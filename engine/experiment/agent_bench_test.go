@@ -125,6 +125,7 @@ func newBenchLab(b *testing.B, root string, n int) *benchLab {
 		b.Fatalf("%d hosts: at most %d", n, 4*labHosts)
 	}
 	bl := &benchLab{endpoints: map[string]transport.Endpoint{}}
+	raiseNeighbours(b, n)
 	start := time.Now()
 	for first := 0; first < n; first += labHosts {
 		var names []string
@@ -155,6 +156,35 @@ func newBenchLab(b *testing.B, root string, n int) *benchLab {
 	}
 	fmt.Fprintf(os.Stderr, "%s: %d emulated hosts in %d labs, created in %.1f s\n", b.Name(), n, len(bl.labs), time.Since(start).Seconds())
 	return bl
+}
+
+// raiseNeighbours makes room in the kernel's ARP table, shared by all
+// network namespaces, for n hosts: each takes two entries (the machine's
+// for the host, the host's for the bridge), and past gc_thresh3 (1024 by
+// default) new hosts cannot be reached. The old limits come back at
+// cleanup, after the labs are gone.
+func raiseNeighbours(b *testing.B, n int) {
+	const dir = "/proc/sys/net/ipv4/neigh/default/"
+	for _, k := range []struct {
+		name string
+		want int
+	}{{"gc_thresh3", 4 * n}, {"gc_thresh2", 2 * n}} { // thresh3 first: thresh2 stays below it
+		old, err := os.ReadFile(dir + k.name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v, _ := strconv.Atoi(strings.TrimSpace(string(old))); v >= k.want {
+			continue
+		}
+		if err := os.WriteFile(dir+k.name, []byte(strconv.Itoa(k.want)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			if err := os.WriteFile(dir+k.name, old, 0o644); err != nil {
+				b.Errorf("restoring %s: %v", k.name, err)
+			}
+		})
+	}
 }
 
 // placeAgent puts this binary where the agent goes on every host, hard
