@@ -246,7 +246,9 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 	if err != nil {
 		b.Fatal(err)
 	}
-	o := transport.PoolOptions{SSHConfig: "none"}
+	// The hosts' sshds share this machine's two cores with every other
+	// host's work: at hundreds of hosts a handshake waits longer than 15 s.
+	o := transport.PoolOptions{SSHConfig: "none", HandshakeTimeout: 2 * time.Minute}
 	if agent {
 		o.Agent, o.AgentPath = DefaultAgent, benchAgentPath
 	}
