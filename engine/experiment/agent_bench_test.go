@@ -190,17 +190,20 @@ func raiseNeighbours(b *testing.B, n int) {
 // placeAgent puts this binary where the agent goes on every host, hard
 // linked (a thousand copies of a 30 MB test binary would fill the disk and
 // take minutes): the runs measure hosts that have the agent, as from
-// e2c's second run on. The pool still checks each copy (SHA-256) at
-// connect. It relies on netns keeping each host's /root in its state
+// e2c's second run on: the pool finds its build there by name. It relies on netns keeping each host's /root in its state
 // directory at hosts/<name>/root.
 func (bl *benchLab) placeAgent(b *testing.B) {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
+	name, err := transport.AgentFile(benchAgentPath, self)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, lab := range bl.labs {
 		for _, h := range lab.Hosts() {
-			dst := filepath.Join(lab.StateDir(), "hosts", h.Name, "root", benchAgentPath)
+			dst := filepath.Join(lab.StateDir(), "hosts", h.Name, "root", name)
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				b.Fatal(err)
 			}
@@ -323,10 +326,10 @@ func hostProcesses(b *testing.B) hostCPU {
 			v, _ := strconv.ParseInt(f[11+i], 10, 64)
 			t[i] = time.Duration(v) * time.Second / 100 // USER_HZ
 		}
-		switch comm {
-		case "sshd":
+		switch {
+		case comm == "sshd":
 			c.sshd += t[0] + t[1] + t[2] + t[3]
-		case filepath.Base(benchAgentPath):
+		case strings.HasPrefix(comm, filepath.Base(benchAgentPath)): // e2c-agent-<build>, cut to 15 bytes
 			c.agent += t[0] + t[1]
 			c.ran += t[2] + t[3]
 		}
