@@ -61,6 +61,9 @@ type Request struct {
 	Argv []string `json:"argv,omitempty"` // exec: the program and its arguments, run as they are, instead of Cmd
 	Sudo bool     `json:"sudo,omitempty"` // exec: the command runs through sudo -n (as User), so its group is killed through it too
 	User string   `json:"user,omitempty"`
+	// NoStdin: exec's stdin is /dev/null, not the stream (which then
+	// carries none): no pipe to feed.
+	NoStdin bool `json:"no_stdin,omitempty"`
 
 	Path  string `json:"path,omitempty"`  // spread: where the file goes (relative to the login directory)
 	Size  int64  `json:"size,omitempty"`  // spread: its size in bytes
@@ -315,7 +318,9 @@ func (a *server) exec(req Request, stdin io.Reader, out *records) Exit {
 		argv = []string{"/bin/sh", "-c", req.Cmd}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin = stdin
+	if !req.NoStdin {
+		cmd.Stdin = stdin
+	}
 	cmd.Stdout = fdWriter{out, FDStdout}
 	cmd.Stderr = &groupSniffer{w: fdWriter{out, FDStderr}, e: e}
 	cmd.Env = environ()

@@ -256,6 +256,10 @@ func (s *agentSession) open(req agent.Request, payload ...byte) (*yamux.Stream, 
 // errLost says the agent's session ended under a command.
 var errLost = errors.New("connection lost while the command ran (not retried)")
 
+// maxArg is the largest script given to sh -c as an argument, below
+// Linux's 128 KiB for one.
+const maxArg = 100 << 10
+
 // inlineStdin is the largest stdin sent with its exec's request, in one
 // frame: scripts, lists of names.
 const inlineStdin = 64 << 10
@@ -379,7 +383,13 @@ func (r *agentRunner) Run(ctx context.Context, c Command) (Result, error) {
 		// is kept as it is.
 		req = agent.Request{Argv: []string{"sh", "-s"}}
 	}
-	code, err := s.exec(ctx, req, strings.NewReader(script), stdout, pg)
+	var stdin io.Reader = strings.NewReader(script)
+	if !c.Sudo && len(script) <= maxArg {
+		// As an argument the script needs no pipe: its commands read
+		// nothing, as over SSH, where the script's stdin ends with it.
+		req, stdin = agent.Request{Argv: []string{"sh", "-c", script}, NoStdin: true}, nil
+	}
+	code, err := s.exec(ctx, req, stdin, stdout, pg)
 	pg.flush()
 	switch {
 	case err == nil:
