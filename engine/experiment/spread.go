@@ -35,27 +35,30 @@ const spreadMinHosts = 4
 // (a deferred loop) is sent the plain way.
 func toSpread(p *plan.Plan, ph schema.Phase) map[string][]string {
 	hosts := map[string][]string{}
+	large := map[string][]string{} // by src: its files of BlobMin or more, read once
+	seen := map[[2]string]bool{}    // host and file
 	for _, play := range p.Plays {
 		for _, run := range play.Phases[ph] {
 			plan.Walk(run.Tasks, func(t *plan.Task) {
 				src, _ := t.Args["src"].(string)
-				if t.Skipped || src == "" || !slices.Contains(spreadModules, t.Module) || remote(t.Args) {
+				if remoteSrc, _ := t.Args["remote_src"].(bool); t.Skipped || src == "" || remoteSrc || !slices.Contains(spreadModules, t.Module) {
 					return
 				}
 				local, err := p.Source(t.Module, src)
 				if err != nil {
 					return // the task says why
 				}
-				_ = filepath.WalkDir(local, func(path string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
+				files, ok := large[local]
+				if !ok {
+					files = largeFiles(local)
+					large[local] = files
+				}
+				for _, f := range files {
+					if k := [2]string{run.Host, f}; !seen[k] {
+						seen[k] = true
+						hosts[f] = append(hosts[f], run.Host)
 					}
-					fi, err := os.Stat(path) // a link to a file is followed, as Put does
-					if err == nil && fi.Mode().IsRegular() && fi.Size() >= transport.BlobMin && !slices.Contains(hosts[path], run.Host) {
-						hosts[path] = append(hosts[path], run.Host)
-					}
-					return nil
-				})
+				}
 			})
 		}
 	}
@@ -69,11 +72,20 @@ func toSpread(p *plan.Plan, ph schema.Phase) map[string][]string {
 	return hosts
 }
 
-// remote tells a task whose src is on the host (remote_src, or an
-// unarchive of a file already there).
-func remote(args map[string]any) bool {
-	r, _ := args["remote_src"].(bool)
-	return r
+// largeFiles lists the regular files of at least transport.BlobMin at or
+// under local, links to files followed as Put follows them.
+func largeFiles(local string) []string {
+	var files []string
+	_ = filepath.WalkDir(local, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() >= transport.BlobMin {
+			files = append(files, path)
+		}
+		return nil
+	})
+	return files
 }
 
 // spreadFiles relays, ahead of phase ph of p, each large file the phase's
