@@ -36,7 +36,7 @@ const spreadMinHosts = 4
 func toSpread(p *plan.Plan, ph schema.Phase) map[string][]string {
 	hosts := map[string][]string{}
 	large := map[string][]string{} // by src: its files of BlobMin or more, read once
-	seen := map[[2]string]bool{}    // host and file
+	seen := map[[2]string]bool{}   // host and file
 	for _, play := range p.Plays {
 		for _, run := range play.Phases[ph] {
 			plan.Walk(run.Tasks, func(t *plan.Task) {
