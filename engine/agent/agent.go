@@ -30,6 +30,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +151,11 @@ func Config() *yamux.Config {
 // ServeStdio runs the agent on its stdin and stdout, as `e2c agent
 // session` does, until stdin closes or a TERM, INT or HUP comes.
 func ServeStdio() error {
+	// One thread runs the agent's Go code (see allCores), and its heap,
+	// a few MB, may grow fivefold between collections: each cut its CPU
+	// per command by a tenth or more.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(400)
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 1)
 	// SIGPIPE is caught, not ignored: a write to a closed stdout must fail
@@ -184,7 +191,7 @@ func Serve(conn io.ReadWriteCloser, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	a := &server{s: s, execs: map[uint64]*execution{}, spreads: map[string]*spread{}}
+	a := &server{s: s, execs: map[uint64]*execution{}, spreads: map[string]*spread{}, procs: runtime.GOMAXPROCS(0)}
 	go func() {
 		select {
 		case <-stop:
@@ -230,7 +237,29 @@ type server struct {
 	execs  map[uint64]*execution
 	closed bool // the session ended: no new exec starts
 
-	spreads map[string]*spread // by token
+	spreads   map[string]*spread // by token
+	procs     int                // GOMAXPROCS when no spread runs
+	spreading int                // spreads running
+}
+
+// allCores lets Go code run on all the cores until done is called. Commands
+// need one thread (ServeStdio sets it): idle threads of a Go process spin at
+// each wake-up, CPU a busy small host does not have to spare. A spread
+// hashes and relays a file at the link's speed, which one core of a
+// Raspberry Pi may not keep up with.
+func (a *server) allCores() (done func()) {
+	a.mu.Lock()
+	if a.spreading++; a.spreading == 1 && a.procs < runtime.NumCPU() {
+		runtime.GOMAXPROCS(runtime.NumCPU())
+	}
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		if a.spreading--; a.spreading == 0 && a.procs < runtime.NumCPU() {
+			runtime.GOMAXPROCS(a.procs)
+		}
+		a.mu.Unlock()
+	}
 }
 
 func (a *server) handle(st *yamux.Stream) {
@@ -268,6 +297,7 @@ func (a *server) handle(st *yamux.Stream) {
 			srv.Close()
 		}
 	case OpSpread:
+		defer a.allCores()()
 		a.spread(req, in, st)
 	case OpFeed:
 		a.feed(req, in, st)
@@ -296,6 +326,9 @@ type execution struct {
 func (a *server) exec(req Request, stdin io.Reader, out *records) Exit {
 	e := &execution{req: req, found: make(chan struct{}), done: make(chan struct{})}
 	defer close(e.done)
+	if !req.Sudo {
+		close(e.found) // its group is the session it gets here
+	}
 	a.mu.Lock()
 	switch {
 	case a.closed:
@@ -322,7 +355,12 @@ func (a *server) exec(req Request, stdin io.Reader, out *records) Exit {
 		cmd.Stdin = stdin
 	}
 	cmd.Stdout = fdWriter{out, FDStdout}
-	cmd.Stderr = &groupSniffer{w: fdWriter{out, FDStderr}, e: e}
+	cmd.Stderr = fdWriter{out, FDStderr}
+	if req.Sudo {
+		// Through sudo the command's group is not this session: the
+		// script reports it.
+		cmd.Stderr = &groupSniffer{w: cmd.Stderr, e: e}
+	}
 	cmd.Env = environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	e.mu.Lock()
@@ -367,9 +405,9 @@ func environ() []string {
 }
 
 // kill ends e's process group as e2c does over plain SSH: TERM, up to
-// killGrace for it to go, then KILL. The group is the one the script
-// reported (waited for a moment, as it may be on its way), else the
-// command's own session.
+// killGrace for it to go, then KILL. The group is the command's own
+// session or, through sudo, the one the script reported (waited for a
+// moment, as it may be on its way).
 func (e *execution) kill() {
 	select {
 	case <-e.found:

@@ -368,14 +368,18 @@ func (r *agentRunner) Run(ctx context.Context, c Command) (Result, error) {
 	if s == nil {
 		return r.ssh.Run(ctx, c)
 	}
-	script, err := c.script(true)
+	// Only through sudo does the agent need the script to report its
+	// process group: else it is the session the agent started.
+	script, err := c.script(c.Sudo)
 	if err != nil {
 		return Result{}, err
 	}
 	stdout, stderr := newOutput(c.Stdout), newOutput(c.Stderr)
-	pg := &pgidFilter{w: stderr, found: make(chan struct{})}
+	var errOut io.Writer = stderr
 	req := agent.Request{Cmd: launcher(c.Sudo, c.User), Sudo: c.Sudo, User: c.User}
-	if !c.Sudo {
+	if c.Sudo {
+		errOut = &pgidFilter{w: stderr, found: make(chan struct{})} // the agent reads the group's line, e2c drops it
+	} else {
 		// The agent starts each command in a session of its own, as
 		// setsid does in launcher, so the script's shell needs nothing
 		// before it: sparing the launcher's shells and setsid makes a
@@ -389,8 +393,10 @@ func (r *agentRunner) Run(ctx context.Context, c Command) (Result, error) {
 		// nothing, as over SSH, where the script's stdin ends with it.
 		req, stdin = agent.Request{Argv: []string{"sh", "-c", script}, NoStdin: true}, nil
 	}
-	code, err := s.exec(ctx, req, stdin, stdout, pg)
-	pg.flush()
+	code, err := s.exec(ctx, req, stdin, stdout, errOut)
+	if pg, ok := errOut.(*pgidFilter); ok {
+		pg.flush()
+	}
 	switch {
 	case err == nil:
 		return result(code, stdout, stderr)
