@@ -21,8 +21,9 @@ func header(typ byte, length uint32) []byte {
 	return h
 }
 
-// TestCoalesceFrames: a data frame's header goes out with its body; other
-// frames (window updates, pings, a data frame with flags only) at once.
+// TestCoalesceFrames: a small data frame's header goes out with its body;
+// other frames (window updates, pings, a data frame with flags only, a
+// large one) at once.
 func TestCoalesceFrames(t *testing.T) {
 	body := []byte("hello")
 	for _, tt := range []struct {
@@ -33,6 +34,8 @@ func TestCoalesceFrames(t *testing.T) {
 		{"data frame", [][]byte{header(frameData, 5), body}, [][]byte{append(header(frameData, 5), body...)}},
 		{"data frame without a body (SYN, FIN)", [][]byte{header(frameData, 0)}, [][]byte{header(frameData, 0)}},
 		{"window update", [][]byte{header(1, 262144)}, [][]byte{header(1, 262144)}},
+		{"large data frame", [][]byte{header(frameData, smallFrame+1), make([]byte, smallFrame+1)},
+			[][]byte{header(frameData, smallFrame+1), make([]byte, smallFrame+1)}},
 		{"ping then data", [][]byte{header(2, 7), header(frameData, 5), body},
 			[][]byte{header(2, 7), append(header(frameData, 5), body...)}},
 	} {
