@@ -174,7 +174,7 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stderr output
+	var stderr lastWords
 	in, err1 := ss.StdinPipe()
 	out, err2 := ss.StdoutPipe()
 	ss.Stderr = &stderr
@@ -217,6 +217,15 @@ func (r *agentRunner) start(ctx context.Context) (*agentSession, error) {
 		release()
 	}()
 	return s, nil
+}
+
+// lastWords is an agent's stderr, which says why it did not start, if
+// anything. x/crypto copies a session's stderr with io.Copy, whose buffer
+// (32 KB, per host for the run) ReadFrom spares.
+type lastWords struct{ output }
+
+func (w *lastWords) ReadFrom(r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{&w.output}, r, make([]byte, 512))
 }
 
 // sessionConn is an SSH session's stdout and stdin as one connection;
@@ -481,7 +490,7 @@ func (r *agentRunner) files(ctx context.Context, s *agentSession, fn func(hostFS
 		return r.ssh.wrap(ctx, err)
 	}
 	defer st.Close()
-	cl, err := sftp.NewClientPipe(st, st, sftp.UseConcurrentWrites(true), sftp.UseFstat(true))
+	cl, err := sftp.NewClientPipe(st, st, sftpOptions...)
 	if err != nil {
 		return r.ssh.wrap(ctx, err)
 	}
