@@ -297,9 +297,15 @@ func (c hostCPU) minus(d hostCPU) hostCPU {
 	return hostCPU{sshd: c.sshd - d.sshd, agent: c.agent - d.agent, ran: c.ran - d.ran}
 }
 
+// measuring is the CPU this process spent in hostProcesses: the
+// instrument's, not e2c's, taken out of the controller's CPU.
+var measuring atomic.Int64
+
 // hostProcesses reads the CPU times of this machine's sshd and agent
 // processes from /proc: the hosts' share of the machine.
 func hostProcesses(b *testing.B) hostCPU {
+	start := selfCPU()
+	defer func() { measuring.Add(int64(selfCPU() - start)) }()
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
 		b.Fatal(err)
@@ -394,9 +400,10 @@ func (v *variants) self(b *testing.B, name string, commands int, f func()) {
 	var peak uint64
 	load := loadAvg()
 	stop := sampleHeap(&peak)
-	cpu0, busy0, start := selfCPU(), machineBusy(b), time.Now()
+	cpu0, busy0, start, m0 := selfCPU(), machineBusy(b), time.Now(), measuring.Load()
 	f()
-	u := usage{wall: time.Since(start), cpu: selfCPU() - cpu0, busy: machineBusy(b) - busy0, commands: commands}
+	instrument := time.Duration(measuring.Load() - m0)
+	u := usage{wall: time.Since(start), cpu: selfCPU() - cpu0 - instrument, busy: machineBusy(b) - busy0 - instrument, commands: commands}
 	stop()
 	u.heap = peak
 	v.add(b, name, load, u)
