@@ -8,13 +8,15 @@ AGENT_ARCHS ?= arm64 arm
 
 .PHONY: build agents test test-images example-mqtt lint ansible-diff bench bench-ansible fuzz clean
 
-# Static (CGO_ENABLED=0): e2c copies itself to the hosts to measure the
-# network, and a static binary runs whatever their C library.
-build: ## the e2c binary in ./bin
+# Static (CGO_ENABLED=0): the agent e2c copies to the hosts runs whatever
+# their C library. e2c-agent is stripped (-s -w: stack traces keep their
+# function names): each host's first connection copies it.
+build: ## e2c and its agent for this machine's hosts in ./bin
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c ./cmd/e2c
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/e2c-agent ./cmd/e2c-agent
 
-agents: build ## e2c for other hosts' architectures beside bin/e2c (bin/e2c-linux-arm64, -arm: Raspberry Pi)
-	for a in $(AGENT_ARCHS); do CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=6 $(GO) build -ldflags "$(LDFLAGS)" -o bin/e2c-linux-$$a ./cmd/e2c || exit 1; done
+agents: build ## the agent for other hosts' architectures beside bin/e2c (bin/e2c-agent-linux-arm64, -arm: Raspberry Pi)
+	for a in $(AGENT_ARCHS); do CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=6 $(GO) build -ldflags "-s -w" -o bin/e2c-agent-linux-$$a ./cmd/e2c-agent || exit 1; done
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...

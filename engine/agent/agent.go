@@ -127,6 +127,13 @@ type Exit struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Protocol is the version of what e2c and the agent say to each other,
+// raised at every change either end would misread. e2c gives its own in
+// E2C_AGENT_PROTOCOL, and an agent of another one refuses to start: an
+// e2c-agent left from another build (cmd/e2c-agent) then falls back to
+// plain SSH, saying why, instead of misunderstanding e2c.
+const Protocol = 1
+
 // GroupMarker starts the line by which e2c's scripts report their process
 // group first on stderr. The agent reads it to kill the group; the line is
 // passed on unchanged (e2c takes it out).
@@ -151,6 +158,9 @@ func Config() *yamux.Config {
 // ServeStdio runs the agent on its stdin and stdout, as `e2c agent
 // session` does, until stdin closes or a TERM, INT or HUP comes.
 func ServeStdio() error {
+	if p := os.Getenv("E2C_AGENT_PROTOCOL"); p != "" && p != strconv.Itoa(Protocol) {
+		return fmt.Errorf("this agent speaks protocol %d, e2c %s: build e2c and e2c-agent from the same version", Protocol, p)
+	}
 	// One thread runs the agent's Go code (see allCores), and its heap,
 	// a few MB, may grow fivefold between collections: each cut its CPU
 	// per command by a tenth or more.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -88,5 +89,15 @@ func TestStopKillsWhatRuns(t *testing.T) {
 	}
 	if err := syscall.Kill(-pgid, 0); err != syscall.ESRCH {
 		t.Errorf("group %d still there after the agent stopped (kill -0: %v)", pgid, err)
+	}
+}
+
+// TestProtocolRefused: an agent told e2c speaks another protocol refuses
+// to start, saying which each speaks.
+func TestProtocolRefused(t *testing.T) {
+	t.Setenv("E2C_AGENT_PROTOCOL", "999")
+	err := ServeStdio()
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("speaks protocol %d, e2c 999", Protocol)) {
+		t.Fatalf("ServeStdio: %v, want a refusal naming both protocols", err)
 	}
 }

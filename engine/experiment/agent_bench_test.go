@@ -43,8 +43,8 @@ const labHosts = 500
 // e2cVariants are e2c with the agent and without.
 var e2cVariants = []struct {
 	name  string
-	agent bool
-}{{"e2c-agent", true}, {"e2c-ssh", false}}
+	agent func(goarch string) (string, error) // nil: plain SSH
+}{{"e2c-agent", DefaultAgent}, {"e2c-ssh", nil}}
 
 // tinyWorkflow runs `true` 100 times one after another on every host.
 const tinyWorkflow = `
@@ -232,10 +232,10 @@ func writeScenario(b *testing.B, root string, n int, workflow string) string {
 }
 
 // e2c plans the scenario in scenarioDir and runs its launch phase on the
-// hosts, with fresh connections, through the agent or plain SSH sessions;
-// it returns how many commands it ran (Runner.Run calls). The artifacts
-// are root/artifacts.
-func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (commands int64) {
+// hosts, with fresh connections, through the agent agent finds or, when
+// nil, plain SSH sessions; it returns how many commands it ran
+// (Runner.Run calls). The artifacts are root/artifacts.
+func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent func(string) (string, error)) (commands int64) {
 	sc, err := schema.Load(scenarioDir)
 	if err != nil {
 		b.Fatal(err)
@@ -252,8 +252,8 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 	// The hosts' sshds share this machine's two cores with every other
 	// host's work: at hundreds of hosts a handshake waits longer than 15 s.
 	o := transport.PoolOptions{SSHConfig: "none", HandshakeTimeout: 2 * time.Minute}
-	if agent {
-		o.Agent, o.AgentPath = DefaultAgent, benchAgentPath
+	if agent != nil {
+		o.Agent, o.AgentPath = agent, benchAgentPath
 	}
 	pool := transport.NewPool(o)
 	defer pool.Close()
@@ -269,7 +269,7 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent bool) (com
 	if _, err := ex.Phase(context.Background(), "launch"); err != nil {
 		b.Fatal(err)
 	}
-	if agent {
+	if agent != nil {
 		for host, e := range bl.endpoints {
 			if err := pool.AgentFallback(e); err != nil {
 				b.Fatalf("%s ran without the agent: %v", host, err)
@@ -609,5 +609,66 @@ func BenchmarkAgentStart(b *testing.B) {
 			}
 			v.report(b, n, [2]string{"e2c-agent", "e2c-ssh"})
 		})
+	}
+}
+
+// BenchmarkAgentCold runs one `true` on each of 64 hosts (E2C_BENCH_HOSTS)
+// that have no agent yet, as on a testbed's first run: e2c copies it to
+// every host, then starts it. The agent is e2c itself or e2c-agent
+// (cmd/e2c-agent), both built here as make build builds them.
+func BenchmarkAgentCold(b *testing.B) {
+	if err := netns.Preflight(); err != nil {
+		b.Skip(err)
+	}
+	bins := buildAgents(b)
+	for _, n := range benchHosts(64) {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			bl := newBenchLab(b, root, n)
+			scenarioDir := writeScenario(b, root, n, "- hosts: all\n  launch:\n  - shell: \"true\"\n")
+			var v variants
+			for b.Loop() {
+				for _, name := range []string{"e2c", "e2c-agent"} {
+					bl.removeAgents(b)
+					find := func(string) (string, error) { return bins[name], nil }
+					v.self(b, name, n, func() { bl.e2c(b, scenarioDir, root, find) })
+				}
+			}
+			v.report(b, n, [2]string{"e2c", "e2c-agent"})
+		})
+	}
+}
+
+// buildAgents builds e2c and e2c-agent as make build does, and returns
+// their paths by name.
+func buildAgents(b *testing.B) map[string]string {
+	dir := b.TempDir()
+	bins := map[string]string{}
+	for _, c := range []struct{ name, flags string }{{"e2c", ""}, {"e2c-agent", "-s -w"}} {
+		out := filepath.Join(dir, c.name)
+		cmd := exec.Command("go", "build", "-ldflags", c.flags, "-o", out, "github.com/e2c-dev/e2c/cmd/"+c.name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Skipf("cannot build %s here: %v\n%s", c.name, err, msg)
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %.1f MB\n", c.name, float64(fi.Size())/1e6)
+		bins[c.name] = out
+	}
+	return bins
+}
+
+// removeAgents removes the agent's copies from every host: netns keeps each
+// host's /root in its state directory at hosts/<name>/root.
+func (bl *benchLab) removeAgents(b *testing.B) {
+	for _, lab := range bl.labs {
+		for _, h := range lab.Hosts() {
+			if err := os.RemoveAll(filepath.Join(lab.StateDir(), "hosts", h.Name, "root", filepath.Dir(benchAgentPath))); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

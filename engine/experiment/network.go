@@ -221,19 +221,36 @@ func (o Options) agent() func(goarch string) (string, error) {
 	return DefaultAgent
 }
 
-// DefaultAgent finds an e2c binary for linux/goarch: this one when it
-// fits, else e2c-linux-<goarch> beside it (make agents builds them).
+// DefaultAgent finds the agent for linux/goarch beside this binary:
+// e2c-agent-linux-<goarch>, or e2c-agent for this machine's architecture
+// (cmd/e2c-agent; make build and make agents put them there). Else e2c
+// itself, which is an agent too but seven times as large, copied to each
+// host at its first connection: this binary, or e2c-linux-<goarch>.
 func DefaultAgent(goarch string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
-	if runtime.GOOS == "linux" && runtime.GOARCH == goarch {
+	return agentBeside(self, goarch, runtime.GOOS == "linux" && runtime.GOARCH == goarch)
+}
+
+// agentBeside is DefaultAgent for the e2c binary self; native: self runs
+// on linux/goarch.
+func agentBeside(self, goarch string, native bool) (string, error) {
+	dir := filepath.Dir(self)
+	names := []string{"e2c-agent-linux-" + goarch}
+	if native {
+		names = append(names, "e2c-agent")
+	} else {
+		names = append(names, "e2c-linux-"+goarch)
+	}
+	for _, name := range names {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+			return filepath.Join(dir, name), nil
+		}
+	}
+	if native {
 		return self, nil
 	}
-	other := filepath.Join(filepath.Dir(self), "e2c-linux-"+goarch)
-	if _, err := os.Stat(other); err != nil {
-		return "", fmt.Errorf("no e2c for linux/%s to measure with: build it beside this one with make agents (%s)", goarch, other)
-	}
-	return other, nil
+	return "", fmt.Errorf("no agent for linux/%s: build it beside this e2c with make agents (%s)", goarch, filepath.Join(dir, names[0]))
 }

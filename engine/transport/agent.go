@@ -76,13 +76,14 @@ func listBuilds(prefix string) string {
 
 // agentLine starts the agent at path on a host, once the other builds
 // are gone if a new one was copied; E2C_AGENT lets a test binary, copied
-// as the agent, know it is one.
+// as the agent, know it is one, and E2C_AGENT_PROTOCOL makes an agent
+// that would misunderstand e2c refuse to start.
 func agentLine(prefix, path string, copied bool) string {
 	run := path
 	if !strings.HasPrefix(run, "/") {
 		run = "./" + run
 	}
-	line := "E2C_AGENT=1 exec " + Quote(run) + " agent session"
+	line := fmt.Sprintf("E2C_AGENT=1 E2C_AGENT_PROTOCOL=%d exec %s agent session", agent.Protocol, Quote(run))
 	if copied {
 		line = removeOtherBuilds(prefix, path) + "; " + line
 	}

@@ -103,6 +103,15 @@ func TestAgentFallback(t *testing.T) {
 	if err := os.WriteFile(notBinary, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// This test binary, told e2c speaks another protocol than its own.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherProtocol := filepath.Join(t.TempDir(), "e2c-agent")
+	if err := os.WriteFile(otherProtocol, []byte("#!/bin/sh\nE2C_AGENT_PROTOCOL=999 exec "+Quote(self)+` "$@"`+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s := startSSHD(t, sshdConfig{})
 	for _, tt := range []struct {
 		name string
@@ -113,6 +122,7 @@ func TestAgentFallback(t *testing.T) {
 			return "", fmt.Errorf("no e2c for linux/%s", goarch)
 		}, "no agent for"},
 		{"binary does not run", func(string) (string, error) { return notBinary, nil }, "start the agent"},
+		{"agent of another protocol", func(string) (string, error) { return otherProtocol, nil }, "speaks protocol 1, e2c 999"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newTestPool(t, PoolOptions{Agent: tt.find})
