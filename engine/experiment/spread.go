@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -135,7 +136,7 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
 	name := filepath.Base(src)
 	start, said := time.Now(), time.Now()
-	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Progress: func(pr spread.Progress) {
+	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
 		if time.Since(said) >= 2*time.Second {
 			fmt.Fprintf(out, "  %s\n", pr)
 			said = time.Now()

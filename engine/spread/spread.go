@@ -49,6 +49,11 @@ type Options struct {
 	Seeds int
 	// Fanout is how many hosts pull from each host, default 2.
 	Fanout int
+	// Sum is the SHA-256 of the file in hex, if the caller has it (e.g.
+	// transport.Blob's): Spread then does not read the file for it. The
+	// hosts check what they receive against it, so a wrong Sum fails the
+	// spread on every host.
+	Sum string
 	// Progress, if set, is called as hosts finish and at most every
 	// second in between.
 	Progress func(Progress)
@@ -123,8 +128,7 @@ func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (
 		return Result{}, fmt.Errorf("spread: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
+	size, sum, err := sizeSum(f, o.Sum)
 	if err != nil {
 		return Result{}, fmt.Errorf("spread: %s: %w", src, err)
 	}
@@ -135,12 +139,27 @@ func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (
 	s := &run{
 		ctx: ctx, cancel: cancel, f: f, size: size, o: o, targets: targets,
 		req: agent.Request{Op: agent.OpSpread, Path: dst, Size: size,
-			Sum: hex.EncodeToString(h.Sum(nil)), Token: hex.EncodeToString(token)},
+			Sum: sum, Token: hex.EncodeToString(token)},
 		hosts:  make([]*host, len(targets)),
 		events: make(chan event),
 		name:   filepath.Base(src),
 	}
 	return s.spread()
+}
+
+// sizeSum is the size of f and its SHA-256 in hex: sum if given, else
+// read from f.
+func sizeSum(f *os.File, sum string) (int64, string, error) {
+	if sum != "" {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, "", err
+		}
+		return fi.Size(), sum, nil
+	}
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	return size, hex.EncodeToString(h.Sum(nil)), err
 }
 
 // run is one spread in progress.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -248,8 +249,10 @@ func TestSpread(t *testing.T) {
 		addr string // for peers, instead of each host's own
 		rate string // e2c's link shaped to it
 		kill bool   // the agent of the first relay is killed mid-way
+		sum  bool   // the caller gives the file's SHA-256
 	}{
 		{name: "tree"},
+		{name: "sum given", sum: true},
 		// Every host listens on its own loopback: no peer can reach
 		// another, and e2c feeds each.
 		{name: "peers unreachable", addr: "127.0.0.1"},
@@ -284,9 +287,12 @@ func TestSpread(t *testing.T) {
 				close(killed)
 			}
 			var lines []string
+			o := Options{Progress: func(p Progress) { lines = append(lines, p.String()) }}
+			if tt.sum {
+				o.Sum = hex.EncodeToString(sum[:])
+			}
 			before, began := l.sentBytes(t), time.Now()
-			res, err := Spread(context.Background(), src, dst, append(ts, Target{Host: "no-agent"}),
-				Options{Progress: func(p Progress) { lines = append(lines, p.String()) }})
+			res, err := Spread(context.Background(), src, dst, append(ts, Target{Host: "no-agent"}), o)
 			wire, took := l.sentBytes(t)-before, time.Since(began)
 			<-killed
 			if err != nil {
@@ -330,6 +336,25 @@ func TestSpread(t *testing.T) {
 			}
 		})
 	}
+	// A sum given by the caller that is not the file's: every host
+	// receives bytes that do not match it and keeps nothing.
+	t.Run("wrong sum given", func(t *testing.T) {
+		l.clean(t)
+		ts, _ := l.targets(t, n, "")
+		wrong := sha256.Sum256([]byte("not the file"))
+		res, err := Spread(context.Background(), src, dst, ts, Options{Sum: hex.EncodeToString(wrong[:])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range ts {
+			if err := res.Errors[tg.Host]; err == nil || !strings.Contains(err.Error(), "SHA-256") {
+				t.Errorf("%s: error %v, want a SHA-256 mismatch", tg.Host, err)
+			}
+			if entries := l.entries(tg.Host); len(entries) > 0 {
+				t.Errorf("%s: %v left after a spread of the wrong sum", tg.Host, entries)
+			}
+		}
+	})
 	// Cancelled mid-way, the spread stops on every host: no file at the
 	// destination, no temporary file left beside it, no port open.
 	t.Run("cancelled", func(t *testing.T) {
@@ -348,18 +373,27 @@ func TestSpread(t *testing.T) {
 			}
 		}
 		for _, tg := range ts {
-			dir := filepath.Dir(l.file(tg.Host, dst))
-			var entries []os.DirEntry
-			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if entries, _ = os.ReadDir(dir); len(entries) == 0 {
-					break
-				}
-			}
-			if len(entries) > 0 {
-				t.Errorf("%s: %s left after the spread was cancelled", tg.Host, entries[0].Name())
+			if entries := l.entries(tg.Host); len(entries) > 0 {
+				t.Errorf("%s: %v left after the spread was cancelled", tg.Host, entries)
 			}
 		}
 	})
+}
+
+// entries lists what is in the directory of dst on host, once the agent
+// had 5 s to clean up.
+func (l *lab) entries(host string) []string {
+	var names []string
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		entries, _ := os.ReadDir(filepath.Dir(l.file(host, dst)))
+		names = nil
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if len(names) == 0 || time.Now().After(end) {
+			return names
+		}
+	}
 }
 
 func btoi(b bool) int {
