@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,11 +64,15 @@ type Options struct {
 type Progress struct {
 	File                string // the source's base name
 	Hosts, Done, Failed int
+	Had                 int   // of Done, the hosts that had the file already
 	Sent                int64 // bytes e2c sent so far
 }
 
 func (p Progress) String() string {
 	s := fmt.Sprintf("spread %s: %d of %d hosts done", p.File, p.Done, p.Hosts)
+	if p.Had > 0 {
+		s += fmt.Sprintf(" (%d had it)", p.Had)
+	}
 	if p.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", p.Failed)
 	}
@@ -88,6 +93,9 @@ type Result struct {
 	// the host has no agent, which the caller copies to the plain way
 	// (NoAgent lists them); else why the host did not get it.
 	Errors map[string]error
+	// Had lists the hosts that had the file at the destination already:
+	// they were sent nothing, and served it to the others.
+	Had []string
 	// Sent is how many bytes of the file e2c sent.
 	Sent int64
 }
@@ -114,7 +122,9 @@ const maxRefused = 2
 
 // Spread copies the local file src to dst on every target (relative to
 // the login directory, or absolute; parent directories are made; the
-// file has mode 0644). The error is for the spread as a whole (src
+// file has mode 0644). A host that has the file there already (see
+// engine/agent's spread) is sent nothing and serves it to the others.
+// The error is for the spread as a whole (src
 // unreadable, ctx done before it started); each host's is in the Result.
 func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (Result, error) {
 	if o.Seeds < 1 {
@@ -191,6 +201,7 @@ type host struct {
 	losses  int   // sources lost in a row with nothing received
 	refused map[int]bool
 	done    bool
+	had     bool  // done from the start
 	err     error // the host's end: nil while it runs or once done
 }
 
@@ -232,13 +243,20 @@ func (s *run) spread() (Result, error) {
 			go s.read(i)
 		}
 	}
-	// The tree: the first Seeds hosts are fed by e2c, host k of the others
-	// pulls from host (k-Seeds)/Fanout of the list, before it in the list.
+	// The tree: the hosts that have the file first, then the others; the
+	// first Seeds hosts, or all those that have it, are its roots, fed by
+	// e2c unless they have it; host k of the others pulls from host
+	// (k-roots)/Fanout of the list, before it in the list.
+	slices.SortStableFunc(live, func(i, j int) int { return btoi(s.hosts[j].had) - btoi(s.hosts[i].had) })
+	roots := s.o.Seeds
 	for k, i := range live {
-		if k < s.o.Seeds {
+		switch h := s.hosts[i]; {
+		case h.had:
+			roots = max(roots, k+1)
+		case k < roots:
 			s.feed(i)
-		} else {
-			s.pull(i, live[(k-s.o.Seeds)/s.o.Fanout])
+		default:
+			s.pull(i, live[(k-roots)/s.o.Fanout])
 		}
 	}
 	s.progress(true)
@@ -257,6 +275,9 @@ func (s *run) spread() (Result, error) {
 	res := Result{Errors: map[string]error{}, Sent: s.sent.Load()}
 	for i, h := range s.hosts {
 		res.Errors[s.targets[i].Host] = h.err
+		if h.had {
+			res.Had = append(res.Had, s.targets[i].Host)
+		}
 	}
 	return res, nil
 }
@@ -294,6 +315,9 @@ func (s *run) start(ctx context.Context, t Target, h *host) error {
 		return err
 	}
 	h.st, h.dec, h.port = st, dec, r.Port
+	if r.Done { // the host has the file already
+		h.done, h.had, h.have = true, true, s.size
+	}
 	return nil
 }
 
@@ -486,9 +510,19 @@ func (s *run) progress(now bool) {
 		switch {
 		case h.done:
 			p.Done++
+			if h.had {
+				p.Had++
+			}
 		case h.err != nil:
 			p.Failed++
 		}
 	}
 	s.o.Progress(p)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,6 +337,77 @@ func TestSpread(t *testing.T) {
 			}
 		})
 	}
+	// Hosts that have the file at dst already are sent nothing and serve
+	// it to the others; a file of the same size with other bytes is
+	// replaced.
+	t.Run("some have it", func(t *testing.T) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := bytes.Clone(data)
+		other[size/3] ^= 1
+		hosts := l.Hosts()
+		for _, tt := range []struct {
+			name  string
+			have  []int // the hosts with the file
+			other int   // a host with other bytes of its size, -1: none
+		}{
+			{name: "three", have: []int{2, 4, 5}, other: 0}, // host 1 is not the root fed by e2c
+			{name: "all", have: []int{0, 1, 2, 3, 4, 5, 6, 7}, other: -1},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				l.clean(t)
+				place := func(i int, b []byte) os.FileInfo {
+					p := l.file(hosts[i].Name, dst)
+					os.MkdirAll(filepath.Dir(p), 0o755)
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					fi, _ := os.Stat(p)
+					return fi
+				}
+				placed := map[string]os.FileInfo{}
+				var want []string
+				for _, i := range tt.have {
+					placed[hosts[i].Name] = place(i, data)
+					want = append(want, hosts[i].Name)
+				}
+				if tt.other >= 0 {
+					place(tt.other, other)
+				}
+				ts, _ := l.targets(t, n, "")
+				var last string
+				before := l.sentBytes(t)
+				res, err := Spread(context.Background(), src, dst, ts, Options{Progress: func(p Progress) { last = p.String() }})
+				wire := l.sentBytes(t) - before
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("e2c sent %d bytes (the bridge: %d); %s", res.Sent, wire, last)
+				for h, err := range res.Errors {
+					if err != nil {
+						t.Errorf("%s: %v", h, err)
+					}
+				}
+				if slices.Sort(res.Had); !slices.Equal(res.Had, want) {
+					t.Errorf("Had %v, want %v", res.Had, want)
+				}
+				if res.Sent != 0 || wire > size/10 {
+					t.Errorf("e2c sent %d bytes (the bridge %d), want none: the hosts that have it are the sources", res.Sent, wire)
+				}
+				if w := fmt.Sprintf("%d of %d hosts done (%d had it)", n, n, len(tt.have)); !strings.Contains(last, w) {
+					t.Errorf("last progress %q, want %q", last, w)
+				}
+				l.checkHosts(t, ts, sum, "")
+				for h, fi := range placed {
+					if after, err := os.Stat(l.file(h, dst)); err != nil || !os.SameFile(fi, after) || !after.ModTime().Equal(fi.ModTime()) {
+						t.Errorf("%s: its file was replaced or written (%v)", h, err)
+					}
+				}
+			})
+		}
+	})
 	// A sum given by the caller that is not the file's: every host
 	// receives bytes that do not match it and keeps nothing.
 	t.Run("wrong sum given", func(t *testing.T) {
@@ -394,11 +466,4 @@ func (l *lab) entries(host string) []string {
 			return names
 		}
 	}
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
