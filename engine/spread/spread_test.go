@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,20 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e2c-dev/e2c/engine/agent"
+	"github.com/e2c-dev/e2c/engine/agent/agenttest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
 
 func TestMain(m *testing.M) {
 	// Copied to a host as the agent and started there, this binary is one.
-	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) == 3 && os.Args[1] == "agent" && os.Args[2] == "session" {
-		if err := agent.ServeStdio(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	agenttest.BeTheAgent()
 	os.Unsetenv("SSH_AUTH_SOCK")
 	os.Exit(m.Run())
 }
@@ -42,13 +35,6 @@ func TestMain(m *testing.M) {
 // testAgentPath is where these tests put the agent, away from other
 // packages' tests' copies.
 const testAgentPath = ".cache/e2c-spread-test/e2c-agent"
-
-func testAgent(goarch string) (string, error) {
-	if goarch != runtime.GOARCH {
-		return "", fmt.Errorf("the test binary is for %s", runtime.GOARCH)
-	}
-	return os.Executable()
-}
 
 // dst is where the tests spread to, relative to the hosts' login
 // directory.
@@ -93,7 +79,7 @@ func newLab(tb testing.TB, n int) *lab {
 // addr, if set, replaces every host's address for peers.
 func (l *lab) targets(tb testing.TB, n int, addr string) ([]Target, *transport.Pool) {
 	tb.Helper()
-	p := transport.NewPool(transport.PoolOptions{Agent: testAgent, AgentPath: testAgentPath, SSHConfig: "none"})
+	p := transport.NewPool(transport.PoolOptions{Agent: agenttest.Binary, AgentPath: testAgentPath, SSHConfig: "none"})
 	tb.Cleanup(func() { p.Close() })
 	hosts := l.Hosts()[:n]
 	ts := make([]Target, n)
