@@ -9,10 +9,10 @@ package agent
 // On the spread stream the agent first answers a SpreadReport with the
 // port it listens on, then reports progress, a lost source, done or an
 // error; e2c sends SpreadOrders on it. A host that has the file at Path
-// already says done in its first report, and serves that file. A peer connects to the port, sends
-// one PeerRequest line, and receives the file from its offset on. When
-// e2c closes the spread stream the agent stops listening, drops its peers
-// and removes an incomplete file.
+// already says done in its first report, and serves that file. A peer
+// connects to the port, sends one PeerRequest line, and receives the file
+// from its offset on. When e2c closes the spread stream the agent stops
+// listening, drops its peers and removes an incomplete file.
 //
 // Security: the port is open only while the spread lasts (the house rule:
 // no port of the agent's own beyond a measurement's few seconds), on the
@@ -43,10 +43,9 @@ import (
 
 // SpreadReport is a line the agent writes on a spread stream: first the
 // Port peers reach it at (with Done if the host has the file already),
-// then any of Have (bytes received so far), Lost
-// (its source failed or stalled: e2c should give another), Done (the file
-// is at Path, its SHA-256 checked) or Error (the spread failed on this
-// host). A feed stream starts with one, Have saying where e2c's bytes
+// then any of Have (bytes received so far), Lost (its source failed or
+// stalled: e2c should give another), Done (the file is at Path, its
+// SHA-256 checked) or Error (the spread failed on this host). A feed stream starts with one, Have saying where e2c's bytes
 // must start.
 type SpreadReport struct {
 	Port  int    `json:"port,omitempty"`

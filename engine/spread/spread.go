@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -123,9 +122,9 @@ const maxRefused = 2
 // Spread copies the local file src to dst on every target (relative to
 // the login directory, or absolute; parent directories are made; the
 // file has mode 0644). A host that has the file there already (see
-// engine/agent's spread) is sent nothing and serves it to the others.
-// The error is for the spread as a whole (src
-// unreadable, ctx done before it started); each host's is in the Result.
+// engine/agent's spread) is sent nothing and serves it to the others. The
+// error is for the spread as a whole (src unreadable, ctx done before it
+// started); each host's is in the Result.
 func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (Result, error) {
 	if o.Seeds < 1 {
 		o.Seeds = 1
@@ -247,16 +246,25 @@ func (s *run) spread() (Result, error) {
 	// first Seeds hosts, or all those that have it, are its roots, fed by
 	// e2c unless they have it; host k of the others pulls from host
 	// (k-roots)/Fanout of the list, before it in the list.
-	slices.SortStableFunc(live, func(i, j int) int { return btoi(s.hosts[j].had) - btoi(s.hosts[i].had) })
-	roots := s.o.Seeds
-	for k, i := range live {
-		switch h := s.hosts[i]; {
-		case h.had:
-			roots = max(roots, k+1)
+	var order []int
+	for _, i := range live {
+		if s.hosts[i].had {
+			order = append(order, i)
+		}
+	}
+	roots := max(s.o.Seeds, len(order))
+	for _, i := range live {
+		if !s.hosts[i].had {
+			order = append(order, i)
+		}
+	}
+	for k, i := range order {
+		switch {
+		case s.hosts[i].had:
 		case k < roots:
 			s.feed(i)
 		default:
-			s.pull(i, live[(k-roots)/s.o.Fanout])
+			s.pull(i, order[(k-roots)/s.o.Fanout])
 		}
 	}
 	s.progress(true)
@@ -518,11 +526,4 @@ func (s *run) progress(now bool) {
 		}
 	}
 	s.o.Progress(p)
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

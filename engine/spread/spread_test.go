@@ -453,3 +453,10 @@ func (l *lab) entries(host string) []string {
 		}
 	}
 }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
