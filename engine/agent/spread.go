@@ -8,10 +8,11 @@ package agent
 //
 // On the spread stream the agent first answers a SpreadReport with the
 // port it listens on, then reports progress, a lost source, done or an
-// error; e2c sends SpreadOrders on it. A peer connects to the port, sends
-// one PeerRequest line, and receives the file from its offset on. When
-// e2c closes the spread stream the agent stops listening, drops its peers
-// and removes an incomplete file.
+// error; e2c sends SpreadOrders on it. A host that has the file at Path
+// already says done in its first report, and serves that file. A peer
+// connects to the port, sends one PeerRequest line, and receives the file
+// from its offset on. When e2c closes the spread stream the agent stops
+// listening, drops its peers and removes an incomplete file.
 //
 // Security: the port is open only while the spread lasts (the house rule:
 // no port of the agent's own beyond a measurement's few seconds), on the
@@ -41,10 +42,10 @@ import (
 )
 
 // SpreadReport is a line the agent writes on a spread stream: first the
-// Port peers reach it at, then any of Have (bytes received so far), Lost
-// (its source failed or stalled: e2c should give another), Done (the file
-// is at Path, its SHA-256 checked) or Error (the spread failed on this
-// host). A feed stream starts with one, Have saying where e2c's bytes
+// Port peers reach it at (with Done if the host has the file already),
+// then any of Have (bytes received so far), Lost (its source failed or
+// stalled: e2c should give another), Done (the file is at Path, its
+// SHA-256 checked) or Error (the spread failed on this host). A feed stream starts with one, Have saying where e2c's bytes
 // must start.
 type SpreadReport struct {
 	Port  int    `json:"port,omitempty"`
@@ -117,10 +118,10 @@ func (a *server) spread(req Request, in *bufio.Reader, st *yamux.Stream) {
 		return
 	}
 	defer a.endSpread(s)
-	s.report(SpreadReport{Port: s.ln.Addr().(*net.TCPAddr).Port})
+	s.report(SpreadReport{Port: s.ln.Addr().(*net.TCPAddr).Port, Done: s.done, Have: s.have})
 	s.wg.Add(1)
 	go s.accept()
-	if req.Size == 0 {
+	if req.Size == 0 && !s.done {
 		s.finish()
 	}
 	dec := json.NewDecoder(in)
@@ -167,25 +168,58 @@ func (a *server) newSpread(req Request, st *yamux.Stream) (*spread, error) {
 		a.mu.Unlock()
 		if s.f != nil {
 			s.f.Close()
+		}
+		if s.tmp != "" {
 			os.Remove(s.tmp)
 		}
 		return s, err
 	}
-	dir := filepath.Dir(req.Path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
+	if f := existing(req); f != nil {
+		s.f, s.have, s.done = f, req.Size, true
+	} else {
+		dir := filepath.Dir(req.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+		f, err := os.CreateTemp(dir, "."+filepath.Base(req.Path)+".spread-*")
+		if err != nil {
+			return fail(err)
+		}
+		s.f, s.tmp = f, f.Name()
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(req.Path)+".spread-*")
-	if err != nil {
-		return fail(err)
-	}
-	s.f, s.tmp = f, f.Name()
 	ln, err := net.Listen("tcp", net.JoinHostPort(req.Addr, "0"))
 	if err != nil {
 		return fail(err)
 	}
 	s.ln = ln
 	return s, nil
+}
+
+// existing opens the file at req.Path if it is already the one spread,
+// as a spread would leave it: a regular file of mode 0644, req.Size bytes
+// and SHA-256 req.Sum, else returns nil. A file named by its sum is taken
+// on its size alone, unread: e2c's blobs (transport.BlobDir) are named so
+// and are written only by a spread, renamed there once checked (finish),
+// and reading a large file on every host for nothing is what this saves.
+func existing(req Request) *os.File {
+	f, err := os.Open(req.Path)
+	if err != nil {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 || fi.Size() != req.Size {
+		f.Close()
+		return nil
+	}
+	if filepath.Base(req.Path) == req.Sum {
+		return f
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil || hex.EncodeToString(h.Sum(nil)) != req.Sum {
+		f.Close()
+		return nil
+	}
+	return f
 }
 
 // endSpread ends s once e2c closed its stream: no more peers or sources,

@@ -21,10 +21,11 @@ import (
 
 // spreadEnd is e2c's end of a spread stream.
 type spreadEnd struct {
-	t    *testing.T
-	st   *yamux.Stream
-	dec  *json.Decoder
-	port int
+	t     *testing.T
+	st    *yamux.Stream
+	dec   *json.Decoder
+	port  int
+	first SpreadReport // the report with the port
 }
 
 func startSpread(t *testing.T, c *yamux.Session, req Request) *spreadEnd {
@@ -36,7 +37,7 @@ func startSpread(t *testing.T, c *yamux.Session, req Request) *spreadEnd {
 	if r.Port == 0 {
 		t.Fatalf("first report %+v, want a port", r)
 	}
-	e.port = r.Port
+	e.port, e.first = r.Port, r
 	return e
 }
 
@@ -242,6 +243,84 @@ func TestSpreadSourceFails(t *testing.T) {
 				t.Fatalf("report %+v, want done", r)
 			}
 			checkFile(t, path, data)
+		})
+	}
+}
+
+// TestSpreadHasIt: a host that has the file at Path already, of mode
+// 0644, says done in its first report and serves it unchanged; a file
+// named by the sum is taken on its size, unread (e2c's blobs); any
+// other file there is received afresh and replaced.
+func TestSpreadHasIt(t *testing.T) {
+	data, sum := payload(2<<20 + 5)
+	other := bytes.Clone(data)
+	other[len(other)/2] ^= 1
+	for _, tt := range []struct {
+		name string
+		blob bool // the file is named by the sum
+		have []byte
+		mode os.FileMode
+		done bool // at once
+	}{
+		{name: "the file", have: data, mode: 0o644, done: true},
+		{name: "the file named by its sum", blob: true, have: data, mode: 0o644, done: true},
+		{name: "other bytes named by the sum", blob: true, have: other, mode: 0o644, done: true},
+		{name: "other bytes", have: other, mode: 0o644},
+		{name: "shorter", have: data[:len(data)-1], mode: 0o644},
+		{name: "mode 0600", have: data, mode: 0o600},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f.bin")
+			if tt.blob {
+				path = filepath.Join(dir, sum)
+			}
+			if err := os.WriteFile(path, tt.have, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(path, tt.mode)
+			before, _ := os.Stat(path)
+			c, _, _ := start(t)
+			e := startSpread(t, c, Request{Path: path, Size: int64(len(data)), Sum: sum, Token: "tok"})
+			if e.first.Done != tt.done {
+				t.Fatalf("first report %+v, want done: %v", e.first, tt.done)
+			}
+			if !tt.done {
+				feedFrom(t, c, "tok", data)
+				if r := e.until(func(r SpreadReport) bool { return r.Done || r.Error != "" }); !r.Done {
+					t.Fatalf("report %+v, want done", r)
+				}
+				checkFile(t, path, data)
+				return
+			}
+			if e.first.Have != int64(len(data)) {
+				t.Errorf("first report %+v, want have %d", e.first, len(data))
+			}
+			if after, err := os.Stat(path); err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+				t.Errorf("the file at Path was replaced or written (%v)", err)
+			}
+			// It serves what it has, and takes no feed.
+			pc, err := net.Dial("tcp", e.addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			json.NewEncoder(pc).Encode(PeerRequest{Token: "tok", Offset: 10})
+			pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if got, err := io.ReadAll(pc); err != nil || !bytes.Equal(got, tt.have[10:]) {
+				t.Errorf("served %d bytes (%v), want the %d of the file from offset 10", len(got), err, len(tt.have)-10)
+			}
+			var rep SpreadReport
+			if err := json.NewDecoder(request(t, c, Request{Op: OpFeed, Token: "tok"})).Decode(&rep); err != nil || !strings.Contains(rep.Error, "no more bytes") {
+				t.Errorf("feed answer %+v (%v), want no more bytes taken", rep, err)
+			}
+			e.st.Close()
+			if left := leftovers(t, dir, filepath.Base(path)); len(left) > 0 {
+				t.Errorf("left %v", left)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the file is gone after the spread: %v", err)
+			}
 		})
 	}
 }

@@ -90,8 +90,8 @@ func TestSpreadArtifacts(t *testing.T) {
 	if len(runs) != 2 {
 		t.Fatalf("%d runs", len(runs))
 	}
-	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") {
-		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached), got %d:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") || !strings.Contains(out.String(), "spread blob.bin: the 4 hosts had it") {
+		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached, and says so), got %d:\n%s", n, out.String())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -104,38 +105,31 @@ func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, 
 
 // spread puts the local file src into the BlobDir of hosts through their
 // agents, host to host (engine/spread), and returns the hosts that have it
-// there, with its path. Hosts that have it from an earlier run are not
-// sent it again; hosts without the agent are left out.
+// there, with its path. Hosts that have it from an earlier run are sent
+// nothing and serve it to the others; hosts without the agent are left
+// out.
 func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts []string) map[string]string {
 	blob, err := transport.Blob(src)
 	if err != nil {
 		return nil // the copy says why
 	}
-	have := map[string]string{}
 	var mu sync.Mutex
 	var targets []spread.Target
 	x.eachHost(ctx, hosts, func(ctx context.Context, h string, r transport.Runner) error {
-		st, ok := r.(transport.Streamer)
-		if !ok {
-			return nil
-		}
-		_, err := r.Run(ctx, transport.Command{Script: "test -f " + blob})
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			have[h] = blob
-		} else {
+		if st, ok := r.(transport.Streamer); ok {
+			mu.Lock()
 			targets = append(targets, spread.Target{Host: h, Agent: st, Addr: x.hosts[h].Address})
+			mu.Unlock()
 		}
 		return nil
 	})
 	if len(targets) < spreadMinHosts {
-		return have // the others are sent it from here
+		return nil // sent from here
 	}
 	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
 	name := filepath.Base(src)
 	start, said := time.Now(), time.Now()
-	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Progress: func(pr spread.Progress) {
+	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
 		if time.Since(said) >= 2*time.Second {
 			fmt.Fprintf(out, "  %s\n", pr)
 			said = time.Now()
@@ -143,8 +137,9 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 	}})
 	if err != nil {
 		fmt.Fprintf(out, "  spread %s: %v; sent from here instead\n", name, err)
-		return have
+		return nil
 	}
+	have := map[string]string{}
 	failed := 0
 	for _, h := range slices.Sorted(maps.Keys(res.Errors)) {
 		if err := res.Errors[h]; err != nil {
@@ -154,8 +149,17 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 			have[h] = blob
 		}
 	}
-	fmt.Fprintf(out, "  spread %s to %d hosts in %.1f s (%d failed), %.0f MB sent by e2c\n", name,
-		len(targets), time.Since(start).Seconds(), failed, float64(res.Sent)/1e6)
+	lacked := len(targets) - len(res.Had)
+	if lacked == 0 {
+		fmt.Fprintf(out, "  spread %s: the %d hosts had it\n", name, len(res.Had))
+		return have
+	}
+	fmt.Fprintf(out, "  spread %s to %d hosts in %.1f s (%d failed), %.0f MB sent by e2c", name,
+		lacked, time.Since(start).Seconds(), failed, float64(res.Sent)/1e6)
+	if len(res.Had) > 0 {
+		fmt.Fprintf(out, "; %d more had it", len(res.Had))
+	}
+	fmt.Fprintln(out)
 	return have
 }
 

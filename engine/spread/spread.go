@@ -49,6 +49,11 @@ type Options struct {
 	Seeds int
 	// Fanout is how many hosts pull from each host, default 2.
 	Fanout int
+	// Sum is the SHA-256 of the file in hex, if the caller has it (e.g.
+	// transport.Blob's): Spread then does not read the file for it. The
+	// hosts check what they receive against it, so a wrong Sum fails the
+	// spread on every host.
+	Sum string
 	// Progress, if set, is called as hosts finish and at most every
 	// second in between.
 	Progress func(Progress)
@@ -58,11 +63,15 @@ type Options struct {
 type Progress struct {
 	File                string // the source's base name
 	Hosts, Done, Failed int
+	Had                 int   // of Done, the hosts that had the file already
 	Sent                int64 // bytes e2c sent so far
 }
 
 func (p Progress) String() string {
 	s := fmt.Sprintf("spread %s: %d of %d hosts done", p.File, p.Done, p.Hosts)
+	if p.Had > 0 {
+		s += fmt.Sprintf(" (%d had it)", p.Had)
+	}
 	if p.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", p.Failed)
 	}
@@ -83,6 +92,9 @@ type Result struct {
 	// the host has no agent, which the caller copies to the plain way
 	// (NoAgent lists them); else why the host did not get it.
 	Errors map[string]error
+	// Had lists the hosts that had the file at the destination already:
+	// they were sent nothing, and served it to the others.
+	Had []string
 	// Sent is how many bytes of the file e2c sent.
 	Sent int64
 }
@@ -109,8 +121,10 @@ const maxRefused = 2
 
 // Spread copies the local file src to dst on every target (relative to
 // the login directory, or absolute; parent directories are made; the
-// file has mode 0644). The error is for the spread as a whole (src
-// unreadable, ctx done before it started); each host's is in the Result.
+// file has mode 0644). A host that has the file there already (see
+// engine/agent's spread) is sent nothing and serves it to the others. The
+// error is for the spread as a whole (src unreadable, ctx done before it
+// started); each host's is in the Result.
 func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (Result, error) {
 	if o.Seeds < 1 {
 		o.Seeds = 1
@@ -123,8 +137,7 @@ func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (
 		return Result{}, fmt.Errorf("spread: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
+	size, sum, err := sizeSum(f, o.Sum)
 	if err != nil {
 		return Result{}, fmt.Errorf("spread: %s: %w", src, err)
 	}
@@ -135,12 +148,27 @@ func Spread(ctx context.Context, src, dst string, targets []Target, o Options) (
 	s := &run{
 		ctx: ctx, cancel: cancel, f: f, size: size, o: o, targets: targets,
 		req: agent.Request{Op: agent.OpSpread, Path: dst, Size: size,
-			Sum: hex.EncodeToString(h.Sum(nil)), Token: hex.EncodeToString(token)},
+			Sum: sum, Token: hex.EncodeToString(token)},
 		hosts:  make([]*host, len(targets)),
 		events: make(chan event),
 		name:   filepath.Base(src),
 	}
 	return s.spread()
+}
+
+// sizeSum is the size of f and its SHA-256 in hex: sum if given, else
+// read from f.
+func sizeSum(f *os.File, sum string) (int64, string, error) {
+	if sum != "" {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, "", err
+		}
+		return fi.Size(), sum, nil
+	}
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	return size, hex.EncodeToString(h.Sum(nil)), err
 }
 
 // run is one spread in progress.
@@ -172,6 +200,7 @@ type host struct {
 	losses  int   // sources lost in a row with nothing received
 	refused map[int]bool
 	done    bool
+	had     bool  // done from the start
 	err     error // the host's end: nil while it runs or once done
 }
 
@@ -213,13 +242,29 @@ func (s *run) spread() (Result, error) {
 			go s.read(i)
 		}
 	}
-	// The tree: the first Seeds hosts are fed by e2c, host k of the others
-	// pulls from host (k-Seeds)/Fanout of the list, before it in the list.
-	for k, i := range live {
-		if k < s.o.Seeds {
+	// The tree: the hosts that have the file first, then the others; the
+	// first Seeds hosts, or all those that have it, are its roots, fed by
+	// e2c unless they have it; host k of the others pulls from host
+	// (k-roots)/Fanout of the list, before it in the list.
+	var order []int
+	for _, i := range live {
+		if s.hosts[i].had {
+			order = append(order, i)
+		}
+	}
+	roots := max(s.o.Seeds, len(order))
+	for _, i := range live {
+		if !s.hosts[i].had {
+			order = append(order, i)
+		}
+	}
+	for k, i := range order {
+		switch {
+		case s.hosts[i].had:
+		case k < roots:
 			s.feed(i)
-		} else {
-			s.pull(i, live[(k-s.o.Seeds)/s.o.Fanout])
+		default:
+			s.pull(i, order[(k-roots)/s.o.Fanout])
 		}
 	}
 	s.progress(true)
@@ -238,6 +283,9 @@ func (s *run) spread() (Result, error) {
 	res := Result{Errors: map[string]error{}, Sent: s.sent.Load()}
 	for i, h := range s.hosts {
 		res.Errors[s.targets[i].Host] = h.err
+		if h.had {
+			res.Had = append(res.Had, s.targets[i].Host)
+		}
 	}
 	return res, nil
 }
@@ -275,6 +323,9 @@ func (s *run) start(ctx context.Context, t Target, h *host) error {
 		return err
 	}
 	h.st, h.dec, h.port = st, dec, r.Port
+	if r.Done { // the host has the file already
+		h.done, h.had, h.have = true, true, s.size
+	}
 	return nil
 }
 
@@ -467,6 +518,9 @@ func (s *run) progress(now bool) {
 		switch {
 		case h.done:
 			p.Done++
+			if h.had {
+				p.Had++
+			}
 		case h.err != nil:
 			p.Failed++
 		}

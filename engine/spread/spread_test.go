@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,20 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e2c-dev/e2c/engine/agent"
+	"github.com/e2c-dev/e2c/engine/agent/agenttest"
 	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
 
 func TestMain(m *testing.M) {
 	// Copied to a host as the agent and started there, this binary is one.
-	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) == 3 && os.Args[1] == "agent" && os.Args[2] == "session" {
-		if err := agent.ServeStdio(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	agenttest.BeTheAgent()
 	os.Unsetenv("SSH_AUTH_SOCK")
 	os.Exit(m.Run())
 }
@@ -40,13 +35,6 @@ func TestMain(m *testing.M) {
 // testAgentPath is where these tests put the agent, away from other
 // packages' tests' copies.
 const testAgentPath = ".cache/e2c-spread-test/e2c-agent"
-
-func testAgent(goarch string) (string, error) {
-	if goarch != runtime.GOARCH {
-		return "", fmt.Errorf("the test binary is for %s", runtime.GOARCH)
-	}
-	return os.Executable()
-}
 
 // dst is where the tests spread to, relative to the hosts' login
 // directory.
@@ -91,7 +79,7 @@ func newLab(tb testing.TB, n int) *lab {
 // addr, if set, replaces every host's address for peers.
 func (l *lab) targets(tb testing.TB, n int, addr string) ([]Target, *transport.Pool) {
 	tb.Helper()
-	p := transport.NewPool(transport.PoolOptions{Agent: testAgent, AgentPath: testAgentPath, SSHConfig: "none"})
+	p := transport.NewPool(transport.PoolOptions{Agent: agenttest.Binary, AgentPath: testAgentPath, SSHConfig: "none"})
 	tb.Cleanup(func() { p.Close() })
 	hosts := l.Hosts()[:n]
 	ts := make([]Target, n)
@@ -248,8 +236,10 @@ func TestSpread(t *testing.T) {
 		addr string // for peers, instead of each host's own
 		rate string // e2c's link shaped to it
 		kill bool   // the agent of the first relay is killed mid-way
+		sum  bool   // the caller gives the file's SHA-256
 	}{
 		{name: "tree"},
+		{name: "sum given", sum: true},
 		// Every host listens on its own loopback: no peer can reach
 		// another, and e2c feeds each.
 		{name: "peers unreachable", addr: "127.0.0.1"},
@@ -284,9 +274,12 @@ func TestSpread(t *testing.T) {
 				close(killed)
 			}
 			var lines []string
+			o := Options{Progress: func(p Progress) { lines = append(lines, p.String()) }}
+			if tt.sum {
+				o.Sum = hex.EncodeToString(sum[:])
+			}
 			before, began := l.sentBytes(t), time.Now()
-			res, err := Spread(context.Background(), src, dst, append(ts, Target{Host: "no-agent"}),
-				Options{Progress: func(p Progress) { lines = append(lines, p.String()) }})
+			res, err := Spread(context.Background(), src, dst, append(ts, Target{Host: "no-agent"}), o)
 			wire, took := l.sentBytes(t)-before, time.Since(began)
 			<-killed
 			if err != nil {
@@ -330,6 +323,96 @@ func TestSpread(t *testing.T) {
 			}
 		})
 	}
+	// Hosts that have the file at dst already are sent nothing and serve
+	// it to the others; a file of the same size with other bytes is
+	// replaced.
+	t.Run("some have it", func(t *testing.T) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := bytes.Clone(data)
+		other[size/3] ^= 1
+		hosts := l.Hosts()
+		for _, tt := range []struct {
+			name  string
+			have  []int // the hosts with the file
+			other int   // a host with other bytes of its size, -1: none
+		}{
+			{name: "three", have: []int{2, 4, 5}, other: 0}, // host 1 is not the root fed by e2c
+			{name: "all", have: []int{0, 1, 2, 3, 4, 5, 6, 7}, other: -1},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				l.clean(t)
+				place := func(i int, b []byte) os.FileInfo {
+					p := l.file(hosts[i].Name, dst)
+					os.MkdirAll(filepath.Dir(p), 0o755)
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					fi, _ := os.Stat(p)
+					return fi
+				}
+				placed := map[string]os.FileInfo{}
+				var want []string
+				for _, i := range tt.have {
+					placed[hosts[i].Name] = place(i, data)
+					want = append(want, hosts[i].Name)
+				}
+				if tt.other >= 0 {
+					place(tt.other, other)
+				}
+				ts, _ := l.targets(t, n, "")
+				var last string
+				before := l.sentBytes(t)
+				res, err := Spread(context.Background(), src, dst, ts, Options{Progress: func(p Progress) { last = p.String() }})
+				wire := l.sentBytes(t) - before
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("e2c sent %d bytes (the bridge: %d); %s", res.Sent, wire, last)
+				for h, err := range res.Errors {
+					if err != nil {
+						t.Errorf("%s: %v", h, err)
+					}
+				}
+				if slices.Sort(res.Had); !slices.Equal(res.Had, want) {
+					t.Errorf("Had %v, want %v", res.Had, want)
+				}
+				if res.Sent != 0 || wire > size/10 {
+					t.Errorf("e2c sent %d bytes (the bridge %d), want none: the hosts that have it are the sources", res.Sent, wire)
+				}
+				if w := fmt.Sprintf("%d of %d hosts done (%d had it)", n, n, len(tt.have)); !strings.Contains(last, w) {
+					t.Errorf("last progress %q, want %q", last, w)
+				}
+				l.checkHosts(t, ts, sum, "")
+				for h, fi := range placed {
+					if after, err := os.Stat(l.file(h, dst)); err != nil || !os.SameFile(fi, after) || !after.ModTime().Equal(fi.ModTime()) {
+						t.Errorf("%s: its file was replaced or written (%v)", h, err)
+					}
+				}
+			})
+		}
+	})
+	// A sum given by the caller that is not the file's: every host
+	// receives bytes that do not match it and keeps nothing.
+	t.Run("wrong sum given", func(t *testing.T) {
+		l.clean(t)
+		ts, _ := l.targets(t, n, "")
+		wrong := sha256.Sum256([]byte("not the file"))
+		res, err := Spread(context.Background(), src, dst, ts, Options{Sum: hex.EncodeToString(wrong[:])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range ts {
+			if err := res.Errors[tg.Host]; err == nil || !strings.Contains(err.Error(), "SHA-256") {
+				t.Errorf("%s: error %v, want a SHA-256 mismatch", tg.Host, err)
+			}
+			if entries := l.entries(tg.Host); len(entries) > 0 {
+				t.Errorf("%s: %v left after a spread of the wrong sum", tg.Host, entries)
+			}
+		}
+	})
 	// Cancelled mid-way, the spread stops on every host: no file at the
 	// destination, no temporary file left beside it, no port open.
 	t.Run("cancelled", func(t *testing.T) {
@@ -348,18 +431,27 @@ func TestSpread(t *testing.T) {
 			}
 		}
 		for _, tg := range ts {
-			dir := filepath.Dir(l.file(tg.Host, dst))
-			var entries []os.DirEntry
-			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if entries, _ = os.ReadDir(dir); len(entries) == 0 {
-					break
-				}
-			}
-			if len(entries) > 0 {
-				t.Errorf("%s: %s left after the spread was cancelled", tg.Host, entries[0].Name())
+			if entries := l.entries(tg.Host); len(entries) > 0 {
+				t.Errorf("%s: %v left after the spread was cancelled", tg.Host, entries)
 			}
 		}
 	})
+}
+
+// entries lists what is in the directory of dst on host, once the agent
+// had 5 s to clean up.
+func (l *lab) entries(host string) []string {
+	var names []string
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		entries, _ := os.ReadDir(filepath.Dir(l.file(host, dst)))
+		names = nil
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if len(names) == 0 || time.Now().After(end) {
+			return names
+		}
+	}
 }
 
 func btoi(b bool) int {

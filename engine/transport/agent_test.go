@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/e2c-dev/e2c/engine/agent"
+	"github.com/e2c-dev/e2c/engine/agent/agenttest"
 )
 
 // TestAgentLeavesNothing: when e2c's side goes (the pool closed, or the
@@ -38,7 +39,7 @@ func TestAgentLeavesNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSSHD(t, sshdConfig{})
 			px := newProxy(t, s.ports[0])
-			p := newTestPool(t, PoolOptions{Agent: testAgent})
+			p := newTestPool(t, PoolOptions{Agent: agenttest.Binary})
 			e := s.endpoint(t, px.port())
 			r, err := p.Runner(context.Background(), e)
 			if err != nil {

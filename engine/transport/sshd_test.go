@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e2c-dev/e2c/engine/agent"
+	"github.com/e2c-dev/e2c/engine/agent/agenttest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -30,13 +29,7 @@ const sshdPath = "/usr/sbin/sshd"
 
 func TestMain(m *testing.M) {
 	// Copied to a host as the agent and started there, this binary is one.
-	if os.Getenv("E2C_AGENT") == "1" && len(os.Args) == 3 && os.Args[1] == "agent" && os.Args[2] == "session" {
-		if err := agent.ServeStdio(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	agenttest.BeTheAgent()
 	// Tests authenticate with their own keys only.
 	os.Unsetenv("SSH_AUTH_SOCK")
 	os.Exit(m.Run())
@@ -45,15 +38,6 @@ func TestMain(m *testing.M) {
 // testAgentPath is where these tests put the agent: not AgentPath, which
 // other packages' tests, run at the same time, use for their own binary.
 const testAgentPath = ".cache/e2c-transport-test/e2c-agent"
-
-// testAgent gives this test binary as the agent for this machine's
-// architecture.
-func testAgent(goarch string) (string, error) {
-	if goarch != runtime.GOARCH {
-		return "", fmt.Errorf("the test binary is for %s", runtime.GOARCH)
-	}
-	return os.Executable()
-}
 
 // sshdConfig shapes a test sshd.
 type sshdConfig struct {
@@ -302,7 +286,7 @@ func (s *testSSHD) runner(tb testing.TB) Runner {
 // agentRunner connects to the sshd's first port through a fresh pool
 // that starts this test binary as the agent, failing if it does not run.
 func (s *testSSHD) agentRunner(tb testing.TB) *agentRunner {
-	p := newTestPool(tb, PoolOptions{Agent: testAgent})
+	p := newTestPool(tb, PoolOptions{Agent: agenttest.Binary})
 	e := s.endpoint(tb, 0)
 	r, err := p.Runner(context.Background(), e)
 	if err != nil {
