@@ -45,8 +45,8 @@ import (
 // Port peers reach it at (with Done if the host has the file already),
 // then any of Have (bytes received so far), Lost (its source failed or
 // stalled: e2c should give another), Done (the file is at Path, its
-// SHA-256 checked) or Error (the spread failed on this host). A feed stream starts with one, Have saying where e2c's bytes
-// must start.
+// SHA-256 checked) or Error (the spread failed on this host). A feed
+// stream starts with one, Have saying where e2c's bytes must start.
 type SpreadReport struct {
 	Port  int    `json:"port,omitempty"`
 	Have  int64  `json:"have,omitempty"`
