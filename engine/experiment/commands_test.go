@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/e2c-dev/e2c/engine/containers/dockerdtest"
+	"github.com/e2c-dev/e2c/engine/transport"
 	"github.com/e2c-dev/e2c/providers/netns"
 )
 
@@ -92,6 +94,72 @@ func TestSpreadArtifacts(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") || !strings.Contains(out.String(), "spread blob.bin: the 4 hosts had it") {
 		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached, and says so), got %d:\n%s", n, out.String())
+	}
+}
+
+// TestSpreadBlobsRemoved: destroy removes the files spread to hosts that
+// outlive their reservation (static hosts), which the state records before
+// the spread.
+func TestSpreadBlobsRemoved(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: []string{"a", "b", "c", "d"},
+		Subnet: netip.MustParsePrefix("10.235.9.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	dir, artifacts := localScenario(t)
+	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	var hosts []string
+	for _, h := range lab.Hosts() {
+		hosts = append(hosts, fmt.Sprintf("{address: %s}", h.Address4))
+	}
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf("environment:\n  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}\n"+
+			"layers:\n- name: edge\n  services: [{name: node, quantity: 4}]\n", lab.KeyFile(), strings.Join(hosts, ", ")),
+		filepath.Join(dir, "workflow.yaml"): "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/big.bin\", dest: /tmp/big.bin}\n",
+	})
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	if err := os.WriteFile(filepath.Join(artifacts, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(transport.BlobDir, fmt.Sprintf("%x", sha256.Sum256(big)))
+	on := func(h netns.Host) string { return filepath.Join(lab.StateDir(), "hosts", h.Name, "root", blob) }
+	var out strings.Builder
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out}, ReleaseIfInterrupted); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "spread big.bin to 4 hosts") {
+		t.Fatalf("big.bin was not spread:\n%s", out.String())
+	}
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Blobs) != 4 {
+		t.Errorf("the state records blobs on %d hosts, want 4: %v", len(st.Blobs), st.Blobs)
+	}
+	for _, h := range lab.Hosts() {
+		if _, err := os.Stat(on(h)); err != nil {
+			t.Fatalf("host %s: %v", h.Name, err)
+		}
+	}
+	out.Reset()
+	if err := destroy(context.Background(), dir, &out); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "removed the files spread to 4 of 4 hosts") {
+		t.Errorf("destroy did not say it removed the spread files:\n%s", out.String())
+	}
+	for _, h := range lab.Hosts() {
+		if _, err := os.Stat(filepath.Dir(on(h))); !os.IsNotExist(err) {
+			t.Errorf("host %s keeps its blobs folder after destroy: %v", h.Name, err)
+		}
 	}
 }
 

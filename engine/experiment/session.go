@@ -496,6 +496,7 @@ func (x *Session) forget(ctx context.Context, p providers.Provider, testbed stri
 	if err := removeContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out, r); err != nil {
 		fmt.Fprintf(x.o.Out, "warning: %v; forgotten with the %s reservation\n", err, testbed)
 	}
+	removeBlobs(ctx, x.st, connectTo(x.pool, r), mine, x.o.Out)
 	if err := p.Release(ctx, r, x.o.Out); err != nil {
 		return fmt.Errorf("releasing the kept %s reservation: %w", testbed, err)
 	}
@@ -548,6 +549,7 @@ func fits(r *providers.Reservation, want []plan.Instance) bool {
 func (x *Session) release(ctx context.Context) error {
 	stopAllJobs(ctx, x.st, x.o.ScenarioDir, stateConnect(x.st, x.pool), x.o.Out)
 	removeAllContainers(ctx, x.st, x.o.ScenarioDir, x.pool, x.o.Out)
+	removeBlobs(ctx, x.st, stateConnect(x.st, x.pool), nil, x.o.Out)
 	return release(ctx, x.st, x.o.ScenarioDir, x.o.Out, x.o.Providers)
 }
 
@@ -571,7 +573,7 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer, set
 		st.Memory.Jobs = nil
 	}
 	if len(st.Reservations) == 0 {
-		st.Containers = nil // their hosts are gone, or out of reach
+		st.Containers, st.Blobs = nil, nil // their hosts are gone, or out of reach
 	}
 	errs = append(errs, st.Save(scenario))
 	return errors.Join(errs...)
@@ -582,7 +584,7 @@ func release(ctx context.Context, st *State, scenario string, out io.Writer, set
 // a reserve that died had started to create.
 func (x *Session) Destroy(ctx context.Context) error {
 	st, scenario, out := x.st, x.o.ScenarioDir, x.o.Out
-	if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 {
+	if len(st.Reservations) == 0 && len(st.Network) == 0 && len(st.jobs()) == 0 && len(st.Containers) == 0 && len(st.Blobs) == 0 {
 		fmt.Fprintln(out, "nothing to release")
 		return nil
 	}
@@ -591,6 +593,7 @@ func (x *Session) Destroy(ctx context.Context) error {
 	connect := stateConnect(st, x.pool)
 	stopAllJobs(ctx, st, scenario, connect, out)
 	removeAllContainers(ctx, st, scenario, x.pool, out)
+	removeBlobs(ctx, st, connect, nil, out)
 	if err := resetNetwork(ctx, st, scenario, connect, out); err != nil {
 		fmt.Fprintf(out, "network: %v\nnetwork: releasing the hosts anyway; rules stay on those of them that outlive their reservation (static hosts)\n", err)
 		st.Network = nil // the hosts are released: nothing left to reset through them

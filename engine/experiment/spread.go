@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/fanout"
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/services"
 	"github.com/e2c-dev/e2c/engine/spread"
@@ -127,6 +128,10 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 		return nil // sent from here
 	}
 	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
+	if err := x.noteBlob(blob, targets); err != nil {
+		fmt.Fprintf(out, "  spread: %v; sent from here instead\n", err)
+		return nil
+	}
 	name := filepath.Base(src)
 	start, said := time.Now(), time.Now()
 	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
@@ -161,6 +166,59 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 	}
 	fmt.Fprintln(out)
 	return have
+}
+
+// noteBlob records in the state, before the spread, that blob may land on
+// the targets: a crash leaves destroy knowing what to remove.
+func (x *Session) noteBlob(blob string, targets []spread.Target) error {
+	if x.st.Blobs == nil {
+		x.st.Blobs = map[string][]string{}
+	}
+	for _, t := range targets {
+		if !slices.Contains(x.st.Blobs[t.Host], blob) {
+			x.st.Blobs[t.Host] = append(x.st.Blobs[t.Host], blob)
+		}
+	}
+	return x.st.Save(x.o.ScenarioDir)
+}
+
+// removeBlobs removes the files spread to the hosts of the state that
+// mine accepts (nil: all) and forgets them; what fails is a warning: the
+// hosts are released anyway.
+func removeBlobs(ctx context.Context, st *State, connect transport.Connector, mine func(host string) bool, out io.Writer) {
+	var hosts []string
+	for _, h := range slices.Sorted(maps.Keys(st.Blobs)) {
+		if mine == nil || mine(h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return
+	}
+	errs := fanout.Each(ctx, len(hosts), 0, func(ctx context.Context, i int) error {
+		r, err := connect(ctx, hosts[i])
+		if err != nil {
+			return err
+		}
+		files := make([]string, len(st.Blobs[hosts[i]]))
+		for k, b := range st.Blobs[hosts[i]] {
+			files[k] = transport.Quote(b)
+		}
+		_, err = r.Run(ctx, transport.Command{Script: "rm -f " + strings.Join(files, " ") + "\nrmdir " + transport.Quote(transport.BlobDir) + " 2>/dev/null || true"})
+		return err
+	})
+	removed := 0
+	for i, err := range errs {
+		if err != nil {
+			fmt.Fprintf(out, "warning: host %s: the files spread to it stay: %v\n", hosts[i], err)
+		} else {
+			removed++
+		}
+	}
+	fmt.Fprintf(out, "removed the files spread to %d of %d hosts\n", removed, len(hosts))
+	for _, h := range hosts {
+		delete(st.Blobs, h)
+	}
 }
 
 // relay is the services step's services.Relay: images spread as files

@@ -45,6 +45,10 @@ type State struct {
 	// Containers are the hosts the services step started containers on,
 	// each with the label value they carry, until destroy removes them.
 	Containers map[string]string `json:"containers,omitempty"`
+	// Blobs are the files spread to hosts' transport.BlobDir, by host,
+	// until destroy removes them: static hosts outlive their reservation,
+	// and a Pi's card would fill with every image and dataset spread.
+	Blobs map[string][]string `json:"blobs,omitempty"`
 	// Scale are the quantities e2c scale set over what layers_services.yaml
 	// says (by layer.service), until the next apply or deploy.
 	Scale map[string]int `json:"scale,omitempty"`
