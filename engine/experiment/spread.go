@@ -128,7 +128,11 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 		return nil // sent from here
 	}
 	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
-	if err := x.noteBlob(blob, targets); err != nil {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Host
+	}
+	if err := x.st.addBlob(x.o.ScenarioDir, blob, names); err != nil {
 		fmt.Fprintf(out, "  spread: %v; sent from here instead\n", err)
 		return nil
 	}
@@ -166,20 +170,6 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 	}
 	fmt.Fprintln(out)
 	return have
-}
-
-// noteBlob records in the state, before the spread, that blob may land on
-// the targets: a crash leaves destroy knowing what to remove.
-func (x *Session) noteBlob(blob string, targets []spread.Target) error {
-	if x.st.Blobs == nil {
-		x.st.Blobs = map[string][]string{}
-	}
-	for _, t := range targets {
-		if !slices.Contains(x.st.Blobs[t.Host], blob) {
-			x.st.Blobs[t.Host] = append(x.st.Blobs[t.Host], blob)
-		}
-	}
-	return x.st.Save(x.o.ScenarioDir)
 }
 
 // removeBlobs removes the files spread to the hosts of the state that

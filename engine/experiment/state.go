@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -121,6 +122,22 @@ func (st *State) addJob(scenario, host, job string) error {
 		st.Memory.Jobs = execute.Jobs{}
 	}
 	st.Memory.Jobs[host] = append(st.Memory.Jobs[host], job)
+	return results.WriteJSON(stateDir(scenario), "state.json", st)
+}
+
+// addBlob records that blob may land on hosts, and saves: the state
+// knows it before the spread, so that destroy removes it whatever happens.
+func (st *State) addBlob(scenario, blob string, hosts []string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Blobs == nil {
+		st.Blobs = map[string][]string{}
+	}
+	for _, h := range hosts {
+		if !slices.Contains(st.Blobs[h], blob) {
+			st.Blobs[h] = append(st.Blobs[h], blob)
+		}
+	}
 	return results.WriteJSON(stateDir(scenario), "state.json", st)
 }
 
