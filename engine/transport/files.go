@@ -197,9 +197,12 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			sum, err := fileSum(f.path)
+			var sum string
+			var err error
 			if f.info.Size() >= BlobMin {
 				sum, err = memoSum(f) // read once for all hosts
+			} else {
+				sum, err = fileSum(f.path)
 			}
 			same[i] = sum == e.sum
 			return err
