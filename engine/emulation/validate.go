@@ -121,7 +121,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	ready := &readyWriter{port: make(chan int, 1)}
 	served := make(chan error, 1)
 	go func() {
-		_, err := dst.Run(sctx, transport.Command{Script: probe.AgentCommand(dstAgent, "serve", "--for", agentLifetime.String()), Stdout: ready})
+		_, err := dst.Run(sctx, transport.Command{Script: transport.AgentCommand(dstAgent, "serve", "--for", agentLifetime.String()), Stdout: ready})
 		served <- err
 	}()
 	var port int
@@ -137,7 +137,7 @@ func (n *Network) measure(ctx context.Context, pr pair, stream time.Duration) (*
 	if stream > 0 {
 		args = append(args, "--stream", stream.String())
 	}
-	res, err := src.Run(ctx, transport.Command{Script: probe.AgentCommand(srcAgent, args...)})
+	res, err := src.Run(ctx, transport.Command{Script: transport.AgentCommand(srcAgent, args...)})
 	stop()
 	<-served
 	if err != nil {

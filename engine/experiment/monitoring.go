@@ -170,7 +170,7 @@ func (x *Session) startSampler(ctx context.Context, host string, r transport.Run
 		if err != nil {
 			return "", "", err
 		}
-		cmd = probe.AgentCommand(path, "monitor", "--interval", fmt.Sprintf("%ds", interval), "--stats", strings.Join(mon.stats, ","), "--out", mon.remote)
+		cmd = transport.AgentCommand(path, "monitor", "--interval", fmt.Sprintf("%ds", interval), "--stats", strings.Join(mon.stats, ","), "--out", mon.remote)
 	}
 	job = execute.NewJobFolder()
 	if err := x.st.addJob(x.o.ScenarioDir, host, job); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -154,18 +153,9 @@ func Command() *cobra.Command {
 // directory.
 const AgentPath = transport.AgentPath
 
-// AgentCommand is the command line of the agent at path on a host (what
-// Install gives). E2C_AGENT lets a test binary, copied as the agent, know
-// it is one.
-func AgentCommand(path string, args ...string) string {
-	if !strings.HasPrefix(path, "/") {
-		path = "./" + path
-	}
-	return "E2C_AGENT=1 exec " + transport.Quote(path) + " agent " + strings.Join(args, " ")
-}
-
 // Install copies the local e2c binary to the host as the agent, unless
-// the host has that build (transport.InstallAgent), and returns its path.
+// the host has that build (transport.InstallAgent), and returns its path,
+// for transport.AgentCommand.
 func Install(ctx context.Context, r transport.Runner, local string) (string, error) {
 	return transport.InstallAgent(ctx, r, AgentPath, local)
 }

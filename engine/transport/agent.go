@@ -74,16 +74,22 @@ func listBuilds(prefix string) string {
 	return fmt.Sprintf(`uname -m && for f in %s-*; do [ -x "$f" ] && echo "$f"; done; true`, Quote(prefix))
 }
 
-// agentLine starts the agent at path on a host, once the other builds
-// are gone if a new one was copied; E2C_AGENT lets a test binary, copied
-// as the agent, know it is one, and E2C_AGENT_PROTOCOL makes an agent
-// that would misunderstand e2c refuse to start.
-func agentLine(prefix, path string, copied bool) string {
-	run := path
-	if !strings.HasPrefix(run, "/") {
-		run = "./" + run
+// AgentCommand is the command line running `agent args...` of the agent
+// at path on a host (relative to the login directory, or absolute).
+// E2C_AGENT lets a test binary, copied as the agent, know it is one, and
+// E2C_AGENT_PROTOCOL makes an agent that would misunderstand e2c refuse
+// to start.
+func AgentCommand(path string, args ...string) string {
+	if !strings.HasPrefix(path, "/") {
+		path = "./" + path
 	}
-	line := fmt.Sprintf("E2C_AGENT=1 E2C_AGENT_PROTOCOL=%d exec %s agent session", agent.Protocol, Quote(run))
+	return fmt.Sprintf("E2C_AGENT=1 E2C_AGENT_PROTOCOL=%d exec %s agent %s", agent.Protocol, Quote(path), strings.Join(args, " "))
+}
+
+// agentLine starts the agent's session at path on a host, once the other
+// builds are gone if a new one was copied.
+func agentLine(prefix, path string, copied bool) string {
+	line := AgentCommand(path, "session")
 	if copied {
 		line = removeOtherBuilds(prefix, path) + "; " + line
 	}
