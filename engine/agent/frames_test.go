@@ -21,9 +21,9 @@ func header(typ byte, length uint32) []byte {
 	return h
 }
 
-// TestCoalesceFrames: a small data frame's header goes out with its body;
-// other frames (window updates, pings, a data frame with flags only, a
-// large one) at once.
+// TestCoalesceFrames: a data frame's header goes out with its body, from
+// the writer's buffer or the pool's; other frames (window updates, pings,
+// a data frame with flags only, one larger than an SSH packet) at once.
 func TestCoalesceFrames(t *testing.T) {
 	body := []byte("hello")
 	for _, tt := range []struct {
@@ -34,8 +34,14 @@ func TestCoalesceFrames(t *testing.T) {
 		{"data frame", [][]byte{header(frameData, 5), body}, [][]byte{append(header(frameData, 5), body...)}},
 		{"data frame without a body (SYN, FIN)", [][]byte{header(frameData, 0)}, [][]byte{header(frameData, 0)}},
 		{"window update", [][]byte{header(1, 262144)}, [][]byte{header(1, 262144)}},
-		{"large data frame", [][]byte{header(frameData, smallFrame+1), make([]byte, smallFrame+1)},
-			[][]byte{header(frameData, smallFrame+1), make([]byte, smallFrame+1)}},
+		{"file's data frame", [][]byte{header(frameData, 16<<10), bytes.Repeat([]byte("f"), 16<<10)},
+			[][]byte{append(header(frameData, 16<<10), bytes.Repeat([]byte("f"), 16<<10)...)}},
+		{"largest data frame held", [][]byte{header(frameData, largeFrame), make([]byte, largeFrame)},
+			[][]byte{append(header(frameData, largeFrame), make([]byte, largeFrame)...)}},
+		{"larger data frame", [][]byte{header(frameData, largeFrame+1), make([]byte, largeFrame+1)},
+			[][]byte{header(frameData, largeFrame+1), make([]byte, largeFrame+1)}},
+		{"small then file's", [][]byte{header(frameData, 5), body, header(frameData, 5000), make([]byte, 5000)},
+			[][]byte{append(header(frameData, 5), body...), append(header(frameData, 5000), make([]byte, 5000)...)}},
 		{"ping then data", [][]byte{header(2, 7), header(frameData, 5), body},
 			[][]byte{header(2, 7), append(header(frameData, 5), body...)}},
 	} {
