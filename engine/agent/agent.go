@@ -14,8 +14,9 @@
 // its own) or a program with its arguments, its stdin the rest of the
 // stream, its stdout, stderr and Exit back as records on the same stream
 // (a command costs one stream, a few frames); kill ends the process group
-// of a running exec; sftp serves files on the stream; spread and feed receive a file and relay it to other hosts
-// (spread.go). When its stdin closes (e2c gone), the agent kills what it
+// of a running exec; sftp serves files on the stream; spread and feed
+// receive a file and relay it to other hosts (spread.go); cache copies
+// files from what spreads left (cache.go). When its stdin closes (e2c gone), the agent kills what it
 // is still running and exits.
 package agent
 
@@ -72,6 +73,9 @@ type Request struct {
 	Sum   string `json:"sum,omitempty"`   // spread: its SHA-256, in hex
 	Token string `json:"token,omitempty"` // spread: what peers must present; feed: the spread fed
 	Addr  string `json:"addr,omitempty"`  // spread: the host's address peers reach it at, listened on
+
+	Files   []CacheFile `json:"files,omitempty"`   // cache: what to copy
+	Bundles []string    `json:"bundles,omitempty"` // cache: the tar files to look into
 }
 
 // An exec's answer is records: a header of RecordHeader bytes, the
@@ -132,7 +136,7 @@ type Exit struct {
 // E2C_AGENT_PROTOCOL, and an agent of another one refuses to start: an
 // e2c-agent left from another build (cmd/e2c-agent) then falls back to
 // plain SSH, saying why, instead of misunderstanding e2c.
-const Protocol = 1
+const Protocol = 2
 
 // GroupMarker starts the line by which e2c's scripts report their process
 // group first on stderr. The agent reads it to kill the group; the line is
@@ -311,6 +315,8 @@ func (a *server) handle(st *yamux.Stream) {
 		a.spread(req, in, st)
 	case OpFeed:
 		a.feed(req, in, st)
+	case OpCache:
+		_ = json.NewEncoder(st).Encode(cache(req))
 	default:
 		reply(st, Exit{Code: -1, Error: fmt.Sprintf("agent: unknown operation %q", req.Op)})
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/e2c-dev/e2c/engine/plan"
 	"github.com/e2c-dev/e2c/engine/servicedef"
 	"github.com/e2c-dev/e2c/engine/transport"
+	"github.com/e2c-dev/e2c/providers"
 	"github.com/e2c-dev/e2c/providers/netns"
 	"github.com/e2c-dev/e2c/schema"
 )
@@ -265,10 +267,19 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent func(strin
 		}
 		return counted{r, &runs}, nil
 	}, execute.Options{Output: tracing{os.Getenv("E2C_VERSUS_TRACE") != ""}})
+	// As e2c deploy does around a phase: what its copies send to many
+	// hosts is spread first, and removed from the hosts at the end.
+	x := &Session{o: Options{ScenarioDir: scenarioDir, NoAgent: agent == nil}, st: &State{}, pool: pool, hosts: map[string]providers.Host{}}
+	for _, h := range bl.hosts {
+		e := bl.endpoints[h.Name]
+		x.hosts[h.Name] = providers.Host{Machine: plan.Machine{Name: h.Name, Address: h.Address4.String()}, SSH: &e}
+	}
 	before := hostProcesses(b)
+	x.spreadFiles(context.Background(), io.Discard, p, "launch")
 	if _, err := ex.Phase(context.Background(), "launch"); err != nil {
 		b.Fatal(err)
 	}
+	removeBlobs(context.Background(), x.st, x.connect, nil, io.Discard)
 	if agent != nil {
 		for host, e := range bl.endpoints {
 			if err := pool.AgentFallback(e); err != nil {

@@ -63,26 +63,41 @@ func TestCommandsRecorded(t *testing.T) {
 }
 
 // TestSpreadArtifacts: a large artifact that prepare copies to every host
-// is spread host to host ahead of the phase and arrives whole; the next
-// run finds it in the hosts' cache and spreads nothing.
+// is spread host to host ahead of the phase, and the folder's small files
+// in one bundle; all arrive whole, and the next run finds both in the
+// hosts' cache and spreads nothing.
 func TestSpreadArtifacts(t *testing.T) {
-	big := make([]byte, 3<<20)
-	for i := range big {
-		big[i] = byte(i*7 + i/4096)
+	files := map[string][]byte{"blob.bin": make([]byte, 3<<20)}
+	for i := range files["blob.bin"] {
+		files["blob.bin"][i] = byte(i*7 + i/4096)
 	}
-	sum := sha256.Sum256(big)
-	workflow := fmt.Sprintf(`
+	for k := range 12 {
+		small := make([]byte, 100<<10)
+		for i := range small {
+			small[i] = byte(i*k + i/512)
+		}
+		files[fmt.Sprintf("small/%02d.bin", k)] = small
+	}
+	files["small/again.bin"] = files["small/03.bin"] // the same content under two names
+	var sums strings.Builder
+	for name, b := range files {
+		fmt.Fprintf(&sums, "%x  %s\n", sha256.Sum256(b), name)
+	}
+	files["SHA256SUMS"] = []byte(sums.String())
+	workflow := `
 - hosts: all
   prepare:
   - copy: {src: "{{ artifacts_dir }}/big/", dest: /opt/big/}
-  - shell: echo "%x  /opt/big/blob.bin" | sha256sum -c
+  - shell: cd /opt/big && sha256sum -c --quiet SHA256SUMS
   finalize:
   - shell: rm -rf /opt/big
-`, sum)
+`
 	dir, artifacts := scenario(t, "10.232.21.0/24", fourHosts, workflow)
-	os.MkdirAll(filepath.Join(artifacts, "big"), 0o755)
-	if err := os.WriteFile(filepath.Join(artifacts, "big", "blob.bin"), big, 0o644); err != nil {
-		t.Fatal(err)
+	for name, b := range files {
+		os.MkdirAll(filepath.Join(artifacts, "big", filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(artifacts, "big", name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out strings.Builder
 	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Repeat: 1, Agent: testAgent, Out: &out}, Release)
@@ -92,8 +107,13 @@ func TestSpreadArtifacts(t *testing.T) {
 	if len(runs) != 2 {
 		t.Fatalf("%d runs", len(runs))
 	}
-	if n := strings.Count(out.String(), "spread blob.bin to 4 hosts"); n != 1 || !strings.Contains(out.String(), "(0 failed)") || !strings.Contains(out.String(), "spread blob.bin: the 4 hosts had it") {
-		t.Errorf("want one spread of blob.bin to 4 hosts (the second run has it cached, and says so), got %d:\n%s", n, out.String())
+	for _, name := range []string{"blob.bin", "big (14 small files)"} {
+		if n := strings.Count(out.String(), "spread "+name+" to 4 hosts in"); n != 1 || !strings.Contains(out.String(), "spread "+name+": the 4 hosts had it") {
+			t.Errorf("want one spread of %s to 4 hosts (the second run has it cached, and says so), got %d:\n%s", name, n, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "failed)") && !strings.Contains(out.String(), "(0 failed)") {
+		t.Errorf("a host failed:\n%s", out.String())
 	}
 }
 

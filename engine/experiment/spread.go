@@ -31,14 +31,35 @@ var spreadModules = []string{"copy", "synchronize", "unarchive"}
 // the controller's uplink saves.
 const spreadMinHosts = 4
 
-// toSpread lists the local files of at least transport.BlobMin that the
-// phase's copies send to spreadMinHosts hosts or more, with those hosts,
-// sorted. Tasks are those planned: a src known only when its task runs
-// (a deferred loop) is sent the plain way.
-func toSpread(p *plan.Plan, ph schema.Phase) map[string][]string {
-	hosts := map[string][]string{}
-	large := map[string][]string{} // by src: its files of BlobMin or more, read once
-	seen := map[[2]string]bool{}   // host and file
+// spreading is what a phase's copies send to spreadMinHosts hosts or
+// more, each with those hosts, sorted: its large files (transport.BlobMin
+// or more) one by one, and the small files of each src folder as one
+// bundle when they add up to BlobMin.
+type spreading struct {
+	large map[string][]string // by file
+	small map[string]smallFiles
+}
+
+// smallFiles are a src folder's small files and the hosts it goes to.
+type smallFiles struct {
+	files []string
+	hosts []string
+}
+
+// toSpread says what phase ph of p spreads. Tasks are those planned: a src
+// known only when its task runs (a deferred loop) is sent the plain way.
+func toSpread(p *plan.Plan, ph schema.Phase) spreading {
+	large := map[string][]string{} // by file, its hosts
+	small := map[string][]string{} // by src
+	type contents struct{ large, small []string }
+	read := map[string]contents{} // by src, read once
+	seen := map[[3]string]bool{}  // large or small, host, file or src
+	add := func(to map[string][]string, kind, key, host string) {
+		if k := [3]string{kind, host, key}; !seen[k] {
+			seen[k] = true
+			to[key] = append(to[key], host)
+		}
+	}
 	for _, play := range p.Plays {
 		for _, run := range play.Phases[ph] {
 			plan.Walk(run.Tasks, func(t *plan.Task) {
@@ -50,66 +71,100 @@ func toSpread(p *plan.Plan, ph schema.Phase) map[string][]string {
 				if err != nil {
 					return // the task says why
 				}
-				files, ok := large[local]
+				c, ok := read[local]
 				if !ok {
-					files = largeFiles(local)
-					large[local] = files
+					c.large, c.small = filesOf(local)
+					read[local] = c
 				}
-				for _, f := range files {
-					if k := [2]string{run.Host, f}; !seen[k] {
-						seen[k] = true
-						hosts[f] = append(hosts[f], run.Host)
-					}
+				for _, f := range c.large {
+					add(large, "large", f, run.Host)
+				}
+				if len(c.small) > 0 {
+					add(small, "small", local, run.Host)
 				}
 			})
 		}
 	}
-	for f, hs := range hosts {
-		if len(hs) < spreadMinHosts {
-			delete(hosts, f)
-			continue
+	sp := spreading{large: map[string][]string{}, small: map[string]smallFiles{}}
+	for f, hs := range large {
+		if len(hs) >= spreadMinHosts {
+			sp.large[f] = slices.Sorted(slices.Values(hs))
 		}
-		slices.Sort(hs)
 	}
-	return hosts
+	for src, hs := range small {
+		if len(hs) >= spreadMinHosts {
+			sp.small[src] = smallFiles{read[src].small, slices.Sorted(slices.Values(hs))}
+		}
+	}
+	return sp
 }
 
-// largeFiles lists the regular files of at least transport.BlobMin at or
-// under local, links to files followed as Put follows them.
-func largeFiles(local string) []string {
-	var files []string
+// filesOf lists the regular files at or under local, links to files
+// followed as Put follows them: those of at least transport.BlobMin, and
+// the others if they add up to BlobMin.
+func filesOf(local string) (large, small []string) {
+	var smallBytes int64
 	_ = filepath.WalkDir(local, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
-		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() >= transport.BlobMin {
-			files = append(files, path)
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil || !fi.Mode().IsRegular():
+		case fi.Size() >= transport.BlobMin:
+			large = append(large, path)
+		default:
+			small = append(small, path)
+			smallBytes += fi.Size()
 		}
 		return nil
 	})
-	return files
+	if smallBytes < transport.BlobMin {
+		small = nil
+	}
+	return large, small
 }
 
-// spreadFiles relays, ahead of phase ph of p, each large file the phase's
-// copies send to many hosts from host to host into the hosts'
+// spreadFiles relays, ahead of phase ph of p, what its copies send to
+// many hosts (toSpread) from host to host into the hosts'
 // transport.BlobDir, from which their Put takes it. What fails here only
-// costs time: the copy then sends the file itself.
+// costs time: the copy then sends the files itself.
 func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, ph schema.Phase) {
 	if x.o.NoAgent {
 		return
 	}
-	files := toSpread(p, ph)
-	for _, src := range slices.Sorted(maps.Keys(files)) {
-		x.spread(ctx, out, src, files[src])
+	sp := toSpread(p, ph)
+	for _, f := range slices.Sorted(maps.Keys(sp.large)) {
+		x.spread(ctx, out, f, filepath.Base(f), sp.large[f])
+	}
+	if len(sp.small) == 0 {
+		return
+	}
+	dir, err := os.MkdirTemp("", "e2c-bundles-")
+	if err != nil {
+		fmt.Fprintf(out, "  spread: %v; small files sent from here\n", err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	for _, src := range slices.Sorted(maps.Keys(sp.small)) {
+		s := sp.small[src]
+		name := fmt.Sprintf("%s (%d small files)", filepath.Base(src), len(s.files))
+		bundle, err := transport.Bundle(dir, s.files)
+		if err != nil {
+			fmt.Fprintf(out, "  spread %s: %v; sent from here instead\n", name, err)
+			continue
+		}
+		x.spread(ctx, out, bundle, name, s.hosts)
+		os.Remove(bundle)
 	}
 }
 
-// spread puts the local file src into the BlobDir of hosts through their
-// agents, host to host (engine/spread), and returns the hosts that have it
-// there, with its path. Hosts that have it from an earlier run are sent
+// spread puts the local file src, called name in what it says, into the
+// BlobDir of hosts through their agents, host to host (engine/spread), and
+// returns the hosts that have it there, with its path. Hosts that have it from an earlier run are sent
 // nothing and serve it to the others; hosts without the agent are left
 // out.
-func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts []string) map[string]string {
+func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, hosts []string) map[string]string {
 	blob, err := transport.Blob(src)
 	if err != nil {
 		return nil // the copy says why
@@ -136,7 +191,6 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src string, hosts [
 		fmt.Fprintf(out, "  spread: %v; sent from here instead\n", err)
 		return nil
 	}
-	name := filepath.Base(src)
 	start, said := time.Now(), time.Now()
 	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
 		if time.Since(said) >= 2*time.Second {
@@ -227,7 +281,7 @@ func (x *Session) relay(out io.Writer) services.Relay {
 }
 
 func (r relay) Spread(ctx context.Context, file string, hosts []string) map[string]string {
-	return r.x.spread(ctx, r.out, file, hosts)
+	return r.x.spread(ctx, r.out, file, filepath.Base(file), hosts)
 }
 
 func (r relay) Load(ctx context.Context, host, path, socket string) error {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -365,6 +364,30 @@ func readAnswer(st io.Reader, stdout, stderr io.Writer, e *agent.Exit) error {
 
 // kill asks the agent to kill the process group of exec id and waits for
 // it to be done (TERM, then KILL after killGrace).
+// cache copies files on the host from its BlobDir (agent.OpCache) and
+// tells which it had.
+func (s *agentSession) cache(ctx context.Context, files []agent.CacheFile, bundles []string) ([]bool, error) {
+	st, err := s.open(agent.Request{Op: agent.OpCache, Files: files, Bundles: bundles})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	defer context.AfterFunc(ctx, func() { st.Close() })()
+	var res agent.Cached
+	err = json.NewDecoder(st).Decode(&res)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		return nil, err
+	case res.Error != "":
+		return nil, errors.New(res.Error)
+	case len(res.Copied) != len(files):
+		return nil, fmt.Errorf("the agent answered for %d files of %d", len(res.Copied), len(files))
+	}
+	return res.Copied, nil
+}
+
 func (s *agentSession) kill(id uint64) {
 	st, err := s.open(agent.Request{Op: agent.OpKill, ID: id})
 	if err != nil {
@@ -444,17 +467,6 @@ func (r *agentRunner) exec(ctx context.Context, s *agentSession, cmd string, std
 	return nil
 }
 
-// blobScript copies the blob $1, exit 3 if there is none, to $2 with
-// permissions $3 and modification time $4, through a temporary file
-// renamed over $2 as every Put writes.
-const blobScript = `[ -f "$1" ] || exit 3
-t="$2.e2c-blob.$$"
-trap 'rm -f "$t"' EXIT
-cp "$1" "$t" && chmod "$3" "$t" || exit 1
-touch -m -d "@$4" "$t" 2>/dev/null
-mv -f "$t" "$2" || exit 1
-trap - EXIT`
-
 func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode) (PutStats, error) {
 	s, err := r.session(ctx)
 	if err != nil {
@@ -468,15 +480,10 @@ func (r *agentRunner) Put(ctx context.Context, src, dst string, mode fs.FileMode
 			return r.exec(ctx, s, "sh -c "+Quote(surveyScript)+" sh "+Quote(root), stdin, stdout)
 		}, names)
 	}
-	fromBlob := func(ctx context.Context, sum, dst string, perm fs.FileMode, mtime time.Time) (bool, error) {
-		err := r.exec(ctx, s, fmt.Sprintf("sh -c %s sh %s %s %o %d", Quote(blobScript), Quote(path.Join(BlobDir, sum)), Quote(dst), perm, mtime.Unix()), nil, io.Discard)
-		var ee *ExitError
-		if errors.As(err, &ee) && ee.Code == 3 {
-			return false, nil
-		}
-		return err == nil, err
+	fromCache := func(ctx context.Context, files []agent.CacheFile, bundles []string) ([]bool, error) {
+		return s.cache(ctx, files, bundles)
 	}
-	return put(ctx, survey, func(fn func(hostFS) error) error { return r.files(ctx, s, fn) }, fromBlob, src, dst, mode)
+	return put(ctx, survey, func(fn func(hostFS) error) error { return r.files(ctx, s, fn) }, fromCache, src, dst, mode)
 }
 
 func (r *agentRunner) Get(ctx context.Context, src, dst string) error {

@@ -3,10 +3,9 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -123,7 +122,7 @@ func TestAgentFallback(t *testing.T) {
 			return "", fmt.Errorf("no e2c for linux/%s", goarch)
 		}, "no agent for"},
 		{"binary does not run", func(string) (string, error) { return notBinary, nil }, "start the agent"},
-		{"agent of another protocol", func(string) (string, error) { return otherProtocol, nil }, "speaks protocol 1, e2c 999"},
+		{"agent of another protocol", func(string) (string, error) { return otherProtocol, nil }, fmt.Sprintf("speaks protocol %d, e2c 999", agent.Protocol)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newTestPool(t, PoolOptions{Agent: tt.find})
@@ -172,56 +171,100 @@ func TestAgentConcurrentRuns(t *testing.T) {
 }
 
 // TestAgentPutFromBlob: a large file the host has in its BlobDir (spread
-// there) is copied from it, not sent, with the permissions Put gives; one
-// it lacks, or a small one, is sent.
+// there) is copied from it, not sent, with the permissions Put gives; so
+// are the small files of a bundle the host has, the same content under
+// two names included. What the host lacks, or a small file in no bundle,
+// is sent.
 func TestAgentPutFromBlob(t *testing.T) {
 	r := startSSHD(t, sshdConfig{}).agentRunner(t)
-	dir := t.TempDir()
-	big := make([]byte, BlobMin+1)
-	for i := range big {
-		big[i] = byte(rand.IntN(256))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rand.IntN(256))
+		}
+		return b
 	}
-	src := filepath.Join(dir, "big.bin")
-	if err := os.WriteFile(src, big, 0o644); err != nil {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := write("big.bin", random(BlobMin+1))
+	small := map[string][]byte{"a": random(1000), "b": random(50 << 10), "c": nil}
+	small["c"] = small["a"]
+	var bundledFiles []string
+	for _, name := range []string{"a", "b", "c"} {
+		bundledFiles = append(bundledFiles, write(filepath.Join("small", name), small[name]))
+	}
+	loose := write("loose/x", random(1000)) // in no bundle
+	bundle, err := Bundle(t.TempDir(), bundledFiles)
+	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(big)
-	blob := filepath.Join(os.Getenv("HOME"), BlobDir, hex.EncodeToString(sum[:]))
-	dst := filepath.Join(dir, "out")
+	home := os.Getenv("HOME")
+	inCache := func(t *testing.T, local string) {
+		blob, err := Blob(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(local)
+		p := filepath.Join(home, blob)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(p) })
+	}
 	for _, tt := range []struct {
 		name      string
-		blob      []byte // in the cache, nil: none
+		src       string
+		cached    string // the local file the host's cache has, "" none
+		copied    int
 		fromCache int
 		bytes     int64
 	}{
-		{"the host lacks the blob", nil, 0, int64(len(big))},
-		{"the host has it", big, 1, 0},
+		{"the host lacks the blob", big, "", 1, 0, BlobMin + 1},
+		{"the host has it", big, big, 1, 1, 0},
+		{"the host lacks the bundle", filepath.Join(dir, "small"), "", 3, 0, 2*1000 + 50<<10},
+		{"the host has the bundle", filepath.Join(dir, "small"), bundle, 3, 3, 0},
+		{"a small file in no bundle", loose, bundle, 1, 0, 1000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			os.Remove(dst)
-			os.Remove(blob)
-			if tt.blob != nil {
-				if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(blob, tt.blob, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { os.Remove(blob) })
+			dst := filepath.Join(t.TempDir(), "out")
+			if tt.cached != "" {
+				inCache(t, tt.cached)
 			}
-			st, err := r.Put(context.Background(), src, dst, 0o640)
+			st, err := r.Put(context.Background(), tt.src, dst, 0o640)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Copied != 1 || st.FromCache != tt.fromCache || st.Bytes != tt.bytes {
-				t.Errorf("stats %+v, want 1 copied, %d from the cache, %d bytes sent", st, tt.fromCache, tt.bytes)
+			if st.Copied != tt.copied || st.FromCache != tt.fromCache || st.Bytes != tt.bytes {
+				t.Errorf("stats %+v, want %d copied, %d from the cache, %d bytes sent", st, tt.copied, tt.fromCache, tt.bytes)
 			}
-			got, err := os.ReadFile(dst)
-			if err != nil || !bytes.Equal(got, big) {
-				t.Fatalf("the copy differs from the source (%v)", err)
-			}
-			if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o640 {
-				t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+			err = filepath.WalkDir(tt.src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				rel, _ := filepath.Rel(tt.src, p)
+				want, _ := os.ReadFile(p)
+				got, err := os.ReadFile(filepath.Join(dst, rel))
+				if rel == "." {
+					got, err = os.ReadFile(dst)
+				}
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s: the copy differs from the source (%v)", rel, err)
+				}
+				if fi, err := os.Stat(filepath.Join(dst, rel)); err == nil && fi.Mode().Perm() != 0o640 {
+					t.Errorf("%s: mode %v, want 0640", rel, fi.Mode().Perm())
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/agent"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -69,7 +70,7 @@ type localFile struct {
 // does, and opens the host's file system only if something is left to do.
 // Sizes and modification times alone cannot tell: a file written again
 // within the same second with the same size looks unchanged.
-func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, fromBlob blobCopier, src, dst string, mode fs.FileMode) (PutStats, error) {
+func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) error, fromCache cacheCopier, src, dst string, mode fs.FileMode) (PutStats, error) {
 	st := PutStats{Path: dst}
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -152,9 +153,9 @@ func put(ctx context.Context, survey surveyor, open func(func(hostFS) error) err
 			}
 			st.Chmodded++
 		}
-		if fromBlob != nil {
+		if fromCache != nil {
 			var err error
-			if todo, err = copyBlobs(ctx, fromBlob, todo, root, perm, &st); err != nil {
+			if todo, err = copyCached(ctx, fromCache, todo, root, perm, &st); err != nil {
 				return err
 			}
 		}
@@ -228,34 +229,58 @@ func changed(ctx context.Context, files []localFile, have map[string]hostEntry, 
 const BlobDir = ".cache/e2c/blobs"
 
 // BlobMin is the size from which Put looks for a file in the host's
-// BlobDir before sending it: smaller ones are sent faster than looked for.
+// BlobDir before sending it, unless the file is in a bundle (Bundle):
+// smaller ones are sent faster than looked for.
 const BlobMin = 1 << 20
 
-// blobCopier copies the host's blob of SHA-256 sum, if BlobDir has it, to
-// dst with perm and mtime; false when the host has no such blob.
-type blobCopier func(ctx context.Context, sum, dst string, perm fs.FileMode, mtime time.Time) (bool, error)
+// cacheCopier copies files from the host's BlobDir (agent.OpCache) and
+// tells which it had.
+type cacheCopier func(ctx context.Context, files []agent.CacheFile, bundles []string) ([]bool, error)
 
-// copyBlobs copies the files of todo that the host has in BlobDir from
-// there, and returns those left to send.
-func copyBlobs(ctx context.Context, fromBlob blobCopier, todo []localFile, root string, perm func(localFile) fs.FileMode, st *PutStats) ([]localFile, error) {
-	var left []localFile
-	for _, f := range todo {
-		if f.info.Size() < BlobMin {
-			left = append(left, f)
+// copyCached copies the files of todo that the host may have in BlobDir,
+// spread there alone or in a bundle, from there in one round trip, and
+// returns those left to send.
+func copyCached(ctx context.Context, fromCache cacheCopier, todo []localFile, root string, perm func(localFile) fs.FileMode, st *PutStats) ([]localFile, error) {
+	var files []agent.CacheFile
+	var at []int // the files' indexes in todo
+	var bundles []string
+	for i, f := range todo {
+		var sum string
+		if b, ok := bundled.Load(keyOf(f)); ok {
+			m := b.(bundleMember)
+			sum = m.sum
+			if !slices.Contains(bundles, m.bundle) {
+				bundles = append(bundles, m.bundle)
+			}
+		} else if f.info.Size() >= BlobMin {
+			var err error
+			if sum, err = memoSum(f); err != nil {
+				return nil, err
+			}
+		} else {
 			continue
 		}
-		sum, err := memoSum(f)
-		if err != nil {
-			return nil, err
-		}
-		ok, err := fromBlob(ctx, sum, path.Join(root, f.rel), perm(f), f.info.ModTime())
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("put %s from the host's cache: %w", path.Join(root, f.rel), err)
-		case ok:
+		files = append(files, agent.CacheFile{Blob: path.Join(BlobDir, sum), Dst: path.Join(root, f.rel), Perm: perm(f), Mtime: f.info.ModTime().UnixNano()})
+		at = append(at, i)
+	}
+	if len(files) == 0 {
+		return todo, nil
+	}
+	copied, err := fromCache(ctx, files, bundles)
+	if err != nil {
+		return nil, fmt.Errorf("put %s from the host's cache: %w", root, err)
+	}
+	done := make([]bool, len(todo))
+	for k, ok := range copied {
+		if ok {
+			done[at[k]] = true
 			st.Copied++
 			st.FromCache++
-		default:
+		}
+	}
+	var left []localFile
+	for i, f := range todo {
+		if !done[i] {
 			left = append(left, f)
 		}
 	}
@@ -284,13 +309,17 @@ func localSum(name string) (string, error) {
 // to a thousand hosts is read once.
 var sums sync.Map
 
+// memoKey names a version of a local file in sums and bundled.
+type memoKey struct {
+	path  string
+	size  int64
+	mtime time.Time
+}
+
+func keyOf(f localFile) memoKey { return memoKey{f.path, f.info.Size(), f.info.ModTime()} }
+
 func memoSum(f localFile) (string, error) {
-	type key struct {
-		path  string
-		size  int64
-		mtime time.Time
-	}
-	k := key{f.path, f.info.Size(), f.info.ModTime()}
+	k := keyOf(f)
 	if sum, ok := sums.Load(k); ok {
 		return sum.(string), nil
 	}
