@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -260,26 +259,32 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent func(strin
 	pool := transport.NewPool(o)
 	defer pool.Close()
 	var runs atomic.Int64
+	trace := tracing{os.Getenv("E2C_VERSUS_TRACE") != ""}
 	ex := execute.New(p, func(ctx context.Context, host string) (transport.Runner, error) {
 		r, err := pool.Runner(ctx, bl.endpoints[host])
 		if err != nil {
 			return nil, err
 		}
 		return counted{r, &runs}, nil
-	}, execute.Options{Output: tracing{os.Getenv("E2C_VERSUS_TRACE") != ""}})
+	}, execute.Options{Output: trace})
 	// As e2c deploy does around a phase: what its copies send to many
 	// hosts is spread first, and removed from the hosts at the end.
-	x := &Session{o: Options{ScenarioDir: scenarioDir, NoAgent: agent == nil}, st: &State{}, pool: pool, hosts: map[string]providers.Host{}}
-	for _, h := range bl.hosts {
-		e := bl.endpoints[h.Name]
-		x.hosts[h.Name] = providers.Host{Machine: plan.Machine{Name: h.Name, Address: h.Address4.String()}, SSH: &e}
+	// Each lab is a testbed: the labs' hosts do not reach each other's.
+	x := &Session{o: Options{ScenarioDir: scenarioDir, NoAgent: agent == nil}, st: &State{}, pool: pool,
+		hosts: map[string]providers.Host{}, testbeds: map[string]string{}}
+	for k, lab := range bl.labs {
+		for _, h := range lab.Hosts() {
+			e := bl.endpoints[h.Name]
+			x.hosts[h.Name] = providers.Host{Machine: plan.Machine{Name: h.Name, Address: h.Address4.String()}, SSH: &e}
+			x.testbeds[h.Name] = "lab" + strconv.Itoa(k)
+		}
 	}
 	before := hostProcesses(b)
-	x.spreadFiles(context.Background(), io.Discard, p, "launch")
+	x.spreadFiles(context.Background(), trace, p, "launch")
 	if _, err := ex.Phase(context.Background(), "launch"); err != nil {
 		b.Fatal(err)
 	}
-	removeBlobs(context.Background(), x.st, x.connect, nil, io.Discard)
+	removeBlobs(context.Background(), x.st, x.connect, nil, trace)
 	if agent != nil {
 		for host, e := range bl.endpoints {
 			if err := pool.AgentFallback(e); err != nil {

@@ -117,6 +117,48 @@ func TestSpreadArtifacts(t *testing.T) {
 	}
 }
 
+// TestSpreadPerTestbed: hosts of two testbeds that do not reach each
+// other (netns hosts and static hosts of another lab) each spread among
+// themselves: e2c feeds one root per testbed and no host waits on a
+// parent it cannot reach.
+func TestSpreadPerTestbed(t *testing.T) {
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: []string{"a", "b"},
+		Subnet: netip.MustParsePrefix("10.235.11.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	var hosts []string
+	for _, h := range lab.Hosts() {
+		hosts = append(hosts, fmt.Sprintf("{address: %s}", h.Address4))
+	}
+	dir, artifacts := scenario(t, "10.235.10.0/24", "", "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/big.bin\", dest: /tmp/big.bin}\n")
+	writeTestFiles(t, map[string]string{
+		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf("environment:\n  job_name: e2e\n  netns: {subnet: 10.235.10.0/24}\n"+
+			"  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}\n"+
+			"layers:\n- name: fog\n  services: [{name: gw, quantity: 2}]\n- name: edge\n  services: [{name: node, quantity: 2, environment: static}]\n",
+			lab.KeyFile(), strings.Join(hosts, ", ")),
+	})
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte(i * 17)
+	}
+	if err := os.WriteFile(filepath.Join(artifacts, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out}, Release); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	// Two roots, 2 MB each; a third feed would make it 6.
+	if !strings.Contains(out.String(), "spread big.bin to 4 hosts in") || !strings.Contains(out.String(), "(0 failed), 4 MB sent by e2c") {
+		t.Errorf("want big.bin spread to 4 hosts, e2c sending it twice:\n%s", out.String())
+	}
+}
+
 // TestSpreadBlobsRemoved: destroy removes the files spread to hosts that
 // outlive their reservation (static hosts), which the state records before
 // the spread.

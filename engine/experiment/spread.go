@@ -191,13 +191,8 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, h
 		fmt.Fprintf(out, "  spread: %v; sent from here instead\n", err)
 		return nil
 	}
-	start, said := time.Now(), time.Now()
-	res, err := spread.Spread(ctx, src, blob, targets, spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
-		if time.Since(said) >= 2*time.Second {
-			fmt.Fprintf(out, "  %s\n", pr)
-			said = time.Now()
-		}
-	}})
+	start := time.Now()
+	res, err := x.spreadByTestbed(ctx, out, src, blob, targets)
 	if err != nil {
 		fmt.Fprintf(out, "  spread %s: %v; sent from here instead\n", name, err)
 		return nil
@@ -224,6 +219,52 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, h
 	}
 	fmt.Fprintln(out)
 	return have
+}
+
+// spreadByTestbed spreads src to the targets of each testbed apart, at
+// once: hosts of different testbeds may not reach each other (a
+// Grid'5000 job, Pis behind a NAT), and a host that cannot reach its
+// parent would end up fed by e2c after some tries. A testbed whose spread
+// fails as a whole has that error for each of its hosts.
+func (x *Session) spreadByTestbed(ctx context.Context, out io.Writer, src, blob string, targets []spread.Target) (spread.Result, error) {
+	byTestbed := map[string][]spread.Target{}
+	for _, t := range targets {
+		tb := x.testbeds[t.Host]
+		byTestbed[tb] = append(byTestbed[tb], t)
+	}
+	var mu sync.Mutex
+	said := time.Now()
+	opts := spread.Options{Sum: path.Base(blob), Progress: func(pr spread.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(said) >= 2*time.Second {
+			fmt.Fprintf(out, "  %s\n", pr)
+			said = time.Now()
+		}
+	}}
+	if len(byTestbed) == 1 {
+		return spread.Spread(ctx, src, blob, targets, opts)
+	}
+	all := spread.Result{Errors: map[string]error{}}
+	var wg sync.WaitGroup
+	for _, ts := range byTestbed {
+		wg.Go(func() {
+			res, err := spread.Spread(ctx, src, blob, ts, opts)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, t := range ts {
+				all.Errors[t.Host] = err
+			}
+			if err == nil {
+				maps.Copy(all.Errors, res.Errors)
+				all.Had = append(all.Had, res.Had...)
+				all.Sent += res.Sent
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(all.Had)
+	return all, nil
 }
 
 // removeBlobs removes the files spread to the hosts of the state that

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,15 +136,25 @@ func versus(b *testing.B, n int) {
 		[2]string{"openssh", "e2c-ssh"}, [2]string{"ansible", "e2c-ssh"})
 }
 
-// sampleHeap records the largest heap in use until stop is called.
+// sampleHeap records the largest heap in use until stop is called; with
+// E2C_BENCH_HEAP set, it writes a heap profile there as the peak grows
+// (at most every second).
 func sampleHeap(peak *uint64) (stop func()) {
 	var done atomic.Bool
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		var m runtime.MemStats
+		profile, written := os.Getenv("E2C_BENCH_HEAP"), time.Time{}
 		for !done.Load() {
 			runtime.ReadMemStats(&m)
+			if m.HeapInuse > *peak && profile != "" && time.Since(written) > time.Second {
+				if f, err := os.Create(profile); err == nil {
+					pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+				written = time.Now()
+			}
 			*peak = max(*peak, m.HeapInuse)
 			time.Sleep(10 * time.Millisecond)
 		}
