@@ -362,8 +362,6 @@ func readAnswer(st io.Reader, stdout, stderr io.Writer, e *agent.Exit) error {
 	}
 }
 
-// kill asks the agent to kill the process group of exec id and waits for
-// it to be done (TERM, then KILL after killGrace).
 // cache copies files on the host from its BlobDir (agent.OpCache) and
 // tells which it had.
 func (s *agentSession) cache(ctx context.Context, files []agent.CacheFile, bundles []string) ([]bool, error) {
@@ -388,6 +386,8 @@ func (s *agentSession) cache(ctx context.Context, files []agent.CacheFile, bundl
 	return res.Copied, nil
 }
 
+// kill asks the agent to kill the process group of exec id and waits for
+// it to be done (TERM, then KILL after killGrace).
 func (s *agentSession) kill(id uint64) {
 	st, err := s.open(agent.Request{Op: agent.OpKill, ID: id})
 	if err != nil {
