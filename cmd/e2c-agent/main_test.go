@@ -38,8 +38,8 @@ func TestAgentBinary(t *testing.T) {
 		code int
 		says string
 	}{
-		{"a session, stdin closed", []string{"agent", "session"}, "E2C_AGENT_PROTOCOL=1", 0, ""},
-		{"another protocol", []string{"agent", "session"}, "E2C_AGENT_PROTOCOL=999", 1, "speaks protocol 1, e2c 999"},
+		{"a session, stdin closed", []string{"agent", "session"}, fmt.Sprintf("E2C_AGENT_PROTOCOL=%d", agent.Protocol), 0, ""},
+		{"another protocol", []string{"agent", "session"}, "E2C_AGENT_PROTOCOL=999", 1, fmt.Sprintf("speaks protocol %d, e2c 999", agent.Protocol)},
 		{"typed by hand", nil, "", 2, "run e2c instead"},
 		{"an unknown command", []string{"agent", "dance"}, "", 1, "unknown command"},
 	} {
