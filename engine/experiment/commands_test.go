@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,25 +121,11 @@ func TestSpreadArtifacts(t *testing.T) {
 // themselves: e2c feeds one root per testbed and no host waits on a
 // parent it cannot reach.
 func TestSpreadPerTestbed(t *testing.T) {
-	if err := netns.Preflight(); err != nil {
-		t.Skip(err)
-	}
-	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: []string{"a", "b"},
-		Subnet: netip.MustParsePrefix("10.235.11.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Destroy(context.Background()) })
-	var hosts []string
-	for _, h := range lab.Hosts() {
-		hosts = append(hosts, fmt.Sprintf("{address: %s}", h.Address4))
-	}
+	lab := staticLab(t, "10.235.11.0/24", "a", "b")
 	dir, artifacts := scenario(t, "10.235.10.0/24", "", "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/big.bin\", dest: /tmp/big.bin}\n")
 	writeTestFiles(t, map[string]string{
-		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf("environment:\n  job_name: e2e\n  netns: {subnet: 10.235.10.0/24}\n"+
-			"  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}\n"+
+		filepath.Join(dir, "layers_services.yaml"): "environment:\n  job_name: e2e\n  netns: {subnet: 10.235.10.0/24}\n" + staticEnv(lab) +
 			"layers:\n- name: fog\n  services: [{name: gw, quantity: 2}]\n- name: edge\n  services: [{name: node, quantity: 2, environment: static}]\n",
-			lab.KeyFile(), strings.Join(hosts, ", ")),
 	})
 	big := make([]byte, 2<<20)
 	for i := range big {
@@ -163,24 +148,12 @@ func TestSpreadPerTestbed(t *testing.T) {
 // outlive their reservation (static hosts), which the state records before
 // the spread.
 func TestSpreadBlobsRemoved(t *testing.T) {
-	if err := netns.Preflight(); err != nil {
-		t.Skip(err)
-	}
-	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: []string{"a", "b", "c", "d"},
-		Subnet: netip.MustParsePrefix("10.235.9.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	lab := staticLab(t, "10.235.9.0/24", "a", "b", "c", "d")
 	dir, artifacts := localScenario(t)
 	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
-	var hosts []string
-	for _, h := range lab.Hosts() {
-		hosts = append(hosts, fmt.Sprintf("{address: %s}", h.Address4))
-	}
 	writeTestFiles(t, map[string]string{
-		filepath.Join(dir, "layers_services.yaml"): fmt.Sprintf("environment:\n  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}\n"+
-			"layers:\n- name: edge\n  services: [{name: node, quantity: 4}]\n", lab.KeyFile(), strings.Join(hosts, ", ")),
+		filepath.Join(dir, "layers_services.yaml"): "environment:\n" + staticEnv(lab) +
+			"layers:\n- name: edge\n  services: [{name: node, quantity: 4}]\n",
 		filepath.Join(dir, "workflow.yaml"): "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/big.bin\", dest: /tmp/big.bin}\n",
 	})
 	big := make([]byte, 2<<20)

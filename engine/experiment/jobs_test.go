@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/e2c-dev/e2c/providers/netns"
 )
 
 // TestStepsRegisterWhileJobsStart: in a step command one host registers
@@ -93,15 +90,7 @@ func jobPids(t *testing.T, home string) map[string]int {
 // fits is released, and the background jobs of its hosts stopped first:
 // static hosts outlive their reservation, and so would the jobs.
 func TestReleasedKeptHostsJobsStopped(t *testing.T) {
-	if err := netns.Preflight(); err != nil {
-		t.Skip(err)
-	}
-	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: []string{"a", "b", "c"},
-		Subnet: netip.MustParsePrefix("10.235.8.0/24"), StateDir: filepath.Join(t.TempDir(), "lab")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	lab := staticLab(t, "10.235.8.0/24", "a", "b", "c")
 	dir, artifacts := localScenario(t)
 	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	layers := func(quantity int, hosts ...int) {
@@ -110,12 +99,8 @@ func TestReleasedKeptHostsJobsStopped(t *testing.T) {
 			h := lab.Hosts()[i]
 			list = append(list, fmt.Sprintf("{address: %s, alias: h-%s}", h.Address4, h.Name))
 		}
-		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, `environment:
-  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}
-layers:
-- name: edge
-  services: [{name: node, quantity: %d}]
-`, lab.KeyFile(), strings.Join(list, ", "), quantity), 0o644)
+		os.WriteFile(filepath.Join(dir, "layers_services.yaml"), fmt.Appendf(nil, "environment:\n%slayers:\n- name: edge\n  services: [{name: node, quantity: %d}]\n",
+			staticEnv(lab, list...), quantity), 0o644)
 	}
 	os.WriteFile(filepath.Join(dir, "workflow.yaml"), []byte("- hosts: all\n  launch:\n  - {shell: sleep 300, async: 600, poll: 0}\n"), 0o644)
 	layers(1, 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -341,4 +342,34 @@ func TestNetnsInterruptKeepsUnreachableJobs(t *testing.T) {
 	if jobs := st.jobs(); len(jobs) != 1 || len(jobs[victim]) != 1 {
 		t.Errorf("the state keeps %v, want the unreachable %s's job alone", jobs, victim)
 	}
+}
+
+// staticLab creates a netns lab of the named hosts on subnet, for a
+// scenario to reach as static hosts (staticEnv), and destroys it at the
+// end of t; without netns, t is skipped.
+func staticLab(t *testing.T, subnet string, names ...string) *netns.Lab {
+	t.Helper()
+	if err := netns.Preflight(); err != nil {
+		t.Skip(err)
+	}
+	lab, err := netns.Create(context.Background(), netns.Options{Name: "static-" + t.Name(), Hosts: names,
+		Subnet: netip.MustParsePrefix(subnet), StateDir: filepath.Join(t.TempDir(), "lab")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Destroy(context.Background()) })
+	return lab
+}
+
+// staticEnv is the static testbed's line of layers_services.yaml's
+// environment, reaching lab's hosts as hosts says (YAML flow maps such as
+// {address: 10.0.0.1}), or every host of lab by its address if hosts is
+// empty.
+func staticEnv(lab *netns.Lab, hosts ...string) string {
+	if len(hosts) == 0 {
+		for _, h := range lab.Hosts() {
+			hosts = append(hosts, fmt.Sprintf("{address: %s}", h.Address4))
+		}
+	}
+	return fmt.Sprintf("  static: {user: root, keyfile: %s, host_keys: accept-new, hosts: [%s]}\n", lab.KeyFile(), strings.Join(hosts, ", "))
 }
