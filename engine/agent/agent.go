@@ -16,8 +16,8 @@
 // (a command costs one stream, a few frames); kill ends the process group
 // of a running exec; sftp serves files on the stream; spread and feed
 // receive a file and relay it to other hosts (spread.go); cache copies
-// files from what spreads left (cache.go). When its stdin closes (e2c gone), the agent kills what it
-// is still running and exits.
+// files from what spreads left (cache.go). When its stdin closes (e2c
+// gone), the agent kills what it is still running and exits.
 package agent
 
 import (

@@ -41,15 +41,11 @@ func cache(req Request) Cached {
 	res := Cached{Copied: make([]bool, len(req.Files))}
 	missing := map[string][]int{} // by member name, the files the blobs lack
 	for i, f := range req.Files {
-		src, err := os.Open(f.Blob)
+		err := copyFile(f.Blob, f)
 		if errors.Is(err, fs.ErrNotExist) {
 			name := path.Base(f.Blob)
 			missing[name] = append(missing[name], i)
 			continue
-		}
-		if err == nil {
-			err = install(src, f)
-			src.Close()
 		}
 		if err != nil {
 			res.Error = err.Error()
@@ -95,24 +91,28 @@ func fromBundle(bundle string, missing map[string][]int, files []CacheFile, copi
 			continue
 		}
 		delete(missing, h.Name)
-		for k, i := range at {
-			// The same content twice: the second from the first's copy.
-			var src io.Reader = tr
-			if k > 0 {
-				first, err := os.Open(files[at[0]].Dst)
-				if err != nil {
-					return err
-				}
-				defer first.Close()
-				src = first
-			}
-			if err := install(src, files[i]); err != nil {
+		if err := install(tr, files[at[0]]); err != nil {
+			return err
+		}
+		copied[at[0]] = true
+		for _, i := range at[1:] { // the same content again: from the first copy
+			if err := copyFile(files[at[0]].Dst, files[i]); err != nil {
 				return err
 			}
 			copied[i] = true
 		}
 	}
 	return nil
+}
+
+// copyFile installs the file src as f says.
+func copyFile(src string, f CacheFile) error {
+	r, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return install(r, f)
 }
 
 // install writes r to f.Dst with f's permissions and modification time,

@@ -161,9 +161,9 @@ func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, 
 
 // spread puts the local file src, called name in what it says, into the
 // BlobDir of hosts through their agents, host to host (engine/spread), and
-// returns the hosts that have it there, with its path. Hosts that have it from an earlier run are sent
-// nothing and serve it to the others; hosts without the agent are left
-// out.
+// returns the hosts that have it there, with its path. Hosts that have it
+// from an earlier run are sent nothing and serve it to the others; hosts
+// without the agent are left out.
 func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, hosts []string) map[string]string {
 	blob, err := transport.Blob(src)
 	if err != nil {
