@@ -188,11 +188,12 @@ func ServeStdio() error {
 }
 
 // stdio is the agent's stdin and stdout as one connection.
-type stdio struct{ out io.Writer }
+type stdio struct{ out io.WriteCloser }
 
 func (stdio) Read(p []byte) (int, error)    { return os.Stdin.Read(p) }
 func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
-func (stdio) Close() error {
+func (s stdio) Close() error {
+	s.out.Close()
 	os.Stdin.Close()
 	return os.Stdout.Close()
 }

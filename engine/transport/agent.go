@@ -240,12 +240,18 @@ func (w *lastWords) ReadFrom(r io.Reader) (int64, error) {
 // Write that yamux's send loop may be doing.
 type sessionConn struct {
 	io.Reader
-	in io.Writer
+	in io.WriteCloser // agent.CoalesceFrames
 	s  *ssh.Session
 }
 
 func (c sessionConn) Write(p []byte) (int, error) { return c.in.Write(p) }
-func (c sessionConn) Close() error                { return c.s.Close() }
+
+// Close ends the frames' sending goroutine, then the session: what it
+// still held is of no use to an agent that ends with it.
+func (c sessionConn) Close() error {
+	c.in.Close()
+	return c.s.Close()
+}
 
 // agentSession is e2c's end of a running agent.
 type agentSession struct {
