@@ -144,16 +144,22 @@ func TestSpreadPerTestbed(t *testing.T) {
 	}
 }
 
-// TestSpreadBlobsRemoved: destroy removes the files spread to hosts that
-// outlive their reservation (static hosts), which the state records before
-// the spread.
+// TestSpreadBlobsRemoved: the files spread to hosts that outlive their
+// reservation (static hosts), which the state records before the spread,
+// are removed when a kept reservation that does not fit is released (a
+// deploy on 3 of the 4 hosts) and by destroy.
 func TestSpreadBlobsRemoved(t *testing.T) {
 	lab := staticLab(t, "10.235.9.0/24", "a", "b", "c", "d")
 	dir, artifacts := localScenario(t)
 	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
+	layers := func(n int) {
+		writeTestFiles(t, map[string]string{
+			filepath.Join(dir, "layers_services.yaml"): "environment:\n" + staticEnv(lab) +
+				fmt.Sprintf("layers:\n- name: edge\n  services: [{name: node, quantity: %d}]\n", n),
+		})
+	}
+	layers(4)
 	writeTestFiles(t, map[string]string{
-		filepath.Join(dir, "layers_services.yaml"): "environment:\n" + staticEnv(lab) +
-			"layers:\n- name: edge\n  services: [{name: node, quantity: 4}]\n",
 		filepath.Join(dir, "workflow.yaml"): "- hosts: all\n  prepare:\n  - copy: {src: \"{{ artifacts_dir }}/big.bin\", dest: /tmp/big.bin}\n",
 	})
 	big := make([]byte, 2<<20)
@@ -166,24 +172,52 @@ func TestSpreadBlobsRemoved(t *testing.T) {
 	blob := filepath.Join(transport.BlobDir, fmt.Sprintf("%x", sha256.Sum256(big)))
 	on := func(h netns.Host) string { return filepath.Join(lab.StateDir(), "hosts", h.Name, "root", blob) }
 	var out strings.Builder
-	if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out}, ReleaseIfInterrupted); err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "spread big.bin to 4 hosts") {
-		t.Fatalf("big.bin was not spread:\n%s", out.String())
-	}
-	st, err := LoadState(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Blobs) != 4 {
-		t.Errorf("the state records blobs on %d hosts, want 4: %v", len(st.Blobs), st.Blobs)
-	}
-	for _, h := range lab.Hosts() {
-		if _, err := os.Stat(on(h)); err != nil {
-			t.Fatalf("host %s: %v", h.Name, err)
+	deployed := func(want ...string) {
+		t.Helper()
+		out.Reset()
+		if _, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: artifacts, Agent: testAgent, Out: &out}, ReleaseIfInterrupted); err != nil {
+			t.Fatalf("deploy: %v\n%s", err, out.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Fatalf("deploy did not say %q:\n%s", w, out.String())
+			}
 		}
 	}
+	blobs := func(want int) {
+		t.Helper()
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Blobs) != want {
+			t.Errorf("the state records blobs on %d hosts, want %d: %v", len(st.Blobs), want, st.Blobs)
+		}
+		for _, h := range lab.Hosts() {
+			_, err := os.Stat(on(h))
+			if want > 0 && err != nil {
+				t.Errorf("host %s: %v", h.Name, err)
+			}
+			if _, err := os.Stat(filepath.Dir(on(h))); want == 0 && !os.IsNotExist(err) {
+				t.Errorf("host %s keeps its blobs folder: %v", h.Name, err)
+			}
+		}
+	}
+	deployed("spread big.bin to 4 hosts")
+	blobs(4)
+
+	// 3 hosts: the kept 4 do not fit and are released, their blobs first;
+	// a copy to 3 hosts is not spread.
+	layers(3)
+	deployed("does not fit this scenario; releasing it", "removed the files spread to 4 of 4 hosts")
+	if strings.Contains(out.String(), "spread big.bin") {
+		t.Errorf("big.bin was spread to 3 hosts:\n%s", out.String())
+	}
+	blobs(0)
+
+	layers(4)
+	deployed("spread big.bin to 4 hosts")
+	blobs(4)
 	out.Reset()
 	if err := destroy(context.Background(), dir, &out); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out.String())
@@ -191,11 +225,7 @@ func TestSpreadBlobsRemoved(t *testing.T) {
 	if !strings.Contains(out.String(), "removed the files spread to 4 of 4 hosts") {
 		t.Errorf("destroy did not say it removed the spread files:\n%s", out.String())
 	}
-	for _, h := range lab.Hosts() {
-		if _, err := os.Stat(filepath.Dir(on(h))); !os.IsNotExist(err) {
-			t.Errorf("host %s keeps its blobs folder after destroy: %v", h.Name, err)
-		}
-	}
+	blobs(0)
 }
 
 // TestImagesRelayed: an image archive four hosts lack is spread host to
