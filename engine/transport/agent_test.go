@@ -205,6 +205,10 @@ func TestAgentPutFromBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a is in a second bundle, which no host has.
+	if _, err := Bundle(t.TempDir(), bundledFiles[:1]); err != nil {
+		t.Fatal(err)
+	}
 	home := os.Getenv("HOME")
 	inCache := func(t *testing.T, local string) {
 		blob, err := Blob(local)
@@ -232,6 +236,7 @@ func TestAgentPutFromBlob(t *testing.T) {
 		{"the host lacks the bundle", filepath.Join(dir, "small"), "", 3, 0, 2*1000 + 50<<10},
 		{"the host has the bundle", filepath.Join(dir, "small"), bundle, 3, 3, 0},
 		{"a small file in no bundle", loose, bundle, 1, 0, 1000},
+		{"a file of two bundles, the host has the first", bundledFiles[0], bundle, 1, 1, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := filepath.Join(t.TempDir(), "out")

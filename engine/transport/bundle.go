@@ -15,15 +15,26 @@ import (
 	"time"
 )
 
-// bundled are the local files written into a bundle, by version
+// bundled are the local files written into bundles, by version
 // (memoKey): a Put looks for them in the host's cache though they are
 // small.
-var bundled sync.Map
+var bundled = struct {
+	sync.Mutex
+	m map[memoKey]bundleMember
+}{m: map[memoKey]bundleMember{}}
 
-// bundleMember is a file of a bundle.
+// bundleMember is a file of bundles.
 type bundleMember struct {
-	sum    string // the file's SHA-256, its name in the bundle
-	bundle string // where a host keeps the bundle, as Blob says
+	sum     string   // the file's SHA-256, its name in a bundle
+	bundles []string // where a host keeps the bundles holding it, as Blob says
+}
+
+// bundlesOf tells the bundles holding f, if any.
+func bundlesOf(f localFile) (bundleMember, bool) {
+	bundled.Lock()
+	defer bundled.Unlock()
+	m, ok := bundled.m[keyOf(f)]
+	return m, ok
 }
 
 // Bundle writes into dir a tar of the local files, each once under its
@@ -85,8 +96,15 @@ func Bundle(dir string, files []string) (string, error) {
 	}
 	sums.Store(keyOf(localFile{path: out.Name(), info: fi}), sum) // Blob needs it
 	blob := path.Join(BlobDir, sum)
+	bundled.Lock()
+	defer bundled.Unlock()
 	for _, m := range members {
-		bundled.Store(keyOf(m.f), bundleMember{m.sum, blob})
+		b := bundled.m[keyOf(m.f)]
+		if !slices.Contains(b.bundles, blob) {
+			// A new slice: bundlesOf's callers hold the old one.
+			b.bundles = append(slices.Clip(b.bundles), blob)
+		}
+		bundled.m[keyOf(m.f)] = bundleMember{m.sum, b.bundles}
 	}
 	return out.Name(), nil
 }

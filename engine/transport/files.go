@@ -246,11 +246,12 @@ func copyCached(ctx context.Context, fromCache cacheCopier, todo []localFile, ro
 	var bundles []string
 	for i, f := range todo {
 		var sum string
-		if b, ok := bundled.Load(keyOf(f)); ok {
-			m := b.(bundleMember)
+		if m, ok := bundlesOf(f); ok {
 			sum = m.sum
-			if !slices.Contains(bundles, m.bundle) {
-				bundles = append(bundles, m.bundle)
+			for _, b := range m.bundles {
+				if !slices.Contains(bundles, b) {
+					bundles = append(bundles, b)
+				}
 			}
 		} else if f.info.Size() >= BlobMin {
 			var err error
