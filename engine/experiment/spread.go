@@ -148,13 +148,17 @@ func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, 
 	defer os.RemoveAll(dir)
 	for _, src := range slices.Sorted(maps.Keys(sp.small)) {
 		s := sp.small[src]
+		targets := x.agents(ctx, s.hosts)
+		if len(targets) < spreadMinHosts {
+			continue // sent from here: no bundle to write
+		}
 		name := fmt.Sprintf("%s (%d small files)", filepath.Base(src), len(s.files))
 		bundle, err := transport.Bundle(dir, s.files)
 		if err != nil {
 			fmt.Fprintf(out, "  spread %s: %v; sent from here instead\n", name, err)
 			continue
 		}
-		x.spread(ctx, out, bundle, name, s.hosts)
+		x.spreadTo(ctx, out, bundle, name, targets)
 		os.Remove(bundle)
 	}
 }
@@ -165,10 +169,12 @@ func (x *Session) spreadFiles(ctx context.Context, out io.Writer, p *plan.Plan, 
 // from an earlier run are sent nothing and serve it to the others; hosts
 // without the agent are left out.
 func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, hosts []string) map[string]string {
-	blob, err := transport.Blob(src)
-	if err != nil {
-		return nil // the copy says why
-	}
+	return x.spreadTo(ctx, out, src, name, x.agents(ctx, hosts))
+}
+
+// agents are the spread's targets among hosts, those running the agent,
+// by name.
+func (x *Session) agents(ctx context.Context, hosts []string) []spread.Target {
 	var mu sync.Mutex
 	var targets []spread.Target
 	x.eachHost(ctx, hosts, func(ctx context.Context, h string, r transport.Runner) error {
@@ -179,10 +185,19 @@ func (x *Session) spread(ctx context.Context, out io.Writer, src, name string, h
 		}
 		return nil
 	})
+	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
+	return targets
+}
+
+// spreadTo is spread to targets, if they are spreadMinHosts at least.
+func (x *Session) spreadTo(ctx context.Context, out io.Writer, src, name string, targets []spread.Target) map[string]string {
 	if len(targets) < spreadMinHosts {
 		return nil // sent from here
 	}
-	slices.SortFunc(targets, func(a, b spread.Target) int { return strings.Compare(a.Host, b.Host) })
+	blob, err := transport.Blob(src)
+	if err != nil {
+		return nil // the copy says why
+	}
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Host
