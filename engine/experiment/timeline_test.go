@@ -16,7 +16,7 @@ import (
 
 // TestTimelineQuickstart runs the quickstart pipeline on emulated hosts
 // with a timeline: 2 producers become 6 at t=6 s, the edge→fog rate drops
-// at t=12 s, and 3 producers are left at t=18 s; twice. The sink's
+// at t=14 s, and 3 producers are left at t=20 s; twice. The sink's
 // throughput shows the steps, the removed producers' results are in the
 // run folder, timeline.json is complete, and the second run starts again
 // from 2 producers. The application is built once, here, rather than on
@@ -48,9 +48,9 @@ layers:
 		"timeline.yaml": `- at: 6s
   name: more producers
   scale: {edge.producer: 6}
-- at: 12s
+- at: 14s
   network: {src: edge, dst: fog, rate: 16kbit}
-- at: 18s
+- at: 20s
   scale: {edge.producer: 3}
 `,
 	} {
@@ -75,7 +75,7 @@ layers:
 	t.Cleanup(func() { destroy(context.Background(), dir, &strings.Builder{}) })
 	var out strings.Builder
 	runs, err := deploy(context.Background(), Options{ScenarioDir: dir, ArtifactsDir: filepath.Join(dir, "artifacts"), Network: mode,
-		Repeat: 1, Duration: 22 * time.Second, Agent: testAgent, SkipNetworkCheck: true, Out: &out}, Release)
+		Repeat: 1, Duration: 24 * time.Second, Agent: testAgent, SkipNetworkCheck: true, Out: &out}, Release)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
@@ -103,7 +103,7 @@ layers:
 			planned float64
 			did     string
 			hosts   int
-		}{{"scale", 6, "added", 4}, {"network", 12, "network", 7}, {"scale", 18, "removed", 3}} {
+		}{{"scale", 6, "added", 4}, {"network", 14, "network", 7}, {"scale", 20, "removed", 3}} {
 			c := tl.Changes[j]
 			if c.Kind != want.kind || c.Status != results.Succeeded || c.Planned == nil || *c.Planned != want.planned || c.End == nil || count(c, want.did) != want.hosts {
 				t.Errorf("run %d change %d: %s %s planned %v, %d %s (want %d): %+v", i, j, c.Kind, c.Status, c.Planned, count(c, want.did), want.did, want.hosts, c)
@@ -134,8 +134,21 @@ layers:
 			}
 			return float64(sum) / float64(to-from)
 		}
-		two, six, limited := mean(2, 6), mean(8, 12), mean(14, 18)
-		t.Logf("run %d: records per second: %.0f with 2 producers, %.0f with 6, %.0f with the rate limited", i, two, six, limited)
+		// The whole seconds between one change's end and the next one's
+		// start: the 4 producers added need a few seconds to start here
+		// (services, network, prepare, launch), which -race slows.
+		between := func(done, next *results.Change) (int, int) {
+			return int(done.End.Sub(wait).Seconds()) + 1, int(next.Start.Sub(wait).Seconds())
+		}
+		scaled, limiting, removing := tl.Changes[0], tl.Changes[1], tl.Changes[2]
+		from6, to6 := between(scaled, limiting)
+		fromLimited, toLimited := between(limiting, removing)
+		if to6-from6 < 2 || toLimited-fromLimited < 2 {
+			t.Fatalf("run %d: the changes left less than 2 s between them: 6 producers in [%d, %d), limited in [%d, %d)", i, from6, to6, fromLimited, toLimited)
+		}
+		two, six, limited := mean(1, int(scaled.Start.Sub(wait).Seconds())), mean(from6, to6), mean(fromLimited, toLimited)
+		t.Logf("run %d: records per second: %.0f with 2 producers, %.0f with 6 (seconds %d to %d), %.0f with the rate limited (%d to %d)",
+			i, two, six, from6, to6, limited, fromLimited, toLimited)
 		if six < 2*two || limited > six/2 {
 			t.Errorf("run %d: the sink's throughput does not show the steps: %.0f, %.0f, %.0f records/s", i, two, six, limited)
 		}
