@@ -19,7 +19,7 @@ agents: build ## the agent for other hosts' architectures beside bin/e2c (bin/e2
 	for a in $(AGENT_ARCHS); do CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=6 $(GO) build -ldflags "-s -w" -o bin/e2c-agent-linux-$$a ./cmd/e2c-agent || exit 1; done
 
 test: ## every test, with the race detector
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 test-images: ## the container tests' images, built from Debian's packages (root; about 80 s, then cached in /var/cache/e2c-test-images)
 	bash engine/containers/testdata/build-image.sh mosquitto
