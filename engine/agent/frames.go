@@ -139,11 +139,11 @@ func (f *frameWriter) send() {
 			largeBatches.Put(&batch)
 		}
 		f.mu.Lock()
-		if err != nil && f.err == nil {
-			f.err = err
-			f.cond.Broadcast()
-		}
 		if err != nil {
+			if f.err == nil { // not closed: the Writes from now on fail
+				f.err = err
+				f.cond.Broadcast()
+			}
 			return
 		}
 	}

@@ -104,7 +104,8 @@ func Bundle(dir string, files []string) (string, error) {
 			// A new slice: bundlesOf's callers hold the old one.
 			b.bundles = append(slices.Clip(b.bundles), blob)
 		}
-		bundled.m[keyOf(m.f)] = bundleMember{m.sum, b.bundles}
+		b.sum = m.sum
+		bundled.m[keyOf(m.f)] = b
 	}
 	return out.Name(), nil
 }
