@@ -25,8 +25,25 @@ const (
 )
 
 // knownHostsMu serialises reading and appending known_hosts files, so that
-// parallel dials never read a half-written line or add a host twice.
+// parallel dials never read a half-written line or add a host twice. It
+// guards knownHostsRead.
 var knownHostsMu sync.Mutex
+
+// knownHostsRead holds each known hosts file as last parsed, with what
+// Stat said of it just before: N hosts checked against one file parse it
+// once, not 2N times (each parse reads all N lines), and a file changed
+// since, by e2c or anyone, is parsed again.
+var knownHostsRead = map[string]parsedHosts{}
+
+type parsedHosts struct {
+	stat os.FileInfo
+	cb   ssh.HostKeyCallback
+}
+
+// same tells whether a and b describe the same version of one file.
+func same(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
 
 // hostKeys checks the key of one host, named name ("host:port", the name
 // dialled, not the address reached: behind a bastion that is meaningless).
@@ -37,13 +54,26 @@ type hostKeys struct {
 	err    error // the last rejection, kept whole for the caller's message
 }
 
-// load reads the known hosts file; a missing file knows no host.
+// load reads the known hosts file, unless it is as last read; a missing
+// file knows no host. The caller holds knownHostsMu.
 func (h *hostKeys) load() (ssh.HostKeyCallback, error) {
-	cb, err := knownhosts.New(h.file)
+	fi, err := os.Stat(h.file)
 	if errors.Is(err, os.ErrNotExist) {
+		delete(knownHostsRead, h.file)
 		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
 	}
-	return cb, err
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := knownHostsRead[h.file]; ok && same(p.stat, fi) {
+		return p.cb, nil
+	}
+	cb, err := knownhosts.New(h.file)
+	if err != nil {
+		return nil, err
+	}
+	knownHostsRead[h.file] = parsedHosts{fi, cb}
+	return cb, nil
 }
 
 // placeholder is a key no host has; checking it lists the keys recorded.
