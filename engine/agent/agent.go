@@ -371,13 +371,13 @@ func (a *server) exec(req Request, stdin io.Reader, out *records) Exit {
 	if !req.NoStdin {
 		cmd.Stdin = stdin
 	}
-	cmd.Stdout = fdWriter{out, FDStdout}
-	cmd.Stderr = fdWriter{out, FDStderr}
+	var stderr io.Writer = fdWriter{out, FDStderr}
 	if req.Sudo {
 		// Through sudo the command's group is not this session: the
 		// script reports it.
-		cmd.Stderr = &groupSniffer{w: cmd.Stderr, e: e}
+		stderr = &groupSniffer{w: stderr, e: e}
 	}
+	cmd.Stdout, cmd.Stderr = SmallCopies{fdWriter{out, FDStdout}}, SmallCopies{stderr}
 	cmd.Env = environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	e.mu.Lock()

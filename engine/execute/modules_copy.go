@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -176,9 +175,10 @@ func (c *call) send(src, shown, target string) (map[string]any, error) {
 		return res, nil
 	}
 	s.addFileKeys(res)
-	res["checksum"], err = localSum(src, sha1.New)
-	if copied && err == nil {
-		res["md5sum"], err = localSum(src, md5.New)
+	sha, md, err := localSums(src)
+	res["checksum"] = sha
+	if copied {
+		res["md5sum"] = md
 	}
 	if !copied {
 		res["path"] = final
@@ -251,18 +251,20 @@ printf 'path %%s\n' "$D"`, quote(stage), quote(filepath.Base(src)), quote(target
 	return c.probe(script)
 }
 
-// localSum is the hex digest of a local file.
-func localSum(name string, h func() hash.Hash) (string, error) {
+// localSums are the SHA-1 and MD5 hex digests of a local file, the
+// module results' checksum and md5sum, read once.
+func localSums(name string) (sha, md string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer f.Close()
-	d := h()
-	if _, err := io.Copy(d, f); err != nil {
-		return "", err
+	s, m := sha1.New(), md5.New()
+	// WriteTo would lend io.Copy a buffer of 32 KiB per file.
+	if _, err := io.CopyBuffer(io.MultiWriter(s, m), struct{ io.Reader }{f}, make([]byte, 4096)); err != nil {
+		return "", "", err
 	}
-	return hex.EncodeToString(d.Sum(nil)), nil
+	return hex.EncodeToString(s.Sum(nil)), hex.EncodeToString(m.Sum(nil)), nil
 }
 
 // fetch stores the remote src at dest/<host>/<src path>, or with flat at
@@ -304,8 +306,7 @@ sha1sum -- "$p"`, quote(src)))
 		return nil, fmt.Errorf("fetch %s: %w", src, err)
 	}
 	remote, _, _ := strings.Cut(res.Stdout, " ")
-	if sum, err := localSum(local, sha1.New); err == nil && sum == remote {
-		md5sum, _ := localSum(local, md5.New)
+	if sum, md5sum, err := localSums(local); err == nil && sum == remote {
 		return map[string]any{"changed": false, "checksum": sum, "dest": local, "file": src, "md5sum": md5sum}, nil
 	}
 	asRoot, err := c.needsSudo()
@@ -320,14 +321,13 @@ sha1sum -- "$p"`, quote(src)))
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", src, err)
 	}
-	sum, err := localSum(local, sha1.New)
+	sum, md5sum, err := localSums(local)
 	if err != nil {
 		return nil, err
 	}
 	if c.a.boolean("validate_checksum", true) && sum != remote {
 		return failed(map[string]any{"dest": local}, "checksum mismatch (host %s, here %s)", remote, sum)
 	}
-	md5sum, _ := localSum(local, md5.New)
 	return map[string]any{"changed": true, "checksum": sum, "dest": local, "md5sum": md5sum, "remote_checksum": remote, "remote_md5sum": nil}, nil
 }
 

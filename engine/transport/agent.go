@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -336,8 +335,9 @@ func (s *agentSession) exec(ctx context.Context, req agent.Request, stdin io.Rea
 
 // readAnswer reads an exec's records (see agent.WriteRecord) into stdout,
 // stderr and e, until the Exit.
-func readAnswer(st io.Reader, stdout, stderr io.Writer, e *agent.Exit) error {
-	r := bufio.NewReader(st)
+func readAnswer(r io.Reader, stdout, stderr io.Writer, e *agent.Exit) error {
+	// Not through a bufio.Reader: a stream's Read is a copy from the
+	// buffer yamux keeps already.
 	var h [agent.RecordHeader]byte
 	for {
 		if _, err := io.ReadFull(r, h[:]); err != nil {

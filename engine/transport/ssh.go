@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/e2c-dev/e2c/engine/agent"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -62,12 +62,20 @@ func (r *sshRunner) Run(ctx context.Context, c Command) (Result, error) {
 	defer release()
 	stdout, stderr := newOutput(c.Stdout), newOutput(c.Stderr)
 	pg := &pgidFilter{w: stderr, found: make(chan struct{})}
-	s.Stdin = strings.NewReader(script)
-	s.Stdout, s.Stderr = stdout, pg
-	if err := s.Start(launcher(c.Sudo, c.User)); err != nil {
+	// Not s.Stdin: x/crypto would pipe it through a copy of its own.
+	in, err := s.StdinPipe()
+	s.Stdout, s.Stderr = agent.SmallCopies{Writer: stdout}, agent.SmallCopies{Writer: pg}
+	if err == nil {
+		err = s.Start(launcher(c.Sudo, c.User))
+	}
+	if err != nil {
 		s.Close()
 		return Result{}, r.h.errorf("start: %w", err)
 	}
+	go func() {
+		_, _ = io.WriteString(in, script)
+		in.Close()
+	}()
 	done := make(chan error, 1)
 	go func() { done <- s.Wait() }()
 
