@@ -293,7 +293,7 @@ func (bl *benchLab) e2c(b *testing.B, scenarioDir, root string, agent func(strin
 		}
 	}
 	// Before the pool closes: the agents and their sshds still run.
-	host := hostProcesses(b).minus(before)
+	host := hostProcesses(b).since(before)
 	if n := runs.Load(); n > 0 {
 		ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(n) }
 		fmt.Fprintf(os.Stderr, "%s hosts' CPU per command: sshd %.2f ms, agents %.2f ms, what the agents ran %.2f ms\n",
@@ -309,8 +309,22 @@ type hostCPU struct {
 	ran   time.Duration // what running agents ran, once ended
 }
 
-func (c hostCPU) minus(d hostCPU) hostCPU {
-	return hostCPU{sshd: c.sshd - d.sshd, agent: c.agent - d.agent, ran: c.ran - d.ran}
+// procTimes is the CPU time of each of the hosts' processes, by process
+// id and start time (a pid may be reused).
+type procTimes map[[2]string]hostCPU
+
+// since sums what the processes in t spent since before. A process gone
+// since counts nothing rather than its whole past: another benchmark's
+// sshds, ending, would make the sum negative.
+func (t procTimes) since(before procTimes) hostCPU {
+	var c hostCPU
+	for id, now := range t {
+		was := before[id]
+		c.sshd += now.sshd - was.sshd
+		c.agent += now.agent - was.agent
+		c.ran += now.ran - was.ran
+	}
+	return c
 }
 
 // measuring is the CPU this process spent in hostProcesses: the
@@ -319,44 +333,44 @@ var measuring atomic.Int64
 
 // hostProcesses reads the CPU times of this machine's sshd and agent
 // processes from /proc: the hosts' share of the machine.
-func hostProcesses(b *testing.B) hostCPU {
+func hostProcesses(b *testing.B) procTimes {
 	start := selfCPU()
 	defer func() { measuring.Add(int64(selfCPU() - start)) }()
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var c hostCPU
+	t := procTimes{}
 	for _, name := range stats {
 		s, err := os.ReadFile(name)
 		if err != nil {
 			continue // ended
 		}
 		// pid (comm) state ppid ...: utime, stime, cutime, cstime are
-		// fields 14 to 17, 12 to 15 past the comm.
+		// fields 14 to 17, starttime 22: 12 to 15 and 20 past the comm.
 		end := strings.LastIndexByte(string(s), ')')
 		start := strings.IndexByte(string(s), '(')
 		if start < 0 || end < start {
 			continue
 		}
 		comm, f := string(s[start+1:end]), strings.Fields(string(s[end+1:]))
-		if len(f) < 15 {
+		if len(f) < 20 {
 			continue
 		}
-		var t [4]time.Duration
-		for i := range t {
+		var d [4]time.Duration
+		for i := range d {
 			v, _ := strconv.ParseInt(f[11+i], 10, 64)
-			t[i] = time.Duration(v) * time.Second / 100 // USER_HZ
+			d[i] = time.Duration(v) * time.Second / 100 // USER_HZ
 		}
+		id := [2]string{string(s[:start]), f[19]}
 		switch {
 		case comm == "sshd":
-			c.sshd += t[0] + t[1] + t[2] + t[3]
+			t[id] = hostCPU{sshd: d[0] + d[1] + d[2] + d[3]}
 		case strings.HasPrefix(comm, filepath.Base(benchAgentPath)): // e2c-agent-<build>, cut to 15 bytes
-			c.agent += t[0] + t[1]
-			c.ran += t[2] + t[3]
+			t[id] = hostCPU{agent: d[0] + d[1], ran: d[2] + d[3]}
 		}
 	}
-	return c
+	return t
 }
 
 // counted counts the commands run through a Runner.
